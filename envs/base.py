@@ -1,0 +1,203 @@
+"""The world contract: what every dilemmazoo world promises.
+
+A world is a ``pettingzoo.ParallelEnv`` (1.27 API) whose numeric observations are numpy
+arrays or ``Dict``s of them. Every world also speaks to language agents from the same state:
+
+- ``rules(agent) -> str``: the game as told to that player (nothing hidden leaked);
+- ``describe(agent) -> str``: what the agent observes now, in words;
+- ``action_spec(agent) -> ActionSpec``: what must be answered this step, with ``parse(text)``
+  that returns a valid action or raises :class:`ActionParseError` with a message a model can
+  use to retry, and the ``fallback`` action the world declares for answers that never parse;
+- ``deciders() -> list[str]``: the agents that must decide this step (in turn-taking rounds
+  the others receive ``idle_action(agent)``, which the world ignores).
+
+Multi-phase rounds (talk, then act) are successive steps whose ``ActionSpec`` changes, while
+the action space stays one fixed space.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pettingzoo import ParallelEnv
+
+__all__ = [
+    "ActionParseError",
+    "ActionSpec",
+    "Amount",
+    "Choice",
+    "Message",
+    "LanguageWorld",
+    "answer_line",
+]
+
+
+class ActionParseError(ValueError):
+    """An answer that cannot become an action. The message is written for the model."""
+
+
+_ANSWER = re.compile(r"answer\s*[:=]\s*(.+)", re.IGNORECASE)
+
+
+def answer_line(text: str) -> str:
+    """The content after the last ``Answer:`` in ``text``.
+
+    Raises :class:`ActionParseError` when there is none, so that every spec shares one
+    wording for the most common failure.
+    """
+    matches = _ANSWER.findall(text or "")
+    if not matches:
+        raise ActionParseError("No line starting with 'Answer:' was found.")
+    return matches[-1].strip().strip("*").strip()
+
+
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
+
+
+def _parse_number(text: str) -> float:
+    found = _NUMBER.findall(text)
+    if not found:
+        raise ActionParseError(f"No number found in the answer {text!r}.")
+    if len(found) > 1:
+        raise ActionParseError(f"Expected one number in the answer, found {len(found)}: {text!r}.")
+    value = float(found[0].replace(",", ""))
+    if not math.isfinite(value):
+        raise ActionParseError(f"The number in {text!r} is not finite.")
+    return value
+
+
+@dataclass(frozen=True)
+class ActionSpec(ABC):
+    """What one agent must answer at one step.
+
+    ``instruction`` is the answer format as told to a model; ``fallback`` is the action the
+    world declares for an agent whose answers never parse (the runner counts every use).
+    """
+
+    instruction: str
+    fallback: Any
+
+    @abstractmethod
+    def parse(self, text: str) -> Any:
+        """Return a valid action for ``text`` or raise :class:`ActionParseError`."""
+
+    def options(self) -> list[str] | None:
+        """Answer texts to score, when the decision is a small choice; else ``None``."""
+        return None
+
+    def action_for_option(self, index: int) -> Any:
+        raise TypeError(f"{type(self).__name__} has no options to choose from")
+
+
+@dataclass(frozen=True)
+class Choice(ActionSpec):
+    """Pick one of a few named options; ``actions[i]`` is the action for ``labels[i]``."""
+
+    labels: Sequence[str] = ()
+    actions: Sequence[Any] = ()
+
+    def __post_init__(self) -> None:
+        if len(self.labels) != len(self.actions) or not self.labels:
+            raise ValueError("Choice needs one action per label and at least one label")
+
+    def parse(self, text: str) -> Any:
+        content = answer_line(text).lower()
+        hits = [i for i, label in enumerate(self.labels) if re.search(rf"\b{re.escape(label.lower())}\b", content)]
+        if len(hits) != 1:
+            allowed = ", ".join(self.labels)
+            what = "none" if not hits else "more than one"
+            raise ActionParseError(f"The answer named {what} of the options; answer with exactly one of: {allowed}.")
+        return self.actions[hits[0]]
+
+    def options(self) -> list[str]:
+        return [f"Answer: {label}" for label in self.labels]
+
+    def action_for_option(self, index: int) -> Any:
+        return self.actions[index]
+
+
+@dataclass(frozen=True)
+class Amount(ActionSpec):
+    """A number in ``[low, high]``, optionally preceded by a named move.
+
+    Without ``moves`` the answer is ``Answer: <number>``; with ``moves`` it is
+    ``Answer: <move>, <number>``. ``make_action(move_index, value)`` builds the action.
+    """
+
+    low: float = 0.0
+    high: float = 1.0
+    moves: Sequence[str] = ()
+    make_action: Callable[[int, float], Any] = field(default=lambda move, value: value)
+
+    def parse(self, text: str) -> Any:
+        content = answer_line(text)
+        move = 0
+        if self.moves:
+            lowered = content.lower()
+            hits = [i for i, m in enumerate(self.moves) if re.search(rf"\b{re.escape(m.lower())}\b", lowered)]
+            if len(hits) != 1:
+                raise ActionParseError(
+                    f"Start the answer with exactly one of {', '.join(self.moves)}, then a comma and the amount."
+                )
+            move = hits[0]
+            content = re.sub(rf"\b{re.escape(self.moves[move])}\b", " ", content, flags=re.IGNORECASE)
+        value = _parse_number(content)
+        if not (self.low - 1e-9 <= value <= self.high + 1e-9):
+            raise ActionParseError(f"The amount {value:g} is outside the allowed range [{self.low:g}, {self.high:g}].")
+        return self.make_action(move, min(max(value, self.low), self.high))
+
+
+@dataclass(frozen=True)
+class Message(ActionSpec):
+    """Free text up to ``max_chars``; ``make_action(text)`` builds the action."""
+
+    max_chars: int = 500
+    make_action: Callable[[str], Any] = field(default=lambda text: text)
+
+    def parse(self, text: str) -> Any:
+        try:
+            content = answer_line(text)
+        except ActionParseError:
+            content = (text or "").strip()
+        if not content:
+            raise ActionParseError("The message is empty.")
+        return self.make_action(content[: self.max_chars])
+
+
+class LanguageWorld(ParallelEnv, ABC):
+    """A ParallelEnv that also describes itself to language agents.
+
+    Subclasses implement the PettingZoo API plus the four language methods below.
+    ``observation_space`` and ``action_space`` must return the same object on every call.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "name": "dilemmazoo-world"}
+
+    @abstractmethod
+    def rules(self, agent: str) -> str:
+        """The game as told to ``agent``."""
+
+    @abstractmethod
+    def describe(self, agent: str) -> str:
+        """What ``agent`` observes now, in words."""
+
+    @abstractmethod
+    def action_spec(self, agent: str) -> ActionSpec:
+        """What ``agent`` must answer this step."""
+
+    def deciders(self) -> list[str]:
+        """Agents that must decide this step; by default every live agent."""
+        return list(self.agents)
+
+    def idle_action(self, agent: str) -> Any:
+        """The action sent for an agent that does not decide this step (ignored by the world)."""
+        return self.action_space(agent).sample()
+
+    def display_name(self, agent: str) -> str:
+        """The name other players know ``agent`` by."""
+        return agent

@@ -1,0 +1,109 @@
+"""The record contract: what a run writes, column by column.
+
+A run lives in ``runs/<experiment>/<run-id>/`` and holds:
+
+- ``config.yaml``       the resolved config (no secrets);
+- ``steps.parquet``     one row per agent per step (:data:`STEP_COLUMNS`, then the world's
+                        scalar ``infos[agent]`` entries as extra columns);
+- ``episodes.parquet``  one row per agent per episode (:data:`EPISODE_COLUMNS`, then the
+                        world's final scalar infos);
+- ``population.parquet`` one row per member per generation (:data:`POPULATION_COLUMNS`);
+- ``llm_calls.parquet`` one row per backend call (:data:`LLM_CALL_COLUMNS`);
+- ``summary.json``      :class:`Summary`.
+
+Numbering: ``episode`` counts from 0 across the run; ``generation``, ``game`` (the episode's
+index inside its generation) and ``step`` count from 1, as papers do. Every file is written
+to a temporary name and renamed, so a run directory either has ``summary.json`` (finished)
+or is redone on resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "EPISODE_COLUMNS",
+    "LLM_CALL_COLUMNS",
+    "POPULATION_COLUMNS",
+    "RUN_FILES",
+    "STEP_COLUMNS",
+    "Summary",
+]
+
+#: column -> meaning, for ``steps.parquet``
+STEP_COLUMNS: dict[str, str] = {
+    "episode": "episode index in the run, from 0",
+    "generation": "generation, from 1 (1 when the experiment has no population dynamics)",
+    "game": "episode index inside its generation, from 1",
+    "step": "step in the episode, from 1",
+    "agent": "the world's agent id (a seat, e.g. player_3)",
+    "name": "the member occupying the seat (e.g. 2_5), as other players know it",
+    "decided": "whether the agent had to decide this step",
+    "action": "the action as JSON ('' when the agent did not decide)",
+    "reward": "the world's reward",
+    "utility": "the reward after utility transforms (equal to reward without any)",
+    "parse_failures": "answers that could not be parsed for this decision",
+    "fallback_used": "the world's declared fallback replaced the agent's answer",
+}
+
+#: column -> meaning, for ``episodes.parquet``
+EPISODE_COLUMNS: dict[str, str] = {
+    "episode": "episode index in the run, from 0",
+    "generation": "generation, from 1",
+    "game": "episode index inside its generation, from 1",
+    "agent": "seat id",
+    "name": "member name",
+    "return": "sum of rewards over the episode",
+    "utility_return": "sum of utilities over the episode",
+    "steps": "steps played",
+}
+
+#: column -> meaning, for ``population.parquet``
+POPULATION_COLUMNS: dict[str, str] = {
+    "generation": "generation, from 1",
+    "name": "member name",
+    "strategy": "the member's strategy text ('' for parametric members)",
+    "params": "the member's strategy parameters as JSON",
+    "parents": "names of the members it inherited from, comma-separated",
+    "score": "its score in that generation (mean episode return)",
+    "survived": "whether it was carried into the next generation",
+}
+
+#: column -> meaning, for ``llm_calls.parquet``
+LLM_CALL_COLUMNS: dict[str, str] = {
+    "episode": "episode index (-1 between episodes, e.g. strategy writing)",
+    "generation": "generation, from 1",
+    "step": "step (0 outside steps)",
+    "agent": "seat id or member name",
+    "purpose": "act, retry, score or strategy",
+    "prompt_hash": "hash of the chat sent",
+    "prompt_tokens": "prompt tokens",
+    "completion_tokens": "completion tokens",
+    "latency_s": "seconds the call took (0 when cached)",
+    "cached": "answered from the on-disk cache",
+    "cost_usd": "provider cost where known",
+    "text": "the completion",
+    "error": "parse or backend error this answer caused ('' if none)",
+}
+
+RUN_FILES = ("config.yaml", "steps.parquet", "episodes.parquet", "population.parquet", "llm_calls.parquet", "summary.json")
+
+
+@dataclass
+class Summary:
+    """``summary.json``: what a finished run says about itself."""
+
+    experiment: str
+    run_id: str
+    world: str
+    seed: int
+    status: str = "complete"
+    episodes: int = 0
+    generations: int = 0
+    wall_time_s: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
