@@ -41,7 +41,8 @@ class ActionParseError(ValueError):
     """An answer that cannot become an action. The message is written for the model."""
 
 
-_ANSWER = re.compile(r"answer\s*[:=]\s*(.+)", re.IGNORECASE)
+# Also accepts markdown bold around the keyword ("**Answer**: 5"), a common model habit.
+_ANSWER = re.compile(r"answer\s*\**\s*[:=]\s*(.+)", re.IGNORECASE)
 
 
 def answer_line(text: str) -> str:
@@ -56,7 +57,8 @@ def answer_line(text: str) -> str:
     return matches[-1].strip().strip("*").strip()
 
 
-_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
+# Commas only as thousands separators ("1,000.5"), so "2,5" is two numbers, never 25.
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+")
 
 
 def _parse_number(text: str) -> float:
@@ -126,13 +128,16 @@ class Amount(ActionSpec):
     """A number in ``[low, high]``, optionally preceded by a named move.
 
     Without ``moves`` the answer is ``Answer: <number>``; with ``moves`` it is
-    ``Answer: <move>, <number>``. ``make_action(move_index, value)`` builds the action.
+    ``Answer: <move>, <number>``. Moves listed in ``moves_without_amount`` (e.g. "Refuse")
+    are answered by name alone and act with ``low``. ``make_action(move_index, value)``
+    builds the action.
     """
 
     low: float = 0.0
     high: float = 1.0
     moves: Sequence[str] = ()
     make_action: Callable[[int, float], Any] = field(default=lambda move, value: value)
+    moves_without_amount: Sequence[str] = ()
 
     def parse(self, text: str) -> Any:
         content = answer_line(text)
@@ -145,6 +150,8 @@ class Amount(ActionSpec):
                     f"Start the answer with exactly one of {', '.join(self.moves)}, then a comma and the amount."
                 )
             move = hits[0]
+            if self.moves[move] in self.moves_without_amount:
+                return self.make_action(move, self.low)
             content = re.sub(rf"\b{re.escape(self.moves[move])}\b", " ", content, flags=re.IGNORECASE)
         value = _parse_number(content)
         if not (self.low - 1e-9 <= value <= self.high + 1e-9):

@@ -1,1 +1,66 @@
-"""placeholder"""
+"""Experiments: configs, the runner, run directories, the CLI and presets.
+
+    from dilemmazoo.experiments import run
+    r = run("donor_game_demo", backend="embedded", population__generations=2)
+    r.run_dir, r.summary, r.steps      # records as a DataFrame
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dilemmazoo.experiments.config import (
+    ConfigError,
+    ExperimentConfig,
+    apply_overrides,
+    expand_grid,
+    list_presets,
+    load_config,
+    validate,
+)
+from dilemmazoo.experiments.runner import RunFailed, RunResult, execute, run_experiment
+
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "RunFailed",
+    "RunResult",
+    "list_presets",
+    "load_config",
+    "resolve",
+    "run",
+    "run_grid",
+]
+
+
+def resolve(name_or_path: str | Path, *, backend: str | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """A validated config from a preset or file, with dotted-key overrides and a backend."""
+    data = load_config(name_or_path)
+    overrides = dict(overrides or {})
+    if backend is not None:
+        overrides["agents.backend"] = backend
+        overrides.setdefault("agents.kind", "llm")
+    return validate(apply_overrides(data, overrides), source=str(name_or_path))
+
+
+def _dotted(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # Python keywords cannot hold dots: population__generations=2 means population.generations.
+    return {key.replace("__", "."): value for key, value in kwargs.items()}
+
+
+def run_grid(name_or_path: str | Path, *, backend: str | None = None, out: str | Path = "runs",
+             workers: int | None = None, progress: bool = True, **overrides: Any) -> list[RunResult]:
+    """Every grid point and seed of an experiment."""
+    config = resolve(name_or_path, backend=backend, overrides=_dotted(overrides))
+    return run_experiment(config, out, workers=workers, progress=progress)
+
+
+def run(name_or_path: str | Path, *, backend: str | None = None, out: str | Path = "runs",
+        progress: bool = True, **overrides: Any) -> RunResult:
+    """One run (a config with one seed and no grid); see :func:`run_grid` for many."""
+    config = resolve(name_or_path, backend=backend, overrides=_dotted(overrides))
+    runs = expand_grid(config)
+    if len(runs) != 1:
+        raise ConfigError(f"{name_or_path} expands to {len(runs)} runs (grid x seeds); use run_grid, or pass seeds=[0]")
+    return execute(runs[0], out, progress=progress)

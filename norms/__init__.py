@@ -1,1 +1,51 @@
-"""placeholder"""
+"""Norm mechanisms: utility transforms, population dynamics and institutions.
+
+Each is registered by one line below so configs can name it.
+"""
+
+from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, StrategyWriter, UtilityTransform
+from dilemmazoo.norms.cultural_evolution import CulturalEvolution
+
+POPULATION_DYNAMICS: dict[str, type[PopulationDynamics]] = {}
+UTILITY_TRANSFORMS: dict[str, type] = {}
+
+
+def register_dynamics(name: str, cls: type[PopulationDynamics]) -> None:
+    if name in POPULATION_DYNAMICS:
+        raise ValueError(f"population dynamics {name!r} is already registered")
+    POPULATION_DYNAMICS[name] = cls
+
+
+register_dynamics("cultural_evolution", CulturalEvolution)
+
+
+def make_dynamics(name: str, **kwargs) -> PopulationDynamics:
+    try:
+        cls = POPULATION_DYNAMICS[name]
+    except KeyError:
+        raise ValueError(f"unknown population dynamics {name!r}; known: {', '.join(sorted(POPULATION_DYNAMICS))}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"bad arguments for population dynamics {name!r}: {error}") from None
+
+
+def list_norms() -> dict[str, str]:
+    """Registered norm names with the first line of their docstrings."""
+    entries = {f"dynamics:{k}": v for k, v in POPULATION_DYNAMICS.items()}
+    entries.update({f"utility:{k}": v for k, v in UTILITY_TRANSFORMS.items()})
+    return {k: (v.__doc__ or "").strip().splitlines()[0] for k, v in entries.items()}
+
+
+__all__ = [
+    "CulturalEvolution",
+    "Institution",
+    "Member",
+    "POPULATION_DYNAMICS",
+    "PopulationDynamics",
+    "StrategyWriter",
+    "UtilityTransform",
+    "list_norms",
+    "make_dynamics",
+    "register_dynamics",
+]

@@ -51,8 +51,10 @@ class PopulationDynamics(ABC):
     """Creates the first generation and each next one from the last one's scores."""
 
     @abstractmethod
-    def initial(self, size: int, writer: StrategyWriter, rng: np.random.Generator) -> list[Member]:
-        """The first generation."""
+    def initial(
+        self, size: int, writer: StrategyWriter, rng: np.random.Generator, params: dict[str, Any] | None = None
+    ) -> list[Member]:
+        """The first generation; ``params`` seeds parametric members' strategies."""
 
     @abstractmethod
     def next_generation(

@@ -1,0 +1,259 @@
+"""Language-model agents: a persona, a strategy text, memory, and one backend for many seats.
+
+:class:`LLMPolicy` is a :class:`~dilemmazoo.agents.base.BatchPolicy` that owns every seat
+played by the same backend, so the decisions of one step cost one batched backend call.
+
+How a decision is made:
+
+- **score** (a small choice and a backend that can score): the options' log-likelihoods as
+  the reply; the choice is sampled from ``softmax(logp / temperature)`` (argmax at 0).
+  An ``Amount`` can be scored too when ``score_grid`` is set: the grid's fractions of the
+  allowed range become ``Answer:`` options, parsed by the world's own spec.
+- **generate**: the model answers in words; ``spec.parse`` turns the answer into an action.
+  An answer that cannot be parsed is sent back with the parse error, at most ``max_retries``
+  times (all failing seats retried in one batch); after that the world's declared fallback
+  is used. Every failure and every fallback is counted on the returned :class:`Action`.
+
+Sampling seeds derive from (run seed, episode, step, attempt), so the same config,
+seed and cache reproduce every call exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams, chat_hash
+from dilemmazoo.agents.base import Action, CallRecord, Decision
+from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount
+
+__all__ = ["LLMPolicy", "PromptStyle", "extract_strategy"]
+
+DECISION_MODES = ("auto", "generate", "score")
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """Wording around the world's own texts. Override to study prompt sensitivity."""
+
+    strategy_header: str = "Your strategy:"
+    memory_header: str = "What happened to you so far (most recent last):"
+    retry: str = "Your answer could not be used: {error}\n{instruction}"
+
+
+def _derive_seed(*parts: object) -> int:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+_STRATEGY = re.compile(r"my strategy will be", re.IGNORECASE)
+
+
+def extract_strategy(text: str) -> tuple[str, bool]:
+    """The sentence from ``My strategy will be`` on; ``(whole text, False)`` if absent."""
+    match = None
+    for match in _STRATEGY.finditer(text):
+        pass
+    if match is None:
+        return text.strip(), False
+    return text[match.start():].strip(), True
+
+
+class LLMPolicy:
+    """All seats played by one language model.
+
+    Args:
+        backend: any :class:`~dilemmazoo.agents.backends.base.Backend`.
+        persona: a system-prompt preamble shared by every seat.
+        decision: ``auto`` (score small choices when the backend can, else generate),
+            ``generate`` or ``score``.
+        max_retries: re-asks with the parse error before the world's fallback.
+        temperature, max_tokens, top_p: sampling arguments.
+        score_grid: fractions of an ``Amount`` range offered as options in score mode.
+        seed: the run seed, mixed into every call's sampling seed.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        persona: str = "",
+        decision: str = "auto",
+        max_retries: int = 2,
+        temperature: float = 0.8,
+        max_tokens: int = 200,
+        top_p: float = 1.0,
+        score_grid: tuple[float, ...] = (),
+        seed: int = 0,
+        style: PromptStyle = PromptStyle(),
+    ):
+        if decision not in DECISION_MODES:
+            raise ValueError(f"decision must be one of {DECISION_MODES}, got {decision!r}")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if decision == "score" and not backend.can_score:
+            raise ValueError(f"decision 'score' needs a backend that can score; {backend.name!r} cannot")
+        self.backend = backend
+        self.persona = persona
+        self.decision = decision
+        self.max_retries = max_retries
+        self.params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
+        self.score_grid = tuple(score_grid)
+        self.seed = seed
+        self.style = style
+        self.strategies: dict[str, str] = {}
+        self.rules_text = ""
+        self.strategy_failures = 0
+
+    # -- setup -----------------------------------------------------------------------------
+    def set_strategies(self, strategies: dict[str, str]) -> None:
+        """Seat -> strategy text for the coming episode."""
+        self.strategies = dict(strategies)
+
+    def set_rules(self, rules: str) -> None:
+        """The world's rules, used when writing strategies outside an episode."""
+        self.rules_text = rules
+
+    def system_prompt(self, rules: str, strategy: str = "") -> str:
+        parts = [p for p in (self.persona.strip(), rules.strip()) if p]
+        if strategy:
+            parts.append(f"{self.style.strategy_header} {strategy.strip()}")
+        return "\n\n".join(parts)
+
+    def chat_for(self, request: Decision) -> Chat:
+        system = self.system_prompt(request.rules, self.strategies.get(request.agent_id, ""))
+        user = request.text
+        if request.memory:
+            user += "\n\n" + self.style.memory_header + "\n" + "\n".join(request.memory)
+        user += "\n\n" + request.spec.instruction
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    # -- deciding --------------------------------------------------------------------------
+    def scoring_options(self, spec: ActionSpec) -> list[str] | None:
+        options = spec.options()
+        if options is None and isinstance(spec, Amount) and self.score_grid:
+            span = spec.high - spec.low
+            amounts = [round(spec.low + f * span, 2) for f in self.score_grid]
+            moves = spec.moves or ("",)
+            options = [f"Answer: {m + ', ' if m else ''}{a:g}" for m in moves for a in amounts]
+        return options
+
+    def _mode(self, spec: ActionSpec) -> str:
+        if self.decision == "generate":
+            return "generate"
+        options = self.scoring_options(spec)
+        if self.decision == "score":
+            if options is None:
+                raise ValueError(f"decision 'score' but the action spec {type(spec).__name__} offers no options")
+            return "score"
+        return "score" if options is not None and self.backend.can_score else "generate"
+
+    def act_batch(self, requests: list[Decision]) -> list[Action]:
+        results: list[Action | None] = [None] * len(requests)
+        to_score = [i for i, r in enumerate(requests) if self._mode(r.spec) == "score"]
+        to_generate = [i for i, r in enumerate(requests) if i not in set(to_score)]
+        if to_score:
+            for i, action in zip(to_score, self._score([requests[i] for i in to_score])):
+                results[i] = action
+        if to_generate:
+            for i, action in zip(to_generate, self._generate([requests[i] for i in to_generate])):
+                results[i] = action
+        return results  # type: ignore[return-value]
+
+    def _score(self, requests: list[Decision]) -> list[Action]:
+        chats = [self.chat_for(r) for r in requests]
+        options = [self.scoring_options(r.spec) for r in requests]
+        start = time.perf_counter()
+        scores = self.backend.score(chats, options)
+        latency = (time.perf_counter() - start) / max(len(requests), 1)
+        actions = []
+        for r, chat, opts, logp in zip(requests, chats, options, scores):
+            index = self._pick(np.asarray(logp, dtype=float), r)
+            raw = opts[index]
+            spec_options = r.spec.options()
+            value = r.spec.action_for_option(index) if spec_options is not None else r.spec.parse(raw)
+            call = CallRecord(
+                agent_id=r.agent_id, purpose="score", prompt_hash=chat_hash(chat), prompt_tokens=0,
+                completion_tokens=0, latency_s=latency, cached=False, cost_usd=0.0, text=raw,
+            )
+            actions.append(Action(value=value, raw_text=raw, calls=[call]))
+        return actions
+
+    def _pick(self, logp: np.ndarray, request: Decision) -> int:
+        temperature = self.params.temperature
+        if temperature <= 0:
+            return int(np.argmax(logp))
+        z = logp / temperature
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        rng = np.random.default_rng(_derive_seed(self.seed, request.episode, request.step, request.agent_id, "score"))
+        return int(rng.choice(len(p), p=p))
+
+    def _generate(self, requests: list[Decision]) -> list[Action]:
+        chats = [self.chat_for(r) for r in requests]
+        actions = [Action(value=None) for _ in requests]
+        pending = list(range(len(requests)))
+        for attempt in range(self.max_retries + 1):
+            # One seed per batched call: the same config replays the same batches, so records
+            # and cache keys reproduce exactly.
+            head = requests[pending[0]]
+            params = replace(self.params, seed=_derive_seed(self.seed, head.episode, head.step, attempt, len(pending)))
+            completions = self.backend.generate([chats[i] for i in pending], params=params)
+            still = []
+            for i, completion in zip(pending, completions):
+                action = actions[i]
+                action.raw_text = completion.text
+                call = _call_record(requests[i].agent_id, "act" if attempt == 0 else "retry", chats[i], completion)
+                action.calls.append(call)
+                try:
+                    action.value = requests[i].spec.parse(completion.text)
+                except ActionParseError as error:
+                    call.error = str(error)
+                    action.parse_failures += 1
+                    chats[i] = chats[i] + [
+                        {"role": "assistant", "content": completion.text},
+                        {"role": "user", "content": self.style.retry.format(error=error, instruction=requests[i].spec.instruction)},
+                    ]
+                    still.append(i)
+            pending = still
+            if not pending:
+                break
+        for i in pending:
+            actions[i].value = requests[i].spec.fallback
+            actions[i].fallback_used = True
+        return actions
+
+    # -- strategies ------------------------------------------------------------------------
+    def write_strategies(self, prompts: list[str], rng: np.random.Generator) -> list[str]:
+        """One strategy per prompt, from a batch of generations (StrategyWriter protocol)."""
+        system = self.system_prompt(self.rules_text)
+        chats = [[{"role": "system", "content": system}, {"role": "user", "content": p}] for p in prompts]
+        params = replace(self.params, max_tokens=max(self.params.max_tokens, 200), seed=int(rng.integers(2**31)))
+        completions = self.backend.generate(chats, params=params)
+        self.last_strategy_calls = [_call_record("", "strategy", c, comp) for c, comp in zip(chats, completions)]
+        strategies = []
+        for completion, call in zip(completions, self.last_strategy_calls):
+            text, found = extract_strategy(completion.text)
+            if not found:
+                self.strategy_failures += 1
+                call.error = "no sentence beginning 'My strategy will be'; kept the whole answer"
+            strategies.append(text)
+        return strategies
+
+
+def _call_record(agent_id: str, purpose: str, chat: Chat, completion: Completion) -> CallRecord:
+    return CallRecord(
+        agent_id=agent_id,
+        purpose=purpose,
+        prompt_hash=chat_hash(chat),
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        latency_s=completion.latency_s,
+        cached=completion.cached,
+        cost_usd=completion.cost_usd,
+        text=completion.text,
+    )

@@ -1,0 +1,116 @@
+"""Scripted agents: fixed rules with parameters, for baselines, tests and teaching.
+
+Donor Game strategies (Vallinder & Hughes 2024 discuss these archetypes):
+
+- :class:`FixedFraction` always gives ``fraction`` of its resources.
+- :class:`Reciprocator` gives what the recipient last gave (as a fraction of the recipient's
+  resources then), times ``generosity``; ``initial`` when the recipient has no history.
+- :class:`Defector` never gives.
+
+Scripted agents answer through the world's own :class:`~dilemmazoo.envs.base.Amount` spec
+(``spec.make_action``), so they can never send an action the world would not accept.
+:class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
+interfaces; their strategies are parameters, so they write no strategy text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dilemmazoo.agents.base import Action, Decision
+from dilemmazoo.envs.base import Amount
+
+__all__ = ["Defector", "FixedFraction", "Reciprocator", "SCRIPTED_AGENTS", "ScriptedPolicy", "make_scripted"]
+
+
+def _give(request: Decision, fraction: float) -> Action:
+    spec = request.spec
+    if not isinstance(spec, Amount):
+        raise TypeError(f"donation strategies answer Amount specs, got {type(spec).__name__}")
+    fraction = float(np.clip(fraction, 0.0, 1.0))
+    amount = spec.low + fraction * (spec.high - spec.low)
+    return Action(value=spec.make_action(0, amount), raw_text=f"Answer: {amount:g}")
+
+
+class FixedFraction:
+    """Always donate ``fraction`` of current resources."""
+
+    def __init__(self, fraction: float = 0.5):
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+        self.fraction = fraction
+
+    def reset(self, agent_id: str, rules: str | None, rng: np.random.Generator) -> None:
+        pass
+
+    def act(self, request: Decision) -> Action:
+        return _give(request, self.fraction)
+
+
+class Defector(FixedFraction):
+    """Never donate."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+
+
+class Reciprocator:
+    """Give back what the recipient last gave (scaled by ``generosity``), else ``initial``."""
+
+    def __init__(self, initial: float = 0.5, generosity: float = 1.0):
+        if not 0.0 <= initial <= 1.0 or generosity < 0:
+            raise ValueError("initial must be in [0, 1] and generosity >= 0")
+        self.initial = initial
+        self.generosity = generosity
+
+    def reset(self, agent_id: str, rules: str | None, rng: np.random.Generator) -> None:
+        pass
+
+    def act(self, request: Decision) -> Action:
+        last = float(np.asarray(request.observation["partner_last_fraction"]).reshape(-1)[0])
+        return _give(request, self.initial if last < 0 else last * self.generosity)
+
+
+SCRIPTED_AGENTS: dict[str, type] = {
+    "fixed_fraction": FixedFraction,
+    "reciprocator": Reciprocator,
+    "defector": Defector,
+}
+
+
+def make_scripted(strategy: str, **params: Any):
+    """Build a scripted agent by name; unknown names list the known ones."""
+    try:
+        cls = SCRIPTED_AGENTS[strategy]
+    except KeyError:
+        raise ValueError(f"unknown scripted strategy {strategy!r}; known: {', '.join(sorted(SCRIPTED_AGENTS))}") from None
+    try:
+        return cls(**params)
+    except TypeError as error:
+        raise ValueError(f"bad parameters for scripted strategy {strategy!r}: {error}") from None
+
+
+class ScriptedPolicy:
+    """Seats played by scripted agents, rebuilt from each member's parameters."""
+
+    def __init__(self, strategy: str, params: dict[str, Any] | None = None):
+        self.strategy = strategy
+        self.params = dict(params or {})
+        make_scripted(strategy, **self.params)  # fail early on bad config
+        self.agents: dict[str, Any] = {}
+
+    def set_members(self, seat_params: dict[str, dict[str, Any]]) -> None:
+        self.agents = {seat: make_scripted(self.strategy, **{**self.params, **p}) for seat, p in seat_params.items()}
+
+    def agent(self, seat: str):
+        if seat not in self.agents:
+            self.agents[seat] = make_scripted(self.strategy, **self.params)
+        return self.agents[seat]
+
+    def act_batch(self, requests: list[Decision]) -> list[Action]:
+        return [self.agent(r.agent_id).act(r) for r in requests]
+
+    def write_strategies(self, prompts: list[str], rng: np.random.Generator) -> list[str]:
+        return ["" for _ in prompts]

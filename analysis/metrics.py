@@ -1,0 +1,195 @@
+"""Generic metrics on run records: loading, decision and LLM-call statistics, inequality.
+
+Everything here is a pure function of the files a run writes (see the record contract in
+``experiments/records.py``): ``config.yaml``, ``steps.parquet``, ``episodes.parquet``,
+``population.parquet``, ``llm_calls.parquet`` and ``summary.json``. The analysis layer reads
+those files by name and imports nothing from ``dilemmazoo.experiments``.
+
+Inequality follows the mean-absolute-difference definition of the Gini coefficient
+(Gini 1912; Sen 1973, *On Economic Inequality*, eq. 2.9)::
+
+    G = sum_i sum_j |x_i - x_j| / (2 n^2 mean(x))
+
+and equality is ``1 - G``, the "equality" metric of Perolat et al. (2017) and Leibo et al.
+(2017) for sequential social dilemmas.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+__all__ = [
+    "RunRecords",
+    "decision_stats",
+    "decisions_by_generation",
+    "equality",
+    "find_runs",
+    "gini",
+    "llm_call_stats",
+    "load_run",
+]
+
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.yaml"
+_TABLE_FILES = {
+    "steps": "steps.parquet",
+    "episodes": "episodes.parquet",
+    "population": "population.parquet",
+    "llm_calls": "llm_calls.parquet",
+}
+
+
+@dataclass
+class RunRecords:
+    """Everything one run directory holds. A missing file reads as an empty frame or dict."""
+
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    steps: pd.DataFrame = field(default_factory=pd.DataFrame)
+    episodes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    population: pd.DataFrame = field(default_factory=pd.DataFrame)
+    llm_calls: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def run_id(self) -> str:
+        """The run id from ``summary.json``, else the directory name."""
+        return str(self.summary.get("run_id") or self.path.name)
+
+    @property
+    def world(self) -> str:
+        """The registered world id (``dilemmazoo/<name>-v0``), or ``""`` when unknown."""
+        return str(self.summary.get("world") or "")
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.summary.get("seed")
+        return None if seed is None else int(seed)
+
+
+def load_run(run_dir: str | Path) -> RunRecords:
+    """Read one run directory into a :class:`RunRecords`.
+
+    Missing parquet files become empty DataFrames and a missing ``config.yaml`` or
+    ``summary.json`` an empty dict, so that partial runs can still be inspected.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
+    records = RunRecords(path=run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if config_path.is_file():
+        records.config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    summary_path = run_dir / SUMMARY_FILE
+    if summary_path.is_file():
+        records.summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    for attribute, file_name in _TABLE_FILES.items():
+        table_path = run_dir / file_name
+        if table_path.is_file():
+            setattr(records, attribute, pd.read_parquet(table_path))
+    return records
+
+
+def find_runs(path: str | Path) -> list[Path]:
+    """Run directories under ``path``: ``path`` itself if it is one, else every directory
+    below it holding ``summary.json`` (a finished run), sorted by path."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{str(path)!r} does not exist")
+    if (path / SUMMARY_FILE).is_file():
+        return [path]
+    return sorted(summary.parent for summary in path.rglob(SUMMARY_FILE) if summary.is_file())
+
+
+def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column, with missing values read as False."""
+    return frame[column].fillna(False).astype(bool)
+
+
+def decision_stats(steps: pd.DataFrame) -> dict[str, Any]:
+    """Decisions taken, answers that did not parse, and fallbacks the world applied.
+
+    ``decisions`` counts rows with ``decided`` (every row when the column is absent);
+    ``parse_failures`` sums the failed answers (a decision retried twice counts 2);
+    ``fallback_rate = fallbacks / decisions`` (0.0 when there were no decisions).
+    """
+    decisions = int(_flag(steps, "decided").sum()) if "decided" in steps else len(steps)
+    parse_failures = int(steps["parse_failures"].fillna(0).sum()) if "parse_failures" in steps else 0
+    fallbacks = int(_flag(steps, "fallback_used").sum()) if "fallback_used" in steps else 0
+    return {
+        "decisions": decisions,
+        "parse_failures": parse_failures,
+        "fallbacks": fallbacks,
+        "fallback_rate": fallbacks / decisions if decisions else 0.0,
+    }
+
+
+def decisions_by_generation(steps: pd.DataFrame) -> pd.DataFrame:
+    """:func:`decision_stats` per generation: a frame indexed by ``generation`` with
+    columns decisions, parse_failures, fallbacks, fallback_rate."""
+    if "generation" not in steps:
+        raise ValueError("steps has no 'generation' column")
+    rows = {int(generation): decision_stats(group) for generation, group in steps.groupby("generation", sort=True)}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=["decisions", "parse_failures", "fallbacks", "fallback_rate"])
+    frame.index.name = "generation"
+    return frame
+
+
+def llm_call_stats(llm_calls: pd.DataFrame) -> dict[str, Any]:
+    """Totals over ``llm_calls.parquet``.
+
+    Returns calls, cached, cache_hit_rate (cached / calls, 0.0 without calls),
+    prompt_tokens, completion_tokens, total_latency_s, cost_usd (unknown costs count 0)
+    and errors (calls whose answer caused a parse or backend error).
+    """
+    calls = len(llm_calls)
+
+    def total(column: str) -> float:
+        return float(llm_calls[column].fillna(0).sum()) if column in llm_calls and calls else 0.0
+
+    cached = int(_flag(llm_calls, "cached").sum()) if "cached" in llm_calls else 0
+    errors = int((llm_calls["error"].fillna("").astype(str) != "").sum()) if "error" in llm_calls else 0
+    return {
+        "calls": calls,
+        "cached": cached,
+        "cache_hit_rate": cached / calls if calls else 0.0,
+        "prompt_tokens": int(total("prompt_tokens")),
+        "completion_tokens": int(total("completion_tokens")),
+        "total_latency_s": total("latency_s"),
+        "cost_usd": total("cost_usd"),
+        "errors": errors,
+    }
+
+
+def gini(values: Any) -> float:
+    """Gini coefficient ``G = sum_ij |x_i - x_j| / (2 n^2 mean)`` of non-negative values.
+
+    0 when everyone holds the same (including all zeros), ``(n - 1) / n`` when one holds
+    everything. Computed in O(n log n) from the sorted values: with ``x_(1) <= ... <= x_(n)``,
+    ``sum_ij |x_i - x_j| = 2 sum_i (2i - n - 1) x_(i)``.
+    """
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0:
+        raise ValueError("gini of no values is undefined")
+    if np.isnan(x).any():
+        raise ValueError("gini got NaN values")
+    if (x < 0).any():
+        raise ValueError("gini is defined for non-negative values only")
+    total = x.sum()
+    if total == 0:
+        return 0.0
+    n = x.size
+    ranks = np.arange(1, n + 1)
+    return float(((2 * ranks - n - 1) * np.sort(x)).sum() / (n * total))
+
+
+def equality(values: Any) -> float:
+    """``1 - gini(values)``: 1 for a perfectly equal distribution."""
+    return 1.0 - gini(values)

@@ -1,0 +1,341 @@
+"""One self-contained HTML report for a run or an experiment (many runs, e.g. a seed grid).
+
+``write_report(path)`` finds the run directories under ``path`` (those holding
+``summary.json``), reads their records, computes the metrics, draws the plots as PNG embedded
+as base64 data URIs, and renders ``templates/report.html`` (jinja2, autoescaped) into one
+``report.html`` that can be mailed or archived on its own.
+
+Sections: runs (id, seed, key config values, status, wall time), headline metrics and their
+spread across runs, metrics by generation, plots, decisions (parse failures, fallbacks),
+LLM calls (cache hits, tokens, latency, cost), the final generation's strategy texts and the
+resolved configs. World-specific metrics and plots are looked up in :data:`WORLD_ANALYSES`
+by ``summary["world"]``; a world without an entry still gets the generic sections and the
+metrics its runs recorded in ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from . import donor_game
+from .metrics import RunRecords, decision_stats, find_runs, llm_call_stats, load_run
+from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures
+
+__all__ = ["WORLD_ANALYSES", "WorldAnalysis", "format_number", "write_report"]
+
+REPORT_FILE = "report.html"
+TEMPLATE = "report.html"
+_BY_GENERATION = "_by_generation"
+_MAX_KEY_CONFIG_VALUES = 12
+
+
+@dataclass(frozen=True)
+class WorldAnalysis:
+    """How to analyse one world's records.
+
+    ``metrics(steps) -> dict`` returns JSON-safe numbers; keys ending in ``_by_generation``
+    map a generation to a number and are shown as tables by generation, the others are
+    headline scalars. ``figures(steps_by_run)`` returns (title, figure) pairs.
+    ``descriptions`` explain metric names in the report.
+    """
+
+    metrics: Callable[[pd.DataFrame], dict[str, Any]]
+    figures: Callable[[Mapping[str, pd.DataFrame]], list[tuple[str, Figure]]]
+    descriptions: Mapping[str, str] = field(default_factory=dict)
+
+
+#: world id -> its analysis; other worlds plug in here
+WORLD_ANALYSES: dict[str, WorldAnalysis] = {
+    donor_game.WORLD_ID: WorldAnalysis(
+        metrics=donor_game.donor_game_metrics,
+        figures=donor_game_figures,
+        descriptions={
+            "final_generation_avg_resources": "average final resources of the last generation (the headline)",
+            "initial_cooperation": "mean share of resources donated in generation 1",
+            "fallback_rate": "decisions replaced by the world's fallback / decisions",
+            "avg_final_resources": "mean over agents and games of resources after the last round",
+            "donation_fraction": "mean share of resources given in real donations (fallbacks excluded)",
+            "punishment_rate": "% of real donor encounters that punished",
+        },
+    ),
+}
+
+
+def format_number(value: Any) -> str:
+    """Numbers as a reader wants them: ``30,720``, ``30,720.5``, ``12.25``, ``0.3167``; ``–`` for none."""
+    if value is None or isinstance(value, bool):
+        return "–" if value is None else str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return "–"
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
+        if abs(value) >= 1000:
+            return f"{value:,.1f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float, np.integer, np.floating))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and not (
+        isinstance(value, (float, np.floating)) and math.isnan(value)
+    )
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Dotted keys -> scalar values (lists and empty dicts as their YAML flow text)."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{name}."))
+        elif _is_scalar(value):
+            flat[name] = str(value)
+        else:
+            flat[name] = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return flat
+
+
+def _key_config_values(runs: Sequence[RunRecords]) -> list[dict[str, str]]:
+    """Per run, the config values that tell the runs apart (the grid's axes); for a single
+    run, or runs that do not differ, the world's settings."""
+    flats = [_flatten(run.config) for run in runs]
+    keys = sorted({key for flat in flats for key in flat})
+    varying = [key for key in keys if "seed" not in key.split(".")[-1] and len({flat.get(key) for flat in flats}) > 1]
+    chosen = varying or [key for key in keys if key.split(".")[0] == "world" and key != "world"]
+    if not chosen and "world" in keys:
+        chosen = ["world"]
+    chosen = chosen[:_MAX_KEY_CONFIG_VALUES]
+    return [{key: flat[key] for key in chosen if key in flat} for flat in flats]
+
+
+def _labels(runs: Sequence[RunRecords]) -> list[str]:
+    """Short unique names for runs in legends and tables: the seed where seeds differ."""
+    seeds = [run.seed for run in runs]
+    if None not in seeds and len(set(seeds)) == len(seeds):
+        return [f"seed {seed}" for seed in seeds]
+    short = [run.run_id[:12] for run in runs]
+    if len(set(short)) == len(short):
+        return short
+    return [f"{index}: {run.run_id}" for index, run in enumerate(runs, start=1)]
+
+
+def _generation_sort_key(generation: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(generation))
+    except ValueError:
+        return (1, generation)
+
+
+def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str], notes: list[str]) -> dict[str, Any]:
+    analysis = WORLD_ANALYSES.get(world)
+    run_metrics: list[dict[str, Any]] = []
+    for run, label in zip(runs, labels):
+        metrics: dict[str, Any] = {}
+        if analysis is not None and not run.steps.empty:
+            try:
+                metrics = analysis.metrics(run.steps)
+            except ValueError as error:
+                notes.append(f"{label}: metrics not computed from steps ({error}); showing summary.json metrics")
+                metrics = dict(run.summary.get("metrics") or {})
+        else:
+            metrics = dict(run.summary.get("metrics") or {})
+        run_metrics.append(metrics)
+
+    scalar_names = list(dict.fromkeys(
+        name for metrics in run_metrics for name, value in metrics.items() if _is_scalar(value)
+    ))
+    headline = [
+        {"label": label, "values": [metrics.get(name) for name in scalar_names]}
+        for label, metrics in zip(labels, run_metrics)
+    ]
+    spread = []
+    if len(runs) > 1:
+        for name in scalar_names:
+            values = np.array([m[name] for m in run_metrics if _is_number(m.get(name))], dtype=float)
+            if values.size:
+                spread.append({
+                    "name": name, "runs": int(values.size), "mean": float(values.mean()),
+                    "std": float(values.std(ddof=1)) if values.size > 1 else None,
+                    "min": float(values.min()), "max": float(values.max()),
+                })
+
+    by_generation = []
+    table_names = list(dict.fromkeys(
+        name for metrics in run_metrics for name, value in metrics.items()
+        if name.endswith(_BY_GENERATION) and isinstance(value, Mapping)
+    ))
+    for name in table_names:
+        tables = [metrics.get(name) or {} for metrics in run_metrics]
+        generations = sorted({str(g) for table in tables for g in table}, key=_generation_sort_key)
+        rows = []
+        for generation in generations:
+            values = [{str(g): v for g, v in table.items()}.get(generation) for table in tables]
+            numbers = [value for value in values if _is_number(value)]
+            mean = float(np.mean(numbers)) if len(runs) > 1 and numbers else None
+            rows.append({"generation": generation, "values": values, "mean": mean})
+        short = name[: -len(_BY_GENERATION)]
+        by_generation.append({
+            "name": short,
+            "description": analysis.descriptions.get(short, "") if analysis else "",
+            "rows": rows,
+        })
+
+    steps_by_run = {label: run.steps for run, label in zip(runs, labels)}
+    figures: list[tuple[str, Figure]] = []
+    if analysis is not None:
+        try:
+            figures.extend(analysis.figures(steps_by_run))
+        except Exception as error:  # a broken plot must not cost the rest of the report
+            notes.append(f"{world}: plots failed ({type(error).__name__}: {error})")
+            figures.append(("World plots", note_figure("World plots", f"{type(error).__name__}: {error}")))
+    else:
+        notes.append(f"{world or 'unknown world'}: no world-specific analysis registered; generic sections only")
+    figures.append(("Parse failures and fallbacks", plot_decision_failures(steps_by_run)))
+
+    return {
+        "world": world or "unknown world",
+        "runs": len(runs),
+        "known": analysis is not None,
+        "scalar_names": scalar_names,
+        "descriptions": dict(analysis.descriptions) if analysis else {},
+        "headline": headline,
+        "spread": spread,
+        "by_generation": by_generation,
+        "labels": list(labels),
+        "figures": [{"title": title, "uri": figure_to_data_uri(figure)} for title, figure in figures],
+    }
+
+
+def _strategies(run: RunRecords) -> dict[str, Any] | None:
+    population = run.population
+    if population.empty or "generation" not in population:
+        return None
+    last = int(population["generation"].max())
+    members = population[population["generation"] == last]
+    if "score" in members:
+        members = members.sort_values("score", ascending=False, kind="stable")
+    columns = ("name", "score", "survived", "parents", "strategy")
+    rows = [{column: row.get(column) for column in columns} for row in members.to_dict("records")]
+    return {"generation": last, "members": rows}
+
+
+def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
+    labels = _labels(runs)
+    experiments = list(dict.fromkeys(str(run.summary.get("experiment") or run.path.parent.name) for run in runs))
+    if len(runs) == 1:
+        title = f"{experiments[0]} — run {runs[0].run_id}"
+    else:
+        title = f"{', '.join(experiments)} — {len(runs)} runs"
+    notes: list[str] = []
+
+    key_values = _key_config_values(runs)
+    run_rows = [
+        {
+            "label": label,
+            "run_id": run.run_id,
+            "world": run.world or "–",
+            "seed": run.seed,
+            "status": run.summary.get("status", "–"),
+            "episodes": run.summary.get("episodes"),
+            "generations": run.summary.get("generations"),
+            "wall_time_s": run.summary.get("wall_time_s"),
+            "config": key_values[index],
+        }
+        for index, (run, label) in enumerate(zip(runs, labels))
+    ]
+
+    worlds = list(dict.fromkeys(run.world for run in runs))
+    sections = []
+    for world in worlds:
+        members = [index for index, run in enumerate(runs) if run.world == world]
+        sections.append(_world_section(world, [runs[i] for i in members], [labels[i] for i in members], notes))
+
+    decisions = [{"label": label, **decision_stats(run.steps)} for run, label in zip(runs, labels)]
+    llm_calls = [{"label": label, **llm_call_stats(run.llm_calls)} for run, label in zip(runs, labels)]
+    llm_total = llm_call_stats(pd.concat([run.llm_calls for run in runs], ignore_index=True)) if len(runs) > 1 else None
+
+    strategies = []
+    for run, label in zip(runs, labels):
+        found = _strategies(run)
+        if found is None:
+            notes.append(f"{label}: no population records, so no strategy texts")
+        else:
+            strategies.append({"label": label, **found})
+
+    configs = [
+        {"label": label, "yaml": yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True) if run.config else "(no config.yaml)"}
+        for run, label in zip(runs, labels)
+    ]
+    return {
+        "title": title,
+        "source": str(root),
+        "runs": run_rows,
+        "sections": sections,
+        "decisions": decisions,
+        "llm_calls": llm_calls,
+        "llm_total": llm_total,
+        "strategies": strategies,
+        "configs": configs,
+        "notes": notes,
+    }
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["num"] = format_number
+    return environment
+
+
+def write_report(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write one self-contained HTML report for the run(s) under ``path``; return its path.
+
+    ``path`` is a run directory or an experiment directory holding many. ``out`` is the HTML
+    file to write (an existing directory gets ``report.html`` inside); by default
+    ``<path>/report.html``. The file is written to a temporary name and renamed.
+    """
+    root = Path(path)
+    run_dirs = find_runs(root)
+    if not run_dirs:
+        raise FileNotFoundError(f"no run directories (holding summary.json) under {str(root)!r}")
+    runs = [load_run(run_dir) for run_dir in run_dirs]
+    html = _environment().get_template(TEMPLATE).render(**_context(root, runs))
+
+    target = Path(out) if out is not None else root / REPORT_FILE
+    if target.is_dir():
+        target = target / REPORT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(html)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target

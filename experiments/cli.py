@@ -1,0 +1,135 @@
+"""The ``dilemmazoo`` command.
+
+    dilemmazoo run PRESET|FILE.yaml [--set dotted.key=value]... [--backend SPEC] [--out DIR]
+                   [--workers N] [--report] [--quiet]
+    dilemmazoo list [worlds|presets|backends|norms]
+    dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
+
+``run`` prints each run directory on its own line (stdout), progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dilemmazoo.experiments import ConfigError, RunFailed, resolve
+    from dilemmazoo.experiments.config import parse_set
+    from dilemmazoo.experiments.runner import run_experiment
+
+    try:
+        overrides = dict(parse_set(item) for item in args.set)
+        config = resolve(args.config, backend=args.backend, overrides=overrides)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    printed: list[Path] = []
+
+    def announce(result) -> None:
+        printed.append(result.run_dir)
+        note = " (already finished; skipped)" if result.skipped else ""
+        print(f"{result.run_dir}{note}", flush=True)
+
+    try:
+        run_experiment(config, args.out, workers=args.workers, progress=not args.quiet, on_result=announce)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except RunFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("Finished runs are kept; run the same command again to resume.", file=sys.stderr)
+        return 1
+    if args.report and printed:
+        from dilemmazoo.analysis.report import write_report
+
+        target = printed[0] if len(printed) == 1 else Path(args.out) / config.name
+        print(f"report: {write_report(target)}", flush=True)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dilemmazoo.agents.backends import list_backends
+    from dilemmazoo.envs import list_worlds
+    from dilemmazoo.experiments import list_presets, load_config
+    from dilemmazoo.norms import list_norms
+
+    console = Console()
+    sections = [args.what] if args.what else ["worlds", "presets", "backends", "norms"]
+    for section in sections:
+        table = Table(title=section, title_justify="left")
+        table.add_column("name")
+        table.add_column("description")
+        if section == "worlds":
+            for world_id, doc in list_worlds(with_docs=True).items():
+                table.add_row(world_id, doc)
+        elif section == "presets":
+            for name in sorted(list_presets()):
+                description = str(load_config(name).get("description", "")).strip()
+                table.add_row(name, description.splitlines()[0] if description else "")
+        elif section == "backends":
+            for prefix, doc in list_backends().items():
+                table.add_row(prefix, doc)
+        else:
+            for name, doc in list_norms().items():
+                table.add_row(name, doc)
+        console.print(table)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from dilemmazoo.analysis.report import write_report
+
+    path = Path(args.path)
+    if not path.exists():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        out = write_report(path, args.out)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dilemmazoo", description="Multi-agent social-dilemma experiments.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a preset or experiment YAML")
+    run.add_argument("config", help="preset name (see 'dilemmazoo list presets') or path to a YAML file")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (dotted key)")
+    run.add_argument("--backend", help="backend spec for LLM agents, e.g. embedded, litellm:gpt-4o-mini")
+    run.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
+    run.add_argument("--workers", type=int, default=None, help="parallel runs (default: the config's workers)")
+    run.add_argument("--report", action="store_true", help="write an HTML report when done")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=_cmd_run)
+
+    lst = sub.add_parser("list", help="list worlds, presets, backends and norms")
+    lst.add_argument("what", nargs="?", choices=["worlds", "presets", "backends", "norms"])
+    lst.set_defaults(func=_cmd_list)
+
+    report = sub.add_parser("report", help="write an HTML report for a run or experiment directory")
+    report.add_argument("path")
+    report.add_argument("--out", default=None, help="output HTML file (default: PATH/report.html)")
+    report.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

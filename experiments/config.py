@@ -1,0 +1,200 @@
+"""Experiment configs: validated data, so a grid is just data.
+
+An experiment YAML names a world and its keyword arguments, the agents, the population
+dynamics, how many generations and episodes, the seeds, and an optional ``grid`` of dotted
+keys to sweep. Everything is checked before anything runs; an error names the bad field.
+
+    name: donor_game_demo
+    world: {id: donor-game, kwargs: {n_agents: 6, n_rounds: 6}}
+    agents: {kind: llm, backend: embedded, temperature: 0.8}
+    population: {dynamics: cultural_evolution, generations: 3}
+    episodes_per_generation: 2
+    seeds: [0]
+    grid: {world.kwargs.donation_multiplier: [1.5, 2.0, 3.0]}
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "AgentsConfig",
+    "ConfigError",
+    "ExperimentConfig",
+    "PopulationConfig",
+    "WorldConfig",
+    "apply_overrides",
+    "expand_grid",
+    "list_presets",
+    "load_config",
+    "parse_set",
+    "run_id",
+]
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; the message names the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorldConfig(_Strict):
+    id: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentsConfig(_Strict):
+    """Who plays every seat: one language model, or one scripted strategy."""
+
+    kind: Literal["llm", "scripted"] = "llm"
+    # llm
+    backend: str = "embedded"
+    persona: str = ""
+    decision: Literal["auto", "generate", "score"] = "auto"
+    max_retries: int = Field(2, ge=0, le=10)
+    temperature: float = Field(0.8, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(200, ge=1, le=32768)
+    score_grid: tuple[float, ...] = ()
+    memory: int = Field(0, ge=0, description="lines of the agent's own past steps shown in each prompt")
+    # scripted
+    strategy: str = "fixed_fraction"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("score_grid")
+    @classmethod
+    def _grid_in_unit_interval(cls, grid: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 <= g <= 1.0 for g in grid):
+            raise ValueError("score_grid values are fractions and must lie in [0, 1]")
+        return grid
+
+
+class PopulationConfig(_Strict):
+    dynamics: str = "cultural_evolution"
+    generations: int = Field(1, ge=1)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExperimentConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    world: WorldConfig
+    agents: AgentsConfig = AgentsConfig()
+    population: PopulationConfig | None = None
+    episodes_per_generation: int = Field(1, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    cache: bool = True
+    workers: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _grid_keys_exist(self) -> ExperimentConfig:
+        data = self.model_dump()
+        for key, values in self.grid.items():
+            if not values:
+                raise ValueError(f"grid.{key} has no values")
+            head = key.split(".")[0]
+            if head in ("grid", "seeds") or head not in data:
+                raise ValueError(f"grid key {key!r} does not name a config field")
+        return self
+
+    @property
+    def generations(self) -> int:
+        return self.population.generations if self.population else 1
+
+
+def _format_validation(error: ValidationError, source: str) -> str:
+    lines = [f"invalid experiment config ({source}):"]
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "<top>"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_validation(error, source)) from None
+
+
+def list_presets() -> dict[str, Path]:
+    """Preset name -> YAML path, from ``experiments/configs``."""
+    folder = resources.files("dilemmazoo.experiments") / "configs"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def load_config(name_or_path: str | Path) -> dict[str, Any]:
+    """Raw config data from a preset name or a YAML file (validated later, after overrides)."""
+    path = Path(name_or_path)
+    if not path.exists():
+        presets = list_presets()
+        if str(name_or_path) not in presets:
+            raise ConfigError(f"no config file or preset named {str(name_or_path)!r}; presets: {', '.join(sorted(presets))}")
+        path = presets[str(name_or_path)]
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping at the top level")
+    return data
+
+
+def parse_set(text: str) -> tuple[str, Any]:
+    """``dotted.key=value`` with the value read as YAML (numbers, lists, booleans)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects dotted.key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``data`` with dotted keys set (``world.kwargs.n_agents``)."""
+    out = copy.deepcopy(data)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = out
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            if not isinstance(node[part], dict):
+                raise ConfigError(f"cannot set {key!r}: {part!r} is not a mapping")
+            node = node[part]
+        node[parts[-1]] = value
+    return out
+
+
+def expand_grid(config: ExperimentConfig) -> list[ExperimentConfig]:
+    """One single-seed, grid-free config per grid point and seed."""
+    base = config.model_dump()
+    keys = list(config.grid)
+    runs = []
+    for values in itertools.product(*(config.grid[k] for k in keys)):
+        point = apply_overrides(base, dict(zip(keys, values)))
+        point["grid"] = {}
+        for seed in config.seeds:
+            runs.append(validate({**point, "seeds": [seed]}, source=f"grid point {dict(zip(keys, values))}"))
+    return runs
+
+
+def run_id(config: ExperimentConfig) -> str:
+    """Hash of the resolved config: the run directory's name."""
+    data = config.model_dump(exclude={"workers", "description"})
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,435 @@
+"""The runner: config -> world and agents -> records on disk.
+
+One run is one resolved config (one grid point, one seed). For each generation and each of its
+episodes the runner resets the world with the members' names, asks the world who decides,
+hands all decisions of the step to the policy in ONE ``act_batch`` call, steps the world and
+records one row per agent. Between generations the population dynamics (e.g. cultural
+evolution) replace members. Files are written by :mod:`dilemmazoo.experiments.store`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from functools import cached_property
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dilemmazoo.agents.base import Action, CallRecord, Decision
+from dilemmazoo.envs import make_world
+from dilemmazoo.experiments.config import ConfigError, ExperimentConfig, expand_grid, run_id
+from dilemmazoo.experiments.records import Summary
+from dilemmazoo.experiments import store
+from dilemmazoo.norms import Member, make_dynamics
+
+__all__ = ["RunFailed", "RunResult", "execute", "run_experiment"]
+
+
+class RunFailed(RuntimeError):
+    """A run stopped (backend failure, bad world input); finished runs are untouched."""
+
+
+@dataclass
+class RunResult:
+    """A finished run: where it is, what it says, and its records as DataFrames."""
+
+    run_dir: Path
+    summary: dict[str, Any]
+    skipped: bool = False
+
+    @cached_property
+    def steps(self) -> pd.DataFrame:
+        return pd.read_parquet(self.run_dir / "steps.parquet")
+
+    @cached_property
+    def episodes(self) -> pd.DataFrame:
+        return pd.read_parquet(self.run_dir / "episodes.parquet")
+
+    @cached_property
+    def population(self) -> pd.DataFrame:
+        return pd.read_parquet(self.run_dir / "population.parquet")
+
+    @cached_property
+    def llm_calls(self) -> pd.DataFrame:
+        return pd.read_parquet(self.run_dir / "llm_calls.parquet")
+
+    def __repr__(self) -> str:
+        return f"RunResult({str(self.run_dir)!r}, status={self.summary.get('status')!r})"
+
+
+# -- building the parts ----------------------------------------------------------------------
+
+def cache_dir_for(out_root: Path) -> Path:
+    return Path(os.environ.get("DILEMMAZOO_CACHE", out_root / ".llm_cache"))
+
+
+def build_world(config: ExperimentConfig):
+    try:
+        return make_world(config.world.id, **config.world.kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"world: cannot build {config.world.id!r} with kwargs {config.world.kwargs}: {error}") from None
+
+
+def build_policy(config: ExperimentConfig, out_root: Path, backend=None):
+    """The BatchPolicy (and StrategyWriter) playing every seat."""
+    agents = config.agents
+    seed = config.seeds[0]
+    if agents.kind == "scripted":
+        from dilemmazoo.agents.scripted import ScriptedPolicy
+
+        try:
+            return ScriptedPolicy(agents.strategy, agents.params)
+        except ValueError as error:
+            raise ConfigError(f"agents: {error}") from None
+    from dilemmazoo.agents.backends import make_backend
+    from dilemmazoo.agents.llm import LLMPolicy
+
+    if backend is None:
+        backend = make_backend(agents.backend, cache_dir=cache_dir_for(out_root) if config.cache else None)
+    return LLMPolicy(
+        backend,
+        persona=agents.persona,
+        decision=agents.decision,
+        max_retries=agents.max_retries,
+        temperature=agents.temperature,
+        max_tokens=agents.max_tokens,
+        top_p=agents.top_p,
+        score_grid=agents.score_grid,
+        seed=seed,
+    )
+
+
+def check_config(config: ExperimentConfig) -> None:
+    """Everything that can be checked without running: world kwargs, agents, norms, backend."""
+    build_world(config).close()
+    if config.population:
+        try:
+            make_dynamics(config.population.dynamics, **config.population.kwargs)
+        except ValueError as error:
+            raise ConfigError(f"population: {error}") from None
+    if config.agents.kind == "scripted":
+        from dilemmazoo.agents.scripted import make_scripted
+
+        try:
+            make_scripted(config.agents.strategy, **config.agents.params)
+        except ValueError as error:
+            raise ConfigError(f"agents: {error}") from None
+    else:
+        from dilemmazoo.agents.backends import check_backend_spec
+
+        try:
+            check_backend_spec(config.agents.backend)
+        except ValueError as error:
+            raise ConfigError(f"agents.backend: {error}") from None
+
+
+# -- records ---------------------------------------------------------------------------------
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float):
+        return round(value, 10)
+    return value
+
+
+def action_json(value: Any) -> str:
+    return json.dumps(_jsonable(value), sort_keys=True)
+
+
+def _scalar_infos(info: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in info.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, (bool, int, float, str)) or value is None:
+            out[key] = value
+    return out
+
+
+@dataclass
+class _Recorder:
+    steps: list[dict] = field(default_factory=list)
+    episodes: list[dict] = field(default_factory=list)
+    population: list[dict] = field(default_factory=list)
+    calls: list[dict] = field(default_factory=list)
+
+    def add_calls(self, calls: list[CallRecord], *, episode: int, generation: int, step: int, agent: str | None = None):
+        for c in calls:
+            self.calls.append(
+                {
+                    "episode": episode, "generation": generation, "step": step, "agent": agent or c.agent_id,
+                    "purpose": c.purpose, "prompt_hash": c.prompt_hash, "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens, "latency_s": c.latency_s, "cached": c.cached,
+                    "cost_usd": c.cost_usd, "text": c.text, "error": c.error,
+                }
+            )
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+def _play_episode(world, policy, members, *, config, episode, generation, game, seed, recorder, on_step):
+    seats = list(world.possible_agents)
+    names = {seat: m.name for seat, m in zip(seats, members)}
+    observations, infos = world.reset(seed=seed, options={"names": names, "generation": generation, "game": game})
+    if hasattr(policy, "set_strategies"):
+        policy.set_strategies({seat: m.strategy for seat, m in zip(seats, members)})
+    if hasattr(policy, "set_members"):
+        policy.set_members({seat: m.params for seat, m in zip(seats, members)})
+    rules = {seat: world.rules(seat) for seat in seats}
+    memory: dict[str, list[str]] = {seat: [] for seat in seats}
+    returns = dict.fromkeys(seats, 0.0)
+    utility_returns = dict.fromkeys(seats, 0.0)
+    last_infos = {seat: _scalar_infos(infos.get(seat, {})) for seat in seats}
+    step = 0
+    while world.agents:
+        step += 1
+        deciders = world.deciders()
+        requests = [
+            Decision(
+                agent_id=seat, observation=observations[seat], text=world.describe(seat), spec=world.action_spec(seat),
+                rules=rules[seat], step=step, episode=episode, generation=generation,
+                memory=memory[seat][-config.agents.memory:] if config.agents.memory else [],
+            )
+            for seat in deciders
+        ]
+        decided: dict[str, Action] = dict(zip(deciders, policy.act_batch(requests))) if requests else {}
+        actions = {seat: world.idle_action(seat) for seat in world.agents}
+        actions.update({seat: a.value for seat, a in decided.items()})
+        live = list(world.agents)
+        observations, rewards, terminations, truncations, infos = world.step(actions)
+        utilities = {seat: float(rewards.get(seat, 0.0)) for seat in live}
+        for seat in live:
+            action = decided.get(seat)
+            info = _scalar_infos(infos.get(seat, {}))
+            last_infos[seat] = info
+            reward = float(rewards.get(seat, 0.0))
+            returns[seat] += reward
+            utility_returns[seat] += utilities[seat]
+            recorder.steps.append(
+                {
+                    "episode": episode, "generation": generation, "game": game, "step": step, "agent": seat,
+                    "name": names[seat], "decided": action is not None,
+                    "action": action_json(action.value) if action else "", "reward": reward, "utility": utilities[seat],
+                    "parse_failures": action.parse_failures if action else 0,
+                    "fallback_used": action.fallback_used if action else False,
+                    **{k: v for k, v in info.items() if k not in _RESERVED},
+                }
+            )
+            if action is not None:
+                answer = "the fallback (no valid answer)" if action.fallback_used else repr(action.raw_text.strip()[-80:])
+                memory[seat].append(f"Step {step}: you answered {answer}; your reward was {reward:+g}.")
+            elif reward:
+                memory[seat].append(f"Step {step}: your reward was {reward:+g}.")
+            if action is not None:
+                recorder.add_calls(action.calls, episode=episode, generation=generation, step=step, agent=seat)
+        on_step(step)
+    for seat in seats:
+        recorder.episodes.append(
+            {
+                "episode": episode, "generation": generation, "game": game, "agent": seat, "name": names[seat],
+                "return": returns[seat], "utility_return": utility_returns[seat], "steps": step,
+                **{k: v for k, v in last_infos[seat].items() if k not in _RESERVED},
+            }
+        )
+    return {names[seat]: returns[seat] for seat in seats}
+
+
+_RESERVED = {"episode", "generation", "game", "step", "agent", "name", "decided", "action", "reward", "utility",
+             "parse_failures", "fallback_used", "return", "utility_return", "steps"}
+
+
+def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress: bool = True, backend=None) -> RunResult:
+    """Run one single-seed, grid-free config, or return it if already finished."""
+    out_root = Path(out_root)
+    rid = run_id(config)
+    run_dir = out_root / config.name / rid
+    finished = store.load_summary(run_dir)
+    if finished is not None:
+        return RunResult(run_dir, finished, skipped=True)
+    check_config(config)
+    store.prepare(run_dir, config)
+    started = time.perf_counter()
+    seed = config.seeds[0]
+    world = build_world(config)
+    policy = build_policy(config, out_root, backend=backend)
+    dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
+    population_rng = np.random.default_rng([seed, 1])
+    episode_rng = np.random.default_rng([seed, 2])
+    recorder = _Recorder()
+    if hasattr(policy, "set_rules"):
+        policy.set_rules(world.rules(world.possible_agents[0]))
+    size = len(world.possible_agents)
+    total = config.generations * config.episodes_per_generation
+    bar = _progress(progress, total, f"{config.name} {rid}")
+    try:
+        if dynamics is not None:
+            members = dynamics.initial(size, policy, population_rng, params=dict(config.agents.params))
+            recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=1, step=0)
+        else:
+            members = [Member(name=f"1_{i + 1}", generation=1, params=dict(config.agents.params)) for i in range(size)]
+        episode = 0
+        for generation in range(1, config.generations + 1):
+            scores = {m.name: 0.0 for m in members}
+            for game in range(1, config.episodes_per_generation + 1):
+                bar.describe(f"gen {generation}/{config.generations} game {game}")
+                result = _play_episode(
+                    world, policy, members, config=config, episode=episode, generation=generation, game=game,
+                    seed=int(episode_rng.integers(2**31)), recorder=recorder,
+                    on_step=lambda s: bar.describe(f"gen {generation}/{config.generations} game {game} step {s}"),
+                )
+                for name, ret in result.items():
+                    scores[name] += ret / config.episodes_per_generation
+                episode += 1
+                bar.advance()
+            next_members = None
+            if dynamics is not None and generation < config.generations:
+                if hasattr(policy, "last_strategy_calls"):
+                    policy.last_strategy_calls = []
+                next_members = dynamics.next_generation(members, scores, policy, population_rng, generation + 1)
+                recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=generation + 1, step=0)
+            carried = {m.name for m in next_members} if next_members else set()
+            for m in members:
+                recorder.population.append(
+                    {
+                        "generation": generation, "name": m.name, "strategy": m.strategy,
+                        "params": json.dumps(_jsonable(m.params), sort_keys=True), "parents": ",".join(m.parents),
+                        "score": scores[m.name], "survived": m.name in carried,
+                    }
+                )
+            if next_members is not None:
+                members = next_members
+    except Exception as error:  # noqa: BLE001 - any failure ends this run cleanly, records kept aside
+        bar.close()
+        store.write_failure(run_dir, error)
+        raise RunFailed(f"run {run_dir} failed: {type(error).__name__}: {error}") from error
+    finally:
+        world.close()
+    bar.close()
+    summary = Summary(
+        experiment=config.name, run_id=rid, world=config.world.id, seed=seed, episodes=episode,
+        generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3),
+    )
+    frames = store.frames(recorder)
+    summary.counts = _counts(frames, policy)
+    summary.metrics = _world_metrics(config.world.id, frames["steps"])
+    store.finish(run_dir, frames, summary.to_dict())
+    return RunResult(run_dir, summary.to_dict())
+
+
+def _counts(frames: dict[str, pd.DataFrame], policy) -> dict[str, int]:
+    steps, calls = frames["steps"], frames["llm_calls"]
+    decided = steps[steps["decided"]] if len(steps) else steps
+    return {
+        "steps": int(steps["step"].nunique()) if len(steps) else 0,
+        "decisions": int(len(decided)),
+        "parse_failures": int(decided["parse_failures"].sum()) if len(decided) else 0,
+        "fallbacks": int(decided["fallback_used"].sum()) if len(decided) else 0,
+        "llm_calls": int(len(calls)),
+        "cache_hits": int(calls["cached"].sum()) if len(calls) else 0,
+        "strategy_failures": int(getattr(policy, "strategy_failures", 0)),
+    }
+
+
+def _world_metrics(world_id: str, steps: pd.DataFrame) -> dict[str, Any]:
+    from dilemmazoo.analysis import world_metrics
+
+    return world_metrics(world_id, steps)
+
+
+class _progress:
+    """A rich progress bar, or nothing when ``enabled`` is false."""
+
+    def __init__(self, enabled: bool, total: int, title: str):
+        self.progress = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("episodes"), TimeElapsedColumn(), TextColumn("{task.description}"), transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("", total=total, title=title)
+
+    def describe(self, text: str) -> None:
+        if self.progress:
+            self.progress.update(self.task, description=text)
+
+    def advance(self) -> None:
+        if self.progress:
+            self.progress.advance(self.task)
+
+    def close(self) -> None:
+        if self.progress:
+            self.progress.stop()
+            self.progress = None
+
+
+# -- many runs -------------------------------------------------------------------------------
+
+def _execute_quietly(config_data: dict, out_root: str) -> tuple[str, dict, bool]:
+    result = execute(ExperimentConfig.model_validate(config_data), out_root, progress=False)
+    return str(result.run_dir), result.summary, result.skipped
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out_root: str | Path = "runs",
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Every grid point and seed; finished runs are skipped, failures reported at the end."""
+    runs = expand_grid(config)
+    for r in runs:
+        check_config(r)
+    workers = min(workers or config.workers, len(runs))
+    results: list[RunResult] = []
+    failures: list[str] = []
+    if workers <= 1:
+        for r in runs:
+            try:
+                result = execute(r, out_root, progress=progress)
+            except RunFailed as error:
+                failures.append(str(error))
+                continue
+            results.append(result)
+            if on_result:
+                on_result(result)
+    else:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(_execute_quietly, r.model_dump(), str(out_root)): r for r in runs}
+            bar = _progress(progress, len(futures), f"{config.name} ({workers} workers)")
+            for future in as_completed(futures):
+                try:
+                    run_dir, summary, skipped = future.result()
+                except RunFailed as error:
+                    failures.append(str(error))
+                    continue
+                finally:
+                    bar.advance()
+                result = RunResult(Path(run_dir), summary, skipped=skipped)
+                results.append(result)
+                if on_result:
+                    on_result(result)
+            bar.close()
+    if failures:
+        done = len(results)
+        raise RunFailed(f"{len(failures)} of {len(runs)} runs failed ({done} finished and kept):\n" + "\n".join(failures))
+    return results
