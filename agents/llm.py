@@ -21,6 +21,7 @@ seed and cache reproduce every call exactly.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from dataclasses import dataclass, replace
@@ -48,6 +49,10 @@ class PromptStyle:
 def _derive_seed(*parts: object) -> int:
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:4], "little")
+
+
+def _format_amount(value: float) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
 _STRATEGY = re.compile(r"my strategy will be", re.IGNORECASE)
@@ -137,9 +142,10 @@ class LLMPolicy:
         options = spec.options()
         if options is None and isinstance(spec, Amount) and self.score_grid:
             span = spec.high - spec.low
-            amounts = [round(spec.low + f * span, 2) for f in self.score_grid]
+            # Round down to cents so a printed amount never exceeds the allowed maximum.
+            amounts = [max(spec.low, math.floor((spec.low + f * span) * 100) / 100) for f in self.score_grid]
             moves = spec.moves or ("",)
-            options = [f"Answer: {m + ', ' if m else ''}{a:g}" for m in moves for a in amounts]
+            options = [f"Answer: {m + ', ' if m else ''}{_format_amount(a)}" for m in moves for a in amounts]
         return options
 
     def _mode(self, spec: ActionSpec) -> str:

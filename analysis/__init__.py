@@ -1,1 +1,68 @@
-"""placeholder"""
+"""dilemmazoo.analysis: pure functions from run records to numbers, plots and reports.
+
+Reads the files a run writes (``config.yaml``, ``steps.parquet``, ``episodes.parquet``,
+``population.parquet``, ``llm_calls.parquet``, ``summary.json``) and imports nothing from the
+layers above ``envs``.
+
+- :mod:`.metrics`: loading runs, decision and LLM-call statistics, Gini and equality;
+- :mod:`.donor_game`: the Donor Game's headline metrics (Vallinder & Hughes 2025);
+- :mod:`.plots`: matplotlib figures (Agg canvas, no pyplot);
+- :mod:`.report`: :func:`write_report`, one self-contained HTML page per run or experiment.
+
+``plots`` and ``report`` load matplotlib and jinja2 only when first used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from . import donor_game
+from .donor_game import average_final_resources, donation_fraction, donor_game_metrics, final_resources, initial_cooperation, punishment_rate
+from .metrics import RunRecords, decision_stats, equality, find_runs, gini, llm_call_stats, load_run
+
+__all__ = [
+    "WORLD_METRICS",
+    "RunRecords",
+    "average_final_resources",
+    "decision_stats",
+    "donation_fraction",
+    "donor_game_metrics",
+    "equality",
+    "final_resources",
+    "find_runs",
+    "gini",
+    "initial_cooperation",
+    "llm_call_stats",
+    "load_run",
+    "punishment_rate",
+    "world_metrics",
+    "write_report",
+]
+
+#: world id -> ``metrics(steps) -> dict`` of JSON-safe headline numbers; other worlds plug in here
+WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
+    donor_game.WORLD_ID: donor_game.donor_game_metrics,
+}
+
+
+def world_metrics(world: str, steps: pd.DataFrame) -> dict[str, Any]:
+    """The headline metrics of a run of ``world`` (for ``summary.json``).
+
+    ``{}`` for a world without registered metrics or a run without steps; a steps frame that
+    lacks the world's columns raises ``ValueError`` naming them.
+    """
+    metrics = WORLD_METRICS.get(world)
+    if metrics is None or steps.empty:
+        return {}
+    return metrics(steps)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "write_report":
+        from .report import write_report
+
+        return write_report
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -87,7 +87,8 @@ def _missing(runs: Mapping[str, pd.DataFrame], columns: tuple[str, ...]) -> str 
             continue
         absent = [column for column in columns if column not in frame.columns]
         if absent:
-            return f"run {label} has no column(s) {', '.join(absent)}"
+            owner = f"run {label} has" if len(runs) > 1 else "the steps have"
+            return f"{owner} no column(s) {', '.join(absent)}"
     return None
 
 
@@ -200,6 +201,7 @@ def plot_decision_failures(steps: StepsInput, path: str | Path | None = None) ->
     axes.set_xlabel("generation")
     axes.set_ylabel("count")
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_ylim(0, max(1.0, float(counts[["parse_failures", "fallbacks"]].to_numpy().max()) * 1.1))
     total = int(counts["decisions"].sum())
     axes.set_title(f"{title} ({total:,} decisions)")
     axes.legend(fontsize="small")

