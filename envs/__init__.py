@@ -6,7 +6,7 @@ every world keeps is in :mod:`dilemmazoo.envs.base`.
 """
 
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line
-from dilemmazoo.envs.registry import list_worlds, make_world, world_id
+from dilemmazoo.envs.registry import list_worlds, make_world, world_docs, world_id
 
 __all__ = [
     "ActionParseError",
@@ -18,5 +18,6 @@ __all__ = [
     "answer_line",
     "list_worlds",
     "make_world",
+    "world_docs",
     "world_id",
 ]

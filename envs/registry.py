@@ -14,7 +14,7 @@ from pettingzoo.env_registry.registration import make, parallel_registry, regist
 
 from dilemmazoo.envs.base import LanguageWorld
 
-__all__ = ["NAMESPACE", "list_worlds", "make_world", "world_id"]
+__all__ = ["NAMESPACE", "list_worlds", "make_world", "world_docs", "world_id"]
 
 NAMESPACE = "dilemmazoo"
 
@@ -53,3 +53,17 @@ def world_id(name_or_id: str) -> str:
 def make_world(name_or_id: str, **kwargs: Any) -> LanguageWorld:
     """A new world by name or id, with ``kwargs`` passed to its constructor."""
     return make("parallel", world_id(name_or_id), **kwargs)
+
+
+def world_docs() -> dict[str, str]:
+    """Registered id -> first line of the world class's docstring (for ``dilemmazoo list``)."""
+    import importlib
+
+    docs = {}
+    for spec_id in list_worlds():
+        entry = parallel_registry[spec_id].entry_point
+        if isinstance(entry, str):
+            module, _, attr = entry.partition(":")
+            entry = getattr(importlib.import_module(module), attr)
+        docs[spec_id] = ((entry.__doc__ or "").strip().splitlines() or [""])[0]
+    return docs

@@ -58,7 +58,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from dilemmazoo.agents.backends import list_backends
-    from dilemmazoo.envs import list_worlds
+    from dilemmazoo.envs import world_docs
     from dilemmazoo.experiments import list_presets, load_config
     from dilemmazoo.norms import list_norms
 
@@ -69,7 +69,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         table.add_column("name")
         table.add_column("description")
         if section == "worlds":
-            for world_id, doc in list_worlds(with_docs=True).items():
+            for world_id, doc in world_docs().items():
                 table.add_row(world_id, doc)
         elif section == "presets":
             for name in sorted(list_presets()):

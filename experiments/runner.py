@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from dilemmazoo.agents.base import Action, CallRecord, Decision
-from dilemmazoo.envs import make_world
+from dilemmazoo.envs import make_world, world_id
 from dilemmazoo.experiments.config import ConfigError, ExperimentConfig, expand_grid, run_id
 from dilemmazoo.experiments.records import Summary
 from dilemmazoo.experiments import store
@@ -321,12 +321,12 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         world.close()
     bar.close()
     summary = Summary(
-        experiment=config.name, run_id=rid, world=config.world.id, seed=seed, episodes=episode,
+        experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=seed, episodes=episode,
         generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3),
     )
     frames = store.frames(recorder)
     summary.counts = _counts(frames, policy)
-    summary.metrics = _world_metrics(config.world.id, frames["steps"])
+    summary.metrics = _world_metrics(summary.world, frames["steps"])
     store.finish(run_dir, frames, summary.to_dict())
     return RunResult(run_dir, summary.to_dict())
 

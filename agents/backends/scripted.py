@@ -34,6 +34,7 @@ import re
 import threading
 from pathlib import Path
 
+from dilemmazoo.agents.backends import truncate_at_stop
 from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
 
 __all__ = ["ScriptedBackend", "parse_script"]
@@ -55,14 +56,6 @@ def _trim_blank_lines(block: str) -> str:
     while lines and not lines[-1]:
         lines.pop()
     return "\n".join(lines)
-
-
-def _truncate_at_stop(text: str, stop: tuple[str, ...]) -> str:
-    cut = len(text)
-    for s in stop:
-        if s and (i := text.find(s)) != -1:
-            cut = min(cut, i)
-    return text[:cut]
 
 
 class ScriptedBackend(Backend):
@@ -98,6 +91,13 @@ class ScriptedBackend(Backend):
         self._position = 0
         self._lock = threading.Lock()  # the async forms run in worker threads
 
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}  # locks do not pickle
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def position(self) -> int:
         """Index of the answer the next chat will get."""
@@ -118,7 +118,7 @@ class ScriptedBackend(Backend):
         """The next ``len(chats)`` answers, cut at the first stop string."""
         completions = []
         for chat, answer in zip(chats, self._take(len(chats))):
-            text = _truncate_at_stop(answer, params.stop)
+            text = truncate_at_stop(answer, params.stop)
             completions.append(
                 Completion(
                     text=text,

