@@ -266,17 +266,18 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     started = time.perf_counter()
     seed = config.seeds[0]
     world = build_world(config)
-    policy = build_policy(config, out_root, backend=backend)
     dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
     population_rng = np.random.default_rng([seed, 1])
     episode_rng = np.random.default_rng([seed, 2])
     recorder = _Recorder()
-    if hasattr(policy, "set_rules"):
-        policy.set_rules(world.rules(world.possible_agents[0]))
     size = len(world.possible_agents)
     total = config.generations * config.episodes_per_generation
     bar = _progress(progress, total, f"{config.name} {rid}")
+    policy = None
     try:
+        policy = build_policy(config, out_root, backend=backend)
+        if hasattr(policy, "set_rules"):
+            policy.set_rules(world.rules(world.possible_agents[0]))
         if dynamics is not None:
             members = dynamics.initial(size, policy, population_rng, params=dict(config.agents.params))
             recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=1, step=0)

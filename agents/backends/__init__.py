@@ -38,6 +38,7 @@ __all__ = [
     "Completion",
     "GenerationParams",
     "chat_hash",
+    "check_backend_spec",
     "list_backends",
     "make_backend",
     "register_backend",
@@ -76,6 +77,20 @@ def list_backends() -> dict[str, str]:
     return {prefix: entry.description for prefix, entry in _REGISTRY.items()}
 
 
+def check_backend_spec(spec: str) -> tuple[str, str | None]:
+    """``(prefix, argument)`` of a valid spec, without building anything; else ``ValueError``."""
+    prefix, colon, argument = spec.partition(":")
+    entry = _REGISTRY.get(prefix)
+    if entry is None:
+        known = ", ".join(f"{p}:ARG" if e.needs_argument else p for p, e in _REGISTRY.items())
+        raise ValueError(f"unknown backend spec {spec!r}; known backends: {known}")
+    if entry.needs_argument and not argument:
+        raise ValueError(f"backend spec {spec!r} needs an argument: {prefix}:...")
+    if not entry.needs_argument and colon:
+        raise ValueError(f"backend {prefix!r} takes no argument, got {spec!r}")
+    return prefix, argument or None
+
+
 def make_backend(spec: str, *, cache_dir: str | Path | None = None, **kwargs) -> Backend:
     """The backend a spec names; with ``cache_dir`` it is wrapped in a :class:`CachedBackend`.
 
@@ -86,16 +101,8 @@ def make_backend(spec: str, *, cache_dir: str | Path | None = None, **kwargs) ->
         ValueError: unknown prefix, or a missing/unexpected argument.
         ImportError: the backend's optional dependencies are not installed (with the fix).
     """
-    prefix, colon, argument = spec.partition(":")
-    entry = _REGISTRY.get(prefix)
-    if entry is None:
-        known = ", ".join(f"{p}:ARG" if e.needs_argument else p for p, e in _REGISTRY.items())
-        raise ValueError(f"unknown backend spec {spec!r}; known backends: {known}")
-    if entry.needs_argument and not argument:
-        raise ValueError(f"backend spec {spec!r} needs an argument: {prefix}:...")
-    if not entry.needs_argument and colon:
-        raise ValueError(f"backend {prefix!r} takes no argument, got {spec!r}")
-    backend = entry.factory(argument or None, **kwargs)
+    prefix, argument = check_backend_spec(spec)
+    backend = _REGISTRY[prefix].factory(argument, **kwargs)
     if cache_dir is not None:
         from dilemmazoo.agents.backends.cache import CachedBackend
 
