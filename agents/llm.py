@@ -238,7 +238,7 @@ class LLMPolicy:
         """One strategy per prompt, from a batch of generations (StrategyWriter protocol)."""
         system = self.system_prompt(self.rules_text)
         chats = [[{"role": "system", "content": system}, {"role": "user", "content": p}] for p in prompts]
-        params = replace(self.params, max_tokens=max(self.params.max_tokens, 200), seed=int(rng.integers(2**31)))
+        params = replace(self.params, seed=int(rng.integers(2**31)))
         completions = self.backend.generate(chats, params=params)
         self.last_strategy_calls = [_call_record("", "strategy", c, comp) for c, comp in zip(chats, completions)]
         strategies = []

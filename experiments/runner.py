@@ -275,6 +275,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     bar = _progress(progress, total, f"{config.name} {rid}")
     policy = None
     try:
+        bar.describe("loading agents")
         policy = build_policy(config, out_root, backend=backend)
         if hasattr(policy, "set_rules"):
             policy.set_rules(world.rules(world.possible_agents[0]))
@@ -336,7 +337,7 @@ def _counts(frames: dict[str, pd.DataFrame], policy) -> dict[str, int]:
     steps, calls = frames["steps"], frames["llm_calls"]
     decided = steps[steps["decided"]] if len(steps) else steps
     return {
-        "steps": int(steps["step"].nunique()) if len(steps) else 0,
+        "steps": int(len(steps[["episode", "step"]].drop_duplicates())) if len(steps) else 0,
         "decisions": int(len(decided)),
         "parse_failures": int(decided["parse_failures"].sum()) if len(decided) else 0,
         "fallbacks": int(decided["fallback_used"].sum()) if len(decided) else 0,

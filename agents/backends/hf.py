@@ -30,6 +30,7 @@ instance (loading the embedded model takes ~10-25 s); :func:`release_models` fre
 from __future__ import annotations
 
 import contextlib
+import functools
 import copy
 import importlib.util
 import os
@@ -138,6 +139,34 @@ def _offline():
             os.environ["HF_HUB_OFFLINE"] = previous
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Hide transformers' load-time progress bars and advice (e.g. the GGUF float32 hint,
+    which does not hold on CPUs with native bf16: see the benchmark); errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    # The GGUF de-quantizing loop uses a bare tqdm that ignores transformers' switch.
+    try:
+        from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:
+        gguf_utils = None
+    bare_tqdm = getattr(gguf_utils, "tqdm", None)
+    if bare_tqdm is not None:
+        gguf_utils.tqdm = functools.partial(bare_tqdm, disable=True)
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bare_tqdm is not None:
+            gguf_utils.tqdm = bare_tqdm
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: torch.device,
                 trust_remote_code: bool) -> _LoadedModel:
     """Load tokenizer and model from local files only."""
@@ -148,8 +177,9 @@ def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: 
         if gguf_file is not None:
             extra["gguf_file"] = gguf_file
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
+            with _quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(source, **extra)
+                model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
         except (OSError, ValueError) as error:
             raise BackendError(f"cannot load local model {source!r} (file {gguf_file!r}): {error}") from error
     model.to(device)
