@@ -7,6 +7,7 @@ layers above ``envs``.
 - :mod:`.metrics`: loading runs, decision and LLM-call statistics, Gini and equality;
 - :mod:`.donor_game`: the Donor Game's headline metrics (Vallinder & Hughes 2025);
 - :mod:`.plots`: matplotlib figures (Agg canvas, no pyplot);
+- :mod:`.catalog`: a duckdb catalog for SQL across all runs of a grid;
 - :mod:`.report`: :func:`write_report`, one self-contained HTML page per run or experiment.
 
 ``plots`` and ``report`` load matplotlib and jinja2 only when first used.
@@ -21,12 +22,14 @@ import pandas as pd
 
 from . import donor_game
 from .donor_game import average_final_resources, donation_fraction, donor_game_metrics, final_resources, initial_cooperation, punishment_rate
+from .catalog import catalog
 from .metrics import RunRecords, decision_stats, equality, find_runs, gini, llm_call_stats, load_run
 
 __all__ = [
     "WORLD_METRICS",
     "RunRecords",
     "average_final_resources",
+    "catalog",
     "decision_stats",
     "donation_fraction",
     "donor_game_metrics",

@@ -5,6 +5,7 @@ Each is registered by one line below so configs can name it.
 
 from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, StrategyWriter, UtilityTransform
 from dilemmazoo.norms.cultural_evolution import CulturalEvolution
+from dilemmazoo.norms.institutions import INSTITUTIONS, CostlyPunishment
 
 POPULATION_DYNAMICS: dict[str, type[PopulationDynamics]] = {}
 UTILITY_TRANSFORMS: dict[str, type] = {}
@@ -34,11 +35,14 @@ def list_norms() -> dict[str, str]:
     """Registered norm names with the first line of their docstrings."""
     entries = {f"dynamics:{k}": v for k, v in POPULATION_DYNAMICS.items()}
     entries.update({f"utility:{k}": v for k, v in UTILITY_TRANSFORMS.items()})
+    entries.update({f"institution:{k}": v for k, v in INSTITUTIONS.items()})
     return {k: (v.__doc__ or "").strip().splitlines()[0] for k, v in entries.items()}
 
 
 __all__ = [
+    "CostlyPunishment",
     "CulturalEvolution",
+    "INSTITUTIONS",
     "Institution",
     "Member",
     "POPULATION_DYNAMICS",

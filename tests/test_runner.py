@@ -167,3 +167,21 @@ def test_cli_run_list_report(tmp_path, capsys):
     assert "dilemmazoo/donor-game-v0" in listing and "donor_game_demo" in listing and "embedded" in listing
     assert main(["run", "donor_game_demo", "--set", "agents.temperature=-2", "--out", str(tmp_path)]) == 2
     assert "agents.temperature" in capsys.readouterr().err
+
+
+def test_duckdb_catalog_queries_across_a_grid(tmp_path):
+    from dilemmazoo.analysis import catalog
+
+    results = run_grid("donor_game_demo", out=tmp_path, progress=False, agents__kind="scripted", seeds=[0, 1],
+                       grid={"agents.params.fraction": [0.0, 1.0]}, population__generations=1, episodes_per_generation=1)
+    assert len(results) == 4
+    con = catalog(tmp_path / "donor_game_demo")
+    assert con.execute("select count(*) from runs").fetchall() == [(4,)]
+    joined = con.execute("select count(*) from steps join runs using (run_id)").fetchall()[0][0]
+    assert joined == sum(len(r.steps) for r in results)
+    by_run = dict(con.execute("select run_id, sum(reward) from steps group by run_id").fetchall())
+    expected = {r.summary["run_id"]: r.steps["reward"].sum() for r in results}
+    assert by_run == pytest.approx(expected)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no finished runs"):
+        catalog(tmp_path / "empty")
