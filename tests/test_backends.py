@@ -543,6 +543,28 @@ class TestEmbedded(BackendContract):
         again = make_backend("embedded")
         assert again.model is self.shared.model and again is not self.shared
 
+    def test_shared_rules_prefix_is_run_once_and_scores_stay_exact(self):
+        from dilemmazoo.agents.backends.embedded import EmbeddedBackend
+
+        rules = ("You play a repeated giving game. Each round a donor may give any part of its units; "
+                 "the recipient receives twice what is given. Players who give generously are often "
+                 "rewarded later by others who saw it. Answer with a single line. ") * 2
+        questions = ["You have 10 units.", "You have 3 units and your partner gave nothing last time, so",
+                     "Your partner has 40 units."]
+        chats = [[{"role": "system", "content": rules}, {"role": "user", "content": q}] for q in questions]
+        options = [["Answer: 0", "Answer: 5", "Answer: 10"]] * 3
+        backend = EmbeddedBackend(dtype="float32")
+        assert min(len(backend.prompt_ids(c)) for c in chats) > backend.min_shared_prefix
+        calls = []
+        hook = backend.model.register_forward_hook(lambda module, args, output: calls.append(1))
+        try:
+            scores = backend.score(chats, options)
+        finally:
+            hook.remove()
+        assert len(calls) == 3  # the shared prefix once, every chat's own tail, then the options
+        for row, reference in zip(scores, naive_scores(backend, chats, options)):
+            np.testing.assert_allclose(row, reference, atol=1e-3, rtol=1e-4)
+
     def test_float32_score_is_exact_with_small_batches(self):
         from dilemmazoo.agents.backends.embedded import EmbeddedBackend
 

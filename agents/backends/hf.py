@@ -190,6 +190,15 @@ def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: 
     return _LoadedModel(model, tokenizer, device, dtype, threading.RLock(), _end_of_turn(tokenizer))
 
 
+def _common_prefix_length(sequences: list[list[int]]) -> int:
+    """Tokens all ``sequences`` start with, leaving each at least one token of its own."""
+    shortest = min(len(s) for s in sequences)
+    n = 0
+    while n < shortest - 1 and all(s[n] == sequences[0][n] for s in sequences):
+        n += 1
+    return n
+
+
 def _end_of_turn(tokenizer) -> str:
     """What the chat template writes right after an assistant reply (its end-of-turn marker)."""
     sentinel = "\x00REPLY\x00"
@@ -216,6 +225,8 @@ class HFBackend(Backend):
         max_batch_size: most chats decoded or options scored in one forward batch.
         max_batch_tokens: most padded tokens (rows x length) in one forward batch; bounds memory.
         name: the identity used in records and cache keys (default ``hf:<model>``).
+        min_shared_prefix: when all prompts of a score batch share at least this many leading
+            tokens (the world's rules, say), that prefix is run once for the batch.
         trust_remote_code: passed to ``from_pretrained``; off unless you trust the folder.
     """
 
@@ -232,11 +243,13 @@ class HFBackend(Backend):
         max_batch_tokens: int = 32_768,
         name: str | None = None,
         trust_remote_code: bool = False,
+        min_shared_prefix: int = 32,
     ):
         if max_batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("max_batch_size and max_batch_tokens must be positive")
         self.source = os.path.expanduser(str(model))
         self.gguf_file = gguf_file
+        self.min_shared_prefix = min_shared_prefix
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.max_batch_size = max_batch_size
@@ -398,9 +411,24 @@ class HFBackend(Backend):
                      scores: list[list[float]]) -> None:
         """Score every option of the chats in ``batch`` on top of one shared prompt pass."""
         model = self.loaded.model
-        ids, mask = self._left_pad([prompts[i] for i in batch])
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+        shared = _common_prefix_length([prompts[i] for i in batch]) if len(batch) > 1 else 0
+        if shared >= self.min_shared_prefix:
+            # Seats of one world share the rules: run that prefix once, then every chat's own
+            # tail (left-padded after the prefix) on copies of its cache.
+            prefix = torch.tensor([prompts[batch[0]][:shared]], device=self.device)
+            head = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+            head.batch_repeat_interleave(len(batch))
+            tail_ids, tail_mask = self._left_pad([prompts[i][shared:] for i in batch])
+            mask = torch.cat([torch.ones((len(batch), shared), dtype=torch.long, device=self.device), tail_mask], dim=1)
+            positions = (mask.cumsum(-1) - 1)[:, shared:].clamp(min=0)
+            out = model(input_ids=tail_ids, attention_mask=mask, position_ids=positions, past_key_values=head,
+                        use_cache=True, logits_to_keep=1)
+            width = mask.shape[1]
+        else:
+            ids, mask = self._left_pad([prompts[i] for i in batch])
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+            width = ids.shape[1]
         # the distribution of each reply's first token
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
         cache = out.past_key_values
@@ -410,7 +438,6 @@ class HFBackend(Backend):
         rows = [(b, j) for b, i in enumerate(batch) for j in range(len(option_ids[i]))]
         for b, i in enumerate(batch):
             scores[i] = [0.0] * len(option_ids[i])
-        width = ids.shape[1]
         chunks = self._option_chunks(rows, batch, option_ids, width)
         for n, chunk in enumerate(chunks):
             # the last chunk may consume the prompt cache itself; earlier ones work on a copy
