@@ -85,5 +85,10 @@ class SequentialPolicy:
     def __init__(self, agents: dict[str, Agent]):
         self.agents = agents
 
+    def start_episode(self, rules: dict[str, str], rng: np.random.Generator) -> None:
+        """Reset every agent at the start of an episode (the runner calls this)."""
+        for seat, agent in self.agents.items():
+            agent.reset(seat, rules.get(seat), rng)
+
     def act_batch(self, requests: list[Decision]) -> list[Action]:
         return [self.agents[r.agent_id].act(r) for r in requests]

@@ -144,8 +144,12 @@ class LLMPolicy:
             span = spec.high - spec.low
             # Round down to cents so a printed amount never exceeds the allowed maximum.
             amounts = [max(spec.low, math.floor((spec.low + f * span) * 100) / 100) for f in self.score_grid]
-            moves = spec.moves or ("",)
-            options = [f"Answer: {m + ', ' if m else ''}{_format_amount(a)}" for m in moves for a in amounts]
+            options = []
+            for move in spec.moves or ("",):
+                if move in spec.moves_without_amount:
+                    options.append(f"Answer: {move}")  # e.g. refuse: no amount to choose
+                else:
+                    options += [f"Answer: {move + ', ' if move else ''}{_format_amount(a)}" for a in amounts]
         return options
 
     def _mode(self, spec: ActionSpec) -> str:
@@ -160,8 +164,9 @@ class LLMPolicy:
 
     def act_batch(self, requests: list[Decision]) -> list[Action]:
         results: list[Action | None] = [None] * len(requests)
-        to_score = [i for i, r in enumerate(requests) if self._mode(r.spec) == "score"]
-        to_generate = [i for i, r in enumerate(requests) if i not in set(to_score)]
+        modes = [self._mode(r.spec) for r in requests]
+        to_score = [i for i, mode in enumerate(modes) if mode == "score"]
+        to_generate = [i for i, mode in enumerate(modes) if mode == "generate"]
         if to_score:
             for i, action in zip(to_score, self._score([requests[i] for i in to_score])):
                 results[i] = action

@@ -109,6 +109,10 @@ class ScriptedPolicy:
             self.agents[seat] = make_scripted(self.strategy, **self.params)
         return self.agents[seat]
 
+    def start_episode(self, rules: dict[str, str], rng: np.random.Generator) -> None:
+        for seat, text in rules.items():
+            self.agent(seat).reset(seat, text, rng)
+
     def act_batch(self, requests: list[Decision]) -> list[Action]:
         return [self.agent(r.agent_id).act(r) for r in requests]
 

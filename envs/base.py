@@ -202,8 +202,11 @@ class LanguageWorld(ParallelEnv, ABC):
         return list(self.agents)
 
     def idle_action(self, agent: str) -> Any:
-        """The action sent for an agent that does not decide this step (ignored by the world)."""
-        return self.action_space(agent).sample()
+        """The action sent for an agent that does not decide this step (ignored by the world).
+
+        Worlds where some agents wait (turn-taking, talk phases) must define it, deterministically.
+        """
+        raise NotImplementedError(f"{type(self).__name__} lets agents wait but defines no idle_action")
 
     def display_name(self, agent: str) -> str:
         """The name other players know ``agent`` by."""

@@ -191,6 +191,8 @@ def _play_episode(world, policy, members, *, config, episode, generation, game, 
     if hasattr(policy, "set_members"):
         policy.set_members({seat: m.params for seat, m in zip(seats, members)})
     rules = {seat: world.rules(seat) for seat in seats}
+    if hasattr(policy, "start_episode"):
+        policy.start_episode(rules, np.random.default_rng([seed, 3]))
     memory: dict[str, list[str]] = {seat: [] for seat in seats}
     returns = dict.fromkeys(seats, 0.0)
     utility_returns = dict.fromkeys(seats, 0.0)
@@ -208,8 +210,7 @@ def _play_episode(world, policy, members, *, config, episode, generation, game, 
             for seat in deciders
         ]
         decided: dict[str, Action] = dict(zip(deciders, policy.act_batch(requests))) if requests else {}
-        actions = {seat: world.idle_action(seat) for seat in world.agents}
-        actions.update({seat: a.value for seat, a in decided.items()})
+        actions = {seat: decided[seat].value if seat in decided else world.idle_action(seat) for seat in world.agents}
         live = list(world.agents)
         observations, rewards, terminations, truncations, infos = world.step(actions)
         utilities = {seat: float(rewards.get(seat, 0.0)) for seat in live}

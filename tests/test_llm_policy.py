@@ -102,3 +102,14 @@ def test_bad_settings_are_rejected():
         LLMPolicy(backend, decision="vote")
     with pytest.raises(ValueError):
         LLMPolicy(backend, max_retries=-1)
+
+
+def test_score_grid_covers_every_offered_move_in_the_punishment_variant():
+    world, requests = donor_decisions({"punishment": True, "partner_choice": True})
+    policy = LLMPolicy(ScriptedBackend(["Answer: Punish, 5"]), decision="score", score_grid=(0, 0.5, 1))
+    options = policy.scoring_options(requests[0].spec)
+    assert len(options) == 3 * 2 + 1  # donate and punish with 3 amounts each, refuse once
+    parsed = [requests[0].spec.parse(o) for o in options]
+    assert {world.moves[p["move"]] for p in parsed} == {"donate", "punish", "refuse"}
+    action = policy.act_batch(requests[:1])[0]
+    assert world.moves[action.value["move"]] == "punish" and float(action.value["fraction"][0]) == 0.5
