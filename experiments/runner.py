@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from multiprocessing import get_context
 from pathlib import Path
@@ -169,15 +169,11 @@ class _Recorder:
     calls: list[dict] = field(default_factory=list)
 
     def add_calls(self, calls: list[CallRecord], *, episode: int, generation: int, step: int, agent: str | None = None):
-        for c in calls:
-            self.calls.append(
-                {
-                    "episode": episode, "generation": generation, "step": step, "agent": agent or c.agent_id,
-                    "purpose": c.purpose, "prompt_hash": c.prompt_hash, "prompt_tokens": c.prompt_tokens,
-                    "completion_tokens": c.completion_tokens, "latency_s": c.latency_s, "cached": c.cached,
-                    "cost_usd": c.cost_usd, "text": c.text, "error": c.error,
-                }
-            )
+        for call in calls:
+            row = asdict(call)
+            row["agent"] = agent or row.pop("agent_id")
+            row.pop("agent_id", None)
+            self.calls.append({"episode": episode, "generation": generation, "step": step, **row})
 
 
 # -- one run ---------------------------------------------------------------------------------
