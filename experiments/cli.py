@@ -45,6 +45,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         print("Finished runs are kept; run the same command again to resume.", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are kept; run the same command again to resume.", file=sys.stderr)
+        return 130
     if args.report and printed:
         from dilemmazoo.analysis.report import write_report
 
