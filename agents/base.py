@@ -50,6 +50,7 @@ class CallRecord:
     cost_usd: float
     text: str
     error: str = ""
+    prompt: str = ""  # the chat sent, as JSON (for transcripts)
 
 
 @dataclass

@@ -21,6 +21,7 @@ seed and cache reproduce every call exactly.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import time
@@ -188,7 +189,8 @@ class LLMPolicy:
             spec_options = r.spec.options()
             value = r.spec.action_for_option(index) if spec_options is not None else r.spec.parse(raw)
             call = CallRecord(
-                agent_id=r.agent_id, purpose="score", prompt_hash=chat_hash(chat), prompt_tokens=0,
+                agent_id=r.agent_id, purpose="score", prompt_hash=chat_hash(chat), prompt=json.dumps(chat, ensure_ascii=False),
+                prompt_tokens=0,
                 completion_tokens=0, latency_s=latency, cached=False, cost_usd=0.0, text=raw,
             )
             actions.append(Action(value=value, raw_text=raw, calls=[call]))
@@ -261,6 +263,7 @@ def _call_record(agent_id: str, purpose: str, chat: Chat, completion: Completion
         agent_id=agent_id,
         purpose=purpose,
         prompt_hash=chat_hash(chat),
+        prompt=json.dumps(chat, ensure_ascii=False),
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
         latency_s=completion.latency_s,

@@ -4,6 +4,7 @@
                    [--workers N] [--report] [--quiet]
     dilemmazoo list [worlds|presets|backends|norms]
     dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
+    dilemmazoo transcript RUN_DIR [--agent A] [--step S] [--episode E] [--generation G] [--purpose P]
 
 ``run`` prints each run directory on its own line (stdout), progress on stderr.
 """
@@ -104,6 +105,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_transcript(args: argparse.Namespace) -> int:
+    from dilemmazoo.analysis.transcript import transcript
+
+    try:
+        text = transcript(args.run, agent=args.agent, step=args.step, episode=args.episode,
+                          generation=args.generation, purpose=args.purpose, full=args.full)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dilemmazoo", description="Multi-agent social-dilemma experiments.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("path")
     report.add_argument("--out", default=None, help="output HTML file (default: PATH/report.html)")
     report.set_defaults(func=_cmd_report)
+    tr = sub.add_parser("transcript", help="print the prompts and answers of a run")
+    tr.add_argument("run", help="a run directory")
+    tr.add_argument("--agent", help="seat, e.g. player_3")
+    tr.add_argument("--step", type=int)
+    tr.add_argument("--episode", type=int)
+    tr.add_argument("--generation", type=int)
+    tr.add_argument("--purpose", choices=["act", "retry", "score", "strategy"])
+    tr.add_argument("--full", action="store_true", help="repeat system prompts on every call")
+    tr.set_defaults(func=_cmd_transcript)
     return parser
 
 

@@ -41,6 +41,9 @@ __all__ = [
 ]
 
 
+SECRET_WORDS = ("api_key", "apikey", "secret", "token", "password", "authorization")
+
+
 class ConfigError(ValueError):
     """A config that cannot run; the message names the field."""
 
@@ -68,9 +71,26 @@ class AgentsConfig(_Strict):
     max_tokens: int = Field(200, ge=1, le=32768)
     score_grid: tuple[float, ...] = ()
     memory: int = Field(0, ge=0, description="lines of the agent's own past steps shown in each prompt")
+    backend_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="keyword arguments for the backend (base_url, concurrency, requests_per_minute, api_key_env, ...)",
+    )
     # scripted
     strategy: str = "fixed_fraction"
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("backend_options")
+    @classmethod
+    def _no_secrets_in_configs(cls, options: dict[str, Any]) -> dict[str, Any]:
+        # Configs are written into every run directory; keys must stay in the environment.
+        for key in options:
+            lowered = key.lower()
+            if any(word in lowered for word in SECRET_WORDS) and not lowered.endswith("_env"):
+                raise ValueError(
+                    f"{key!r} looks like a secret; configs are saved with every run. Put it in an environment "
+                    f"variable and name the variable instead (e.g. api_key_env: OPENAI_API_KEY)"
+                )
+        return options
 
     @field_validator("score_grid")
     @classmethod

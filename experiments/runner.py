@@ -93,7 +93,8 @@ def build_policy(config: ExperimentConfig, out_root: Path, backend=None):
     from dilemmazoo.agents.llm import LLMPolicy
 
     if backend is None:
-        backend = make_backend(agents.backend, cache_dir=cache_dir_for(out_root) if config.cache else None)
+        backend = make_backend(agents.backend, cache_dir=cache_dir_for(out_root) if config.cache else None,
+                               **agents.backend_options)
     return LLMPolicy(
         backend,
         persona=agents.persona,

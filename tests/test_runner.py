@@ -185,3 +185,34 @@ def test_duckdb_catalog_queries_across_a_grid(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no finished runs"):
         catalog(tmp_path / "empty")
+
+
+def test_transcript_shows_prompts_answers_and_errors(tmp_path, capsys):
+    from dilemmazoo.analysis.transcript import transcript
+
+    result = execute(llm(tmp_path, ["My strategy will be kindness.", "nonsense", "Answer: 4"]), tmp_path / "runs", progress=False)
+    calls = result.llm_calls
+    assert calls["prompt"].str.startswith('[{"role": "system"').all()
+    text = transcript(result.run_dir, step=1, episode=0)
+    blocks = text.split("\n\n━━ ")
+    assert len(blocks) == len(calls[(calls.step == 1) & (calls.episode == 0)])
+    assert "[user] This is generation 1" in text and "[answer] " in text
+    assert "[error] No line starting with 'Answer:'" in text
+    assert "(same as call 1)" in text  # the rules are printed once
+    first_seat = calls.loc[(calls.episode == 0) & (calls.step == 1), "agent"].iloc[0]
+    only = transcript(result.run_dir, agent=first_seat, purpose="act")
+    assert only.count("━━ call") == ((calls.agent == first_seat) & (calls.purpose == "act")).sum()
+    assert transcript(result.run_dir, step=999) == "no calls match"
+    assert main(["transcript", str(result.run_dir), "--purpose", "strategy"]) == 0
+    assert "[answer] My strategy will be kindness." in capsys.readouterr().out
+    assert main(["transcript", str(tmp_path / "nowhere")]) == 2
+
+
+def test_secrets_cannot_enter_configs_and_options_reach_the_backend(tmp_path):
+    with pytest.raises(ConfigError, match="environment variable"):
+        validate({"name": "x", "world": {"id": "donor-game"}, "agents": {"backend_options": {"api_key": "sk-live-123"}}})
+    ok = validate({"name": "x", "world": {"id": "donor-game"}, "agents": {"backend_options": {"api_key_env": "MY_KEY"}}})
+    assert ok.agents.backend_options == {"api_key_env": "MY_KEY"}
+    with pytest.raises(RunFailed, match="unexpected keyword"):
+        execute(llm(tmp_path, ["Answer: 1"], agents={"kind": "llm", "backend": f"scripted:{tmp_path}/answers.txt",
+                                                      "backend_options": {"bogus_option": 1}}), tmp_path / "runs", progress=False)
