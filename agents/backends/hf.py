@@ -338,6 +338,27 @@ class HFBackend(Backend):
                 mask[row, width - len(s):] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    def _prefill_shared_prefix(self, sequences: list[list[int]]):
+        """``(ids, mask, cache)`` for a batch, with a prefix common to all rows run only once.
+
+        Seats of one world share their rules, so their prompts share a long prefix. The rows are
+        laid out as ``[prefix][pads][own tail]``: the prefix's KV cache is computed for one row
+        and copied to all, and the model continues from it (positions follow the mask, so the
+        pads in the middle are invisible). Without a long enough prefix: plain left padding and
+        no cache.
+        """
+        shared = _common_prefix_length(sequences) if len(sequences) > 1 else 0
+        if shared < self.min_shared_prefix:
+            ids, mask = self._left_pad(sequences)
+            return ids, mask, None
+        prefix = torch.tensor([sequences[0][:shared]], device=self.device)
+        head = self.loaded.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+        head.batch_repeat_interleave(len(sequences))
+        tail_ids, tail_mask = self._left_pad([s[shared:] for s in sequences])
+        ids = torch.cat([prefix.expand(len(sequences), -1), tail_ids], dim=1)
+        mask = torch.cat([torch.ones((len(sequences), shared), dtype=torch.long, device=self.device), tail_mask], dim=1)
+        return ids, mask, head
+
     # -- generate ----------------------------------------------------------------------------
     def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
         """One completion per chat, all chats decoded together (see the module docstring)."""
@@ -365,10 +386,11 @@ class HFBackend(Backend):
         with loaded.lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
             torch.manual_seed(params.seed)
             for batch in self._batches([len(p) for p in prompts], extra=params.max_tokens):
-                ids, mask = self._left_pad([prompts[i] for i in batch])
                 start = time.perf_counter()
+                ids, mask, head = self._prefill_shared_prefix([prompts[i] for i in batch])
                 output = loaded.model.generate(
-                    input_ids=ids, attention_mask=mask, generation_config=config, tokenizer=self.tokenizer
+                    input_ids=ids, attention_mask=mask, past_key_values=head, generation_config=config,
+                    tokenizer=self.tokenizer,
                 )
                 latency = time.perf_counter() - start
                 new_tokens = output[:, ids.shape[1]:].tolist()
@@ -411,24 +433,13 @@ class HFBackend(Backend):
                      scores: list[list[float]]) -> None:
         """Score every option of the chats in ``batch`` on top of one shared prompt pass."""
         model = self.loaded.model
-        shared = _common_prefix_length([prompts[i] for i in batch]) if len(batch) > 1 else 0
-        if shared >= self.min_shared_prefix:
-            # Seats of one world share the rules: run that prefix once, then every chat's own
-            # tail (left-padded after the prefix) on copies of its cache.
-            prefix = torch.tensor([prompts[batch[0]][:shared]], device=self.device)
-            head = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
-            head.batch_repeat_interleave(len(batch))
-            tail_ids, tail_mask = self._left_pad([prompts[i][shared:] for i in batch])
-            mask = torch.cat([torch.ones((len(batch), shared), dtype=torch.long, device=self.device), tail_mask], dim=1)
-            positions = (mask.cumsum(-1) - 1)[:, shared:].clamp(min=0)
-            out = model(input_ids=tail_ids, attention_mask=mask, position_ids=positions, past_key_values=head,
-                        use_cache=True, logits_to_keep=1)
-            width = mask.shape[1]
-        else:
-            ids, mask = self._left_pad([prompts[i] for i in batch])
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-            width = ids.shape[1]
+        # a shared prefix (the world's rules) is run once; every chat's own tail continues from it
+        ids, mask, head = self._prefill_shared_prefix([prompts[i] for i in batch])
+        done = head.get_seq_length() if head is not None else 0
+        positions = (mask.cumsum(-1) - 1)[:, done:].clamp(min=0)
+        out = model(input_ids=ids[:, done:], attention_mask=mask, position_ids=positions, past_key_values=head,
+                    use_cache=True, logits_to_keep=1)
+        width = ids.shape[1]
         # the distribution of each reply's first token
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
         cache = out.past_key_values
