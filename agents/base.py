@@ -51,6 +51,7 @@ class CallRecord:
     text: str
     error: str = ""
     prompt: str = ""  # the chat sent, as JSON (for transcripts)
+    retries: int = 0  # transport-level retries inside the backend
 
 
 @dataclass

@@ -270,4 +270,5 @@ def _call_record(agent_id: str, purpose: str, chat: Chat, completion: Completion
         cached=completion.cached,
         cost_usd=completion.cost_usd,
         text=completion.text,
+        retries=completion.retries,
     )

@@ -83,6 +83,7 @@ LLM_CALL_COLUMNS: dict[str, str] = {
     "latency_s": "seconds the call took (0 when cached)",
     "cached": "answered from the on-disk cache",
     "cost_usd": "provider cost where known",
+    "retries": "transport retries (timeouts, 429, 5xx) the backend needed for this answer",
     "prompt": "the chat sent, as JSON: a list of {role, content} messages",
     "text": "the completion",
     "error": "parse or backend error this answer caused ('' if none)",

@@ -377,7 +377,7 @@ class TestLiteLLM(BackendContract):
 
 def test_registry_lists_every_backend():
     backends = list_backends()
-    assert list(backends) == ["embedded", "hf", "litellm", "scripted"]
+    assert list(backends) == ["embedded", "hf", "litellm", "openai", "scripted"]
     assert all(description for description in backends.values())
 
 

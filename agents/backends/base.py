@@ -60,6 +60,7 @@ class Completion:
     latency_s: float = 0.0
     cost_usd: float = 0.0
     cached: bool = False
+    retries: int = 0  # transport-level retries (timeouts, 429, 5xx) this answer needed
 
 
 def chat_hash(chat: Chat) -> str:

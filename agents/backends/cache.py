@@ -127,7 +127,7 @@ class CachedBackend(Backend):
         for i, key in enumerate(keys):
             if key in found:
                 stored = json.loads(found[key])
-                results[i] = Completion(**{**stored, "latency_s": 0.0, "cost_usd": 0.0, "cached": True})
+                results[i] = Completion(**{**stored, "latency_s": 0.0, "cost_usd": 0.0, "retries": 0, "cached": True})
             else:
                 missing.append(i)
         self._count(len(keys) - len(missing), len(missing))

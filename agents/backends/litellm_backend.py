@@ -4,12 +4,15 @@
 call run concurrently, at most ``concurrency`` at a time. ``generate`` drives the async form
 on a private event loop thread, so it also works where a loop is already running (Jupyter).
 
-Transient failures (timeouts, connection errors, HTTP 408/409/425/429 and 5xx) are retried
-with exponential backoff and full jitter: before retry ``k`` (0-based) it sleeps
-``uniform(0, min(max_backoff_s, backoff_s * 2**k))``. Any other error, or a transient one that
-outlasts ``max_retries``, becomes a :class:`BackendError` naming the model and the last error
-(with API keys redacted). LiteLLM's and the OpenAI SDK's own retries are turned off
-(``max_retries=0`` unless you pass one) so this is the one retry layer.
+Retries and rate limits are the shared machinery of :mod:`~dilemmazoo.agents.backends.limits`:
+transient failures (timeouts, connection errors, HTTP 408/409/425/429 and 5xx) are retried
+with exponential backoff and full jitter (before retry ``k``, 0-based, it sleeps
+``uniform(0, min(max_backoff_s, backoff_s * 2**k))``, or the server's ``Retry-After`` capped
+by ``max_backoff_s``); ``requests_per_minute``/``tokens_per_minute`` keep a run under its
+quota. Any other error, or a transient one that outlasts ``max_retries``, becomes a
+:class:`BackendError` naming the model, the attempts and the last error (with API keys
+redacted). LiteLLM's and the OpenAI SDK's own retries are turned off (``max_retries=0`` unless
+you pass one in the LiteLLM arguments) so this is the one retry layer.
 
 Sampling arguments (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``) are passed
 to the provider; ``drop_params=True`` by default lets providers that lack one (often ``seed``)
@@ -27,17 +30,21 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import re
 import threading
-import time
 from typing import Any
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.limits import (
+    LoopThread,
+    RateLimiter,
+    RetryPolicy,
+    call_with_retries,
+    estimate_tokens,
+    redact,
+)
 
 __all__ = ["LiteLLMBackend"]
-
-_TRANSIENT_STATUS = {408, 409, 425, 429}
 
 
 def _import_litellm():
@@ -51,40 +58,6 @@ def _import_litellm():
     return litellm
 
 
-def _is_transient(error: BaseException) -> bool:
-    """Whether retrying may help: timeouts, dropped connections, rate limits, server errors."""
-    status = getattr(error, "status_code", None)
-    if isinstance(status, int):
-        return status in _TRANSIENT_STATUS or status >= 500
-    return isinstance(error, (TimeoutError, ConnectionError))
-
-
-class _LoopThread:
-    """One event loop on a daemon thread, for running coroutines from sync code."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="litellm-backend-loop", daemon=True)
-        self.thread.start()
-
-    def run(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
-
-    @staticmethod
-    async def _cancel_pending() -> None:
-        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-    def stop(self) -> None:
-        # LiteLLM leaves a logging task on every loop it used; cancel it before closing the loop
-        self.run(self._cancel_pending())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-        self.loop.close()
-
-
 class LiteLLMBackend(Backend):
     """A chat model behind any API LiteLLM speaks.
 
@@ -92,6 +65,7 @@ class LiteLLMBackend(Backend):
         model: a LiteLLM model name, e.g. ``gpt-4o-mini``, ``anthropic/claude-3-5-haiku-latest``,
             ``ollama/llama3``, ``hosted_vllm/NAME`` (with ``api_base=``).
         concurrency: most requests in flight at once within one call.
+        requests_per_minute, tokens_per_minute: rate limits of this backend object (None: none).
         max_retries: retries of a transient failure before giving up.
         backoff_s, max_backoff_s: base and cap of the exponential backoff (seconds).
         timeout_s: per-request timeout passed to LiteLLM.
@@ -108,6 +82,8 @@ class LiteLLMBackend(Backend):
         model: str,
         *,
         concurrency: int = 8,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
         max_retries: int = 4,
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
@@ -121,15 +97,26 @@ class LiteLLMBackend(Backend):
         self.model = model
         self.name = name or f"litellm:{model}"
         self.concurrency = concurrency
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         self.litellm_kwargs = {"drop_params": True, "max_retries": 0, "timeout": timeout_s, **litellm_kwargs}
         #: retries performed so far (all calls), for accounting
         self.retries = 0
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
-        self._loop: _LoopThread | None = None
+        self._loop: LoopThread | None = None
         self._loop_lock = threading.Lock()
+
+    @property
+    def max_retries(self) -> int:
+        return self.retry_policy.max_retries
+
+    @property
+    def backoff_s(self) -> float:
+        return self.retry_policy.backoff_s
+
+    @property
+    def max_backoff_s(self) -> float:
+        return self.retry_policy.max_backoff_s
 
     # -- one request -------------------------------------------------------------------------
     def _request(self, chat: Chat, params: GenerationParams) -> dict[str, Any]:
@@ -146,32 +133,27 @@ class LiteLLMBackend(Backend):
             request["stop"] = list(params.stop)
         return request
 
+    def _secrets(self) -> list[str]:
+        """Every string LiteLLM argument whose name says it is a credential."""
+        return [value for field, value in self.litellm_kwargs.items()
+                if isinstance(value, str) and any(word in field.lower() for word in ("key", "token", "secret"))]
+
     def _redact(self, text: str) -> str:
         """The error text with every secret we were given, and anything key-shaped, blanked out."""
-        for field, value in self.litellm_kwargs.items():
-            if isinstance(value, str) and len(value) >= 8 and re.search("key|token|secret", field, re.I):
-                text = text.replace(value, "***")
-        return re.sub(r"\b(sk|pk|rk|key)-[A-Za-z0-9_\-]{8,}", r"\1-***", text)
+        return redact(text, self._secrets())
 
-    async def _complete(self, chat: Chat, params: GenerationParams) -> Completion:
+    def _count_retry(self, attempt: int, error: BaseException, delay_s: float) -> None:
+        self.retries += 1
+
+    async def _complete(self, chat: Chat, params: GenerationParams, semaphore: asyncio.Semaphore) -> Completion:
         request = self._request(chat, params)
-        start = time.perf_counter()
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = await self._litellm.acompletion(**request)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if not _is_transient(error) or attempt == self.max_retries:
-                    tries = f"after {attempt + 1} attempts" if attempt else "on the first attempt"
-                    raise BackendError(
-                        f"{self.name}: request failed {tries}: {type(error).__name__}: {self._redact(str(error))[:500]}"
-                    ) from error
-                self.retries += 1
-                delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-                await asyncio.sleep(self._jitter.uniform(0, delay))
-        latency = time.perf_counter() - start
+        outcome = await call_with_retries(
+            lambda: self._litellm.acompletion(**request),
+            label=self.name, policy=self.retry_policy, limiter=self.limiter, semaphore=semaphore,
+            tokens_estimate=estimate_tokens(chat, params.max_tokens), on_retry=self._count_retry,
+            secrets=self._secrets(), rng=self._jitter,
+        )
+        response = outcome.value
         choice = response.choices[0]
         text = (choice.message.content or "") if choice.message is not None else ""
         usage = getattr(response, "usage", None)
@@ -179,7 +161,8 @@ class LiteLLMBackend(Backend):
             text=truncate_at_stop(text, params.stop),
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            latency_s=latency,
+            latency_s=outcome.latency_s,
+            retries=outcome.retries,
             cost_usd=self._cost(response),
         )
 
@@ -193,12 +176,7 @@ class LiteLLMBackend(Backend):
     async def agenerate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
         """All chats concurrently, at most ``concurrency`` in flight; order is kept."""
         semaphore = asyncio.Semaphore(self.concurrency)
-
-        async def bounded(chat: Chat) -> Completion:
-            async with semaphore:
-                return await self._complete(chat, params)
-
-        tasks = [asyncio.ensure_future(bounded(chat)) for chat in chats]
+        tasks = [asyncio.ensure_future(self._complete(chat, params, semaphore)) for chat in chats]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:
@@ -213,7 +191,7 @@ class LiteLLMBackend(Backend):
             return []
         with self._loop_lock:
             if self._loop is None:
-                self._loop = _LoopThread()
+                self._loop = LoopThread("litellm-backend-loop")
         return self._loop.run(self.agenerate(chats, params=params))
 
     def close(self) -> None:

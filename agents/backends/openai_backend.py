@@ -1,0 +1,301 @@
+"""Any OpenAI-compatible chat server (``openai:MODEL``): OpenAI itself, vLLM, ollama, llama.cpp.
+
+:class:`OpenAIBackend` sends each chat as one ``POST /v1/chat/completions`` through the
+official ``openai`` SDK (``AsyncOpenAI``). All chats of a call run concurrently, at most
+``concurrency`` in flight and under the optional ``requests_per_minute``/``tokens_per_minute``
+limits; ``generate`` drives the async form on a private event loop thread, so it also works
+where a loop is already running (Jupyter).
+
+Faults are handled once, by :mod:`~dilemmazoo.agents.backends.limits`: timeouts, dropped
+connections, HTTP 408/409/425/429 and 5xx, and malformed answers (a body that is not JSON, a
+completion without choices) are retried with exponential backoff and jitter, or after the
+server's ``Retry-After``; the SDK's own retries are off (``max_retries=0``). Anything else, or a
+fault that outlasts ``max_retries``, is a :class:`BackendError` naming the model, the attempts
+and the last error. ``retries`` counts the retries made so far.
+
+A well-formed answer with empty or missing content becomes the empty text: the agent's parser
+then counts the failure (a bad answer is never silently a move).
+
+Sampling arguments (``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``) are sent
+with every request; stop strings are also applied to the returned text. Structured-output
+hints pass through unchanged: ``response_format={"type": "json_object"}`` (OpenAI, vLLM,
+ollama) and ``extra_body`` for server-specific fields, e.g. vLLM's guided decoding
+``extra_body={"guided_regex": "Answer: [CD]"}``. Token counts come from ``usage``; cost is 0
+unless ``price_per_1k_tokens=(prompt_usd, completion_usd)`` is given. This backend cannot score
+(``can_score = False``): chat APIs do not return the log-likelihood of a given reply.
+
+The API key comes from ``api_key=`` or the environment variable ``api_key_env``
+(``OPENAI_API_KEY``). Local servers usually need none: with ``base_url`` set a missing key is
+sent as ``EMPTY``. The key is kept out of ``name``, ``repr``, error messages and pickles; an
+unpickled copy (a worker process) reads it again from ``api_key_env``.
+
+    make_backend("openai:gpt-4o-mini")                                      # OPENAI_API_KEY
+    make_backend("openai:Qwen/Qwen2.5-7B-Instruct", base_url="http://localhost:8000/v1")  # vLLM
+    make_backend("openai:llama3.1:8b", base_url="http://localhost:11434/v1")             # ollama
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import threading
+from typing import Any
+
+from dilemmazoo.agents.backends import truncate_at_stop
+from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.limits import (
+    LoopThread,
+    MalformedResponseError,
+    RateLimiter,
+    RetryPolicy,
+    call_with_retries,
+    estimate_tokens,
+    redact,
+)
+
+__all__ = ["OpenAIBackend"]
+
+#: the key sent to OpenAI-compatible servers that want none (vLLM's and ollama's convention)
+NO_KEY = "EMPTY"
+
+
+def _import_openai():
+    try:
+        import openai
+    except ImportError as error:
+        raise ImportError("the openai backend needs the openai package: pip install 'dilemmazoo[api]'") from error
+    return openai
+
+
+class _Secret:
+    """A string that does not show itself in ``repr`` (the key, inside the backend)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "_Secret('***')"
+
+    def __reduce__(self):
+        raise TypeError("a secret is not pickled")  # the backend drops it; this guards the rest
+
+
+class OpenAIBackend(Backend):
+    """A chat model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
+
+    Args:
+        model: the model name the server knows (``gpt-4o-mini``, ``Qwen/Qwen2.5-7B-Instruct``).
+        base_url: the server's API root, e.g. ``http://localhost:8000/v1``; None for OpenAI
+            (the SDK then honours ``OPENAI_BASE_URL``).
+        api_key: the key; default: the ``api_key_env`` variable, or ``EMPTY`` when
+            ``base_url`` is set. Never stored in ``name``, ``repr``, errors or pickles.
+        api_key_env: where to read the key from (also after unpickling).
+        concurrency: most requests in flight at once within one call.
+        requests_per_minute, tokens_per_minute: rate limits of this backend object (None: none).
+        max_retries: retries of a transient failure before giving up.
+        backoff_s, max_backoff_s: base and cap of the exponential backoff (seconds).
+        timeout_s: per-request timeout (seconds).
+        response_format: sent as is, e.g. ``{"type": "json_object"}``.
+        extra_body: extra JSON fields for every request, e.g. ``{"guided_regex": "..."}``.
+        price_per_1k_tokens: ``(prompt, completion)`` USD per 1000 tokens; default no cost.
+        name: identity in records and cache keys (default ``openai:<model>``).
+
+    Raises:
+        BackendError: no ``base_url`` and no key (the message names ``api_key_env``).
+    """
+
+    can_score = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        concurrency: int = 8,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        max_retries: int = 4,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 30.0,
+        timeout_s: float = 60.0,
+        response_format: dict[str, Any] | None = None,
+        extra_body: dict[str, Any] | None = None,
+        price_per_1k_tokens: tuple[float, float] | None = None,
+        name: str | None = None,
+    ):
+        if not model:
+            raise ValueError("the openai backend needs a model name: openai:MODEL")
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if timeout_s is None or timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self._openai = _import_openai()
+        self.model = model
+        self.name = name or f"openai:{model}"
+        self.base_url = base_url
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
+        self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
+        self.timeout_s = timeout_s
+        self.response_format = response_format
+        self.extra_body = extra_body
+        self.price_per_1k_tokens = tuple(price_per_1k_tokens) if price_per_1k_tokens is not None else None
+        #: retries performed so far (all calls), for accounting
+        self.retries = 0
+        key = api_key or self._key_from_env()
+        if key is None:
+            raise BackendError(
+                f"{self.name}: no API key: set the {api_key_env} environment variable or pass api_key=, "
+                "or pass base_url= for a local OpenAI-compatible server that needs none"
+            )
+        self._api_key = _Secret(key)
+        self._jitter = random.Random()  # jitter only spreads load; it never affects answers
+        self._client = None  # the client bound to this backend's own loop thread
+        self._loop: LoopThread | None = None
+        self._loop_lock = threading.Lock()
+
+    def _key_from_env(self) -> str | None:
+        return os.environ.get(self.api_key_env) or (NO_KEY if self.base_url else None)
+
+    def __repr__(self) -> str:
+        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        return f"OpenAIBackend({self.model!r}{where}, name={self.name!r})"
+
+    # -- one request -------------------------------------------------------------------------
+    def _new_client(self):
+        if self._api_key is None:
+            raise BackendError(f"{self.name}: no API key: set the {self.api_key_env} environment variable")
+        return self._openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key.value,
+                                        max_retries=0, timeout=self.timeout_s)
+
+    def _request(self, chat: Chat, params: GenerationParams) -> dict[str, Any]:
+        """The keyword arguments of ``chat.completions.create`` for one chat."""
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": chat,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "max_tokens": params.max_tokens,
+            "seed": params.seed,
+        }
+        if params.stop:
+            request["stop"] = list(params.stop)
+        if self.response_format is not None:
+            request["response_format"] = self.response_format
+        if self.extra_body:
+            request["extra_body"] = self.extra_body
+        return request
+
+    def _redact(self, text: str) -> str:
+        return redact(text, [self._api_key.value] if self._api_key else [])
+
+    def _count_retry(self, attempt: int, error: BaseException, delay_s: float) -> None:
+        self.retries += 1
+
+    @staticmethod
+    async def _send(client, request: dict[str, Any]):
+        """One request; an answer that is not a chat completion raises MalformedResponseError."""
+        try:
+            response = await client.chat.completions.create(**request)
+        except json.JSONDecodeError as error:  # a JSON content type over a body that is not
+            raise MalformedResponseError(f"the server's answer is not JSON: {error}") from error
+        if isinstance(response, str | bytes):  # a non-JSON content type: the SDK hands back the text
+            raise MalformedResponseError(f"the server's answer is not JSON: {str(response)[:200]!r}")
+        if not getattr(response, "choices", None):
+            raise MalformedResponseError("the server's answer has no choices")
+        return response
+
+    async def _complete(self, client, chat: Chat, params: GenerationParams,
+                        semaphore: asyncio.Semaphore) -> Completion:
+        request = self._request(chat, params)
+        outcome = await call_with_retries(
+            lambda: self._send(client, request),
+            label=self.name, policy=self.retry_policy, limiter=self.limiter, semaphore=semaphore,
+            tokens_estimate=estimate_tokens(chat, params.max_tokens), on_retry=self._count_retry,
+            secrets=[self._api_key.value] if self._api_key else [], rng=self._jitter,
+        )
+        response = outcome.value
+        message = getattr(response.choices[0], "message", None)
+        text = getattr(message, "content", None) or ""
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        return Completion(
+            text=truncate_at_stop(text if isinstance(text, str) else str(text), params.stop),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=outcome.latency_s,
+            retries=outcome.retries,
+            cost_usd=self._cost(prompt_tokens, completion_tokens),
+        )
+
+    def _cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        if self.price_per_1k_tokens is None:
+            return 0.0
+        prompt_price, completion_price = self.price_per_1k_tokens
+        return (prompt_tokens * prompt_price + completion_tokens * completion_price) / 1000
+
+    async def _complete_all(self, client, chats: list[Chat], params: GenerationParams) -> list[Completion]:
+        semaphore = asyncio.Semaphore(self.concurrency)
+        tasks = [asyncio.ensure_future(self._complete(client, chat, params, semaphore)) for chat in chats]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:  # one chat failed for good: stop spending on the others
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    # -- the contract ------------------------------------------------------------------------
+    async def agenerate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
+        """All chats concurrently, at most ``concurrency`` in flight; order is kept."""
+        if not chats:
+            return []
+        # An HTTP client's connection pool belongs to the loop that opened it. On our own loop
+        # thread one client is kept across calls (connections are reused); on a caller's loop
+        # a client lives for the call.
+        own = self._loop is not None and asyncio.get_running_loop() is self._loop.loop
+        if own:
+            if self._client is None:
+                self._client = self._new_client()
+            return await self._complete_all(self._client, chats, params)
+        async with self._new_client() as client:
+            return await self._complete_all(client, chats, params)
+
+    def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
+        """The async form, run on this backend's own event loop thread."""
+        if not chats:
+            return []
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread("openai-backend-loop")
+        return self._loop.run(self.agenerate(chats, params=params))
+
+    def close(self) -> None:
+        with self._loop_lock:
+            if self._loop is not None:
+                if self._client is not None:
+                    self._loop.run(self._client.close())
+                    self._client = None
+                self._loop.stop()
+                self._loop = None
+
+    def __getstate__(self) -> dict:
+        # the key stays behind (an unpickled copy reads api_key_env again); a thread, a client
+        # and a module cannot be pickled and are rebuilt on demand
+        return {**self.__dict__, "_api_key": None, "_client": None, "_loop": None,
+                "_loop_lock": None, "_openai": None}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        key = self._key_from_env()
+        self._api_key = _Secret(key) if key else None  # no key: the first request says so
+        self._loop_lock = threading.Lock()
+        self._openai = _import_openai()
