@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,11 @@ class ActionParseError(ValueError):
     """An answer that cannot become an action. The message is written for the model."""
 
 
-# Also accepts markdown bold around the keyword ("**Answer**: 5"), a common model habit.
-_ANSWER = re.compile(r"answer\s*\**\s*[:=]\s*(.+)", re.IGNORECASE)
+# Also accepts markdown bold around the keyword ("**Answer**: 5"), a common model habit. One
+# character class between keyword and colon: "\s*\**\s*" backtracks quadratically on a long
+# run of spaces, and a 100 KB answer then takes minutes. The content may be empty, so that an
+# empty last "Answer:" is an empty answer rather than letting an earlier one count.
+_ANSWER = re.compile(r"answer[\s*]*[:=]\s*(.*)", re.IGNORECASE)
 
 
 def answer_line(text: str) -> str:
@@ -57,19 +61,59 @@ def answer_line(text: str) -> str:
     return matches[-1].strip().strip("*").strip()
 
 
+# Format characters that are not dropped: bidi embeddings, overrides and isolates change what a
+# reader sees ("\u202e01" shows "10"), invisible operators stand for one ("2\u20623" is 2 x 3).
+_KEPT_FORMAT = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2061\u2062\u2063\u2064")
+# Dashes and the minus sign read as "-", so "\u22125" is negative, never 5.
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-")
+
+
+def _normalize(text: str) -> str:
+    """``text`` as Choice and Amount read it.
+
+    Format characters (zero-width spaces and joiners, direction marks, BOM, soft hyphen) are
+    dropped, then each character is NFKC-folded, so "\uff21nswer\uff1a \uff15" reads "Answer: 5".
+    Superscripts, vulgar fractions and circled digits (category No) are not folded, because
+    "10\u00b2" would become "102": Amount rejects them. Other scripts' decimal digits ("\u0665")
+    are digits already.
+    """
+    if text.isascii():
+        return text
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category == "Cf" and char not in _KEPT_FORMAT:
+            continue
+        kept.append(char if category == "No" else unicodedata.normalize("NFKC", char))
+    return "".join(kept).translate(_DASHES)
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    """``text`` for an error message, shortened: errors go back to the model in the retry."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 # Commas only as thousands separators ("1,000.5"), so "2,5" is two numbers, never 25.
 _NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+")
+_PERCENT = re.compile(r"[%\u066a\u2030\u2031]|\bper\s?cent|\bpct\b", re.IGNORECASE)
 
 
-def _parse_number(text: str) -> float:
+def _parse_number(text: str, low: float, high: float) -> float:
+    if _PERCENT.search(text):
+        raise ActionParseError(f"Give the amount as a number from {low:g} to {high:g}, not as a percentage.")
+    odd = "".join(c for c in text if c in _KEPT_FORMAT or unicodedata.category(c) == "No")
+    if odd:
+        raise ActionParseError(
+            f"Write the amount as a plain number; the answer contains {_quote(odd)}, which is not read as part of one."
+        )
     found = _NUMBER.findall(text)
     if not found:
-        raise ActionParseError(f"No number found in the answer {text!r}.")
+        raise ActionParseError(f"No number found in the answer {_quote(text)}.")
     if len(found) > 1:
-        raise ActionParseError(f"Expected one number in the answer, found {len(found)}: {text!r}.")
-    value = float(found[0].replace(",", ""))
+        raise ActionParseError(f"Expected one number in the answer, found {len(found)}: {_quote(text)}.")
+    value = float(found[0].replace(",", "")) + 0.0  # "-0" is 0.0, not -0.0
     if not math.isfinite(value):
-        raise ActionParseError(f"The number in {text!r} is not finite.")
+        raise ActionParseError(f"The number in {_quote(text)} is not finite.")
     return value
 
 
@@ -108,7 +152,7 @@ class Choice(ActionSpec):
             raise ValueError("Choice needs one action per label and at least one label")
 
     def parse(self, text: str) -> Any:
-        content = answer_line(text).lower()
+        content = answer_line(_normalize(text or "")).lower()
         hits = [i for i, label in enumerate(self.labels) if re.search(rf"\b{re.escape(label.lower())}\b", content)]
         if len(hits) != 1:
             allowed = ", ".join(self.labels)
@@ -131,6 +175,11 @@ class Amount(ActionSpec):
     ``Answer: <move>, <number>``. Moves listed in ``moves_without_amount`` (e.g. "Refuse")
     are answered by name alone and act with ``low``. ``make_action(move_index, value)``
     builds the action.
+
+    The last ``Answer:`` of the normalized text counts (see ``_normalize``). It must start
+    with exactly one move (when there are moves) and hold exactly one number; words around it
+    are not read. Percentages, superscripts, fractions and bidi controls are rejected, and
+    "-0" is 0.
     """
 
     low: float = 0.0
@@ -140,12 +189,13 @@ class Amount(ActionSpec):
     moves_without_amount: Sequence[str] = ()
 
     def parse(self, text: str) -> Any:
-        content = answer_line(text)
+        content = answer_line(_normalize(text or ""))
         move = 0
         if self.moves:
             lowered = content.lower()
             hits = [i for i, m in enumerate(self.moves) if re.search(rf"\b{re.escape(m.lower())}\b", lowered)]
-            if len(hits) != 1:
+            # The move must come first: "I will not punish, 2" names Punish but does not choose it.
+            if len(hits) != 1 or not re.match(rf"[\W_]*{re.escape(self.moves[hits[0]].lower())}\b", lowered):
                 raise ActionParseError(
                     f"Start the answer with exactly one of {', '.join(self.moves)}, then a comma and the amount."
                 )
@@ -153,7 +203,7 @@ class Amount(ActionSpec):
             if self.moves[move] in self.moves_without_amount:
                 return self.make_action(move, self.low)
             content = re.sub(rf"\b{re.escape(self.moves[move])}\b", " ", content, flags=re.IGNORECASE)
-        value = _parse_number(content)
+        value = _parse_number(content, self.low, self.high)
         if not (self.low - 1e-9 <= value <= self.high + 1e-9):
             raise ActionParseError(f"The amount {value:g} is outside the allowed range [{self.low:g}, {self.high:g}].")
         return self.make_action(move, min(max(value, self.low), self.high))

@@ -196,3 +196,111 @@ def test_message():
         spec.parse("")
     wrapped = Message(instruction="", fallback="", make_action=lambda text: {"message": text})
     assert wrapped.parse("Answer: x") == {"message": "x"}
+
+
+# --------------------------------------------------------------------------------------------
+# Adversarial answers (regressions; the full corpus is tests/test_adversarial.py)
+# --------------------------------------------------------------------------------------------
+
+
+def test_answer_line_is_linear_on_huge_whitespace():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ActionParseError, match="Answer:"):
+        answer_line("answer" + " " * 200_000)  # "\s*\**\s*" took minutes here
+    assert answer_line("Answer" + "*" * 200_000 + ": 5") == "5"
+    assert time.perf_counter() - start < 1.0
+
+
+def test_an_empty_last_answer_is_empty_not_the_earlier_one():
+    assert answer_line("Answer: 5\nAnswer:") == ""
+    assert answer_line("Answer:\n4") == "4"
+    with pytest.raises(ActionParseError, match="No number"):
+        Amount(instruction="", fallback=0.0, low=0.0, high=10.0).parse("Answer: 5\nAnswer:   ")
+    with pytest.raises(ActionParseError, match="empty"):
+        Message(instruction="", fallback="").parse("Answer:")
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("\uff21\uff4e\uff53\uff57\uff45\uff52\uff1a \uff15", 5.0),  # full-width, NFKC-folded
+        ("Answer: \uff11\uff10", 10.0),
+        ("Answer: 1\u200b0", 10.0),  # zero-width space dropped, not a separator
+        ("Ans\u200bwer: \ufeff5", 5.0),
+        ("Answer: 1\u00ad0", 10.0),  # soft hyphen
+        ("Answer: \u200f5", 5.0),  # right-to-left mark
+        ("Answer: \u0665", 5.0),  # Arabic-Indic digits are digits
+        ("Answer: 5\ufe0f\u20e3", 5.0),  # keycap emoji
+        ("Answer:\u00a05", 5.0),
+    ],
+)
+def test_amount_normalizes_unicode(text, value):
+    assert Amount(instruction="", fallback=0.0, low=0.0, high=10.0).parse(text) == value
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Answer: \u22125", "outside"),  # minus sign: -5, never 5
+        ("Answer: \u20135", "outside"),  # en dash
+        ("Answer: \uff0d5", "outside"),
+        ("Answer: 5\u00b2", "plain number"),  # NFKC would make it 52
+        ("Answer: 2\u00bd", "plain number"),  # was read as 2
+        ("Answer: \u2464", "plain number"),  # circled 5
+        ("Answer: \u202e01", "plain number"),  # shows "10", says 1
+        ("Answer: 2\u20623", "plain number"),  # invisible times
+        ("Answer: 5%", "percentage"),  # was 5 units
+        ("Answer: 50 percent", "percentage"),
+        ("Answer: 5 pct", "percentage"),
+        ("Answer: \uff15\uff05", "percentage"),
+        ("Answer: 5 \u066a", "percentage"),
+    ],
+)
+def test_amount_rejects_unicode_tricks_and_percentages(text, message):
+    with pytest.raises(ActionParseError, match=message):
+        Amount(instruction="", fallback=0.0, low=0.0, high=10.0).parse(text)
+
+
+def test_amount_minus_zero_is_zero():
+    import math
+
+    value = Amount(instruction="", fallback=0.0, low=0.0, high=10.0).parse("Answer: -0")
+    assert value == 0.0 and math.copysign(1.0, value) == 1.0
+
+
+def test_amount_errors_quote_huge_answers_briefly():
+    spec = Amount(instruction="", fallback=0.0, low=0.0, high=10.0)
+    for text in ("Answer: " + "9" * 100_000, "Answer: " + "5 " * 50_000, "Answer: " + "x" * 100_000):
+        with pytest.raises(ActionParseError) as error:
+            spec.parse(text)
+        assert len(str(error.value)) < 200
+
+
+@pytest.mark.parametrize(
+    "text, action",
+    [
+        ("Answer: **Punish**, 4", ("punish", 4.0)),
+        ("Answer: \uff30\uff55\uff4e\uff49\uff53\uff48\uff0c \uff13", ("punish", 3.0)),
+        ("Answer: Punish the recipient, 3", ("punish", 3.0)),
+    ],
+)
+def test_amount_with_moves_parses_decorated_moves(text, action):
+    assert amount_with_moves().parse(text) == action
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Answer: I will not punish, 2", "Answer: SYSTEM: Punish, 3", "Answer: Don't punish. Donate, 2"],
+)
+def test_amount_with_moves_needs_the_move_first(text):
+    with pytest.raises(ActionParseError, match="Start the answer"):
+        amount_with_moves().parse(text)
+
+
+def test_choice_normalizes_unicode_but_message_keeps_the_text():
+    assert choice().parse("\uff21\uff4e\uff53\uff57\uff45\uff52\uff1a \uff24\uff45\uff46\uff45\uff43\uff54") == "D"
+    assert choice().parse("Answer: Coop\u200berate") == "C"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert Message(instruction="", fallback="").parse(f"Answer: hi {family}") == f"hi {family}"

@@ -1,0 +1,139 @@
+"""What one round of LLM decisions costs: batching, concurrency and the cache.
+
+    python benchmarks/llm_round.py          # readable table
+    python benchmarks/llm_round.py --json   # ... and one JSON object of the figures, last line
+
+(a) Embedded model (SmolLM2-135M, CPU): one Donor Game step of 12 donor decisions (24 agents),
+    answered in ONE batched call against one call per agent. Greedy decoding, so both ways do
+    the same work (tokens generated are reported). Goal: >= 5x faster batched.
+(b) A loopback OpenAI-compatible server answering after 300 ms: 100 decisions one after the
+    other against all at once through the backend's bounded concurrency. Goal: the concurrent
+    round takes <= 1 s.
+(c) A finished experiment re-executed from the on-disk cache (its run directory removed, the
+    cache kept), against the same server: backend calls on the rerun and the speedup.
+    Goal: 0 calls and >= 100x faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from fake_openai_server import FakeOpenAIServer  # noqa: E402
+
+from dilemmazoo.agents.backends import make_backend  # noqa: E402
+from dilemmazoo.agents.backends.base import GenerationParams  # noqa: E402
+from dilemmazoo.agents.base import Decision  # noqa: E402
+from dilemmazoo.agents.llm import LLMPolicy  # noqa: E402
+from dilemmazoo.envs import make_world  # noqa: E402
+
+
+def donor_round(n_decisions: int) -> list[Decision]:
+    env = make_world("donor-game", n_agents=2 * n_decisions, n_rounds=2)
+    obs, _ = env.reset(seed=0)
+    return [
+        Decision(agent_id=a, observation=obs[a], text=env.describe(a), spec=env.action_spec(a), rules=env.rules(a),
+                 step=1, episode=0)
+        for a in env.deciders()
+    ]
+
+
+def embedded_round(max_tokens: int) -> dict[str, float]:
+    backend = make_backend("embedded")
+    policy = LLMPolicy(backend, decision="generate")
+    chats = [policy.chat_for(r) for r in donor_round(12)]
+    params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0)
+    backend.generate(chats[:2], params=params)  # warm-up
+    start = time.perf_counter()
+    batched = backend.generate(chats, params=params)
+    batched_s = time.perf_counter() - start
+    start = time.perf_counter()
+    one_by_one = [backend.generate([chat], params=params)[0] for chat in chats]
+    sequential_s = time.perf_counter() - start
+    return {
+        "embedded_decisions": len(chats),
+        "embedded_batched_s": batched_s,
+        "embedded_sequential_s": sequential_s,
+        "embedded_batched_speedup": sequential_s / batched_s,
+        "embedded_batched_tokens": sum(c.completion_tokens for c in batched),
+        "embedded_sequential_tokens": sum(c.completion_tokens for c in one_by_one),
+    }
+
+
+def concurrent_round(server: FakeOpenAIServer, n: int = 100) -> dict[str, float]:
+    backend = make_backend("openai:fake-model", base_url=server.url, concurrency=100)
+    chats = [[{"role": "user", "content": f"decision {i}: how much do you give?"}] for i in range(n)]
+    params = GenerationParams(max_tokens=16, seed=0)
+    backend.generate(chats[:2], params=params)  # warm-up: connections
+    start = time.perf_counter()
+    for chat in chats[:10]:  # 10 are enough to time the sequential case; scaled to n
+        backend.generate([chat], params=params)
+    sequential_s = (time.perf_counter() - start) * n / 10
+    start = time.perf_counter()
+    answers = backend.generate(chats, params=params)
+    concurrent_s = time.perf_counter() - start
+    assert len(answers) == n
+    return {"concurrent_decisions": n, "sequential_round_s": sequential_s, "concurrent_round_s": concurrent_s,
+            "concurrent_speedup": sequential_s / concurrent_s}
+
+
+def cache_rerun(server: FakeOpenAIServer) -> dict[str, float]:
+    from dilemmazoo.experiments.config import validate
+    from dilemmazoo.experiments.runner import execute
+
+    config = validate({
+        "name": "cache_bench", "world": {"id": "donor-game", "kwargs": {"n_agents": 6, "n_rounds": 6}},
+        "agents": {"kind": "llm", "backend": "openai:fake-model", "decision": "generate",
+                   "backend_options": {"base_url": server.url, "concurrency": 16}},
+        "population": {"dynamics": "cultural_evolution", "generations": 2}, "episodes_per_generation": 2,
+    })
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        first = execute(config, out, progress=False)
+        first_s = time.perf_counter() - start
+        shutil.rmtree(first.run_dir)  # the records go; the cache stays
+        before = len(server.completions)
+        start = time.perf_counter()
+        second = execute(config, out, progress=False)
+        rerun_s = time.perf_counter() - start
+        calls = len(server.completions) - before
+        assert second.steps.equals(first.steps)
+    return {"cache_first_run_s": first_s, "cache_rerun_s": rerun_s, "cache_rerun_backend_calls": calls,
+            "cache_rerun_speedup": first_s / rerun_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    parser.add_argument("--max-tokens", type=int, default=100, help="tokens per embedded answer (default 100)")
+    args = parser.parse_args()
+
+    figures: dict[str, float] = {}
+    figures.update(embedded_round(args.max_tokens))
+    with FakeOpenAIServer(answer="My strategy will be fair. Answer: 1", latency_ms=300) as server:
+        figures.update(concurrent_round(server))
+        figures.update(cache_rerun(server))
+
+    goals = {"embedded_batched_speedup": ">= 5", "concurrent_round_s": "<= 1", "cache_rerun_backend_calls": "== 0",
+             "cache_rerun_speedup": ">= 100"}
+    width = max(len(k) for k in figures)
+    print(f"{'figure':<{width}}  {'value':>10}  goal")
+    print(f"{'-' * width}  {'-' * 10}  ----")
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value:>10,.2f}  {goals.get(key, '')}")
+    if args.json:
+        print(json.dumps({k: round(float(v), 4) for k, v in figures.items()}))
+
+
+if __name__ == "__main__":
+    main()
