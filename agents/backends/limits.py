@@ -29,9 +29,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from dilemmazoo.agents.backends.base import BackendError, Chat
+from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
 
 __all__ = [
+    "LoopBackedBackend",
     "LoopThread",
     "MalformedResponseError",
     "Outcome",
@@ -39,6 +40,7 @@ __all__ = [
     "RetryPolicy",
     "call_with_retries",
     "estimate_tokens",
+    "gather_or_cancel",
     "redact",
     "retry_after_s",
 ]
@@ -418,3 +420,54 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
         self.loop.close()
+
+
+async def gather_or_cancel(coroutines: Iterable[Awaitable[T]]) -> list[T]:
+    """All results in order; if one fails for good, the others are cancelled (no more spending)."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+class LoopBackedBackend(Backend):
+    """Base of the API backends: ``generate`` runs ``agenerate`` on a private event-loop thread
+    (so it also works inside Jupyter's running loop), started on first use and stopped by
+    ``close``. Threads and locks do not pickle; they are rebuilt on demand."""
+
+    loop_name = "backend-loop"
+    _unpicklable: tuple[str, ...] = ()
+
+    def _init_loop(self) -> None:
+        self._loop: LoopThread | None = None
+        self._loop_lock = threading.Lock()
+
+    def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
+        """The async form, run on this backend's own event loop thread."""
+        if not chats:
+            return []
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = LoopThread(self.loop_name)
+        return self._loop.run(self.agenerate(chats, params=params))
+
+    async def _before_loop_stops(self) -> None:
+        """Release what lives on the loop (HTTP clients); called by ``close``."""
+
+    def close(self) -> None:
+        with self._loop_lock:
+            if self._loop is not None:
+                self._loop.run(self._before_loop_stops())
+                self._loop.stop()
+                self._loop = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_loop": None, "_loop_lock": None, **dict.fromkeys(self._unpicklable)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._loop_lock = threading.Lock()

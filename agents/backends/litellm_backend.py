@@ -30,17 +30,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import threading
 from typing import Any
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import Chat, Completion, GenerationParams
 from dilemmazoo.agents.backends.limits import (
-    LoopThread,
+    LoopBackedBackend,
     RateLimiter,
     RetryPolicy,
     call_with_retries,
     estimate_tokens,
+    gather_or_cancel,
     redact,
 )
 
@@ -58,7 +58,7 @@ def _import_litellm():
     return litellm
 
 
-class LiteLLMBackend(Backend):
+class LiteLLMBackend(LoopBackedBackend):
     """A chat model behind any API LiteLLM speaks.
 
     Args:
@@ -74,6 +74,9 @@ class LiteLLMBackend(Backend):
             ``api_key``, ``mock_response``, ...). They override the defaults above, not the
             per-call sampling arguments.
     """
+
+    loop_name = "litellm-backend-loop"
+    _unpicklable = ("_litellm",)
 
     can_score = False
 
@@ -103,8 +106,7 @@ class LiteLLMBackend(Backend):
         #: retries performed so far (all calls), for accounting
         self.retries = 0
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
-        self._loop: LoopThread | None = None
-        self._loop_lock = threading.Lock()
+        self._init_loop()
 
     @property
     def max_retries(self) -> int:
@@ -176,36 +178,8 @@ class LiteLLMBackend(Backend):
     async def agenerate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
         """All chats concurrently, at most ``concurrency`` in flight; order is kept."""
         semaphore = asyncio.Semaphore(self.concurrency)
-        tasks = [asyncio.ensure_future(self._complete(chat, params, semaphore)) for chat in chats]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:  # one chat failed for good: stop spending on the others
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-
-    def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
-        """The async form, run on this backend's own event loop thread."""
-        if not chats:
-            return []
-        with self._loop_lock:
-            if self._loop is None:
-                self._loop = LoopThread("litellm-backend-loop")
-        return self._loop.run(self.agenerate(chats, params=params))
-
-    def close(self) -> None:
-        with self._loop_lock:
-            if self._loop is not None:
-                self._loop.stop()
-                self._loop = None
-
-    def __getstate__(self) -> dict:
-        # a thread and a module cannot be pickled (process pools); both are rebuilt on demand
-        state = {**self.__dict__, "_loop": None, "_loop_lock": None, "_litellm": None}
-        return state
+        return await gather_or_cancel(self._complete(chat, params, semaphore) for chat in chats)
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._loop_lock = threading.Lock()
+        super().__setstate__(state)
         self._litellm = _import_litellm()

@@ -40,18 +40,18 @@ import asyncio
 import json
 import os
 import random
-import threading
 from typing import Any
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import BackendError, Chat, Completion, GenerationParams
 from dilemmazoo.agents.backends.limits import (
-    LoopThread,
+    LoopBackedBackend,
     MalformedResponseError,
     RateLimiter,
     RetryPolicy,
     call_with_retries,
     estimate_tokens,
+    gather_or_cancel,
     redact,
 )
 
@@ -84,7 +84,7 @@ class _Secret:
         raise TypeError("a secret is not pickled")  # the backend drops it; this guards the rest
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(LoopBackedBackend):
     """A chat model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint.
 
     Args:
@@ -107,6 +107,9 @@ class OpenAIBackend(Backend):
     Raises:
         BackendError: no ``base_url`` and no key (the message names ``api_key_env``).
     """
+
+    loop_name = "openai-backend-loop"
+    _unpicklable = ("_api_key", "_client", "_openai")
 
     can_score = False
 
@@ -158,8 +161,7 @@ class OpenAIBackend(Backend):
         self._api_key = _Secret(key)
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
         self._client = None  # the client bound to this backend's own loop thread
-        self._loop: LoopThread | None = None
-        self._loop_lock = threading.Lock()
+        self._init_loop()
 
     def _key_from_env(self) -> str | None:
         return os.environ.get(self.api_key_env) or (NO_KEY if self.base_url else None)
@@ -244,14 +246,7 @@ class OpenAIBackend(Backend):
 
     async def _complete_all(self, client, chats: list[Chat], params: GenerationParams) -> list[Completion]:
         semaphore = asyncio.Semaphore(self.concurrency)
-        tasks = [asyncio.ensure_future(self._complete(client, chat, params, semaphore)) for chat in chats]
-        try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:  # one chat failed for good: stop spending on the others
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        return await gather_or_cancel(self._complete(client, chat, params, semaphore) for chat in chats)
 
     # -- the contract ------------------------------------------------------------------------
     async def agenerate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
@@ -269,33 +264,13 @@ class OpenAIBackend(Backend):
         async with self._new_client() as client:
             return await self._complete_all(client, chats, params)
 
-    def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
-        """The async form, run on this backend's own event loop thread."""
-        if not chats:
-            return []
-        with self._loop_lock:
-            if self._loop is None:
-                self._loop = LoopThread("openai-backend-loop")
-        return self._loop.run(self.agenerate(chats, params=params))
-
-    def close(self) -> None:
-        with self._loop_lock:
-            if self._loop is not None:
-                if self._client is not None:
-                    self._loop.run(self._client.close())
-                    self._client = None
-                self._loop.stop()
-                self._loop = None
-
-    def __getstate__(self) -> dict:
-        # the key stays behind (an unpickled copy reads api_key_env again); a thread, a client
-        # and a module cannot be pickled and are rebuilt on demand
-        return {**self.__dict__, "_api_key": None, "_client": None, "_loop": None,
-                "_loop_lock": None, "_openai": None}
+    async def _before_loop_stops(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        super().__setstate__(state)  # the key stayed behind (_unpicklable): read api_key_env again
         key = self._key_from_env()
         self._api_key = _Secret(key) if key else None  # no key: the first request says so
-        self._loop_lock = threading.Lock()
         self._openai = _import_openai()
