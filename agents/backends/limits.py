@@ -39,6 +39,7 @@ __all__ = [
     "RateLimiter",
     "RetryPolicy",
     "call_with_retries",
+    "chat_request",
     "estimate_tokens",
     "gather_or_cancel",
     "redact",
@@ -434,6 +435,21 @@ async def gather_or_cancel(coroutines: Iterable[Awaitable[T]]) -> list[T]:
         raise
 
 
+def chat_request(model: str, chat: Chat, params: GenerationParams) -> dict[str, Any]:
+    """The OpenAI chat-completions fields every API backend sends for one chat."""
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": chat,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+        "seed": params.seed,
+    }
+    if params.stop:
+        request["stop"] = list(params.stop)
+    return request
+
+
 class LoopBackedBackend(Backend):
     """Base of the API backends: ``generate`` runs ``agenerate`` on a private event-loop thread
     (so it also works inside Jupyter's running loop), started on first use and stopped by
@@ -445,6 +461,10 @@ class LoopBackedBackend(Backend):
     def _init_loop(self) -> None:
         self._loop: LoopThread | None = None
         self._loop_lock = threading.Lock()
+        self.retries = 0  # transport retries over this backend's life
+
+    def _count_retry(self, attempt: int, error: BaseException, delay_s: float) -> None:
+        self.retries += 1
 
     def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
         """The async form, run on this backend's own event loop thread."""

@@ -39,6 +39,7 @@ from dilemmazoo.agents.backends.limits import (
     RateLimiter,
     RetryPolicy,
     call_with_retries,
+    chat_request,
     estimate_tokens,
     gather_or_cancel,
     redact,
@@ -103,8 +104,6 @@ class LiteLLMBackend(LoopBackedBackend):
         self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
         self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         self.litellm_kwargs = {"drop_params": True, "max_retries": 0, "timeout": timeout_s, **litellm_kwargs}
-        #: retries performed so far (all calls), for accounting
-        self.retries = 0
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
         self._init_loop()
 
@@ -122,18 +121,7 @@ class LiteLLMBackend(LoopBackedBackend):
 
     # -- one request -------------------------------------------------------------------------
     def _request(self, chat: Chat, params: GenerationParams) -> dict[str, Any]:
-        request = {
-            **self.litellm_kwargs,
-            "model": self.model,
-            "messages": chat,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-            "seed": params.seed,
-        }
-        if params.stop:
-            request["stop"] = list(params.stop)
-        return request
+        return {**self.litellm_kwargs, **chat_request(self.model, chat, params)}
 
     def _secrets(self) -> list[str]:
         """Every string LiteLLM argument whose name says it is a credential."""
@@ -143,9 +131,6 @@ class LiteLLMBackend(LoopBackedBackend):
     def _redact(self, text: str) -> str:
         """The error text with every secret we were given, and anything key-shaped, blanked out."""
         return redact(text, self._secrets())
-
-    def _count_retry(self, attempt: int, error: BaseException, delay_s: float) -> None:
-        self.retries += 1
 
     async def _complete(self, chat: Chat, params: GenerationParams, semaphore: asyncio.Semaphore) -> Completion:
         request = self._request(chat, params)

@@ -50,6 +50,7 @@ from dilemmazoo.agents.backends.limits import (
     RateLimiter,
     RetryPolicy,
     call_with_retries,
+    chat_request,
     estimate_tokens,
     gather_or_cancel,
     redact,
@@ -150,8 +151,6 @@ class OpenAIBackend(LoopBackedBackend):
         self.response_format = response_format
         self.extra_body = extra_body
         self.price_per_1k_tokens = tuple(price_per_1k_tokens) if price_per_1k_tokens is not None else None
-        #: retries performed so far (all calls), for accounting
-        self.retries = 0
         key = api_key or self._key_from_env()
         if key is None:
             raise BackendError(
@@ -179,16 +178,7 @@ class OpenAIBackend(LoopBackedBackend):
 
     def _request(self, chat: Chat, params: GenerationParams) -> dict[str, Any]:
         """The keyword arguments of ``chat.completions.create`` for one chat."""
-        request: dict[str, Any] = {
-            "model": self.model,
-            "messages": chat,
-            "temperature": params.temperature,
-            "top_p": params.top_p,
-            "max_tokens": params.max_tokens,
-            "seed": params.seed,
-        }
-        if params.stop:
-            request["stop"] = list(params.stop)
+        request = chat_request(self.model, chat, params)
         if self.response_format is not None:
             request["response_format"] = self.response_format
         if self.extra_body:
@@ -197,9 +187,6 @@ class OpenAIBackend(LoopBackedBackend):
 
     def _redact(self, text: str) -> str:
         return redact(text, [self._api_key.value] if self._api_key else [])
-
-    def _count_retry(self, attempt: int, error: BaseException, delay_s: float) -> None:
-        self.retries += 1
 
     @staticmethod
     async def _send(client, request: dict[str, Any]):
