@@ -315,7 +315,7 @@ def _check_bool(name: str, value: Any) -> bool:
 
 
 class DonorGameEnv(LanguageWorld):
-    """The Donor Game of Vallinder & Hughes (2024); see the module docstring."""
+    """Donors give part of their resources, multiplied for the recipient (Vallinder & Hughes 2024)."""
 
     metadata = {"render_modes": ["human", "ansi"], "name": "donor_game_v0", "is_parallelizable": True}
 

@@ -77,8 +77,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 table.add_row(world_id, doc)
         elif section == "presets":
             for name in sorted(list_presets()):
-                description = str(load_config(name).get("description", "")).strip()
-                table.add_row(name, description.splitlines()[0] if description else "")
+                description = " ".join(str(load_config(name).get("description", "")).split())
+                table.add_row(name, description.split(": ")[0].split(". ")[0])
         elif section == "backends":
             for prefix, doc in list_backends().items():
                 table.add_row(prefix, doc)
