@@ -39,8 +39,13 @@ def resolve(name_or_path: str | Path, *, backend: str | None = None, overrides: 
     data = load_config(name_or_path)
     overrides = dict(overrides or {})
     if backend is not None:
-        overrides["agents.backend"] = backend
-        overrides.setdefault("agents.kind", "llm")
+        if isinstance(data.get("agents"), list):  # every language-model group gets the backend
+            for i, group in enumerate(data["agents"]):
+                if group.get("kind", "llm") == "llm":
+                    overrides[f"agents.{i}.backend"] = backend
+        else:
+            overrides["agents.backend"] = backend
+            overrides.setdefault("agents.kind", "llm")
     return validate(apply_overrides(data, overrides), source=str(name_or_path))
 
 

@@ -58,9 +58,15 @@ class WorldConfig(_Strict):
 
 
 class AgentsConfig(_Strict):
-    """Who plays every seat: one language model, or one scripted strategy."""
+    """Who plays a group of seats: one language model, or one scripted strategy.
+
+    ``seats`` is how many seats the group takes, in seat order; one group may leave it out
+    and takes the seats the others leave. ``label`` names the group in the records.
+    """
 
     kind: Literal["llm", "scripted"] = "llm"
+    seats: int | None = Field(None, ge=1)
+    label: str = ""
     # llm
     backend: str = "embedded"
     persona: str = ""
@@ -110,7 +116,7 @@ class ExperimentConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     world: WorldConfig
-    agents: AgentsConfig = AgentsConfig()
+    agents: AgentsConfig | list[AgentsConfig] = AgentsConfig()
     population: PopulationConfig | None = None
     episodes_per_generation: int = Field(1, ge=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
@@ -129,15 +135,43 @@ class ExperimentConfig(_Strict):
                 raise ValueError(f"grid key {key!r} does not name a config field")
         return self
 
+    @model_validator(mode="after")
+    def _groups_fit(self) -> ExperimentConfig:
+        groups = self.groups
+        if sum(g.seats is None for g in groups) > 1:
+            raise ValueError("agents: at most one group may leave out 'seats' (it takes the remaining seats)")
+        if len(groups) > 1 and self.population is not None:
+            raise ValueError("population dynamics need a single agents group (they replace every member)")
+        labels = [g.label for g in groups if g.label]
+        if len(labels) != len(set(labels)):
+            raise ValueError("agents: group labels must be unique")
+        return self
+
+    @property
+    def groups(self) -> list[AgentsConfig]:
+        """The agent groups, in seat order (one group when ``agents`` is a mapping)."""
+        return list(self.agents) if isinstance(self.agents, list) else [self.agents]
+
     @property
     def generations(self) -> int:
         return self.population.generations if self.population else 1
 
 
-def _format_validation(error: ValidationError, source: str) -> str:
+# pydantic names the branch of ``agents: AgentsConfig | list[AgentsConfig]`` in error paths;
+# keep only the branch the input took, and drop the branch name.
+_BRANCHES = {"AgentsConfig": dict, "list[AgentsConfig]": list}
+
+
+def _format_validation(error: ValidationError, source: str, data: Any) -> str:
     lines = [f"invalid experiment config ({source}):"]
+    agents = data.get("agents") if isinstance(data, dict) else None
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "<top>"
+        loc = list(item["loc"])
+        if len(loc) > 1 and loc[0] == "agents" and loc[1] in _BRANCHES:
+            if not isinstance(agents, _BRANCHES[loc[1]]):
+                continue
+            del loc[1]
+        where = ".".join(str(p) for p in loc) or "<top>"
         lines.append(f"  {where}: {item['msg']}")
     return "\n".join(lines)
 
@@ -146,7 +180,7 @@ def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     try:
         return ExperimentConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(_format_validation(error, source)) from None
+        raise ConfigError(_format_validation(error, source, data)) from None
 
 
 def list_presets() -> dict[str, Path]:
@@ -191,13 +225,32 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
         parts = key.split(".")
         node = out
         for part in parts[:-1]:
+            if isinstance(node, list):  # agents.1.backend: an index into a list
+                node = _list_item(node, part, key)
+                continue
             if node.get(part) is None:
                 node[part] = {}
-            if not isinstance(node[part], dict):
+            if not isinstance(node[part], (dict, list)):
                 raise ConfigError(f"cannot set {key!r}: {part!r} is not a mapping")
             node = node[part]
-        node[parts[-1]] = value
+        if isinstance(node, list):
+            node[_index(node, parts[-1], key)] = value
+        else:
+            node[parts[-1]] = value
     return out
+
+
+def _index(items: list, part: str, key: str) -> int:
+    if not part.isdigit() or int(part) >= len(items):
+        raise ConfigError(f"cannot set {key!r}: {part!r} is not an index of a list of {len(items)}")
+    return int(part)
+
+
+def _list_item(items: list, part: str, key: str):
+    item = items[_index(items, part, key)]
+    if not isinstance(item, (dict, list)):
+        raise ConfigError(f"cannot set {key!r}: item {part} is not a mapping")
+    return item
 
 
 def expand_grid(config: ExperimentConfig) -> list[ExperimentConfig]:

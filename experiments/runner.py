@@ -25,7 +25,7 @@ import pandas as pd
 
 from dilemmazoo.agents.base import Action, CallRecord, Decision
 from dilemmazoo.envs import make_world, world_id
-from dilemmazoo.experiments.config import ConfigError, ExperimentConfig, expand_grid, run_id
+from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, expand_grid, run_id
 from dilemmazoo.experiments.records import Summary
 from dilemmazoo.experiments import store
 from dilemmazoo.norms import Member, make_dynamics
@@ -78,58 +78,90 @@ def build_world(config: ExperimentConfig):
         raise ConfigError(f"world: cannot build {config.world.id!r} with kwargs {config.world.kwargs}: {error}") from None
 
 
-def build_policy(config: ExperimentConfig, out_root: Path, backend=None):
-    """The BatchPolicy (and StrategyWriter) playing every seat."""
-    agents = config.agents
+def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, backend=None):
+    """The BatchPolicy (and StrategyWriter) playing one group's seats."""
     seed = config.seeds[0]
-    if agents.kind == "scripted":
+    if group.kind == "scripted":
         from dilemmazoo.agents.scripted import ScriptedPolicy
 
         try:
-            return ScriptedPolicy(agents.strategy, agents.params)
+            return ScriptedPolicy(group.strategy, group.params)
         except ValueError as error:
             raise ConfigError(f"agents: {error}") from None
     from dilemmazoo.agents.backends import make_backend
     from dilemmazoo.agents.llm import LLMPolicy
 
     if backend is None:
-        backend = make_backend(agents.backend, cache_dir=cache_dir_for(out_root) if config.cache else None,
-                               **agents.backend_options)
+        backend = make_backend(group.backend, cache_dir=cache_dir_for(out_root) if config.cache else None,
+                               **group.backend_options)
     return LLMPolicy(
         backend,
-        persona=agents.persona,
-        decision=agents.decision,
-        max_retries=agents.max_retries,
-        temperature=agents.temperature,
-        max_tokens=agents.max_tokens,
-        top_p=agents.top_p,
-        score_grid=agents.score_grid,
+        persona=group.persona,
+        decision=group.decision,
+        max_retries=group.max_retries,
+        temperature=group.temperature,
+        max_tokens=group.max_tokens,
+        top_p=group.top_p,
+        score_grid=group.score_grid,
         seed=seed,
     )
 
 
+@dataclass
+class Seating:
+    """One agent group: its config, its policy and the seats it plays."""
+
+    label: str
+    group: AgentsConfig
+    seats: list[str]
+    policy: Any = None
+
+
+def seat_groups(config: ExperimentConfig, seats: list[str]) -> list[Seating]:
+    """Seats handed to the groups in order; the group without ``seats`` takes the rest."""
+    groups = config.groups
+    fixed = sum(g.seats for g in groups if g.seats is not None)
+    rest = len(seats) - fixed
+    if rest < 0 or (rest > 0 and all(g.seats is not None for g in groups)) or (
+            rest == 0 and any(g.seats is None for g in groups)):
+        counts = [g.seats if g.seats is not None else "rest" for g in groups]
+        raise ConfigError(f"agents: the groups' seats {counts} do not fill the world's {len(seats)} seats exactly")
+    seatings, start = [], 0
+    for i, g in enumerate(groups):
+        count = g.seats if g.seats is not None else rest
+        label = g.label or (f"llm:{g.backend}" if g.kind == "llm" else f"scripted:{g.strategy}")
+        if len(groups) > 1 and not g.label:
+            label = f"{i}:{label}"
+        seatings.append(Seating(label, g, seats[start:start + count]))
+        start += count
+    return seatings
+
+
 def check_config(config: ExperimentConfig) -> None:
     """Everything that can be checked without running: world kwargs, agents, norms, backend."""
-    build_world(config).close()
+    world = build_world(config)
+    seat_groups(config, list(world.possible_agents))
+    world.close()
     if config.population:
         try:
             make_dynamics(config.population.dynamics, **config.population.kwargs)
         except ValueError as error:
             raise ConfigError(f"population: {error}") from None
-    if config.agents.kind == "scripted":
-        from dilemmazoo.agents.scripted import make_scripted
+    for group in config.groups:
+        if group.kind == "scripted":
+            from dilemmazoo.agents.scripted import make_scripted
 
-        try:
-            make_scripted(config.agents.strategy, **config.agents.params)
-        except ValueError as error:
-            raise ConfigError(f"agents: {error}") from None
-    else:
-        from dilemmazoo.agents.backends import check_backend_spec
+            try:
+                make_scripted(group.strategy, **group.params)
+            except ValueError as error:
+                raise ConfigError(f"agents: {error}") from None
+        else:
+            from dilemmazoo.agents.backends import check_backend_spec
 
-        try:
-            check_backend_spec(config.agents.backend)
-        except ValueError as error:
-            raise ConfigError(f"agents.backend: {error}") from None
+            try:
+                check_backend_spec(group.backend)
+            except ValueError as error:
+                raise ConfigError(f"agents.backend: {error}") from None
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -179,17 +211,21 @@ class _Recorder:
 
 # -- one run ---------------------------------------------------------------------------------
 
-def _play_episode(world, policy, members, *, config, episode, generation, game, seed, recorder, on_step):
+def _play_episode(world, seatings, members, *, episode, generation, game, seed, recorder, on_step):
     seats = list(world.possible_agents)
     names = {seat: m.name for seat, m in zip(seats, members)}
+    member_of = dict(zip(seats, members))
     observations, infos = world.reset(seed=seed, options={"names": names, "generation": generation, "game": game})
-    if hasattr(policy, "set_strategies"):
-        policy.set_strategies({seat: m.strategy for seat, m in zip(seats, members)})
-    if hasattr(policy, "set_members"):
-        policy.set_members({seat: m.params for seat, m in zip(seats, members)})
     rules = {seat: world.rules(seat) for seat in seats}
-    if hasattr(policy, "start_episode"):
-        policy.start_episode(rules, np.random.default_rng([seed, 3]))
+    seating_of = {seat: s for s in seatings for seat in s.seats}
+    for s in seatings:
+        policy = s.policy
+        if hasattr(policy, "set_strategies"):
+            policy.set_strategies({seat: member_of[seat].strategy for seat in s.seats})
+        if hasattr(policy, "set_members"):
+            policy.set_members({seat: member_of[seat].params for seat in s.seats})
+        if hasattr(policy, "start_episode"):
+            policy.start_episode({seat: rules[seat] for seat in s.seats}, np.random.default_rng([seed, 3]))
     memory: dict[str, list[str]] = {seat: [] for seat in seats}
     returns = dict.fromkeys(seats, 0.0)
     utility_returns = dict.fromkeys(seats, 0.0)
@@ -198,15 +234,21 @@ def _play_episode(world, policy, members, *, config, episode, generation, game, 
     while world.agents:
         step += 1
         deciders = world.deciders()
-        requests = [
-            Decision(
-                agent_id=seat, observation=observations[seat], text=world.describe(seat), spec=world.action_spec(seat),
-                rules=rules[seat], step=step, episode=episode, generation=generation,
-                memory=memory[seat][-config.agents.memory:] if config.agents.memory else [],
-            )
-            for seat in deciders
-        ]
-        decided: dict[str, Action] = dict(zip(deciders, policy.act_batch(requests))) if requests else {}
+        decided: dict[str, Action] = {}
+        for s in seatings:  # one act_batch per policy: its decisions of this step together
+            mine = [seat for seat in deciders if seating_of[seat] is s]
+            if not mine:
+                continue
+            keep = s.group.memory
+            requests = [
+                Decision(
+                    agent_id=seat, observation=observations[seat], text=world.describe(seat),
+                    spec=world.action_spec(seat), rules=rules[seat], step=step, episode=episode, generation=generation,
+                    memory=memory[seat][-keep:] if keep else [],
+                )
+                for seat in mine
+            ]
+            decided.update(zip(mine, s.policy.act_batch(requests)))
         actions = {seat: decided[seat].value if seat in decided else world.idle_action(seat) for seat in world.agents}
         live = list(world.agents)
         observations, rewards, terminations, truncations, infos = world.step(actions)
@@ -221,7 +263,7 @@ def _play_episode(world, policy, members, *, config, episode, generation, game, 
             recorder.steps.append(
                 {
                     "episode": episode, "generation": generation, "game": game, "step": step, "agent": seat,
-                    "name": names[seat], "decided": action is not None,
+                    "name": names[seat], "policy": seating_of[seat].label, "decided": action is not None,
                     "action": action_json(action.value) if action else "", "reward": reward, "utility": utilities[seat],
                     "parse_failures": action.parse_failures if action else 0,
                     "fallback_used": action.fallback_used if action else False,
@@ -240,14 +282,14 @@ def _play_episode(world, policy, members, *, config, episode, generation, game, 
         recorder.episodes.append(
             {
                 "episode": episode, "generation": generation, "game": game, "agent": seat, "name": names[seat],
-                "return": returns[seat], "utility_return": utility_returns[seat], "steps": step,
+                "policy": seating_of[seat].label, "return": returns[seat], "utility_return": utility_returns[seat], "steps": step,
                 **{k: v for k, v in last_infos[seat].items() if k not in _RESERVED},
             }
         )
     return {names[seat]: returns[seat] for seat in seats}
 
 
-_RESERVED = {"episode", "generation", "game", "step", "agent", "name", "decided", "action", "reward", "utility",
+_RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy", "decided", "action", "reward", "utility",
              "parse_failures", "fallback_used", "return", "utility_return", "steps"}
 
 
@@ -271,24 +313,29 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     size = len(world.possible_agents)
     total = config.generations * config.episodes_per_generation
     bar = _progress(progress, total, f"{config.name} {rid}")
-    policy = None
+    seatings = seat_groups(config, list(world.possible_agents))
     try:
         bar.describe("loading agents")
-        policy = build_policy(config, out_root, backend=backend)
-        if hasattr(policy, "set_rules"):
-            policy.set_rules(world.rules(world.possible_agents[0]))
+        for s in seatings:
+            s.policy = build_policy(s.group, config, out_root, backend=backend)
+            if hasattr(s.policy, "set_rules"):
+                s.policy.set_rules(world.rules(s.seats[0]))
+        # population dynamics act on a single group (the config validator makes sure)
+        policy = seatings[0].policy
         if dynamics is not None:
-            members = dynamics.initial(size, policy, population_rng, params=dict(config.agents.params))
+            members = dynamics.initial(size, policy, population_rng, params=dict(config.groups[0].params))
             recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=1, step=0)
         else:
-            members = [Member(name=f"1_{i + 1}", generation=1, params=dict(config.agents.params)) for i in range(size)]
+            members = [Member(name=f"1_{i + 1}", generation=1, params=dict(s.group.params))
+                       for s in seatings for i in range(len(s.seats))]
+            members = [Member(name=f"1_{i + 1}", generation=1, params=m.params) for i, m in enumerate(members)]
         episode = 0
         for generation in range(1, config.generations + 1):
             scores = {m.name: 0.0 for m in members}
             for game in range(1, config.episodes_per_generation + 1):
                 bar.describe(f"gen {generation}/{config.generations} game {game}")
                 result = _play_episode(
-                    world, policy, members, config=config, episode=episode, generation=generation, game=game,
+                    world, seatings, members, episode=episode, generation=generation, game=game,
                     seed=int(episode_rng.integers(2**31)), recorder=recorder,
                     on_step=lambda s: bar.describe(f"gen {generation}/{config.generations} game {game} step {s}"),
                 )
@@ -325,13 +372,13 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3),
     )
     frames = store.frames(recorder)
-    summary.counts = _counts(frames, policy)
+    summary.counts = _counts(frames, [s.policy for s in seatings])
     summary.metrics = _world_metrics(summary.world, frames["steps"])
     store.finish(run_dir, frames, summary.to_dict())
     return RunResult(run_dir, summary.to_dict())
 
 
-def _counts(frames: dict[str, pd.DataFrame], policy) -> dict[str, int]:
+def _counts(frames: dict[str, pd.DataFrame], policies: list) -> dict[str, int]:
     steps, calls = frames["steps"], frames["llm_calls"]
     decided = steps[steps["decided"]] if len(steps) else steps
     return {
@@ -341,7 +388,7 @@ def _counts(frames: dict[str, pd.DataFrame], policy) -> dict[str, int]:
         "fallbacks": int(decided["fallback_used"].sum()) if len(decided) else 0,
         "llm_calls": int(len(calls)),
         "cache_hits": int(calls["cached"].sum()) if len(calls) else 0,
-        "strategy_failures": int(getattr(policy, "strategy_failures", 0)),
+        "strategy_failures": sum(int(getattr(p, "strategy_failures", 0)) for p in policies),
     }
 
 

@@ -216,3 +216,55 @@ def test_secrets_cannot_enter_configs_and_options_reach_the_backend(tmp_path):
     with pytest.raises(RunFailed, match="unexpected keyword"):
         execute(llm(tmp_path, ["Answer: 1"], agents={"kind": "llm", "backend": f"scripted:{tmp_path}/answers.txt",
                                                       "backend_options": {"bogus_option": 1}}), tmp_path / "runs", progress=False)
+
+
+def test_agent_groups_share_the_seats_and_are_recorded(tmp_path):
+    script = tmp_path / "answers.txt"
+    script.write_text("Answer: 2")
+    config = validate({
+        "name": "groups", "world": {"id": "donor-game", "kwargs": {"n_agents": 6, "n_rounds": 4}},
+        "agents": [
+            {"kind": "llm", "backend": f"scripted:{script}", "decision": "generate", "seats": 2, "label": "model"},
+            {"kind": "scripted", "strategy": "defector", "seats": 1},
+            {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 1.0}},
+        ],
+        "episodes_per_generation": 2,
+    })
+    result = execute(config, tmp_path / "runs", progress=False)
+    steps = result.steps
+    seats = steps.groupby("agent")["policy"].first().to_dict()
+    assert seats == {"player_0": "model", "player_1": "model", "player_2": "1:scripted:defector",
+                     "player_3": "2:scripted:fixed_fraction", "player_4": "2:scripted:fixed_fraction",
+                     "player_5": "2:scripted:fixed_fraction"}
+    donors = steps[steps["decided"]]
+    by_policy = donors.groupby("policy")["fraction"].agg(["min", "max"])
+    assert by_policy.loc["1:scripted:defector"].tolist() == [0.0, 0.0]
+    givers = donors[donors["policy"] == "2:scripted:fixed_fraction"]
+    assert ((givers["fraction"] == 1.0) | (givers["amount"] == 0.0)).all()  # all they have, when they have any
+    assert (givers["fraction"] == 1.0).any()
+    model_rows = donors[donors["policy"] == "model"]
+    assert (model_rows["amount"] == 2.0).all() and len(result.llm_calls) == len(model_rows)
+    assert set(result.episodes["policy"]) == set(seats.values())
+
+
+def test_agent_group_errors_and_overrides(tmp_path):
+    base = {"name": "g", "world": {"id": "donor-game", "kwargs": {"n_agents": 4, "n_rounds": 4}}}
+    too_many = validate({**base, "agents": [{"kind": "scripted", "seats": 3}, {"kind": "scripted", "seats": 2}]})
+    with pytest.raises(ConfigError, match="do not fill the world's 4 seats"):
+        execute(too_many, tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="at most one group"):
+        validate({**base, "agents": [{"kind": "scripted"}, {"kind": "scripted"}]})
+    with pytest.raises(ConfigError, match="single agents group"):
+        validate({**base, "agents": [{"kind": "scripted", "seats": 2}, {"kind": "scripted"}],
+                  "population": {"generations": 2}})
+    with pytest.raises(ConfigError, match=r"agents\.1\.temperature"):
+        validate({**base, "agents": [{"kind": "scripted", "seats": 2}, {"kind": "llm", "temperature": -1}]})
+    path = tmp_path / "groups.yaml"
+    path.write_text(json.dumps({**base, "agents": [{"kind": "llm", "seats": 2}, {"kind": "scripted", "params": {"fraction": 0.5}}]}))
+    from dilemmazoo.experiments import resolve
+
+    config = resolve(path, backend="litellm:gpt-4o-mini", overrides={"agents.1.params.fraction": 0.25})
+    assert [g.backend for g in config.groups] == ["litellm:gpt-4o-mini", "embedded"]
+    assert config.groups[1].params == {"fraction": 0.25}
+    with pytest.raises(ConfigError, match="not an index"):
+        resolve(path, overrides={"agents.7.seats": 1})
