@@ -19,6 +19,7 @@ __all__ = ["NAMESPACE", "list_worlds", "make_world", "world_docs", "world_id"]
 NAMESPACE = "dilemmazoo"
 
 register("parallel", "dilemmazoo/donor-game-v0", entry_point="dilemmazoo.envs.donor_game:DonorGameEnv")
+register("parallel", "dilemmazoo/repeated-game-v0", entry_point="dilemmazoo.envs.repeated_game:RepeatedGameEnv")
 
 _VERSIONED = re.compile(r"^(?P<name>.+)-v(?P<version>\d+)$")
 
