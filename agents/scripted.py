@@ -81,11 +81,24 @@ SCRIPTED_AGENTS: dict[str, type] = {
 
 
 def make_scripted(strategy: str, **params: Any):
-    """Build a scripted agent by name; unknown names list the known ones."""
+    """Build a scripted agent by name: a Donor Game strategy above, a matrix-game strategy
+    (:mod:`dilemmazoo.agents.matrix_strategies`) or ``axelrod:Name``. Unknown names list the known ones."""
+    if strategy.startswith("axelrod:"):
+        from dilemmazoo.agents.axelrod_adapter import AxelrodAgent
+
+        try:
+            return AxelrodAgent(strategy.split(":", 1)[1], **params)
+        except TypeError as error:
+            raise ValueError(f"bad parameters for {strategy!r}: {error}") from None
+    from dilemmazoo.agents.matrix_strategies import MATRIX_STRATEGIES, make_matrix_strategy
+
+    if strategy in MATRIX_STRATEGIES:
+        return make_matrix_strategy(strategy, **params)
     try:
         cls = SCRIPTED_AGENTS[strategy]
     except KeyError:
-        raise ValueError(f"unknown scripted strategy {strategy!r}; known: {', '.join(sorted(SCRIPTED_AGENTS))}") from None
+        known = ", ".join(sorted(SCRIPTED_AGENTS) + sorted(MATRIX_STRATEGIES) + ["axelrod:Name"])
+        raise ValueError(f"unknown scripted strategy {strategy!r}; known: {known}") from None
     try:
         return cls(**params)
     except TypeError as error:

@@ -4,6 +4,7 @@
                    [--workers N] [--report] [--quiet]
     dilemmazoo list [worlds|presets|backends|norms]
     dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
+    dilemmazoo tournament STRATEGY... [--turns N] [--game NAME] [--repetitions R] [--seed S] [--noise P]
     dilemmazoo transcript RUN_DIR [--agent A] [--step S] [--episode E] [--generation G] [--purpose P]
 
 ``run`` prints each run directory on its own line (stdout), progress on stderr.
@@ -118,6 +119,12 @@ def _cmd_transcript(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tournament(args: argparse.Namespace) -> int:
+    from dilemmazoo.experiments.tournament import main_tournament
+
+    return main_tournament(args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dilemmazoo", description="Multi-agent social-dilemma experiments.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -140,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("path")
     report.add_argument("--out", default=None, help="output HTML file (default: PATH/report.html)")
     report.set_defaults(func=_cmd_report)
+    tour = sub.add_parser("tournament", help="round-robin tournament of matrix-game strategies (axelrod:Name too)",
+                          add_help=False)
+    tour.add_argument("args", nargs=argparse.REMAINDER)
+    tour.set_defaults(func=_cmd_tournament)
+
     tr = sub.add_parser("transcript", help="print the prompts and answers of a run")
     tr.add_argument("run", help="a run directory")
     tr.add_argument("--agent", help="seat, e.g. player_3")
@@ -153,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["tournament"]:  # its own parser, so that its options (and --help) reach it
+        from dilemmazoo.experiments.tournament import main_tournament
+
+        return main_tournament(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

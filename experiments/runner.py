@@ -86,7 +86,7 @@ def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, 
 
         try:
             return ScriptedPolicy(group.strategy, group.params)
-        except ValueError as error:
+        except (ValueError, ImportError) as error:
             raise ConfigError(f"agents: {error}") from None
     from dilemmazoo.agents.backends import make_backend
     from dilemmazoo.agents.llm import LLMPolicy
@@ -153,7 +153,7 @@ def check_config(config: ExperimentConfig) -> None:
 
             try:
                 make_scripted(group.strategy, **group.params)
-            except ValueError as error:
+            except (ValueError, ImportError) as error:
                 raise ConfigError(f"agents: {error}") from None
         else:
             from dilemmazoo.agents.backends import check_backend_spec

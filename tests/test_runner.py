@@ -268,3 +268,36 @@ def test_agent_group_errors_and_overrides(tmp_path):
     assert config.groups[1].params == {"fraction": 0.25}
     with pytest.raises(ConfigError, match="not an index"):
         resolve(path, overrides={"agents.7.seats": 1})
+
+
+def test_repeated_game_llm_against_a_scripted_opponent(tmp_path):
+    script = tmp_path / "answers.txt"
+    script.write_text("I trust you. Answer: J\n---\nnope\n---\nAnswer: F")
+    from dilemmazoo.experiments import resolve
+
+    config = resolve("akata_repeated_games", overrides={
+        "agents.0.backend": f"scripted:{script}", "agents.0.decision": "generate", "grid": {},
+        "agents.1.strategy": "tit_for_tat", "world.kwargs.n_rounds": 4})
+    result = execute(config, tmp_path / "runs", progress=False)
+    steps = result.steps.sort_values(["step", "agent"])
+    model = steps[steps["agent"] == "player_0"]
+    other = steps[steps["agent"] == "player_1"]
+    # script: J, then "nope" (retry) F, then J, then nope -> F: played J F J F; tit-for-tat copies with a lag
+    assert model["played"].tolist() == [0, 1, 0, 1]
+    assert other["played"].tolist() == [0, 0, 1, 0]
+    assert model["parse_failures"].tolist() == [0, 1, 0, 1] and not model["fallback_used"].any()
+    assert model["reward"].tolist() == [8.0, 10.0, 0.0, 10.0]  # Akata's 8/8, 10/0, 0/10
+    assert set(steps["policy"]) == {"model", "opponent"}
+
+
+def test_akata_preset_grid_expands_and_axelrod_opponents_play(tmp_path):
+    from dilemmazoo.experiments import resolve
+    from dilemmazoo.experiments.config import expand_grid
+
+    assert len(expand_grid(resolve("akata_repeated_games"))) == 12
+    results = run_grid("akata_repeated_games", out=tmp_path, progress=False, agents=[
+        {"kind": "scripted", "strategy": "tit_for_tat", "seats": 1}, {"kind": "scripted", "strategy": "axelrod:Alternator"}],
+        grid={"world.kwargs.predict_first": [False, True]})
+    assert len(results) == 2
+    alternator = results[0].steps[results[0].steps["agent"] == "player_1"]
+    assert alternator["played"].tolist() == [0, 1] * 5

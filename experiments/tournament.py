@@ -1,0 +1,142 @@
+"""Round-robin tournaments of scripted and Axelrod strategies in ``repeated-game-v0``.
+
+Axelrod's (1980) round robin, played in our world: every pair of distinct entrants meets
+for ``turns`` rounds, ``repetitions`` times. Scores follow ``axelrod.Tournament`` /
+``ResultSet`` (Knight et al. 2016): a player's ``total`` per repetition is the sum of its
+match scores against every *other* entrant (axelrod also plays self-interactions but leaves
+them out of ``scores``), and ``per_turn`` is the mean over opponents of its score per turn
+(axelrod's ``normalised_scores``); both are averaged over repetitions here. With the same
+strategies, turns and payoffs, deterministic strategies score exactly as in axelrod.
+
+Entrants are names: plain names are :mod:`dilemmazoo.agents.matrix_strategies`
+(``tit_for_tat``), ``axelrod:Name`` are Axelrod strategies (``axelrod:TitForTat``). The same
+name may appear twice (two copies). Seeds: match ``k`` of repetition ``r`` resets the world
+with ``seed + k + r * n_matches`` and seeds both agents from it, so results repeat exactly.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dilemmazoo.agents.axelrod_adapter import AxelrodAgent
+from dilemmazoo.agents.base import Decision
+from dilemmazoo.agents.matrix_strategies import make_matrix_strategy
+from dilemmazoo.envs.repeated_game import RepeatedGameEnv
+
+__all__ = ["main_tournament", "make_entrant", "play_match", "round_robin"]
+
+AXELROD_PREFIX = "axelrod:"
+
+
+def make_entrant(name: str, *, payoffs: Any, turns: int, noise: float):
+    """The agent for an entrant name (``axelrod:Name`` or a matrix strategy name)."""
+    if name.startswith(AXELROD_PREFIX):
+        return AxelrodAgent(name[len(AXELROD_PREFIX) :], payoffs=payoffs, match_length=turns, noise=noise)
+    return make_matrix_strategy(name, payoffs=payoffs)
+
+
+def play_match(env: RepeatedGameEnv, agents: list[Any], seed: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Play one game of ``env`` between ``agents`` (seats player_0, player_1).
+
+    Returns the total payoffs of the two seats and the played actions per round.
+    """
+    rng = np.random.default_rng(seed)
+    observations, _ = env.reset(seed=seed)
+    for seat, agent in zip(env.possible_agents, agents):
+        agent.reset(seat, env.rules(seat), np.random.default_rng(rng.integers(2**63 - 1)))
+    totals = np.zeros(2)
+    played: list[tuple[int, int]] = []
+    step = 0
+    while env.agents:
+        actions = {}
+        for seat, agent in zip(env.possible_agents, agents):
+            request = Decision(
+                agent_id=seat,
+                observation=observations[seat],
+                text=env.describe(seat),
+                spec=env.action_spec(seat),
+                rules="",
+                step=step,
+                episode=0,
+            )
+            actions[seat] = agent.act(request).value
+        observations, rewards, _, _, infos = env.step(actions)
+        totals += [rewards["player_0"], rewards["player_1"]]
+        if infos["player_0"]["phase"] == "act":
+            played.append((infos["player_0"]["played"], infos["player_1"]["played"]))
+        step += 1
+    return totals, played
+
+
+def round_robin(
+    strategies: list[str],
+    *,
+    turns: int,
+    game: str = "prisoners_dilemma",
+    repetitions: int = 1,
+    seed: int = 0,
+    noise: float = 0.0,
+) -> pd.DataFrame:
+    """Scores of a round robin among ``strategies`` (one row per entrant, in order).
+
+    Columns: ``strategy``, ``total`` (sum over opponents of match scores, mean over
+    repetitions; axelrod's ``scores``), ``per_turn`` (mean over opponents of score per turn,
+    mean over repetitions; axelrod's ``normalised_scores``), ``wins`` (matches won, mean over
+    repetitions).
+    """
+    if len(strategies) < 2:
+        raise ValueError("a round robin needs at least two strategies")
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
+        raise ValueError(f"repetitions must be a positive integer, got {repetitions!r}")
+    env = RepeatedGameEnv(game=game, n_rounds=turns, noise=noise)
+    n = len(strategies)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    totals = np.zeros((repetitions, n))
+    per_turn = np.zeros((repetitions, n))
+    wins = np.zeros((repetitions, n))
+    for r in range(repetitions):
+        for k, (i, j) in enumerate(pairs):
+            agents = [make_entrant(strategies[x], payoffs=env.payoffs, turns=turns, noise=noise) for x in (i, j)]
+            scores, _ = play_match(env, agents, seed + k + r * len(pairs))
+            for x, s in zip((i, j), scores):
+                totals[r, x] += s
+                per_turn[r, x] += s / turns / (n - 1)
+            if scores[0] != scores[1]:
+                wins[r, (i, j)[int(np.argmax(scores))]] += 1
+    return pd.DataFrame(
+        {
+            "strategy": list(strategies),
+            "total": totals.mean(axis=0),
+            "per_turn": per_turn.mean(axis=0),
+            "wins": wins.mean(axis=0),
+        }
+    )
+
+
+def main_tournament(argv: list[str] | None = None) -> int:
+    """``dilemmazoo tournament STRATEGY... --turns 200``: print a round robin's scores."""
+    parser = argparse.ArgumentParser(prog="dilemmazoo tournament", description=round_robin.__doc__.splitlines()[0])
+    parser.add_argument("strategies", nargs="+", help="matrix strategy names or axelrod:Name")
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--game", default="prisoners_dilemma")
+    parser.add_argument("--repetitions", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--noise", type=float, default=0.0)
+    args = parser.parse_args(argv)
+    try:
+        table = round_robin(
+            args.strategies,
+            turns=args.turns,
+            game=args.game,
+            repetitions=args.repetitions,
+            seed=args.seed,
+            noise=args.noise,
+        )
+    except (ValueError, ImportError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print(table.sort_values("total", ascending=False).to_string(index=False))
+    return 0
