@@ -17,7 +17,11 @@ with ``seed + k + r * n_matches`` and seeds both agents from it, so results repe
 from __future__ import annotations
 
 import argparse
+from importlib import resources
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 import numpy as np
 import pandas as pd
@@ -27,7 +31,7 @@ from dilemmazoo.agents.base import Decision
 from dilemmazoo.agents.matrix_strategies import make_matrix_strategy
 from dilemmazoo.envs.repeated_game import RepeatedGameEnv
 
-__all__ = ["main_tournament", "make_entrant", "play_match", "round_robin"]
+__all__ = ["load_tournament", "main_tournament", "make_entrant", "play_match", "round_robin", "tournament_presets"]
 
 AXELROD_PREFIX = "axelrod:"
 
@@ -117,26 +121,60 @@ def round_robin(
     )
 
 
+DEFAULTS = {"turns": 200, "game": "prisoners_dilemma", "repetitions": 1, "seed": 0, "noise": 0.0}
+_SETTINGS = {"description", "strategies", *DEFAULTS}
+
+
+def tournament_presets() -> dict[str, Path]:
+    """Tournament preset name -> YAML path (``experiments/configs/tournaments``)."""
+    folder = resources.files("dilemmazoo.experiments") / "configs" / "tournaments"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml")}
+
+
+def load_tournament(name_or_path: str) -> dict[str, Any]:
+    """A tournament preset's settings; unknown keys are an error naming them."""
+    path = Path(name_or_path)
+    if not path.exists():
+        presets = tournament_presets()
+        if name_or_path not in presets:
+            raise FileNotFoundError(f"no tournament preset or file {name_or_path!r}; presets: {', '.join(sorted(presets))}")
+        path = presets[name_or_path]
+    data = yaml.safe_load(path.read_text()) or {}
+    unknown = set(data) - _SETTINGS
+    if unknown:
+        raise ValueError(f"{path}: unknown tournament settings {sorted(unknown)}; allowed: {sorted(_SETTINGS)}")
+    return data
+
+
 def main_tournament(argv: list[str] | None = None) -> int:
     """``dilemmazoo tournament STRATEGY... --turns 200``: print a round robin's scores."""
     parser = argparse.ArgumentParser(prog="dilemmazoo tournament", description=round_robin.__doc__.splitlines()[0])
-    parser.add_argument("strategies", nargs="+", help="matrix strategy names or axelrod:Name")
-    parser.add_argument("--turns", type=int, default=200)
-    parser.add_argument("--game", default="prisoners_dilemma")
-    parser.add_argument("--repetitions", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("strategies", nargs="*", help="matrix strategy names or axelrod:Name")
+    parser.add_argument("--preset", help="a tournament preset name (see experiments/configs/tournaments) or YAML file")
+    parser.add_argument("--turns", type=int, help="turns per match (default 200)")
+    parser.add_argument("--game", help="named game or ordinal:N (default prisoners_dilemma)")
+    parser.add_argument("--repetitions", type=int, help="default 1")
+    parser.add_argument("--seed", type=int, help="default 0")
+    parser.add_argument("--noise", type=float, help="trembling-hand probability (default 0)")
     args = parser.parse_args(argv)
     try:
+        settings = {**DEFAULTS, **(load_tournament(args.preset) if args.preset else {})}
+        for key in ("turns", "game", "repetitions", "seed", "noise"):
+            if getattr(args, key) is not None:
+                settings[key] = getattr(args, key)
+        if args.strategies:
+            settings["strategies"] = args.strategies
+        if not settings.get("strategies"):
+            raise ValueError("name the strategies, or a --preset that lists them")
         table = round_robin(
-            args.strategies,
-            turns=args.turns,
-            game=args.game,
-            repetitions=args.repetitions,
-            seed=args.seed,
-            noise=args.noise,
+            list(settings["strategies"]),
+            turns=int(settings["turns"]),
+            game=str(settings["game"]),
+            repetitions=int(settings["repetitions"]),
+            seed=int(settings["seed"]),
+            noise=float(settings["noise"]),
         )
-    except (ValueError, ImportError) as error:
+    except (ValueError, ImportError, FileNotFoundError) as error:
         parser.exit(2, f"error: {error}\n")
     print(table.sort_values("total", ascending=False).to_string(index=False))
     return 0

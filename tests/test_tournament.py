@@ -102,3 +102,19 @@ def test_round_robin_errors_and_cli(capsys):
     assert main_tournament(["tit_for_tat", "axelrod:Defector", "--turns", "5"]) == 0
     out = capsys.readouterr().out
     assert "axelrod:Defector" in out and "total" in out
+
+
+def test_tournament_preset_and_overrides(tmp_path, capsys):
+    from dilemmazoo.experiments.tournament import load_tournament, main_tournament, tournament_presets
+
+    assert "axelrod_tournament" in tournament_presets()
+    preset = load_tournament("axelrod_tournament")
+    assert (preset["turns"], preset["repetitions"], preset["game"]) == (200, 5, "prisoners_dilemma")
+    assert main_tournament(["--preset", "axelrod_tournament", "--turns", "4", "--repetitions", "1"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 1 + len(preset["strategies"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("strategies: [tit_for_tat, grim]\nrounds: 3\n")
+    with pytest.raises(SystemExit) as info:
+        main_tournament(["--preset", str(bad)])
+    assert info.value.code == 2 and "unknown tournament settings ['rounds']" in capsys.readouterr().err
