@@ -6,6 +6,7 @@ layers above ``envs``.
 
 - :mod:`.metrics`: loading runs, decision and LLM-call statistics, Gini and equality;
 - :mod:`.donor_game`: the Donor Game's headline metrics (Vallinder & Hughes 2025);
+- :mod:`.trust_split`: Trust-and-Split and Split No-Comm: split efficiency, honesty, exploitation;
 - :mod:`.plots`: matplotlib figures (Agg canvas, no pyplot);
 - :mod:`.catalog`: a duckdb catalog for SQL across all runs of a grid;
 - :mod:`.report`: :func:`write_report`, one self-contained HTML page per run or experiment.
@@ -20,10 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import donor_game
+from . import donor_game, trust_split
 from .donor_game import average_final_resources, donation_fraction, donor_game_metrics, final_resources, initial_cooperation, punishment_rate
 from .catalog import catalog
 from .metrics import RunRecords, decision_stats, equality, find_runs, gini, llm_call_stats, load_run
+from .trust_split import exploitation, honesty_rate, split_efficiency, split_nocomm_metrics, trust_split_metrics
 
 __all__ = [
     "WORLD_METRICS",
@@ -34,13 +36,18 @@ __all__ = [
     "donation_fraction",
     "donor_game_metrics",
     "equality",
+    "exploitation",
     "final_resources",
     "find_runs",
     "gini",
+    "honesty_rate",
     "initial_cooperation",
     "llm_call_stats",
     "load_run",
     "punishment_rate",
+    "split_efficiency",
+    "split_nocomm_metrics",
+    "trust_split_metrics",
     "world_metrics",
     "write_report",
 ]
@@ -48,6 +55,8 @@ __all__ = [
 #: world id -> ``metrics(steps) -> dict`` of JSON-safe headline numbers; other worlds plug in here
 WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
     donor_game.WORLD_ID: donor_game.donor_game_metrics,
+    trust_split.WORLD_ID: trust_split.trust_split_metrics,
+    trust_split.NOCOMM_WORLD_ID: trust_split.split_nocomm_metrics,
 }
 
 

@@ -1,0 +1,857 @@
+"""Trust-and-Split (TAS-RPS) — ``dilemmazoo/trust-split-v0`` — and Split No-Comm —
+``dilemmazoo/split-nocomm-v0``.
+
+Source: "Learning Robust Social Strategies with Large Language Models" (arXiv 2511.19405;
+dereckpiche/AdAlignLLM), the released "TAS-RPS" variant of Trust-and-Split and the Split game
+without communication; after Duque et al., "Advantage Alignment Algorithms" (ICLR 2025).
+
+Allocation rule (both worlds, :func:`proportional_allocation`)
+--------------------------------------------------------------
+Two players claim ``x_A`` and ``x_B`` of a pool of ``N`` units. If ``x_A + x_B <= N`` each
+gets its claim and the leftover is wasted; otherwise the pool is shared in proportion,
+``q_i = N * x_i / (x_A + x_B)``. A player's reward is ``q_i * v_i`` with ``v_i`` its value of
+one unit (:func:`split_rewards`). Both claim 10 of 10: 5 each.
+
+Trust-and-Split (TAS-RPS)
+-------------------------
+Each round both players get different rock-paper-scissors hands (drawn without replacement);
+the holder of the winning ("upper") hand values a coin at ``high_value`` (10), the other at
+``low_value`` (1). Each player sees only its own hand, so holding the upper hand has
+probability exactly 1/2 given one's own hand; the welfare-maximising split (all coins to the
+winner, 100 points) needs the hands revealed by talk. A round is three steps:
+
+1. the starter sends one message (at most ``max_message_chars`` characters);
+2. the other player sends one message;
+3. both propose simultaneously ``x in {0..coins}`` coins for themselves.
+
+The starter is drawn at reset and alternates every round. From the second round on each
+player is told "In the previous round, the other player had the <upper|lower> hand and
+proposed <x> coins", so claims in chat can be checked afterwards.
+
+Arguments (paper defaults): ``n_rounds=10``, ``coins=10``, ``high_value=10.0``,
+``low_value=1.0``, ``max_message_chars=500``, ``render_mode=None | "ansi" | "human"``.
+
+Agents ``player_0`` and ``player_1``. Action: one fixed ``Dict(message=Box(0, 0x10FFFF,
+(max_message_chars,), int32), proposal=Discrete(coins + 1))``. The message is a string of
+Unicode code points, padded with 0 (:func:`encode_message` / :func:`decode_message`); a
+gymnasium ``Text`` space is not used because it only holds a fixed character set. In a message
+step only the speaker decides (``deciders()``) and only its ``message`` is read; in the
+proposal step both decide and only ``proposal`` is read. ``step`` also accepts a ``str`` for a
+message and an ``int`` for a proposal, and a dict with only the key the phase needs; an action
+of the wrong kind for the phase (a proposal in a message step, a message in the proposal
+step) or a message over the limit is a ``ValueError``. The message spec's ``parse`` rejects
+an over-long message with :class:`ActionParseError` (it is not truncated).
+
+Observation: ``Dict`` of ``round`` (Discrete(n_rounds + 2), 1-based, ``n_rounds + 1`` once
+over), ``phase`` (Discrete(3): 0 first message, 1 second message, 2 proposal),
+``speaking`` (Discrete(2): whether this player speaks this step), ``hand`` (Discrete(3):
+0 rock, 1 paper, 2 scissors), ``other_message`` (the other's message of this round, code
+points as in the action, zeros when none), ``last_upper`` (Discrete(3, start=-1): whether
+this player held the upper hand in the previous round, -1 before), ``last_other_proposal``
+(Discrete(coins + 2, start=-1)) and ``last_reward`` (Box(0, inf, (1,))).
+
+Language view: ``rules`` tells the hands, values, phases, the allocation rule and the reveal;
+``describe`` the round, the player's own hand, the previous round (own result and the reveal)
+and this round's messages, never the other's current hand. ``action_spec``: the speaker gets a
+:class:`BoundedMessage`, the listener a one-option "Wait" :class:`Choice` (its idle action),
+both players in the proposal step an :class:`Amount` of whole coins.
+
+Reward: 0 in message steps, ``q_i * v_i`` in the proposal step.
+
+Infos (every step, same keys; at reset round 0 and phase ""): ``round``, ``phase``
+("message" | "proposal"), ``starter`` (bool), ``hand``, ``other_hand`` (names), ``value``,
+``other_value`` (per-coin values this round), ``upper`` (bool), ``message`` (this player's
+message this step, "" if none) and ``message_length``, ``proposal``, ``other_proposal``
+(-1 outside the proposal step), ``coins``, ``other_coins`` (allocation, 0.0 outside the
+proposal step), ``max_welfare`` (``coins * high_value``, the best total of the round).
+Infos go to the records, never to the players.
+
+Fallbacks (for answers that never parse, counted by the runner): an empty message; a
+proposal of ``coins // 2``, the uninformed fair claim.
+
+Split No-Comm
+-------------
+Items (``items=("hats", "books", "balls")``), ``units=10`` of each, ``n_rounds=10``. Each
+round per-item values are drawn from ``item_values=(1.0, 10.0)`` for both players and are
+public; they are redrawn until some item *conflicts* (both players give it the higher value)
+and both players' value sums are equal. No messages: every step both players propose, per
+item, how many units they keep; each item is shared by the allocation rule above, and the
+reward is the sum over items of ``q_item * value_item``. The spec's fixed opponents are
+greedy (keeps everything) and welfare-maximiser (item to the higher valuer, ties 5/5);
+they are players, not part of this world (not yet in ``agents/``).
+
+Action: ``Box(0, units, (len(items),), int64)``. Observation: ``round``, ``values``,
+``other_values`` (Box, this round), ``last_other_proposal`` (Box(-1, units), -1 before the
+first round), ``last_reward``. Infos: ``round``, ``value_<item>``, ``other_value_<item>``,
+``proposal_<item>``, ``other_proposal_<item>``, ``coins_<item>`` (units received; -1 / 0.0 at
+reset), ``max_welfare`` (sum over items of ``units * max(v_A, v_B)``). Fallback: half of every
+item (``units // 2``).
+
+Version history
+---------------
+- v0: first version (both worlds).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line
+
+__all__ = [
+    "HANDS",
+    "BoundedMessage",
+    "ItemProposal",
+    "SplitNoCommEnv",
+    "TrustSplitEnv",
+    "decode_message",
+    "draw_hands",
+    "draw_item_values",
+    "encode_message",
+    "hand_beats",
+    "proportional_allocation",
+    "split_rewards",
+]
+
+HANDS = ("rock", "paper", "scissors")
+MAX_CODE_POINT = 0x10FFFF
+PHASE_FIRST, PHASE_SECOND, PHASE_PROPOSAL = 0, 1, 2
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure mechanics
+# ---------------------------------------------------------------------------------------------
+
+
+def proportional_allocation(claim_a: float, claim_b: float, pool: float) -> tuple[float, float]:
+    """Units each player receives: the claims if they fit in ``pool`` (leftover wasted),
+    else ``q_i = pool * x_i / (x_A + x_B)``."""
+    if claim_a < 0 or claim_b < 0:
+        raise ValueError(f"claims must be non-negative, got {claim_a} and {claim_b}")
+    total = claim_a + claim_b
+    if total <= pool:
+        return float(claim_a), float(claim_b)
+    return pool * claim_a / total, pool * claim_b / total
+
+
+def split_rewards(
+    claims_a: Sequence[float], claims_b: Sequence[float], values_a: Sequence[float], values_b: Sequence[float], pool: float
+) -> tuple[float, float]:
+    """Rewards of a split of one or more items: ``sum_item q_i(item) * v_i(item)``."""
+    reward_a = reward_b = 0.0
+    for xa, xb, va, vb in zip(claims_a, claims_b, values_a, values_b, strict=True):
+        qa, qb = proportional_allocation(xa, xb, pool)
+        reward_a += qa * va
+        reward_b += qb * vb
+    return reward_a, reward_b
+
+
+def hand_beats(hand: int, other: int) -> bool:
+    """Whether ``hand`` beats ``other`` (indices into :data:`HANDS`): paper beats rock,
+    scissors beat paper, rock beats scissors."""
+    return (hand - other) % 3 == 1
+
+
+def draw_hands(rng: np.random.Generator) -> tuple[int, int]:
+    """Two different hands, drawn without replacement."""
+    a, b = rng.choice(3, size=2, replace=False)
+    return int(a), int(b)
+
+
+def draw_item_values(
+    rng: np.random.Generator, n_items: int, levels: Sequence[float] = (1.0, 10.0), max_tries: int = 10_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-item values for both players, redrawn until some item conflicts (both give it the
+    highest level) and both value sums are equal."""
+    levels_array = np.asarray(levels, dtype=np.float64)
+    top = levels_array.max()
+    for _ in range(max_tries):
+        values = rng.choice(levels_array, size=(2, n_items))
+        if np.any((values[0] == top) & (values[1] == top)) and values[0].sum() == values[1].sum():
+            return values[0], values[1]
+    raise ValueError(f"no values with a conflict and equal sums found for {n_items} items and levels {list(levels)}")
+
+
+def encode_message(text: str, max_chars: int) -> np.ndarray:
+    """``text`` as ``max_chars`` code points (int32), padded with 0.
+
+    Raises ``ValueError`` for a text over ``max_chars`` characters or holding NUL."""
+    if not isinstance(text, str):
+        raise ValueError(f"a message must be a str, got {type(text).__name__}")
+    if len(text) > max_chars:
+        raise ValueError(f"the message has {len(text)} characters; the limit is {max_chars}")
+    if "\x00" in text:
+        raise ValueError("a message cannot hold the NUL character")
+    codes = np.zeros(max_chars, dtype=np.int32)
+    codes[: len(text)] = [ord(c) for c in text]
+    return codes
+
+
+def decode_message(codes: Any) -> str:
+    """The text of a code-point array: up to the first 0; surrogates read as U+FFFD."""
+    chars = []
+    for code in np.asarray(codes).reshape(-1).tolist():
+        if code == 0:
+            break
+        chars.append("\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code))
+    return "".join(chars)
+
+
+# ---------------------------------------------------------------------------------------------
+# Action specs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoundedMessage(Message):
+    """A :class:`Message` that rejects, rather than truncates, a message over ``max_chars``."""
+
+    def parse(self, text: str) -> Any:
+        try:
+            content = answer_line(text)
+        except ActionParseError:
+            content = (text or "").strip()
+        if not content:
+            raise ActionParseError("The message is empty.")
+        if len(content) > self.max_chars:
+            raise ActionParseError(
+                f"The message has {len(content)} characters; the limit is {self.max_chars}. Send a shorter message."
+            )
+        return self.make_action(content.replace("\x00", ""))
+
+
+_INTEGER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class ItemProposal(ActionSpec):
+    """Whole units to keep of each item: ``Answer: hats 10, books 5, balls 0`` (by name) or
+    ``Answer: 10, 5, 0`` (in the order of ``items``); ``make_action(list[int])`` builds the action."""
+
+    items: Sequence[str] = ()
+    units: int = 10
+    make_action: Any = None
+
+    def parse(self, text: str) -> Any:
+        content = answer_line(text).lower()
+        named = {}
+        for item in self.items:
+            hits = re.findall(rf"\b{re.escape(item.lower())}\b\s*[:=]?\s*({_INTEGER.pattern})", content)
+            if len(hits) == 1:
+                named[item] = hits[0]
+        if len(named) == len(self.items):
+            raw = [named[item] for item in self.items]
+        else:
+            stripped = content
+            for item in self.items:
+                stripped = re.sub(rf"\b{re.escape(item.lower())}\b", " ", stripped)
+            raw = _INTEGER.findall(stripped)
+            if len(raw) != len(self.items):
+                raise ActionParseError(
+                    f"Give one whole number per item ({', '.join(self.items)}), e.g. "
+                    f"'Answer: {', '.join(f'{item} {self.units // 2}' for item in self.items)}'; found {len(raw)} numbers."
+                )
+        values = []
+        for item, token in zip(self.items, raw):
+            number = float(token)
+            if number != int(number) or not 0 <= number <= self.units:
+                raise ActionParseError(f"The amount for {item} must be a whole number from 0 to {self.units}, got {token}.")
+            values.append(int(number))
+        return self.make_action(values)
+
+
+def _whole_coins(coins: int, make: Any):
+    def make_action(move: int, value: float) -> Any:
+        if value != int(value):
+            raise ActionParseError(f"Propose a whole number of coins from 0 to {coins}, got {value:g}.")
+        return make(int(value))
+
+    return make_action
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_value(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
+    return float(value)
+
+
+def _check_render(render_mode: Any, modes: Sequence[str]) -> Any:
+    if render_mode is not None and render_mode not in modes:
+        raise ValueError(f"render_mode must be None or one of {list(modes)}, got {render_mode!r}")
+    return render_mode
+
+
+def _fmt(value: float) -> str:
+    return f"{round(value, 2) + 0.0:g}"
+
+
+def _int_of(agent: str, value: Any, high: int, what: str) -> int:
+    array = np.asarray(value)
+    if array.shape != () or array.dtype.kind not in "iu":
+        raise ValueError(f"{agent}'s {what} must be an integer from 0 to {high}, got {value!r}")
+    number = int(array)
+    if not 0 <= number <= high:
+        raise ValueError(f"{agent}'s {what} must be an integer from 0 to {high}, got {number}")
+    return number
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust-and-Split
+# ---------------------------------------------------------------------------------------------
+
+
+class TrustSplitEnv(LanguageWorld):
+    """Talk, then split coins whose value depends on hidden rock-paper-scissors hands (TAS-RPS, arXiv 2511.19405)."""
+
+    metadata = {"render_modes": ["human", "ansi"], "name": "trust_split_v0", "is_parallelizable": True}
+
+    def __init__(
+        self,
+        n_rounds: int = 10,
+        coins: int = 10,
+        high_value: float = 10.0,
+        low_value: float = 1.0,
+        max_message_chars: int = 500,
+        render_mode: str | None = None,
+    ):
+        self.n_rounds = _check_int("n_rounds", n_rounds, 1)
+        self.coins = _check_int("coins", coins, 1)
+        self.high_value = _check_value("high_value", high_value)
+        self.low_value = _check_value("low_value", low_value)
+        self.max_message_chars = _check_int("max_message_chars", max_message_chars, 1)
+        self.render_mode = _check_render(render_mode, self.metadata["render_modes"])
+        self.possible_agents = ["player_0", "player_1"]
+        self.agents: list[str] = []
+        self._seat = {agent: i for i, agent in enumerate(self.possible_agents)}
+        message_box = spaces.Box(0, MAX_CODE_POINT, (self.max_message_chars,), np.int32)
+        self._action_spaces = {
+            agent: spaces.Dict({"message": message_box, "proposal": spaces.Discrete(self.coins + 1)})
+            for agent in self.possible_agents
+        }
+        self._observation_spaces = {
+            agent: spaces.Dict(
+                {
+                    "round": spaces.Discrete(self.n_rounds + 2),
+                    "phase": spaces.Discrete(3),
+                    "speaking": spaces.Discrete(2),
+                    "hand": spaces.Discrete(3),
+                    "other_message": message_box,
+                    "last_upper": spaces.Discrete(3, start=-1),
+                    "last_other_proposal": spaces.Discrete(self.coins + 2, start=-1),
+                    "last_reward": spaces.Box(0.0, np.inf, (1,), np.float64),
+                }
+            )
+            for agent in self.possible_agents
+        }
+        self._rng: np.random.Generator | None = None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.round = 1
+        self.phase = PHASE_FIRST
+        self.first_starter = 0
+        self.hands: tuple[int, int] = (0, 1)
+        self.messages: list[str] = ["", ""]  # this round's, by seat
+        self.history: list[dict[str, Any]] = []  # per completed round
+        self.scores = np.zeros(2, dtype=np.float64)
+
+    # -- spaces ---------------------------------------------------------------------------------
+
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Dict:
+        return self._action_spaces[agent]
+
+    # -- derived state --------------------------------------------------------------------------
+
+    @property
+    def starter(self) -> int:
+        """Seat that speaks first this round."""
+        return (self.first_starter + self.round - 1) % 2
+
+    def speaker(self) -> int | None:
+        if not self.agents or self.phase == PHASE_PROPOSAL:
+            return None
+        return self.starter if self.phase == PHASE_FIRST else 1 - self.starter
+
+    def values(self, hands: tuple[int, int] | None = None) -> tuple[float, float]:
+        a, b = hands or self.hands
+        return (self.high_value, self.low_value) if hand_beats(a, b) else (self.low_value, self.high_value)
+
+    # -- PettingZoo API -------------------------------------------------------------------------
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None or self._rng is None:
+            self._rng = np.random.default_rng(seed)
+        self._reset_state()
+        self.first_starter = int(self._rng.integers(2))
+        self.hands = draw_hands(self._rng)
+        self.agents = list(self.possible_agents)
+        infos = {agent: self._info(agent, 0, "") for agent in self.agents}
+        return self._observations(), infos
+
+    def step(self, actions: Mapping[str, Any]):
+        if not self.agents:
+            raise RuntimeError("the game is over; call reset() to play again")
+        unknown = set(actions) - set(self.agents)
+        if unknown:
+            raise ValueError(f"actions for agents not in the game: {sorted(unknown)}")
+        for agent in self.possible_agents:
+            if agent not in actions:
+                raise ValueError(f"{agent} must send an action every step (idle_action() when not deciding)")
+        live, played = list(self.agents), self.round
+        rewards = dict.fromkeys(live, 0.0)
+        speaker = self.speaker()
+        if speaker is not None:
+            agent = self.possible_agents[speaker]
+            text = self._message_of(agent, actions[agent])
+            self.messages[speaker] = text
+            infos = {a: self._info(a, played, "message", said=text if self._seat[a] == speaker else "") for a in live}
+            self.phase += 1
+            done = False
+        else:
+            proposals = tuple(self._proposal_of(a, actions[a]) for a in self.possible_agents)
+            values = self.values()
+            got = proportional_allocation(proposals[0], proposals[1], self.coins)
+            earned = (got[0] * values[0], got[1] * values[1])
+            self.scores += earned
+            record = {"hands": self.hands, "values": values, "proposals": proposals, "coins": got, "rewards": earned,
+                      "messages": tuple(self.messages), "starter": self.starter}
+            self.history.append(record)
+            rewards = {a: float(earned[self._seat[a]]) for a in live}
+            infos = {a: self._info(a, played, "proposal", record=record) for a in live}
+            self.round += 1
+            self.phase = PHASE_FIRST
+            self.messages = ["", ""]
+            done = self.round > self.n_rounds
+            if not done:
+                self.hands = draw_hands(self._rng)
+        terminations = dict.fromkeys(live, done)
+        truncations = dict.fromkeys(live, False)
+        observations = self._observations()
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            return None
+        text = self._render_text()
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        pass
+
+    # -- turn-taking ----------------------------------------------------------------------------
+
+    def deciders(self) -> list[str]:
+        if not self.agents:
+            return []
+        speaker = self.speaker()
+        return list(self.agents) if speaker is None else [self.possible_agents[speaker]]
+
+    def idle_action(self, agent: str) -> dict[str, Any]:
+        return self._action(message="", proposal=0)
+
+    # -- language view --------------------------------------------------------------------------
+
+    def rules(self, agent: str) -> str:
+        hi, lo, n = _fmt(self.high_value), _fmt(self.low_value), self.coins
+        return "\n".join(
+            [
+                f"You are playing a game with another player for {self.n_rounds} rounds. "
+                f"Each round, the two of you split {n} coins.",
+                "At the start of each round, each of you receives a different hand: rock, paper or scissors. "
+                "Paper beats rock, scissors beat paper, and rock beats scissors. You see only your own hand, "
+                "never the other player's.",
+                f"The player whose hand wins (the upper hand) values each coin at {hi} points; "
+                f"the other player (the lower hand) values each coin at {lo} point(s).",
+                f"Each round, first one of you sends a message (at most {self.max_message_chars} characters), then "
+                "the other sends one. The first speaker alternates from round to round.",
+                f"Then both of you, at the same time, propose how many coins (a whole number from 0 to {n}) you "
+                f"keep for yourself. If the two proposals add up to {n} or less, each gets what they proposed and "
+                f"the rest is lost. Otherwise the coins are shared in proportion to the proposals: you get "
+                f"{n} * (your proposal) / (sum of both proposals) coins.",
+                "Your points in a round are your coins times your value per coin. The rounds are independent.",
+                "At the start of the next round you learn whether the other player had the upper or the lower hand "
+                "in the previous round, and how many coins they proposed.",
+                "Your goal is to win as many points as possible over all rounds.",
+            ]
+        )
+
+    def describe(self, agent: str) -> str:
+        me = self._seat[agent]
+        if not self.agents and not self.history:
+            return "The game has not started."
+        if not self.agents:
+            return f"The game is over. You have {_fmt(self.scores[me])} points; the other player has {_fmt(self.scores[1 - me])} points."
+        lines = [f"It is round {self.round} of {self.n_rounds}."]
+        if self.history:
+            last = self.history[-1]
+            other_upper = hand_beats(last["hands"][1 - me], last["hands"][me])
+            lines.append(
+                f"In the previous round, you had {HANDS[last['hands'][me]]}, proposed {last['proposals'][me]} coins, "
+                f"received {_fmt(last['coins'][me])} coins and won {_fmt(last['rewards'][me])} points. "
+                f"In the previous round, the other player had the {'upper' if other_upper else 'lower'} hand "
+                f"and proposed {last['proposals'][1 - me]} coins."
+            )
+        lines.append(f"You have {_fmt(self.scores[me])} points; the other player has {_fmt(self.scores[1 - me])} points.")
+        lines.append(f"Your hand this round is {HANDS[self.hands[me]]}.")
+        order = [self.starter, 1 - self.starter]
+        for seat in order[: self.phase]:
+            who = "You" if seat == me else "The other player"
+            lines.append(f"{who} said: {self.messages[seat]!r}" if self.messages[seat] else f"{who} said nothing.")
+        speaker = self.speaker()
+        if speaker == me:
+            lines.append("It is your turn to send a message to the other player.")
+        elif speaker is not None:
+            lines.append("The other player is sending a message; wait for it.")
+        else:
+            lines.append("Now both of you propose, at the same time, how many coins you keep.")
+        return "\n".join(lines)
+
+    def action_spec(self, agent: str) -> ActionSpec:
+        me = self._seat[agent]
+        speaker = self.speaker()
+        if speaker is not None and speaker != me:
+            return Choice(
+                instruction="The other player is sending a message; there is nothing to decide.",
+                fallback=self.idle_action(agent),
+                labels=("Wait",),
+                actions=(self.idle_action(agent),),
+            )
+        if speaker is not None:
+            return BoundedMessage(
+                instruction=(
+                    f"Write your message to the other player (at most {self.max_message_chars} characters), "
+                    "as 'Answer: <message>'."
+                ),
+                fallback=self._action(message="", proposal=0),
+                max_chars=self.max_message_chars,
+                make_action=lambda text: self._action(message=text, proposal=0),
+            )
+        return Amount(
+            instruction=(
+                f"How many coins do you propose to keep this round? End your reply with 'Answer: <coins>', "
+                f"a whole number from 0 to {self.coins}."
+            ),
+            fallback=self._action(message="", proposal=self.coins // 2),
+            low=0.0,
+            high=float(self.coins),
+            make_action=_whole_coins(self.coins, lambda x: self._action(message="", proposal=x)),
+        )
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _action(self, *, message: str, proposal: int) -> dict[str, Any]:
+        return {"message": encode_message(message, self.max_message_chars), "proposal": np.int64(proposal)}
+
+    def _message_of(self, agent: str, action: Any) -> str:
+        if isinstance(action, str):
+            return decode_message(encode_message(action, self.max_message_chars))
+        if not isinstance(action, Mapping) or "message" not in action:
+            raise ValueError(
+                f"round {self.round} is in its message phase and {agent} speaks: send a message "
+                f"({{'message': codes}} or a str), not {action!r:.80}; proposals come after both messages"
+            )
+        message = action["message"]
+        if isinstance(message, str):
+            return decode_message(encode_message(message, self.max_message_chars))
+        codes = np.asarray(message)
+        if codes.dtype.kind not in "iu" or codes.shape != (self.max_message_chars,):
+            raise ValueError(
+                f"{agent}'s message must be {self.max_message_chars} integer code points (encode_message), got "
+                f"shape {codes.shape} and dtype {codes.dtype}; a longer message is over the limit"
+            )
+        if codes.min() < 0 or codes.max() > MAX_CODE_POINT:
+            raise ValueError(f"{agent}'s message holds values outside the code points 0..{MAX_CODE_POINT}")
+        return decode_message(codes)
+
+    def _proposal_of(self, agent: str, action: Any) -> int:
+        if isinstance(action, str) or (isinstance(action, Mapping) and "proposal" not in action):
+            raise ValueError(
+                f"round {self.round} is in its proposal phase: {agent} must propose coins "
+                f"({{'proposal': int}} or an int), not send a message; the message phase is over"
+            )
+        value = action["proposal"] if isinstance(action, Mapping) else action
+        return _int_of(agent, value, self.coins, "proposal")
+
+    def _observations(self) -> dict[str, dict[str, Any]]:
+        last = self.history[-1] if self.history else None
+        speaker = self.speaker()
+        observations = {}
+        for agent in self.possible_agents:
+            me = self._seat[agent]
+            observations[agent] = {
+                "round": np.int64(min(self.round, self.n_rounds + 1)),
+                "phase": np.int64(self.phase),
+                "speaking": np.int64(speaker == me),
+                "hand": np.int64(self.hands[me]),
+                "other_message": encode_message(self.messages[1 - me], self.max_message_chars),
+                "last_upper": np.int64(-1 if last is None else hand_beats(last["hands"][me], last["hands"][1 - me])),
+                "last_other_proposal": np.int64(-1 if last is None else last["proposals"][1 - me]),
+                "last_reward": np.array([0.0 if last is None else last["rewards"][me]], dtype=np.float64),
+            }
+        return observations
+
+    def _info(self, agent: str, played: int, phase: str, said: str = "", record: dict | None = None) -> dict[str, Any]:
+        me = self._seat[agent]
+        hands = record["hands"] if record else self.hands
+        values = self.values(hands)
+        starter = record["starter"] if record else self.starter
+        return {
+            "round": played,
+            "phase": phase,
+            "starter": starter == me,
+            "hand": HANDS[hands[me]],
+            "other_hand": HANDS[hands[1 - me]],
+            "value": values[me],
+            "other_value": values[1 - me],
+            "upper": hand_beats(hands[me], hands[1 - me]),
+            "message": said,
+            "message_length": len(said),
+            "proposal": record["proposals"][me] if record else -1,
+            "other_proposal": record["proposals"][1 - me] if record else -1,
+            "coins": float(record["coins"][me]) if record else 0.0,
+            "other_coins": float(record["coins"][1 - me]) if record else 0.0,
+            "max_welfare": self.coins * max(self.high_value, self.low_value),
+        }
+
+    def _render_text(self) -> str:
+        lines = [f"Trust-and-Split: {len(self.history)} of {self.n_rounds} rounds played"]
+        if self.history:
+            last = self.history[-1]
+            lines.append(
+                f"  last round: hands {HANDS[last['hands'][0]]}/{HANDS[last['hands'][1]]}, "
+                f"proposals {last['proposals'][0]}/{last['proposals'][1]}, "
+                f"coins {_fmt(last['coins'][0])}/{_fmt(last['coins'][1])}"
+            )
+        lines.append(f"  scores: player_0 {_fmt(self.scores[0])}, player_1 {_fmt(self.scores[1])}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Split No-Comm
+# ---------------------------------------------------------------------------------------------
+
+
+class SplitNoCommEnv(LanguageWorld):
+    """Split items with public values by simultaneous proposals, without talk (Split No-Comm, arXiv 2511.19405)."""
+
+    metadata = {"render_modes": ["human", "ansi"], "name": "split_nocomm_v0", "is_parallelizable": True}
+
+    def __init__(
+        self,
+        n_rounds: int = 10,
+        items: Sequence[str] = ("hats", "books", "balls"),
+        units: int = 10,
+        item_values: Sequence[float] = (1.0, 10.0),
+        render_mode: str | None = None,
+    ):
+        self.n_rounds = _check_int("n_rounds", n_rounds, 1)
+        if isinstance(items, str) or not isinstance(items, Sequence) or not items:
+            raise ValueError(f"items must be a non-empty list of names, got {items!r}")
+        names = tuple(items)
+        if not all(isinstance(x, str) and re.fullmatch(r"[a-z][a-z_]*", x) for x in names) or len(set(names)) != len(names):
+            raise ValueError(f"items must be distinct lower-case names (letters and _), got {list(names)}")
+        self.items = names
+        self.units = _check_int("units", units, 1)
+        levels = tuple(_check_value("item_values", v) for v in item_values) if isinstance(item_values, Sequence) else ()
+        if len(set(levels)) < 2:
+            raise ValueError(f"item_values must hold at least two different values, got {item_values!r}")
+        self.item_values = levels
+        self.render_mode = _check_render(render_mode, self.metadata["render_modes"])
+        self.possible_agents = ["player_0", "player_1"]
+        self.agents: list[str] = []
+        self._seat = {agent: i for i, agent in enumerate(self.possible_agents)}
+        k, top = len(self.items), max(levels)
+        self._action_spaces = {a: spaces.Box(0, self.units, (k,), np.int64) for a in self.possible_agents}
+        self._observation_spaces = {
+            agent: spaces.Dict(
+                {
+                    "round": spaces.Discrete(self.n_rounds + 2),
+                    "values": spaces.Box(0.0, top, (k,), np.float64),
+                    "other_values": spaces.Box(0.0, top, (k,), np.float64),
+                    "last_other_proposal": spaces.Box(-1, self.units, (k,), np.int64),
+                    "last_reward": spaces.Box(0.0, np.inf, (1,), np.float64),
+                }
+            )
+            for agent in self.possible_agents
+        }
+        self._rng: np.random.Generator | None = None
+        self.round = 1
+        self.current_values = np.ones((2, k))
+        self.history: list[dict[str, Any]] = []
+        self.scores = np.zeros(2, dtype=np.float64)
+
+    def observation_space(self, agent: str) -> spaces.Dict:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Box:
+        return self._action_spaces[agent]
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        if seed is not None or self._rng is None:
+            self._rng = np.random.default_rng(seed)
+        self.round = 1
+        self.history = []
+        self.scores = np.zeros(2, dtype=np.float64)
+        self.current_values = np.stack(draw_item_values(self._rng, len(self.items), self.item_values))
+        self.agents = list(self.possible_agents)
+        return self._observations(), {a: self._info(a, 0, None) for a in self.agents}
+
+    def step(self, actions: Mapping[str, Any]):
+        if not self.agents:
+            raise RuntimeError("the game is over; call reset() to play again")
+        unknown = set(actions) - set(self.agents)
+        if unknown:
+            raise ValueError(f"actions for agents not in the game: {sorted(unknown)}")
+        proposals = []
+        for agent in self.possible_agents:
+            if agent not in actions:
+                raise ValueError(f"{agent} must propose every step")
+            proposals.append(self._proposal_of(agent, actions[agent]))
+        values = self.current_values
+        got = np.array([proportional_allocation(a, b, self.units) for a, b in zip(*proposals)]).T  # (2, k)
+        earned = (got * values).sum(axis=1)
+        self.scores += earned
+        record = {"values": values, "proposals": np.array(proposals), "coins": got, "rewards": earned}
+        self.history.append(record)
+        live, played = list(self.agents), self.round
+        rewards = {a: float(earned[self._seat[a]]) for a in live}
+        infos = {a: self._info(a, played, record) for a in live}
+        self.round += 1
+        done = self.round > self.n_rounds
+        if not done:
+            self.current_values = np.stack(draw_item_values(self._rng, len(self.items), self.item_values))
+        observations = self._observations()
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, dict.fromkeys(live, done), dict.fromkeys(live, False), infos
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            return None
+        text = f"Split No-Comm: {len(self.history)} of {self.n_rounds} rounds played; scores {_fmt(self.scores[0])}, {_fmt(self.scores[1])}"
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        pass
+
+    def rules(self, agent: str) -> str:
+        items, n = ", ".join(self.items), self.units
+        return "\n".join(
+            [
+                f"You are playing a game with another player for {self.n_rounds} rounds. Each round there are "
+                f"{n} units each of {items} to split between you. There is no way to talk to the other player.",
+                "Each round both players' values per unit of every item are shown to both of you.",
+                f"Both of you, at the same time, propose how many units of each item (a whole number from 0 to {n}) "
+                f"you keep. For each item: if the two proposals add up to {n} or less, each gets what they proposed "
+                f"and the rest is lost; otherwise the item is shared in proportion to the proposals: you get "
+                f"{n} * (your proposal) / (sum of both proposals) units.",
+                "Your points in a round are the sum over items of the units you get times your value per unit. "
+                "The rounds are independent.",
+                "Your goal is to win as many points as possible over all rounds.",
+            ]
+        )
+
+    def describe(self, agent: str) -> str:
+        me = self._seat[agent]
+        score = f"You have {_fmt(self.scores[me])} points; the other player has {_fmt(self.scores[1 - me])} points."
+        if not self.agents:
+            return f"The game is over. {score}" if self.history else "The game has not started."
+        lines = [f"It is round {self.round} of {self.n_rounds}."]
+        if self.history:
+            last = self.history[-1]
+            mine = ", ".join(f"{item} {int(x)}" for item, x in zip(self.items, last["proposals"][me]))
+            theirs = ", ".join(f"{item} {int(x)}" for item, x in zip(self.items, last["proposals"][1 - me]))
+            lines.append(
+                f"In the previous round you proposed {mine}; the other player proposed {theirs}. "
+                f"You won {_fmt(last['rewards'][me])} points."
+            )
+        lines.append(score)
+        values = self.current_values
+        lines.append("Values per unit this round: " + "; ".join(
+            f"{item}: you {_fmt(values[me][i])}, the other player {_fmt(values[1 - me][i])}" for i, item in enumerate(self.items)
+        ) + ".")
+        return "\n".join(lines)
+
+    def action_spec(self, agent: str) -> ActionSpec:
+        half = self.units // 2
+        example = ", ".join(f"{item} <units>" for item in self.items)
+        return ItemProposal(
+            instruction=(
+                f"How many units of each item do you keep? End your reply with 'Answer: {example}', "
+                f"each a whole number from 0 to {self.units}."
+            ),
+            fallback=np.full(len(self.items), half, dtype=np.int64),
+            items=self.items,
+            units=self.units,
+            make_action=lambda values: np.array(values, dtype=np.int64),
+        )
+
+    def _proposal_of(self, agent: str, action: Any) -> np.ndarray:
+        array = np.asarray(action)
+        k = len(self.items)
+        if array.dtype.kind not in "iu" or array.shape != (k,):
+            raise ValueError(f"{agent}'s proposal must be {k} integers (units of {', '.join(self.items)}), got {action!r}")
+        if array.min() < 0 or array.max() > self.units:
+            raise ValueError(f"{agent}'s proposal must be in 0..{self.units} per item, got {array.tolist()}")
+        return array.astype(np.int64)
+
+    def _observations(self) -> dict[str, dict[str, Any]]:
+        last = self.history[-1] if self.history else None
+        k = len(self.items)
+        return {
+            agent: {
+                "round": np.int64(min(self.round, self.n_rounds + 1)),
+                "values": self.current_values[me].astype(np.float64),
+                "other_values": self.current_values[1 - me].astype(np.float64),
+                "last_other_proposal": np.full(k, -1, np.int64) if last is None else last["proposals"][1 - me].astype(np.int64),
+                "last_reward": np.array([0.0 if last is None else last["rewards"][me]], dtype=np.float64),
+            }
+            for agent, me in self._seat.items()
+        }
+
+    def _info(self, agent: str, played: int, record: dict | None) -> dict[str, Any]:
+        me = self._seat[agent]
+        values = record["values"] if record else self.current_values
+        info: dict[str, Any] = {"round": played}
+        for i, item in enumerate(self.items):
+            info[f"value_{item}"] = float(values[me][i])
+            info[f"other_value_{item}"] = float(values[1 - me][i])
+            info[f"proposal_{item}"] = int(record["proposals"][me][i]) if record else -1
+            info[f"other_proposal_{item}"] = int(record["proposals"][1 - me][i]) if record else -1
+            info[f"coins_{item}"] = float(record["coins"][me][i]) if record else 0.0
+        info["max_welfare"] = float((self.units * values.max(axis=0)).sum())
+        return info
