@@ -82,7 +82,8 @@ SCRIPTED_AGENTS: dict[str, type] = {
 
 def make_scripted(strategy: str, **params: Any):
     """Build a scripted agent by name: a Donor Game strategy above, a matrix-game strategy
-    (:mod:`dilemmazoo.agents.matrix_strategies`) or ``axelrod:Name``. Unknown names list the known ones."""
+    (:mod:`dilemmazoo.agents.matrix_strategies`), a splitting-world opponent
+    (:mod:`dilemmazoo.agents.split_strategies`) or ``axelrod:Name``. Unknown names list the known ones."""
     if strategy.startswith("axelrod:"):
         from dilemmazoo.agents.axelrod_adapter import AxelrodAgent
 
@@ -91,13 +92,14 @@ def make_scripted(strategy: str, **params: Any):
         except TypeError as error:
             raise ValueError(f"bad parameters for {strategy!r}: {error}") from None
     from dilemmazoo.agents.matrix_strategies import MATRIX_STRATEGIES, make_matrix_strategy
+    from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
 
     if strategy in MATRIX_STRATEGIES:
         return make_matrix_strategy(strategy, **params)
     try:
-        cls = SCRIPTED_AGENTS[strategy]
+        cls = {**SCRIPTED_AGENTS, **SPLIT_STRATEGIES}[strategy]
     except KeyError:
-        known = ", ".join(sorted(SCRIPTED_AGENTS) + sorted(MATRIX_STRATEGIES) + ["axelrod:Name"])
+        known = ", ".join(sorted(SCRIPTED_AGENTS) + sorted(MATRIX_STRATEGIES) + sorted(SPLIT_STRATEGIES) + ["axelrod:Name"])
         raise ValueError(f"unknown scripted strategy {strategy!r}; known: {known}") from None
     try:
         return cls(**params)
