@@ -4,6 +4,7 @@
                    [--workers N] [--report] [--quiet]
     dilemmazoo list [worlds|presets|backends|norms]
     dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
+    dilemmazoo play repeated-game [--game NAME] [--rounds N] [--opponent NAME|axelrod:Name|llm:SPEC] [--seat 0|1]
     dilemmazoo tournament STRATEGY... [--turns N] [--game NAME] [--repetitions R] [--seed S] [--noise P]
     dilemmazoo transcript RUN_DIR [--agent A] [--step S] [--episode E] [--generation G] [--purpose P]
 
@@ -125,6 +126,12 @@ def _cmd_tournament(args: argparse.Namespace) -> int:
     return main_tournament(args.args)
 
 
+def _cmd_play(args: argparse.Namespace) -> int:
+    from dilemmazoo.experiments.play import main_play
+
+    return main_play(args.args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dilemmazoo", description="Multi-agent social-dilemma experiments.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     tour.add_argument("args", nargs=argparse.REMAINDER)
     tour.set_defaults(func=_cmd_tournament)
 
+    play = sub.add_parser("play", help="play a repeated matrix game in the terminal against an agent",
+                          add_help=False)
+    play.add_argument("args", nargs=argparse.REMAINDER)
+    play.set_defaults(func=_cmd_play)
+
     tr = sub.add_parser("transcript", help="print the prompts and answers of a run")
     tr.add_argument("run", help="a run directory")
     tr.add_argument("--agent", help="seat, e.g. player_3")
@@ -170,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         from dilemmazoo.experiments.tournament import main_tournament
 
         return main_tournament(argv[1:])
+    if argv[:1] == ["play"]:  # the same: its own parser
+        from dilemmazoo.experiments.play import main_play
+
+        return main_play(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

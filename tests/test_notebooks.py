@@ -16,9 +16,11 @@ def test_notebook_executes(path, tmp_path):
     NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    # the last cell prints the report it wrote: the notebook really ran to the end
+    # the last cell prints something: the notebook really ran to the end
     last = [o for o in notebook.cells[-1].get("outputs", []) if o.output_type == "stream"]
-    assert last and last[0]["text"].strip().endswith("report.html")
+    assert last and last[0]["text"].strip()
+    if path.stem == "donor_game_tour":  # its last cell prints the report it wrote
+        assert last[0]["text"].strip().endswith("report.html")
 
 
 def test_there_is_a_notebook():
