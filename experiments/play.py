@@ -1,4 +1,4 @@
-"""Play a repeated matrix game in the terminal against an agent: ``dilemmazoo play``.
+"""Play a world in the terminal against an agent: ``dilemmazoo play``.
 
     dilemmazoo play repeated-game [--game prisoners_dilemma] [--rounds 10]
                                   [--opponent tit_for_tat | axelrod:TitForTat | llm:embedded | llm:scripted:PATH]
@@ -16,7 +16,11 @@ the ``games`` extra) or ``llm:BACKEND_SPEC`` (``llm:embedded`` loads the shipped
 ``llm:scripted:answers.txt`` replays answers). An LLM answer that cannot be parsed is retried
 and then replaced by the world's fallback, and the summary counts both (STYLE.md rule 4).
 
-Each round shows both played moves, the round payoffs, the running scores and the history;
+``trust-split`` and ``split-nocomm`` (and any two-player language world, through
+:func:`play_world`) are played with typed answers: messages, then proposals, read by the
+world's own action specs; the default opponent there is ``split_greedy``.
+
+Each round of a repeated game shows both played moves, the round payoffs, the running scores and the history;
 ``q`` or end of input stops early and reports the score so far. Output is plain text, so it
 reads the same in a terminal, a pipe or a notebook.
 """
@@ -36,7 +40,8 @@ from dilemmazoo.agents.base import Action, Decision
 from dilemmazoo.envs.base import ActionParseError, Choice
 from dilemmazoo.envs.repeated_game import NAMED_GAMES, RepeatedGameEnv
 
-__all__ = ["PlayResult", "main_play", "parse_move", "payoff_table", "play_repeated_game"]
+__all__ = ["PlayResult", "WorldPlayResult", "main_play", "parse_answer", "parse_move", "payoff_table",
+           "play_repeated_game", "play_world"]
 
 LLM_PREFIX = "llm:"
 AXELROD_PREFIX = "axelrod:"
@@ -299,6 +304,133 @@ def _summary(result: PlayResult, env: RepeatedGameEnv, say: Callable[[str], None
 
 
 # ---------------------------------------------------------------------------------------------
+# Any two-player language world (Trust-and-Split, Split No-Comm, ...)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WorldPlayResult:
+    """What a game of :func:`play_world` came to, seen from the person's seat."""
+
+    opponent: str
+    scores: tuple[float, float] = (0.0, 0.0)
+    steps: int = 0
+    quit: bool = False
+    opponent_parse_failures: int = 0
+    opponent_fallbacks: int = 0
+
+
+def parse_answer(text: str, spec) -> Any:
+    """A typed answer through the world's own spec: ``Answer: ...`` may be left out."""
+    if "answer" in text.lower():
+        return spec.parse(text)
+    return spec.parse(f"Answer: {text}")
+
+
+def _world_opponent(name: str, decision: str, seed: int):
+    """``llm:BACKEND`` as an LLM policy, or any scripted strategy name; with its description."""
+    if name.startswith(LLM_PREFIX):
+        from dilemmazoo.agents.backends import make_backend
+        from dilemmazoo.agents.llm import LLMPolicy
+
+        spec = name[len(LLM_PREFIX):]
+        policy = LLMPolicy(make_backend(spec), decision=decision, seed=seed)
+        return (lambda request: policy.act_batch([request])[0]), f"a language model (backend {spec!r})"
+    from dilemmazoo.agents.scripted import make_scripted
+
+    agent = make_scripted(name)
+    doc = " ".join(((type(agent).__doc__ or "").strip().split("\n\n")[0]).split()).replace("``", "")
+    return agent.act, f"the scripted strategy {name}" + (f" ({doc.split('. ')[0].rstrip('.')})" if doc else "")
+
+
+def play_world(
+    world: str,
+    *,
+    opponent: str = "split_greedy",
+    seat: int = 0,
+    seed: int = 0,
+    decision: str = "generate",
+    world_kwargs: dict[str, Any] | None = None,
+    input_fn: Callable[[str], str] | None = None,
+    output: TextIO | None = None,
+) -> WorldPlayResult:
+    """Play any two-player dilemmazoo world against ``opponent`` with typed answers.
+
+    The person sees what a language agent sees (``rules``, ``describe``, the action spec's
+    instruction) and answers in words; the world's own spec parses it, and an answer it
+    cannot read is asked again with the parse error. Messages, proposals and moves all go
+    through the same path, so every language world can be played."""
+    from dilemmazoo.envs import make_world
+
+    output = sys.stdout if output is None else output
+    read = _stdin_reader(output) if input_fn is None else input_fn
+    env = make_world(world, **(world_kwargs or {}))
+    if len(env.possible_agents) != 2:
+        raise ValueError(f"play mode takes two-player worlds; {world!r} has {len(env.possible_agents)} players")
+    if seat not in (0, 1):
+        raise ValueError(f"seat must be 0 or 1, got {seat!r}")
+    me, them = env.possible_agents[seat], env.possible_agents[1 - seat]
+    act, description = _world_opponent(opponent, decision, seed)
+    result = WorldPlayResult(opponent=description)
+    totals = {me: 0.0, them: 0.0}
+
+    def say(text: str = "") -> None:
+        print(text, file=output, flush=True)
+
+    observations, _ = env.reset(seed=seed)
+    say(env.rules(me))
+    say(f"You play against {description}. Type your answers; q quits.")
+    while env.agents:
+        result.steps += 1
+        deciders = env.deciders()
+        actions = {}
+        if me in deciders:
+            spec = env.action_spec(me)
+            say()
+            say(env.describe(me))
+            say(spec.instruction)
+            while me not in actions:
+                try:
+                    text = read("> ")
+                except EOFError:
+                    text = "q"
+                if text.strip().lower() in QUIT_WORDS:
+                    result.quit = True
+                    break
+                try:
+                    actions[me] = parse_answer(text, spec)
+                except ActionParseError as error:
+                    say(f"Not understood: {error} Try again (q quits).")
+            if result.quit:
+                say(f"You stopped at step {result.steps}.")
+                break
+        if them in deciders:
+            request = Decision(agent_id=them, observation=observations[them], text=env.describe(them),
+                               spec=env.action_spec(them), rules=env.rules(them), step=result.steps, episode=0)
+            answer = act(request)
+            actions[them] = answer.value
+            result.opponent_parse_failures += answer.parse_failures
+            result.opponent_fallbacks += int(answer.fallback_used)
+            if answer.fallback_used:
+                say("(the other player's answer could not be read; the world's fallback was used)")
+        for agent in env.agents:
+            if agent not in actions:
+                actions[agent] = env.idle_action(agent)
+        observations, rewards, _, _, _ = env.step(actions)
+        for agent in totals:
+            totals[agent] += float(rewards.get(agent, 0.0))
+        if rewards.get(me) or rewards.get(them):
+            say(f"This step: you {_fmt(rewards.get(me, 0.0))}, the other player {_fmt(rewards.get(them, 0.0))}. "
+                f"Total: you {_fmt(totals[me])}, the other player {_fmt(totals[them])}.")
+    result.scores = (totals[me], totals[them])
+    say()
+    say(f"Final score: you {_fmt(totals[me])}, the other player {_fmt(totals[them])}. Your opponent was {description}.")
+    if result.opponent_parse_failures or result.opponent_fallbacks:
+        say(f"Their unreadable answers: {result.opponent_parse_failures} (fallbacks: {result.opponent_fallbacks}).")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
 
@@ -307,12 +439,14 @@ def main_play(argv: list[str] | None = None, *, input_fn: Callable[[str], str] |
               output: TextIO | None = None) -> int:
     """``dilemmazoo play repeated-game ...``: play against an agent in the terminal."""
     parser = argparse.ArgumentParser(prog="dilemmazoo play", description=__doc__.splitlines()[0])
-    parser.add_argument("world", choices=["repeated-game"], help="the world to play (repeated-game)")
+    parser.add_argument("world", choices=["repeated-game", "trust-split", "split-nocomm"],
+                        help="the world to play")
     parser.add_argument("--game", default="prisoners_dilemma",
                         help=f"{', '.join(NAMED_GAMES)} or ordinal:N (default: prisoners_dilemma)")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--opponent", default="tit_for_tat",
-                        help="a matrix strategy (tit_for_tat, grim, pavlov, ...), axelrod:Name, or llm:BACKEND "
+                        help="a matrix strategy (tit_for_tat, grim, pavlov, ...), axelrod:Name, a splitting-world "
+                             "strategy (split_greedy, split_welfare_maximiser), or llm:BACKEND "
                              "(llm:embedded, llm:scripted:PATH)")
     parser.add_argument("--labels", choices=["named", "neutral"], default="named")
     parser.add_argument("--seat", type=int, choices=[0, 1], default=0, help="0: row player, 1: column player")
@@ -322,6 +456,12 @@ def main_play(argv: list[str] | None = None, *, input_fn: Callable[[str], str] |
                         help="how an llm: opponent decides (auto: score the options when the backend can)")
     args = parser.parse_args(argv)
     try:
+        if args.world != "repeated-game":
+            opponent = "split_greedy" if args.opponent == "tit_for_tat" else args.opponent
+            play_world(args.world, opponent=opponent, seat=args.seat, seed=args.seed,
+                       decision="generate" if args.decision == "auto" else args.decision,
+                       world_kwargs={"n_rounds": args.rounds}, input_fn=input_fn, output=output)
+            return 0
         play_repeated_game(game=args.game, rounds=args.rounds, opponent=args.opponent, labels=args.labels,
                            seat=args.seat, seed=args.seed, noise=args.noise, decision=args.decision,
                            input_fn=input_fn, output=output)

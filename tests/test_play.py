@@ -158,3 +158,32 @@ def test_cli_play_bad_opponent_exits_2(monkeypatch, capsys):
         main_play(["repeated-game", "--opponent", "nobody"])
     assert exit_info.value.code == 2
     assert "unknown matrix strategy" in capsys.readouterr().err
+
+
+def test_trust_split_against_the_greedy_liar_by_typed_answers(monkeypatch, capsys):
+    import io
+
+    from dilemmazoo.experiments.cli import main
+
+    # two rounds: a message (bad proposal text first, asked again) and 0 coins each round
+    monkeypatch.setattr("sys.stdin", io.StringIO("I hold rock.\nall of them\n0\nhello\n0\n"))
+    assert main(["play", "trust-split", "--rounds", "2", "--opponent", "split_greedy", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Write your message") == 2 and "Not understood:" in out
+    assert "I have the upper hand this round" in out  # the liar's message is shown
+    assert "Final score: you 0," in out  # proposing nothing earns nothing, whatever the hands
+
+
+def test_split_nocomm_exact_scores_and_quit():
+    import io
+
+    from dilemmazoo.experiments.play import play_world
+
+    out = io.StringIO()
+    answers = iter(["hats 10, books 10, balls 10", "0, 0, 0", "q"])
+    result = play_world("split-nocomm", opponent="split_welfare_maximiser", world_kwargs={"n_rounds": 3},
+                        input_fn=lambda prompt: next(answers), output=out)
+    assert result.quit and result.steps == 3
+    assert result.scores[0] > 0 and "You stopped at step 3." in out.getvalue()
+    with pytest.raises(ValueError, match="two-player"):
+        play_world("donor-game", world_kwargs={"n_agents": 4, "n_rounds": 2}, input_fn=lambda p: "q", output=io.StringIO())
