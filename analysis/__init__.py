@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import donor_game, trust_split
+from . import donor_game, repeated_game, trust_split
 from .donor_game import average_final_resources, donation_fraction, donor_game_metrics, final_resources, initial_cooperation, punishment_rate
 from .catalog import catalog
 from .metrics import RunRecords, decision_stats, equality, find_runs, gini, llm_call_stats, load_run
@@ -57,6 +57,7 @@ WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
     donor_game.WORLD_ID: donor_game.donor_game_metrics,
     trust_split.WORLD_ID: trust_split.trust_split_metrics,
     trust_split.NOCOMM_WORLD_ID: trust_split.split_nocomm_metrics,
+    repeated_game.WORLD_ID: repeated_game.repeated_game_metrics,
 }
 
 

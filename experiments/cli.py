@@ -2,7 +2,7 @@
 
     dilemmazoo run PRESET|FILE.yaml [--set dotted.key=value]... [--backend SPEC] [--out DIR]
                    [--workers N] [--report] [--quiet]
-    dilemmazoo list [worlds|presets|backends|norms]
+    dilemmazoo list [worlds|presets|tournaments|backends|norms]
     dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
     dilemmazoo play repeated-game [--game NAME] [--rounds N] [--opponent NAME|axelrod:Name|llm:SPEC] [--seat 0|1]
     dilemmazoo tournament STRATEGY... [--turns N] [--game NAME] [--repetitions R] [--seed S] [--noise P]
@@ -69,7 +69,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from dilemmazoo.norms import list_norms
 
     console = Console()
-    sections = [args.what] if args.what else ["worlds", "presets", "backends", "norms"]
+    sections = [args.what] if args.what else ["worlds", "presets", "tournaments", "backends", "norms"]
     for section in sections:
         table = Table(title=section, title_justify="left")
         table.add_column("name")
@@ -81,6 +81,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
             for name in sorted(list_presets()):
                 description = " ".join(str(load_config(name).get("description", "")).split())
                 table.add_row(name, description.split(": ")[0].split(". ")[0])
+        elif section == "tournaments":
+            from dilemmazoo.experiments.tournament import load_tournament, tournament_presets
+
+            for name in sorted(tournament_presets()):
+                table.add_row(name, str(load_tournament(name).get("description", "")))
         elif section == "backends":
             for prefix, doc in list_backends().items():
                 table.add_row(prefix, doc)
@@ -147,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     lst = sub.add_parser("list", help="list worlds, presets, backends and norms")
-    lst.add_argument("what", nargs="?", choices=["worlds", "presets", "backends", "norms"])
+    lst.add_argument("what", nargs="?", choices=["worlds", "presets", "tournaments", "backends", "norms"])
     lst.set_defaults(func=_cmd_list)
 
     report = sub.add_parser("report", help="write an HTML report for a run or experiment directory")
