@@ -261,3 +261,31 @@ class LanguageWorld(ParallelEnv, ABC):
     def display_name(self, agent: str) -> str:
         """The name other players know ``agent`` by."""
         return agent
+
+    # -- shared plumbing for the worlds ---------------------------------------------------------
+    def render(self) -> str | None:
+        """``ansi``: the world as text; ``human``: that text printed; ``None``: nothing."""
+        if self.render_mode is None:
+            return None
+        text = self._render_text()
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def _render_text(self) -> str:
+        raise NotImplementedError(f"{type(self).__name__} has no text rendering")
+
+    def close(self) -> None:
+        pass
+
+    def _end_step(self, live: list[str], done: bool, rewards: dict, infos: dict) -> tuple:
+        """The five dicts of ``step`` for worlds whose agents all finish together."""
+        terminations = dict.fromkeys(live, done)
+        truncations = dict.fromkeys(live, False)
+        observations = self._observations()
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return observations, rewards, terminations, truncations, infos

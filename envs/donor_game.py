@@ -482,27 +482,8 @@ class DonorGameEnv(LanguageWorld):
         live = list(self.agents)
         rewards = {a: float(self._resources[self._seat[a]] - before[self._seat[a]]) for a in live}
         done = self.round > self.n_rounds
-        terminations = dict.fromkeys(live, done)
-        truncations = dict.fromkeys(live, False)
         infos = {a: self._info(a, by_seat.get(self._seat[a]), played) for a in live}
-        observations = self._observations()
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return observations, rewards, terminations, truncations, infos
-
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            return None
-        text = self._render_text()
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
-
-    def close(self) -> None:
-        pass
+        return self._end_step(live, done, rewards, infos)
 
     @property
     def pairings(self) -> list[list[tuple[str, str]]]:

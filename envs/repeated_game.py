@@ -346,26 +346,7 @@ class RepeatedGameEnv(LanguageWorld):
             self.round += 1
             self.phase = PHASE_PREDICT if self.predict_first else PHASE_ACT
             done = self.round > self.n_rounds
-        terminations = dict.fromkeys(live, done)
-        truncations = dict.fromkeys(live, False)
-        observations = self._observations()
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return observations, rewards, terminations, truncations, infos
-
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            return None
-        text = self._render_text()
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
-
-    def close(self) -> None:
-        pass
+        return self._end_step(live, done, rewards, infos)
 
     # -- language view --------------------------------------------------------------------------
 

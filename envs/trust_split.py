@@ -446,26 +446,7 @@ class TrustSplitEnv(LanguageWorld):
             done = self.round > self.n_rounds
             if not done:
                 self.hands = draw_hands(self._rng)
-        terminations = dict.fromkeys(live, done)
-        truncations = dict.fromkeys(live, False)
-        observations = self._observations()
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return observations, rewards, terminations, truncations, infos
-
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            return None
-        text = self._render_text()
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
-
-    def close(self) -> None:
-        pass
+        return self._end_step(live, done, rewards, infos)
 
     # -- turn-taking ----------------------------------------------------------------------------
 
@@ -749,24 +730,11 @@ class SplitNoCommEnv(LanguageWorld):
         done = self.round > self.n_rounds
         if not done:
             self.current_values = np.stack(draw_item_values(self._rng, len(self.items), self.item_values))
-        observations = self._observations()
-        if done:
-            self.agents = []
-        if self.render_mode == "human":
-            self.render()
-        return observations, rewards, dict.fromkeys(live, done), dict.fromkeys(live, False), infos
+        return self._end_step(live, done, rewards, infos)
 
-    def render(self) -> str | None:
-        if self.render_mode is None:
-            return None
-        text = f"Split No-Comm: {len(self.history)} of {self.n_rounds} rounds played; scores {_fmt(self.scores[0])}, {_fmt(self.scores[1])}"
-        if self.render_mode == "human":
-            print(text)
-            return None
-        return text
-
-    def close(self) -> None:
-        pass
+    def _render_text(self) -> str:
+        return (f"Split No-Comm: {len(self.history)} of {self.n_rounds} rounds played; "
+                f"scores {_fmt(self.scores[0])}, {_fmt(self.scores[1])}")
 
     def rules(self, agent: str) -> str:
         items, n = ", ".join(self.items), self.units
