@@ -178,6 +178,25 @@ class _Opponent:
         return self.policy.act_batch([request])[0]
 
 
+_QUIT = object()
+
+
+def _ask(read: Callable[[str], str], say: Callable[[str], None], prompt: str,
+         parse: Callable[[str], Any], complaint: Callable[[ActionParseError], str]) -> Any:
+    """Ask until ``parse`` accepts the line; :data:`_QUIT` on ``q`` or end of input."""
+    while True:
+        try:
+            text = read(prompt)
+        except EOFError:
+            return _QUIT
+        if text.strip().lower() in QUIT_WORDS:
+            return _QUIT
+        try:
+            return parse(text)
+        except ActionParseError as error:
+            say(complaint(error))
+
+
 def _stdin_reader(output: TextIO) -> Callable[[str], str]:
     def read(prompt: str) -> str:
         output.write(prompt)
@@ -246,19 +265,9 @@ def play_repeated_game(
         say()
         say(f"Round {env.round} of {env.n_rounds}.  {options}")
         spec = env.action_spec(me)
-        while True:
-            try:
-                text = read("Your move: ")
-            except EOFError:
-                text = "q"
-            if text.strip().lower() in QUIT_WORDS:
-                result.quit = True
-                break
-            try:
-                mine = parse_move(text, spec)
-                break
-            except ActionParseError as error:
-                say(f"{error} Choose one of: {options} (or q to quit).")
+        mine = _ask(read, say, "Your move: ", lambda text: parse_move(text, spec),
+                    lambda error: f"{error} Choose one of: {options} (or q to quit).")
+        result.quit = mine is _QUIT
         if result.quit:
             say()
             say(f"You stopped after {result.rounds_played} of {env.n_rounds} rounds.")
@@ -389,18 +398,11 @@ def play_world(
             say()
             say(env.describe(me))
             say(spec.instruction)
-            while me not in actions:
-                try:
-                    text = read("> ")
-                except EOFError:
-                    text = "q"
-                if text.strip().lower() in QUIT_WORDS:
-                    result.quit = True
-                    break
-                try:
-                    actions[me] = parse_answer(text, spec)
-                except ActionParseError as error:
-                    say(f"Not understood: {error} Try again (q quits).")
+            answer = _ask(read, say, "> ", lambda text: parse_answer(text, spec),
+                          lambda error: f"Not understood: {error} Try again (q quits).")
+            result.quit = answer is _QUIT
+            if not result.quit:
+                actions[me] = answer
             if result.quit:
                 say(f"You stopped at step {result.steps}.")
                 break
