@@ -263,6 +263,14 @@ class LanguageWorld(ParallelEnv, ABC):
         return agent
 
     # -- shared plumbing for the worlds ---------------------------------------------------------
+    # Worlds build their spaces once, per agent, in ``_observation_spaces`` / ``_action_spaces``,
+    # so each call returns the same object (PettingZoo's requirement).
+    def observation_space(self, agent: str):
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str):
+        return self._action_spaces[agent]
+
     def render(self) -> str | None:
         """``ansi``: the world as text; ``human``: that text printed; ``None``: nothing."""
         if self.render_mode is None:

@@ -406,14 +406,6 @@ class DonorGameEnv(LanguageWorld):
         self._last_fraction = np.full(self.n_agents, -1.0)
         self._last_round: list[Encounter] = []
 
-    # -- spaces ---------------------------------------------------------------------------------
-
-    def observation_space(self, agent: str) -> spaces.Dict:
-        return self._observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Dict:
-        return self._action_spaces[agent]
-
     # -- PettingZoo API -------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None, options: dict | None = None):

@@ -297,14 +297,6 @@ class RepeatedGameEnv(LanguageWorld):
         self.predictions: list[tuple[int, int]] = []  # per round, when predict_first
         self.scores = np.zeros(2, dtype=np.float64)
 
-    # -- spaces ---------------------------------------------------------------------------------
-
-    def observation_space(self, agent: str) -> spaces.Dict:
-        return self._observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Discrete:
-        return self._action_spaces[agent]
-
     # -- PettingZoo API -------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None, options: dict | None = None):

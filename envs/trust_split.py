@@ -374,14 +374,6 @@ class TrustSplitEnv(LanguageWorld):
         self.history: list[dict[str, Any]] = []  # per completed round
         self.scores = np.zeros(2, dtype=np.float64)
 
-    # -- spaces ---------------------------------------------------------------------------------
-
-    def observation_space(self, agent: str) -> spaces.Dict:
-        return self._observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Dict:
-        return self._action_spaces[agent]
-
     # -- derived state --------------------------------------------------------------------------
 
     @property
@@ -689,12 +681,6 @@ class SplitNoCommEnv(LanguageWorld):
         self.current_values = np.ones((2, k))
         self.history: list[dict[str, Any]] = []
         self.scores = np.zeros(2, dtype=np.float64)
-
-    def observation_space(self, agent: str) -> spaces.Dict:
-        return self._observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Box:
-        return self._action_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         if seed is not None or self._rng is None:
