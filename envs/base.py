@@ -287,6 +287,14 @@ class LanguageWorld(ParallelEnv, ABC):
     def close(self) -> None:
         pass
 
+    def _check_actions(self, actions: Any) -> None:
+        """Refuse a step after the end, and actions for agents that are not playing."""
+        if not self.agents:
+            raise RuntimeError("the game is over; call reset() to play again")
+        unknown = set(actions) - set(self.agents)
+        if unknown:
+            raise ValueError(f"actions for agents not in the game: {sorted(unknown)}")
+
     def _end_step(self, live: list[str], done: bool, rewards: dict, infos: dict) -> tuple:
         """The five dicts of ``step`` for worlds whose agents all finish together."""
         terminations = dict.fromkeys(live, done)

@@ -308,11 +308,7 @@ class RepeatedGameEnv(LanguageWorld):
         return self._observations(), infos
 
     def step(self, actions: Mapping[str, Any]):
-        if not self.agents:
-            raise RuntimeError("the game is over; call reset() to play again")
-        unknown = set(actions) - set(self.agents)
-        if unknown:
-            raise ValueError(f"actions for agents not in the game: {sorted(unknown)}")
+        self._check_actions(actions)
         chosen = []
         for agent in self.possible_agents:
             if agent not in actions:

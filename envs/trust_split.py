@@ -403,11 +403,7 @@ class TrustSplitEnv(LanguageWorld):
         return self._observations(), infos
 
     def step(self, actions: Mapping[str, Any]):
-        if not self.agents:
-            raise RuntimeError("the game is over; call reset() to play again")
-        unknown = set(actions) - set(self.agents)
-        if unknown:
-            raise ValueError(f"actions for agents not in the game: {sorted(unknown)}")
+        self._check_actions(actions)
         for agent in self.possible_agents:
             if agent not in actions:
                 raise ValueError(f"{agent} must send an action every step (idle_action() when not deciding)")
@@ -693,11 +689,7 @@ class SplitNoCommEnv(LanguageWorld):
         return self._observations(), {a: self._info(a, 0, None) for a in self.agents}
 
     def step(self, actions: Mapping[str, Any]):
-        if not self.agents:
-            raise RuntimeError("the game is over; call reset() to play again")
-        unknown = set(actions) - set(self.agents)
-        if unknown:
-            raise ValueError(f"actions for agents not in the game: {sorted(unknown)}")
+        self._check_actions(actions)
         proposals = []
         for agent in self.possible_agents:
             if agent not in actions:
