@@ -18,7 +18,11 @@ __all__ = ["NAMESPACE", "list_worlds", "make_world", "world_docs", "world_id"]
 
 NAMESPACE = "dilemmazoo"
 
+register("parallel", "dilemmazoo/cleanup-v0", entry_point="dilemmazoo.envs.gridworld.cleanup:CleanupEnv")
+register("parallel", "dilemmazoo/commons-v0", entry_point="dilemmazoo.envs.commons:CommonsEnv")
+register("parallel", "dilemmazoo/cpr-v0", entry_point="dilemmazoo.envs.cpr:EffortCPREnv")
 register("parallel", "dilemmazoo/donor-game-v0", entry_point="dilemmazoo.envs.donor_game:DonorGameEnv")
+register("parallel", "dilemmazoo/gathering-v0", entry_point="dilemmazoo.envs.gridworld.gathering:GatheringEnv")
 register("parallel", "dilemmazoo/repeated-game-v0", entry_point="dilemmazoo.envs.repeated_game:RepeatedGameEnv")
 register("parallel", "dilemmazoo/split-nocomm-v0", entry_point="dilemmazoo.envs.trust_split:SplitNoCommEnv")
 register("parallel", "dilemmazoo/trust-split-v0", entry_point="dilemmazoo.envs.trust_split:TrustSplitEnv")

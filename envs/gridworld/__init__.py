@@ -1,0 +1,1 @@
+"""Batched numpy gridworlds (Cleanup, Gathering)."""
