@@ -6,6 +6,7 @@ Each is registered by one line below so configs can name it.
 from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, StrategyWriter, UtilityTransform
 from dilemmazoo.norms.cultural_evolution import CulturalEvolution
 from dilemmazoo.norms.institutions import INSTITUTIONS, CostlyPunishment
+from dilemmazoo.norms.social_learning import SocialLearning
 
 POPULATION_DYNAMICS: dict[str, type[PopulationDynamics]] = {}
 UTILITY_TRANSFORMS: dict[str, type] = {}
@@ -18,6 +19,7 @@ def register_dynamics(name: str, cls: type[PopulationDynamics]) -> None:
 
 
 register_dynamics("cultural_evolution", CulturalEvolution)
+register_dynamics("social_learning", SocialLearning)
 
 
 def make_dynamics(name: str, **kwargs) -> PopulationDynamics:
@@ -47,6 +49,7 @@ __all__ = [
     "Member",
     "POPULATION_DYNAMICS",
     "PopulationDynamics",
+    "SocialLearning",
     "StrategyWriter",
     "UtilityTransform",
     "list_norms",
