@@ -115,16 +115,33 @@ class ScriptedPolicy:
         self.params = dict(params or {})
         make_scripted(strategy, **self.params)  # fail early on bad config
         self.agents: dict[str, Any] = {}
+        self.member_params: dict[str, dict[str, Any]] = {}
+        self.rules: dict[str, str] = {}
+        self.rng: np.random.Generator | None = None
 
     def set_members(self, seat_params: dict[str, dict[str, Any]]) -> None:
-        self.agents = {seat: make_scripted(self.strategy, **{**self.params, **p}) for seat, p in seat_params.items()}
+        """Rebuild the seats whose parameters changed; the others keep their state.
+
+        Mid-episode (social learning) a rebuilt agent is reset with the episode's rules and
+        random generator, so it plays on with its new parameters.
+        """
+        for seat, p in seat_params.items():
+            merged = {**self.params, **p}
+            if seat in self.agents and self.member_params.get(seat) == merged:
+                continue
+            self.agents[seat] = make_scripted(self.strategy, **merged)
+            self.member_params[seat] = merged
+            if seat in self.rules:
+                self.agents[seat].reset(seat, self.rules[seat], self.rng)
 
     def agent(self, seat: str):
         if seat not in self.agents:
             self.agents[seat] = make_scripted(self.strategy, **self.params)
+            self.member_params[seat] = dict(self.params)
         return self.agents[seat]
 
     def start_episode(self, rules: dict[str, str], rng: np.random.Generator) -> None:
+        self.rules, self.rng = dict(rules), rng
         for seat, text in rules.items():
             self.agent(seat).reset(seat, text, rng)
 

@@ -7,7 +7,8 @@ A run lives in ``runs/<experiment>/<run-id>/`` and holds:
                         scalar ``infos[agent]`` entries as extra columns);
 - ``episodes.parquet``  one row per agent per episode (:data:`EPISODE_COLUMNS`, then the
                         world's final scalar infos);
-- ``population.parquet`` one row per member per generation (:data:`POPULATION_COLUMNS`);
+- ``population.parquet`` one row per member per generation, and per within-episode learning event
+  (:data:`POPULATION_COLUMNS`);
 - ``llm_calls.parquet`` one row per backend call (:data:`LLM_CALL_COLUMNS`);
 - ``summary.json``      :class:`Summary`.
 
@@ -70,6 +71,9 @@ POPULATION_COLUMNS: dict[str, str] = {
     "parents": "names of the members it inherited from, comma-separated",
     "score": "its score in that generation (mean episode return)",
     "survived": "whether it was carried into the next generation",
+    "episode": "the episode of a within-episode learning event (-1 for the end-of-generation record)",
+    "round": "the round after which a within-episode learning event (e.g. social learning) gave the member "
+             "this strategy (0 for the end-of-generation record)",
 }
 
 #: column -> meaning, for ``llm_calls.parquet``

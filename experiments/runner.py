@@ -211,25 +211,47 @@ class _Recorder:
 
 # -- one run ---------------------------------------------------------------------------------
 
-def _play_episode(world, seatings, members, *, episode, generation, game, seed, recorder, on_step):
-    seats = list(world.possible_agents)
-    names = {seat: m.name for seat, m in zip(seats, members)}
-    member_of = dict(zip(seats, members))
-    observations, infos = world.reset(seed=seed, options={"names": names, "generation": generation, "game": game})
-    rules = {seat: world.rules(seat) for seat in seats}
-    seating_of = {seat: s for s in seatings for seat in s.seats}
+def _hand_members(seatings, member_of) -> None:
+    """Give each policy its seats' strategy texts and parameters."""
     for s in seatings:
         policy = s.policy
         if hasattr(policy, "set_strategies"):
             policy.set_strategies({seat: member_of[seat].strategy for seat in s.seats})
         if hasattr(policy, "set_members"):
             policy.set_members({seat: member_of[seat].params for seat in s.seats})
+
+
+def _round_ended(infos: dict, live: list[str]) -> int | None:
+    """The round a step completed, from the world's ``round_end``/``round`` infos, else ``None``."""
+    for seat in live:
+        info = infos.get(seat, {})
+        if info.get("round_end"):
+            return int(info.get("round", 0))
+    return None
+
+
+def _play_episode(world, seatings, members, *, episode, generation, game, seed, recorder, on_step, learn=None):
+    """Play one episode; ``learn(round, scores)`` may return new members after a completed round.
+
+    Within-episode dynamics (social learning) keep the members' names and seats; the runner
+    hands the new strategies to the policies at once, so the next round is played with them.
+    """
+    seats = list(world.possible_agents)
+    names = {seat: m.name for seat, m in zip(seats, members)}
+    member_of = dict(zip(seats, members))
+    observations, infos = world.reset(seed=seed, options={"names": names, "generation": generation, "game": game})
+    rules = {seat: world.rules(seat) for seat in seats}
+    seating_of = {seat: s for s in seatings for seat in s.seats}
+    _hand_members(seatings, member_of)
+    for s in seatings:
+        policy = s.policy
         if hasattr(policy, "start_episode"):
             policy.start_episode({seat: rules[seat] for seat in s.seats}, np.random.default_rng([seed, 3]))
     memory: dict[str, list[str]] = {seat: [] for seat in seats}
     returns = dict.fromkeys(seats, 0.0)
     utility_returns = dict.fromkeys(seats, 0.0)
     last_infos = {seat: _scalar_infos(infos.get(seat, {})) for seat in seats}
+    since_learning = dict.fromkeys(seats, 0.0)  # payoffs since the last learning event
     step = 0
     while world.agents:
         step += 1
@@ -260,6 +282,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
             reward = float(rewards.get(seat, 0.0))
             returns[seat] += reward
             utility_returns[seat] += utilities[seat]
+            since_learning[seat] += reward
             recorder.steps.append(
                 {
                     "episode": episode, "generation": generation, "game": game, "step": step, "agent": seat,
@@ -277,6 +300,15 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
                 memory[seat].append(f"Step {step}: your reward was {reward:+g}.")
             if action is not None:
                 recorder.add_calls(action.calls, episode=episode, generation=generation, step=step, agent=seat)
+        finished_round = _round_ended(infos, live) if learn is not None and world.agents else None
+        if finished_round is not None:
+            learned = learn(finished_round, {names[seat]: since_learning[seat] for seat in seats})
+            if learned is not None:
+                if [m.name for m in learned] != [names[seat] for seat in seats]:
+                    raise RuntimeError("within-episode dynamics must keep the members and their order")
+                member_of = dict(zip(seats, learned))
+                _hand_members(seatings, member_of)
+                since_learning = dict.fromkeys(seats, 0.0)
         on_step(step)
     for seat in seats:
         recorder.episodes.append(
@@ -330,14 +362,31 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
                        for s in seatings for i in range(len(s.seats))]
             members = [Member(name=f"1_{i + 1}", generation=1, params=m.params) for i, m in enumerate(members)]
         episode = 0
+        within = dynamics is not None and getattr(dynamics, "within_episode", False)
         for generation in range(1, config.generations + 1):
             scores = {m.name: 0.0 for m in members}
             for game in range(1, config.episodes_per_generation + 1):
                 bar.describe(f"gen {generation}/{config.generations} game {game}")
+
+                def learn(round_number, window_scores, generation=generation, episode=episode):
+                    nonlocal members
+                    if not dynamics.learns_after_round(round_number):
+                        return None
+                    if hasattr(policy, "last_strategy_calls"):
+                        policy.last_strategy_calls = []
+                    members = dynamics.update(members, window_scores, policy, population_rng, round_number)
+                    recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=episode,
+                                       generation=generation, step=0)
+                    for m in members:
+                        recorder.population.append(_population_row(m, generation, window_scores[m.name], True,
+                                                                   episode=episode, round_number=round_number))
+                    return members
+
                 result = _play_episode(
                     world, seatings, members, episode=episode, generation=generation, game=game,
                     seed=int(episode_rng.integers(2**31)), recorder=recorder,
                     on_step=lambda s: bar.describe(f"gen {generation}/{config.generations} game {game} step {s}"),
+                    learn=learn if within else None,
                 )
                 for name, ret in result.items():
                     scores[name] += ret / config.episodes_per_generation
@@ -351,13 +400,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
                 recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=generation + 1, step=0)
             carried = {m.name for m in next_members} if next_members else set()
             for m in members:
-                recorder.population.append(
-                    {
-                        "generation": generation, "name": m.name, "strategy": m.strategy,
-                        "params": json.dumps(_jsonable(m.params), sort_keys=True), "parents": ",".join(m.parents),
-                        "score": scores[m.name], "survived": m.name in carried,
-                    }
-                )
+                recorder.population.append(_population_row(m, generation, scores[m.name], m.name in carried))
             if next_members is not None:
                 members = next_members
     except Exception as error:  # noqa: BLE001 - any failure ends this run cleanly, records kept aside
@@ -376,6 +419,15 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     summary.metrics = _world_metrics(summary.world, frames["steps"])
     store.finish(run_dir, frames, summary.to_dict())
     return RunResult(run_dir, summary.to_dict())
+
+
+def _population_row(member: Member, generation: int, score: float, survived: bool, *, episode: int = -1,
+                    round_number: int = 0) -> dict[str, Any]:
+    return {
+        "generation": generation, "name": member.name, "strategy": member.strategy,
+        "params": json.dumps(_jsonable(member.params), sort_keys=True), "parents": ",".join(member.parents),
+        "score": score, "survived": survived, "episode": episode, "round": round_number,
+    }
 
 
 def _counts(frames: dict[str, pd.DataFrame], policies: list) -> dict[str, int]:
