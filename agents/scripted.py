@@ -9,6 +9,10 @@ Donor Game strategies (Vallinder & Hughes 2024 discuss these archetypes):
 
 Scripted agents answer through the world's own :class:`~dilemmazoo.envs.base.Amount` spec
 (``spec.make_action``), so they can never send an action the world would not accept.
+Other worlds' scripted agents live beside their worlds' strategies and are found by name in
+:func:`make_scripted`: matrix games, the splitting worlds, GovSim's commons (``commons_sustainable``,
+``commons_greedy``, ``commons_fixed_amount``, ``commons_conditional_cooperator``).
+
 :class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
 interfaces; their strategies are parameters, so they write no strategy text.
 """
@@ -80,6 +84,14 @@ SCRIPTED_AGENTS: dict[str, type] = {
 }
 
 
+def _world_strategies() -> dict[str, type]:
+    """The other worlds' scripted agents; GovSim's carry a ``commons_`` prefix (``greedy`` is a matrix strategy)."""
+    from dilemmazoo.agents.commons_strategies import COMMONS_STRATEGIES
+    from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
+
+    return {**SPLIT_STRATEGIES, **{f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}}
+
+
 def make_scripted(strategy: str, **params: Any):
     """Build a scripted agent by name: a Donor Game strategy above, a matrix-game strategy
     (:mod:`dilemmazoo.agents.matrix_strategies`), a splitting-world opponent
@@ -92,14 +104,14 @@ def make_scripted(strategy: str, **params: Any):
         except TypeError as error:
             raise ValueError(f"bad parameters for {strategy!r}: {error}") from None
     from dilemmazoo.agents.matrix_strategies import MATRIX_STRATEGIES, make_matrix_strategy
-    from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
 
     if strategy in MATRIX_STRATEGIES:
         return make_matrix_strategy(strategy, **params)
+    others = _world_strategies()
     try:
-        cls = {**SCRIPTED_AGENTS, **SPLIT_STRATEGIES}[strategy]
+        cls = {**SCRIPTED_AGENTS, **others}[strategy]
     except KeyError:
-        known = ", ".join(sorted(SCRIPTED_AGENTS) + sorted(MATRIX_STRATEGIES) + sorted(SPLIT_STRATEGIES) + ["axelrod:Name"])
+        known = ", ".join(sorted(SCRIPTED_AGENTS) + sorted(MATRIX_STRATEGIES) + sorted(others) + ["axelrod:Name"])
         raise ValueError(f"unknown scripted strategy {strategy!r}; known: {known}") from None
     try:
         return cls(**params)
