@@ -7,7 +7,9 @@ layers above ``envs``.
 - :mod:`.metrics`: loading runs, decision and LLM-call statistics, Gini and equality;
 - :mod:`.donor_game`: the Donor Game's headline metrics (Vallinder & Hughes 2025);
 - :mod:`.trust_split`: Trust-and-Split and Split No-Comm: split efficiency, honesty, exploitation;
-- :mod:`.plots`: matplotlib figures (Agg canvas, no pyplot);
+- :mod:`.commons`: GovSim and the effort CPR: survival, efficiency, equality, over-usage,
+  sanctions, norm adherence and norm similarity (Piatti et al. 2024; Gupta et al. 2025);
+- :mod:`.plots`, :mod:`.commons_plots`: matplotlib figures (Agg canvas, no pyplot);
 - :mod:`.catalog`: a duckdb catalog for SQL across all runs of a grid;
 - :mod:`.report`: :func:`write_report`, one self-contained HTML page per run or experiment.
 
@@ -16,12 +18,22 @@ layers above ``envs``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
 
-from . import donor_game, repeated_game, trust_split
+from . import commons, donor_game, repeated_game, trust_split
+from .commons import (
+    commons_metrics,
+    cpr_metrics,
+    efficiency,
+    norm_adherence,
+    norm_similarity,
+    norm_similarity_by_round,
+    over_usage,
+    survival_time,
+)
 from .donor_game import average_final_resources, donation_fraction, donor_game_metrics, final_resources, initial_cooperation, punishment_rate
 from .catalog import catalog
 from .metrics import RunRecords, decision_stats, equality, find_runs, gini, llm_call_stats, load_run
@@ -32,9 +44,12 @@ __all__ = [
     "RunRecords",
     "average_final_resources",
     "catalog",
+    "commons_metrics",
+    "cpr_metrics",
     "decision_stats",
     "donation_fraction",
     "donor_game_metrics",
+    "efficiency",
     "equality",
     "exploitation",
     "final_resources",
@@ -44,9 +59,14 @@ __all__ = [
     "initial_cooperation",
     "llm_call_stats",
     "load_run",
+    "norm_adherence",
+    "norm_similarity",
+    "norm_similarity_by_round",
+    "over_usage",
     "punishment_rate",
     "split_efficiency",
     "split_nocomm_metrics",
+    "survival_time",
     "trust_split_metrics",
     "world_metrics",
     "write_report",
@@ -58,19 +78,23 @@ WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
     trust_split.WORLD_ID: trust_split.trust_split_metrics,
     trust_split.NOCOMM_WORLD_ID: trust_split.split_nocomm_metrics,
     repeated_game.WORLD_ID: repeated_game.repeated_game_metrics,
+    commons.GOVSIM_WORLD_ID: commons.commons_metrics,
+    commons.CPR_WORLD_ID: commons.cpr_metrics,
 }
 
 
-def world_metrics(world: str, steps: pd.DataFrame) -> dict[str, Any]:
+def world_metrics(world: str, steps: pd.DataFrame, world_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The headline metrics of a run of ``world`` (for ``summary.json``).
 
+    ``world_kwargs`` (the config's ``world.kwargs``) supplies what the records cannot tell,
+    e.g. the horizon T of the commons worlds (:func:`.commons.metric_options`).
     ``{}`` for a world without registered metrics or a run without steps; a steps frame that
     lacks the world's columns raises ``ValueError`` naming them.
     """
     metrics = WORLD_METRICS.get(world)
     if metrics is None or steps.empty:
         return {}
-    return metrics(steps)
+    return metrics(steps, **commons.metric_options(world, world_kwargs))
 
 
 def __getattr__(name: str) -> Any:

@@ -6,11 +6,18 @@ as base64 data URIs, and renders ``templates/report.html`` (jinja2, autoescaped)
 ``report.html`` that can be mailed or archived on its own.
 
 Sections: runs (id, seed, key config values, status, wall time), headline metrics and their
-spread across runs, metrics by generation, plots, decisions (parse failures, fallbacks),
+spread across runs, metrics by generation, plots, grid cells, decisions (parse failures, fallbacks),
 LLM calls (cache hits, tokens, latency, cost), the final generation's strategy texts and the
 resolved configs. World-specific metrics and plots are looked up in :data:`WORLD_ANALYSES`
 by ``summary["world"]``; a world without an entry still gets the generic sections and the
 metrics its runs recorded in ``summary.json``.
+
+Grid cells: the runs of an experiment grid that share every resolved config value except the
+seed form one *cell* (:func:`grid_cells`). When a world's runs fall into two or more cells,
+its section shows a table of headline metrics per cell (mean and standard deviation over the
+cell's seeds) and, for worlds that define ``cell_figures``, those plots for each cell. A cell
+is labelled by the config values that differ between cells, e.g.
+``world.kwargs.growth_rate=0.2, agents.params.prior=selfish``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +37,12 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from . import WORLD_METRICS, donor_game
+from . import WORLD_METRICS, commons, donor_game
+from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .metrics import RunRecords, decision_stats, find_runs, llm_call_stats, load_run
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures
 
-__all__ = ["WORLD_ANALYSES", "WorldAnalysis", "format_number", "write_report"]
+__all__ = ["WORLD_ANALYSES", "GridCell", "WorldAnalysis", "format_number", "grid_cells", "write_report"]
 
 REPORT_FILE = "report.html"
 TEMPLATE = "report.html"
@@ -49,11 +58,31 @@ class WorldAnalysis:
     map a generation to a number and are shown as tables by generation, the others are
     headline scalars. ``figures(steps_by_run)`` returns (title, figure) pairs.
     ``descriptions`` explain metric names in the report.
+
+    Optional: ``metric_options(world_kwargs) -> dict`` turns a run's ``world.kwargs`` into
+    keyword arguments of ``metrics`` (what the records cannot tell, such as the horizon T);
+    ``cell_metrics`` names the headline metrics of the per-grid-cell table (default: every
+    numeric headline metric); ``cell_figures(steps_by_run)`` draws the plots shown for each
+    grid cell.
     """
 
-    metrics: Callable[[pd.DataFrame], dict[str, Any]]
+    metrics: Callable[..., dict[str, Any]]
     figures: Callable[[Mapping[str, pd.DataFrame]], list[tuple[str, Figure]]]
     descriptions: Mapping[str, str] = field(default_factory=dict)
+    metric_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    cell_metrics: tuple[str, ...] = ()
+    cell_figures: Callable[[Mapping[str, pd.DataFrame]], list[tuple[str, Figure]]] | None = None
+
+
+_COMMONS_DESCRIPTIONS = {
+    "survival_time": "round (month) of collapse, else the last round; mean over episodes",
+    "survival_rate": "share of episodes that lasted all T rounds without collapse",
+    "gain": "mean over agents of R_i, the total harvest an agent received",
+    "efficiency": "1 - max(0, T f(0) - sum_i R_i) / (T f(0)) (Piatti et al. 2024)",
+    "equality": "1 - Gini of the agents' total harvests R_i",
+    "fallback_rate": "decisions replaced by the world's fallback / decisions",
+    "episodes": "episodes in the run",
+}
 
 
 #: world id -> its analysis; other worlds plug in here
@@ -69,6 +98,36 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
             "donation_fraction": "mean share of resources given in real donations (fallbacks excluded)",
             "punishment_rate": "% of real donor encounters that punished",
         },
+    ),
+    commons.GOVSIM_WORLD_ID: WorldAnalysis(
+        metrics=WORLD_METRICS[commons.GOVSIM_WORLD_ID],
+        figures=commons_figures,
+        descriptions={
+            **_COMMONS_DESCRIPTIONS,
+            "over_usage": "share of (agent, month) harvest requests above the per-agent threshold (fallbacks left out)",
+            "n_months": "horizon T in months",
+        },
+        metric_options=partial(commons.metric_options, commons.GOVSIM_WORLD_ID),
+        cell_metrics=("survival_time", "survival_rate", "efficiency", "gain", "equality", "over_usage"),
+        cell_figures=commons_cell_figures,
+    ),
+    commons.CPR_WORLD_ID: WorldAnalysis(
+        metrics=WORLD_METRICS[commons.CPR_WORLD_ID],
+        figures=cpr_figures,
+        descriptions={
+            **_COMMONS_DESCRIPTIONS,
+            "efficiency": "1 - max(0, T MSY - sum_i R_i) / (T MSY), MSY = r K / 4 (GovSim's formula with f(0) = MSY)",
+            "sanction_rate": "share of agent-rounds in which the agent was sanctioned",
+            "norm_adherence": "share of agent-rounds under a group norm whose harvest was at most the norm",
+            "over_usage": "share of agent-rounds flagged over the group norm (fallbacks left out)",
+            "norm_similarity": "1 - mean pairwise |e_i - e_j| of efforts, mean over rounds (Gupta et al. 2025)",
+            "final_norm_similarity": "norm similarity of the last round",
+            "mean_group_norm": "mean voted group norm G(t) over rounds that had one",
+            "n_rounds": "horizon T in rounds",
+        },
+        metric_options=partial(commons.metric_options, commons.CPR_WORLD_ID),
+        cell_metrics=("survival_time", "survival_rate", "efficiency", "norm_similarity", "sanction_rate", "norm_adherence"),
+        cell_figures=cpr_cell_figures,
     ),
 }
 
@@ -139,6 +198,60 @@ def _labels(runs: Sequence[RunRecords]) -> list[str]:
     return [f"{index}: {run.run_id}" for index, run in enumerate(runs, start=1)]
 
 
+# Config keys that do not define a grid cell: the seed, and what run ids leave out too.
+_NOT_CELL_KEYS = ("workers", "description")
+
+
+def _is_seed_key(key: str) -> bool:
+    return "seed" in key.split(".")[-1]
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """Runs whose resolved configs are equal except for the seed.
+
+    ``values`` are the config values that tell this cell from the others (dotted key ->
+    value as text); ``members`` index the runs given to :func:`grid_cells`.
+    """
+
+    label: str
+    values: Mapping[str, str]
+    members: tuple[int, ...]
+
+
+def _natural(value: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1, value)
+
+
+def grid_cells(configs: Sequence[Mapping[str, Any]]) -> list[GridCell]:
+    """Group runs into grid cells by their resolved configs (the ``config.yaml`` of each run).
+
+    Two runs share a cell when every flattened config value is equal except keys naming a
+    seed (``seeds``, ``seed``, ``...seed``) and ``workers`` / ``description``, which run ids
+    ignore as well. A cell's label joins ``key=value`` for the keys whose values differ
+    between cells, in the order the config lists them; a single cell is labelled
+    ``"all runs"``. Cells are sorted by those values (numbers numerically).
+    """
+    flats = [
+        {key: value for key, value in _flatten(config).items() if not _is_seed_key(key) and key not in _NOT_CELL_KEYS}
+        for config in configs
+    ]
+    keys = list(dict.fromkeys(key for flat in flats for key in flat))
+    groups: dict[tuple, list[int]] = {}
+    for index, flat in enumerate(flats):
+        groups.setdefault(tuple(flat.get(key) for key in keys), []).append(index)
+    varying = [i for i, key in enumerate(keys) if len({signature[i] for signature in groups}) > 1]
+    cells = []
+    for signature, members in groups.items():
+        values = {keys[i]: "–" if signature[i] is None else signature[i] for i in varying}
+        label = ", ".join(f"{key}={value}" for key, value in values.items()) or "all runs"
+        cells.append(GridCell(label=label, values=values, members=tuple(members)))
+    return sorted(cells, key=lambda cell: [_natural(value) for value in cell.values.values()])
+
+
 def _generation_sort_key(generation: str) -> tuple[int, float | str]:
     try:
         return (0, float(generation))
@@ -153,7 +266,8 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
         metrics: dict[str, Any] = {}
         if analysis is not None and not run.steps.empty:
             try:
-                metrics = analysis.metrics(run.steps)
+                options = analysis.metric_options(_world_kwargs(run)) if analysis.metric_options else {}
+                metrics = analysis.metrics(run.steps, **options)
             except ValueError as error:
                 notes.append(f"{label}: metrics not computed from steps ({error}); showing summary.json metrics")
                 metrics = dict(run.summary.get("metrics") or {})
@@ -211,6 +325,7 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
     else:
         notes.append(f"{world or 'unknown world'}: no world-specific analysis registered; generic sections only")
     figures.append(("Parse failures and fallbacks", plot_decision_failures(steps_by_run)))
+    cells = _cell_sections(world, runs, labels, run_metrics, scalar_names, analysis, notes)
 
     return {
         "world": world or "unknown world",
@@ -223,7 +338,62 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
         "by_generation": by_generation,
         "labels": list(labels),
         "figures": [{"title": title, "uri": figure_to_data_uri(figure)} for title, figure in figures],
+        "cells": cells,
     }
+
+
+def _world_kwargs(run: RunRecords) -> Mapping[str, Any]:
+    world = run.config.get("world") if isinstance(run.config, Mapping) else None
+    kwargs = world.get("kwargs") if isinstance(world, Mapping) else None
+    return kwargs if isinstance(kwargs, Mapping) else {}
+
+
+def _cell_sections(
+    world: str,
+    runs: Sequence[RunRecords],
+    labels: Sequence[str],
+    run_metrics: Sequence[Mapping[str, Any]],
+    scalar_names: Sequence[str],
+    analysis: WorldAnalysis | None,
+    notes: list[str],
+) -> dict[str, Any] | None:
+    """The grid-cell part of a world section, or None when all runs form one cell."""
+    cells = grid_cells([run.config for run in runs])
+    if len(cells) < 2:
+        return None
+    names = [name for name in (analysis.cell_metrics if analysis and analysis.cell_metrics else scalar_names)]
+    names = [name for name in names if any(_is_number(metrics.get(name)) for metrics in run_metrics)]
+    rows = []
+    for number, cell in enumerate(cells, start=1):
+        order = sorted(cell.members, key=lambda i: (runs[i].seed is None, runs[i].seed or 0, i))
+        cell = GridCell(cell.label, cell.values, tuple(order))  # seeds in order in tables and legends
+        members = [runs[i] for i in cell.members]
+        seeds = [run.seed for run in members]
+        stats = []
+        for name in names:
+            values = np.array([run_metrics[i][name] for i in cell.members if _is_number(run_metrics[i].get(name))], dtype=float)
+            stats.append({
+                "n": int(values.size),
+                "mean": float(values.mean()) if values.size else None,
+                "std": float(values.std(ddof=1)) if values.size > 1 else None,
+            })
+        figures = []
+        if analysis is not None and analysis.cell_figures is not None:
+            unique_seeds = None not in seeds and len(set(seeds)) == len(seeds)
+            steps_by_run = {
+                (f"seed {run.seed}" if unique_seeds else labels[i]): run.steps for i, run in zip(cell.members, members)
+            }
+            try:
+                figures = [
+                    {"title": title, "uri": figure_to_data_uri(figure)} for title, figure in analysis.cell_figures(steps_by_run)
+                ]
+            except Exception as error:  # a broken plot must not cost the rest of the report
+                notes.append(f"{world}, cell {cell.label}: plots failed ({type(error).__name__}: {error})")
+        rows.append({
+            "id": f"cell-{number}", "label": cell.label, "values": dict(cell.values), "runs": len(members),
+            "seeds": [seed for seed in seeds if seed is not None], "stats": stats, "figures": figures,
+        })
+    return {"names": names, "rows": rows}
 
 
 def _strategies(run: RunRecords) -> dict[str, Any] | None:

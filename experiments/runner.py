@@ -416,7 +416,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     )
     frames = store.frames(recorder)
     summary.counts = _counts(frames, [s.policy for s in seatings])
-    summary.metrics = _world_metrics(summary.world, frames["steps"])
+    summary.metrics = _world_metrics(summary.world, frames["steps"], config.world.kwargs)
     store.finish(run_dir, frames, summary.to_dict())
     return RunResult(run_dir, summary.to_dict())
 
@@ -444,10 +444,10 @@ def _counts(frames: dict[str, pd.DataFrame], policies: list) -> dict[str, int]:
     }
 
 
-def _world_metrics(world_id: str, steps: pd.DataFrame) -> dict[str, Any]:
+def _world_metrics(world_id: str, steps: pd.DataFrame, world_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     from dilemmazoo.analysis import world_metrics
 
-    return world_metrics(world_id, steps)
+    return world_metrics(world_id, steps, world_kwargs)
 
 
 class _progress:

@@ -155,3 +155,189 @@ def test_no_runs_is_a_clear_error(tmp_path):
 )
 def test_format_number(value, text):
     assert format_number(value) == text
+
+
+# --- commons worlds and grid cells ------------------------------------------------------------
+
+CPR = "dilemmazoo/cpr-v0"
+GOVSIM = "dilemmazoo/commons-v0"
+STEP_DEFAULTS = {"generation": 1, "game": 1, "name": "", "policy": "scripted", "decided": True, "action": "",
+                 "reward": 0.0, "utility": 0.0, "parse_failures": 0, "fallback_used": False}
+
+
+def cpr_steps(efforts: list[float], regrowth: float, *, n_rounds: int = 4, norm: float = -1.0) -> pd.DataFrame:
+    """One CPR episode with a toy rule: agent i harvests 20 * e_i each round, the stock then
+    regrows by ``regrowth`` up to 100, and collapses when the stock left is below 20."""
+    rows, stock = [], 100.0
+    for round_ in range(1, n_rounds + 1):
+        harvests = [20.0 * effort for effort in efforts]
+        left = stock - sum(harvests)
+        collapsed = left < 20.0
+        after = left if collapsed else min(100.0, left + regrowth)
+        for index, (effort, harvest) in enumerate(zip(efforts, harvests)):
+            rows.append({
+                **STEP_DEFAULTS, "episode": 0, "step": round_, "agent": f"player_{index}",
+                "round": round_, "phase": "harvest", "round_end": True, "stock_before": stock, "stock": after,
+                "effort": effort, "harvest": harvest, "group_norm": norm, "over_norm": bool(norm >= 0 and harvest > norm),
+                "inspected": False, "sanctioned": False, "fine_paid": 0.0, "punish_cost_paid": 0.0, "punishments_made": 0,
+                "proposal": -1.0, "vote": -1, "elected_norm": -1.0, "wealth": 0.0, "collapsed": collapsed,
+                "consumption": 1.0, "max_sustainable_yield": 10.0, "collapse_threshold": 20.0,
+            })
+        if collapsed:
+            break
+        stock = after
+    return pd.DataFrame(rows)
+
+
+def write_commons_run(run_dir: Path, *, world: str, seed: int, steps: pd.DataFrame, kwargs: dict, prior: str,
+                      experiment: str = "cpr_grid") -> Path:
+    """A run directory as experiments/store.py writes it: the resolved single-seed config."""
+    run_dir.mkdir(parents=True)
+    steps.to_parquet(run_dir / "steps.parquet", index=False)
+    config = {
+        "name": experiment, "description": f"seed {seed} of the grid", "world": {"id": world, "kwargs": kwargs},
+        "agents": {"kind": "scripted", "strategy": "fixed_effort", "params": {"prior": prior}},
+        "population": None, "episodes_per_generation": 1, "seeds": [seed], "grid": {}, "cache": True, "workers": 4,
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    summary = {"experiment": experiment, "run_id": run_dir.name, "world": world, "seed": seed, "status": "complete",
+               "episodes": 1, "generations": 1, "wall_time_s": 0.5, "counts": {}, "metrics": {}}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+    return run_dir
+
+
+CPR_EFFORTS = {  # (prior, seed) -> efforts of the two agents
+    ("altruistic", 0): [0.25, 0.25], ("altruistic", 1): [0.25, 0.25],
+    ("selfish", 0): [1.0, 0.8], ("selfish", 1): [1.0, 1.0],
+}
+
+
+def write_cpr_grid(root: Path) -> Path:
+    """A 2 x 2 grid (growth_rate x prior) with seeds 0 and 1, 8 runs in hash-named folders.
+
+    growth 0.2 (regrowth 10): altruistic takes 10 a round and holds the stock at 100; selfish
+    takes 36 (seed 0: 100 -> 74 -> 48 -> 12, collapse in round 3) or 40 (100 -> 70 -> 40 ->
+    0, round 3). growth 0.6 (regrowth 30): everyone lasts the 4 rounds.
+    """
+    experiment = root / "cpr_grid"
+    index = 0
+    for growth_rate, regrowth in ((0.6, 30.0), (0.2, 10.0)):
+        for prior in ("selfish", "altruistic"):
+            for seed in (0, 1):
+                index += 1
+                steps = cpr_steps(CPR_EFFORTS[prior, seed], regrowth, norm=5.0 if prior == "altruistic" else -1.0)
+                write_commons_run(
+                    experiment / f"{index:02d}f{seed}", world=CPR, seed=seed, steps=steps, prior=prior,
+                    kwargs={"n_agents": 2, "n_rounds": 4, "growth_rate": growth_rate},
+                )
+    return experiment
+
+
+def test_grid_cells_group_runs_that_differ_only_in_the_seed():
+    from dilemmazoo.analysis.report import grid_cells
+
+    def config(growth, prior, seed, workers=1):
+        return {"name": "g", "description": str(seed), "world": {"id": CPR, "kwargs": {"growth_rate": growth, "voting": True}},
+                "agents": {"params": {"prior": prior, "seed": seed}}, "seeds": [seed], "workers": workers}
+
+    configs = [config(0.6, "selfish", 0), config(0.2, "selfish", 0), config(0.6, "selfish", 1, workers=8),
+               config(0.2, "altruistic", 2), config(0.2, "selfish", 3)]
+    cells = grid_cells(configs)
+    assert [cell.label for cell in cells] == [
+        "world.kwargs.growth_rate=0.2, agents.params.prior=altruistic",
+        "world.kwargs.growth_rate=0.2, agents.params.prior=selfish",
+        "world.kwargs.growth_rate=0.6, agents.params.prior=selfish",
+    ]
+    assert [cell.members for cell in cells] == [(3,), (1, 4), (0, 2)]
+    assert cells[1].values == {"world.kwargs.growth_rate": "0.2", "agents.params.prior": "selfish"}
+    assert [cell.label for cell in grid_cells([config(0.2, "selfish", 0), config(0.2, "selfish", 1)])] == ["all runs"]
+    # a key only some runs have tells cells apart too
+    odd = config(0.2, "selfish", 5)
+    odd["world"]["kwargs"]["extra"] = 1
+    assert [cell.label for cell in grid_cells([config(0.2, "selfish", 0), odd])] == [
+        "world.kwargs.extra=1", "world.kwargs.extra=–",  # numbers first
+    ]
+
+
+def test_report_of_a_cpr_grid_has_a_section_per_cell(tmp_path):
+    experiment = write_cpr_grid(tmp_path)
+    html = write_report(experiment).read_text(encoding="utf-8")
+    labels = [
+        "world.kwargs.growth_rate=0.2, agents.params.prior=altruistic",
+        "world.kwargs.growth_rate=0.2, agents.params.prior=selfish",
+        "world.kwargs.growth_rate=0.6, agents.params.prior=altruistic",
+        "world.kwargs.growth_rate=0.6, agents.params.prior=selfish",
+    ]
+    assert "Grid cells" in html
+    positions = [html.index(f'<h4 id="world-1-cell-{number}" class="cell">{label}') for number, label in enumerate(labels, start=1)]
+    assert positions == sorted(positions)
+    for label in labels:  # stock and norm plots of every cell
+        assert f'alt="{label}: Stock over time"' in html
+        assert f'alt="{label}: Norms over time"' in html
+    assert html.count(PNG_IMG) == 4 + 4 * 2  # world plots + parse failures, then 2 per cell
+    # survival time per cell: 0.2/selfish collapses in round 3 for both seeds, the others last 4
+    cell_rows = html.split("<th>cell</th>")[1].split("</table>")[0]
+    selfish_row = cell_rows.split(labels[1])[1].split("</tr>")[0]
+    assert "<td>0, 1</td>" in selfish_row  # its seeds, in order
+    assert '<td class="num">3 ± 0</td>' in selfish_row  # survival_time
+    assert '<td class="num">0 ± 0</td>' in selfish_row  # survival_rate
+    altruistic_row = cell_rows.split(labels[0])[1].split("</tr>")[0]
+    assert '<td class="num">4 ± 0</td>' in altruistic_row and '<td class="num">1 ± 0</td>' in altruistic_row
+    # efficiency of 0.2/selfish: seed 0 takes 108 of T * MSY = 40 -> 1; seed 1 takes 120 -> 1
+    # norm similarity: seed 0 1 - 0.2 = 0.8, seed 1 1.0 -> mean 0.9, sd 0.1414
+    assert '<td class="num">0.9 ± 0.1414</td>' in selfish_row
+    for name in ("survival_time", "survival_rate", "efficiency", "norm_similarity", "sanction_rate"):
+        assert f"<th>{name}</th>" in cell_rows
+    assert "seed=" not in html and "workers=" not in html
+
+
+def test_report_of_one_cell_has_no_cell_section_and_reads_the_horizon_from_the_config(tmp_path):
+    rows = []
+    for index in range(5):  # GovSim month 1: five agents take 20 of 100 each and the lake collapses
+        rows.append({
+            **STEP_DEFAULTS, "episode": 0, "step": 1, "agent": f"player_{index}", "round": 1, "phase": "harvest",
+            "round_end": True, "stock_before": 100.0, "stock_after_harvest": 0.0, "stock": 0.0, "sustainable_total": 50.0,
+            "threshold": 10.0, "requested": 20, "harvest": 20.0, "present": True, "collapsed": True,
+            "collapse_threshold": 5.0, "n_present": 5, "speaker": "", "message": "",
+        })
+    steps = pd.DataFrame(rows)
+    experiment = tmp_path / "govsim"
+    for seed in (0, 1):
+        write_commons_run(experiment / f"run{seed}", world=GOVSIM, seed=seed, steps=steps, prior="none",
+                          kwargs={"n_agents": 5, "n_months": 24}, experiment="govsim")
+    html = write_report(experiment).read_text(encoding="utf-8")
+    assert "Grid cells" not in html
+    assert 'alt="Stock over time"' in html and 'alt="Requests against the sustainable threshold"' in html
+    assert '<td class="num">0.08333</td>' in html  # efficiency 100 / (24 * 50), T from world.kwargs.n_months
+    assert '<td class="num">24</td>' in html  # n_months
+    assert "over_usage" in html and "share of (agent, month) harvest requests" in html
+
+
+def test_report_of_a_govsim_grid_run_by_the_runner(tmp_path):
+    """End to end: the runner plays GovSim (no talk) with scripted harvesters, then the report.
+
+    fraction 0.1: everyone asks for 10 of 100 each month and the lake lasts 12 months;
+    fraction 0.3: 5 x 30 = 150 > 100, the lake collapses in month 1 (efficiency 100/600).
+    """
+    pytest.importorskip("dilemmazoo.envs.commons")
+    from dilemmazoo.experiments import run_grid
+
+    config = {
+        "name": "govsim_grid", "world": {"id": GOVSIM, "kwargs": {"n_agents": 5, "n_months": 12, "communication": False}},
+        "agents": {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.1}},
+        "seeds": [0, 1], "grid": {"agents.params.fraction": [0.3, 0.1]},
+    }
+    path = tmp_path / "govsim_grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    results = run_grid(path, out=tmp_path / "runs", progress=False)
+    assert len(results) == 4
+    html = write_report(tmp_path / "runs" / "govsim_grid").read_text(encoding="utf-8")
+    labels = ["agents.params.fraction=0.1", "agents.params.fraction=0.3"]
+    for number, label in enumerate(labels, start=1):
+        assert f'<h4 id="world-1-cell-{number}" class="cell">{label}' in html
+        assert f'alt="{label}: Stock over time"' in html
+        assert f'alt="{label}: Requests against the sustainable threshold"' in html
+    cell_rows = html.split("<th>cell</th>")[1].split("</table>")[0]
+    sustainable, greedy = (cell_rows.split(label)[1].split("</tr>")[0] for label in labels)
+    assert '<td class="num">12 ± 0</td>' in sustainable and '<td class="num">1 ± 0</td>' in sustainable  # months, rate
+    assert '<td class="num">0.1667 ± 0</td>' in greedy  # efficiency
