@@ -11,7 +11,8 @@ Scripted agents answer through the world's own :class:`~dilemmazoo.envs.base.Amo
 (``spec.make_action``), so they can never send an action the world would not accept.
 Other worlds' scripted agents live beside their worlds' strategies and are found by name in
 :func:`make_scripted`: matrix games, the splitting worlds, GovSim's commons (``commons_sustainable``,
-``commons_greedy``, ``commons_fixed_amount``, ``commons_conditional_cooperator``).
+``commons_greedy``, ``commons_fixed_amount``, ``commons_conditional_cooperator``), the effort CPR's
+(``cpr_rule_based``, ``cpr_fixed_effort``).
 
 :class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
 interfaces; their strategies are parameters, so they write no strategy text.
@@ -87,9 +88,10 @@ SCRIPTED_AGENTS: dict[str, type] = {
 def _world_strategies() -> dict[str, type]:
     """The other worlds' scripted agents; GovSim's carry a ``commons_`` prefix (``greedy`` is a matrix strategy)."""
     from dilemmazoo.agents.commons_strategies import COMMONS_STRATEGIES
+    from dilemmazoo.agents.cpr_strategies import CPR_STRATEGIES
     from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
 
-    return {**SPLIT_STRATEGIES, **{f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}}
+    return {**SPLIT_STRATEGIES, **{f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}, **CPR_STRATEGIES}
 
 
 def make_scripted(strategy: str, **params: Any):
@@ -139,7 +141,14 @@ class ScriptedPolicy:
         """
         for seat, p in seat_params.items():
             merged = {**self.params, **p}
-            if seat in self.agents and self.member_params.get(seat) == merged:
+            old = self.member_params.get(seat)
+            if seat in self.agents and old == merged:
+                continue
+            agent = self.agents.get(seat)
+            if agent is not None and old is not None and hasattr(agent, "set_params") and set(old) == set(merged):
+                # agents that can change their parameters in place keep their episode state
+                agent.set_params(**{k: v for k, v in merged.items() if old[k] != v})
+                self.member_params[seat] = merged
                 continue
             self.agents[seat] = make_scripted(self.strategy, **merged)
             self.member_params[seat] = merged

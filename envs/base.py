@@ -234,6 +234,9 @@ class LanguageWorld(ParallelEnv, ABC):
     """
 
     metadata: dict[str, Any] = {"render_modes": ["ansi"], "name": "dilemmazoo-world"}
+    #: whether players are told their rewards; a world that hides them (agents see only local
+    #: outcomes) sets False and the runner leaves rewards out of the agents' memory lines
+    shows_rewards: bool = True
 
     @abstractmethod
     def rules(self, agent: str) -> str:

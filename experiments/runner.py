@@ -252,6 +252,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
     utility_returns = dict.fromkeys(seats, 0.0)
     last_infos = {seat: _scalar_infos(infos.get(seat, {})) for seat in seats}
     since_learning = dict.fromkeys(seats, 0.0)  # payoffs since the last learning event
+    shows_rewards = getattr(world, "shows_rewards", True)  # worlds that hide payoffs keep them out of memory
     step = 0
     while world.agents:
         step += 1
@@ -293,10 +294,11 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
                     **{k: v for k, v in info.items() if k not in _RESERVED},
                 }
             )
+            told = f"; your reward was {reward:+g}" if shows_rewards else ""
             if action is not None:
                 answer = "the fallback (no valid answer)" if action.fallback_used else repr(action.raw_text.strip()[-80:])
-                memory[seat].append(f"Step {step}: you answered {answer}; your reward was {reward:+g}.")
-            elif reward:
+                memory[seat].append(f"Step {step}: you answered {answer}{told}.")
+            elif reward and shows_rewards:
                 memory[seat].append(f"Step {step}: your reward was {reward:+g}.")
             if action is not None:
                 recorder.add_calls(action.calls, episode=episode, generation=generation, step=step, agent=seat)

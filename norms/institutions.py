@@ -1,8 +1,12 @@
-"""Institutions: rules that add moves to a world.
+"""Institutions: rules that add moves or sanctions to a world.
 
-Worlds are the lowest layer and import nothing above them, so the pure rule a world calls
-lives beside the world (``dilemmazoo.envs.donor_game.punish``); the institution here names it,
-describes it and is what configs, analysis and other worlds refer to.
+The rules worlds call are pure functions. Those shared across worlds live in leaf modules of
+this package that import nothing from dilemmazoo (:mod:`~dilemmazoo.norms.sanctions`: monitoring
+and graduated punishment; :mod:`~dilemmazoo.norms.voting`: propose-then-vote), so any world can
+call them without importing the layers above it. The Donor Game's costly punishment is a rule of
+that one world and lives beside it (``dilemmazoo.envs.donor_game.punish``). The classes here
+name, describe and parameterise each institution; configs, analysis and ``dilemmazoo list``
+refer to them through :data:`INSTITUTIONS`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dilemmazoo.envs.donor_game import punish
+from dilemmazoo.norms.sanctions import MonitoringPunishment
+from dilemmazoo.norms.voting import ProposeThenVote
 
-__all__ = ["CostlyPunishment", "INSTITUTIONS"]
+__all__ = ["CostlyPunishment", "INSTITUTIONS", "MonitoringPunishment", "ProposeThenVote"]
 
 
 @dataclass(frozen=True)
@@ -36,4 +42,8 @@ class CostlyPunishment:
         return self.rule(spend, target_resources, self.effect_per_unit)
 
 
-INSTITUTIONS = {"costly_punishment": CostlyPunishment}
+INSTITUTIONS = {
+    "costly_punishment": CostlyPunishment,
+    "monitoring_punishment": MonitoringPunishment,
+    "propose_then_vote": ProposeThenVote,
+}
