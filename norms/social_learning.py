@@ -43,6 +43,9 @@ Arguments of :class:`SocialLearning` (defaults)
   for a first strategy per member (the cultural-evolution prompt); otherwise strategies start
   empty (scripted members, or LLM members steered by persona).
 - ``learn_prompt``, ``initial_prompt``: the wording (``LEARN_PROMPT``, ``INITIAL_PROMPT``).
+- ``initial_params=None``: a list of parameter mappings handed out to the first members in
+  turn (member ``i`` gets item ``i mod len``, over the group's params), for a mixed initial
+  population such as half altruistic, half selfish; ``None``: everyone gets the group's params.
 
 One learning event (synchronous)
 --------------------------------
@@ -285,8 +288,14 @@ class SocialLearning(PopulationDynamics):
         write_initial_strategies: bool = False,
         learn_prompt: str = LEARN_PROMPT,
         initial_prompt: str = INITIAL_PROMPT,
+        initial_params: Sequence[Mapping[str, Any]] | None = None,
     ):
         graph_kwargs = dict(graph_kwargs or {})
+        if initial_params is not None:
+            if isinstance(initial_params, Mapping) or not all(isinstance(p, Mapping) for p in initial_params) \
+                    or not initial_params:
+                raise ValueError(f"initial_params must be a non-empty list of parameter mappings, got {initial_params!r}")
+        self.initial_params = None if initial_params is None else [dict(p) for p in initial_params]
         if isinstance(graph, nx.Graph):
             if graph_kwargs:
                 raise ValueError("graph_kwargs: only for a named graph kind, not for a ready networkx.Graph")
@@ -389,7 +398,11 @@ class SocialLearning(PopulationDynamics):
             strategies = writer.write_strategies([self.initial_prompt.format(name=n) for n in names], rng)
             if len(strategies) != size:
                 raise ValueError(f"the strategy writer returned {len(strategies)} strategies for {size} prompts")
-        return [Member(name=n, generation=1, strategy=s, params=dict(params or {})) for n, s in zip(names, strategies)]
+        mix = self.initial_params or [{}]
+        return [
+            Member(name=n, generation=1, strategy=s, params={**(params or {}), **mix[i % len(mix)]})
+            for i, (n, s) in enumerate(zip(names, strategies))
+        ]
 
     def update(
         self,

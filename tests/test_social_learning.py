@@ -417,3 +417,13 @@ def test_imitation_moves_the_population_toward_the_higher_payoff_effort():
         assert abs(start - 0.8) > 0.2 and abs(end - 0.8) < 0.03
         _, drift = simulate_efforts(beta=0.0, seed=seed)  # neutral drift: no pull toward 0.8
         assert abs(drift - 0.8) > 0.2
+
+
+def test_initial_params_mix_the_first_population():
+    dynamics = SocialLearning(initial_params=[{"effort": 0.25}, {"effort": 0.75, "compliance": 0.3}])
+    members = dynamics.initial(5, None, np.random.default_rng(0), params={"effort": 0.5, "compliance": 0.9, "noise": 0.0})
+    assert [m.params["effort"] for m in members] == [0.25, 0.75, 0.25, 0.75, 0.25]
+    assert [m.params["compliance"] for m in members] == [0.9, 0.3, 0.9, 0.3, 0.9]
+    assert all(m.params["noise"] == 0.0 for m in members)
+    with pytest.raises(ValueError, match="initial_params"):
+        SocialLearning(initial_params={"effort": 0.25})
