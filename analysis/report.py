@@ -177,7 +177,11 @@ def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 def _key_config_values(runs: Sequence[RunRecords]) -> list[dict[str, str]]:
     """Per run, the config values that tell the runs apart (the grid's axes); for a single
     run, or runs that do not differ, the world's settings."""
-    flats = [_flatten(run.config) for run in runs]
+    if len(runs) > 1 and all(run.config.get("cell") for run in runs):
+        cells = [grid_cells([run.config for run in runs])]
+        label_of = {member: cell.values for cell in cells[0] for member in cell.members}
+        return [{key: str(value) for key, value in label_of[i].items()} for i in range(len(runs))]
+    flats = [{k: v for k, v in _flatten(run.config).items() if not k.startswith("cell.")} for run in runs]
     keys = sorted({key for flat in flats for key in flat})
     varying = [key for key in keys if "seed" not in key.split(".")[-1] and len({flat.get(key) for flat in flats}) > 1]
     chosen = varying or [key for key in keys if key.split(".")[0] == "world" and key != "world"]
@@ -235,8 +239,11 @@ def grid_cells(configs: Sequence[Mapping[str, Any]]) -> list[GridCell]:
     between cells, in the order the config lists them; a single cell is labelled
     ``"all runs"``. Cells are sorted by those values (numbers numerically).
     """
+    if configs and all(config.get("cell") for config in configs):
+        return _labelled_cells(configs)
     flats = [
-        {key: value for key, value in _flatten(config).items() if not _is_seed_key(key) and key not in _NOT_CELL_KEYS}
+        {key: value for key, value in _flatten(config).items()
+         if not _is_seed_key(key) and key not in _NOT_CELL_KEYS and not key.startswith("cell.")}
         for config in configs
     ]
     keys = list(dict.fromkeys(key for flat in flats for key in flat))
@@ -247,6 +254,27 @@ def grid_cells(configs: Sequence[Mapping[str, Any]]) -> list[GridCell]:
     cells = []
     for signature, members in groups.items():
         values = {keys[i]: "–" if signature[i] is None else signature[i] for i in varying}
+        label = ", ".join(f"{key}={value}" for key, value in values.items()) or "all runs"
+        cells.append(GridCell(label=label, values=values, members=tuple(members)))
+    return sorted(cells, key=lambda cell: [_natural(value) for value in cell.values.values()])
+
+
+def _labelled_cells(configs: Sequence[Mapping[str, Any]]) -> list[GridCell]:
+    """Cells named by the grid labels the runner stored in each config (``cell``).
+
+    Keys are shortened to their last part when that stays unambiguous
+    (``world.kwargs.voting`` -> ``voting``); cells are sorted by their labels (numbers numerically).
+    """
+    keys = list(dict.fromkeys(key for config in configs for key in config["cell"]))
+    varying = [key for key in keys if len({str(config["cell"].get(key)) for config in configs}) > 1]
+    last = [key.rsplit(".", 1)[-1] for key in varying]
+    names = {key: short if last.count(short) == 1 else key for key, short in zip(varying, last)}
+    groups: dict[tuple, list[int]] = {}
+    for index, config in enumerate(configs):
+        groups.setdefault(tuple(str(config["cell"].get(key, "–")) for key in varying), []).append(index)
+    cells = []
+    for signature, members in groups.items():
+        values = {names[key]: value for key, value in zip(varying, signature)}
         label = ", ".join(f"{key}={value}" for key, value in values.items()) or "all runs"
         cells.append(GridCell(label=label, values=values, members=tuple(members)))
     return sorted(cells, key=lambda cell: [_natural(value) for value in cell.values.values()])

@@ -11,6 +11,9 @@ keys to sweep. Everything is checked before anything runs; an error names the ba
     episodes_per_generation: 2
     seeds: [0]
     grid: {world.kwargs.donation_multiplier: [1.5, 2.0, 3.0]}
+
+A grid axis is a list of values or a mapping ``label -> value``; the labels name the cells in
+reports (``population: {none: null, social_learning: {dynamics: social_learning}}``).
 """
 
 from __future__ import annotations
@@ -120,7 +123,14 @@ class ExperimentConfig(_Strict):
     population: PopulationConfig | None = None
     episodes_per_generation: int = Field(1, ge=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    grid: dict[str, list[Any] | dict[str, Any]] = Field(
+        default_factory=dict,
+        description="dotted key -> values to sweep: a list, or a mapping label -> value (labels name report cells)",
+    )
+    cell: dict[str, str] = Field(
+        default_factory=dict,
+        description="set by the grid expansion: grid key -> the label of this run's value (not part of the run id)",
+    )
     cache: bool = True
     workers: int = Field(1, ge=1)
 
@@ -130,6 +140,8 @@ class ExperimentConfig(_Strict):
         for key, values in self.grid.items():
             if not values:
                 raise ValueError(f"grid.{key} has no values")
+            if isinstance(values, dict) and not all(isinstance(label, str) and label for label in values):
+                raise ValueError(f"grid.{key}: the labels of a labelled axis must be non-empty strings")
             head = key.split(".")[0]
             if head in ("grid", "seeds") or head not in data:
                 raise ValueError(f"grid key {key!r} does not name a config field")
@@ -257,17 +269,33 @@ def expand_grid(config: ExperimentConfig) -> list[ExperimentConfig]:
     """One single-seed, grid-free config per grid point and seed."""
     base = config.model_dump()
     keys = list(config.grid)
+    axes = [_labelled_values(config.grid[k]) for k in keys]
     runs = []
-    for values in itertools.product(*(config.grid[k] for k in keys)):
+    for choice in itertools.product(*axes):
+        values = [value for _, value in choice]
         point = apply_overrides(base, dict(zip(keys, values)))
         point["grid"] = {}
+        point["cell"] = {key: label for key, (label, _) in zip(keys, choice)}
         for seed in config.seeds:
-            runs.append(validate({**point, "seeds": [seed]}, source=f"grid point {dict(zip(keys, values))}"))
+            runs.append(validate({**point, "seeds": [seed]}, source=f"grid point {point['cell']}"))
     return runs
+
+
+def _labelled_values(values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
+    """(label, value) pairs of one grid axis; a plain list labels each value by its YAML text."""
+    if isinstance(values, dict):
+        return list(values.items())
+    return [(_short_text(value), value) for value in values]
+
+
+def _short_text(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**6).strip()
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def run_id(config: ExperimentConfig) -> str:
     """Hash of the resolved config: the run directory's name."""
-    data = config.model_dump(exclude={"workers", "description"})
+    data = config.model_dump(exclude={"workers", "description", "cell"})
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

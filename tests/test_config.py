@@ -79,3 +79,16 @@ def test_run_id_is_stable_and_ignores_workers():
     b = validate(base(workers=4, description="other words"))
     assert run_id(a) == run_id(b)
     assert run_id(a) != run_id(validate(base(seeds=[1])))
+
+
+def test_labelled_grid_axes_name_the_cells_without_changing_run_ids():
+    plain = validate({"name": "g", "world": {"id": "donor-game"}, "grid": {"world.kwargs.n_rounds": [2, 3]}})
+    labelled = validate({"name": "g", "world": {"id": "donor-game"},
+                         "grid": {"world.kwargs.n_rounds": {"short": 2, "long": 3}, "population": {"none": None}}})
+    runs_plain, runs_labelled = expand_grid(plain), expand_grid(labelled)
+    assert [r.cell for r in runs_labelled] == [
+        {"world.kwargs.n_rounds": "short", "population": "none"}, {"world.kwargs.n_rounds": "long", "population": "none"}]
+    assert [r.cell for r in runs_plain] == [{"world.kwargs.n_rounds": "2"}, {"world.kwargs.n_rounds": "3"}]
+    assert [run_id(r) for r in runs_plain] == [run_id(r) for r in runs_labelled]
+    with pytest.raises(ConfigError, match="labels"):
+        validate({"name": "g", "world": {"id": "donor-game"}, "grid": {"world.kwargs.n_rounds": {"": 2}}})
