@@ -136,6 +136,7 @@ def test_cpr_social_learning_preset_runs_with_a_report_per_cell(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     html = (tmp_path / "cpr_social_learning" / "report.html").read_text()
     assert html.count("Grid cells") >= 1
-    for label in ("world.kwargs.growth_rate=0.3", "world.kwargs.voting=True", "population="):
+    for label in ("growth_rate=scarce, params=selfish, population=social_learning, voting=on",
+                  "growth_rate=rich, params=altruistic, population=none, voting=off"):
         assert label in html
     assert html.count("data:image/png;base64") >= 16 * 2  # a stock plot and a norm plot per cell
