@@ -12,7 +12,8 @@ Scripted agents answer through the world's own :class:`~dilemmazoo.envs.base.Amo
 Other worlds' scripted agents live beside their worlds' strategies and are found by name in
 :func:`make_scripted`: matrix games, the splitting worlds, GovSim's commons (``commons_sustainable``,
 ``commons_greedy``, ``commons_fixed_amount``, ``commons_conditional_cooperator``), the effort CPR's
-(``cpr_rule_based``, ``cpr_fixed_effort``).
+(``cpr_rule_based``, ``cpr_fixed_effort``), the gridworlds' (``grid_random``, ``grid_bfs``,
+``grid_cleaner``, ``grid_roles``).
 
 :class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
 interfaces; their strategies are parameters, so they write no strategy text.
@@ -89,9 +90,11 @@ def _world_strategies() -> dict[str, type]:
     """The other worlds' scripted agents; GovSim's carry a ``commons_`` prefix (``greedy`` is a matrix strategy)."""
     from dilemmazoo.agents.commons_strategies import COMMONS_STRATEGIES
     from dilemmazoo.agents.cpr_strategies import CPR_STRATEGIES
+    from dilemmazoo.agents.grid_strategies import GRID_STRATEGIES
     from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
 
-    return {**SPLIT_STRATEGIES, **{f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}, **CPR_STRATEGIES}
+    commons = {f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}
+    return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES}
 
 
 def make_scripted(strategy: str, **params: Any):
