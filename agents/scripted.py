@@ -100,7 +100,11 @@ def _world_strategies() -> dict[str, type]:
 def make_scripted(strategy: str, **params: Any):
     """Build a scripted agent by name: a Donor Game strategy above, a matrix-game strategy
     (:mod:`dilemmazoo.agents.matrix_strategies`), a splitting-world opponent
-    (:mod:`dilemmazoo.agents.split_strategies`) or ``axelrod:Name``. Unknown names list the known ones."""
+    (:mod:`dilemmazoo.agents.split_strategies`), ``axelrod:Name`` or ``neural:CHECKPOINT`` (a trained torch policy). Unknown names list the known ones."""
+    if strategy.startswith("neural:"):
+        from dilemmazoo.agents.neural import make_neural
+
+        return make_neural(strategy.split(":", 1)[1], **params)
     if strategy.startswith("axelrod:"):
         from dilemmazoo.agents.axelrod_adapter import AxelrodAgent
 

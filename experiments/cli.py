@@ -7,6 +7,8 @@
     dilemmazoo play repeated-game [--game NAME] [--rounds N] [--opponent NAME|axelrod:Name|llm:SPEC] [--seat 0|1]
     dilemmazoo tournament STRATEGY... [--turns N] [--game NAME] [--repetitions R] [--seed S] [--noise P]
     dilemmazoo transcript RUN_DIR [--agent A] [--step S] [--episode E] [--generation G] [--purpose P]
+    dilemmazoo train ippo --world cleanup|gathering [--iterations K] [--device auto] ...
+    dilemmazoo replay RUN_DIR [--episode E] [--out FILE.gif]
 
 ``run`` prints each run directory on its own line (stdout), progress on stderr.
 """
@@ -169,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("args", nargs=argparse.REMAINDER)
     play.set_defaults(func=_cmd_play)
 
+    # listed for --help; main() hands their arguments to their own parsers
+    sub.add_parser("train", help="train neural agents (e.g. 'train ippo --world cleanup')", add_help=False)
+    sub.add_parser("replay", help="save a gridworld episode of a run as a GIF", add_help=False)
+
     tr = sub.add_parser("transcript", help="print the prompts and answers of a run")
     tr.add_argument("run", help="a run directory")
     tr.add_argument("--agent", help="seat, e.g. player_3")
@@ -191,6 +197,14 @@ def main(argv: list[str] | None = None) -> int:
         from dilemmazoo.experiments.play import main_play
 
         return main_play(argv[1:])
+    if argv[:1] == ["train"]:
+        from dilemmazoo.experiments.train import main_train
+
+        return main_train(argv[1:])
+    if argv[:1] == ["replay"]:
+        from dilemmazoo.experiments.replay import main_replay
+
+        return main_replay(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -34,6 +34,7 @@ __all__ = [
     "ConfigError",
     "ExperimentConfig",
     "PopulationConfig",
+    "UtilityConfig",
     "WorldConfig",
     "apply_overrides",
     "expand_grid",
@@ -115,12 +116,20 @@ class PopulationConfig(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class UtilityConfig(_Strict):
+    """A utility transform applied to every step's rewards (e.g. inequity aversion)."""
+
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class ExperimentConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     world: WorldConfig
     agents: AgentsConfig | list[AgentsConfig] = AgentsConfig()
     population: PopulationConfig | None = None
+    utility: UtilityConfig | None = None
     episodes_per_generation: int = Field(1, ge=1)
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     grid: dict[str, list[Any] | dict[str, Any]] = Field(
@@ -297,5 +306,7 @@ def _short_text(value: Any) -> str:
 def run_id(config: ExperimentConfig) -> str:
     """Hash of the resolved config: the run directory's name."""
     data = config.model_dump(exclude={"workers", "description", "cell"})
+    if data.get("utility") is None:  # fields added later stay out of the hash when unused, so old run ids hold
+        data.pop("utility", None)
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -60,6 +60,7 @@ EPISODE_COLUMNS: dict[str, str] = {
     "return": "sum of rewards over the episode",
     "utility_return": "sum of utilities over the episode",
     "steps": "steps played",
+    "seed": "the seed the world was reset with (replays the episode with the recorded actions)",
 }
 
 #: column -> meaning, for ``population.parquet``

@@ -28,7 +28,7 @@ from dilemmazoo.envs import make_world, world_id
 from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, expand_grid, run_id
 from dilemmazoo.experiments.records import Summary
 from dilemmazoo.experiments import store
-from dilemmazoo.norms import Member, make_dynamics
+from dilemmazoo.norms import Member, make_dynamics, make_utility
 
 __all__ = ["RunFailed", "RunResult", "execute", "run_experiment"]
 
@@ -147,6 +147,11 @@ def check_config(config: ExperimentConfig) -> None:
             make_dynamics(config.population.dynamics, **config.population.kwargs)
         except ValueError as error:
             raise ConfigError(f"population: {error}") from None
+    if config.utility:
+        try:
+            make_utility(config.utility.name, **config.utility.kwargs)
+        except ValueError as error:
+            raise ConfigError(f"utility: {error}") from None
     for group in config.groups:
         if group.kind == "scripted":
             from dilemmazoo.agents.scripted import make_scripted
@@ -230,16 +235,20 @@ def _round_ended(infos: dict, live: list[str]) -> int | None:
     return None
 
 
-def _play_episode(world, seatings, members, *, episode, generation, game, seed, recorder, on_step, learn=None):
+def _play_episode(world, seatings, members, *, episode, generation, game, seed, recorder, on_step, learn=None,
+                  utility=None):
     """Play one episode; ``learn(round, scores)`` may return new members after a completed round.
 
     Within-episode dynamics (social learning) keep the members' names and seats; the runner
     hands the new strategies to the policies at once, so the next round is played with them.
+    ``utility`` (a norms utility transform) maps each step's rewards to the recorded utilities.
     """
     seats = list(world.possible_agents)
     names = {seat: m.name for seat, m in zip(seats, members)}
     member_of = dict(zip(seats, members))
     observations, infos = world.reset(seed=seed, options={"names": names, "generation": generation, "game": game})
+    if utility is not None and hasattr(utility, "reset"):
+        utility.reset(seats)
     rules = {seat: world.rules(seat) for seat in seats}
     seating_of = {seat: s for s in seatings for seat in s.seats}
     _hand_members(seatings, member_of)
@@ -276,6 +285,9 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
         live = list(world.agents)
         observations, rewards, terminations, truncations, infos = world.step(actions)
         utilities = {seat: float(rewards.get(seat, 0.0)) for seat in live}
+        if utility is not None:
+            transformed = utility({seat: utilities[seat] for seat in live}, {"step": step, "agents": live, "infos": infos})
+            utilities = {seat: float(transformed[seat]) for seat in live}
         for seat in live:
             action = decided.get(seat)
             info = _scalar_infos(infos.get(seat, {}))
@@ -317,6 +329,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
             {
                 "episode": episode, "generation": generation, "game": game, "agent": seat, "name": names[seat],
                 "policy": seating_of[seat].label, "return": returns[seat], "utility_return": utility_returns[seat], "steps": step,
+                "seed": seed,
                 **{k: v for k, v in last_infos[seat].items() if k not in _RESERVED},
             }
         )
@@ -324,7 +337,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
 
 
 _RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy", "decided", "action", "reward", "utility",
-             "parse_failures", "fallback_used", "return", "utility_return", "steps"}
+             "parse_failures", "fallback_used", "return", "utility_return", "steps", "seed"}
 
 
 def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress: bool = True, backend=None) -> RunResult:
@@ -341,6 +354,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     seed = config.seeds[0]
     world = build_world(config)
     dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
+    utility = make_utility(config.utility.name, **config.utility.kwargs) if config.utility else None
     population_rng = np.random.default_rng([seed, 1])
     episode_rng = np.random.default_rng([seed, 2])
     recorder = _Recorder()
@@ -388,7 +402,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
                     world, seatings, members, episode=episode, generation=generation, game=game,
                     seed=int(episode_rng.integers(2**31)), recorder=recorder,
                     on_step=lambda s: bar.describe(f"gen {generation}/{config.generations} game {game} step {s}"),
-                    learn=learn if within else None,
+                    learn=learn if within else None, utility=utility,
                 )
                 for name, ret in result.items():
                     scores[name] += ret / config.episodes_per_generation

@@ -33,6 +33,23 @@ def make_dynamics(name: str, **kwargs) -> PopulationDynamics:
         raise ValueError(f"bad arguments for population dynamics {name!r}: {error}") from None
 
 
+def register_utility(name: str, cls: type) -> None:
+    if name in UTILITY_TRANSFORMS:
+        raise ValueError(f"utility transform {name!r} is already registered")
+    UTILITY_TRANSFORMS[name] = cls
+
+
+def make_utility(name: str, **kwargs) -> UtilityTransform:
+    try:
+        cls = UTILITY_TRANSFORMS[name]
+    except KeyError:
+        raise ValueError(f"unknown utility transform {name!r}; known: {', '.join(sorted(UTILITY_TRANSFORMS))}") from None
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"bad arguments for utility transform {name!r}: {error}") from None
+
+
 def list_norms() -> dict[str, str]:
     """Registered norm names with the first line of their docstrings."""
     entries = {f"dynamics:{k}": v for k, v in POPULATION_DYNAMICS.items()}
@@ -54,5 +71,7 @@ __all__ = [
     "UtilityTransform",
     "list_norms",
     "make_dynamics",
+    "make_utility",
     "register_dynamics",
+    "register_utility",
 ]
