@@ -374,9 +374,11 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
             members = dynamics.initial(size, policy, population_rng, params=dict(config.groups[0].params))
             recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=1, step=0)
         else:
-            members = [Member(name=f"1_{i + 1}", generation=1, params=dict(s.group.params))
-                       for s in seatings for i in range(len(s.seats))]
-            members = [Member(name=f"1_{i + 1}", generation=1, params=m.params) for i, m in enumerate(members)]
+            # without population dynamics the members are the world's own players, named as it names them
+            # (GovSim's John, Kate, ...); a throwaway reset reads the names
+            world.reset(seed=seed)
+            members = [Member(name=world.display_name(seat), generation=1, params=dict(s.group.params))
+                       for s in seatings for seat in s.seats]
         episode = 0
         within = dynamics is not None and getattr(dynamics, "within_episode", False)
         for generation in range(1, config.generations + 1):
