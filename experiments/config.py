@@ -131,7 +131,8 @@ class ExperimentConfig(_Strict):
     population: PopulationConfig | None = None
     utility: UtilityConfig | None = None
     episodes_per_generation: int = Field(1, ge=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
+                             description="the seeds to run; a count n means seeds 0..n-1")
     grid: dict[str, list[Any] | dict[str, Any]] = Field(
         default_factory=dict,
         description="dotted key -> values to sweep: a list, or a mapping label -> value (labels name report cells)",
@@ -142,6 +143,15 @@ class ExperimentConfig(_Strict):
     )
     cache: bool = True
     workers: int = Field(1, ge=1)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _count_means_the_first_seeds(cls, seeds: Any) -> Any:
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ValueError(f"a seed count must be at least 1, got {seeds}")
+            return list(range(seeds))
+        return seeds
 
     @model_validator(mode="after")
     def _grid_keys_exist(self) -> ExperimentConfig:

@@ -129,7 +129,7 @@ def test_govsim_greedy_newcomer_breaks_a_sustainable_community(tmp_path):
 @pytest.mark.slow
 def test_cpr_social_learning_preset_runs_with_a_report_per_cell(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "dilemmazoo.experiments.cli", "run", "cpr_social_learning", "--set", "seeds=[0]",
+        [sys.executable, "-m", "dilemmazoo.experiments.cli", "run", "cpr_social_learning", "--set", "seeds=2",
          "--out", str(tmp_path), "--report", "--workers", "2"],
         capture_output=True, text=True, timeout=600,
     )

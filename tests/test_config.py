@@ -92,3 +92,10 @@ def test_labelled_grid_axes_name_the_cells_without_changing_run_ids():
     assert [run_id(r) for r in runs_plain] == [run_id(r) for r in runs_labelled]
     with pytest.raises(ConfigError, match="labels"):
         validate({"name": "g", "world": {"id": "donor-game"}, "grid": {"world.kwargs.n_rounds": {"": 2}}})
+
+
+def test_a_seed_count_means_the_first_seeds():
+    assert validate({"name": "s", "world": {"id": "donor-game"}, "seeds": 3}).seeds == [0, 1, 2]
+    assert validate({"name": "s", "world": {"id": "donor-game"}, "seeds": [5]}).seeds == [5]
+    with pytest.raises(ConfigError, match="seed count"):
+        validate({"name": "s", "world": {"id": "donor-game"}, "seeds": 0})
