@@ -7,6 +7,7 @@ from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, Strat
 from dilemmazoo.norms.cultural_evolution import CulturalEvolution
 from dilemmazoo.norms.institutions import INSTITUTIONS, CostlyPunishment
 from dilemmazoo.norms.social_learning import SocialLearning
+from dilemmazoo.norms.utilities import InequityAversion, WelfareInternalization
 
 POPULATION_DYNAMICS: dict[str, type[PopulationDynamics]] = {}
 UTILITY_TRANSFORMS: dict[str, type] = {}
@@ -50,6 +51,10 @@ def make_utility(name: str, **kwargs) -> UtilityTransform:
         raise ValueError(f"bad arguments for utility transform {name!r}: {error}") from None
 
 
+register_utility("inequity_aversion", InequityAversion)
+register_utility("welfare", WelfareInternalization)
+
+
 def list_norms() -> dict[str, str]:
     """Registered norm names with the first line of their docstrings."""
     entries = {f"dynamics:{k}": v for k, v in POPULATION_DYNAMICS.items()}
@@ -62,6 +67,7 @@ __all__ = [
     "CostlyPunishment",
     "CulturalEvolution",
     "INSTITUTIONS",
+    "InequityAversion",
     "Institution",
     "Member",
     "POPULATION_DYNAMICS",
@@ -69,6 +75,7 @@ __all__ = [
     "SocialLearning",
     "StrategyWriter",
     "UtilityTransform",
+    "WelfareInternalization",
     "list_norms",
     "make_dynamics",
     "make_utility",
