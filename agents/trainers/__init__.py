@@ -1,1 +1,47 @@
-"""Trainers: credit assignment and policy-gradient updates for LLM and small-net agents."""
+"""Trainers: credit assignment and policy-gradient updates for LLM and small-net agents.
+
+- :mod:`~dilemmazoo.agents.trainers.credit` (numpy only): returns-to-go, leave-one-out group
+  baselines, naive / sum-of-rewards / Advantage Alignment credit (two-player and N-player),
+  A-GRAE weighting, per-world presets, round-to-token credit. Re-exported here.
+- :mod:`~dilemmazoo.agents.trainers.small_net` (needs torch, the ``local`` extra): PPO with these
+  credits for small torch policies on a vectorized iterated prisoner's dilemma. Import it
+  explicitly; it is not imported here so that the credit math works without torch.
+"""
+
+from dilemmazoo.agents.trainers.credit import (
+    AA_FORMS,
+    CREDIT_METHODS,
+    CREDIT_PRESETS,
+    CreditPreset,
+    advantage_alignment_credit,
+    advantage_alignment_weights,
+    agrae_advantages,
+    agrae_weights,
+    credit_from_rewards,
+    group_advantages,
+    leave_one_out_baseline,
+    n_player_aa_credit,
+    naive_credit,
+    returns_to_go,
+    round_credit_to_tokens,
+    sum_of_rewards_credit,
+)
+
+__all__ = [
+    "AA_FORMS",
+    "CREDIT_METHODS",
+    "CREDIT_PRESETS",
+    "CreditPreset",
+    "advantage_alignment_credit",
+    "advantage_alignment_weights",
+    "agrae_advantages",
+    "agrae_weights",
+    "credit_from_rewards",
+    "group_advantages",
+    "leave_one_out_baseline",
+    "n_player_aa_credit",
+    "naive_credit",
+    "returns_to_go",
+    "round_credit_to_tokens",
+    "sum_of_rewards_credit",
+]
