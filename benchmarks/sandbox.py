@@ -1,0 +1,113 @@
+"""Policy sandbox overhead: decisions per second in and out of the sandbox.
+
+    python benchmarks/sandbox.py            # readable table
+    python benchmarks/sandbox.py --json     # ... and one JSON object of the figures, last line
+    python benchmarks/sandbox.py --quick    # fewer repetitions (a smoke run)
+
+Setting: a Cleanup-sized map (18 x 25, walls around, about 100 apples), 10 agents, as in the
+policy-synthesis runs of vicgalle/llm-policies-social-dilemmas. Figures:
+
+- ``startup_s``: seconds to start a worker and load the policy (best of three);
+- ``trivial_*``: a policy that returns a constant, so the figure is the sandbox's own cost:
+  decisions/s in process, in the sandbox with one round-trip per step carrying all 10 agents
+  (``batched``), and with one round-trip per agent (``unbatched``);
+  ``trivial_overhead_us_per_step`` is the extra time per batched round-trip;
+- ``bfs_*``: a BFS harvester written against the helpers (the usual LLM-written policy),
+  decisions/s in process and in the sandbox (batched), and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from dilemmazoo.agents.sandbox import InProcessPolicy, PolicySandbox, compile_policy, make_snapshot
+
+N_AGENTS = 10
+TRIVIAL = "def policy(state, agent_id):\n    return 7\n"
+BFS = """
+def policy(state, agent_id):
+    row, col = state.positions[agent_id]
+    found = helpers.nearest(state.grid, (row, col), "A", walls="@")
+    if found is None:
+        return helpers.STAY
+    return helpers.direction_to_action(found.direction, state.orientations[agent_id])
+"""
+
+
+def cleanup_sized_state(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    grid = rng.choice(np.array(list(" A")), size=(18, 25), p=[0.77, 0.23])
+    grid[0, :] = grid[-1, :] = grid[:, 0] = grid[:, -1] = "@"
+    positions = np.column_stack([rng.integers(1, 17, N_AGENTS), rng.integers(1, 24, N_AGENTS)])
+    return make_snapshot(
+        {"grid": grid, "positions": positions, "orientations": rng.integers(0, 4, N_AGENTS)}, {"step": 0}
+    )
+
+
+def rate(run, decisions_per_run: int, seconds: float) -> float:
+    """Decisions per second of ``run`` repeated for about ``seconds`` (after one warm-up)."""
+    run()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        run()
+        count += 1
+    return count * decisions_per_run / (time.perf_counter() - start)
+
+
+def bench(source: str, seconds: float) -> dict[str, float]:
+    state, agents = cleanup_sized_state(), list(range(N_AGENTS))
+    policy = compile_policy(source)
+    local = InProcessPolicy(policy, n_actions=9, fallback_action=7)
+    figures = {"in_process_decisions_per_s": rate(lambda: local.call(state, agents), N_AGENTS, seconds)}
+    with PolicySandbox(policy, n_actions=9, fallback_action=7) as sandbox:
+        figures["batched_decisions_per_s"] = rate(lambda: sandbox.call(state, agents), N_AGENTS, seconds)
+        figures["unbatched_decisions_per_s"] = rate(
+            lambda: [sandbox.call(state, [a]) for a in agents], N_AGENTS, seconds
+        )
+        assert not sandbox.failures, sandbox.reports[:3]
+    return figures
+
+
+def startup_seconds() -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        with PolicySandbox(TRIVIAL, n_actions=9, fallback_action=7):
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    parser.add_argument("--quick", action="store_true", help="shorter timings")
+    args = parser.parse_args()
+    seconds = 0.3 if args.quick else 2.0
+
+    figures: dict[str, float] = {"startup_s": startup_seconds()}
+    trivial = bench(TRIVIAL, seconds)
+    for key, value in trivial.items():
+        figures[f"trivial_{key}"] = value
+    figures["trivial_overhead_us_per_step"] = 1e6 * N_AGENTS * (
+        1 / trivial["batched_decisions_per_s"] - 1 / trivial["in_process_decisions_per_s"]
+    )
+    bfs = bench(BFS, seconds)
+    figures["bfs_in_process_decisions_per_s"] = bfs["in_process_decisions_per_s"]
+    figures["bfs_sandbox_decisions_per_s"] = bfs["batched_decisions_per_s"]
+    figures["bfs_sandbox_over_in_process"] = bfs["batched_decisions_per_s"] / bfs["in_process_decisions_per_s"]
+
+    width = max(len(k) for k in figures)
+    print(f"{'figure':<{width}}  value")
+    print(f"{'-' * width}  ---------")
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value:,.3f}" if value < 10 else f"{key:<{width}}  {value:,.1f}")
+    if args.json:
+        print(json.dumps({k: round(v, 4) for k, v in figures.items()}))
+
+
+if __name__ == "__main__":
+    main()
