@@ -68,7 +68,7 @@ class AgentsConfig(_Strict):
     and takes the seats the others leave. ``label`` names the group in the records.
     """
 
-    kind: Literal["llm", "scripted"] = "llm"
+    kind: Literal["llm", "scripted", "synthesized"] = "llm"
     seats: int | None = Field(None, ge=1)
     label: str = ""
     # llm

@@ -94,6 +94,10 @@ def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, 
     if backend is None:
         backend = make_backend(group.backend, cache_dir=cache_dir_for(out_root) if config.cache else None,
                                **group.backend_options)
+    if group.kind == "synthesized":  # LLM-written Python policies, run in a sandbox
+        from dilemmazoo.agents.synthesis import SynthesizedPolicy
+
+        return SynthesizedPolicy(backend, group, seed=seed)
     return LLMPolicy(
         backend,
         persona=group.persona,
