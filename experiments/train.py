@@ -1,0 +1,163 @@
+"""Train neural agents: ``dilemmazoo train ippo``.
+
+    dilemmazoo train ippo [--preset smoke|gathering_small|gathering_small_shared|cleanup_small|gathering|cleanup]
+                          [--world cleanup|gathering] [--rules ssd|meltingpot|vicgalle] [--agents N]
+                          [--map small|standard|NAME] [--iterations K] [--batch-size B] [--steps T]
+                          [--device auto|cpu|cuda] [--seed S] [--out DIR] [--resume] [--share-params]
+                          [--arch cnn|mlp] [--observation symbolic|rgb] [--lr LR] [--checkpoint-every K]
+                          [--quiet]
+
+Independent PPO (:mod:`dilemmazoo.agents.trainers.ippo`) on the vectorized grid worlds: ``B``
+environments of ``T``-step episodes per iteration, one policy per agent (or one shared policy
+with ``--share-params``). A preset fills in the settings; options given on the command line
+win over it; anything left unset takes :class:`~dilemmazoo.agents.trainers.ippo.IPPOConfig`'s
+default. ``--device auto`` trains on a CUDA GPU when torch sees one.
+
+The run folder is ``DIR/ippo_<world>_<map>_<rules>_n<N>_s<seed>_<hash>`` (``DIR`` = ``runs/train``); its name
+depends only on the settings that change what is learned, so the same command with ``--resume``
+continues an interrupted run (and a larger ``--iterations`` extends a finished one). The folder
+gets ``checkpoint.pt``, ``config.json``, ``metrics.csv`` and ``learning_curve.png``; the command
+prints the folder (first line of stdout) and a table of the first and last iterations.
+Play the result with ``strategy: "neural:<folder>"`` in an experiment config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_train_parser", "config_from_args", "main_train", "plot_learning_curve"]
+
+# command-line option -> IPPOConfig field
+_OPTION_FIELDS = {
+    "world": "world", "rules": "rules", "agents": "n_agents", "map": "grid_map", "iterations": "iterations",
+    "batch_size": "batch_size", "steps": "steps", "device": "device", "seed": "seed", "share_params": "share_params",
+    "arch": "architecture", "observation": "observation", "lr": "lr", "checkpoint_every": "checkpoint_every",
+}
+_TABLE_KEYS = ("return", "return_min", "apples", "fired", "cleaned", "efficiency", "equality", "sustainability",
+               "peace", "entropy", "agent_steps_per_s")
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS
+
+    parser = argparse.ArgumentParser(prog="dilemmazoo train", description=__doc__.splitlines()[0])
+    parser.add_argument("algorithm", choices=["ippo"], help="the training algorithm")
+    parser.add_argument("--preset", choices=sorted(TRAIN_PRESETS), help="a named set of settings")
+    parser.add_argument("--world", choices=["cleanup", "gathering"])
+    parser.add_argument("--rules", choices=["ssd", "meltingpot", "vicgalle"])
+    parser.add_argument("--agents", type=int, help="agents per environment")
+    parser.add_argument("--map", help="small, standard or a map name (small_cleanup, harvest, ...)")
+    parser.add_argument("--iterations", type=int, help="training iterations (one episode per environment each)")
+    parser.add_argument("--batch-size", type=int, help="environments stepped together")
+    parser.add_argument("--steps", type=int, help="steps per episode")
+    parser.add_argument("--device", help="auto (cuda if available, else cpu), cpu or cuda")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--share-params", action="store_const", const=True, default=None,
+                        help="one network for all agents, with the agent's one-hot id as an input")
+    parser.add_argument("--arch", choices=["cnn", "mlp"], help="network architecture")
+    parser.add_argument("--observation", choices=["symbolic", "rgb"], help="network input")
+    parser.add_argument("--lr", type=float, help="Adam learning rate")
+    parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
+    parser.add_argument("--out", default="runs/train", help="root folder for run folders (default: runs/train)")
+    parser.add_argument("--resume", action="store_true", help="continue the run folder's checkpoint")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace):
+    """The :class:`IPPOConfig` of parsed arguments: preset, then the options given."""
+    from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS, IPPOConfig
+
+    values: dict[str, Any] = dict(TRAIN_PRESETS[args.preset]) if args.preset else {}
+    for option, name in _OPTION_FIELDS.items():
+        given = getattr(args, option)
+        if given is not None:
+            values[name] = given
+    return IPPOConfig(**values)
+
+
+def plot_learning_curve(metrics: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
+    """Mean episode return and apples per agent against the iteration, as a PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    iterations = [m["iteration"] + 1 for m in metrics]
+    figure = Figure(figsize=(8, 3.2), layout="constrained")
+    FigureCanvasAgg(figure)
+    left, right = figure.subplots(1, 2)
+    left.plot(iterations, [m["return"] for m in metrics], label="mean")
+    left.fill_between(iterations, [m["return_min"] for m in metrics], [m["return_max"] for m in metrics],
+                      alpha=0.2, label="min-max over agents")
+    left.set(xlabel="iteration", ylabel="episode return per agent", title="return")
+    left.legend(loc="lower right", fontsize="small")
+    right.plot(iterations, [m["apples"] for m in metrics], label="apples")
+    right.plot(iterations, [m["fired"] for m in metrics], label="fired")
+    if any(m["cleaned"] for m in metrics):
+        right.plot(iterations, [m["cleaned"] for m in metrics], label="cleaned")
+    right.set(xlabel="iteration", ylabel="per agent per episode", title="behaviour")
+    right.legend(loc="upper right", fontsize="small")
+    if title:
+        figure.suptitle(title)
+    path = Path(path)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def _format(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "nan"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3f}"
+
+
+def _print_table(metrics: list[dict[str, float]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    first, last = metrics[0], metrics[-1]
+    table = Table(title=f"IPPO: iteration {first['iteration'] + 1} vs {last['iteration'] + 1}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("first", justify="right")
+    table.add_column("last", justify="right")
+    for key in _TABLE_KEYS:
+        table.add_row(key, _format(first[key]), _format(last[key]))
+    Console().print(table)
+
+
+def main_train(argv: list[str] | None = None) -> int:
+    """``dilemmazoo train ippo ...``; returns the exit status."""
+    args = build_train_parser().parse_args(argv)
+    try:
+        from dilemmazoo.agents.trainers.ippo import resolve_device, train_ippo
+
+        config = config_from_args(args)
+        device = resolve_device(config.device)
+    except (ValueError, ImportError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    run_dir = Path(args.out) / config.run_name()
+    print(run_dir, flush=True)
+    print(f"training {config.world} ({config.grid_map} map, {config.rules} rules), {config.n_agents} agents, "
+          f"{config.iterations} iterations of {config.batch_size} x {config.steps} steps on {device}",
+          file=sys.stderr, flush=True)
+    try:
+        result = train_ippo(config, run_dir, resume=args.resume, progress=not args.quiet)
+    except (FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint is kept; run the same command with --resume to continue.",
+              file=sys.stderr)
+        return 130
+    if result.metrics:
+        plot_learning_curve(result.metrics, run_dir / "learning_curve.png",
+                            title=f"IPPO {config.world}, {config.n_agents} agents, seed {config.seed}")
+        _print_table(result.metrics)
+    fields = dataclasses.asdict(config)
+    print(f"checkpoint: {run_dir / 'checkpoint.pt'} (play it with strategy 'neural:{run_dir}'); "
+          f"{len(result.metrics)} iterations, seed {fields['seed']}", file=sys.stderr)
+    return 0
