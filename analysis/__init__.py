@@ -9,6 +9,8 @@ layers above ``envs``.
 - :mod:`.trust_split`: Trust-and-Split and Split No-Comm: split efficiency, honesty, exploitation;
 - :mod:`.commons`: GovSim and the effort CPR: survival, efficiency, equality, over-usage,
   sanctions, norm adherence and norm similarity (Piatti et al. 2024; Gupta et al. 2025);
+- :mod:`.gridworld`: Cleanup and Gathering social outcomes (Perolat et al. 2017);
+- :mod:`.synthesis`: LLM policy synthesis per iteration, sparse vs dense feedback, code diffs;
 - :mod:`.plots`, :mod:`.commons_plots`: matplotlib figures (Agg canvas, no pyplot);
 - :mod:`.catalog`: a duckdb catalog for SQL across all runs of a grid;
 - :mod:`.report`: :func:`write_report`, one self-contained HTML page per run or experiment.
@@ -23,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import commons, donor_game, repeated_game, trust_split
+from . import commons, donor_game, gridworld, repeated_game, trust_split
 from .commons import (
     commons_metrics,
     cpr_metrics,
@@ -80,6 +82,8 @@ WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
     repeated_game.WORLD_ID: repeated_game.repeated_game_metrics,
     commons.GOVSIM_WORLD_ID: commons.commons_metrics,
     commons.CPR_WORLD_ID: commons.cpr_metrics,
+    gridworld.CLEANUP_WORLD_ID: gridworld.gridworld_metrics,
+    gridworld.GATHERING_WORLD_ID: gridworld.gridworld_metrics,
 }
 
 

@@ -8,7 +8,9 @@ as base64 data URIs, and renders ``templates/report.html`` (jinja2, autoescaped)
 Sections: runs (id, seed, key config values, status, wall time), headline metrics and their
 spread across runs, metrics by generation, plots, grid cells, decisions (parse failures, fallbacks),
 LLM calls (cache hits, tokens, latency, cost), the final generation's strategy texts and the
-resolved configs. World-specific metrics and plots are looked up in :data:`WORLD_ANALYSES`
+resolved configs. Runs whose members' strategies are policy code (LLM policy synthesis) get a
+synthesis section: metrics per iteration (table and plot), sparse against dense feedback when
+the report holds both, and the code diffs between iterates (:mod:`.synthesis`). World-specific metrics and plots are looked up in :data:`WORLD_ANALYSES`
 by ``summary["world"]``; a world without an entry still gets the generic sections and the
 metrics its runs recorded in ``summary.json``.
 
@@ -41,6 +43,7 @@ from . import WORLD_METRICS, commons, donor_game
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .metrics import RunRecords, decision_stats, find_runs, llm_call_stats, load_run
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures
+from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
 
 __all__ = ["WORLD_ANALYSES", "GridCell", "WorldAnalysis", "format_number", "grid_cells", "write_report"]
 
@@ -437,6 +440,56 @@ def _strategies(run: RunRecords) -> dict[str, Any] | None:
     return {"generation": last, "members": rows}
 
 
+_SYNTHESIS_COLUMNS = ("iteration", "feedback", "valid", "code_lines", "mean_reward", "efficiency", "equality",
+                      "sustainability", "peace", "fallback_rate", "failure_kinds")
+_FEEDBACK_COMPARED = ("mean_reward", "efficiency", "equality", "sustainability", "peace", "fallback_rate")
+
+
+def _synthesis_section(runs: Sequence[RunRecords], labels: Sequence[str], notes: list[str]) -> dict[str, Any] | None:
+    """Metrics per iteration, sparse vs dense, and code diffs of the policy-synthesis runs (or ``None``)."""
+    tables: dict[str, pd.DataFrame] = {}
+    diffs = []
+    for run, label in zip(runs, labels):
+        if not is_synthesis_population(run.population):
+            continue
+        try:
+            tables[label] = synthesis_iterations(run.steps, run.population)
+        except (KeyError, ValueError) as error:
+            notes.append(f"{label}: synthesis metrics not computed ({type(error).__name__}: {error})")
+            continue
+        diffs.append({"label": label, "diffs": code_diffs(run.population)})
+    if not tables:
+        return None
+    combined = pd.concat([table.assign(run=label) for label, table in tables.items()], ignore_index=True)
+    tables_out = [
+        {"label": label, "rows": [[row[column] for column in _SYNTHESIS_COLUMNS] for row in table.to_dict("records")]}
+        for label, table in tables.items()
+    ]
+    comparison = None
+    if {"sparse", "dense"} <= set(combined["feedback"]):
+        means = combined.groupby(["feedback", "iteration"], sort=True)[list(_FEEDBACK_COMPARED)].mean().reset_index()
+        counts = combined.groupby(["feedback", "iteration"], sort=True)["run"].nunique().to_numpy()
+        comparison = {
+            "names": list(_FEEDBACK_COMPARED),
+            "rows": [{"feedback": row["feedback"], "iteration": int(row["iteration"]), "runs": int(count),
+                      "values": [row[name] for name in _FEEDBACK_COMPARED]}
+                     for row, count in zip(means.to_dict("records"), counts)],
+        }
+    figure = None
+    try:
+        figure = figure_to_data_uri(synthesis_figure(combined))
+    except Exception as error:  # a broken plot must not cost the rest of the report
+        notes.append(f"synthesis plot failed ({type(error).__name__}: {error})")
+    return {
+        "columns": list(_SYNTHESIS_COLUMNS),
+        "descriptions": dict(SYNTHESIS_METRICS),
+        "tables": tables_out,
+        "comparison": comparison,
+        "figure": figure,
+        "diffs": diffs,
+    }
+
+
 def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     labels = _labels(runs)
     experiments = list(dict.fromkeys(str(run.summary.get("experiment") or run.path.parent.name) for run in runs))
@@ -480,6 +533,8 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
         else:
             strategies.append({"label": label, **found})
 
+    synthesis = _synthesis_section(runs, labels, notes)
+
     configs = [
         {"label": label, "yaml": yaml.safe_dump(run.config, sort_keys=False, allow_unicode=True) if run.config else "(no config.yaml)"}
         for run, label in zip(runs, labels)
@@ -493,6 +548,7 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
         "llm_calls": llm_calls,
         "llm_total": llm_total,
         "strategies": strategies,
+        "synthesis": synthesis,
         "configs": configs,
         "notes": notes,
     }

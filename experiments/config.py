@@ -131,6 +131,8 @@ class ExperimentConfig(_Strict):
     population: PopulationConfig | None = None
     utility: UtilityConfig | None = None
     episodes_per_generation: int = Field(1, ge=1)
+    repeat_episode_seeds: bool = Field(
+        False, description="every generation plays its games on the same seeds (compare iterates on equal terms)")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
                              description="the seeds to run; a count n means seeds 0..n-1")
     grid: dict[str, list[Any] | dict[str, Any]] = Field(
@@ -318,5 +320,7 @@ def run_id(config: ExperimentConfig) -> str:
     data = config.model_dump(exclude={"workers", "description", "cell"})
     if data.get("utility") is None:  # fields added later stay out of the hash when unused, so old run ids hold
         data.pop("utility", None)
+    if not data.get("repeat_episode_seeds"):
+        data.pop("repeat_episode_seeds", None)
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -133,7 +133,7 @@ def seat_groups(config: ExperimentConfig, seats: list[str]) -> list[Seating]:
     seatings, start = [], 0
     for i, g in enumerate(groups):
         count = g.seats if g.seats is not None else rest
-        label = g.label or (f"llm:{g.backend}" if g.kind == "llm" else f"scripted:{g.strategy}")
+        label = g.label or (f"{g.kind}:{g.backend}" if g.kind in ("llm", "synthesized") else f"scripted:{g.strategy}")
         if len(groups) > 1 and not g.label:
             label = f"{i}:{label}"
         seatings.append(Seating(label, g, seats[start:start + count]))
@@ -404,9 +404,12 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
                                                                    episode=episode, round_number=round_number))
                     return members
 
+                episode_seed = int(episode_rng.integers(2**31))
+                if config.repeat_episode_seeds:  # every generation plays games 1..G on the same seeds
+                    episode_seed = int(np.random.default_rng([seed, 2, game]).integers(2**31))
                 result = _play_episode(
                     world, seatings, members, episode=episode, generation=generation, game=game,
-                    seed=int(episode_rng.integers(2**31)), recorder=recorder,
+                    seed=episode_seed, recorder=recorder,
                     on_step=lambda s: bar.describe(f"gen {generation}/{config.generations} game {game} step {s}"),
                     learn=learn if within else None, utility=utility,
                 )
@@ -418,7 +421,10 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
             if dynamics is not None and generation < config.generations:
                 if hasattr(policy, "last_strategy_calls"):
                     policy.last_strategy_calls = []
-                next_members = dynamics.next_generation(members, scores, policy, population_rng, generation + 1)
+                extra = {}
+                if getattr(dynamics, "wants_records", False):  # e.g. policy synthesis: its metrics need every step
+                    extra["records"] = pd.DataFrame([row for row in recorder.steps if row["generation"] == generation])
+                next_members = dynamics.next_generation(members, scores, policy, population_rng, generation + 1, **extra)
                 recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=generation + 1, step=0)
             carried = {m.name for m in next_members} if next_members else set()
             for m in members:

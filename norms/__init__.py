@@ -7,6 +7,7 @@ from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, Strat
 from dilemmazoo.norms.cultural_evolution import CulturalEvolution
 from dilemmazoo.norms.institutions import INSTITUTIONS, CostlyPunishment
 from dilemmazoo.norms.social_learning import SocialLearning
+from dilemmazoo.norms.synthesis import PolicySynthesis
 from dilemmazoo.norms.utilities import InequityAversion, WelfareInternalization
 
 POPULATION_DYNAMICS: dict[str, type[PopulationDynamics]] = {}
@@ -21,6 +22,7 @@ def register_dynamics(name: str, cls: type[PopulationDynamics]) -> None:
 
 register_dynamics("cultural_evolution", CulturalEvolution)
 register_dynamics("social_learning", SocialLearning)
+register_dynamics("policy_synthesis", PolicySynthesis)
 
 
 def make_dynamics(name: str, **kwargs) -> PopulationDynamics:
@@ -71,6 +73,7 @@ __all__ = [
     "Institution",
     "Member",
     "POPULATION_DYNAMICS",
+    "PolicySynthesis",
     "PopulationDynamics",
     "SocialLearning",
     "StrategyWriter",

@@ -99,3 +99,17 @@ def test_a_seed_count_means_the_first_seeds():
     assert validate({"name": "s", "world": {"id": "donor-game"}, "seeds": [5]}).seeds == [5]
     with pytest.raises(ConfigError, match="seed count"):
         validate({"name": "s", "world": {"id": "donor-game"}, "seeds": 0})
+
+
+def test_repeated_episode_seeds_give_every_generation_the_same_games(tmp_path):
+    from dilemmazoo.experiments.runner import execute
+
+    data = {"name": "rep", "world": {"id": "donor-game", "kwargs": {"n_agents": 4, "n_rounds": 2}},
+            "agents": {"kind": "scripted", "strategy": "fixed_fraction"},
+            "population": {"dynamics": "cultural_evolution", "generations": 2}, "episodes_per_generation": 2}
+    fresh = execute(validate(data), tmp_path, progress=False).episodes
+    repeated = execute(validate({**data, "repeat_episode_seeds": True}), tmp_path, progress=False).episodes
+    seeds = lambda episodes: episodes.groupby(["generation", "game"])["seed"].first().unstack()  # noqa: E731
+    assert list(seeds(repeated).loc[1]) == list(seeds(repeated).loc[2])
+    assert list(seeds(fresh).loc[1]) != list(seeds(fresh).loc[2])
+    assert run_id(validate(data)) != run_id(validate({**data, "repeat_episode_seeds": True}))
