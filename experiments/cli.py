@@ -8,6 +8,7 @@
     dilemmazoo tournament STRATEGY... [--turns N] [--game NAME] [--repetitions R] [--seed S] [--noise P]
     dilemmazoo transcript RUN_DIR [--agent A] [--step S] [--episode E] [--generation G] [--purpose P]
     dilemmazoo train ippo --world cleanup|gathering [--iterations K] [--device auto] ...
+    dilemmazoo train PRESET|CONFIG [--set k=v] [--resume]      (language agents, LoRA; e.g. ipd_advantage_alignment)
     dilemmazoo replay RUN_DIR [--episode E] [--out FILE.gif|.mp4] [--fps 8] [--scale 1] [--max-steps N]
 
 ``run`` prints each run directory on its own line (stdout), progress on stderr.

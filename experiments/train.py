@@ -129,7 +129,12 @@ def _print_table(metrics: list[dict[str, float]]) -> None:
 
 
 def main_train(argv: list[str] | None = None) -> int:
-    """``dilemmazoo train ippo ...``; returns the exit status."""
+    """``dilemmazoo train ippo ...`` here; ``dilemmazoo train CONFIG|PRESET`` (language agents with
+    LoRA) in :mod:`dilemmazoo.experiments.train_llm`. Returns the exit status."""
+    if argv and argv[0] != "ippo" and argv[0] not in ("-h", "--help"):
+        from dilemmazoo.experiments.train_llm import main_train_llm
+
+        return main_train_llm(argv)
     args = build_train_parser().parse_args(argv)
     try:
         from dilemmazoo.agents.trainers.ippo import resolve_device, train_ippo

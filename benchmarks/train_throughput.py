@@ -1,0 +1,94 @@
+"""LoRA training throughput of the LLM trainer (agents/trainers/llm_trainer.py) on the embedded model.
+
+    python benchmarks/train_throughput.py                 # readable table (IPD, CPU or GPU)
+    python benchmarks/train_throughput.py --json          # ... and one JSON object of the figures, last line
+    python benchmarks/train_throughput.py --trust-split   # also Trust-and-Split (generated messages; slow on CPU)
+
+Figures (per world, after one warm-up iteration that is not counted):
+- matches_per_iteration: ``groups x group_size`` matches played per iteration;
+- iteration_s, rollout_s, update_s: seconds per iteration, split into rollouts (sampling all
+  decisions) and the update (policy forward + backward over all action tokens, one Adam step);
+- tokens_per_s: tokens of the trained sequences (each option's prompt + option, each message's
+  prompt + completion, counted whole although a prefix shared by a batch runs once) per second of
+  the whole iteration (rollouts and update); decisions_per_s and matches_per_s: the same per
+  decision and per match.
+The model loads once (``load_s``). float32 on CPU, bfloat16 on CUDA (``dtype=auto``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def bench_world(base, world: str, world_kwargs: dict, args, **extra) -> dict[str, float]:
+    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer, LLMTrainerConfig
+
+    config = LLMTrainerConfig(world=world, world_kwargs=world_kwargs, groups=args.groups, group_size=args.group_size,
+                              opponent="self", lora_r=args.lora_r, lora_alpha=2 * args.lora_r, lr=1e-5,
+                              iterations=args.iterations + 1, past_opponent_prob=0.0, seed=0, **extra)
+    trainer = LLMTrainer(config, base)
+    trainer.iterate()  # warm-up: first-call costs (allocator, kernels)
+    runs = [trainer.iterate() for _ in range(args.iterations)]
+    seconds = sum(r["seconds"] for r in runs)
+    return {
+        "matches_per_iteration": float(runs[0]["matches"]),
+        "iteration_s": seconds / len(runs),
+        "rollout_s": sum(r["rollout_s"] for r in runs) / len(runs),
+        "update_s": sum(r["update_s"] for r in runs) / len(runs),
+        "tokens_per_s": sum(r["forward_tokens"] for r in runs) / seconds,
+        "decisions_per_s": sum(r["decisions"] for r in runs) / seconds,
+        "matches_per_s": sum(r["matches"] for r in runs) / seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    parser.add_argument("--trust-split", action="store_true", help="also Trust-and-Split (messages are generated)")
+    parser.add_argument("--iterations", type=int, default=2, help="timed iterations per world")
+    parser.add_argument("--groups", type=int, default=2)
+    parser.add_argument("--group-size", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per match")
+    parser.add_argument("--lora-r", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=24, help="message length cap (Trust-and-Split)")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    import torch
+
+    from dilemmazoo.agents.trainers.llm_trainer import load_base_model
+
+    figures: dict[str, float] = {}
+    start = time.perf_counter()
+    base = load_base_model("embedded", device=args.device, dtype="auto")
+    figures["load_s"] = time.perf_counter() - start
+    device = next(base[0].parameters()).device
+    for key, value in bench_world(base, "repeated-game", {"n_rounds": args.rounds, "labels": ["A", "B"]},
+                                  args).items():
+        figures[f"ipd_{key}"] = value
+    if args.trust_split:
+        # a fresh copy: the trainer injected LoRA layers into the first one
+        base = load_base_model("embedded", device=args.device, dtype="auto")
+        for key, value in bench_world(base, "trust-split", {"n_rounds": args.rounds}, args,
+                                      credit_preset="trust_split", max_new_tokens=args.max_new_tokens,
+                                      kl_coef=0.001).items():
+            figures[f"trust_split_{key}"] = value
+
+    print(f"device: {device} ({torch.get_num_threads()} threads), {args.groups} x {args.group_size} matches of "
+          f"{args.rounds} rounds, LoRA r={args.lora_r}")
+    width = max(len(k) for k in figures)
+    print(f"{'figure':<{width}}  value")
+    print(f"{'-' * width}  ---------")
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value:,.2f}")
+    if args.json:
+        print(json.dumps({k: round(v, 3) for k, v in figures.items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Train language agents with LoRA: ``dilemmazoo train CONFIG|PRESET``.
+
+    dilemmazoo train ipd_advantage_alignment [--set KEY=VALUE ...] [--out DIR] [--resume] [--device auto]
+    dilemmazoo train my_training.yaml --set trainer.iterations=5 --set trainer.lr=1e-4
+    dilemmazoo train evaluate RUN_DIR [--opponents always_defect,greedy] [--matches 16] [--adapters A,B]
+
+Presets (``experiments/configs/training/*.yaml``; values from arXiv 2511.19405, see
+``agents/trainers/llm_trainer.py``): ``ipd_naive``, ``ipd_advantage_alignment``,
+``trust_split_naive``, ``trust_split_advantage_alignment``.
+
+A training file is validated by :class:`TrainingConfig`::
+
+    name: ipd_advantage_alignment
+    description: ...
+    trainer: {...}        # the fields of LLMTrainerConfig (unknown keys are errors)
+    evaluation:
+      opponents: [always_defect, always_cooperate, greedy]
+      matches: 16
+      seed: 12345
+
+``--set trainer.lr=1e-4`` (dotted path, the value read as YAML) overrides any field. The run
+folder is ``DIR/<name>`` (``DIR`` = ``runs/training``); it gets ``config.yaml`` (the resolved
+config), ``metrics.jsonl``, ``checkpoints/iter_NNNNNN/`` (peft adapters), ``plots/*.png`` and,
+after training, ``evaluation.json``: the final adapter against each fixed opponent. ``evaluate``
+with ``--adapters A,B,...`` plays a round-robin: each checkpoint against each fixed opponent and
+against each checkpoint (``adapter:PATH`` opponents). ``--resume``
+continues from the newest checkpoint; without it an existing run folder is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = ["EvaluationConfig", "TRAINING_PRESETS", "TrainingConfig", "load_training_config", "main_train_llm"]
+
+PRESET_DIR = Path(__file__).resolve().parent / "configs" / "training"
+TRAINING_PRESETS = ("ipd_naive", "ipd_advantage_alignment", "trust_split_naive", "trust_split_advantage_alignment")
+
+
+class EvaluationConfig(BaseModel):
+    """Round-robin after training: the adapter against each opponent (scripted names, ``self``, ``adapter:PATH``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    opponents: list[str] = Field(default_factory=list)
+    matches: int = Field(default=16, ge=1)
+    seed: int = 12345
+
+
+class TrainingConfig(BaseModel):
+    """A training file: a name, the trainer's hyper-parameters and the final evaluation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    description: str = ""
+    trainer: dict[str, Any] = Field(default_factory=dict)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if not value or any(c in value for c in "/\\ ") or value.startswith("."):
+            raise ValueError(f"name must be a plain folder name (no slashes or spaces); got {value!r}")
+        return value
+
+    @field_validator("trainer")
+    @classmethod
+    def _trainer_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        trainer_config(value)  # raises a ValueError naming the bad field
+        return value
+
+
+def trainer_config(fields: dict[str, Any]):
+    """An :class:`LLMTrainerConfig` from a dict, each field checked and converted to its declared
+    type by pydantic (so ``--set trainer.lr=1e-3``, which YAML reads as a string, is a float);
+    unknown fields and bad values are ``ValueError``s naming the field."""
+    import dataclasses
+
+    from pydantic import TypeAdapter
+
+    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainerConfig
+
+    known = {f.name for f in dataclasses.fields(LLMTrainerConfig)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ValueError(f"unknown trainer field(s) {unknown}; known: {sorted(known)}")
+    try:
+        return TypeAdapter(LLMTrainerConfig).validate_python(dict(fields))
+    except ValidationError as error:
+        raise ValueError(f"bad trainer fields: {error}") from None
+
+
+def load_training_config(source: str, overrides: list[str] = ()) -> TrainingConfig:
+    """A preset name or a YAML path, with ``KEY=VALUE`` overrides (dotted keys, YAML values)."""
+    path = Path(source)
+    if not path.suffix and source in TRAINING_PRESETS:
+        path = PRESET_DIR / f"{source}.yaml"
+    elif not path.exists():
+        raise ValueError(f"no training config {source!r}: give a YAML file or one of the presets "
+                         f"{list(TRAINING_PRESETS)}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a mapping, got {type(data).__name__}")
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes KEY=VALUE (e.g. trainer.lr=1e-4); got {override!r}")
+        target = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise ValueError(f"--set {key}: {part!r} is not a section")
+        target[parts[-1]] = yaml.safe_load(raw)
+    try:
+        return TrainingConfig(**data)
+    except ValidationError as error:
+        raise ValueError(f"invalid training config {source!r}:\n{error}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dilemmazoo train", description=__doc__.splitlines()[0])
+    parser.add_argument("config", help=f"a training YAML file or a preset: {', '.join(TRAINING_PRESETS)}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a field, e.g. trainer.iterations=5 (repeatable)")
+    parser.add_argument("--out", default="runs/training", help="parent folder of the run folder")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    parser.add_argument("--device", help="auto (cuda if present), cpu, cuda, ...; overrides trainer.device")
+    parser.add_argument("--quiet", action="store_true", help="no per-iteration progress lines")
+    return parser
+
+
+def _evaluate_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dilemmazoo train evaluate",
+                                     description="round-robin of trained adapters against fixed opponents")
+    parser.add_argument("run", help="a run folder written by 'dilemmazoo train'")
+    parser.add_argument("--opponents", help="comma-separated (default: the config's evaluation opponents)")
+    parser.add_argument("--adapters", help="comma-separated checkpoint folders (default: the newest checkpoint); "
+                        "with several, each also plays each of them")
+    parser.add_argument("--matches", type=int, help="matches per pair")
+    parser.add_argument("--device", help="auto, cpu, cuda, ...")
+    return parser
+
+
+def _print_rows(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None:
+    header = "  ".join(f"{k:>22}" for k in keys)
+    print(header)
+    for row in rows:
+        cells = []
+        for k in keys:
+            value = row.get(k)
+            if isinstance(value, float):
+                cells.append(f"{value:>22.3f}")
+            else:
+                text = str(value)
+                if "/" in text:  # a checkpoint folder: its name says which
+                    text = ("adapter:" if text.startswith("adapter:") else "") + Path(text.split(":", 1)[-1]).name
+                cells.append(f"{text[-22:]:>22}")
+        print("  ".join(cells))
+
+
+_EVAL_KEYS = ("adapter", "opponent", "return_per_round", "other_return_per_round", "cooperation_rate",
+              "split_efficiency")
+_TRAIN_KEYS = ("iteration", "return_per_round", "other_return_per_round", "cooperation_rate", "split_efficiency",
+               "loss", "kl", "seconds")
+
+
+def _run_evaluation(trainer, config: TrainingConfig, run_dir: Path, opponents: list[str], matches: int,
+                    adapters: list[str]) -> list[dict[str, Any]]:
+    rows = trainer.evaluate(opponents, matches=matches, seed=config.evaluation.seed, adapters=adapters)
+    (run_dir / "evaluation.json").write_text(json.dumps(rows, indent=2, default=str))
+    _print_rows(rows, _EVAL_KEYS)
+    return rows
+
+
+def main_evaluate(argv: list[str]) -> int:
+    """``dilemmazoo train evaluate RUN_DIR ...``."""
+    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer, latest_checkpoint
+
+    args = _evaluate_parser().parse_args(argv)
+    run_dir = Path(args.run)
+    try:
+        config = load_training_config(str(run_dir / "config.yaml"))
+        fields = dict(config.trainer)
+        if args.device:
+            fields["device"] = args.device
+        opponents = args.opponents.split(",") if args.opponents else list(config.evaluation.opponents)
+        if not opponents:
+            raise ValueError("no opponents: give --opponents or evaluation.opponents in the config")
+        adapters = args.adapters.split(",") if args.adapters else []
+        if not adapters:
+            latest = latest_checkpoint(run_dir)
+            if latest is None:
+                raise ValueError(f"{run_dir} has no checkpoint to evaluate")
+            adapters = [str(latest)]
+        if len(adapters) > 1:  # a round-robin: the adapters also meet each other
+            opponents += [f"adapter:{path}" for path in adapters]
+        trainer = LLMTrainer(trainer_config(fields))
+    except (ValueError, ImportError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    _run_evaluation(trainer, config, run_dir, opponents, args.matches or config.evaluation.matches, adapters)
+    return 0
+
+
+def main_train_llm(argv: list[str] | None = None) -> int:
+    """``dilemmazoo train CONFIG|PRESET ...`` and ``dilemmazoo train evaluate ...``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["evaluate"]:
+        return main_evaluate(argv[1:])
+    args = _parser().parse_args(argv)
+    try:
+        config = load_training_config(args.config, args.overrides)
+        fields = dict(config.trainer)
+        if args.device:
+            fields["device"] = args.device
+        trainer_fields = trainer_config(fields)
+        config = config.model_copy(update={"trainer": fields})
+        run_dir = Path(args.out) / config.name
+        if run_dir.exists() and any(run_dir.iterdir()) and not args.resume:
+            raise ValueError(f"{run_dir} exists: add --resume to continue it, or choose another --out")
+        from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer
+
+        trainer = LLMTrainer(trainer_fields)
+    except (ValueError, ImportError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
+    print(run_dir, flush=True)
+    print(f"training {config.name}: {trainer_fields.iterations} iterations of {trainer_fields.groups} x "
+          f"{trainer_fields.group_size} matches of {trainer_fields.world} on {trainer.device}", file=sys.stderr,
+          flush=True)
+    try:
+        history = trainer.train(run_dir, resume=args.resume, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print("interrupted: the last checkpoint is kept; run the same command with --resume to continue.",
+              file=sys.stderr)
+        return 130
+    if history:
+        shown = history if len(history) <= 6 else history[:3] + history[-3:]
+        _print_rows(shown, _TRAIN_KEYS)
+    if config.evaluation.opponents:
+        _run_evaluation(trainer, config, run_dir, list(config.evaluation.opponents), config.evaluation.matches, [])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main_train_llm())
