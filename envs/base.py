@@ -21,7 +21,7 @@ import math
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "Message",
     "LanguageWorld",
     "answer_line",
+    "whole_number_action",
 ]
 
 
@@ -226,6 +227,20 @@ class Message(ActionSpec):
         return self.make_action(content[: self.max_chars])
 
 
+def whole_number_action(make: Callable[[int], Any], refusal: str) -> Callable[[int, float], Any]:
+    """An :class:`Amount` ``make_action`` that accepts whole numbers only.
+
+    ``refusal`` is the retry message for a fraction, formatted with ``value``.
+    """
+
+    def make_action(move: int, value: float) -> Any:
+        if value != int(value):
+            raise ActionParseError(refusal.format(value=value))
+        return make(int(value))
+
+    return make_action
+
+
 class LanguageWorld(ParallelEnv, ABC):
     """A ParallelEnv that also describes itself to language agents.
 
@@ -289,6 +304,20 @@ class LanguageWorld(ParallelEnv, ABC):
 
     def close(self) -> None:
         pass
+
+    def _names_from(self, names: Any, default: list[str]) -> list[str]:
+        """Display names from ``reset(options={"names": {seat: name}})``, or ``default``.
+
+        The mapping must name every seat with distinct non-empty strings.
+        """
+        if names is None:
+            return list(default)
+        if not isinstance(names, Mapping) or set(names) != set(self.possible_agents):
+            raise ValueError(f"options['names'] must map every seat {self.possible_agents} to a name")
+        result = [names[a] for a in self.possible_agents]
+        if not all(isinstance(n, str) and n.strip() for n in result) or len(set(result)) != len(result):
+            raise ValueError(f"options['names'] must hold distinct non-empty strings, got {result}")
+        return result
 
     def _check_actions(self, actions: Any) -> None:
         """Refuse a step after the end, and actions for agents that are not playing."""

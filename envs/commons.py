@@ -127,7 +127,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld
+from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, whole_number_action
 from dilemmazoo.envs.trust_split import MAX_CODE_POINT, BoundedMessage, decode_message, encode_message
 
 __all__ = [
@@ -325,15 +325,6 @@ def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
-def _whole_units(high: int, make: Any):
-    def make_action(move: int, value: float) -> Any:
-        if value != int(value):
-            raise ActionParseError(f"Answer with a whole number from 0 to {high}, got {value:g}.")
-        return make(int(value))
-
-    return make_action
-
-
 # ---------------------------------------------------------------------------------------------
 # The world
 # ---------------------------------------------------------------------------------------------
@@ -477,7 +468,7 @@ class CommonsEnv(LanguageWorld):
     # -- PettingZoo API -------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        names = self._names_from((options or {}).get("names"))
+        names = self._names_from((options or {}).get("names"), self._default_names())
         if seed is not None or self._rng is None:
             self._rng = np.random.default_rng(seed)
         self._names = names
@@ -719,7 +710,8 @@ class CommonsEnv(LanguageWorld):
             fallback=self._action(harvest=fallback, message=""),
             low=0.0,
             high=float(self.stock),
-            make_action=_whole_units(self.stock, lambda units: self._action(harvest=units, message="")),
+            make_action=whole_number_action(lambda units: self._action(harvest=units, message=""),
+                                            f"Answer with a whole number from 0 to {self.stock}, got {{value:g}}."),
         )
 
     def _regrowth_rule(self) -> str:
@@ -764,16 +756,6 @@ class CommonsEnv(LanguageWorld):
 
     def _default_names(self) -> list[str]:
         return [DEFAULT_NAMES[i] if i < len(DEFAULT_NAMES) else f"Player {i + 1}" for i in range(self.n_agents)]
-
-    def _names_from(self, names: Any) -> list[str]:
-        if names is None:
-            return self._default_names()
-        if not isinstance(names, Mapping) or set(names) != set(self.possible_agents):
-            raise ValueError(f"options['names'] must map every seat {self.possible_agents} to a name")
-        result = [names[a] for a in self.possible_agents]
-        if not all(isinstance(n, str) and n.strip() for n in result) or len(set(result)) != len(result):
-            raise ValueError(f"options['names'] must hold distinct non-empty strings, got {result}")
-        return result
 
     def _action(self, *, harvest: int, message: str) -> dict[str, Any]:
         return {"harvest": np.int64(harvest), "message": encode_message(message, self.max_message_chars)}

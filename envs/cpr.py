@@ -343,7 +343,7 @@ class EffortCPREnv(LanguageWorld):
     # -- PettingZoo API -------------------------------------------------------------------------
 
     def reset(self, seed: int | None = None, options: dict | None = None):
-        names = self._names_from((options or {}).get("names"))  # checked before any state changes
+        names = self._names_from((options or {}).get("names"), list(self.possible_agents))  # checked before any state changes
         if seed is not None or self._rng is None:
             self._rng = np.random.default_rng(seed)
         self._reset_state()
@@ -568,16 +568,6 @@ class EffortCPREnv(LanguageWorld):
         return self._names[self._seat[agent]]
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _names_from(self, names: Any) -> list[str]:
-        if names is None:
-            return list(self.possible_agents)
-        if not isinstance(names, Mapping) or set(names) != set(self.possible_agents):
-            raise ValueError(f"options['names'] must map every seat {self.possible_agents} to a name")
-        result = [names[a] for a in self.possible_agents]
-        if not all(isinstance(n, str) and n.strip() for n in result) or len(set(result)) != len(result):
-            raise ValueError(f"options['names'] must hold distinct non-empty strings, got {result}")
-        return result
 
     def is_vote_round(self, round_number: int) -> bool:
         return self.voting and (round_number - 1) % self.vote_every == 0

@@ -413,7 +413,7 @@ class DonorGameEnv(LanguageWorld):
         options = options or {}
         generation = _check_int("options['generation']", options.get("generation", 1), 1)
         game = _check_int("options['game']", options.get("game", 1), 1)
-        names = self._names_from(options.get("names"), generation)
+        names = self._names_from(options.get("names"), [f"{generation}_{i + 1}" for i in range(self.n_agents)])
         if game % 2 == 0 and self._halves is None:
             raise ValueError(
                 f"game {game} reuses the previous game's halves with roles swapped; "
@@ -599,16 +599,6 @@ class DonorGameEnv(LanguageWorld):
         )
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _names_from(self, names: Any, generation: int) -> list[str]:
-        if names is None:
-            return [f"{generation}_{i + 1}" for i in range(self.n_agents)]
-        if not isinstance(names, Mapping) or set(names) != set(self.possible_agents):
-            raise ValueError(f"options['names'] must map every seat {self.possible_agents} to a name")
-        result = [names[a] for a in self.possible_agents]
-        if not all(isinstance(n, str) and n.strip() for n in result) or len(set(result)) != len(result):
-            raise ValueError(f"options['names'] must hold distinct non-empty strings, got {result}")
-        return result
 
     def _action(self, move: str, fraction: float) -> dict[str, Any]:
         return {"move": np.int64(self.moves.index(move)), "fraction": np.array([fraction], dtype=np.float64)}

@@ -104,7 +104,9 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line
+from dilemmazoo.envs.base import (
+    ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line, whole_number_action,
+)
 
 __all__ = [
     "HANDS",
@@ -266,15 +268,6 @@ class ItemProposal(ActionSpec):
                 raise ActionParseError(f"The amount for {item} must be a whole number from 0 to {self.units}, got {token}.")
             values.append(int(number))
         return self.make_action(values)
-
-
-def _whole_coins(coins: int, make: Any):
-    def make_action(move: int, value: float) -> Any:
-        if value != int(value):
-            raise ActionParseError(f"Propose a whole number of coins from 0 to {coins}, got {value:g}.")
-        return make(int(value))
-
-    return make_action
 
 
 # ---------------------------------------------------------------------------------------------
@@ -532,7 +525,8 @@ class TrustSplitEnv(LanguageWorld):
             fallback=self._action(message="", proposal=self.coins // 2),
             low=0.0,
             high=float(self.coins),
-            make_action=_whole_coins(self.coins, lambda x: self._action(message="", proposal=x)),
+            make_action=whole_number_action(lambda x: self._action(message="", proposal=x),
+                                            f"Propose a whole number of coins from 0 to {self.coins}, got {{value:g}}."),
         )
 
     # -- helpers --------------------------------------------------------------------------------
