@@ -128,6 +128,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, whole_number_action
+from dilemmazoo.envs.checks import check_bool, check_int
 from dilemmazoo.envs.trust_split import MAX_CODE_POINT, BoundedMessage, decode_message, encode_message
 
 __all__ = [
@@ -307,18 +308,6 @@ FRAMINGS: dict[str, Framing] = {
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
 def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
@@ -352,10 +341,10 @@ class CommonsEnv(LanguageWorld):
         max_message_chars: int = 500,
         render_mode: str | None = None,
     ):
-        self.n_agents = _check_int("n_agents", n_agents, 2)
-        self.n_months = _check_int("n_months", n_months, 1)
-        self.capacity = _check_int("capacity", capacity, 1)
-        self.initial_stock = _check_int("initial_stock", initial_stock, 0)
+        self.n_agents = check_int("n_agents", n_agents, 2)
+        self.n_months = check_int("n_months", n_months, 1)
+        self.capacity = check_int("capacity", capacity, 1)
+        self.initial_stock = check_int("initial_stock", initial_stock, 0)
         if self.initial_stock > self.capacity:
             raise ValueError(f"initial_stock must be at most capacity ({self.capacity}), got {initial_stock}")
         if (
@@ -371,11 +360,11 @@ class CommonsEnv(LanguageWorld):
                 "the resource would collapse in month 1 whatever the players do"
             )
         self.collapse_threshold = float(collapse_threshold)
-        self.communication = _check_bool("communication", communication)
-        self.max_utterances = _check_int("max_utterances", max_utterances, 1)
+        self.communication = check_bool("communication", communication)
+        self.max_utterances = check_int("max_utterances", max_utterances, 1)
         self.framing = _check_choice("framing", framing, tuple(FRAMINGS))
         self.words = FRAMINGS[self.framing]
-        self.universalization = _check_bool("universalization", universalization)
+        self.universalization = check_bool("universalization", universalization)
         if newcomer_month is not None and (
             isinstance(newcomer_month, bool)
             or not isinstance(newcomer_month, Integral)
@@ -392,7 +381,7 @@ class CommonsEnv(LanguageWorld):
         ):
             raise ValueError(f"growth_rate must be a number in (0, 1], got {growth_rate!r}")
         self.growth_rate = float(growth_rate)
-        self.max_message_chars = _check_int("max_message_chars", max_message_chars, 1)
+        self.max_message_chars = check_int("max_message_chars", max_message_chars, 1)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode

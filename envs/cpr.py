@@ -130,13 +130,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionSpec, Amount, Choice, LanguageWorld
+from dilemmazoo.envs.checks import check_bool, check_int
 from dilemmazoo.norms.sanctions import NORM_TOLERANCE, SanctionOutcome, monitor_and_punish
 from dilemmazoo.norms.voting import Election, elect
 
@@ -194,14 +195,6 @@ def noisy_readings(stock: float, noise_sd: float, rng: np.random.Generator, size
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    upper = math.inf if maximum is None else maximum
-    if isinstance(value, bool) or not isinstance(value, Integral) or not minimum <= value <= upper:
-        allowed = f"from {minimum} to {maximum}" if maximum is not None else f"of at least {minimum}"
-        raise ValueError(f"{name} must be an integer {allowed}, got {value!r}")
-    return int(value)
-
-
 def _check_real(name: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False) -> float:
     ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
     ok = ok and (value > low if low_open else value >= low) and value <= high
@@ -210,12 +203,6 @@ def _check_real(name: str, value: Any, *, low: float, high: float = math.inf, lo
         upper = f"{high:g}]" if math.isfinite(high) else "inf)"
         raise ValueError(f"{name} must be a finite number in {bracket}{low:g}, {upper}, got {value!r}")
     return float(value)
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
 
 
 def _fmt(value: float) -> str:
@@ -261,8 +248,8 @@ class EffortCPREnv(LanguageWorld):
         observation_noise: float = 0.1,
         render_mode: str | None = None,
     ):
-        self.n_agents = _check_int("n_agents", n_agents, 1)
-        self.n_rounds = _check_int("n_rounds", n_rounds, 1)
+        self.n_agents = check_int("n_agents", n_agents, 1)
+        self.n_rounds = check_int("n_rounds", n_rounds, 1)
         self.capacity = _check_real("capacity", capacity, low=0.0, low_open=True)
         self.initial_stock = self.capacity if initial_stock is None else _check_real(
             "initial_stock", initial_stock, low=0.0, high=self.capacity, low_open=True
@@ -275,15 +262,15 @@ class EffortCPREnv(LanguageWorld):
         self.punish_prob = _check_real("punish_prob", punish_prob, low=0.0, high=1.0)
         self.punish_cost = _check_real("punish_cost", punish_cost, low=0.0)
         self.fine = _check_real("fine", fine, low=0.0)
-        self.graduated = _check_bool("graduated", graduated)
+        self.graduated = check_bool("graduated", graduated)
         self.max_fine_multiplier = _check_real("max_fine_multiplier", max_fine_multiplier, low=1.0)
         self.max_harvest = self.harvest_rate * self.capacity  # alpha K: the largest possible harvest
         self.initial_norm = None if group_norm is None else _check_real(
             "group_norm", group_norm, low=0.0, high=self.max_harvest
         )
-        self.voting = _check_bool("voting", voting)
-        self.vote_every = _check_int("vote_every", vote_every, 1)
-        self.proposal_decimals = _check_int("proposal_decimals", proposal_decimals, 0, 6)
+        self.voting = check_bool("voting", voting)
+        self.vote_every = check_int("vote_every", vote_every, 1)
+        self.proposal_decimals = check_int("proposal_decimals", proposal_decimals, 0, 6)
         self.observation_noise = _check_real("observation_noise", observation_noise, low=0.0)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")

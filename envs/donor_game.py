@@ -93,6 +93,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionSpec, Amount, Choice, LanguageWorld
+from dilemmazoo.envs.checks import check_bool
 
 __all__ = [
     "DonorGameEnv",
@@ -308,12 +309,6 @@ def _check_real(name: str, value: Any, *, positive: bool) -> float:
     return float(value)
 
 
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return value
-
-
 class DonorGameEnv(LanguageWorld):
     """Donors give part of their resources, multiplied for the recipient (Vallinder & Hughes 2024)."""
 
@@ -340,10 +335,10 @@ class DonorGameEnv(LanguageWorld):
         self.endowment = _check_real("endowment", endowment, positive=True)
         self.donation_multiplier = _check_real("donation_multiplier", donation_multiplier, positive=True)
         self.trace_depth = _check_int("trace_depth", trace_depth, 0)
-        self.punishment = _check_bool("punishment", punishment)
+        self.punishment = check_bool("punishment", punishment)
         self.punishment_cost = _check_real("punishment_cost", punishment_cost, positive=True)
         self.punishment_effect = _check_real("punishment_effect", punishment_effect, positive=False)
-        self.partner_choice = _check_bool("partner_choice", partner_choice)
+        self.partner_choice = check_bool("partner_choice", partner_choice)
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
         self.schedule = schedule

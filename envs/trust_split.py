@@ -98,7 +98,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,7 @@ from gymnasium import spaces
 from dilemmazoo.envs.base import (
     ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line, whole_number_action,
 )
+from dilemmazoo.envs.checks import check_int
 
 __all__ = [
     "HANDS",
@@ -275,12 +276,6 @@ class ItemProposal(ActionSpec):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_value(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
@@ -326,11 +321,11 @@ class TrustSplitEnv(LanguageWorld):
         max_message_chars: int = 500,
         render_mode: str | None = None,
     ):
-        self.n_rounds = _check_int("n_rounds", n_rounds, 1)
-        self.coins = _check_int("coins", coins, 1)
+        self.n_rounds = check_int("n_rounds", n_rounds, 1)
+        self.coins = check_int("coins", coins, 1)
         self.high_value = _check_value("high_value", high_value)
         self.low_value = _check_value("low_value", low_value)
-        self.max_message_chars = _check_int("max_message_chars", max_message_chars, 1)
+        self.max_message_chars = check_int("max_message_chars", max_message_chars, 1)
         self.render_mode = _check_render(render_mode, self.metadata["render_modes"])
         self.possible_agents = ["player_0", "player_1"]
         self.agents: list[str] = []
@@ -636,14 +631,14 @@ class SplitNoCommEnv(LanguageWorld):
         item_values: Sequence[float] = (1.0, 10.0),
         render_mode: str | None = None,
     ):
-        self.n_rounds = _check_int("n_rounds", n_rounds, 1)
+        self.n_rounds = check_int("n_rounds", n_rounds, 1)
         if isinstance(items, str) or not isinstance(items, Sequence) or not items:
             raise ValueError(f"items must be a non-empty list of names, got {items!r}")
         names = tuple(items)
         if not all(isinstance(x, str) and re.fullmatch(r"[a-z][a-z_]*", x) for x in names) or len(set(names)) != len(names):
             raise ValueError(f"items must be distinct lower-case names (letters and _), got {list(names)}")
         self.items = names
-        self.units = _check_int("units", units, 1)
+        self.units = check_int("units", units, 1)
         levels = tuple(_check_value("item_values", v) for v in item_values) if isinstance(item_values, Sequence) else ()
         if len(set(levels)) < 2:
             raise ValueError(f"item_values must hold at least two different values, got {item_values!r}")
