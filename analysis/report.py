@@ -45,7 +45,8 @@ from .metrics import RunRecords, decision_stats, find_runs, llm_call_stats, load
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
 
-__all__ = ["WORLD_ANALYSES", "GridCell", "WorldAnalysis", "format_number", "grid_cells", "write_report"]
+__all__ = ["WORLD_ANALYSES", "GridCell", "WorldAnalysis", "format_number", "grid_cells", "render_template", "write_html",
+           "write_report"]
 
 REPORT_FILE = "report.html"
 TEMPLATE = "report.html"
@@ -566,23 +567,13 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def write_report(path: str | Path, out: str | Path | None = None) -> Path:
-    """Write one self-contained HTML report for the run(s) under ``path``; return its path.
+def render_template(name: str, context: Mapping[str, Any]) -> str:
+    """Render ``templates/<name>`` (jinja2, autoescaped, strict, with the ``num`` filter)."""
+    return _environment().get_template(name).render(**context)
 
-    ``path`` is a run directory or an experiment directory holding many. ``out`` is the HTML
-    file to write (an existing directory gets ``report.html`` inside); by default
-    ``<path>/report.html``. The file is written to a temporary name and renamed.
-    """
-    root = Path(path)
-    run_dirs = find_runs(root)
-    if not run_dirs:
-        raise FileNotFoundError(f"no run directories (holding summary.json) under {str(root)!r}")
-    runs = [load_run(run_dir) for run_dir in run_dirs]
-    html = _environment().get_template(TEMPLATE).render(**_context(root, runs))
 
-    target = Path(out) if out is not None else root / REPORT_FILE
-    if target.is_dir():
-        target = target / REPORT_FILE
+def write_html(target: Path, html: str) -> Path:
+    """Write ``html`` to ``target`` through a temporary file renamed into place; returns ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
@@ -593,3 +584,27 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_report(path: str | Path, out: str | Path | None = None) -> Path:
+    """Write one self-contained HTML report for the run(s) under ``path``; return its path.
+
+    ``path`` is a run directory or an experiment directory holding many, or a training run folder
+    (then :func:`dilemmazoo.analysis.training.write_training_report` writes it). ``out`` is the
+    HTML file to write (an existing directory gets ``report.html`` inside); by default
+    ``<path>/report.html``. The file is written to a temporary name and renamed.
+    """
+    root = Path(path)
+    run_dirs = find_runs(root)
+    if not run_dirs:
+        from .training import is_training_run, write_training_report
+
+        if is_training_run(root):
+            return write_training_report(root, out)
+        raise FileNotFoundError(f"no run directories (holding summary.json) and no training run under {str(root)!r}")
+    runs = [load_run(run_dir) for run_dir in run_dirs]
+    html = render_template(TEMPLATE, _context(root, runs))
+    target = Path(out) if out is not None else root / REPORT_FILE
+    if target.is_dir():
+        target = target / REPORT_FILE
+    return write_html(target, html)

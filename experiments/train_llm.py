@@ -6,13 +6,16 @@
 
 Presets (``experiments/configs/training/*.yaml``; values from arXiv 2511.19405, see
 ``agents/trainers/llm_trainer.py``): ``ipd_naive``, ``ipd_advantage_alignment``,
-``trust_split_naive``, ``trust_split_advantage_alignment``.
+``trust_split_naive``, ``trust_split_advantage_alignment``; and ``ipd_grpo``, the single-agent
+GRPO baseline on TRL (``agents/trainers/grpo.py``).
 
 A training file is validated by :class:`TrainingConfig`::
 
     name: ipd_advantage_alignment
     description: ...
-    trainer: {...}        # the fields of LLMTrainerConfig (unknown keys are errors)
+    algorithm: policy_gradient   # or grpo
+    trainer: {...}        # the fields of LLMTrainerConfig, or of GRPOBaselineConfig for grpo
+                          # (unknown keys are errors)
     evaluation:
       opponents: [always_defect, always_cooperate, greedy]
       matches: 16
@@ -20,8 +23,10 @@ A training file is validated by :class:`TrainingConfig`::
 
 ``--set trainer.lr=1e-4`` (dotted path, the value read as YAML) overrides any field. The run
 folder is ``DIR/<name>`` (``DIR`` = ``runs/training``); it gets ``config.yaml`` (the resolved
-config), ``metrics.jsonl``, ``checkpoints/iter_NNNNNN/`` (peft adapters), ``plots/*.png`` and,
-after training, ``evaluation.json``: the final adapter against each fixed opponent. ``evaluate``
+config), ``metrics.jsonl``, ``checkpoints/iter_NNNNNN/`` (peft adapters), after training
+``evaluation.json`` (the final adapter against each fixed opponent), and then ``plots/*.png`` and
+``report.html`` (:mod:`dilemmazoo.analysis.training`; also written when training is interrupted,
+from the iterations done). ``evaluate``
 with ``--adapters A,B,...`` plays a round-robin: each checkpoint against each fixed opponent and
 against each checkpoint (``adapter:PATH`` opponents). ``--resume``
 continues from the newest checkpoint; without it an existing run folder is an error.
@@ -33,15 +38,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = ["EvaluationConfig", "TRAINING_PRESETS", "TrainingConfig", "load_training_config", "main_train_llm"]
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs" / "training"
-TRAINING_PRESETS = ("ipd_naive", "ipd_advantage_alignment", "trust_split_naive", "trust_split_advantage_alignment")
+TRAINING_PRESETS = ("ipd_naive", "ipd_advantage_alignment", "trust_split_naive", "trust_split_advantage_alignment",
+                    "ipd_grpo")
+ALGORITHMS = ("policy_gradient", "grpo")
 
 
 class EvaluationConfig(BaseModel):
@@ -61,6 +68,7 @@ class TrainingConfig(BaseModel):
 
     name: str
     description: str = ""
+    algorithm: Literal["policy_gradient", "grpo"] = "policy_gradient"
     trainer: dict[str, Any] = Field(default_factory=dict)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
@@ -71,29 +79,32 @@ class TrainingConfig(BaseModel):
             raise ValueError(f"name must be a plain folder name (no slashes or spaces); got {value!r}")
         return value
 
-    @field_validator("trainer")
-    @classmethod
-    def _trainer_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
-        trainer_config(value)  # raises a ValueError naming the bad field
-        return value
+    @model_validator(mode="after")
+    def _trainer_fields(self) -> TrainingConfig:
+        trainer_config(self.trainer, self.algorithm)  # raises a ValueError naming the bad field
+        return self
 
 
-def trainer_config(fields: dict[str, Any]):
-    """An :class:`LLMTrainerConfig` from a dict, each field checked and converted to its declared
-    type by pydantic (so ``--set trainer.lr=1e-3``, which YAML reads as a string, is a float);
-    unknown fields and bad values are ``ValueError``s naming the field."""
+def trainer_config(fields: dict[str, Any], algorithm: str = "policy_gradient"):
+    """The trainer's config dataclass (:class:`LLMTrainerConfig`, or ``GRPOBaselineConfig`` for
+    ``grpo``) from a dict, each field checked and converted to its declared type by pydantic (so
+    ``--set trainer.lr=1e-3``, which YAML reads as a string, is a float); unknown fields and bad
+    values are ``ValueError``s naming the field."""
     import dataclasses
 
     from pydantic import TypeAdapter
 
-    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainerConfig
+    if algorithm == "grpo":
+        from dilemmazoo.agents.trainers.grpo import GRPOBaselineConfig as config_class
+    else:
+        from dilemmazoo.agents.trainers.llm_trainer import LLMTrainerConfig as config_class
 
-    known = {f.name for f in dataclasses.fields(LLMTrainerConfig)}
+    known = {f.name for f in dataclasses.fields(config_class)}
     unknown = sorted(set(fields) - known)
     if unknown:
         raise ValueError(f"unknown trainer field(s) {unknown}; known: {sorted(known)}")
     try:
-        return TypeAdapter(LLMTrainerConfig).validate_python(dict(fields))
+        return TypeAdapter(config_class).validate_python(dict(fields))
     except ValidationError as error:
         raise ValueError(f"bad trainer fields: {error}") from None
 
@@ -189,6 +200,8 @@ def main_evaluate(argv: list[str]) -> int:
     run_dir = Path(args.run)
     try:
         config = load_training_config(str(run_dir / "config.yaml"))
+        if config.algorithm != "policy_gradient":
+            raise ValueError(f"train evaluate plays LoRA policy-gradient runs; {run_dir} is a {config.algorithm} run")
         fields = dict(config.trainer)
         if args.device:
             fields["device"] = args.device
@@ -211,6 +224,17 @@ def main_evaluate(argv: list[str]) -> int:
     return 0
 
 
+def _write_report(run_dir: Path) -> None:
+    """Plots and ``report.html`` from the run's files; a failure here never costs the trained run."""
+    from dilemmazoo.analysis.training import write_training_plots, write_training_report
+
+    try:
+        write_training_plots(run_dir)
+        print(f"report: {write_training_report(run_dir)}", file=sys.stderr, flush=True)
+    except (OSError, ValueError) as error:
+        print(f"warning: no report written ({error}); the metrics and checkpoints are kept", file=sys.stderr)
+
+
 def main_train_llm(argv: list[str] | None = None) -> int:
     """``dilemmazoo train CONFIG|PRESET ...`` and ``dilemmazoo train evaluate ...``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -222,34 +246,45 @@ def main_train_llm(argv: list[str] | None = None) -> int:
         fields = dict(config.trainer)
         if args.device:
             fields["device"] = args.device
-        trainer_fields = trainer_config(fields)
+        trainer_fields = trainer_config(fields, config.algorithm)
         config = config.model_copy(update={"trainer": fields})
         run_dir = Path(args.out) / config.name
         if run_dir.exists() and any(run_dir.iterdir()) and not args.resume:
             raise ValueError(f"{run_dir} exists: add --resume to continue it, or choose another --out")
-        from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer
+        trainer = None
+        if config.algorithm == "policy_gradient":
+            from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer
 
-        trainer = LLMTrainer(trainer_fields)
+            trainer = LLMTrainer(trainer_fields)
     except (ValueError, ImportError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(), sort_keys=False))
     print(run_dir, flush=True)
-    print(f"training {config.name}: {trainer_fields.iterations} iterations of {trainer_fields.groups} x "
-          f"{trainer_fields.group_size} matches of {trainer_fields.world} on {trainer.device}", file=sys.stderr,
-          flush=True)
     try:
-        history = trainer.train(run_dir, resume=args.resume, progress=not args.quiet)
+        if trainer is None:
+            from dilemmazoo.agents.trainers.grpo import train_grpo
+
+            print(f"training {config.name} (GRPO, TRL): {trainer_fields.iterations} steps on {trainer_fields.world}",
+                  file=sys.stderr, flush=True)
+            history = train_grpo(trainer_fields, run_dir, resume=args.resume, progress=not args.quiet)
+        else:
+            print(f"training {config.name}: {trainer_fields.iterations} iterations of {trainer_fields.groups} x "
+                  f"{trainer_fields.group_size} matches of {trainer_fields.world} on {trainer.device}",
+                  file=sys.stderr, flush=True)
+            history = trainer.train(run_dir, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
+        _write_report(run_dir)
         print("interrupted: the last checkpoint is kept; run the same command with --resume to continue.",
               file=sys.stderr)
         return 130
     if history:
         shown = history if len(history) <= 6 else history[:3] + history[-3:]
         _print_rows(shown, _TRAIN_KEYS)
-    if config.evaluation.opponents:
+    if trainer is not None and config.evaluation.opponents:
         _run_evaluation(trainer, config, run_dir, list(config.evaluation.opponents), config.evaluation.matches, [])
+    _write_report(run_dir)
     return 0
 
 

@@ -150,7 +150,44 @@ def test_assign_credit_advantage_alignment_uses_past_own_advantages():
     assert [s.credit for s in samples] == pytest.approx([-1.0, -5.5])
 
 
+def test_assign_credit_with_agrae_suppresses_successes_and_weights_by_difficulty():
+    # the matches of the spreading test: naive seat-0 credit m0 [-1, -4], m1 [1, 4]; seat 1 m0 [1.5, 3], m1 [-1.5, -3]
+    matches = [_match(0, [0, 0, 1, 0, 0, 1], [0, 0, 3, 0, 0, 3], [0, 0, 0, 1, 1, 1]),
+               _match(0, [0, 0, 0, 0, 0, 5], [0, 0, 3, 0, 0, 0], [0, 0, 0, 1, 1, 1])]
+    samples = [Sample(match=m, seat=seat, round=r, prompt_ids=[1], options=[[5], [6]], chosen=0)
+               for m in (0, 1) for seat in (0, 1) for r in (0, 1)]
+    params = {"gamma": 0.5, "reward_scale": 1.0, "beta": 0.0, "gamma_aa": 0.0}
+    # success = above the group's mean return per round: seat 0 (1.0, 2.5) -> m1; seat 1 (3.0, 1.5) -> m0.
+    # Each seat's group has p = 1/2, so the curriculum weight is 1; positive credit of successes halves.
+    rate = assign_credit(matches, samples, "naive", params,
+                         agrae={"progress": 0.0, "suppression": 0.5, "curriculum": 1.0, "success": None})
+    assert rate == 0.5
+    credit = {(s.match, s.seat, s.round): s.credit for s in samples}
+    assert [credit[(0, 0, r)] for r in (0, 1)] == pytest.approx([-1.0, -4.0])
+    assert [credit[(1, 0, r)] for r in (0, 1)] == pytest.approx([0.5, 2.0])
+    assert [credit[(0, 1, r)] for r in (0, 1)] == pytest.approx([0.75, 1.5])
+    assert [credit[(1, 1, r)] for r in (0, 1)] == pytest.approx([-1.5, -3.0])
+    # a threshold of 0.5 per round: both seat-0 matches succeed, p = 1; at progress 0 easy groups weigh
+    # 1 + 1 * (1 - 0) * (1 - 1/2) = 1.5: m0 [-1.5, -6], m1 [1, 4] * 0.5 * 1.5 = [0.75, 3]
+    assign_credit(matches, samples, "naive", params,
+                  agrae={"progress": 0.0, "suppression": 0.5, "curriculum": 1.0, "success": 0.5})
+    credit = {(s.match, s.seat, s.round): s.credit for s in samples}
+    assert [credit[(0, 0, r)] for r in (0, 1)] == pytest.approx([-1.5, -6.0])
+    assert [credit[(1, 0, r)] for r in (0, 1)] == pytest.approx([0.75, 3.0])
+    # at the end of training (progress 1) the same easy group weighs 1 - 0.5 = 0.5
+    assign_credit(matches, samples, "naive", params,
+                  agrae={"progress": 1.0, "suppression": 0.5, "curriculum": 1.0, "success": 0.5})
+    assert [s.credit for s in samples if (s.match, s.seat) == (0, 0)] == pytest.approx([-0.5, -2.0])
+    # without A-GRAE the rate is NaN and the credit is the plain rule's
+    assert math.isnan(assign_credit(matches, samples, "naive", params))
+    assert [s.credit for s in samples if (s.match, s.seat) == (1, 0)] == pytest.approx([1.0, 4.0])
+
+
 def test_config_rejects_bad_values_by_name():
+    with pytest.raises(ValueError, match="agrae_suppression"):
+        LLMTrainerConfig(agrae=True, agrae_suppression=1.5)
+    with pytest.raises(ValueError, match="agrae_curriculum"):
+        LLMTrainerConfig(agrae_curriculum=3.0)
     with pytest.raises(ValueError, match="credit must be one of"):
         LLMTrainerConfig(credit="greedy")
     with pytest.raises(ValueError, match="group_size"):
@@ -226,8 +263,13 @@ def test_training_writes_metrics_checkpoints_plots_and_resumes_exactly(trained):
     trainer, out = trained["trainer"], trained["out"]
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [row["iteration"] for row in lines] == [1, 2, 3]
-    plots = {p.name for p in (out / "plots").iterdir()}
+    # the report layer draws the run: plots/*.png and report.html from the files alone
+    from dilemmazoo.analysis.training import write_training_plots, write_training_report
+
+    plots = {p.name for p in write_training_plots(out)}
     assert {"returns.png", "cooperation.png", "exploitation.png", "loss.png", "kl_entropy.png"} <= plots
+    html = write_training_report(out).read_text()
+    assert "Training report" in html and "return_per_round" in html and html.count("data:image/png;base64,") >= 5
     latest = latest_checkpoint(out)
     assert latest.name == "iter_000003"
     assert (latest / "adapter_model.safetensors").exists() and (latest / "adapter_config.json").exists()

@@ -55,6 +55,16 @@ co-player's rewards (centralised: the co-player's advantages are computed here f
 Every action token of a round (messages and the action) gets that round's credit
 (:func:`~dilemmazoo.agents.trainers.credit.round_credit_to_tokens`).
 
+Optional A-GRAE (``agrae: true``; Yu et al., arXiv 2602.05548), applied to the per-round credit
+of each seat and group after the credit rule, by
+:func:`~dilemmazoo.agents.trainers.credit.agrae_advantages`: a match is *successful* when the
+seat's return per round exceeds ``agrae_success`` (when that is ``None``: the mean return per round
+of the seat over its group's matches); positive credit of successful matches is multiplied by
+``1 - agrae_suppression`` (exploration), and every credit of a group by the curriculum weight
+``1 + agrae_curriculum * (1 - 2 * progress) * (p - 1/2)`` with ``p`` the group's success rate and
+``progress`` = iterations done / ``iterations`` (easy groups first, hard groups late). The share of
+successful matches is logged as ``agrae_success_rate``.
+
 Loss (:func:`token_loss`), averaged over all action tokens of the iteration
 -------------------------------------------------------------------------------
 ``loss_tok = -w * credit * logp - entropy_coef * H + kl_coef * k3``, with ``logp`` the current
@@ -89,7 +99,9 @@ Outputs of :meth:`LLMTrainer.train` (``out_dir``)
 -------------------------------------------------
 ``metrics.jsonl`` (one JSON object per iteration, keys in :data:`METRIC_KEYS`),
 ``checkpoints/iter_NNNNNN/`` (``adapter_model.safetensors`` and ``adapter_config.json`` from
-peft, ``trainer_state.pt``: optimizer, numpy generator state, iteration), ``plots/*.png``.
+peft, ``trainer_state.pt``: optimizer, numpy generator state, iteration). Plots and the HTML
+report are drawn from these files by :mod:`dilemmazoo.analysis.training` (``dilemmazoo train``
+writes them after training; ``dilemmazoo report RUN_DIR`` redraws them at any time).
 ``train(..., resume=True)`` continues from the newest checkpoint: same adapter weights, optimizer
 state and random stream, so an interrupted run continues as the uninterrupted one would.
 """
@@ -119,6 +131,7 @@ from dilemmazoo.agents.trainers.credit import (
     AA_FORMS,
     CREDIT_METHODS,
     CREDIT_PRESETS,
+    agrae_advantages,
     credit_from_rewards,
     round_credit_to_tokens,
 )
@@ -130,6 +143,7 @@ __all__ = [
     "METRIC_KEYS",
     "MatchRecord",
     "Sample",
+    "agrae_success",
     "assign_credit",
     "build_chat",
     "decision_options",
@@ -138,7 +152,6 @@ __all__ = [
     "load_base_model",
     "match_metrics",
     "option_log_probs",
-    "plot_metrics",
     "read_metrics",
     "round_rewards",
     "token_loss",
@@ -154,7 +167,7 @@ METRIC_KEYS = (
     "split_efficiency", "fallbacks", "loss", "pg_loss", "kl", "entropy", "is_weight_mean", "is_clipped_fraction",
     "grad_norm", "credit_mean", "credit_abs_mean", "matches", "decisions", "action_tokens", "forward_tokens",
     "past_opponent_groups", "rollout_s", "update_s", "seconds", "tokens_per_s", "vs_greedy_return_per_round",
-    "vs_greedy_exploitation",
+    "vs_greedy_exploitation", "agrae_success_rate",
 )
 
 
@@ -175,7 +188,8 @@ class LLMTrainerConfig:
     ``past_opponent_prob``, ``checkpoint_every``, ``temperature``, ``max_new_tokens``,
     ``persona``. Credit: ``credit`` (naive | sum_rewards | aa), ``credit_preset`` (ipd |
     trust_split | split_nocomm) whose ``beta``/``gamma_aa``/``gamma``/``reward_scale`` apply
-    unless given, ``aa_form``. Loss: ``lr``, ``kl_coef``, ``entropy_coef``, ``is_cap``,
+    unless given, ``aa_form``; A-GRAE reweighting with ``agrae``, ``agrae_suppression``,
+    ``agrae_curriculum``, ``agrae_success`` (see the module docstring). Loss: ``lr``, ``kl_coef``, ``entropy_coef``, ``is_cap``,
     ``grad_clip``, ``max_batch_tokens`` (tokens per forward micro-batch beyond the prefix all its
     rows share; raise it on a GPU), ``generation_batch_size`` (messages generated per call).
     Exploitation probe: every ``greedy_every`` iterations,
@@ -210,6 +224,10 @@ class LLMTrainerConfig:
     gamma: float | None = None
     reward_scale: float | None = None
     aa_form: str = "original"
+    agrae: bool = False
+    agrae_suppression: float = 0.3
+    agrae_curriculum: float = 1.0
+    agrae_success: float | None = None
     lr: float = 3e-6
     kl_coef: float = 0.0
     entropy_coef: float = 0.0
@@ -258,6 +276,12 @@ class LLMTrainerConfig:
         for name in ("kl_coef", "entropy_coef"):
             if float(getattr(self, name)) < 0.0:
                 raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
+        if not isinstance(self.agrae, bool):
+            raise ValueError(f"agrae must be true or false; got {self.agrae!r}")
+        if not 0.0 <= self.agrae_suppression <= 1.0:
+            raise ValueError(f"agrae_suppression must be in [0, 1]; got {self.agrae_suppression}")
+        if not 0.0 <= self.agrae_curriculum <= 2.0:
+            raise ValueError(f"agrae_curriculum must be in [0, 2] (keeps weights >= 0); got {self.agrae_curriculum}")
 
     def credit_parameters(self) -> dict[str, float]:
         """``beta``, ``gamma_aa``, ``gamma``, ``reward_scale``: given values, else the preset's."""
@@ -909,9 +933,15 @@ class LLMTrainer:
                       sampling_logprobs=list(sampling))
 
     # -- credit --------------------------------------------------------------------------------
-    def assign_credit(self, matches: list[MatchRecord], samples: list[Sample]) -> None:
-        """Set each sample's credit from its group's rewards (:func:`assign_credit`)."""
-        assign_credit(matches, samples, self.config.credit, self.credit_parameters, self.config.aa_form)
+    def assign_credit(self, matches: list[MatchRecord], samples: list[Sample]) -> float:
+        """Set each sample's credit from its group's rewards (:func:`assign_credit`); returns the
+        A-GRAE success rate (NaN without A-GRAE)."""
+        config = self.config
+        agrae = None
+        if config.agrae:
+            agrae = {"progress": min(1.0, self.iteration / config.iterations), "suppression": config.agrae_suppression,
+                     "curriculum": config.agrae_curriculum, "success": config.agrae_success}
+        return assign_credit(matches, samples, config.credit, self.credit_parameters, config.aa_form, agrae=agrae)
 
     # -- update --------------------------------------------------------------------------------
     def update(self, samples: list[Sample]) -> dict[str, float]:
@@ -1020,7 +1050,7 @@ class LLMTrainer:
                 groups.append(g)
         matches, samples = self.play(opponents, seeds, seats, groups)
         rollout_s = time.perf_counter() - start
-        self.assign_credit(matches, samples)
+        agrae_success_rate = self.assign_credit(matches, samples)
         update_start = time.perf_counter()
         losses = self.update(samples)
         update_s = time.perf_counter() - update_start
@@ -1042,6 +1072,7 @@ class LLMTrainer:
             "rollout_s": rollout_s, "update_s": update_s, "seconds": seconds,
             "tokens_per_s": forward_tokens / seconds if seconds > 0 else float("nan"),
             "vs_greedy_return_per_round": float("nan"), "vs_greedy_exploitation": float("nan"),
+            "agrae_success_rate": agrae_success_rate,
         }
         if config.greedy_matches and self.iteration % config.greedy_every == 0:
             # evaluation only: its own generator, so the training stream does not depend on it
@@ -1082,7 +1113,6 @@ class LLMTrainer:
                 path = self.save_checkpoint(out / "checkpoints" / f"iter_{self.iteration:06d}")
                 if path not in self.checkpoints:
                     self.checkpoints.append(path)
-        plot_metrics(metrics_path, out / "plots")
         return history
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -1166,30 +1196,48 @@ def round_rewards(match: MatchRecord) -> np.ndarray:
 
 
 def assign_credit(matches: Sequence[MatchRecord], samples: Sequence[Sample], method: str, params: dict[str, float],
-                  form: str = "original") -> None:
+                  form: str = "original", agrae: dict[str, Any] | None = None) -> float:
     """Set ``sample.credit``: per group (matches with the same ``group``), ``credit_from_rewards``
     for each seat against its co-player, read at the sample's round (messages and the action of a
-    round share it). ``params``: ``gamma``, ``reward_scale``, ``beta``, ``gamma_aa``."""
+    round share it). ``params``: ``gamma``, ``reward_scale``, ``beta``, ``gamma_aa``.
+
+    ``agrae`` (``progress``, ``suppression``, ``curriculum``, ``success``) reweights each seat's
+    per-round credit of a group by A-GRAE (module docstring); the share of successful
+    (match, seat) pairs is returned (NaN without A-GRAE)."""
     by_group: dict[int, list[int]] = {}
     for m, match in enumerate(matches):
         by_group.setdefault(match.group, []).append(m)
     credit = {}
+    successes = []
     for members in by_group.values():
         rewards = np.stack([round_rewards(matches[m]) for m in members])  # (K, 2, T)
         for seat in range(2):
             per_round = credit_from_rewards(method, rewards[:, seat], rewards[:, 1 - seat], gamma=params["gamma"],
                                             reward_scale=params["reward_scale"], beta=params["beta"],
                                             gamma_aa=params["gamma_aa"], form=form)
+            if agrae is not None:
+                success = agrae_success(rewards[:, seat], agrae["success"])
+                successes.extend(success.tolist())
+                per_round = agrae_advantages(per_round, success, agrae["progress"], suppression=agrae["suppression"],
+                                             curriculum=agrae["curriculum"])
             for row, m in enumerate(members):
                 credit[(m, seat)] = per_round[row]
     for sample in samples:
         per_round = credit[(sample.match, sample.seat)]
         sample.token_credits = round_credit_to_tokens(per_round, np.full(sample.action_tokens, sample.round)).tolist()
         sample.credit = float(per_round[sample.round])
+    return float(np.mean(successes)) if successes else float("nan")
+
+
+def agrae_success(seat_rewards: np.ndarray, threshold: float | None) -> np.ndarray:
+    """A-GRAE success flags of a group's matches for one seat, from its rewards ``(K, T)``: return
+    per round above ``threshold``, or above the group's mean return per round when it is ``None``."""
+    per_round = seat_rewards.mean(axis=-1)
+    return per_round > (per_round.mean() if threshold is None else float(threshold))
 
 
 # --------------------------------------------------------------------------------------------
-# Metrics, files, plots
+# Metrics and files
 # --------------------------------------------------------------------------------------------
 
 
@@ -1250,44 +1298,3 @@ def _truncate_metrics(path: Path, iteration: int) -> None:
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def plot_metrics(metrics_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """One PNG per figure vs iteration (returns; cooperation and efficiency; exploitation by greedy;
-    loss; KL and entropy), skipping a figure with nothing to show. Returns the files written."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = read_metrics(metrics_path)
-    if not rows:
-        return []
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    x = [r["iteration"] for r in rows]
-    figures = {
-        "returns": ("points per round", ["return_per_round", "other_return_per_round", "welfare_per_round"]),
-        "cooperation": ("rate", ["cooperation_rate", "split_efficiency"]),
-        "exploitation": ("points per round", ["vs_greedy_return_per_round", "vs_greedy_exploitation"]),
-        "loss": ("loss", ["loss", "pg_loss"]),
-        "kl_entropy": ("nats per action token", ["kl", "entropy"]),
-    }
-    written = []
-    for name, (ylabel, keys) in figures.items():
-        series = {key: [np.nan if r.get(key) is None else r[key] for r in rows] for key in keys}
-        series = {key: values for key, values in series.items() if not all(np.isnan(values))}
-        if not series:  # e.g. no cooperation rate in Trust-and-Split and no greedy probe
-            continue
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        for key, values in series.items():
-            ax.plot(x, values, marker="o", markersize=3, label=key)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = out / f"{name}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-    return written
