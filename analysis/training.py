@@ -60,6 +60,8 @@ _LANGUAGE_FIGURES = {
     "loss": ("Loss", "loss", ("loss", "pg_loss")),
     "kl_entropy": ("KL to the base model and entropy", "nats per action token", ("kl", "entropy")),
     "invalid": ("Answers that did not parse", "count per iteration", ("fallbacks",)),
+    "credit": ("Credit per decision (and the A-GRAE success share)", "value",
+               ("credit_mean", "credit_abs_mean", "agrae_success_rate")),
 }
 TRAINING_FIGURES: dict[str, dict[str, tuple[str, str, tuple[str, ...]]]] = {
     "policy_gradient": _LANGUAGE_FIGURES,

@@ -381,3 +381,44 @@ def test_option_scoring_on_a_shared_prompt_cache_matches_whole_rows(trained):
     grads_whole = torch.autograd.grad(sum(x.sum() for x in whole), parameters)
     for a, b in zip(grads_cached, grads_whole):  # float32 sums in another order: compare by norm
         assert float((a - b).norm()) <= 1e-3 * float(b.norm()) + 1e-6
+
+
+@pytest.mark.slow
+def test_trust_split_iteration_trains_generated_messages_with_their_round_credit():
+    """One self-play iteration of Trust-and-Split: messages are generated (free text), proposals
+    scored; the sampling log-probabilities of generated tokens equal the training forward's
+    (importance weight 1 before the step), and a round's messages share the proposal's credit."""
+    pytest.importorskip("transformers")
+    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer, load_base_model
+
+    try:
+        base = load_base_model("embedded", device="cpu", dtype="float32")
+    except ImportError as error:
+        pytest.skip(f"embedded model not installed: {error}")
+    config = LLMTrainerConfig(world="trust-split", world_kwargs={"n_rounds": 1}, groups=1, group_size=2,
+                              opponent="self", credit="aa", credit_preset="trust_split", lora_r=4, lora_alpha=8,
+                              lr=1e-4, iterations=1, max_new_tokens=6, seed=3)
+    trainer = LLMTrainer(config, base)
+    captured = {}
+    original = trainer.update
+
+    def update(samples):
+        captured["samples"] = list(samples)
+        return original(samples)
+
+    trainer.update = update
+    metrics = trainer.iterate()
+    samples = captured["samples"]
+    messages = [s for s in samples if s.completion_ids]
+    proposals = [s for s in samples if s.options]
+    # 2 matches x 2 seats x (1 message + 1 proposal); both seats learn in self-play
+    assert len(messages) == 4 and len(proposals) == 4
+    assert all(1 <= len(s.completion_ids) <= 6 and len(s.sampling_logprobs) == len(s.completion_ids)
+               for s in messages)
+    for message in messages:
+        proposal = next(p for p in proposals if (p.match, p.seat, p.round) == (message.match, message.seat, 0))
+        assert message.round == 0 and message.token_credits == [proposal.credit] * len(message.completion_ids)
+    assert metrics["is_weight_mean"] == pytest.approx(1.0, abs=2e-3)
+    assert metrics["is_clipped_fraction"] == 0.0
+    assert math.isfinite(metrics["loss"]) and 0.0 <= metrics["split_efficiency"] <= 1.0
+    assert metrics["decisions"] == 8 and metrics["matches"] == 2
