@@ -1,22 +1,28 @@
 """Train neural agents: ``dilemmazoo train ippo``.
 
-    dilemmazoo train ippo [--preset smoke|gathering_small|gathering_small_shared|cleanup_small|gathering|cleanup]
+    dilemmazoo train ippo [--preset smoke|gathering_small|gathering_small_shared|gathering_small_aa|cleanup_small|
+                                    cleanup_small_aa|gathering|cleanup]
                           [--world cleanup|gathering] [--rules ssd|meltingpot|vicgalle] [--agents N]
                           [--map small|standard|NAME] [--iterations K] [--batch-size B] [--steps T]
                           [--device auto|cpu|cuda] [--seed S] [--out DIR] [--resume] [--share-params]
                           [--arch cnn|mlp] [--observation symbolic|rgb] [--lr LR] [--checkpoint-every K]
-                          [--quiet]
+                          [--credit naive|sum_rewards|aa] [--aa-beta BETA] [--quiet]
 
 Independent PPO (:mod:`dilemmazoo.agents.trainers.ippo`) on the vectorized grid worlds: ``B``
 environments of ``T``-step episodes per iteration, one policy per agent (or one shared policy
-with ``--share-params``). A preset fills in the settings; options given on the command line
+with ``--share-params``). ``--credit`` picks the advantage each policy learns from: ``naive`` (its
+own, plain IPPO; the default), ``sum_rewards`` (its own plus the co-players') or ``aa`` (N-player
+Advantage Alignment, Duque et al. ICLR 2025, weighted by ``--aa-beta``, default 0.5); see
+:mod:`dilemmazoo.agents.trainers.ippo`, *Credit*. A preset fills in the settings; options given on the command line
 win over it; anything left unset takes :class:`~dilemmazoo.agents.trainers.ippo.IPPOConfig`'s
 default. ``--device auto`` trains on a CUDA GPU when torch sees one.
 
-The run folder is ``DIR/ippo_<world>_<map>_<rules>_n<N>_s<seed>_<hash>`` (``DIR`` = ``runs/train``); its name
+The run folder is ``DIR/ippo_<world>_<map>_<rules>_n<N>[_<credit>]_s<seed>_<hash>`` (``DIR`` = ``runs/train``;
+``_<credit>`` unless the credit is ``naive``); its name
 depends only on the settings that change what is learned, so the same command with ``--resume``
 continues an interrupted run (and a larger ``--iterations`` extends a finished one). The folder
-gets ``checkpoint.pt``, ``config.json``, ``metrics.csv`` and ``learning_curve.png``; the command
+gets ``checkpoint.pt``, ``config.json``, ``metrics.csv``, ``learning_curve.png``, ``plots/*.png`` and
+``report.html`` (:mod:`dilemmazoo.analysis.training`); the command
 prints the folder (first line of stdout) and a table of the first and last iterations.
 Play the result with ``strategy: "neural:<folder>"`` in an experiment config.
 """
@@ -30,6 +36,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dilemmazoo.experiments.train_llm import report_training_run
+
 __all__ = ["build_train_parser", "config_from_args", "main_train", "plot_learning_curve"]
 
 # command-line option -> IPPOConfig field
@@ -37,9 +45,10 @@ _OPTION_FIELDS = {
     "world": "world", "rules": "rules", "agents": "n_agents", "map": "grid_map", "iterations": "iterations",
     "batch_size": "batch_size", "steps": "steps", "device": "device", "seed": "seed", "share_params": "share_params",
     "arch": "architecture", "observation": "observation", "lr": "lr", "checkpoint_every": "checkpoint_every",
+    "credit": "credit", "aa_beta": "aa_beta",
 }
 _TABLE_KEYS = ("return", "return_min", "apples", "fired", "cleaned", "efficiency", "equality", "sustainability",
-               "peace", "entropy", "agent_steps_per_s")
+               "peace", "entropy", "credit_term_abs", "agent_steps_per_s")
 
 
 def build_train_parser() -> argparse.ArgumentParser:
@@ -63,6 +72,10 @@ def build_train_parser() -> argparse.ArgumentParser:
     parser.add_argument("--observation", choices=["symbolic", "rgb"], help="network input")
     parser.add_argument("--lr", type=float, help="Adam learning rate")
     parser.add_argument("--checkpoint-every", type=int, help="iterations between checkpoints")
+    parser.add_argument("--credit", choices=["naive", "sum_rewards", "aa"],
+                        help="advantage of each policy: its own (naive, default), plus the co-players' "
+                             "(sum_rewards), or N-player Advantage Alignment (aa)")
+    parser.add_argument("--aa-beta", type=float, help="weight of the Advantage Alignment term (default 0.5)")
     parser.add_argument("--out", default="runs/train", help="root folder for run folders (default: runs/train)")
     parser.add_argument("--resume", action="store_true", help="continue the run folder's checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -124,7 +137,8 @@ def _print_table(metrics: list[dict[str, float]]) -> None:
     table.add_column("first", justify="right")
     table.add_column("last", justify="right")
     for key in _TABLE_KEYS:
-        table.add_row(key, _format(first[key]), _format(last[key]))
+        # rows resumed from a checkpoint of an older version may lack a newer key
+        table.add_row(key, _format(first.get(key, math.nan)), _format(last.get(key, math.nan)))
     Console().print(table)
 
 
@@ -146,8 +160,10 @@ def main_train(argv: list[str] | None = None) -> int:
         return 2
     run_dir = Path(args.out) / config.run_name()
     print(run_dir, flush=True)
+    credit = "" if config.credit == "naive" else (
+        f", credit {config.credit}" + (f" (beta {config.aa_beta})" if config.credit == "aa" else ""))
     print(f"training {config.world} ({config.grid_map} map, {config.rules} rules), {config.n_agents} agents, "
-          f"{config.iterations} iterations of {config.batch_size} x {config.steps} steps on {device}",
+          f"{config.iterations} iterations of {config.batch_size} x {config.steps} steps on {device}{credit}",
           file=sys.stderr, flush=True)
     try:
         result = train_ippo(config, run_dir, resume=args.resume, progress=not args.quiet)
@@ -155,6 +171,8 @@ def main_train(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if (run_dir / "metrics.csv").exists():
+            report_training_run(run_dir)
         print("interrupted: the last checkpoint is kept; run the same command with --resume to continue.",
               file=sys.stderr)
         return 130
@@ -162,6 +180,7 @@ def main_train(argv: list[str] | None = None) -> int:
         plot_learning_curve(result.metrics, run_dir / "learning_curve.png",
                             title=f"IPPO {config.world}, {config.n_agents} agents, seed {config.seed}")
         _print_table(result.metrics)
+        report_training_run(run_dir)
     fields = dataclasses.asdict(config)
     print(f"checkpoint: {run_dir / 'checkpoint.pt'} (play it with strategy 'neural:{run_dir}'); "
           f"{len(result.metrics)} iterations, seed {fields['seed']}", file=sys.stderr)

@@ -19,6 +19,7 @@ from dilemmazoo.agents.trainers.credit import (
     group_advantages,
     leave_one_out_baseline,
     n_player_aa_credit,
+    n_player_credit,
     naive_credit,
     returns_to_go,
     round_credit_to_tokens,
@@ -256,3 +257,43 @@ def test_credit_from_rewards_pipeline():
         advantage_alignment_credit(own_adv, other_adv, 2.0, 0.5))
     with pytest.raises(ValueError, match="method"):
         credit_from_rewards("lola", REWARDS, other_rewards, gamma=0.5)
+
+
+# n_player_credit on the N = 3 table above: the sums over agents at t = 1, 2, 3 are
+#   1 + 0 + 2 = 3, 2 - 1 + 1 = 2, 3 + 2 - 1 = 4, so sum_rewards gives every agent [3, 2, 4];
+#   agent 1 at t = 3, say: own 2 plus the co-players' 3 - 1 = 2 -> 4.
+N_PLAYER_SUM_REWARDS = [[3.0, 2.0, 4.0], [3.0, 2.0, 4.0], [3.0, 2.0, 4.0]]
+
+
+def test_n_player_credit_dispatches_to_the_three_rules():
+    advantages = np.array(N_PLAYER_A)
+    naive = n_player_credit("naive", advantages, beta=5.0)  # beta is ignored by naive
+    assert np.array_equal(naive, advantages) and naive is not advantages
+    assert n_player_credit("sum_rewards", advantages) == pytest.approx(np.array(N_PLAYER_SUM_REWARDS))
+    assert n_player_credit("aa", advantages, beta=1.0) == pytest.approx(np.array(N_PLAYER_CREDIT))
+    assert n_player_credit("aa", advantages, beta=0.0) == pytest.approx(advantages)
+    # two players: the same numbers as the two-player sum-of-rewards rule
+    two = np.array([[1.0, -2.0, 0.5], [3.0, 1.0, -1.0]])
+    assert n_player_credit("sum_rewards", two) == pytest.approx(
+        np.stack([sum_of_rewards_credit(two[0], two[1]), sum_of_rewards_credit(two[1], two[0])]))
+    assert np.array_equal(advantages, np.array(N_PLAYER_A))  # input untouched
+
+
+def test_n_player_credit_batched_over_episodes():
+    advantages = np.random.default_rng(6).normal(size=(4, 3, 5))  # (episodes, N, T)
+    for method in ("naive", "sum_rewards", "aa"):
+        credit = n_player_credit(method, advantages, beta=0.7)
+        assert credit.shape == advantages.shape
+        assert credit[2] == pytest.approx(n_player_credit(method, advantages[2], beta=0.7))
+    assert n_player_credit("aa", advantages, beta=0.7) == pytest.approx(n_player_aa_credit(advantages, 0.7))
+
+
+def test_n_player_credit_errors():
+    with pytest.raises(ValueError, match="method must be one of"):
+        n_player_credit("lola", N_PLAYER_A)
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        n_player_credit("aa", N_PLAYER_A, beta=-1.0)
+    with pytest.raises(ValueError, match="dimension"):
+        n_player_credit("sum_rewards", [1.0, 2.0])
+    with pytest.raises(ValueError, match="N >= 2"):
+        n_player_credit("aa", [[1.0, 2.0]], beta=1.0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,13 +26,17 @@ from dilemmazoo.agents.trainers.ippo import (  # noqa: E402
     METRIC_KEYS,
     TIMING_KEYS,
     IPPOConfig,
+    IPPOTrainer,
+    credited_advantages,
     evaluate,
     gae,
     policy_chooser,
     ppo_loss,
     resolve_map,
+    standardize_advantages,
     train_ippo,
 )
+from dilemmazoo.agents.trainers.credit import n_player_credit  # noqa: E402
 from dilemmazoo.envs import make_world  # noqa: E402
 from dilemmazoo.envs.gridworld.core import PALETTE, actions_for  # noqa: E402
 
@@ -312,3 +318,151 @@ def test_train_command_writes_the_run_folder(tmp_path, capsys):
     assert "n_agents must be an integer >= 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main_train(["ippo", "--world", "chess"])
+
+
+# -- credit: naive (default), sum_rewards, aa ----------------------------------------------------------
+
+# Recorded with the trainer as it was before the credit option existed (IPPOConfig(**TINY, iterations=2,
+# seed=7)); the default credit="naive" reproduced every figure bit for bit on the development machine.
+# The comparison allows rel 1e-6 so that another CPU's last-bit float32 differences do not fail it.
+NAIVE_BEFORE_CREDIT = [
+    dict(iteration=0, apples=1.875, fired=4.0, efficiency=-0.14166666666666666, equality=1.4666666666666668,
+         sustainability=12.166666666666666, maximin=-4.25, policy_loss=-0.0057615503920714906,
+         value_loss=0.006669601316389162, entropy=2.0791933238506317, approx_kl=0.0002540064359557448,
+         clip_fraction=0.0, **{"return": -2.125, "return_min": -4.25, "return_max": 0.0}),
+    dict(iteration=1, apples=2.375, fired=3.75, efficiency=-1.3416666666666668, equality=1.4616605616605618,
+         sustainability=15.647916666666667, maximin=-38.75, policy_loss=-0.010020636281842604,
+         value_loss=1.230692542871111, entropy=2.073761820793152, approx_kl=0.002154638167894518,
+         clip_fraction=0.022916666930541396, **{"return": -20.125, "return_min": -38.75, "return_max": -1.5}),
+]
+
+
+def test_default_naive_credit_reproduces_the_run_recorded_before_the_credit_option():
+    config = IPPOConfig(**TINY, iterations=2, seed=7)
+    assert config.credit == "naive"
+    assert config.run_name() == "ippo_gathering_small_ssd_n2_s7_1d966bae"  # the folder name of before
+    result = train_ippo(config)
+    for row, before in zip(result.metrics, NAIVE_BEFORE_CREDIT, strict=True):
+        for key, value in before.items():
+            assert row[key] == pytest.approx(value, rel=1e-6, abs=1e-12), key
+        assert row["credit_term_abs"] == 0.0
+    # the parameters after training, summed: 4.760751373724354 before the credit option
+    total = sum(float(p.double().sum()) for p in result.policies.state_dict().values())
+    assert total == pytest.approx(4.760751373724354, rel=1e-6)
+
+
+def test_identity_hashes_credit_fields_only_when_they_change_what_is_learned():
+    base = IPPOConfig(**TINY)
+    assert "credit" not in base.identity() and "aa_beta" not in base.identity()
+    assert IPPOConfig(**TINY, aa_beta=3.0).run_name() == base.run_name()  # naive never reads aa_beta
+    assert IPPOConfig(**TINY, credit_standardize=False).run_name() == base.run_name()
+    aa = IPPOConfig(**TINY, credit="aa")
+    assert aa.identity()["credit"] == "aa" and "_aa_s0_" in aa.run_name()
+    assert aa.run_name() != base.run_name()
+    assert IPPOConfig(**TINY, credit="aa", aa_beta=1.0).run_name() != aa.run_name()
+    assert IPPOConfig(**TINY, credit="aa", credit_standardize=False).run_name() != aa.run_name()
+    summed = IPPOConfig(**TINY, credit="sum_rewards")
+    assert IPPOConfig(**TINY, credit="sum_rewards", aa_beta=3.0).run_name() == summed.run_name()
+    assert len({base.run_name(), aa.run_name(), summed.run_name()}) == 3
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [(dict(credit="lola"), "credit must be one of"), (dict(aa_beta=-1.0), "aa_beta must be a number >= 0"),
+     (dict(credit="aa", n_agents=1), "n_agents must be >= 2"),
+     (dict(credit="sum_rewards", n_agents=1), "n_agents must be >= 2"),
+     (dict(credit_standardize="yes"), "credit_standardize must be True or False")],
+)
+def test_config_rejects_bad_credit_settings(changes, message):
+    with pytest.raises(ValueError, match=message):
+        IPPOConfig(**{**TINY, **changes})
+
+
+def test_credited_advantages_on_a_hand_made_batch():
+    # T = 3 steps, B = 2 environments, N = 3 agents; environment 0 holds the table of test_credit.py:
+    #   agent 0: [1, 2, 3], agent 1: [0, -1, 2], agent 2: [2, 1, -1]
+    # aa (beta = 1): aa_t = (sum_{k<t} A_k^i) * (sum_{j!=i} A_t^j) / t -> t = 2: (0, 0, 1); t = 3: (1, -2/3, 5)
+    # sum_rewards: every agent gets the sum over agents, [3, 2, 4]
+    # environment 1 is environment 0 times -1 (the AA term is a product of two advantages: unchanged)
+    episode = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 2.0], [2.0, 1.0, -1.0]])  # (N, T)
+    advantages = np.stack([episode, -episode]).transpose(2, 0, 1)  # (T, B, N)
+    aa = credited_advantages(advantages, "aa", beta=1.0)
+    expected_env0 = np.array([[1.0, 2.0, 4.0], [0.0, -1.0, 4.0 / 3.0], [2.0, 2.0, 4.0]])  # (N, T)
+    expected_env1 = np.array([[-1.0, -2.0, -2.0], [0.0, 1.0, -8.0 / 3.0], [-2.0, 0.0, 6.0]])
+    np.testing.assert_allclose(aa[:, 0, :], expected_env0.T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(aa[:, 1, :], expected_env1.T, rtol=0, atol=1e-12)
+    summed = credited_advantages(advantages, "sum_rewards")
+    np.testing.assert_allclose(summed[:, 0, :], np.array([[3.0, 2.0, 4.0]] * 3).T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(summed[:, 1, :], -np.array([[3.0, 2.0, 4.0]] * 3).T, rtol=0, atol=1e-12)
+    assert np.array_equal(credited_advantages(advantages, "naive"), advantages)
+    with pytest.raises(ValueError, match="steps, environments, agents"):
+        credited_advantages(episode, "aa", beta=1.0)
+
+
+def test_standardize_advantages():
+    np.testing.assert_allclose(standardize_advantages(np.array([[1.0, 3.0], [5.0, 7.0]])),
+                               np.array([[-3.0, -1.0], [1.0, 3.0]]) / np.sqrt(5.0), rtol=1e-7)
+    assert np.array_equal(standardize_advantages(np.zeros((2, 2))), np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_trainer_feeds_the_credited_advantages_to_the_policy_loss(standardize):
+    config = IPPOConfig(**{**TINY, "n_agents": 3, "steps": 12, "credit": "aa", "aa_beta": 0.7,
+                           "credit_standardize": standardize})
+    trainer = IPPOTrainer(config)
+    batch = trainer.rollout(np.random.default_rng(0))
+    estimates = trainer.advantages(batch)
+    gae_advantages, gae_returns = gae(batch["rewards"] * config.reward_scale, batch["values"], batch["dones"], 0.0,
+                                      config.gamma, config.gae_lambda)
+    assert np.array_equal(estimates["gae"], gae_advantages)
+    assert np.array_equal(estimates["returns"], gae_returns)  # the critic keeps its own returns
+    expected_input = standardize_advantages(gae_advantages) if standardize else gae_advantages
+    assert np.array_equal(estimates["credit_input"], expected_input)
+    expected = n_player_credit("aa", expected_input.transpose(1, 2, 0), beta=0.7).transpose(2, 0, 1)
+    assert np.array_equal(estimates["credited"], expected)
+    assert not np.allclose(estimates["credited"], expected_input)
+    naive = IPPOTrainer(dataclasses.replace(config, credit="naive")).advantages(batch)
+    assert naive["credited"] is naive["gae"]
+
+
+def test_aa_and_sum_rewards_train_differently_from_naive_from_the_same_start():
+    rows = {credit: train_ippo(IPPOConfig(**TINY, iterations=2, seed=7, credit=credit)).metrics
+            for credit in ("naive", "sum_rewards", "aa")}
+    for credit in ("sum_rewards", "aa"):
+        first, naive_first = rows[credit][0], rows["naive"][0]
+        assert first["return"] == naive_first["return"]  # same initial networks, same episodes
+        assert first["policy_loss"] != naive_first["policy_loss"]
+        assert first["credit_term_abs"] > 0.0 and math.isfinite(first["advantage_abs"])
+        assert reproducible(rows[credit]) != reproducible(rows["naive"])
+
+
+def test_resume_with_aa_credit_gives_the_same_result(tmp_path):
+    config = IPPOConfig(**TINY, iterations=4, checkpoint_every=2, seed=3, credit="aa", aa_beta=1.0)
+    whole = train_ippo(config, tmp_path / "whole")
+    train_ippo(dataclasses.replace(config, iterations=2), tmp_path / "split")
+    with pytest.raises(ValueError, match="aa_beta"):
+        train_ippo(dataclasses.replace(config, aa_beta=0.5), tmp_path / "split", resume=True)
+    with pytest.raises(ValueError, match="aa_beta, credit"):
+        train_ippo(dataclasses.replace(config, credit="naive"), tmp_path / "split", resume=True)
+    resumed = train_ippo(config, tmp_path / "split", resume=True)
+    assert resumed.resumed_at == 2
+    assert reproducible(resumed.metrics) == reproducible(whole.metrics)
+    for a, b in zip(whole.policies.state_dict().values(), resumed.policies.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_train_command_credit_options(tmp_path, capsys):
+    from dilemmazoo.experiments.train import build_train_parser, config_from_args, main_train
+
+    args = build_train_parser().parse_args(["ippo", "--preset", "cleanup_small_aa", "--aa-beta", "1.5"])
+    config = config_from_args(args)
+    assert (config.world, config.credit, config.aa_beta) == ("cleanup", "aa", 1.5)
+    argv = ["ippo", "--preset", "smoke", "--iterations", "1", "--steps", "10", "--out", str(tmp_path), "--quiet",
+            "--device", "cpu", "--credit", "sum_rewards"]
+    assert main_train(argv) == 0
+    run_dir = Path(capsys.readouterr().out.splitlines()[0])
+    assert "_sum_rewards_s0_" in run_dir.name
+    assert json.loads((run_dir / "config.json").read_text())["credit"] == "sum_rewards"
+    assert main_train(["ippo", "--preset", "smoke", "--agents", "1", "--credit", "aa", "--out", str(tmp_path),
+                       "--quiet"]) == 2
+    assert "n_agents must be >= 2" in capsys.readouterr().err

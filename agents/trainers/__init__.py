@@ -4,8 +4,11 @@
   baselines, naive / sum-of-rewards / Advantage Alignment credit (two-player and N-player),
   A-GRAE weighting, per-world presets, round-to-token credit. Re-exported here.
 - :mod:`~dilemmazoo.agents.trainers.small_net` (needs torch, the ``local`` extra): PPO with these
-  credits for small torch policies on a vectorized iterated prisoner's dilemma. Import it
-  explicitly; it is not imported here so that the credit math works without torch.
+  credits for small torch policies on a vectorized iterated prisoner's dilemma;
+  :mod:`~dilemmazoo.agents.trainers.ippo`: IPPO on the gridworlds, with the N-player credits;
+  :mod:`~dilemmazoo.agents.trainers.llm_trainer`: LoRA policy gradient for language agents;
+  :mod:`~dilemmazoo.agents.trainers.grpo`: the single-agent GRPO baseline on TRL. Import them
+  explicitly; they are not imported here so that the credit math works without torch.
 """
 
 from dilemmazoo.agents.trainers.credit import (
@@ -21,6 +24,7 @@ from dilemmazoo.agents.trainers.credit import (
     group_advantages,
     leave_one_out_baseline,
     n_player_aa_credit,
+    n_player_credit,
     naive_credit,
     returns_to_go,
     round_credit_to_tokens,
@@ -40,6 +44,7 @@ __all__ = [
     "group_advantages",
     "leave_one_out_baseline",
     "n_player_aa_credit",
+    "n_player_credit",
     "naive_credit",
     "returns_to_go",
     "round_credit_to_tokens",

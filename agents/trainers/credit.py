@@ -38,6 +38,9 @@ Advantage Alignment (2 agents), with ``gamma_aa`` the AA discount and ``t`` the 
 N-player Advantage Alignment (Melting Pot version), ``t`` 1-based:
 ``aa_t^i = (sum_{k < t} A_k^i) * (sum_{j != i} A_t^j) / t`` and ``A*^i_t = A_t^i + beta * aa_t^i``.
 At ``t = 1`` the sum over ``k < 1`` is empty, so ``aa_1 = 0`` and ``A*_1 = A_1``.
+The N-player dispatcher :func:`n_player_credit` (used by the grid-world IPPO trainer, ``ippo.py``)
+applies naive (``A^i``), sum-of-rewards (``A^i + sum_{j != i} A^j``: the co-players' summed
+advantages, i.e. the advantage of the group's summed reward) or this AA credit to ``(..., N, T)``.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ __all__ = [
     "group_advantages",
     "leave_one_out_baseline",
     "n_player_aa_credit",
+    "n_player_credit",
     "naive_credit",
     "returns_to_go",
     "round_credit_to_tokens",
@@ -221,6 +225,31 @@ def n_player_aa_credit(advantages, beta: float) -> np.ndarray:
     others_now = advantages.sum(axis=-2, keepdims=True) - advantages
     one_based_t = np.arange(1, steps + 1, dtype=np.float64)
     return advantages + float(beta) * past_own * others_now / one_based_t
+
+
+def n_player_credit(method: str, advantages, *, beta: float = 0.0) -> np.ndarray:
+    """Credit for ``N`` agents whose advantages are shaped ``(..., N, T)`` (agents on axis -2, time last).
+
+    ``method``:
+
+    - ``"naive"``: each agent's own advantage ``A^i_t`` (a copy);
+    - ``"sum_rewards"``: ``A^i_t + sum_{j != i} A^j_t``, own plus the co-players' summed advantages at
+      the same step (for ``N = 2`` the two-player :func:`sum_of_rewards_credit`; for ``N`` players
+      every agent gets the sum over all agents: the advantage of the group's summed reward);
+    - ``"aa"``: :func:`n_player_aa_credit` with ``beta`` (``beta = 0`` gives the naive credit).
+
+    ``beta`` is used by ``"aa"`` only. Needs every agent's advantages at once (centralised training).
+    """
+    if method not in CREDIT_METHODS:
+        raise ValueError(f"method must be one of {CREDIT_METHODS}; got {method!r}")
+    advantages = _as_float_array("advantages", advantages, min_ndim=2)
+    if method == "naive":
+        return naive_credit(advantages)
+    if method == "sum_rewards":
+        return np.broadcast_to(advantages.sum(axis=-2, keepdims=True), advantages.shape).copy()
+    if not float(beta) >= 0.0:
+        raise ValueError(f"beta must be >= 0; got {beta}")
+    return n_player_aa_credit(advantages, beta)
 
 
 # --------------------------------------------------------------------------------------------

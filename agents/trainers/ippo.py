@@ -7,7 +7,9 @@ All You Need in the StarCraft Multi-Agent Challenge?" (IPPO: every agent runs PP
 observations and rewards, treating the others as part of the environment); Leibo et al. 2017 and
 Hughes et al. 2018 (independent learners in Gathering and Cleanup); Perolat et al. 2017 (the
 social outcome metrics logged per iteration); Andrychowicz et al. 2021, "What Matters in
-On-Policy RL" (advantage normalisation per minibatch, small initial policy logits).
+On-Policy RL" (advantage normalisation per minibatch, small initial policy logits); Duque et al.
+2025, "Advantage Alignment Algorithms" (ICLR; the N-player credit of their Melting Pot
+experiments, see *Credit* below).
 
 Training loop (:func:`train_ippo`)
 ----------------------------------
@@ -19,11 +21,67 @@ is set to ``steps``), so an iteration's metrics are complete-episode metrics. Th
 
 1. returns and advantages by GAE (:func:`gae`) on rewards times ``reward_scale``; the end of the
    episode is terminal (the observation holds no clock);
-2. for each network (one per agent, or one shared network with the seat's one-hot id when
+2. the credit rule ``credit`` turns the agents' GAE advantages into the advantages the policy
+   loss uses (:func:`credited_advantages`, *Credit* below); the value targets stay each agent's
+   own GAE returns;
+3. for each network (one per agent, or one shared network with the seat's one-hot id when
    ``share_params``), ``epochs`` passes over its samples in ``minibatches`` random minibatches:
    :func:`ppo_loss` (clipped surrogate + ``value_coef`` * value error - ``entropy_coef`` *
    entropy) with advantages normalised per minibatch, gradient norm clipped to
    ``max_grad_norm``, one Adam optimizer per network.
+
+Credit (``credit``, ``aa_beta``, ``credit_standardize``)
+--------------------------------------------------------
+Per episode, the advantages of the ``N`` agents, ``A^i_t`` (``t = 1..T``), go through
+:func:`dilemmazoo.agents.trainers.credit.n_player_credit`, the implementation the LLM and IPD
+trainers share (``agents/trainers/credit.py``):
+
+- ``"naive"`` (default): ``A*^i_t = A^i_t``, plain IPPO (bit-identical to the trainer before the
+  credit option existed);
+- ``"sum_rewards"``: ``A*^i_t = A^i_t + sum_{j != i} A^j_t``, the advantage of the group's summed
+  reward (each agent's critic still learns its own return);
+- ``"aa"``: N-player Advantage Alignment (Duque et al., ICLR 2025, Melting Pot form),
+  ``A*^i_t = A^i_t + aa_beta * (sum_{k < t} A^i_k) * (sum_{j != i} A^j_t) / t``: an action is
+  credited more when it is good for the others AND the agent's own past went well (and less,
+  when the agent's past went badly: reciprocity).
+
+``A*`` replaces ``A`` inside the PPO clipped surrogate (and is then normalised per minibatch like
+plain IPPO's ``A``); the value targets stay each agent's own GAE returns. This is centralised
+training with decentralised execution: the sum-of-rewards and AA credits need every agent's
+advantages at each step, which this trainer has (it trains all the agents); the policies still
+act on their own observations alone.
+
+With ``credit_standardize=True`` (default; ignored by ``"naive"``) the GAE advantages of the whole
+batch (all steps, environments and agents together) are first standardised to mean 0 and standard
+deviation 1, as the reference implementation does before its AA term (jduquevan/advantage-alignment,
+``normalize_advantages``). Without it the AA term, a product of two advantages, scales with the
+square of the reward scale: on small Gathering (``ssd`` rules, first iterations) it was 10-15
+times ``|A|`` at ``aa_beta = 1``; standardised, about ``|A|`` at 1, half of it at 0.5 and a tenth
+at 0.1.
+
+``aa_beta = 0.5`` by default, the LLM IPD preset's value (the presets use 0.5-2 for the two-player
+form); on standardised advantages with 4 agents it makes the AA term about half of ``|A|``
+(compare the metrics ``credit_term_abs`` and ``advantage_abs``). It is not tuned for these worlds:
+see the caveat below.
+
+Caveat, measured (``benchmarks/ippo_learning.py``): on the small maps under the ``ssd`` rules
+(a beam hit costs the agent hit 50) the AA credit made the memoryless MLP policies fire MORE, not
+less (Gathering, 40 iterations, 2 seeds: 21.8 beams per agent per episode against naive 3.6 and
+random 12.9; return -483 against naive -72), and in shorter one-seed trials at ``aa_beta`` 0.1
+and 1 too (the smaller, the less harm), while ``sum_rewards`` all but stopped firing (return
+1.9). Why, from one batch of the untrained policies: the critic sees no clock, so standardised
+advantages drift with the time step (negative for most of the episode, positive near its end),
+and 76 % of the agent-steps come after the agent was hit, with a negative past (mean ``z`` -0.23,
+against +0.35 for agents never hit); a beam that hits someone makes the co-players' summed
+advantage strongly negative (-0.46 against +0.07 for other actions), so ``past * others``
+credits firing more than other actions (0.11 against 0.04): AA's retaliation ("they hurt me, so
+hurting them is good"), which the policies, without memory, cannot make conditional on having
+been hurt. Centring the advantages per time step did not change this (tried). AA's reciprocity
+needs policies that remember the history (recurrent or attention over the episode, as in Duque
+et al.); a memoryless policy only gets the average push. Under the ``meltingpot`` rules (zapping
+removes the agent hit for 50 steps at no reward cost, as in the Commons Harvest of Duque et al.)
+AA and naive tied on small Gathering (return 2.77 against 2.84, random 2.47; AA fired 6.3 beams
+against 7.6).
 
 Because everything random in iteration ``k`` comes from ``(seed, k)`` and the networks are
 initialised under ``torch.manual_seed(seed)`` (in a forked RNG, leaving torch's global generator
@@ -41,6 +99,8 @@ Configuration (:class:`IPPOConfig`, defaults)
 ``lr=1e-3``; ``gamma=0.99``; ``gae_lambda=0.95``; ``clip=0.2``; ``value_coef=0.5``;
 ``entropy_coef=0.01``; ``max_grad_norm=0.5``; ``epochs=4``; ``minibatches=4``;
 ``reward_scale=0.1`` (the -50 beam hit of the ``ssd`` rules becomes -5 for the critic);
+``credit="naive"`` | ``"sum_rewards"`` | ``"aa"``; ``aa_beta=0.5`` (used by ``"aa"`` only);
+``credit_standardize=True`` (not used by ``"naive"``);
 ``checkpoint_every=10``; ``threads=1`` (torch CPU threads: these networks are small, and on a
 shared 2-core machine a second thread made each step 20-60 times slower in our measurements).
 
@@ -52,7 +112,10 @@ Metrics (one dict per iteration, :data:`METRIC_KEYS`)
 ``maximin`` (:func:`~dilemmazoo.envs.gridworld.metrics.social_outcomes`, mean over the
 environments; equality ignores environments where it is undefined); ``policy_loss``,
 ``value_loss``, ``entropy``, ``approx_kl``, ``clip_fraction`` (mean over the updates);
-``seconds`` and ``agent_steps_per_s`` (timing, :data:`TIMING_KEYS`: not reproducible).
+``advantage_abs`` (mean ``|A|`` of the advantages entering the credit rule: the GAE ones,
+standardised when the credit standardises) and ``credit_term_abs`` (mean ``|A* - A|``: what the
+credit rule adds; 0 for ``naive``); ``seconds`` and
+``agent_steps_per_s`` (timing, :data:`TIMING_KEYS`: not reproducible).
 
 Checkpoints
 -----------
@@ -61,7 +124,8 @@ Every ``checkpoint_every`` iterations and at the end, the run folder gets ``chec
 ``optimizers`` state dicts, completed ``iteration``s, the ``metrics`` so far), ``config.json``
 and ``metrics.csv``, each written to a temporary name and renamed. ``resume=True`` continues from
 the checkpoint when the run-defining fields (all but ``iterations``, ``device``,
-``checkpoint_every``, ``threads``) match; raising ``iterations`` extends a finished run.
+``checkpoint_every``, ``threads``; ``aa_beta`` only counts when ``credit="aa"`` and
+``credit_standardize`` when ``credit`` is not ``"naive"``) match; raising ``iterations`` extends a finished run.
 :func:`dilemmazoo.agents.neural.load_policy` plays a checkpoint.
 """
 
@@ -94,6 +158,7 @@ from dilemmazoo.agents.neural import (
     read_checkpoint,
     sample_actions,
 )
+from dilemmazoo.agents.trainers.credit import CREDIT_METHODS, n_player_credit
 from dilemmazoo.envs.gridworld.core import VectorGridworld
 from dilemmazoo.envs.gridworld.maps import MAPS
 from dilemmazoo.envs.gridworld.metrics import social_outcomes
@@ -106,6 +171,7 @@ __all__ = [
     "TIMING_KEYS",
     "TRAIN_PRESETS",
     "TrainResult",
+    "credited_advantages",
     "episode_metrics",
     "evaluate",
     "gae",
@@ -114,6 +180,7 @@ __all__ = [
     "resolve_device",
     "resolve_map",
     "save_run",
+    "standardize_advantages",
     "train_ippo",
     "write_metrics_csv",
 ]
@@ -121,12 +188,16 @@ __all__ = [
 METRIC_KEYS = (
     "iteration", "return", "return_min", "return_max", "apples", "fired", "cleaned",
     "efficiency", "equality", "sustainability", "peace", "maximin",
-    "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
+    "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "advantage_abs", "credit_term_abs",
     "seconds", "agent_steps_per_s",
 )
 TIMING_KEYS = ("seconds", "agent_steps_per_s")
 # Fields that do not change what is learned: they may differ when a run is resumed.
 RUN_ONLY_FIELDS = ("iterations", "device", "checkpoint_every", "threads")
+# Fields added after runs were named: left at these values they stay out of identity() (and so out of the
+# run-name hash), so the runs of older configs keep their folder names and checkpoints. Keep these values
+# even if a default of IPPOConfig changes one day: they name what the older runs did.
+LATER_FIELD_DEFAULTS = {"credit": "naive", "aa_beta": 0.5, "credit_standardize": True}
 MAP_ALIASES = {
     "small": {"cleanup": "small_cleanup", "gathering": "small_harvest"},
     "standard": {"cleanup": "cleanup", "gathering": "harvest"},
@@ -161,6 +232,9 @@ class IPPOConfig:
     epochs: int = 4
     minibatches: int = 4
     reward_scale: float = 0.1
+    credit: str = "naive"
+    aa_beta: float = 0.5
+    credit_standardize: bool = True
     checkpoint_every: int = 10
     threads: int = 1
 
@@ -187,6 +261,7 @@ class IPPOConfig:
         choice("rules", RULE_SETS)
         choice("architecture", ARCHITECTURES)
         choice("observation", tuple(OBSERVATIONS))
+        choice("credit", CREDIT_METHODS)
         if not (self.device == "auto" or self.device == "cpu" or str(self.device).startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         for name in ("n_agents", "iterations", "batch_size", "steps", "hidden", "epochs", "minibatches",
@@ -201,22 +276,42 @@ class IPPOConfig:
         number("entropy_coef", 0.0)
         number("max_grad_norm", 0.0, open_low=True)
         number("reward_scale", 0.0, open_low=True)
-        if not isinstance(self.share_params, bool):
-            raise ValueError(f"share_params must be True or False, got {self.share_params!r}")
+        number("aa_beta", 0.0)
+        if self.credit != "naive" and self.n_agents < 2:
+            raise ValueError(f"credit={self.credit!r} needs the co-players' advantages: n_agents must be >= 2, "
+                             f"got {self.n_agents}; use credit='naive' for one agent")
+        for name in ("share_params", "credit_standardize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         resolve_map(self.world, self.grid_map)  # fails early on an unknown map
         if self.batch_size * self.steps < self.minibatches:
             raise ValueError(f"minibatches ({self.minibatches}) exceeds the samples per agent "
                              f"(batch_size * steps = {self.batch_size * self.steps})")
 
     def identity(self) -> dict[str, Any]:
-        """The run-defining fields (what a resumed run must share)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY_FIELDS}
+        """The run-defining fields (what a resumed run must share).
+
+        Fields of :data:`LATER_FIELD_DEFAULTS` are left out at their defaults (older configs keep
+        their hash), and so are the fields the chosen credit does not read: ``aa_beta`` unless
+        ``credit == "aa"``, ``credit_standardize`` when ``credit == "naive"``.
+        """
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY_FIELDS}
+        for name, default in LATER_FIELD_DEFAULTS.items():
+            if fields[name] == default:
+                del fields[name]
+        if self.credit != "aa":
+            fields.pop("aa_beta", None)
+        if self.credit == "naive":
+            fields.pop("credit_standardize", None)
+        return fields
 
     def run_name(self) -> str:
         """A readable folder name plus a hash of :meth:`identity`."""
         digest = hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
         shared = "_shared" if self.share_params else ""
-        return f"ippo_{self.world}_{self.grid_map}_{self.rules}_n{self.n_agents}{shared}_s{self.seed}_{digest}"
+        credit = "" if self.credit == "naive" else f"_{self.credit}"
+        return (f"ippo_{self.world}_{self.grid_map}_{self.rules}_n{self.n_agents}{shared}{credit}_s{self.seed}"
+                f"_{digest}")
 
 
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
@@ -230,6 +325,11 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
                                    steps=100, architecture="mlp", share_params=True, lr=3e-3),
     "cleanup_small": dict(world="cleanup", grid_map="small", n_agents=4, iterations=100, batch_size=16, steps=100,
                           architecture="mlp"),
+    # the same with the N-player Advantage Alignment credit (benchmarks/ippo_learning.py --credit naive,aa)
+    "gathering_small_aa": dict(world="gathering", grid_map="small", n_agents=4, iterations=100, batch_size=16,
+                               steps=100, architecture="mlp", credit="aa"),
+    "cleanup_small_aa": dict(world="cleanup", grid_map="small", n_agents=4, iterations=100, batch_size=16,
+                             steps=100, architecture="mlp", credit="aa"),
     # paper-size maps (SSD): meant for a GPU
     "gathering": dict(world="gathering", grid_map="standard", n_agents=5, iterations=500, batch_size=32,
                       steps=1000),
@@ -281,6 +381,26 @@ def gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_values:
         advantages[t] = running
         next_value = values[t]
     return advantages, advantages + values
+
+
+def standardize_advantages(advantages: np.ndarray) -> np.ndarray:
+    """``(A - mean(A)) / (std(A) + 1e-8)`` over the whole array (every step, environment and agent)."""
+    advantages = np.asarray(advantages, dtype=np.float64)
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def credited_advantages(advantages: np.ndarray, credit: str, beta: float = 0.0) -> np.ndarray:
+    """Apply the credit rule to GAE advantages shaped ``(T, B, N)`` (steps, environments, agents).
+
+    Each environment holds one whole episode (step ``t`` of the array is step ``t + 1`` of the
+    episode), so the arrays become ``(B, N, T)`` for
+    :func:`~dilemmazoo.agents.trainers.credit.n_player_credit` and go back to ``(T, B, N)``.
+    """
+    advantages = np.asarray(advantages, dtype=np.float64)
+    if advantages.ndim != 3:
+        raise ValueError(f"advantages must be shaped (steps, environments, agents); got shape {advantages.shape}")
+    per_episode = advantages.transpose(1, 2, 0)  # (B, N, T)
+    return n_player_credit(credit, per_episode, beta=beta).transpose(2, 0, 1)
 
 
 def ppo_loss(new_log_probs: torch.Tensor, old_log_probs: torch.Tensor, advantages: torch.Tensor,
@@ -406,11 +526,26 @@ class IPPOTrainer:
         return {"windows": windows, "actions": actions, "log_probs": log_probs, "values": values,
                 "rewards": rewards, "dones": dones, **flags}
 
-    def update(self, batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, float]:
-        """GAE, then ``epochs`` x ``minibatches`` PPO steps for every network."""
+    def advantages(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The advantages of a :meth:`rollout` batch, each ``(T, B, N)``: ``gae``; ``credit_input``
+        (``gae``, standardised when the credit standardises); ``credited`` (the policy loss's
+        advantages); ``returns`` (the critic's targets, each agent's own)."""
         c = self.config
         advantages, returns = gae(batch["rewards"] * c.reward_scale, batch["values"], batch["dones"], 0.0,
                                   c.gamma, c.gae_lambda)
+        if c.credit == "naive":
+            credit_input = credited = advantages  # nothing to do: the very same numbers as plain IPPO
+        else:
+            credit_input = standardize_advantages(advantages) if c.credit_standardize else advantages
+            # centralised training: the credit reads every agent's advantages at each step
+            credited = credited_advantages(credit_input, c.credit, c.aa_beta)
+        return {"gae": advantages, "credit_input": credit_input, "credited": credited, "returns": returns}
+
+    def update(self, batch: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, float]:
+        """GAE and credit, then ``epochs`` x ``minibatches`` PPO steps for every network."""
+        c = self.config
+        estimates = self.advantages(batch)
+        advantages, returns = estimates["credited"], estimates["returns"]
         T, B, N = batch["actions"].shape
         window_shape = batch["windows"].shape[3:]
         # one sample per (t, b, seat); the networks see the samples of their seats
@@ -454,7 +589,10 @@ class IPPOTrainer:
                     for key, value in parts.items():
                         totals[key] = totals.get(key, 0.0) + value
                     count += 1
-        return {key: value / count for key, value in totals.items()}
+        figures = {key: value / count for key, value in totals.items()}
+        figures["advantage_abs"] = float(np.abs(estimates["credit_input"]).mean())
+        figures["credit_term_abs"] = float(np.abs(estimates["credited"] - estimates["credit_input"]).mean())
+        return figures
 
     def iterate(self, iteration: int) -> dict[str, float]:
         """Iteration ``iteration`` (0-based): rollout, update, metrics."""
@@ -484,8 +622,10 @@ class IPPOTrainer:
 
     def load(self, data: dict[str, Any]) -> tuple[int, list[dict[str, float]]]:
         """Restore networks and optimizers; returns ``(iterations done, metrics)``."""
-        stored = IPPOConfig(**data["config"])
-        differing = sorted(k for k, v in self.config.identity().items() if stored.identity()[k] != v)
+        stored, current = IPPOConfig(**data["config"]).identity(), self.config.identity()
+        missing = object()  # a field left out of one identity (at its default) differs from any value
+        differing = sorted(k for k in stored.keys() | current.keys()
+                           if stored.get(k, missing) != current.get(k, missing))
         if differing:
             raise ValueError(f"the checkpoint was trained with other settings ({', '.join(differing)}); "
                              "resume with the same settings or start a new run folder")
