@@ -73,7 +73,8 @@ TRAINING_FIGURES: dict[str, dict[str, tuple[str, str, tuple[str, ...]]]] = {
         "behaviour": ("Behaviour per agent per episode", "count", ("apples", "fired", "cleaned")),
         "losses": ("PPO losses", "loss", ("policy_loss", "value_loss")),
         "entropy": ("Entropy and approximate KL", "nats", ("entropy", "approx_kl")),
-        "credit": ("Advantage Alignment term", "mean |beta * aa|", ("aa_term_abs_mean",)),
+        "credit": ("Credit: advantage and the term the credit rule adds", "mean absolute value",
+                   ("advantage_abs", "credit_term_abs")),
     },
 }
 
@@ -85,7 +86,7 @@ _HEADLINE = {
     "grpo": ("return_per_round", "other_return_per_round", "cooperation_rate", "split_efficiency", "fallbacks",
              "loss", "kl", "seconds"),
     "ippo": ("return", "return_min", "apples", "fired", "cleaned", "efficiency", "equality", "sustainability",
-             "peace", "entropy", "agent_steps_per_s"),
+             "peace", "entropy", "credit_term_abs", "agent_steps_per_s"),
 }
 # metrics where lower is better (the "best" column takes the minimum)
 _LOWER_IS_BETTER = {"vs_greedy_exploitation", "fallbacks", "loss", "pg_loss", "kl", "seconds", "fired",

@@ -43,7 +43,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["EvaluationConfig", "TRAINING_PRESETS", "TrainingConfig", "load_training_config", "main_train_llm"]
+__all__ = ["EvaluationConfig", "TRAINING_PRESETS", "TrainingConfig", "load_training_config", "main_train_llm",
+           "report_training_run"]
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs" / "training"
 TRAINING_PRESETS = ("ipd_naive", "ipd_advantage_alignment", "trust_split_naive", "trust_split_advantage_alignment",
@@ -224,7 +225,7 @@ def main_evaluate(argv: list[str]) -> int:
     return 0
 
 
-def _write_report(run_dir: Path) -> None:
+def report_training_run(run_dir: Path) -> None:
     """Plots and ``report.html`` from the run's files; a failure here never costs the trained run."""
     from dilemmazoo.analysis.training import write_training_plots, write_training_report
 
@@ -275,7 +276,7 @@ def main_train_llm(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
             history = trainer.train(run_dir, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
-        _write_report(run_dir)
+        report_training_run(run_dir)
         print("interrupted: the last checkpoint is kept; run the same command with --resume to continue.",
               file=sys.stderr)
         return 130
@@ -284,7 +285,7 @@ def main_train_llm(argv: list[str] | None = None) -> int:
         _print_rows(shown, _TRAIN_KEYS)
     if trainer is not None and config.evaluation.opponents:
         _run_evaluation(trainer, config, run_dir, list(config.evaluation.opponents), config.evaluation.matches, [])
-    _write_report(run_dir)
+    report_training_run(run_dir)
     return 0
 
 

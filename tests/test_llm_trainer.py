@@ -20,6 +20,7 @@ from dilemmazoo.agents.trainers.llm_trainer import (  # noqa: E402  (after the i
     build_chat,
     decision_options,
     k3_kl,
+    match_metrics,
     option_log_probs,
     round_rewards,
     token_loss,
@@ -150,6 +151,42 @@ def test_assign_credit_advantage_alignment_uses_past_own_advantages():
     assert [s.credit for s in samples] == pytest.approx([-1.0, -5.5])
 
 
+def test_assign_credit_three_players_uses_the_n_player_forms():
+    # K = 2 matches, N = 3 seats, T = 2 rounds, gamma 0 (returns = rewards): with K = 2 the
+    # leave-one-out advantage is the difference between the two matches.
+    # A (match 0): seat 0 [-2, -2], seat 1 [-2, 2], seat 2 [2, 0]; match 1 the negatives.
+    def three(rewards):
+        return MatchRecord(env=None, seed=0, group=0, learner_seats=(0, 1, 2), opponent=None,
+                           rewards=[list(r) for r in rewards], rounds=[0, 1])
+
+    matches = [three([[1, 0], [0, 2], [3, 1]]), three([[3, 2], [2, 0], [1, 1]])]
+    samples = [Sample(match=0, seat=seat, round=r, prompt_ids=[1], options=[[5], [6]], chosen=0)
+               for seat in (0, 1) for r in (0, 1)]
+    params = {"gamma": 0.0, "reward_scale": 1.0, "beta": 1.0, "gamma_aa": 0.9}
+
+    def credit(method):
+        assign_credit(matches, samples, method, params)
+        return [s.credit for s in samples]
+
+    assert credit("naive") == pytest.approx([-2, -2, -2, 2])
+    # own + co-players' advantages: t0 -2 - 2 + 2 = -2, t1 -2 + 2 + 0 = 0, for every seat
+    assert credit("sum_rewards") == pytest.approx([-2, 0, -2, 0])
+    # N-player AA at t = 2 (1-based): seat 0 (-2) * (2 + 0) / 2 = -2; seat 1 (-2) * (-2 + 0) / 2 = 2
+    assert credit("aa") == pytest.approx([-2, -4, -2, 4])
+    assert match_metrics(matches[:1]) == pytest.approx({
+        "return_per_round": 0.5, "other_return_per_round": (2 + 4) / 2 / 2, "welfare_per_round": 3.5,
+        "cooperation_rate": math.nan, "split_efficiency": math.nan, "fallbacks": 0, "matches": 1}, nan_ok=True)
+
+
+def test_a_match_that_ended_early_is_padded_with_empty_rounds():
+    matches = [_match(0, [1, 1], [0, 0], [0, 1]), _match(0, [4], [0], [0])]
+    assert round_rewards(matches[1], 2).tolist() == [[4.0, 0.0], [0.0, 0.0]]
+    samples = [Sample(match=1, seat=0, round=0, prompt_ids=[1], options=[[5], [6]], chosen=0)]
+    # gamma 1: G match 0 [2, 1], match 1 [4, 0]; advantage of match 1 at round 0: 4 - 2 = 2
+    assign_credit(matches, samples, "naive", {"gamma": 1.0, "reward_scale": 1.0, "beta": 0.0, "gamma_aa": 0.0})
+    assert samples[0].credit == pytest.approx(2.0)
+
+
 def test_assign_credit_with_agrae_suppresses_successes_and_weights_by_difficulty():
     # the matches of the spreading test: naive seat-0 credit m0 [-1, -4], m1 [1, 4]; seat 1 m0 [1.5, 3], m1 [-1.5, -3]
     matches = [_match(0, [0, 0, 1, 0, 0, 1], [0, 0, 3, 0, 0, 3], [0, 0, 0, 1, 1, 1]),
@@ -208,20 +245,40 @@ IPD_KWARGS = {"n_rounds": 3, "labels": ["A", "B"]}  # B is action 1: defect
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def base_model():
+    """The embedded model, loaded once for this module, and the trainers built on it so far."""
     pytest.importorskip("transformers")
-    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer, load_base_model
-    from dilemmazoo.envs import make_world
+    from dilemmazoo.agents.trainers.llm_trainer import load_base_model
 
     try:
         base = load_base_model("embedded", device="cpu", dtype="float32")
     except ImportError as error:
         pytest.skip(f"embedded model not installed: {error}")
+    return base, []
+
+
+def fresh_trainer(base_model, config):
+    """A trainer on the shared base model. The previous trainer's LoRA layers come off first
+    (``unload``), so the tests that use an earlier trainer must come before (pytest keeps file order)."""
+    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer
+
+    base, owners = base_model
+    while owners:
+        owners.pop().model.unload()
+    trainer = LLMTrainer(config, base)
+    owners.append(trainer)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, base_model):
+    from dilemmazoo.envs import make_world
+
     config = LLMTrainerConfig(world="repeated-game", world_kwargs=IPD_KWARGS, groups=2, group_size=4,
                               opponent="always_defect", credit="naive", credit_preset="ipd", lora_r=8, lora_alpha=16,
                               lr=1e-3, iterations=3, checkpoint_every=1, past_opponent_prob=0.0,
                               greedy_opponent="greedy", greedy_matches=2, greedy_every=3, seed=0)
-    trainer = LLMTrainer(config, base)
+    trainer = fresh_trainer(base_model, config)
 
     def p_defect() -> float:
         """Mean probability of "Answer: B" in round 1 and after the opponent defected twice."""
@@ -384,21 +441,14 @@ def test_option_scoring_on_a_shared_prompt_cache_matches_whole_rows(trained):
 
 
 @pytest.mark.slow
-def test_trust_split_iteration_trains_generated_messages_with_their_round_credit():
+def test_trust_split_iteration_trains_generated_messages_with_their_round_credit(base_model):
     """One self-play iteration of Trust-and-Split: messages are generated (free text), proposals
     scored; the sampling log-probabilities of generated tokens equal the training forward's
     (importance weight 1 before the step), and a round's messages share the proposal's credit."""
-    pytest.importorskip("transformers")
-    from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer, load_base_model
-
-    try:
-        base = load_base_model("embedded", device="cpu", dtype="float32")
-    except ImportError as error:
-        pytest.skip(f"embedded model not installed: {error}")
     config = LLMTrainerConfig(world="trust-split", world_kwargs={"n_rounds": 1}, groups=1, group_size=2,
                               opponent="self", credit="aa", credit_preset="trust_split", lora_r=4, lora_alpha=8,
                               lr=1e-4, iterations=1, max_new_tokens=6, seed=3)
-    trainer = LLMTrainer(config, base)
+    trainer = fresh_trainer(base_model, config)
     captured = {}
     original = trainer.update
 
@@ -422,3 +472,31 @@ def test_trust_split_iteration_trains_generated_messages_with_their_round_credit
     assert metrics["is_clipped_fraction"] == 0.0
     assert math.isfinite(metrics["loss"]) and 0.0 <= metrics["split_efficiency"] <= 1.0
     assert metrics["decisions"] == 8 and metrics["matches"] == 2
+
+
+@pytest.mark.slow
+def test_three_player_commons_iteration_rotates_the_learner_seat(base_model):
+    """Mixed play in a three-player world: one scripted instance per other seat, the learner's seat
+    rotating over groups (g % 3), only its decisions trained, N-player credit."""
+    config = LLMTrainerConfig(world="commons", world_kwargs={"n_agents": 3, "n_months": 2, "communication": False},
+                              groups=3, group_size=2, opponent="commons_sustainable", credit="aa", credit_preset="ipd", lora_r=4,
+                              lora_alpha=8, lr=1e-4, iterations=1, max_new_tokens=6, seed=5)
+    trainer = fresh_trainer(base_model, config)
+    assert trainer.players == 3
+    captured = {}
+    original = trainer.assign_credit
+
+    def assign_credit_spy(matches, samples):
+        captured["matches"], captured["samples"] = list(matches), list(samples)
+        return original(matches, samples)
+
+    trainer.assign_credit = assign_credit_spy
+    metrics = trainer.iterate()
+    matches, samples = captured["matches"], captured["samples"]
+    assert [m.learner_seats for m in matches] == [(0,), (0,), (1,), (1,), (2,), (2,)]
+    assert all(len(m.scripted) == 2 and len(m.rewards) == 3 for m in matches)
+    assert samples and all(s.seat == matches[s.match].learner_seats[0] for s in samples)
+    assert all(math.isfinite(s.credit) for s in samples)
+    own = np.mean([sum(m.rewards[m.learner_seats[0]]) / len(set(m.rounds)) for m in matches])
+    assert metrics["return_per_round"] == pytest.approx(own)
+    assert math.isfinite(metrics["loss"]) and metrics["matches"] == 6

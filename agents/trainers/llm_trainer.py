@@ -10,16 +10,17 @@ The credit math is :mod:`dilemmazoo.agents.trainers.credit` (one implementation 
 
 Rollouts
 --------
-One iteration plays ``groups`` groups of ``group_size`` (K) matches of any two-player dilemmazoo
-language world. The K matches of a group share the environment seed (common random numbers: the same
+One iteration plays ``groups`` groups of ``group_size`` (K) matches of any dilemmazoo language
+world with two or more players (IPD, Trust-and-Split, Split No-Comm, the Donor Game, GovSim, ...). The K matches of a group share the environment seed (common random numbers: the same
 hands, the same starter) and the same opponent, so the leave-one-out baseline compares like with
 like. Opponents (``opponent``):
 
-- ``"self"``: self-play against a live copy: both seats are played by the adapter being trained
-  and both seats' decisions are trained;
+- ``"self"``: self-play against live copies: every seat is played by the adapter being trained
+  and every seat's decisions are trained;
 - a scripted strategy name (``make_scripted``: ``always_defect``, ``tit_for_tat``, ``greedy``,
-  ``split_greedy``, ...): mixed play, only the learner's seat is trained; the learner's seat
-  alternates between groups (group ``g`` plays seat ``g % 2``);
+  ``split_greedy``, ``donor_...``, ``commons_greedy``, ...): mixed play, one instance per other
+  seat, only the learner's seat is trained; the learner's seat rotates between groups (group
+  ``g`` plays seat ``g % N``);
 - with probability ``past_opponent_prob`` (once a checkpoint exists) a group instead meets a past
   checkpoint of the adapter, drawn uniformly from those saved every ``checkpoint_every``
   iterations (the spec's opponent pool: live copy or, with probability 0.5, a past checkpoint).
@@ -48,10 +49,16 @@ spec's instruction, rendered by the tokenizer's chat template.
 
 Credit
 ------
-Rewards are summed per round (a step's round is ``infos[agent]["round"]``; worlds without it count
-each step as a round), giving ``(matches, 2, T)``. Per group, :func:`credit_from_rewards` gives each
-trained seat its per-round credit (``naive``, ``sum_rewards`` or ``aa``) from its own and the
+Rewards are summed per round (a step's round is ``infos[agent]["round"]``, 1-based; worlds without
+it count each step as a round, and a step reporting no round, 0, joins the previous step's round),
+giving ``(matches, N, T)``. Per group, :func:`credit_from_rewards` gives each trained seat of a
+two-player world its per-round credit (``naive``, ``sum_rewards`` or ``aa``) from its own and the
 co-player's rewards (centralised: the co-player's advantages are computed here from its rewards).
+With ``N > 2`` players the seats' leave-one-out advantages go to
+:func:`~dilemmazoo.agents.trainers.credit.n_player_credit`: ``naive``, ``sum_rewards`` (own plus
+the co-players' summed advantages) or the N-player AA form
+``A + beta * (sum_{k<t} A_k) * (sum_{j != i} A^j_t) / t`` (``gamma_aa`` and ``aa_form`` do not
+apply).
 Every action token of a round (messages and the action) gets that round's credit
 (:func:`~dilemmazoo.agents.trainers.credit.round_credit_to_tokens`).
 
@@ -133,6 +140,9 @@ from dilemmazoo.agents.trainers.credit import (
     CREDIT_PRESETS,
     agrae_advantages,
     credit_from_rewards,
+    group_advantages,
+    n_player_credit,
+    returns_to_go,
     round_credit_to_tokens,
 )
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice
@@ -412,9 +422,10 @@ class MatchRecord:
     seed: int
     group: int
     learner_seats: tuple[int, ...]
-    opponent: Any  # None: the live adapter; a dict: adapter weights; else a scripted agent
+    opponent: Any  # None: the live adapter; a dict: adapter weights; else the scripted strategy's name
     observations: dict = field(default_factory=dict)
-    rewards: list[list[float]] = field(default_factory=lambda: [[], []])
+    scripted: dict[str, Any] = field(default_factory=dict)  # agent name -> scripted agent (mixed play)
+    rewards: list[list[float]] = field(default_factory=list)  # per seat, per step
     rounds: list[int] = field(default_factory=list)
     played: list[tuple[int, int]] = field(default_factory=list)  # repeated games: (seat0, seat1) actions
     max_welfare: float = 0.0
@@ -502,9 +513,9 @@ class LLMTrainer:
         self.config = config
         self.credit_parameters = config.credit_parameters()
         world = make_world(config.world, **config.world_kwargs)  # fail early on a bad world or kwargs
-        if len(world.possible_agents) != 2:
-            raise ValueError(f"world {config.world!r} has {len(world.possible_agents)} players; the LLM trainer "
-                             "trains two-player worlds (the credit pairs each seat with one co-player)")
+        self.players = len(world.possible_agents)
+        if self.players < 2:
+            raise ValueError(f"world {config.world!r} has {self.players} player(s); training needs at least 2")
         if base is None:
             base = load_base_model(config.model, config.device, config.dtype)
         network, self.tokenizer = base
@@ -805,9 +816,10 @@ class LLMTrainer:
              groups: Sequence[int] | None = None, *, record: bool = True) -> tuple[list[MatchRecord], list[Sample]]:
         """Play one match per entry, all in lockstep, and record the trained seats' decisions.
 
-        ``opponents[m]``: ``"self"`` (the live adapter plays the other seat too), adapter weights
-        (a dict from :meth:`adapter_state`) or a scripted strategy name. ``learner_seats[m]``:
-        the seats the live adapter plays and (when ``record``) trains.
+        ``opponents[m]``: ``"self"`` (the live adapter plays every seat), adapter weights (a dict
+        from :meth:`adapter_state`, for every other seat) or a scripted strategy name (one instance
+        per other seat). ``learner_seats[m]``: the seats the live adapter plays and (when
+        ``record``) trains.
         """
         from dilemmazoo.envs import make_world
 
@@ -816,16 +828,19 @@ class LLMTrainer:
         for m, (opponent, seed, seats) in enumerate(zip(opponents, seeds, learner_seats)):
             env = make_world(config.world, **config.world_kwargs)
             observations, _ = env.reset(seed=int(seed))
+            scripted = {}
             if isinstance(opponent, str) and opponent != OPPONENT_SELF:
                 params = config.opponent_params if opponent == config.opponent else {}
-                agent = self._make_opponent(opponent, params, env)
-                other = env.possible_agents[1 - seats[0]]
-                agent.reset(other, env.rules(other), np.random.default_rng(int(seed)))
-                opponent = agent
+                for seat, other in enumerate(env.possible_agents):
+                    if seat not in seats:  # one scripted agent per other seat, seeded by match and seat
+                        agent = self._make_opponent(opponent, params, env)
+                        agent.reset(other, env.rules(other), np.random.default_rng([int(seed), seat]))
+                        scripted[other] = agent
             elif opponent == OPPONENT_SELF:
-                opponent, seats = None, (0, 1)
+                opponent, seats = None, tuple(range(len(env.possible_agents)))
             matches.append(MatchRecord(env=env, seed=int(seed), group=groups[m] if groups is not None else m,
-                                  learner_seats=tuple(seats), opponent=opponent, observations=observations))
+                                       learner_seats=tuple(seats), opponent=opponent, observations=observations,
+                                       scripted=scripted, rewards=[[] for _ in env.possible_agents]))
         samples: list[Sample] = []
         while any(match.env.agents for match in matches):
             self._play_step(matches, samples, record)
@@ -848,13 +863,13 @@ class LLMTrainer:
                 seat = env.possible_agents.index(agent)
                 if seat in match.learner_seats:
                     pending.setdefault(None, []).append((m, agent))
-                elif isinstance(match.opponent, dict):
-                    pending.setdefault(id(match.opponent), []).append((m, agent))
-                else:
+                elif agent in match.scripted:
                     decision = Decision(agent_id=agent, observation=match.observations[agent], text=env.describe(agent),
                                         spec=env.action_spec(agent), rules=env.rules(agent), step=match.step,
                                         episode=match.seed)
-                    acts[agent] = match.opponent.act(decision).value
+                    acts[agent] = match.scripted[agent].act(decision).value
+                else:  # a past checkpoint's weights
+                    pending.setdefault(id(match.opponent), []).append((m, agent))
         for key, items in pending.items():
             weights = None if key is None else matches[items[0][0]].opponent
             with self.using_weights(weights):
@@ -869,11 +884,13 @@ class LLMTrainer:
             env = match.env
             observations, rewards, _, _, infos = env.step(actions[m])
             match.observations = observations
-            first = env.possible_agents[0]
-            info = infos.get(first, {})
-            match.rewards[0].append(float(rewards.get(env.possible_agents[0], 0.0)))
-            match.rewards[1].append(float(rewards.get(env.possible_agents[1], 0.0)))
-            match.rounds.append(int(info.get("round", len(match.rounds) + 1)) - 1)
+            info = next((infos[a] for a in env.possible_agents if a in infos), {})
+            for seat, agent in enumerate(env.possible_agents):
+                match.rewards[seat].append(float(rewards.get(agent, 0.0)))
+            played_round = int(info.get("round", len(match.rounds) + 1)) - 1
+            if played_round < 0:  # a step that played no round (e.g. a talk step) joins the previous round
+                played_round = match.rounds[-1] if match.rounds else 0
+            match.rounds.append(played_round)
             if info.get("phase") == "act" and "played" in info:
                 match.played.append((int(info["played"]), int(info["other_played"])))
             if info.get("phase") == "proposal" and "max_welfare" in info:
@@ -1042,7 +1059,7 @@ class LLMTrainer:
         opponents, seeds, seats, groups = [], [], [], []
         for g, opponent in enumerate(group_opponents):
             seed = _derive_seed(self.rng)
-            learner = (g % 2,) if opponent != OPPONENT_SELF else (0, 1)
+            learner = (g % self.players,) if opponent != OPPONENT_SELF else tuple(range(self.players))
             for _ in range(config.group_size):
                 opponents.append(opponent)
                 seeds.append(seed)
@@ -1165,7 +1182,8 @@ class LLMTrainer:
                     if opponent.startswith("adapter:"):
                         resolved = load_file(str(Path(opponent.split(":", 1)[1]) / "adapter_model.safetensors"))
                     seeds = [seed * 1000 + k for k in range(matches)]
-                    seats = [(k % 2,) if resolved != OPPONENT_SELF else (0, 1) for k in range(matches)]
+                    seats = [(k % self.players,) if resolved != OPPONENT_SELF else tuple(range(self.players))
+                             for k in range(matches)]
                     with self.using_weights(weights):
                         played, _ = self.play([resolved] * matches, seeds, seats, record=False)
                     rows.append({"adapter": name, "opponent": opponent, **match_metrics(played)})
@@ -1185,21 +1203,23 @@ class LLMTrainer:
         return dict(zip(options, probabilities))
 
 
-def round_rewards(match: MatchRecord) -> np.ndarray:
-    """``(2, T)``: each seat's rewards summed per round (``match.rounds`` holds each step's round)."""
-    rounds = np.asarray(match.rounds, dtype=np.int64)
-    count = int(rounds.max()) + 1 if rounds.size else 0
-    out = np.zeros((2, count))
-    for seat in range(2):
-        np.add.at(out[seat], rounds, np.asarray(match.rewards[seat], dtype=np.float64))
+def round_rewards(match: MatchRecord, rounds: int | None = None) -> np.ndarray:
+    """``(N, T)``: each seat's rewards summed per round (``match.rounds`` holds each step's round).
+    ``rounds`` pads ``T`` with zero-reward rounds (a match that ended early, in a group of longer ones)."""
+    index = np.asarray(match.rounds, dtype=np.int64)
+    count = int(index.max()) + 1 if index.size else 0
+    out = np.zeros((len(match.rewards), max(count, rounds or 0)))
+    for seat, rewards in enumerate(match.rewards):
+        np.add.at(out[seat], index, np.asarray(rewards, dtype=np.float64))
     return out
 
 
 def assign_credit(matches: Sequence[MatchRecord], samples: Sequence[Sample], method: str, params: dict[str, float],
                   form: str = "original", agrae: dict[str, Any] | None = None) -> float:
     """Set ``sample.credit``: per group (matches with the same ``group``), ``credit_from_rewards``
-    for each seat against its co-player, read at the sample's round (messages and the action of a
-    round share it). ``params``: ``gamma``, ``reward_scale``, ``beta``, ``gamma_aa``.
+    for each seat against its co-player (two players) or ``n_player_credit`` over all seats (more),
+    read at the sample's round (messages and the action of a round share it). ``params``:
+    ``gamma``, ``reward_scale``, ``beta``, ``gamma_aa``.
 
     ``agrae`` (``progress``, ``suppression``, ``curriculum``, ``success``) reweights each seat's
     per-round credit of a group by A-GRAE (module docstring); the share of successful
@@ -1210,11 +1230,19 @@ def assign_credit(matches: Sequence[MatchRecord], samples: Sequence[Sample], met
     credit = {}
     successes = []
     for members in by_group.values():
-        rewards = np.stack([round_rewards(matches[m]) for m in members])  # (K, 2, T)
-        for seat in range(2):
-            per_round = credit_from_rewards(method, rewards[:, seat], rewards[:, 1 - seat], gamma=params["gamma"],
-                                            reward_scale=params["reward_scale"], beta=params["beta"],
-                                            gamma_aa=params["gamma_aa"], form=form)
+        longest = max(max(matches[m].rounds, default=-1) + 1 for m in members)
+        rewards = np.stack([round_rewards(matches[m], longest) for m in members])  # (K, N, T)
+        players = rewards.shape[1]
+        if players > 2:
+            advantages = group_advantages(returns_to_go(rewards, params["gamma"], params["reward_scale"]))
+            group_credit = n_player_credit(method, advantages, beta=params["beta"])
+        for seat in range(players):
+            if players > 2:
+                per_round = group_credit[:, seat]
+            else:
+                per_round = credit_from_rewards(method, rewards[:, seat], rewards[:, 1 - seat], gamma=params["gamma"],
+                                                reward_scale=params["reward_scale"], beta=params["beta"],
+                                                gamma_aa=params["gamma_aa"], form=form)
             if agrae is not None:
                 success = agrae_success(rewards[:, seat], agrae["success"])
                 successes.extend(success.tolist())
@@ -1242,25 +1270,28 @@ def agrae_success(seat_rewards: np.ndarray, threshold: float | None) -> np.ndarr
 
 
 def match_metrics(matches: Sequence[MatchRecord]) -> dict[str, float]:
-    """Per-round returns of the learner (first learner seat) and its co-player, welfare,
-    cooperation rate (repeated games: share of the learner's moves that are action 0),
-    split efficiency (achieved total / best achievable), fallbacks, match count."""
-    own, other, coop, achieved, best, fallbacks = [], [], [], 0.0, 0.0, 0
+    """Per-round returns of the learner (first learner seat) and of its co-players (their mean
+    with more than two players), welfare (all seats' total per round), cooperation rate (repeated
+    games: share of the learner's moves that are action 0), split efficiency (achieved total /
+    best achievable), fallbacks, match count."""
+    own, other, welfare, coop, achieved, best, fallbacks = [], [], [], [], 0.0, 0.0, 0
     for match in matches:
         seat = match.learner_seats[0]
         rounds = max(1, len(set(match.rounds)))
-        own.append(sum(match.rewards[seat]) / rounds)
-        other.append(sum(match.rewards[1 - seat]) / rounds)
+        totals = [sum(rewards) for rewards in match.rewards]
+        own.append(totals[seat] / rounds)
+        other.append((sum(totals) - totals[seat]) / (len(totals) - 1) / rounds)
+        welfare.append(sum(totals) / rounds)
         for played in match.played:
             for s in match.learner_seats:
                 coop.append(played[s] == 0)
-        achieved += sum(match.rewards[0]) + sum(match.rewards[1])
+        achieved += sum(totals)
         best += match.max_welfare
         fallbacks += match.fallbacks
     return {
         "return_per_round": float(np.mean(own)) if own else float("nan"),
         "other_return_per_round": float(np.mean(other)) if other else float("nan"),
-        "welfare_per_round": float(np.mean(own) + np.mean(other)) if own else float("nan"),
+        "welfare_per_round": float(np.mean(welfare)) if welfare else float("nan"),
         "cooperation_rate": float(np.mean(coop)) if coop else float("nan"),
         "split_efficiency": achieved / best if best > 0 else float("nan"),
         "fallbacks": fallbacks,
