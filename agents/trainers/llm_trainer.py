@@ -532,11 +532,10 @@ class LLMTrainer:
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             torch.manual_seed(config.seed)  # LoRA's A matrices are random: seed them from the run seed
             self.model = get_peft_model(network, lora)
-        checkpointing = config.gradient_checkpointing == "on" or (
+        # switched on for the update only (:meth:`_checkpointing`): with it on, transformers turns the
+        # key/value cache off, which rollouts and option scoring need
+        self.gradient_checkpointing = config.gradient_checkpointing == "on" or (
             config.gradient_checkpointing == "auto" and self.device.type == "cuda")
-        if checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.gradient_checkpointing = checkpointing
         self.model.eval()
         self.end_of_turn = _end_of_turn(self.tokenizer)
         self.eos_ids = self._eos_ids()
@@ -603,8 +602,8 @@ class LLMTrainer:
         adapter = self.model.disable_adapter() if reference else contextlib.nullcontext()
         grad_mode = torch.enable_grad() if grad else torch.no_grad()
         with adapter, grad_mode:
-            input_ids, logits = self._forward_rows([ids for ids, _ in rows], keep, shared_prefix=not (
-                grad and self.gradient_checkpointing))
+            input_ids, logits = self._forward_rows([ids for ids, _ in rows], keep,
+                                                   shared_prefix=not self._checkpointing_now)
             width = input_ids.shape[1]
             temps = torch.tensor(temperatures, dtype=torch.float32, device=self.device)[:, None, None]
             logp_all = torch.log_softmax(logits.float() / temps, dim=-1)  # (rows, keep, vocab)
@@ -664,7 +663,7 @@ class LLMTrainer:
         through the caches. With gradient checkpointing (no caches in training) every
         prompt + option runs whole.
         """
-        if grad and self.gradient_checkpointing:
+        if self._checkpointing_now:
             return self._option_logliks_whole(prompts, options, grad=grad, reference=reference)
         out: list[torch.Tensor | None] = [None] * len(prompts)
         shared = _common_prefix_length(prompts) if len(prompts) > 1 else 0
@@ -971,10 +970,13 @@ class LLMTrainer:
         want_ref = config.kl_coef > 0
         self.optimizer.zero_grad(set_to_none=True)
         if self.gradient_checkpointing:
+            self._checkpointing(True)
             self.model.train()  # transformers checkpoints only in training mode (LoRA dropout applies then)
         try:
             # budget micro-batches by the tokens each sample runs beyond the prefix all prompts share
-            shared = _common_prefix_length([s.prompt_ids for s in samples]) if len(samples) > 1 else 0
+            # (with checkpointing every row runs whole: no shared prefix)
+            shared = _common_prefix_length([s.prompt_ids for s in samples]) \
+                if len(samples) > 1 and not self.gradient_checkpointing else 0
             costs = [len(s.prompt_ids) - shared + (sum(map(len, s.options)) if s.options is not None
                                                    else len(s.completion_ids)) for s in samples]
             for batch in self._chunks(costs):
@@ -984,6 +986,8 @@ class LLMTrainer:
                     sums[key] += float(terms[key].detach().sum())
         finally:
             self.model.eval()
+            if self.gradient_checkpointing:
+                self._checkpointing(False)
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, config.grad_clip))
         self.optimizer.step()
@@ -993,6 +997,25 @@ class LLMTrainer:
         if not want_ref:
             out["kl"] = float("nan")
         return out
+
+    @property
+    def _checkpointing_now(self) -> bool:
+        """Inside an update with checkpointing on: no key/value caches (every row runs whole)."""
+        return self.gradient_checkpointing and self.model.training
+
+    def _checkpointing(self, on: bool) -> None:
+        """Activation (gradient) checkpointing of the transformers model on or off (non-reentrant, so
+        the frozen embeddings need no gradient; transformers 5 names it activation checkpointing)."""
+        network = self.model.get_base_model()
+        if on:
+            if hasattr(network, "activation_checkpointing_enable"):
+                network.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                network.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        elif hasattr(network, "activation_checkpointing_disable"):
+            network.activation_checkpointing_disable()
+        else:
+            network.gradient_checkpointing_disable()
 
     def _batch_terms(self, batch: list[Sample], want_ref: bool) -> dict[str, torch.Tensor]:
         """Per-action-token loss terms of a micro-batch, concatenated."""
