@@ -62,6 +62,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _training_presets() -> dict[str, str]:
+    """``dilemmazoo train`` presets: the language-agent ones (first sentence of their description)
+    and the IPPO ones (their settings)."""
+    from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS
+    from dilemmazoo.experiments.train_llm import TRAINING_PRESETS, load_training_config
+
+    rows = {}
+    for name in TRAINING_PRESETS:
+        description = " ".join(load_training_config(name).description.split())
+        rows[name] = description.split(". ")[0]
+    for name, settings in TRAIN_PRESETS.items():
+        rows[f"ippo --preset {name}"] = ", ".join(f"{key}={value}" for key, value in settings.items())
+    return rows
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -72,7 +87,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from dilemmazoo.norms import list_norms
 
     console = Console()
-    sections = [args.what] if args.what else ["worlds", "presets", "tournaments", "backends", "norms"]
+    sections = [args.what] if args.what else ["worlds", "presets", "training", "tournaments", "backends", "norms"]
     for section in sections:
         table = Table(title=section, title_justify="left")
         table.add_column("name")
@@ -84,6 +99,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
             for name in sorted(list_presets()):
                 description = " ".join(str(load_config(name).get("description", "")).split())
                 table.add_row(name, description.split(": ")[0].split(". ")[0])
+        elif section == "training":
+            for name, description in _training_presets().items():
+                table.add_row(name, description)
         elif section == "tournaments":
             from dilemmazoo.experiments.tournament import load_tournament, tournament_presets
 
@@ -155,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     lst = sub.add_parser("list", help="list worlds, presets, backends and norms")
-    lst.add_argument("what", nargs="?", choices=["worlds", "presets", "tournaments", "backends", "norms"])
+    lst.add_argument("what", nargs="?", choices=["worlds", "presets", "training", "tournaments", "backends", "norms"])
     lst.set_defaults(func=_cmd_list)
 
     report = sub.add_parser("report", help="write an HTML report for a run or experiment directory")

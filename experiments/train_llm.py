@@ -193,6 +193,24 @@ def _run_evaluation(trainer, config: TrainingConfig, run_dir: Path, opponents: l
     return rows
 
 
+def _evaluate_grpo_run(run_dir: Path, config: TrainingConfig, args: argparse.Namespace) -> int:
+    """``train evaluate`` for a GRPO run: its final adapter against each fixed opponent."""
+    from dilemmazoo.agents.trainers.grpo import evaluate_grpo
+
+    if args.adapters:
+        raise ValueError("--adapters (a round-robin of checkpoints) is for LoRA policy-gradient runs; "
+                         "a GRPO run is evaluated with its final adapter")
+    opponents = args.opponents.split(",") if args.opponents else list(config.evaluation.opponents)
+    if not opponents:
+        raise ValueError("no opponents: give --opponents or evaluation.opponents in the config")
+    fields = dict(config.trainer, **({"device": args.device} if args.device else {}))
+    rows = evaluate_grpo(run_dir, opponents, args.matches or config.evaluation.matches, config.evaluation.seed,
+                         config=trainer_config(fields, "grpo"))
+    (run_dir / "evaluation.json").write_text(json.dumps(rows, indent=2, default=str))
+    _print_rows(rows, _EVAL_KEYS)
+    return 0
+
+
 def main_evaluate(argv: list[str]) -> int:
     """``dilemmazoo train evaluate RUN_DIR ...``."""
     from dilemmazoo.agents.trainers.llm_trainer import LLMTrainer, latest_checkpoint
@@ -201,8 +219,8 @@ def main_evaluate(argv: list[str]) -> int:
     run_dir = Path(args.run)
     try:
         config = load_training_config(str(run_dir / "config.yaml"))
-        if config.algorithm != "policy_gradient":
-            raise ValueError(f"train evaluate plays LoRA policy-gradient runs; {run_dir} is a {config.algorithm} run")
+        if config.algorithm == "grpo":
+            return _evaluate_grpo_run(run_dir, config, args)
         fields = dict(config.trainer)
         if args.device:
             fields["device"] = args.device
@@ -285,6 +303,13 @@ def main_train_llm(argv: list[str] | None = None) -> int:
         _print_rows(shown, _TRAIN_KEYS)
     if trainer is not None and config.evaluation.opponents:
         _run_evaluation(trainer, config, run_dir, list(config.evaluation.opponents), config.evaluation.matches, [])
+    elif config.evaluation.opponents:  # GRPO: the saved adapter on a fresh copy of the base model
+        from dilemmazoo.agents.trainers.grpo import evaluate_grpo
+
+        rows = evaluate_grpo(run_dir, list(config.evaluation.opponents), config.evaluation.matches,
+                             config.evaluation.seed)
+        (run_dir / "evaluation.json").write_text(json.dumps(rows, indent=2, default=str))
+        _print_rows(rows, _EVAL_KEYS)
     report_training_run(run_dir)
     return 0
 

@@ -297,3 +297,15 @@ def test_n_player_credit_errors():
         n_player_credit("sum_rewards", [1.0, 2.0])
     with pytest.raises(ValueError, match="N >= 2"):
         n_player_credit("aa", [[1.0, 2.0]], beta=1.0)
+
+
+def test_agrae_success_mask_against_the_group_mean_or_a_threshold():
+    from dilemmazoo.agents.trainers.credit import agrae_success_mask
+
+    scores = np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 1.0]])
+    # groups on axis 1: means 2 and 3
+    assert agrae_success_mask(scores, group_axis=1).tolist() == [[False, False, True], [True, True, False]]
+    # groups on axis 0: column means 2.5, 3, 2
+    assert agrae_success_mask(scores).tolist() == [[False, False, True], [True, True, False]]
+    assert agrae_success_mask(scores, threshold=2.0).tolist() == [[False, False, True], [True, True, False]]
+    assert agrae_success_mask([1.0, 1.0]).tolist() == [False, False]  # equal to the mean: no success

@@ -130,3 +130,13 @@ def test_cli_report_writes_a_training_report(tmp_path, capsys):
     assert (folder / "report.html").exists()
     assert capsys.readouterr().out.strip().endswith("report.html")
     assert main(["report", str(tmp_path / "empty")]) == 2
+
+
+def test_list_training_shows_every_trainer_preset(capsys):
+    from dilemmazoo.experiments.cli import main
+    from dilemmazoo.experiments.train_llm import TRAINING_PRESETS
+
+    assert main(["list", "training"]) == 0
+    out = capsys.readouterr().out
+    for name in TRAINING_PRESETS + ("ippo --preset cleanup_small_aa",):
+        assert name in out

@@ -57,6 +57,7 @@ __all__ = [
     "advantage_alignment_credit",
     "advantage_alignment_weights",
     "agrae_advantages",
+    "agrae_success_mask",
     "agrae_weights",
     "credit_from_rewards",
     "group_advantages",
@@ -286,6 +287,15 @@ def agrae_weights(success_mask, progress: float, suppression: float = 0.3, curri
     success_rate = success.mean(axis=group_axis, keepdims=True)
     curriculum_weight = 1.0 + curriculum * (1.0 - 2.0 * progress) * (success_rate - 0.5)
     return curriculum_weight * np.where(success, 1.0 - suppression, 1.0)
+
+
+def agrae_success_mask(scores, threshold: float | None = None, group_axis: int = 0) -> np.ndarray:
+    """Which matches count as successes for A-GRAE: ``scores`` (one per match, e.g. the return per
+    round) strictly above ``threshold``, or, when it is ``None``, strictly above the mean of their
+    group (the matches on ``group_axis``)."""
+    scores = _as_float_array("scores", scores)
+    bar = scores.mean(axis=group_axis, keepdims=True) if threshold is None else float(threshold)
+    return scores > bar
 
 
 def agrae_advantages(advantages, success_mask, progress: float, suppression: float = 0.3,

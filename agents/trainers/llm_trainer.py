@@ -65,7 +65,7 @@ Every action token of a round (messages and the action) gets that round's credit
 Optional A-GRAE (``agrae: true``; Yu et al., arXiv 2602.05548), applied to the per-round credit
 of each seat and group after the credit rule, by
 :func:`~dilemmazoo.agents.trainers.credit.agrae_advantages`: a match is *successful* when the
-seat's return per round exceeds ``agrae_success`` (when that is ``None``: the mean return per round
+seat's return per round exceeds ``agrae_success_threshold`` (when that is ``None``: the mean return per round
 of the seat over its group's matches); positive credit of successful matches is multiplied by
 ``1 - agrae_suppression`` (exploration), and every credit of a group by the curriculum weight
 ``1 + agrae_curriculum * (1 - 2 * progress) * (p - 1/2)`` with ``p`` the group's success rate and
@@ -139,6 +139,7 @@ from dilemmazoo.agents.trainers.credit import (
     CREDIT_METHODS,
     CREDIT_PRESETS,
     agrae_advantages,
+    agrae_success_mask,
     credit_from_rewards,
     group_advantages,
     n_player_credit,
@@ -153,17 +154,19 @@ __all__ = [
     "METRIC_KEYS",
     "MatchRecord",
     "Sample",
-    "agrae_success",
     "assign_credit",
     "build_chat",
     "decision_options",
+    "end_of_turn_ids",
     "k3_kl",
     "latest_checkpoint",
     "load_base_model",
+    "make_opponent",
     "match_metrics",
     "option_log_probs",
     "read_metrics",
     "round_rewards",
+    "sample_completions",
     "token_loss",
     "truncated_importance_weight",
 ]
@@ -199,7 +202,7 @@ class LLMTrainerConfig:
     ``persona``. Credit: ``credit`` (naive | sum_rewards | aa), ``credit_preset`` (ipd |
     trust_split | split_nocomm) whose ``beta``/``gamma_aa``/``gamma``/``reward_scale`` apply
     unless given, ``aa_form``; A-GRAE reweighting with ``agrae``, ``agrae_suppression``,
-    ``agrae_curriculum``, ``agrae_success`` (see the module docstring). Loss: ``lr``, ``kl_coef``, ``entropy_coef``, ``is_cap``,
+    ``agrae_curriculum``, ``agrae_success_threshold`` (see the module docstring). Loss: ``lr``, ``kl_coef``, ``entropy_coef``, ``is_cap``,
     ``grad_clip``, ``max_batch_tokens`` (tokens per forward micro-batch beyond the prefix all its
     rows share; raise it on a GPU), ``generation_batch_size`` (messages generated per call).
     Exploitation probe: every ``greedy_every`` iterations,
@@ -237,7 +240,7 @@ class LLMTrainerConfig:
     agrae: bool = False
     agrae_suppression: float = 0.3
     agrae_curriculum: float = 1.0
-    agrae_success: float | None = None
+    agrae_success_threshold: float | None = None
     lr: float = 3e-6
     kl_coef: float = 0.0
     entropy_coef: float = 0.0
@@ -495,6 +498,78 @@ def _derive_seed(rng: np.random.Generator) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def make_opponent(name: str, params: dict[str, Any], env: Any):
+    """A scripted opponent (:func:`~dilemmazoo.agents.scripted.make_scripted`); ``greedy`` and
+    ``welfare_maximiser`` read the world's payoff table when not given one."""
+    from dilemmazoo.agents.matrix_strategies import MATRIX_STRATEGIES
+    from dilemmazoo.agents.scripted import make_scripted
+
+    params = dict(params)
+    if name in ("greedy", "welfare_maximiser") and name in MATRIX_STRATEGIES and "payoffs" not in params \
+            and hasattr(env, "payoffs"):
+        params["payoffs"] = env.payoffs
+    return make_scripted(name, **params)
+
+
+def end_of_turn_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The ids that end a reply: the chat template's end-of-turn marker first (when it has one),
+    then the model's EOS ids; the tokenizer's EOS when there is neither."""
+    from dilemmazoo.agents.backends.hf import _end_of_turn
+
+    eos = model.generation_config.eos_token_id
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    marker = _end_of_turn(tokenizer)
+    marker_id = tokenizer.convert_tokens_to_ids(marker) if marker else None
+    if isinstance(marker_id, int) and marker_id != tokenizer.unk_token_id:
+        ids = [marker_id] + [i for i in ids if i != marker_id]
+    return ids or [tokenizer.eos_token_id]
+
+
+def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[Sequence[int]], seed: int, *,
+                       eos_ids: Sequence[int], max_new_tokens: int, temperature: float,
+                       batch_size: int = 64) -> list[tuple[list[int], list[float]]]:
+    """Sample one reply per prompt (token ids, no top-k/top-p) in left-padded batches of at most
+    ``batch_size`` prompts of similar length, in eval mode; returns per prompt the reply's tokens up
+    to and including the first of ``eos_ids`` and their sampling log-probabilities (at
+    ``temperature``). Seeded by ``seed`` in a forked torch RNG (the global stream is untouched)."""
+    from transformers import GenerationConfig
+
+    eos = [int(i) for i in eos_ids]
+    config = GenerationConfig(max_new_tokens=int(max_new_tokens), do_sample=True, temperature=float(temperature),
+                              top_p=1.0, top_k=0, pad_token_id=tokenizer.pad_token_id, eos_token_id=eos,
+                              return_dict_in_generate=True, output_logits=True)
+    device = next(model.parameters()).device
+    devices = [device.index or 0] if device.type == "cuda" else []
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    out: dict[int, tuple[list[int], list[float]]] = {}
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=devices), torch.no_grad(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*generation flags are not valid.*")
+            torch.manual_seed(int(seed))
+            for first in range(0, len(order), batch_size):
+                rows = order[first: first + batch_size]
+                width = max(len(prompts[i]) for i in rows)
+                ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for r, i in enumerate(rows):
+                    ids[r, width - len(prompts[i]):] = torch.tensor(list(prompts[i]))
+                    mask[r, width - len(prompts[i]):] = 1
+                generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                           generation_config=config)
+                new = generated.sequences[:, width:]
+                logits = torch.stack(generated.logits, dim=1).float() / float(temperature)
+                logp = torch.log_softmax(logits, dim=-1).gather(2, new[:, :, None]).squeeze(2)
+                for r, i in enumerate(rows):
+                    tokens = new[r].tolist()
+                    length = next((k + 1 for k, token in enumerate(tokens) if token in eos), len(tokens))
+                    out[i] = (tokens[:length], logp[r, :length].tolist())
+    finally:
+        model.train(was_training)
+    return [out[i] for i in range(len(prompts))]
+
+
 class LLMTrainer:
     """Trains one LoRA adapter on a language world (see the module docstring).
 
@@ -538,7 +613,7 @@ class LLMTrainer:
             config.gradient_checkpointing == "auto" and self.device.type == "cuda")
         self.model.eval()
         self.end_of_turn = _end_of_turn(self.tokenizer)
-        self.eos_ids = self._eos_ids()
+        self.eos_ids = end_of_turn_ids(self.model, self.tokenizer)
         self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=config.lr)
         self.rng = np.random.default_rng(config.seed)
         self.iteration = 0
@@ -546,14 +621,6 @@ class LLMTrainer:
         self._past_weights: dict[Path, dict[str, torch.Tensor]] = {}
 
     # -- helpers -------------------------------------------------------------------------------
-    def _eos_ids(self) -> list[int]:
-        eos = self.model.generation_config.eos_token_id
-        ids = [eos] if isinstance(eos, int) else list(eos or [])
-        marker = self.tokenizer.convert_tokens_to_ids(self.end_of_turn) if self.end_of_turn else None
-        if isinstance(marker, int) and marker != self.tokenizer.unk_token_id and marker not in ids:
-            ids.append(marker)
-        return ids
-
     def prompt_ids(self, chat: list[dict[str, str]]) -> list[int]:
         tokenizer = self.tokenizer
         if getattr(tokenizer, "chat_template", None):
@@ -765,52 +832,11 @@ class LLMTrainer:
 
     def _generate(self, prompts: list[list[int]], seed: int) -> list[tuple[list[int], list[float]]]:
         """Sampled completions (token ids up to and including the end token) and their sampling log-probs."""
-        from transformers import GenerationConfig
-
-        config = GenerationConfig(max_new_tokens=self.config.max_new_tokens, do_sample=True,
-                                  temperature=self.config.temperature, top_p=1.0, top_k=0,
-                                  pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.eos_ids,
-                                  return_dict_in_generate=True, output_logits=True)
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        size = self.config.generation_batch_size
-        out: dict[int, tuple[list[int], list[float]]] = {}
-        with torch.random.fork_rng(devices=devices), torch.no_grad():
-            torch.manual_seed(seed)
-            for first in range(0, len(order), size):
-                rows = order[first: first + size]
-                width = max(len(prompts[i]) for i in rows)
-                ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for r, i in enumerate(rows):
-                    ids[r, width - len(prompts[i]):] = torch.tensor(prompts[i])
-                    mask[r, width - len(prompts[i]):] = 1
-                generated = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                                generation_config=config)
-                new = generated.sequences[:, width:]
-                logits = torch.stack(generated.logits, dim=1).float() / self.config.temperature
-                logp = torch.log_softmax(logits, dim=-1).gather(2, new[:, :, None]).squeeze(2)
-                for r, i in enumerate(rows):
-                    tokens = new[r].tolist()
-                    length = len(tokens)
-                    for k, token in enumerate(tokens):
-                        if token in self.eos_ids:
-                            length = k + 1
-                            break
-                    out[i] = (tokens[:length], logp[r, :length].tolist())
-        return [out[i] for i in range(len(prompts))]
+        return sample_completions(self.model, self.tokenizer, prompts, seed, eos_ids=self.eos_ids,
+                                  max_new_tokens=self.config.max_new_tokens, temperature=self.config.temperature,
+                                  batch_size=self.config.generation_batch_size)
 
     # -- rollouts ------------------------------------------------------------------------------
-    def _make_opponent(self, name: str, params: dict[str, Any], env: Any):
-        from dilemmazoo.agents.matrix_strategies import MATRIX_STRATEGIES
-        from dilemmazoo.agents.scripted import make_scripted
-
-        params = dict(params)
-        if name in ("greedy", "welfare_maximiser") and name in MATRIX_STRATEGIES and not params \
-                and hasattr(env, "payoffs"):
-            params["payoffs"] = env.payoffs  # these read the world's payoff table
-        return make_scripted(name, **params)
-
     def play(self, opponents: Sequence[Any], seeds: Sequence[int], learner_seats: Sequence[tuple[int, ...]],
              groups: Sequence[int] | None = None, *, record: bool = True) -> tuple[list[MatchRecord], list[Sample]]:
         """Play one match per entry, all in lockstep, and record the trained seats' decisions.
@@ -832,7 +858,7 @@ class LLMTrainer:
                 params = config.opponent_params if opponent == config.opponent else {}
                 for seat, other in enumerate(env.possible_agents):
                     if seat not in seats:  # one scripted agent per other seat, seeded by match and seat
-                        agent = self._make_opponent(opponent, params, env)
+                        agent = make_opponent(opponent, params, env)
                         agent.reset(other, env.rules(other), np.random.default_rng([int(seed), seat]))
                         scripted[other] = agent
             elif opponent == OPPONENT_SELF:
@@ -956,7 +982,7 @@ class LLMTrainer:
         agrae = None
         if config.agrae:
             agrae = {"progress": min(1.0, self.iteration / config.iterations), "suppression": config.agrae_suppression,
-                     "curriculum": config.agrae_curriculum, "success": config.agrae_success}
+                     "curriculum": config.agrae_curriculum, "success": config.agrae_success_threshold}
         return assign_credit(matches, samples, config.credit, self.credit_parameters, config.aa_form, agrae=agrae)
 
     # -- update --------------------------------------------------------------------------------
@@ -1267,7 +1293,7 @@ def assign_credit(matches: Sequence[MatchRecord], samples: Sequence[Sample], met
                                                 reward_scale=params["reward_scale"], beta=params["beta"],
                                                 gamma_aa=params["gamma_aa"], form=form)
             if agrae is not None:
-                success = agrae_success(rewards[:, seat], agrae["success"])
+                success = agrae_success_mask(rewards[:, seat].mean(axis=-1), agrae["success"])
                 successes.extend(success.tolist())
                 per_round = agrae_advantages(per_round, success, agrae["progress"], suppression=agrae["suppression"],
                                              curriculum=agrae["curriculum"])
@@ -1279,12 +1305,6 @@ def assign_credit(matches: Sequence[MatchRecord], samples: Sequence[Sample], met
         sample.credit = float(per_round[sample.round])
     return float(np.mean(successes)) if successes else float("nan")
 
-
-def agrae_success(seat_rewards: np.ndarray, threshold: float | None) -> np.ndarray:
-    """A-GRAE success flags of a group's matches for one seat, from its rewards ``(K, T)``: return
-    per round above ``threshold``, or above the group's mean return per round when it is ``None``."""
-    per_round = seat_rewards.mean(axis=-1)
-    return per_round > (per_round.mean() if threshold is None else float(threshold))
 
 
 # --------------------------------------------------------------------------------------------
