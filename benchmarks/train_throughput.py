@@ -3,6 +3,7 @@
     python benchmarks/train_throughput.py                 # readable table (IPD, CPU or GPU)
     python benchmarks/train_throughput.py --json          # ... and one JSON object of the figures, last line
     python benchmarks/train_throughput.py --trust-split   # also Trust-and-Split (generated messages; slow on CPU)
+    python benchmarks/train_throughput.py --grpo          # also the TRL GRPO baseline (agents/trainers/grpo.py)
 
 Figures (per world, after one warm-up iteration that is not counted):
 - matches_per_iteration: ``groups x group_size`` matches played per iteration;
@@ -13,6 +14,13 @@ Figures (per world, after one warm-up iteration that is not counted):
   the whole iteration (rollouts and update); decisions_per_s and matches_per_s: the same per
   decision and per match.
 The model loads once (``load_s``). float32 on CPU, bfloat16 on CUDA (``dtype=auto``).
+
+With ``--grpo``, the GRPO baseline on the same IPD against always-defect: ``groups`` prompts x
+``group_size`` generations (whole matches) per optimizer step, answers of at most 4 tokens after
+the masked ``"Answer:"`` prefix; ``grpo_step_s`` and ``grpo_rollout_s`` (seconds per step, after one
+warm-up step), ``grpo_matches_per_step``, ``grpo_matches_per_s``, ``grpo_decisions_per_s`` and
+``grpo_answer_tokens_per_s`` (the learner's sampled tokens; TRL's forward also runs the masked
+world text).
 """
 
 from __future__ import annotations
@@ -46,10 +54,33 @@ def bench_world(base, world: str, world_kwargs: dict, args, **extra) -> dict[str
     }
 
 
+def bench_grpo(base, args) -> dict[str, float]:
+    import tempfile
+
+    from dilemmazoo.agents.trainers.grpo import GRPOBaselineConfig, train_grpo
+
+    config = GRPOBaselineConfig(world_kwargs={"n_rounds": args.rounds, "labels": ["A", "B"]}, opponent="always_defect",
+                                device=args.device, iterations=args.iterations + 1, prompts_per_step=args.groups,
+                                num_generations=args.group_size, max_new_tokens=4, answer_prefix="Answer:",
+                                lora_r=args.lora_r, lora_alpha=2 * args.lora_r, checkpoint_every=10_000, seed=0)
+    with tempfile.TemporaryDirectory() as folder:
+        runs = train_grpo(config, folder, base=base)[1:]  # the first step is the warm-up
+    seconds = sum(r["seconds"] for r in runs)
+    return {
+        "grpo_matches_per_step": float(runs[0]["matches"]),
+        "grpo_step_s": seconds / len(runs),
+        "grpo_rollout_s": sum(r["rollout_s"] for r in runs) / len(runs),
+        "grpo_matches_per_s": sum(r["matches"] for r in runs) / seconds,
+        "grpo_decisions_per_s": sum(r["decisions"] for r in runs) / seconds,
+        "grpo_answer_tokens_per_s": sum(r["completion_tokens"] * r["matches"] for r in runs) / seconds,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
     parser.add_argument("--trust-split", action="store_true", help="also Trust-and-Split (messages are generated)")
+    parser.add_argument("--grpo", action="store_true", help="also the TRL GRPO baseline on the IPD")
     parser.add_argument("--iterations", type=int, default=2, help="timed iterations per world")
     parser.add_argument("--groups", type=int, default=2)
     parser.add_argument("--group-size", type=int, default=4)
@@ -78,6 +109,8 @@ def main() -> None:
                                       credit_preset="trust_split", max_new_tokens=args.max_new_tokens,
                                       kl_coef=0.001).items():
             figures[f"trust_split_{key}"] = value
+    if args.grpo:
+        figures.update(bench_grpo(load_base_model("embedded", device=args.device, dtype="auto"), args))
 
     print(f"device: {device} ({torch.get_num_threads()} threads), {args.groups} x {args.group_size} matches of "
           f"{args.rounds} rounds, LoRA r={args.lora_r}")
