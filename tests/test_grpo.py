@@ -291,7 +291,6 @@ def _defect_probability(model, tokenizer, config: GRPOBaselineConfig) -> float:
 def test_grpo_trains_the_embedded_model_toward_defecting_against_always_defect(tmp_path):
     from dilemmazoo.agents.trainers.llm_trainer import load_base_model, read_metrics
 
-    torch.set_num_threads(1)
     base = load_base_model("embedded", device="cpu", dtype="float32")
     # small enough for a shared 2-core CPU (~2 minutes): one prompt x G=4 matches of 2 rounds per step,
     # LoRA on the attention's q and v projections only, a large learning rate so 3 steps show
