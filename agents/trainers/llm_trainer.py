@@ -498,6 +498,19 @@ def _derive_seed(rng: np.random.Generator) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def left_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(ids, mask)``, both ``(len(rows), longest)``: the rows end-aligned, ``pad`` before them,
+    and the attention mask (1 on the rows' tokens)."""
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        if row:
+            ids[r, width - len(row):] = torch.tensor(list(row))
+            mask[r, width - len(row):] = 1
+    return ids, mask
+
+
 def make_opponent(name: str, params: dict[str, Any], env: Any):
     """A scripted opponent (:func:`~dilemmazoo.agents.scripted.make_scripted`); ``greedy`` and
     ``welfare_maximiser`` read the world's payoff table when not given one."""
@@ -550,12 +563,8 @@ def sample_completions(model: Any, tokenizer: Any, prompts: Sequence[Sequence[in
             torch.manual_seed(int(seed))
             for first in range(0, len(order), batch_size):
                 rows = order[first: first + batch_size]
-                width = max(len(prompts[i]) for i in rows)
-                ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for r, i in enumerate(rows):
-                    ids[r, width - len(prompts[i]):] = torch.tensor(list(prompts[i]))
-                    mask[r, width - len(prompts[i]):] = 1
+                ids, mask = left_pad([prompts[i] for i in rows], tokenizer.pad_token_id)
+                width = ids.shape[1]
                 generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
                                            generation_config=config)
                 new = generated.sequences[:, width:]
@@ -699,12 +708,7 @@ class LLMTrainer:
         if shared < MIN_SHARED_PREFIX:
             shared = 0
         tails = [ids[shared:] for ids in sequences]
-        width = max(len(t) for t in tails)
-        input_ids = torch.full((len(tails), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(tails), width), dtype=torch.long)
-        for r, tail in enumerate(tails):
-            input_ids[r, width - len(tail):] = torch.tensor(tail)
-            mask[r, width - len(tail):] = 1
+        input_ids, mask = left_pad(tails, pad)
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         if not shared:
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -780,12 +784,7 @@ class LLMTrainer:
         if shared < MIN_SHARED_PREFIX:
             shared = 0
         tails = [ids[shared:] for ids in sequences]
-        width = max(len(t) for t in tails)
-        input_ids = torch.full((len(tails), width), pad, dtype=torch.long)
-        tail_mask = torch.zeros((len(tails), width), dtype=torch.long)
-        for r, tail in enumerate(tails):
-            input_ids[r, width - len(tail):] = torch.tensor(tail)
-            tail_mask[r, width - len(tail):] = 1
+        input_ids, tail_mask = left_pad(tails, pad)
         input_ids, tail_mask = input_ids.to(self.device), tail_mask.to(self.device)
         cache = None
         if shared:
