@@ -151,9 +151,9 @@ from dilemmazoo.agents.trainers.llm_trainer import (
     MatchRecord,
     build_chat,
     end_of_turn_ids,
-    load_base_model,
     make_opponent,
     match_metrics,
+    plain_base,
     read_metrics,
     sample_completions,
 )
@@ -852,15 +852,9 @@ def train_grpo(config: GRPOBaselineConfig, out_dir: str | Path, *, resume: bool 
         from peft import LoraConfig
         from trl import GRPOConfig
 
-        if base is None:
-            base = load_base_model(config.model, config.device, config.dtype)
-        model, tokenizer = base
-        if getattr(model, "peft_config", None):
-            raise ValueError("base already carries LoRA layers: load a fresh copy with load_base_model()")
+        model, tokenizer = plain_base(base, config.model, config.device, config.dtype, training=True)
         device = next(model.parameters()).device
         dtype = next(model.parameters()).dtype
-        if dtype == torch.float16:
-            raise ValueError("training in float16 is unstable; use dtype bfloat16 or float32")
         _drop_gguf_marker(model)
         eot = end_of_turn_ids(model, tokenizer)
         rollout = MatchRollout(config, tokenizer, eot)
@@ -947,11 +941,7 @@ def evaluate_grpo(out_dir_or_adapter: str | Path, opponents: Sequence[str], matc
     with _offline_environment(), _quiet_library_warnings():
         from peft import PeftModel
 
-        if base is None:
-            base = load_base_model(config.model, config.device, config.dtype)
-        network, tokenizer = base
-        if getattr(network, "peft_config", None):
-            raise ValueError("base already carries LoRA layers: load a fresh copy with load_base_model()")
+        network, tokenizer = plain_base(base, config.model, config.device, config.dtype, training=False)
         model = PeftModel.from_pretrained(network, str(adapter), is_trainable=False)
         model.eval()
         eot = end_of_turn_ids(network, tokenizer)

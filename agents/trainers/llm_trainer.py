@@ -164,6 +164,7 @@ __all__ = [
     "make_opponent",
     "match_metrics",
     "option_log_probs",
+    "plain_base",
     "read_metrics",
     "round_rewards",
     "sample_completions",
@@ -498,6 +499,25 @@ def _derive_seed(rng: np.random.Generator) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+def plain_base(base: tuple[Any, Any] | None, model: str, device: str, dtype: str, *,
+               training: bool) -> tuple[Any, Any]:
+    """``(network, tokenizer)``: ``base`` when given, else :func:`load_base_model` of ``model``.
+
+    A base that already carries LoRA layers (a trainer was built on it) is refused, and so is a
+    float16 base for ``training`` (unstable; bfloat16 or float32 train)."""
+    from peft import PeftModel
+
+    if base is None:
+        base = load_base_model(model, device, dtype)
+    network, tokenizer = base
+    if isinstance(network, PeftModel) or getattr(network, "peft_config", None):
+        raise ValueError("base already carries LoRA layers (a trainer was built on it): load a fresh copy "
+                         "with load_base_model()")
+    if training and next(network.parameters()).dtype == torch.float16:
+        raise ValueError("training in float16 is unstable; use dtype bfloat16 or float32")
+    return network, tokenizer
+
+
 def left_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(ids, mask)``, both ``(len(rows), longest)``: the rows end-aligned, ``pad`` before them,
     and the attention mask (1 on the rows' tokens)."""
@@ -589,7 +609,7 @@ class LLMTrainer:
     """
 
     def __init__(self, config: LLMTrainerConfig, base: tuple[Any, Any] | None = None):
-        from peft import LoraConfig, PeftModel, get_peft_model
+        from peft import LoraConfig, get_peft_model
 
         from dilemmazoo.agents.backends.hf import _end_of_turn
         from dilemmazoo.envs import make_world
@@ -600,15 +620,8 @@ class LLMTrainer:
         self.players = len(world.possible_agents)
         if self.players < 2:
             raise ValueError(f"world {config.world!r} has {self.players} player(s); training needs at least 2")
-        if base is None:
-            base = load_base_model(config.model, config.device, config.dtype)
-        network, self.tokenizer = base
-        if isinstance(network, PeftModel) or getattr(network, "peft_config", None):
-            raise ValueError("base already carries LoRA layers (a trainer was built on it): load a fresh copy "
-                             "with load_base_model()")
+        network, self.tokenizer = plain_base(base, config.model, config.device, config.dtype, training=True)
         self.device = next(network.parameters()).device
-        if next(network.parameters()).dtype == torch.float16:
-            raise ValueError("training in float16 is unstable; use dtype bfloat16 or float32")
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=config.lora_target_modules, bias="none", task_type="CAUSAL_LM")
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
