@@ -1,9 +1,12 @@
-"""Plots of run records, drawn with matplotlib's Agg canvas.
+"""Plots of run records, as matplotlib ``pyplot`` figures.
 
 Every function takes the steps of one run (a DataFrame) or of several runs (a mapping
 label -> DataFrame, e.g. one per seed), returns a :class:`matplotlib.figure.Figure` and, given
-``path``, also saves it as PNG. Figures are built without ``pyplot``, so no global figure
-registry grows and no display backend is needed.
+``path``, also saves it as PNG. Figures are made through pyplot so that a notebook shows them
+inline; pyplot falls back to the Agg canvas where there is no display, so nothing here picks a
+backend. A figure left open stays in pyplot's registry until closed: saving with ``path`` and
+:func:`figure_to_data_uri` (the report's route) close it, so a report over many runs keeps no
+figure open.
 
 Missing columns or empty records never raise: the figure then carries a short note saying
 what was skipped and why, so a report on a partial run still shows every section.
@@ -18,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -44,14 +47,19 @@ _ANNOTATE_MAX_CELLS = 150
 
 
 def _new_figure(width: float = 7.0, height: float = 4.0) -> Figure:
-    figure = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure
+    """A new pyplot figure (inline in Jupyter); every figure of the analysis layer starts here."""
+    return plt.figure(figsize=(width, height), layout="constrained")
 
 
 def _finish(figure: Figure, path: str | Path | None) -> Figure:
+    """Save the figure as PNG when given a path, and then close it in pyplot.
+
+    A closed figure still renders (``display(figure)``, ``savefig``); closing it here keeps a
+    script that saves many plots from piling up open figures.
+    """
     if path is not None:
         figure.savefig(path, format="png", dpi=100)
+        plt.close(figure)
     return figure
 
 
@@ -66,9 +74,10 @@ def note_figure(title: str, note: str, path: str | Path | None = None) -> Figure
 
 
 def figure_to_data_uri(figure: Figure, dpi: int = 100) -> str:
-    """The figure as a ``data:image/png;base64,...`` URI, for self-contained HTML."""
+    """The figure as a ``data:image/png;base64,...`` URI, for self-contained HTML; closes the figure."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)  # the report keeps only the encoded PNG
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
