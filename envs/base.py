@@ -34,7 +34,14 @@ __all__ = [
     "Choice",
     "Message",
     "LanguageWorld",
+    "MOVE_WORDS",
+    "NUMBER",
+    "PERCENT",
     "answer_line",
+    "check_answer_words",
+    "move_family",
+    "normalize_answer",
+    "plain_numbers",
     "whole_number_action",
 ]
 
@@ -69,7 +76,7 @@ _KEPT_FORMAT = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-")
 
 
-def _normalize(text: str) -> str:
+def normalize_answer(text: str) -> str:
     """``text`` as Choice and Amount read it.
 
     Format characters (zero-width spaces and joiners, direction marks, BOM, soft hyphen) are
@@ -95,19 +102,28 @@ def _quote(text: str, limit: int = 60) -> str:
 
 
 # Commas only as thousands separators ("1,000.5"), so "2,5" is two numbers, never 25.
-_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+")
-_PERCENT = re.compile(r"[%\u066a\u2030\u2031]|\bper\s?cent|\bpct\b", re.IGNORECASE)
+NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+")
+PERCENT = re.compile(r"[%\u066a\u2030\u2031]|\bper\s?cent|\bpct\b", re.IGNORECASE)
 
 
-def _parse_number(text: str, low: float, high: float) -> float:
-    if _PERCENT.search(text):
+def plain_numbers(text: str, low: float, high: float) -> list[str]:
+    """The number tokens (:data:`NUMBER`) of a normalized answer line.
+
+    Raises :class:`ActionParseError` for a percentage or for characters that look like part of
+    a number but are not read as one (superscripts, fractions, circled digits, bidi controls).
+    """
+    if PERCENT.search(text):
         raise ActionParseError(f"Give the amount as a number from {low:g} to {high:g}, not as a percentage.")
     odd = "".join(c for c in text if c in _KEPT_FORMAT or unicodedata.category(c) == "No")
     if odd:
         raise ActionParseError(
             f"Write the amount as a plain number; the answer contains {_quote(odd)}, which is not read as part of one."
         )
-    found = _NUMBER.findall(text)
+    return NUMBER.findall(text)
+
+
+def _parse_number(text: str, low: float, high: float) -> float:
+    found = plain_numbers(text, low, high)
     if not found:
         raise ActionParseError(f"No number found in the answer {_quote(text)}.")
     if len(found) > 1:
@@ -116,6 +132,54 @@ def _parse_number(text: str, low: float, high: float) -> float:
     if not math.isfinite(value):
         raise ActionParseError(f"The number in {_quote(text)} is not finite.")
     return value
+
+
+# The moves of every dilemmazoo world, each with the forms a model writes it in (verb forms and
+# the action noun). An answer line may name only the move it chooses (and the words a spec
+# allows, e.g. "propose" when proposing): "Refuse, 5" in a game without refusal is no donation.
+MOVE_WORDS: dict[str, str] = {
+    "cooperate": r"cooperat(?:e|es|ed|ing)",  # not "cooperation": a topic, not a move
+    "defect": r"defect(?:s|ed|ing|ion)?",
+    "donate": r"donat(?:e|es|ed|ing|ion|ions)",
+    "punish": r"punish(?:es|ed|ing|ment|ments)?",
+    "refuse": r"refus(?:e|es|ed|ing|al)",
+    "abstain": r"abstain(?:s|ed|ing)?|abstention",
+    "harvest": r"harvest(?:s|ed|ing)?",
+    "split": r"split(?:s|ting)?",
+    "accept": r"accept(?:s|ed|ing)?",
+    "reject": r"reject(?:s|ed|ing|ion)?",
+    "propose": r"propos(?:e|es|ed|ing|al|als)",
+    "vote": r"vot(?:e|es|ed|ing)",
+    "steal": r"steal(?:s|ing)?|stole|stolen",
+    "betray": r"betray(?:s|ed|ing|al)?",
+}
+_MOVE_WORD = {family: re.compile(rf"\b(?:{forms})\b", re.IGNORECASE) for family, forms in MOVE_WORDS.items()}
+# A negation turns a named move or amount into its opposite ("not 5", "I won't defect").
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|cannot)\b|n['\u2019]t\b", re.IGNORECASE)
+
+
+def move_family(word: str) -> str | None:
+    """The :data:`MOVE_WORDS` family that ``word`` is a form of ("Punish" -> "punish"), else None."""
+    for family, pattern in _MOVE_WORD.items():
+        if pattern.fullmatch(word.strip()):
+            return family
+    return None
+
+
+def check_answer_words(content: str, allowed: Sequence[str] = ()) -> None:
+    """Raise :class:`ActionParseError` when an answer line holds a negation or a move word
+    (:data:`MOVE_WORDS`) whose family is not in ``allowed``.
+
+    Both turn a readable answer into a contradictory one: "Punish, Donate, 3", "not 5",
+    "Cooperate and harvest".
+    """
+    negation = _NEGATION.search(content)
+    if negation:
+        raise ActionParseError(f"The answer contains the negation {_quote(negation.group(0))}; state only what you do.")
+    for family, pattern in _MOVE_WORD.items():
+        found = pattern.search(content)
+        if found and family not in allowed:
+            raise ActionParseError(f"The answer names {_quote(found.group(0))}, which is not a move you can make here.")
 
 
 @dataclass(frozen=True)
@@ -143,23 +207,50 @@ class ActionSpec(ABC):
 
 @dataclass(frozen=True)
 class Choice(ActionSpec):
-    """Pick one of a few named options; ``actions[i]`` is the action for ``labels[i]``."""
+    """Pick one of a few named options; ``actions[i]`` is the action for ``labels[i]``.
+
+    Grammar: the last ``Answer:`` of the normalized text (see ``normalize_answer``) names exactly one
+    label, as a whole word in any case ("Answer: I will cooperate."), and nothing that
+    contradicts it: no negation and no move word of :data:`MOVE_WORDS` other than forms of the
+    chosen label ("cooperating") and the families in ``allowed_words``. Other words are not read.
+    When every label is a number (a ballot of proposals) the answer holds exactly one number
+    and it must equal a label ("Answer: 2.50" is the option "2.5").
+    """
 
     labels: Sequence[str] = ()
     actions: Sequence[Any] = ()
+    allowed_words: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if len(self.labels) != len(self.actions) or not self.labels:
             raise ValueError("Choice needs one action per label and at least one label")
+        unknown = set(self.allowed_words) - set(MOVE_WORDS)
+        if unknown:
+            raise ValueError(f"allowed_words must be MOVE_WORDS families, got {sorted(unknown)}")
 
     def parse(self, text: str) -> Any:
-        content = answer_line(_normalize(text or "")).lower()
-        hits = [i for i, label in enumerate(self.labels) if re.search(rf"\b{re.escape(label.lower())}\b", content)]
+        content = answer_line(normalize_answer(text or ""))
+        values = _label_values(self.labels)
+        if values is not None:
+            return self._parse_number_label(content, values)
+        lowered = content.lower()
+        hits = [i for i, label in enumerate(self.labels) if re.search(rf"\b{re.escape(label.lower())}\b", lowered)]
         if len(hits) != 1:
             allowed = ", ".join(self.labels)
             what = "none" if not hits else "more than one"
             raise ActionParseError(f"The answer named {what} of the options; answer with exactly one of: {allowed}.")
+        label = self.labels[hits[0]]
+        rest = re.sub(rf"\b{re.escape(label)}\b", " ", content, flags=re.IGNORECASE)
+        check_answer_words(rest, (*self.allowed_words, move_family(label) or ""))
         return self.actions[hits[0]]
+
+    def _parse_number_label(self, content: str, values: list[float]) -> Any:
+        check_answer_words(content, self.allowed_words)
+        value = _parse_number(content, min(values), max(values))
+        for index, option in enumerate(values):
+            if abs(value - option) <= 1e-9:
+                return self.actions[index]
+        raise ActionParseError(f"{value:g} is not one of the options; answer with exactly one of: {', '.join(self.labels)}.")
 
     def options(self) -> list[str]:
         return [f"Answer: {label}" for label in self.labels]
@@ -168,19 +259,30 @@ class Choice(ActionSpec):
         return self.actions[index]
 
 
+def _label_values(labels: Sequence[str]) -> list[float] | None:
+    """The labels as numbers when every one is a plain number ("2.5"), else None."""
+    if not all(NUMBER.fullmatch(label.strip()) for label in labels):
+        return None
+    return [float(label.replace(",", "")) for label in labels]
+
+
 @dataclass(frozen=True)
 class Amount(ActionSpec):
     """A number in ``[low, high]``, optionally preceded by a named move.
 
     Without ``moves`` the answer is ``Answer: <number>``; with ``moves`` it is
     ``Answer: <move>, <number>``. Moves listed in ``moves_without_amount`` (e.g. "Refuse")
-    are answered by name alone and act with ``low``. ``make_action(move_index, value)``
-    builds the action.
+    are answered by name alone (or with the number ``low``) and act with ``low``.
+    ``make_action(move_index, value)`` builds the action.
 
-    The last ``Answer:`` of the normalized text counts (see ``_normalize``). It must start
-    with exactly one move (when there are moves) and hold exactly one number; words around it
-    are not read. Percentages, superscripts, fractions and bidi controls are rejected, and
-    "-0" is 0.
+    Grammar: the last ``Answer:`` of the normalized text counts (see ``normalize_answer``). With
+    moves it starts with exactly one of them (any case, markdown and punctuation before it
+    allowed) and names no other. It holds exactly one number ("maybe 5 or 6" is two: invalid)
+    in ``[low, high]``; "-0" is 0. Words beside the number are not read ("Answer: I give 5
+    units" is 5), except that a negation ("not 5") or a move word of :data:`MOVE_WORDS` other
+    than the chosen move's forms and the families in ``allowed_words`` makes the answer invalid:
+    "Refuse, 5" in a game without refusal is no donation. Percentages, superscripts,
+    fractions and bidi controls are rejected.
     """
 
     low: float = 0.0
@@ -188,10 +290,17 @@ class Amount(ActionSpec):
     moves: Sequence[str] = ()
     make_action: Callable[[int, float], Any] = field(default=lambda move, value: value)
     moves_without_amount: Sequence[str] = ()
+    allowed_words: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.allowed_words) - set(MOVE_WORDS)
+        if unknown:
+            raise ValueError(f"allowed_words must be MOVE_WORDS families, got {sorted(unknown)}")
 
     def parse(self, text: str) -> Any:
-        content = answer_line(_normalize(text or ""))
+        content = answer_line(normalize_answer(text or ""))
         move = 0
+        allowed = tuple(self.allowed_words)
         if self.moves:
             lowered = content.lower()
             hits = [i for i, m in enumerate(self.moves) if re.search(rf"\b{re.escape(m.lower())}\b", lowered)]
@@ -201,9 +310,14 @@ class Amount(ActionSpec):
                     f"Start the answer with exactly one of {', '.join(self.moves)}, then a comma and the amount."
                 )
             move = hits[0]
-            if self.moves[move] in self.moves_without_amount:
-                return self.make_action(move, self.low)
             content = re.sub(rf"\b{re.escape(self.moves[move])}\b", " ", content, flags=re.IGNORECASE)
+            allowed += (move_family(self.moves[move]) or "",)
+        check_answer_words(content, allowed)
+        if self.moves and self.moves[move] in self.moves_without_amount:
+            # "Refuse, 0" is consistent; "Refuse, 4" asks for two things at once.
+            if NUMBER.search(content) and _parse_number(content, self.low, self.high) != self.low:
+                raise ActionParseError(f"{self.moves[move]} takes no amount: answer 'Answer: {self.moves[move]}' alone.")
+            return self.make_action(move, self.low)
         value = _parse_number(content, self.low, self.high)
         if not (self.low - 1e-9 <= value <= self.high + 1e-9):
             raise ActionParseError(f"The amount {value:g} is outside the allowed range [{self.low:g}, {self.high:g}].")

@@ -701,6 +701,7 @@ class CommonsEnv(LanguageWorld):
             high=float(self.stock),
             make_action=whole_number_action(lambda units: self._action(harvest=units, message=""),
                                             f"Answer with a whole number from 0 to {self.stock}, got {{value:g}}."),
+            allowed_words=("harvest",),
         )
 
     def _regrowth_rule(self) -> str:

@@ -528,6 +528,7 @@ class EffortCPREnv(LanguageWorld):
                 low=0.0,
                 high=self.max_harvest,
                 make_action=lambda move, value: self._action(proposal=value),
+                allowed_words=("propose",),
             )
         if self.phase == PHASE_VOTE:
             labels, first_seats = self._ballot_seats()
@@ -539,6 +540,7 @@ class EffortCPREnv(LanguageWorld):
                 fallback=self._action(vote=me),
                 labels=tuple(labels),
                 actions=tuple(self._action(vote=seat) for seat in first_seats),
+                allowed_words=("vote", "propose"),
             )
         return Amount(
             instruction=(
@@ -549,6 +551,7 @@ class EffortCPREnv(LanguageWorld):
             low=0.0,
             high=1.0,
             make_action=lambda move, value: self._action(effort=value),
+            allowed_words=("harvest",),
         )
 
     def display_name(self, agent: str) -> str:

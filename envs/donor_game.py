@@ -591,6 +591,7 @@ class DonorGameEnv(LanguageWorld):
             moves=moves,
             make_action=make_action,
             moves_without_amount=("Refuse",) if self.partner_choice else (),
+            allowed_words=() if moves else ("donate",),
         )
 
     # -- helpers --------------------------------------------------------------------------------

@@ -105,7 +105,8 @@ import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import (
-    ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line, whole_number_action,
+    NUMBER, ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line,
+    check_answer_words, normalize_answer, plain_numbers, whole_number_action,
 )
 from dilemmazoo.envs.checks import check_int
 
@@ -231,40 +232,42 @@ class BoundedMessage(Message):
         return self.make_action(content.replace("\x00", ""))
 
 
-_INTEGER = re.compile(r"[-+]?\d+(?:\.\d+)?")
-
-
 @dataclass(frozen=True)
 class ItemProposal(ActionSpec):
-    """Whole units to keep of each item: ``Answer: hats 10, books 5, balls 0`` (by name) or
-    ``Answer: 10, 5, 0`` (in the order of ``items``); ``make_action(list[int])`` builds the action."""
+    """Whole units to keep of each item; ``make_action(list[int])`` builds the action.
+
+    Grammar: the last ``Answer:`` of the normalized text (as :class:`~dilemmazoo.envs.base.Amount`
+    reads it) holds exactly one number per item, either each right after its item's name, every
+    name once (``Answer: hats 10, books 5, balls 0``, any order, ``:`` or ``=`` allowed), or
+    without names in the order of ``items`` (``Answer: 10, 5, 0``). A mix, a missing or extra
+    number, a name twice, a fraction, a number outside ``0..units``, a percentage, a negation or
+    a move word other than "propose"/"split" (:data:`~dilemmazoo.envs.base.MOVE_WORDS`) is invalid.
+    """
 
     items: Sequence[str] = ()
     units: int = 10
     make_action: Any = None
 
     def parse(self, text: str) -> Any:
-        content = answer_line(text).lower()
-        named = {}
-        for item in self.items:
-            hits = re.findall(rf"\b{re.escape(item.lower())}\b\s*[:=]?\s*({_INTEGER.pattern})", content)
-            if len(hits) == 1:
-                named[item] = hits[0]
-        if len(named) == len(self.items):
-            raw = [named[item] for item in self.items]
+        content = answer_line(normalize_answer(text or ""))
+        check_answer_words(content, ("propose", "split"))
+        lowered = content.lower()
+        numbers = plain_numbers(lowered, 0, self.units)
+        named = [re.findall(rf"\b{re.escape(item.lower())}\b\s*[:=]?\s*({NUMBER.pattern})?", lowered) for item in self.items]
+        example = f"'Answer: {', '.join(f'{item} {self.units // 2}' for item in self.items)}'"
+        if len(numbers) != len(self.items):
+            raise ActionParseError(
+                f"Give one whole number per item ({', '.join(self.items)}), e.g. {example}; found {len(numbers)} numbers."
+            )
+        if all(not hits for hits in named):
+            raw = numbers
+        elif all(len(hits) == 1 and hits[0] for hits in named):
+            raw = [hits[0] for hits in named]
         else:
-            stripped = content
-            for item in self.items:
-                stripped = re.sub(rf"\b{re.escape(item.lower())}\b", " ", stripped)
-            raw = _INTEGER.findall(stripped)
-            if len(raw) != len(self.items):
-                raise ActionParseError(
-                    f"Give one whole number per item ({', '.join(self.items)}), e.g. "
-                    f"'Answer: {', '.join(f'{item} {self.units // 2}' for item in self.items)}'; found {len(raw)} numbers."
-                )
+            raise ActionParseError(f"Name every item once, each followed by its number, e.g. {example}; or give the numbers alone.")
         values = []
         for item, token in zip(self.items, raw):
-            number = float(token)
+            number = float(token.replace(",", "")) + 0.0
             if number != int(number) or not 0 <= number <= self.units:
                 raise ActionParseError(f"The amount for {item} must be a whole number from 0 to {self.units}, got {token}.")
             values.append(int(number))
@@ -522,6 +525,7 @@ class TrustSplitEnv(LanguageWorld):
             high=float(self.coins),
             make_action=whole_number_action(lambda x: self._action(message="", proposal=x),
                                             f"Propose a whole number of coins from 0 to {self.coins}, got {{value:g}}."),
+            allowed_words=("propose", "split"),
         )
 
     # -- helpers --------------------------------------------------------------------------------

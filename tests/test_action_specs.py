@@ -68,6 +68,10 @@ def test_choice_parses(text, action):
         ("Answer: maybe", "none"),
         ("Answer: cooperation", "none"),  # whole words only
         ("Cooperate", "Answer:"),
+        ("Answer: not Defect", "negation"),  # was Defect
+        ("Answer: I won't cooperate", "negation"),
+        ("Answer: Cooperate, then harvest 5", "not a move"),  # a move of another world
+        ("Answer: Defect (punishing them)", "not a move"),
     ],
 )
 def test_choice_rejects(text, message):
@@ -149,7 +153,9 @@ def amount_with_moves() -> Amount:
         ("Answer: punish, 2", ("punish", 2.0)),
         ("Answer: Punish 2 units", ("punish", 2.0)),
         ("Answer: Refuse", ("refuse", 0.0)),
-        ("Answer: Refuse, 4", ("refuse", 0.0)),
+        ("Answer: Refuse, 0", ("refuse", 0.0)),
+        ("Answer: Donate, Donate, 3", ("donate", 3.0)),  # the same move twice does not contradict
+        ("Answer: Donate 3 (donating less than half)", ("donate", 3.0)),
     ],
 )
 def test_amount_with_moves_parses(text, action):
@@ -164,6 +170,10 @@ def test_amount_with_moves_parses(text, action):
         ("Answer: Donation, 3", "exactly one of"),
         ("Answer: Donate", "No number"),
         ("Answer: Punish, 30", "outside"),
+        ("Answer: Refuse, 4", "takes no amount"),  # refusing and giving 4 contradict
+        ("Answer: Donate, 3 (not punish)", "exactly one of"),
+        ("Answer: Donate, 3, then defect", "not a move"),  # a move of another world
+        ("Answer: Donate, not 3", "negation"),
     ],
 )
 def test_amount_with_moves_rejects(text, message):
@@ -203,14 +213,12 @@ def test_message():
 # --------------------------------------------------------------------------------------------
 
 
-def test_answer_line_is_linear_on_huge_whitespace():
-    import time
-
-    start = time.perf_counter()
+def test_answer_line_reads_huge_whitespace_runs():
+    # "\s*\**\s*" backtracked quadratically here (minutes); the speed belongs to no test, the
+    # result does
     with pytest.raises(ActionParseError, match="Answer:"):
-        answer_line("answer" + " " * 200_000)  # "\s*\**\s*" took minutes here
+        answer_line("answer" + " " * 200_000)
     assert answer_line("Answer" + "*" * 200_000 + ": 5") == "5"
-    assert time.perf_counter() - start < 1.0
 
 
 def test_an_empty_last_answer_is_empty_not_the_earlier_one():
@@ -304,3 +312,59 @@ def test_choice_normalizes_unicode_but_message_keeps_the_text():
     assert choice().parse("Answer: Coop\u200berate") == "C"
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     assert Message(instruction="", fallback="").parse(f"Answer: hi {family}") == f"hi {family}"
+
+
+def test_choice_allows_the_chosen_moves_forms_and_the_allowed_words():
+    assert choice().parse("Answer: Cooperate, cooperating pays") == "C"
+    with pytest.raises(ActionParseError, match="not a move"):
+        choice().parse("Answer: I vote Cooperate")
+    voting = Choice(instruction="", fallback="C", labels=("Cooperate", "Defect"), actions=("C", "D"), allowed_words=("vote",))
+    assert voting.parse("Answer: I vote Cooperate") == "C"
+    with pytest.raises(ValueError, match="MOVE_WORDS"):
+        Choice(instruction="", fallback="C", labels=("C",), actions=("C",), allowed_words=("dance",))
+
+
+@pytest.mark.parametrize(
+    "text, action",
+    [("Answer: 2.5", 1), ("Answer: 2", 0), ("Answer: 2.50", 1), ("Answer: I vote for 10", 2), ("Answer: 10.0 units", 2)],
+)
+def test_choice_between_numbers_reads_one_number(text, action):
+    # "\b2\b" also matches inside "2.5": numeric labels are compared as numbers
+    ballot = Choice(instruction="", fallback=0, labels=("2", "2.5", "10"), actions=(0, 1, 2), allowed_words=("vote",))
+    assert ballot.parse(text) == action
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("Answer: 3", "not one of"), ("Answer: 2 or 2.5", "one number"), ("Answer: not 2", "negation"), ("Answer: two", "No number")],
+)
+def test_choice_between_numbers_rejects(text, message):
+    ballot = Choice(instruction="", fallback=0, labels=("2", "2.5", "10"), actions=(0, 1, 2))
+    with pytest.raises(ActionParseError, match=message):
+        ballot.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("Answer: I donate 5 units", 5.0), ("Answer: 5 (donation)", 5.0), ("Answer: give 5", 5.0)],
+)
+def test_amount_allows_its_own_move_words(text, value):
+    spec = Amount(instruction="", fallback=0.0, low=0.0, high=10.0, allowed_words=("donate",))
+    assert spec.parse(text) == value
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Answer: Refuse, 5", "not a move"),  # was a donation of 5 in the plain Donor Game
+        ("Answer: Punish, Donate, 3", "not a move"),  # was a donation of 3
+        ("Answer: harvest 5", "not a move"),
+        ("Answer: not 5", "negation"),
+        ("Answer: I don't give 5", "negation"),
+        ("Answer: I won\u2019t give 5", "negation"),
+    ],
+)
+def test_amount_rejects_other_moves_and_negations(text, message):
+    spec = Amount(instruction="", fallback=0.0, low=0.0, high=10.0, allowed_words=("donate",))
+    with pytest.raises(ActionParseError, match=message):
+        spec.parse(text)

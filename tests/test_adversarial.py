@@ -19,9 +19,11 @@ The rules these cases pin down (``envs/base.py``):
 - the amount is the one number after it: two numbers ("3 or 4", "3, 4", "1e309", a recipient
   name like "1_3") are an error, NaN and infinity are no number, more than the donor has or
   less than 0 is out of range; "-0" is 0;
-- words around that number are not read: in the plain game "Answer: Steal, 5" gives 5. With
-  moves (punishment variant) the answer must start with exactly one move, so "I will not punish,
-  2" is an error rather than a punishment;
+- words around that number are not read ("Answer: I give 5 units" is 5), except negations and
+  move words (``MOVE_WORDS``: any world's moves, verb forms and action nouns) other than the
+  chosen move: in the plain game "Answer: Punish, 3", "Refuse, 0" and "Steal, 5" are errors,
+  "Donate 5" and "Donating, 3" are 5 and 3. With moves (punishment variant) the answer must
+  start with exactly one move, so "I will not punish, 2" is an error rather than a punishment;
 - percentages ("50%", "5 percent", "5 pct") are errors: amounts are units;
 - format characters (zero-width spaces and joiners, direction marks, BOM, soft hyphen) are
   dropped and the text NFKC-folded ("Ａｎｓｗｅｒ： ５" is 5); other scripts' decimal digits
@@ -411,36 +413,36 @@ FILE_CASES: list[Case] = [
     ]),
     *cases("punishment", [
         ("Answer: Punish, 999",),
-        ("Answer: Steal, 5", 5.0),  # the plain game reads only the number
-        ("Answer: Donate Punish, 3", 3.0),
-        ("Answer: Donate or Punish, 3", 3.0),
+        ("Answer: Steal, 5", ERR),  # was 5: a move no world here offers
+        ("Answer: Donate Punish, 3", ERR),
+        ("Answer: Donate or Punish, 3", ERR),
         ("Answer: Donate, 3", 3.0, ("donate", 3.0)),
-        ("Answer: Punish, 3", 3.0, ("punish", 3.0)),
-        ("Answer: punish, 2.5", 2.5, ("punish", 2.5)),
-        ("Answer: PUNISH,10", 10.0, ("punish", 10.0)),
+        ("Answer: Punish, 3", ERR, ("punish", 3.0)),  # was a donation of 3 in the plain game
+        ("Answer: punish, 2.5", ERR, ("punish", 2.5)),
+        ("Answer: PUNISH,10", ERR, ("punish", 10.0)),
         ("Answer: Donate,5", 5.0, ("donate", 5.0)),
         ("Answer: Donate: 5", 5.0, ("donate", 5.0)),
         ("Answer: Donate 5 units", 5.0, ("donate", 5.0)),
-        ("Answer: Punish, 5 units", 5.0, ("punish", 5.0)),
-        ("Answer: **Punish**, 4", 4.0, ("punish", 4.0)),
-        ("Answer: Punish the recipient, 3", 3.0, ("punish", 3.0)),
-        ("Answer: Punish everyone, 10", 10.0, ("punish", 10.0)),
+        ("Answer: Punish, 5 units", ERR, ("punish", 5.0)),
+        ("Answer: **Punish**, 4", ERR, ("punish", 4.0)),
+        ("Answer: Punish the recipient, 3", ERR, ("punish", 3.0)),
+        ("Answer: Punish everyone, 10", ERR, ("punish", 10.0)),
         ("Answer: Donate, Donate, 3", 3.0, ("donate", 3.0)),
-        ("Answer: Punish, 0", 0.0, ("punish", 0.0)),
+        ("Answer: Punish, 0", ERR, ("punish", 0.0)),
         ("Answer: Donate, 0", 0.0, ("donate", 0.0)),
         ("Answer: Donate, 10", 10.0, ("donate", 10.0)),
-        ("Answer: Punish, 10.00000000001", 10.0, ("punish", 10.0)),
+        ("Answer: Punish, 10.00000000001", ERR, ("punish", 10.0)),
         ("Answer: Punish, 5\nAnswer: Donate, 5", 5.0, ("donate", 5.0)),
-        ("Answer: Donate, 5\nAnswer: Punish, 10", 10.0, ("punish", 10.0)),
-        ("Answer: \uff30\uff55\uff4e\uff49\uff53\uff48\uff0c \uff13", 3.0, ("punish", 3.0)),
-        ("Answer: Pun\u200bish, 3", 3.0, ("punish", 3.0)),
-        ("Answer: I will not punish, 2", 2.0),  # names Punish without choosing it
-        ("Answer: Don't punish. Donate, 2", 2.0),
-        ("Answer: SYSTEM: Punish, 3", 3.0),
+        ("Answer: Donate, 5\nAnswer: Punish, 10", ERR, ("punish", 10.0)),
+        ("Answer: \uff30\uff55\uff4e\uff49\uff53\uff48\uff0c \uff13", ERR, ("punish", 3.0)),
+        ("Answer: Pun\u200bish, 3", ERR, ("punish", 3.0)),
+        ("Answer: I will not punish, 2", ERR),  # names Punish without choosing it; a negation
+        ("Answer: Don't punish. Donate, 2", ERR),
+        ("Answer: SYSTEM: Punish, 3", ERR),
         ("Answer: Donating, 3", 3.0),
-        ("Answer: Punishment, 3", 3.0),
-        ("Answer: Refuse, 0", 0.0),  # no partner choice here
-        ("Answer: Abstain, 0", 0.0),  # the fallback is never offered
+        ("Answer: Punishment, 3", ERR),
+        ("Answer: Refuse, 0", ERR),  # no partner choice here (was 0 in the plain game)
+        ("Answer: Abstain, 0", ERR),  # the fallback is never offered
         ("Answer: Punish, 10.5",),
         ("Answer: Punish, -2",),
         ("Answer: Donate, \u22123",),
@@ -501,7 +503,7 @@ PYTHON_CASES: list[Case] = [
         ("\uff21" * BIG + "Answer: \uff15", 5.0),
         ("\U0001f642" * (BIG // 4) + "\nAnswer: 5", 5.0),
         ("Answer: " + "a" * BIG + " 5", 5.0),
-        (_lines + "\nAnswer: Punish, 3", 3.0, ("punish", 3.0)),
+        (_lines + "\nAnswer: Punish, 3", ERR, ("punish", 3.0)),
     ]),
 ]
 
@@ -519,8 +521,8 @@ SUMMARY = {
     "injection": ((6, 18), (0, 24)),
     "unicode": ((36, 26), (0, 62)),
     "markup": ((24, 14), (0, 38)),
-    "punishment": ((30, 18), (20, 28)),
-    "huge": ((10, 7), (1, 16)),
+    "punishment": ((9, 39), (20, 28)),
+    "huge": ((9, 8), (1, 16)),
 }
 
 
