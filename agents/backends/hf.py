@@ -23,6 +23,23 @@ Scoring
     (``use_cache=True``); its KV cache is then indexed out over that prompt's options and all
     option tokens run as one batch on top of it, instead of one full forward per option.
 
+Prefill
+    ``can_prefill = True``: a chat ending with an assistant message is rendered with the
+    template's ``continue_final_message``, so the model continues that text; the completion is
+    the continuation only.
+
+Quiet
+    Loading, generating and scoring run with transformers' logging at error level and the
+    library's deprecation warnings (FutureWarning, DeprecationWarning) hidden, so nothing prints
+    over a progress bar or ``play``; errors still raise.
+
+Provenance
+    ``provenance()`` names the model (the folder or id), its revision (the Hub commit a cached
+    snapshot was loaded from, or the folder's git HEAD; else None) and the sha256 of its weights
+    (the GGUF file; else every weights file of the folder, hashed together), computed once per
+    file per process. Folders with more than ``HASH_LIMIT_BYTES`` of weights get
+    ``weights_sha256 = None`` rather than minutes of hashing.
+
 One loaded model per (model, file, dtype, device) per process is shared by every backend
 instance (loading the embedded model takes ~10-25 s); :func:`release_models` frees them.
 """
@@ -30,18 +47,28 @@ instance (loading the embedded model takes ~10-25 s); :func:`release_models` fre
 from __future__ import annotations
 
 import contextlib
-import functools
 import copy
+import functools
+import hashlib
 import importlib.util
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import (
+    Backend,
+    BackendError,
+    Chat,
+    Completion,
+    GenerationParams,
+    OptionScores,
+    file_sha256,
+)
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
     raise ImportError(
@@ -50,7 +77,11 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transf
 
 import torch  # noqa: E402  (after the install hint above)
 
-__all__ = ["HFBackend", "release_models", "resolve_device", "resolve_dtype"]
+__all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "weights_digest"]
+
+#: weights folders larger than this are not hashed (``weights_sha256`` is None); 4 GiB take ~10 s
+HASH_LIMIT_BYTES = 4 << 30
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 
 _DTYPES = {
     "float32": torch.float32,
@@ -141,8 +172,9 @@ def _offline():
 
 @contextlib.contextmanager
 def _quiet_transformers():
-    """Hide transformers' load-time progress bars and advice (e.g. the GGUF float32 hint,
-    which does not hold on CPUs with native bf16: see the benchmark); errors still raise."""
+    """Hide transformers' progress bars, advice (e.g. the GGUF float32 hint, which does not hold
+    on CPUs with native bf16: see the benchmark) and deprecation notices (``past_key_values``
+    renamed ``cache`` in transformers 5.x, while we support 4.56 too); errors still raise."""
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
@@ -158,7 +190,10 @@ def _quiet_transformers():
     if bare_tqdm is not None:
         gguf_utils.tqdm = functools.partial(bare_tqdm, disable=True)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bare_tqdm is not None:
@@ -213,6 +248,48 @@ def _end_of_turn(tokenizer) -> str:
     return tokenizer.eos_token or ""
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def weights_digest(files: list[Path]) -> str | None:
+    """sha256 of one weights file, or of several (each file's name and hash, in name order).
+
+    None when there are none or they exceed :data:`HASH_LIMIT_BYTES`. Hashes are kept per
+    (path, size, mtime) for the process, so a model file is read once.
+    """
+    files = sorted(files, key=lambda f: f.name)
+    if not files or sum(f.stat().st_size for f in files) > HASH_LIMIT_BYTES:
+        return None
+    digests = []
+    for f in files:
+        stat = f.stat()
+        key = (str(f.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _DIGESTS:
+            _DIGESTS[key] = file_sha256(f)
+        digests.append((f.name, _DIGESTS[key]))
+    if len(digests) == 1:
+        return digests[0][1]
+    return hashlib.sha256("\n".join(f"{name} {digest}" for name, digest in digests).encode()).hexdigest()
+
+
+def _git_head(folder: Path) -> str | None:
+    """The commit checked out in ``folder`` if it is a git work tree (read from .git, no git binary)."""
+    git = folder / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head or None
+        ref = head[5:]
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip() or None
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0]
+    except OSError:
+        return None
+    return None
+
+
 class HFBackend(Backend):
     """A local transformers causal LM. Spec ``hf:MODEL_OR_PATH``.
 
@@ -231,6 +308,7 @@ class HFBackend(Backend):
     """
 
     can_score = True
+    can_prefill = True
 
     def __init__(
         self,
@@ -259,6 +337,9 @@ class HFBackend(Backend):
         if self.source.startswith(("/", "./", "../")) and not Path(self.source).exists():
             raise BackendError(f"no model folder at {self.source!r}")
         self._loaded: _LoadedModel | None = self._shared_model()
+        # transformers sets this for a model loaded from a Hub snapshot
+        self._hub_commit = getattr(self._loaded.model.config, "_commit_hash", None)
+        self._provenance: dict | None = None
 
     def _shared_model(self) -> _LoadedModel:
         """This process's loaded model for our load key, loading it on first use."""
@@ -296,11 +377,19 @@ class HFBackend(Backend):
         return self.loaded.tokenizer
 
     def render(self, chat: Chat) -> str:
-        """The prompt text for ``chat``, ending where the assistant's reply begins."""
+        """The prompt text for ``chat``, ending where the assistant's reply begins.
+
+        A chat ending with an assistant message ends inside that reply, after its text (prefill).
+        """
         tokenizer = self.tokenizer
+        prefill = bool(chat) and chat[-1].get("role") == "assistant"
         if getattr(tokenizer, "chat_template", None):
+            if prefill:
+                return tokenizer.apply_chat_template(chat, continue_final_message=True, tokenize=False)
             return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False)
         # a base model without a template: a plain transcript
+        if prefill:
+            return "".join(f"{m['role']}: {m['content']}\n" for m in chat[:-1]) + "assistant: " + chat[-1]["content"]
         return "".join(f"{m['role']}: {m['content']}\n" for m in chat) + "assistant: "
 
     def prompt_ids(self, chat: Chat) -> list[int]:
@@ -383,7 +472,7 @@ class HFBackend(Backend):
         rng_devices = []
         if self.device.type == "cuda":
             rng_devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
-        with loaded.lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
+        with loaded.lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode(), _quiet_transformers():
             torch.manual_seed(params.seed)
             for batch in self._batches([len(p) for p in prompts], extra=params.max_tokens):
                 start = time.perf_counter()
@@ -414,8 +503,11 @@ class HFBackend(Backend):
         return tokens
 
     # -- score -------------------------------------------------------------------------------
-    def score(self, chats: list[Chat], options: list[list[str]]) -> list[list[float]]:
-        """Log-likelihood of each option (plus end-of-turn) as the reply; one prompt pass each."""
+    def score(self, chats: list[Chat], options: list[list[str]]) -> list[OptionScores]:
+        """Log-likelihood of each option (plus end-of-turn) as the reply; one prompt pass each.
+
+        Each row counts its prompt tokens and the tokens of its options (with end-of-turn).
+        """
         if len(chats) != len(options):
             raise ValueError(f"score: {len(chats)} chats but {len(options)} option lists")
         if not chats:
@@ -424,10 +516,13 @@ class HFBackend(Backend):
         prompts = [self.prompt_ids(chat) for chat in chats]
         option_ids = [[self.reply_ids(option) for option in opts] for opts in options]
         scores: list[list[float]] = [[] for _ in chats]
-        with loaded.lock, torch.inference_mode():
+        with loaded.lock, torch.inference_mode(), _quiet_transformers():
             for batch in self._batches([len(p) for p in prompts]):
                 self._score_batch(batch, prompts, option_ids, scores)
-        return scores
+        return [
+            OptionScores(row, prompt_tokens=len(prompt), option_tokens=sum(len(ids) for ids in ids_of_chat))
+            for row, prompt, ids_of_chat in zip(scores, prompts, option_ids)
+        ]
 
     def _score_batch(self, batch: list[int], prompts: list[list[int]], option_ids: list[list[list[int]]],
                      scores: list[list[float]]) -> None:
@@ -501,6 +596,43 @@ class HFBackend(Backend):
         totals = (logp * valid).sum(dim=1).tolist()
         for (b, j), total in zip(chunk, totals):
             scores[batch[b]][j] = total
+
+    # -- provenance --------------------------------------------------------------------------
+    def provenance(self) -> dict:
+        """Model id, revision and weights hash (see the module docstring); computed once."""
+        if self._provenance is None:
+            folder = self._model_folder()
+            self._provenance = {
+                "model": self.source,
+                "revision": self._revision(folder),
+                "weights_sha256": weights_digest(self._weight_files(folder)) if folder else None,
+                "base_url": None,
+            }
+        return dict(self._provenance)
+
+    def _model_folder(self) -> Path | None:
+        """The local folder the model was loaded from (a cached Hub snapshot for a model id)."""
+        if Path(self.source).is_dir():
+            return Path(self.source)
+        try:
+            from huggingface_hub import snapshot_download
+
+            with _offline():
+                return Path(snapshot_download(self.source, local_files_only=True))
+        except Exception:  # noqa: BLE001 - not in the cache under that id: provenance stays unknown
+            return None
+
+    def _revision(self, folder: Path | None) -> str | None:
+        if self._hub_commit:
+            return str(self._hub_commit)
+        if folder is not None and folder.parent.name == "snapshots":
+            return folder.name
+        return _git_head(folder) if folder is not None else None
+
+    def _weight_files(self, folder: Path) -> list[Path]:
+        if self.gguf_file is not None:
+            return [folder / self.gguf_file]
+        return [f for f in folder.iterdir() if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES)]
 
     def close(self) -> None:
         """Drop this backend's handle; the shared model stays loaded (see :func:`release_models`)."""

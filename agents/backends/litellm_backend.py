@@ -33,7 +33,7 @@ import random
 from typing import Any
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import Chat, Completion, GenerationParams, public_url
 from dilemmazoo.agents.backends.limits import (
     LoopBackedBackend,
     RateLimiter,
@@ -106,6 +106,12 @@ class LiteLLMBackend(LoopBackedBackend):
         self.litellm_kwargs = {"drop_params": True, "max_retries": 0, "timeout": timeout_s, **litellm_kwargs}
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
         self._init_loop()
+
+    def provenance(self) -> dict:
+        """The model name and the ``api_base``/``base_url`` given (None: the provider's default),
+        without credentials; an API model's revision and weights are not disclosed (None)."""
+        url = self.litellm_kwargs.get("api_base") or self.litellm_kwargs.get("base_url")
+        return {"model": self.model, "revision": None, "weights_sha256": None, "base_url": public_url(url)}
 
     @property
     def max_retries(self) -> int:

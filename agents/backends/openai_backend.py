@@ -43,7 +43,7 @@ import random
 from typing import Any
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import BackendError, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import BackendError, Chat, Completion, GenerationParams, public_url
 from dilemmazoo.agents.backends.limits import (
     LoopBackedBackend,
     MalformedResponseError,
@@ -60,6 +60,8 @@ __all__ = ["OpenAIBackend"]
 
 #: the key sent to OpenAI-compatible servers that want none (vLLM's and ollama's convention)
 NO_KEY = "EMPTY"
+#: where the SDK sends requests without ``base_url`` (unless ``OPENAI_BASE_URL`` says otherwise)
+OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 
 
 def _import_openai():
@@ -164,6 +166,12 @@ class OpenAIBackend(LoopBackedBackend):
 
     def _key_from_env(self) -> str | None:
         return os.environ.get(self.api_key_env) or (NO_KEY if self.base_url else None)
+
+    def provenance(self) -> dict:
+        """The model name and the server the SDK talks to, without credentials; an API model's
+        revision and weights are not disclosed (None)."""
+        url = self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_URL
+        return {"model": self.model, "revision": None, "weights_sha256": None, "base_url": public_url(url)}
 
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""

@@ -8,14 +8,19 @@ File format (UTF-8 text):
 
 - **Blocks.** If any line consists of ``---`` alone (surrounding spaces allowed), the file is a
   list of answers separated by such lines. An answer may span several lines; blank lines at the
-  start and end of each answer are dropped, and empty answers are skipped::
+  start and end of each answer are dropped. Every block between two separators is an answer,
+  also a blank one: a block of spaces only is passed on as those spaces, an empty block as
+  ``""`` (a model may say nothing; the agent's parser then counts the failure). Only a blank
+  stretch before the first separator or after the last is no answer (the file's edges)::
 
       I will cooperate.
       Answer: C
       ---
       Answer: D
 
-- **Lines.** Otherwise every non-blank line is one answer (trailing spaces are dropped)::
+- **Lines.** Otherwise every non-empty line is one answer: trailing spaces are dropped, and a
+  line of spaces or tabs only is passed on unchanged as a whitespace-only answer; empty lines
+  are skipped::
 
       Answer: C
       Answer: D
@@ -35,7 +40,14 @@ import threading
 from pathlib import Path
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.base import (
+    Backend,
+    BackendError,
+    Chat,
+    Completion,
+    GenerationParams,
+    OptionScores,
+)
 
 __all__ = ["ScriptedBackend", "parse_script"]
 
@@ -45,8 +57,18 @@ _SEPARATOR = re.compile(r"^[ \t]*---[ \t]*$", re.MULTILINE)
 def parse_script(text: str) -> list[str]:
     """The answers in a script's text (see the module docstring for the two formats)."""
     if _SEPARATOR.search(text):
-        return [_trim_blank_lines(block) for block in _SEPARATOR.split(text) if block.strip()]
-    return [line.rstrip() for line in text.splitlines() if line.strip()]
+        blocks = _SEPARATOR.split(text)
+        last = len(blocks) - 1
+        return [
+            _block_answer(block) for k, block in enumerate(blocks) if block.strip() or 0 < k < last
+        ]
+    return [line if not line.strip() else line.rstrip() for line in text.splitlines() if line]
+
+
+def _block_answer(block: str) -> str:
+    if not block.strip():  # a whitespace-only answer: keep its spaces, not the separators' line breaks
+        return block.strip("\r\n")
+    return _trim_blank_lines(block)
 
 
 def _trim_blank_lines(block: str) -> str:
@@ -65,6 +87,8 @@ class ScriptedBackend(Backend):
         source: a path to a script file, or the answers themselves as a list of strings.
         name: identity in records and cache keys; defaults to ``scripted:<file or list>@<hash>``
             so that editing the script changes the cache key.
+        prefill: read the answers as continuations of a prefilled assistant message
+            (``can_prefill``; see the module docstring).
 
     Token counts are whitespace-separated words (there is no tokenizer); latency and cost are 0.
     ``params.stop`` is honoured by truncation, ``max_tokens`` is not (a script says what it says).
@@ -72,18 +96,24 @@ class ScriptedBackend(Backend):
 
     can_score = True
 
-    def __init__(self, source: str | Path | list[str], *, name: str | None = None):
+    def __init__(self, source: str | Path | list[str], *, name: str | None = None, prefill: bool = False):
         if isinstance(source, (str, Path)):
             path = Path(source)
             try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as error:
+                raw = path.read_bytes()
+                text = raw.decode("utf-8")
+            except (OSError, UnicodeDecodeError) as error:
                 raise BackendError(f"cannot read scripted answers from {str(path)!r}: {error}") from error
             self.answers = parse_script(text)
             label = path.name
+            self.source_label = str(path)
+            self.source_sha256 = hashlib.sha256(raw).hexdigest()
         else:
             self.answers = [str(answer) for answer in source]
             label = "list"
+            self.source_label = "list"
+            self.source_sha256 = hashlib.sha256("\x1e".join(self.answers).encode()).hexdigest()
+        self.can_prefill = prefill
         if not self.answers:
             raise ValueError(f"scripted backend {label!r} has no answers")
         digest = hashlib.sha256("\x1e".join(self.answers).encode()).hexdigest()[:8]
@@ -97,6 +127,10 @@ class ScriptedBackend(Backend):
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+    def provenance(self) -> dict:
+        """The script's path and the sha256 of its bytes (see the module docstring)."""
+        return {"model": self.source_label, "revision": None, "weights_sha256": self.source_sha256, "base_url": None}
 
     @property
     def position(self) -> int:
@@ -122,21 +156,29 @@ class ScriptedBackend(Backend):
             completions.append(
                 Completion(
                     text=text,
-                    prompt_tokens=sum(len(m.get("content", "").split()) for m in chat),
+                    prompt_tokens=_words(chat),
                     completion_tokens=len(text.split()),
                 )
             )
         return completions
 
-    def score(self, chats: list[Chat], options: list[list[str]]) -> list[list[float]]:
-        """``0.0`` for the option equal to the next answer, ``-inf`` for the others."""
+    def score(self, chats: list[Chat], options: list[list[str]]) -> list[OptionScores]:
+        """``0.0`` for the option equal to the next answer, ``-inf`` for the others.
+
+        Tokens are counted as words: the chat's for the prompt, all the options' for the options.
+        """
         if len(chats) != len(options):
             raise ValueError(f"score: {len(chats)} chats but {len(options)} option lists")
         scores = []
-        for answer, opts in zip(self._take(len(chats)), options):
+        for chat, answer, opts in zip(chats, self._take(len(chats)), options):
             wanted = answer.strip().casefold()
             row = [0.0 if option.strip().casefold() == wanted else float("-inf") for option in opts]
             if opts and 0.0 not in row:
                 raise BackendError(f"{self.name}: scripted answer {answer!r} matches none of the options {opts}")
-            scores.append(row)
+            scores.append(OptionScores(row, prompt_tokens=_words(chat),
+                                       option_tokens=sum(len(option.split()) for option in opts)))
         return scores
+
+
+def _words(chat: Chat) -> int:
+    return sum(len(m.get("content", "").split()) for m in chat)
