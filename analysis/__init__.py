@@ -11,7 +11,7 @@ layers above ``envs``.
   sanctions, norm adherence and norm similarity (Piatti et al. 2024; Gupta et al. 2025);
 - :mod:`.gridworld`: Cleanup and Gathering social outcomes (Perolat et al. 2017);
 - :mod:`.synthesis`: LLM policy synthesis per iteration, sparse vs dense feedback, code diffs;
-- :mod:`.plots`, :mod:`.commons_plots`: matplotlib figures (Agg canvas, no pyplot);
+- :mod:`.plots`, :mod:`.commons_plots`: matplotlib pyplot figures (inline in Jupyter; Agg when headless);
 - :mod:`.catalog`: a duckdb catalog for SQL across all runs of a grid;
 - :mod:`.report`: :func:`write_report`, one self-contained HTML page per run or experiment.
 

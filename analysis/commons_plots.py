@@ -2,8 +2,8 @@
 
 Same conventions as :mod:`.plots`: every function takes the steps of one run (a DataFrame) or
 of several runs (a mapping label -> DataFrame, e.g. the seeds of one grid cell), returns a
-:class:`matplotlib.figure.Figure` built on the Agg canvas without ``pyplot``, and saves it as
-PNG given ``path``. Missing columns or empty records give a figure that says what was skipped.
+:class:`matplotlib.figure.Figure` made through ``pyplot`` (inline in a notebook), and saves it
+as PNG given ``path`` (then closes it). Missing columns or empty records give a figure that says what was skipped.
 
 A *series* is one episode of one run; x is the round (GovSim: the month).
 

@@ -31,6 +31,8 @@ from matplotlib.figure import Figure
 
 from dilemmazoo.envs.gridworld.metrics import social_outcomes
 
+from .plots import _new_figure
+
 __all__ = [
     "SYNTHESIS_METRICS",
     "code_diffs",
@@ -158,7 +160,7 @@ def code_diffs(population: pd.DataFrame, context: int = 3) -> list[dict[str, Any
 
 def synthesis_figure(table: pd.DataFrame, metrics: Sequence[str] = ("mean_reward", "efficiency")) -> Figure:
     """``metrics`` per iterate, one line per run (``run`` column, labelled with the feedback mode)."""
-    figure = Figure(figsize=(4.2 * len(metrics), 3.2), layout="constrained")
+    figure = _new_figure(4.2 * len(metrics), 3.2)
     if "run" not in table:
         table = table.assign(run="run")
     for index, metric in enumerate(metrics, start=1):

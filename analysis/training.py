@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-from .plots import figure_to_data_uri
+from .plots import _finish, _new_figure, figure_to_data_uri
 
 __all__ = [
     "TRAINING_FIGURES",
@@ -173,7 +173,7 @@ def training_figures(run: TrainingRun) -> list[tuple[str, str, Figure]]:
         series = {key: values for key, values in series.items() if not np.all(np.isnan(values))}
         if not series:
             continue
-        figure = Figure(figsize=(6.4, 3.6))
+        figure = _new_figure(6.4, 3.6)
         axes = figure.subplots()
         for key, values in series.items():
             shown = ~np.isnan(values)  # a probe logged every k iterations: join its points
@@ -182,7 +182,6 @@ def training_figures(run: TrainingRun) -> list[tuple[str, str, Figure]]:
         axes.set_ylabel(ylabel)
         axes.set_title(title, fontsize=10)
         axes.legend(fontsize=8)
-        figure.tight_layout()
         figures.append((name, title, figure))
     return figures
 
@@ -195,7 +194,7 @@ def write_training_plots(path: str | Path, out_dir: str | Path | None = None) ->
     written = []
     for name, _, figure in training_figures(run):
         target = folder / f"{name}.png"
-        figure.savefig(target, dpi=100)
+        _finish(figure, target)  # saves and closes
         written.append(target)
     return written
 
