@@ -37,6 +37,7 @@ __all__ = [
     "UtilityConfig",
     "WorldConfig",
     "apply_overrides",
+    "cell_values",
     "expand_grid",
     "list_presets",
     "load_config",
@@ -315,8 +316,49 @@ def _short_text(value: Any) -> str:
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
+def cell_values(config: ExperimentConfig) -> dict[str, Any]:
+    """This run's grid cell as dotted key -> value, for ``summary.json``.
+
+    A plain-list axis keeps the raw scalar (``1.5``, ``True``, ``"tft"``) so tables stay typed;
+    a labelled axis, or a value that is not a number, boolean or string, gives its label.
+    The value is read from the resolved config, so numbers pydantic coerced (``1`` for a float
+    field) still count as the plain value they came from.
+    """
+    data = config.model_dump()
+    out: dict[str, Any] = {}
+    for key, label in config.cell.items():
+        value = _lookup(data, key)
+        out[key] = value if _is_plain_value(value, label) else label
+    return out
+
+
+def _lookup(data: Any, key: str) -> Any:
+    node = data
+    for part in key.split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _is_plain_value(value: Any, label: str) -> bool:
+    """Whether ``label`` is the text a plain-list axis gives ``value`` (a scalar)."""
+    if isinstance(value, (bool, str)):
+        return _short_text(value) == label
+    if isinstance(value, (int, float)):
+        try:
+            return _short_text(value) == label or float(label) == value
+        except ValueError:
+            return False
+    return False
+
+
 def run_id(config: ExperimentConfig) -> str:
-    """Hash of the resolved config: the run directory's name."""
+    """Hash of the resolved config: a run's identity (stored in ``summary.json``; the folder is
+    named by the grid cell and seed, see :func:`dilemmazoo.experiments.store.run_dir_for`)."""
     data = config.model_dump(exclude={"workers", "description", "cell"})
     if data.get("utility") is None:  # fields added later stay out of the hash when unused, so old run ids hold
         data.pop("utility", None)

@@ -1,8 +1,10 @@
 """The record contract: what a run writes, column by column.
 
-A run lives in ``runs/<experiment>/<run-id>/`` and holds:
+A run lives in ``runs/<experiment>/<key=value,...>/seed=N/`` (``runs/<experiment>/seed=N/``
+without a grid; see :func:`dilemmazoo.experiments.store.run_dir_for`) and holds:
 
-- ``config.yaml``       the resolved config (no secrets);
+- ``run_id``            the run's identity, the hash of its resolved config (written first);
+- ``config.yaml``       the resolved config (no secrets), with ``cell``: grid key -> label;
 - ``steps.parquet``     one row per agent per step (:data:`STEP_COLUMNS`, then the world's
                         scalar ``infos[agent]`` entries as extra columns);
 - ``episodes.parquet``  one row per agent per episode (:data:`EPISODE_COLUMNS`, then the
@@ -96,12 +98,22 @@ LLM_CALL_COLUMNS: dict[str, str] = {
     "error": "parse or backend error this answer caused ('' if none)",
 }
 
-RUN_FILES = ("config.yaml", "steps.parquet", "episodes.parquet", "population.parquet", "llm_calls.parquet", "summary.json")
+RUN_FILES = ("run_id", "config.yaml", "steps.parquet", "episodes.parquet", "population.parquet", "llm_calls.parquet", "summary.json")
 
 
 @dataclass
 class Summary:
-    """``summary.json``: what a finished run says about itself."""
+    """``summary.json``: what a finished run says about itself.
+
+    ``cell``: the grid cell, dotted grid key -> value (a plain-list axis keeps the raw number,
+    boolean or string; a labelled axis or a non-scalar value gives its label; ``{}`` without a
+    grid). ``provenance``: ``dilemmazoo_version``, ``git_commit`` and ``git_dirty`` (``None``
+    outside a git checkout), ``python``, ``torch``, ``transformers`` (``None`` when not
+    installed), and ``agents``: one entry per agent group with ``label``, ``kind``, ``backend``
+    (the spec, ``None`` for scripted groups), ``decision`` (``score``/``generate`` as resolved,
+    ``None`` where no model decides), ``model``, ``revision``, ``weights_sha256``, ``base_url``.
+    ``counts``: decisions, parse failures, fallbacks, LLM calls, cache hits, ...
+    """
 
     experiment: str
     run_id: str
@@ -111,8 +123,10 @@ class Summary:
     episodes: int = 0
     generations: int = 0
     wall_time_s: float = 0.0
+    cell: dict[str, Any] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

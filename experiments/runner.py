@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,8 @@ import pandas as pd
 
 from dilemmazoo.agents.base import Action, CallRecord, Decision
 from dilemmazoo.envs import make_world, world_id
-from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, expand_grid, run_id
+from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid, run_id
+from dilemmazoo.experiments.provenance import agent_provenance, code_provenance
 from dilemmazoo.experiments.records import Summary
 from dilemmazoo.experiments import store
 from dilemmazoo.norms import Member, make_dynamics, make_utility
@@ -344,15 +346,21 @@ _RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy",
              "parse_failures", "fallback_used", "return", "utility_return", "steps", "seed"}
 
 
-def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress: bool = True, backend=None) -> RunResult:
-    """Run one single-seed, grid-free config, or return it if already finished."""
+def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress: bool = True, backend=None,
+            position: str = "") -> RunResult:
+    """Run one single-seed, grid-free config, or return it if already finished.
+
+    The run's folder is named by its grid cell and seed (:func:`store.run_dir_for`);
+    ``position`` (e.g. ``run 4/9, cell 2/3``) heads its progress bar within a grid.
+    """
     out_root = Path(out_root)
     rid = run_id(config)
-    run_dir = out_root / config.name / rid
-    finished = store.load_summary(run_dir)
+    run_dir = store.run_dir_for(out_root, config, rid)
+    finished = store.load_summary(run_dir) if run_dir is not None else None
     if finished is not None:
         return RunResult(run_dir, finished, skipped=True)
     check_config(config)
+    run_dir = store.run_dir_for(out_root, config, rid, claim=True)
     store.prepare(run_dir, config)
     started = time.perf_counter()
     seed = config.seeds[0]
@@ -364,7 +372,9 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     recorder = _Recorder()
     size = len(world.possible_agents)
     total = config.generations * config.episodes_per_generation
-    bar = _progress(progress, total, f"{config.name} {rid}")
+    where = run_dir.relative_to(out_root / config.name).as_posix()
+    title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
+    bar = _progress(progress, total, title, unit="games")
     seatings = seat_groups(config, list(world.possible_agents))
     try:
         bar.describe("loading agents")
@@ -375,6 +385,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         # population dynamics act on a single group (the config validator makes sure)
         policy = seatings[0].policy
         if dynamics is not None:
+            bar.describe(f"writing strategies: initial population of {size}")
             members = dynamics.initial(size, policy, population_rng, params=dict(config.groups[0].params))
             recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=1, step=0)
         else:
@@ -387,8 +398,10 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         within = dynamics is not None and getattr(dynamics, "within_episode", False)
         for generation in range(1, config.generations + 1):
             scores = {m.name: 0.0 for m in members}
-            for game in range(1, config.episodes_per_generation + 1):
-                bar.describe(f"gen {generation}/{config.generations} game {game}")
+            games = config.episodes_per_generation
+            for game in range(1, games + 1):
+                deciding = f"deciding: gen {generation}/{config.generations}, game {game}/{games}"
+                bar.describe(deciding)
 
                 def learn(round_number, window_scores, generation=generation, episode=episode):
                     nonlocal members
@@ -410,7 +423,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
                 result = _play_episode(
                     world, seatings, members, episode=episode, generation=generation, game=game,
                     seed=episode_seed, recorder=recorder,
-                    on_step=lambda s: bar.describe(f"gen {generation}/{config.generations} game {game} step {s}"),
+                    on_step=lambda s, deciding=deciding: bar.describe(f"{deciding}, step {s}"),
                     learn=learn if within else None, utility=utility,
                 )
                 for name, ret in result.items():
@@ -424,6 +437,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
                 extra = {}
                 if getattr(dynamics, "wants_records", False):  # e.g. policy synthesis: its metrics need every step
                     extra["records"] = pd.DataFrame([row for row in recorder.steps if row["generation"] == generation])
+                bar.describe(f"writing strategies: generation {generation + 1}/{config.generations} ({size} members)")
                 next_members = dynamics.next_generation(members, scores, policy, population_rng, generation + 1, **extra)
                 recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=generation + 1, step=0)
             carried = {m.name for m in next_members} if next_members else set()
@@ -437,14 +451,16 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         raise RunFailed(f"run {run_dir} failed: {type(error).__name__}: {error}") from error
     finally:
         world.close()
-    bar.close()
+    bar.describe("summarising")
     summary = Summary(
         experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=seed, episodes=episode,
-        generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3),
+        generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3), cell=cell_values(config),
     )
     frames = store.frames(recorder)
     summary.counts = _counts(frames, [s.policy for s in seatings])
     summary.metrics = _world_metrics(summary.world, frames["steps"], config.world.kwargs)
+    summary.provenance = {**code_provenance(), "agents": [agent_provenance(s.label, s.group, s.policy) for s in seatings]}
+    bar.close()
     store.finish(run_dir, frames, summary.to_dict())
     return RunResult(run_dir, summary.to_dict())
 
@@ -479,16 +495,22 @@ def _world_metrics(world_id: str, steps: pd.DataFrame, world_kwargs: dict[str, A
 
 
 class _progress:
-    """A rich progress bar, or nothing when ``enabled`` is false."""
+    """A rich progress bar, or nothing when ``enabled`` is false.
 
-    def __init__(self, enabled: bool, total: int, title: str):
+    It counts ``total`` ``unit`` (a run's games, or a grid's runs), shows the time elapsed and
+    the time left at the pace so far, and the phase in its description.
+    """
+
+    def __init__(self, enabled: bool, total: int, title: str, *, unit: str):
         self.progress = None
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
 
             self.progress = Progress(
-                TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("episodes"), TimeElapsedColumn(), TextColumn("{task.description}"), transient=False,
+                TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
+                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"),
+                transient=False,
             )
             self.progress.start()
             self.task = self.progress.add_task("", total=total, title=title)
@@ -508,6 +530,12 @@ class _progress:
 
 
 # -- many runs -------------------------------------------------------------------------------
+
+def _cell_positions(runs: list[ExperimentConfig]) -> list[tuple[int, int]]:
+    """Each run's grid cell as (index from 1, number of cells), cells in expansion order."""
+    cells = list(dict.fromkeys(json.dumps(r.cell, sort_keys=True) for r in runs))
+    return [(cells.index(json.dumps(r.cell, sort_keys=True)) + 1, len(cells)) for r in runs]
+
 
 def _execute_quietly(config_data: dict, out_root: str) -> tuple[str, dict, bool]:
     result = execute(ExperimentConfig.model_validate(config_data), out_root, progress=False)
@@ -529,10 +557,12 @@ def run_experiment(
     workers = min(workers or config.workers, len(runs))
     results: list[RunResult] = []
     failures: list[str] = []
+    cells = _cell_positions(runs)
     if workers <= 1:
-        for r in runs:
+        for index, (r, (cell, cell_count)) in enumerate(zip(runs, cells), start=1):
+            position = f"run {index}/{len(runs)}, cell {cell}/{cell_count}" if len(runs) > 1 else ""
             try:
-                result = execute(r, out_root, progress=progress)
+                result = execute(r, out_root, progress=progress, position=position)
             except RunFailed as error:
                 failures.append(str(error))
                 continue
@@ -541,8 +571,11 @@ def run_experiment(
                 on_result(result)
     else:
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_execute_quietly, r.model_dump(), str(out_root)): r for r in runs}
-            bar = _progress(progress, len(futures), f"{config.name} ({workers} workers)")
+            futures = {pool.submit(_execute_quietly, r.model_dump(), str(out_root)): index for index, r in enumerate(runs)}
+            bar = _progress(progress, len(futures), f"{config.name} ({workers} workers)", unit="runs")
+            cell_count = cells[0][1]
+            left_in_cell = Counter(cell for cell, _ in cells)
+            bar.describe(f"cells finished 0/{cell_count}")
             for future in as_completed(futures):
                 try:
                     run_dir, summary, skipped = future.result()
@@ -550,6 +583,9 @@ def run_experiment(
                     failures.append(str(error))
                     continue
                 finally:
+                    left_in_cell[cells[futures[future]][0]] -= 1
+                    finished_cells = sum(1 for left in left_in_cell.values() if left == 0)
+                    bar.describe(f"cells finished {finished_cells}/{cell_count}")
                     bar.advance()
                 result = RunResult(Path(run_dir), summary, skipped=skipped)
                 results.append(result)
