@@ -390,6 +390,27 @@ def test_eaten_apple_returns_after_25_steps_under_the_timer():
     assert present == [False] * 23 + [True, True]
 
 
+def test_vicgalle_timer_does_not_wait_for_the_agent_to_leave():
+    # vicgalle's gathering_env.py respawns before it collects: an agent that stays on the cell
+    # eats at step 1, the apple is back at step 26 and eaten at once, again at step 51
+    core = make("gathering", "vicgalle", ORCHARD, 1)
+    place(core, 0, 2, 5, NORTH)
+    earned = [step(core, FORWARD)[0][0, 0]] + [step(core, STAY)[0][0, 0] for _ in range(50)]
+    assert [t + 1 for t, r in enumerate(earned) if r] == [1, 26, 51]
+    assert not core.apples[0, 4]
+
+
+def test_without_growth_under_agents_the_apple_waits_until_the_cell_is_empty():
+    core = make("gathering", "vicgalle", ORCHARD, 1, grow_under_agents=False, regrowth_delay=3)
+    place(core, 0, 2, 5, NORTH)
+    earned = [step(core, FORWARD)[0][0, 0]] + [step(core, STAY)[0][0, 0] for _ in range(9)]
+    assert earned == [1.0] + [0.0] * 9 and not core.apples[0, 4]
+    step(core, BACKWARD)  # step 11: the timer ran out at step 4, the cell is free now
+    assert core.apples[0, 4]
+    with pytest.raises(ValueError, match="grow_under_agents"):
+        get_rules("gathering", "vicgalle", {"grow_under_agents": "yes"})
+
+
 def test_overlapping_agents_share_one_apple():
     core = make("gathering", "vicgalle", ORCHARD, 2)
     place(core, 0, 2, 5, NORTH)

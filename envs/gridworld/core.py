@@ -39,10 +39,12 @@ Step order (all agents act simultaneously):
    hit loses ``hit_penalty`` per hit and, after ``hits_to_tag`` hits, is removed for
    ``tag_steps`` steps), clean beam (removes waste, firer pays ``clean_cost``);
 4. Cleanup: one clean river cell may become polluted (:func:`.rules.waste_spawn_probability`);
-5. apples grow on empty apple cells without an agent on them
+5. apples grow on empty apple cells without an agent on them, or on any empty apple cell
+   under ``grow_under_agents`` (vicgalle Gathering: the timer does not wait)
    (Cleanup: :func:`.rules.apple_spawn_probability` of the waste density after step 4;
    Gathering: density table or fixed timer);
-6. agents on apples collect them (+1; with overlap a random one of those on the cell);
+6. agents on apples collect them (+1; with overlap a random one of those on the cell), so an
+   apple that grows under an agent in step 5 is collected in the same step;
    agents tagged in this step collect nothing;
 7. the step counter advances; an environment is done after its episode length.
 """
@@ -472,7 +474,7 @@ class GridCore:
         on_map_apple = np.where(self.on_map, self.cell_to_apple[self.position], K)
         under_agent = np.zeros((B, K + 1), dtype=bool)
         under_agent[np.arange(B)[:, None], on_map_apple] = True
-        free = ~self.apples & ~under_agent[:, :K]
+        free = ~self.apples if rules.grow_under_agents else ~self.apples & ~under_agent[:, :K]
         if self.game == "cleanup":
             density = self._spawn_waste(waste_u)
             p = self._apple_probability(density)

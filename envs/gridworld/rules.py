@@ -25,7 +25,12 @@ Implementations of these games disagree on many details; each set is offered by 
   front, costing -1; penalty beam on the same rectangle: firer -1, agent hit -50 and tagged
   out for 25 steps; agents may overlap; view 7 ahead and 7 each side (8 x 15). Gathering
   (Leibo et al. 2017): an eaten apple returns 25 steps later, a beam 20 long and 1 wide, two
-  hits tag an agent out for 25 steps, no reward cost; view 15 ahead and 10 each side.
+  hits tag an agent out for 25 steps, no reward cost; view 15 ahead and 10 each side. The
+  respawn timer does not wait for the cell to be empty: an apple eaten at step ``t`` is back
+  at step ``t + 25`` even under an agent, and since the reference respawns before it collects
+  (``gathering_env.py``: "Respawn apples (before collection so timer is accurate)"), an agent
+  standing on the cell collects it in that same step (``grow_under_agents=True``). Every other
+  variant, vicgalle's Cleanup included, grows nothing under an agent.
 
 Cleanup's apple regrowth (Hughes et al. 2018, all variants): with waste density ``d`` (polluted
 river cells / river cells), an empty apple cell grows an apple with probability
@@ -105,6 +110,9 @@ class GridRules:
     regrowth_probs: tuple[float, ...] = (0.0, 0.005, 0.02, 0.05)
     regrowth_radius_sq: int = 2  # cells with dr^2 + dc^2 <= this count as neighbours
     regrowth_delay: int = 25
+    # may an apple appear on a cell while an agent stands on it? SSD and vicgalle's Cleanup
+    # skip occupied cells; vicgalle's Gathering timer does not wait (the agent collects it at once)
+    grow_under_agents: bool = False
 
     @property
     def view_shape(self) -> tuple[int, int]:
@@ -148,6 +156,8 @@ class GridRules:
             raise ValueError(f"regrowth must be 'density' or 'timer', got {self.regrowth!r}")
         if self.hits_to_tag > 0 and self.tag_steps < 1:
             raise ValueError("tag_steps must be at least 1 when hits_to_tag > 0")
+        if not isinstance(self.grow_under_agents, bool):
+            raise ValueError(f"grow_under_agents must be true or false, got {self.grow_under_agents!r}")
         if not self.regrowth_probs or not all(0.0 <= p <= 1.0 for p in self.regrowth_probs):
             raise ValueError(f"regrowth_probs must be probabilities, got {self.regrowth_probs!r}")
         if not self.restoration_threshold < self.depletion_threshold:
@@ -191,7 +201,7 @@ _VARIANTS: dict[tuple[str, str], dict[str, Any]] = {
         orchard_full_at_start=True, agents_overlap=True, view_ahead=15, view_behind=0, view_side=10,
         fire_shape="area", fire_length=20, fire_half_width=0, fire_stops_at_agent=False, fire_cost=0.0,
         hit_penalty=0.0, hits_to_tag=2, tag_steps=25, tagged_stay_on_map=True, regrowth="timer",
-        regrowth_delay=25,
+        regrowth_delay=25, grow_under_agents=True,
     ),
 }
 
