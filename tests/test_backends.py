@@ -8,6 +8,7 @@ LiteLLM runs on its ``mock_response=`` argument.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import importlib.util
 import math
@@ -125,13 +126,44 @@ class TestScripted(BackendContract):
         path = tmp_path / "answers.txt"
         path.write_text("\nI think about it.\n\nAnswer: C\n\n---\nAnswer: D\n  ---  \n\n---\nlast\n")
         backend = make_backend(f"scripted:{path}")
-        assert backend.answers == ["I think about it.\n\nAnswer: C", "Answer: D", "last"]
+        # the empty block between two separators is an (empty) answer; the file's edges are not
+        assert backend.answers == ["I think about it.\n\nAnswer: C", "Answer: D", "", "last"]
 
     def test_line_file(self, tmp_path):
         path = tmp_path / "answers.txt"
         path.write_text("C\n\nD  \n C\n")
         assert ScriptedBackend(path).answers == ["C", "D", " C"]
         assert parse_script("one\ntwo") == ["one", "two"]
+
+    def test_whitespace_only_answers_are_passed_on(self, tmp_path):
+        # lines: a line of spaces is an answer, an empty line is not
+        assert parse_script("Answer: C\n   \n\n\t\nAnswer: D\n") == ["Answer: C", "   ", "\t", "Answer: D"]
+        # blocks: a block of spaces keeps them, without the separators' line breaks
+        assert parse_script("---\nAnswer: C\n---\n  \n---\n\n---\nAnswer: D\n---\n") == ["Answer: C", "  ", "", "Answer: D"]
+        path = tmp_path / "answers.txt"
+        path.write_text("Answer: C\n  \n")
+        backend = make_backend(f"scripted:{path}")
+        assert [c.text for c in backend.generate(CHATS[:2], params=QUICK)] == ["Answer: C", "  "]
+
+    def test_provenance_is_the_file_and_its_hash(self, tmp_path):
+        path = tmp_path / "answers.txt"
+        path.write_bytes(b"Answer: C\n")
+        assert ScriptedBackend(path).provenance() == {
+            "model": str(path),
+            "revision": None,
+            "weights_sha256": hashlib.sha256(b"Answer: C\n").hexdigest(),
+            "base_url": None,
+        }
+        listed = ScriptedBackend(["a", "b"]).provenance()
+        assert listed["model"] == "list"
+        assert listed["weights_sha256"] == hashlib.sha256("a\x1eb".encode()).hexdigest()
+
+    def test_score_counts_words_as_tokens(self):
+        backend = ScriptedBackend(["Answer: D"])
+        [row] = backend.score(CHATS[1:2], [["Answer: C", "Answer: D"]])
+        assert row == [-math.inf, 0.0]
+        # "You play a repeated game." + "Your move, C or D?": 10 words; two options of 2 words
+        assert (row.prompt_tokens, row.option_tokens, row.cached) == (10, 4, False)
 
     def test_name_follows_content(self, tmp_path):
         path = tmp_path / "answers.txt"
@@ -143,7 +175,7 @@ class TestScripted(BackendContract):
 
     def test_bad_sources(self, tmp_path):
         empty = tmp_path / "empty.txt"
-        empty.write_text("\n  \n")
+        empty.write_text("\n\n")
         with pytest.raises(ValueError, match="no answers"):
             ScriptedBackend(empty)
         with pytest.raises(BackendError, match="cannot read"):
@@ -162,12 +194,21 @@ class TestScripted(BackendContract):
 # -- cache ----------------------------------------------------------------------------------
 
 class CountingScripted(ScriptedBackend):
-    """The scripted backend, recording how many chats each call sent to it."""
+    """The scripted backend, recording how many chats each call sent to it.
 
-    def __init__(self, answers):
+    Every instance stands for one and the same model (fixed name and provenance), whatever its
+    answers, so a cache filled by one instance serves another.
+    """
+
+    def __init__(self, answers, *, weights: str = "counting-weights", base_url: str | None = None):
         super().__init__(answers, name="scripted:counting")
+        self.weights = weights
+        self.base_url = base_url
         self.generate_calls: list[int] = []
         self.score_calls: list[int] = []
+
+    def provenance(self):
+        return {"model": "counting", "revision": None, "weights_sha256": self.weights, "base_url": self.base_url}
 
     def generate(self, chats, *, params):
         self.generate_calls.append(len(chats))
@@ -223,6 +264,42 @@ class TestCached(BackendContract):
         other.name = "scripted:other"
         CachedBackend(other, tmp_path).generate(CHATS[:1], params=QUICK)
         assert inner.generate_calls == [1, 1, 1] and other.generate_calls == [1]
+
+    def test_weights_and_server_are_part_of_the_key(self, tmp_path):
+        # one backend name, but another weights file or another server: never a shared entry
+        first = CountingScripted(["a"])
+        CachedBackend(first, tmp_path).generate(CHATS[:1], params=QUICK)
+        same = CountingScripted(["b"])
+        assert CachedBackend(same, tmp_path).generate(CHATS[:1], params=QUICK)[0].text == "a"
+        other_weights = CountingScripted(["c"], weights="other-weights")
+        other_server = CountingScripted(["d"], base_url="http://other:8000/v1")
+        texts = [CachedBackend(b, tmp_path).generate(CHATS[:1], params=QUICK)[0].text
+                 for b in (other_weights, other_server)]
+        assert texts == ["c", "d"]
+        assert same.generate_calls == [] and other_weights.generate_calls == other_server.generate_calls == [1]
+        scored = CountingScripted(["C"], weights="scored")
+        CachedBackend(scored, tmp_path).score(CHATS[:1], [["C", "D"]])
+        rescored = CountingScripted(["D"], weights="scored-elsewhere")
+        assert CachedBackend(rescored, tmp_path).score(CHATS[:1], [["C", "D"]]) == [[-math.inf, 0.0]]
+
+    def test_score_hits_are_counted_and_keep_their_tokens(self, tmp_path):
+        inner = CountingScripted(["C", "D", "C", "C"])
+        cached = CachedBackend(inner, tmp_path)
+        first = cached.score(CHATS[:2], [["C", "D"], ["C", "D"]])
+        # a repeat within one call is asked once and served from that answer
+        second = cached.score([CHATS[1], CHATS[0], CHATS[0]], [["C", "D"], ["C", "D"], ["D", "C"]])
+        assert inner.score_calls == [2, 1]
+        assert [row.cached for row in first] == [False, False]
+        assert [row.cached for row in second] == [True, True, False]
+        assert [(row.prompt_tokens, row.option_tokens) for row in second] == [(10, 2), (7, 2), (7, 2)]
+        assert second[0] == first[1] == [-math.inf, 0.0]
+        assert (cached.hits, cached.misses) == (2, 3)
+        repeated = cached.score([CHATS[2], CHATS[2]], [["C"], ["C"]])
+        assert [row.cached for row in repeated] == [False, True] and (cached.hits, cached.misses) == (3, 4)
+
+    def test_provenance_is_the_inner_backends(self, tmp_path):
+        inner = CountingScripted(["a"], weights="w1")
+        assert CachedBackend(inner, tmp_path).provenance() == inner.provenance()
 
     def test_identical_chats_keep_their_own_samples(self, tmp_path):
         inner = CountingScripted(["a", "b", "c"])
@@ -285,7 +362,7 @@ def _fill_cache(directory: str, worker: int) -> int:
     """
     served = 0
     for chat in _worker_chats(worker):
-        inner = ScriptedBackend([chat[0]["content"]], name="scripted:counting")
+        inner = CountingScripted([chat[0]["content"]])
         served += len(CachedBackend(inner, directory).generate([chat], params=QUICK))
     return served
 
@@ -295,6 +372,13 @@ def _fill_cache(directory: str, worker: int) -> int:
 class TestLiteLLM(BackendContract):
     def make(self) -> Backend:
         return make_backend("litellm:gpt-4o-mini", mock_response="Answer: C")
+
+    def test_provenance_names_model_and_api_base_without_credentials(self):
+        backend = make_backend("litellm:hosted_vllm/qwen", mock_response="x", api_base="http://me:secret@[::1]:8000/v1?token=t")
+        assert backend.provenance() == {
+            "model": "hosted_vllm/qwen", "revision": None, "weights_sha256": None, "base_url": "http://[::1]:8000/v1",
+        }
+        assert self.make().provenance()["base_url"] is None  # the provider's default
 
     def test_mock_round_trip(self):
         backend = self.make()

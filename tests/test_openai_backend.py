@@ -55,6 +55,17 @@ class TestOpenAI(BackendContract):
     def make(self) -> Backend:
         return backend_for(self.server)
 
+    # -- provenance --------------------------------------------------------------------------
+    def test_provenance_names_model_and_server_without_credentials(self, monkeypatch):
+        backend = OpenAIBackend("fake-model", base_url="https://user:pw@llm.example:8443/v1?key=sk-x#frag", api_key=SECRET)
+        assert backend.provenance() == {
+            "model": "fake-model", "revision": None, "weights_sha256": None, "base_url": "https://llm.example:8443/v1",
+        }
+        monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+        assert OpenAIBackend("gpt-4o-mini", api_key=SECRET).provenance()["base_url"] == "https://api.openai.com/v1"
+        monkeypatch.setenv("OPENAI_BASE_URL", "http://proxy.local:9000/v1")
+        assert OpenAIBackend("gpt-4o-mini", api_key=SECRET).provenance()["base_url"] == "http://proxy.local:9000/v1"
+
     # -- round trip --------------------------------------------------------------------------
     def test_round_trip_with_tokens_and_latency(self):
         self.server.latency_ms = 20
