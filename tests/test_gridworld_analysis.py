@@ -33,3 +33,31 @@ def test_runs_average_their_episodes_and_register_for_both_worlds():
         assert metrics["efficiency"] == 1.0 and metrics["peace"] == 1.0 and metrics["episodes"] == 2
     with pytest.raises(ValueError, match="tagged"):
         episode_outcomes(steps.drop(columns="tagged"))
+
+
+def test_equality_is_nan_with_a_reason_when_the_returns_sum_to_zero_or_less():
+    # returns (-1, -10): the formula would give 1 - 18 / (2 * 2 * -11) = 1.41, outside [0, 1]
+    negative = _steps([[-1, -10]], [[False, False]])
+    assert pd.isna(episode_outcomes(negative).iloc[0]["equality"])
+    metrics = world_metrics("dilemmazoo/gathering-v0", negative)
+    assert pd.isna(metrics["equality"]) and "zero or less" in metrics["nan_reasons"]["equality"]
+    # equal returns are equal whatever their sign
+    assert episode_outcomes(_steps([[-3, -3]], [[False, False]])).iloc[0]["equality"] == 1.0
+
+
+def test_run_equality_averages_the_episodes_where_it_is_defined():
+    # episode 0: returns (2, 0) -> 0.5; episode 1: returns (1, -4), total -3 -> undefined
+    steps = pd.concat([_steps([[1, 0], [1, 0]], [[False, False]] * 2, 0), _steps([[1, -4]], [[False, False]], 1)])
+    metrics = world_metrics("dilemmazoo/cleanup-v0", steps)
+    assert metrics["equality"] == 0.5 and metrics["equality_undefined_episodes"] == 1
+    assert "nan_reasons" not in metrics
+    # efficiency: (2/2 + (-3)/1) / 2 = -1.0
+    assert metrics["efficiency"] == -1.0
+
+
+def test_decision_counts_sit_beside_the_outcomes():
+    steps = _steps([[1, 0], [0, 1]], [[False, False]] * 2)
+    steps["fallback_used"] = [False, True, False, False]
+    metrics = world_metrics("dilemmazoo/gathering-v0", steps)
+    assert (metrics["valid_decisions"], metrics["fallbacks"]) == (3, 1)
+    assert metrics["equality"] == 1.0
