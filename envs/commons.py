@@ -11,7 +11,8 @@ units, with ``capacity=100``. The game lasts ``n_months=12`` months. A month is:
 
 1. **harvest** (one step): every present player privately asks for a whole number of units.
    If the requests fit in the stock each gets its request; otherwise the stock is handed out
-   at random, unit by unit (:func:`allocate`). The reward is the units granted. If the stock
+   at random, unit by unit (:func:`allocate`; the spec's rule, seeded by ``reset``), or with
+   ``allocation="proportional"`` in proportion to the requests (largest remainders). The reward is the units granted. If the stock
    left is below ``collapse_threshold=5`` the resource **collapses** and the episode ends at
    once (survival time m = that month).
 2. **talk** (``max_utterances=10`` steps, only when ``communication=True``): a moderator line
@@ -39,7 +40,8 @@ Arguments
 ``framing="fishery"`` | ``"pasture"`` | ``"pollution"``, ``universalization=False``,
 ``newcomer_month=None`` (or a month ``2..n_months``), ``regrowth="doubling"`` | ``"logistic"``,
 ``growth_rate=0.5`` (logistic ``r``, in ``(0, 1]`` so regrowth never shrinks a stock),
-``max_message_chars=500``, ``render_mode=None`` | ``"ansi"`` | ``"human"``. Bad values raise a
+``max_message_chars=500``, ``allocation="random_units"`` | ``"proportional"`` (when the requests
+exceed the stock), ``render_mode=None`` | ``"ansi"`` | ``"human"``. Bad values raise a
 ``ValueError`` naming the argument.
 
 Reset options: ``names`` (``{seat: display name}``, all seats, distinct; default the paper's
@@ -88,7 +90,9 @@ harvest step shows the month, the stock, the per-agent sustainable threshold, la
 catches of everyone (and the universalization hint); for a talk step the moderator line and
 the conversation of this month so far. Nothing hidden: catches are public after each harvest.
 ``action_spec``: an :class:`~dilemmazoo.envs.base.Amount` of whole units from 0 to the
-current stock; the speaker a :class:`~dilemmazoo.envs.trust_split.BoundedMessage` (an
+current stock (answer grammar: exactly one whole number after the last ``Answer:``, words
+beside it not read, "harvest" allowed; a negation, another world's move word, two numbers, a
+fraction or a percentage is invalid); the speaker a :class:`~dilemmazoo.envs.trust_split.BoundedMessage` (an
 over-long message is an ``ActionParseError``, never truncated); anyone else a one-option
 "Wait" :class:`~dilemmazoo.envs.base.Choice`.
 
@@ -113,7 +117,9 @@ the records, never to the players.
 
 Version history
 ---------------
-- v0: first version.
+- v0: first version. Over-demand was always shared unit by unit at random (the spec's rule; an
+  earlier note saying "in proportion" described the expectation, not the draw); the
+  ``allocation="proportional"`` option was added later without changing the default.
 """
 
 from __future__ import annotations
@@ -134,6 +140,7 @@ from dilemmazoo.envs.trust_split import MAX_CODE_POINT, BoundedMessage, decode_m
 __all__ = [
     "DEFAULT_NAMES",
     "FRAMINGS",
+    "ALLOCATION_RULES",
     "REGROWTH_MODELS",
     "CommonsEnv",
     "Framing",
@@ -144,6 +151,7 @@ __all__ = [
 ]
 
 REGROWTH_MODELS = ("doubling", "logistic")
+ALLOCATION_RULES = ("random_units", "proportional")
 PHASE_HARVEST, PHASE_TALK = 0, 1
 PHASE_NAMES = ("harvest", "talk")
 # The personas of the paper's five agents; more seats are numbered.
@@ -195,15 +203,24 @@ def per_agent_threshold(
     return sustainable_total(stock, regrowth=regrowth, capacity=capacity, growth_rate=growth_rate) // n_present
 
 
-def allocate(requests: Sequence[int], stock: int, rng: np.random.Generator) -> np.ndarray:
+def allocate(
+    requests: Sequence[int], stock: int, rng: np.random.Generator, rule: str = "random_units"
+) -> np.ndarray:
     """Units granted per request (int64 array).
 
     If ``sum(requests) <= stock`` every request is granted in full and ``rng`` is not used.
-    Otherwise every requested unit is tagged with its requester, the tags are put in the order
-    of ``rng.permutation`` (one call over all ``sum(requests)`` tags, in seat order before
-    shuffling) and the first ``stock`` units are granted: unit by unit at random, so each
-    requester expects ``stock * request / sum(requests)``. The whole stock is then taken.
+    Otherwise the whole stock is taken, shared by ``rule``:
+
+    - ``"random_units"`` (GovSim's, the default): every requested unit is tagged with its
+      requester, the tags are put in the order of ``rng.permutation`` (one call over all
+      ``sum(requests)`` tags, in seat order before shuffling) and the first ``stock`` units are
+      granted: unit by unit at random, so each requester expects ``stock * request / sum(requests)``;
+    - ``"proportional"``: each gets ``floor(stock * request / sum(requests))`` and the units
+      left go one each to the largest remainders (Hamilton's method), ties to the lower seat;
+      ``rng`` is not used.
     """
+    if rule not in ALLOCATION_RULES:
+        raise ValueError(f"rule must be one of {list(ALLOCATION_RULES)}, got {rule!r}")
     raw = np.asarray(requests).reshape(-1)
     if raw.size and raw.dtype.kind not in "iu":
         raise ValueError(f"requests must be whole numbers, got {raw.tolist()}")
@@ -214,6 +231,15 @@ def allocate(requests: Sequence[int], stock: int, rng: np.random.Generator) -> n
         raise ValueError(f"stock must be non-negative, got {stock}")
     if int(wanted.sum()) <= stock:
         return wanted.copy()
+    if rule == "proportional":
+        total = int(wanted.sum())
+        exact = wanted * int(stock)  # integer arithmetic: shares are exact fractions of total
+        granted = exact // total
+        left = int(stock) - int(granted.sum())
+        # Largest remainder first; a stable sort keeps the lower seat first among ties.
+        order = np.argsort(-(exact % total), kind="stable")
+        granted[order[:left]] += 1
+        return granted.astype(np.int64)
     tags = np.repeat(np.arange(wanted.size), wanted)
     granted_tags = tags[rng.permutation(tags.size)][: int(stock)]
     return np.bincount(granted_tags, minlength=wanted.size).astype(np.int64)
@@ -339,6 +365,7 @@ class CommonsEnv(LanguageWorld):
         regrowth: str = "doubling",
         growth_rate: float = 0.5,
         max_message_chars: int = 500,
+        allocation: str = "random_units",
         render_mode: str | None = None,
     ):
         self.n_agents = check_int("n_agents", n_agents, 2)
@@ -382,6 +409,7 @@ class CommonsEnv(LanguageWorld):
             raise ValueError(f"growth_rate must be a number in (0, 1], got {growth_rate!r}")
         self.growth_rate = float(growth_rate)
         self.max_message_chars = check_int("max_message_chars", max_message_chars, 1)
+        self.allocation = _check_choice("allocation", allocation, ALLOCATION_RULES)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
         self.render_mode = render_mode
@@ -502,7 +530,7 @@ class CommonsEnv(LanguageWorld):
                 agent = self.possible_agents[seat]
                 requested[seat] = self._harvest_of(agent, actions[agent])
             stock_before = self.stock
-            granted = allocate([max(r, 0) for r in requested], stock_before, self._rng)
+            granted = allocate([max(r, 0) for r in requested], stock_before, self._rng, self.allocation)
             self.stock = stock_before - int(granted.sum())
             self.totals += granted
             for seat in present:
@@ -600,8 +628,12 @@ class CommonsEnv(LanguageWorld):
             f"The game lasts {self.n_months} months. Each month, every {w.role} decides in private {w.decision}, "
             f"a whole number. {w.unit_note} You earn one unit of income for {w.income}.",
             "If together you ask for no more than there is, everyone gets what they asked for. If you ask for more, "
-            "what there is gets handed out one unit at a time in random order among all the units asked for, "
-            "so each gets about a share in proportion to their request, and nothing is left.",
+            + (
+                "what there is gets handed out one unit at a time in random order among all the units asked for, "
+                "so each gets about a share in proportion to their request, and nothing is left."
+                if self.allocation == "random_units"
+                else "what there is gets shared in proportion to the requests, in whole units, and nothing is left."
+            ),
             f"After each month's decisions everyone learns how much each {w.role} took.",
             self._regrowth_rule(),
             f"If after a month's decisions less than {w.level(self._collapse_level())} is left, {w.collapses}: "

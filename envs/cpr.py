@@ -93,6 +93,12 @@ harvest, 0 before any), ``group_norm`` (Box(-1, alpha K, (1,)), -1 when none),
 (n_agents,)): every seat's proposal during the vote step, -1 otherwise) and
 ``harvest_rate`` (``alpha``, constant, stated in the rules too).
 
+Answer grammar (envs/base.py ``Amount`` and ``Choice``; the last ``Answer:`` line counts):
+a proposal is exactly one number in ``[0, alpha K]`` ("propose" allowed), an effort exactly
+one number in ``[0, 1]`` ("harvest" allowed; "50%" is invalid), a vote exactly one number
+equal to a ballot option ("Answer: 2" is the option "2.0"; "vote"/"propose" allowed). A
+negation, another move word or a second number is invalid.
+
 Language view: ``rules`` states the harvest rule, ``alpha``, the consumption, regrowth in
 words, the collapse threshold, the norm and, when on, monitoring and voting. ``describe``
 tells the agent its own last harvest, its noisy stock reading, whether it was sanctioned or

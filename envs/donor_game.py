@@ -76,6 +76,14 @@ last donor turn, what that turn's recipient did in its previous donor turn, ..."
 from 0 to the donor's exact resources; texts show resources rounded down to 0.01, so an
 answer of the amount shown is always allowed.
 
+Answer grammar (``Amount``, envs/base.py): the last ``Answer:`` line counts. Plain game: exactly
+one number of units, words beside it not read ("Answer: I donate 5 units" is 5), but a
+negation or any other world's move word is invalid ("Refuse, 5", "Punish, Donate, 3",
+"not 5"). With punishment or partner choice: the line starts with exactly one offered move
+and names no other; "Refuse" takes no amount (or 0). Two numbers, percentages, fractions
+like "1/2" or "½", and amounts outside ``[0, resources]`` are invalid. Invalid answers are
+retried, then the fallback ``abstain`` is played and counted.
+
 Version history
 ---------------
 - v0: first version.

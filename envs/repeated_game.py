@@ -70,7 +70,10 @@ the other's move, -1 if none), ``phase`` ("act" | "predict" | "" at reset) and `
 
 Language view: ``rules`` gives the payoff table in Akata's words from the player's own point
 of view; ``describe`` the history of played moves and the scores; ``action_spec`` a
-:class:`~dilemmazoo.envs.base.Choice` over the labels. Every action is a real move here, so
+:class:`~dilemmazoo.envs.base.Choice` over the labels. Answer grammar: the last ``Answer:``
+line names exactly one label as a whole word ("Answer: I will cooperate"); naming two, a
+negation ("not Defect") or another world's move ("Cooperate and donate") is invalid, and so
+is a move word with neutral labels ("J (cooperate)"). Every action is a real move here, so
 the declared fallback for answers that never parse is action index 0 (the first label, the
 cooperative move in the named dilemmas); the runner counts each use in the records.
 

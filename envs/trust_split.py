@@ -66,6 +66,11 @@ message this step, "" if none) and ``message_length``, ``proposal``, ``other_pro
 proposal step), ``max_welfare`` (``coins * high_value``, the best total of the round).
 Infos go to the records, never to the players.
 
+Answer grammar: a message is the text after the last ``Answer:`` (or the whole reply
+without one), as written, non-empty and at most ``max_message_chars`` characters; a proposal
+is an :class:`~dilemmazoo.envs.base.Amount`: exactly one whole number of coins, words beside it
+not read, "propose"/"split" allowed, a negation or another move word ("Accept 5") invalid.
+
 Fallbacks (for answers that never parse, counted by the runner): an empty message; a
 proposal of ``coins // 2``, the uninformed fair claim.
 
@@ -84,8 +89,10 @@ Action: ``Box(0, units, (len(items),), int64)``. Observation: ``round``, ``value
 ``other_values`` (Box, this round), ``last_other_proposal`` (Box(-1, units), -1 before the
 first round), ``last_reward``. Infos: ``round``, ``value_<item>``, ``other_value_<item>``,
 ``proposal_<item>``, ``other_proposal_<item>``, ``coins_<item>`` (units received; -1 / 0.0 at
-reset), ``max_welfare`` (sum over items of ``units * max(v_A, v_B)``). Fallback: half of every
-item (``units // 2``).
+reset), ``max_welfare`` (sum over items of ``units * max(v_A, v_B)``). Answer grammar
+(:class:`ItemProposal`): ``Answer: hats 10, books 5, balls 0`` (every item named once, any
+order) or ``Answer: 10, 5, 0`` (in item order); exactly one whole number per item. Fallback:
+half of every item (``units // 2``).
 
 Version history
 ---------------

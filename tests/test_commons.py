@@ -138,6 +138,50 @@ def test_over_demand_allocation_invariants_and_mean_shares():
     assert draws.mean(axis=0) == pytest.approx([20, 10, 0, 30], abs=0.4)
 
 
+def test_random_unit_allocation_between_two_has_the_hypergeometric_mean_over_seeds():
+    # requests 30 and 10 from a stock of 20: seat 0's units are a hypergeometric draw,
+    # mean 20 * 30 / 40 = 15, variance 20 * 0.75 * 0.25 * 20 / 39 = 1.92 (s.e. over 4000 seeds 0.022)
+    draws = np.array([allocate([30, 10], 20, np.random.default_rng(seed)) for seed in range(4000)])
+    assert (draws.sum(axis=1) == 20).all() and (draws <= [30, 10]).all()
+    assert draws[:, 0].mean() == pytest.approx(15.0, abs=0.1)
+    assert draws[:, 0].var() == pytest.approx(20 * 0.75 * 0.25 * 20 / 39, rel=0.1)
+    # one unit for requests 2 and 1: seat 0 gets it with probability 2/3 (s.e. 0.009 over 3000 seeds)
+    first = np.mean([allocate([2, 1], 1, np.random.default_rng(seed))[0] for seed in range(3000)])
+    assert first == pytest.approx(2 / 3, abs=0.03)
+
+
+def test_proportional_allocation_uses_largest_remainders_without_drawing():
+    rng = np.random.default_rng(0)
+    state = rng.bit_generator.state
+    # 9 * (7, 3, 0, 5) / 15 = 4.2, 1.8, 0, 3.0: floors 4, 1, 0, 3 and the one unit left to 1.8
+    assert allocate([7, 3, 0, 5], 9, rng, "proportional").tolist() == [4, 2, 0, 3]
+    assert allocate([1, 1, 1], 2, rng, "proportional").tolist() == [1, 1, 0]  # equal remainders: lower seats
+    assert allocate([100, 50], 100, rng, "proportional").tolist() == [67, 33]
+    assert allocate([10, 10], 30, rng, "proportional").tolist() == [10, 10]  # they fit: granted in full
+    assert rng.bit_generator.state == state
+    with pytest.raises(ValueError, match="rule"):
+        allocate([1, 2], 1, rng, "fair")
+
+
+def test_the_world_allocates_at_random_by_default_and_proportionally_on_request():
+    assert CommonsEnv().allocation == "random_units"
+    world = CommonsEnv(n_agents=2, communication=False, allocation="proportional")
+    world.reset(seed=3)
+    _, rewards, *_ = world.step({"player_0": 100, "player_1": 50})
+    assert rewards == {"player_0": 67.0, "player_1": 33.0}
+    assert "in proportion to the requests, in whole units" in world.rules("player_0")
+    draws = []
+    for _ in range(2):  # the same seed, the same draw
+        seeded = CommonsEnv(n_agents=2, communication=False)
+        seeded.reset(seed=3)
+        _, rewards, *_ = seeded.step({"player_0": 100, "player_1": 50})
+        draws.append(rewards)
+    assert draws[0] == draws[1] and sum(draws[0].values()) == 100.0
+    assert "one unit at a time in random order" in seeded.rules("player_0")
+    with pytest.raises(ValueError, match="allocation"):
+        CommonsEnv(allocation="equal")
+
+
 def test_allocation_refuses_negative_and_fractional_requests():
     with pytest.raises(ValueError, match="non-negative"):
         allocate([-1, 5], 10, np.random.default_rng(0))
