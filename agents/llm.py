@@ -9,10 +9,21 @@ How a decision is made:
   the reply; the choice is sampled from ``softmax(logp / temperature)`` (argmax at 0).
   An ``Amount`` can be scored too when ``score_grid`` is set: the grid's fractions of the
   allowed range become ``Answer:`` options, parsed by the world's own spec.
+  The prompt leaves out the world's invitation to reason first (:attr:`PromptStyle.score_drops`)
+  and asks for the answer line alone (:attr:`PromptStyle.score_answer`): the scored reply *is*
+  that line. Each score call records its prompt and option tokens and whether a cache served it.
 - **generate**: the model answers in words; ``spec.parse`` turns the answer into an action.
   An answer that cannot be parsed is sent back with the parse error, at most ``max_retries``
   times (all failing seats retried in one batch); after that the world's declared fallback
   is used. Every failure and every fallback is counted on the returned :class:`Action`.
+
+Strategies (``write_strategies``, for population dynamics) must contain a sentence beginning
+"My strategy will be" (Vallinder & Hughes 2024). Where the backend can prefill
+(``can_prefill``: the local models), the reply is started with those words and the model
+writes the rest, as in the paper's setup of instruction-following models; elsewhere the prompt's
+instruction alone asks for it. Either way a strategy counts as written only if the sentence is
+there and something follows it; otherwise the whole answer is kept, the miss is counted
+(``strategy_failures``) and the call record says why.
 
 Sampling seeds derive from (run seed, episode, step, attempt), so the same config,
 seed and cache reproduce every call exactly.
@@ -29,7 +40,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams, chat_hash
+from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams, OptionScores, chat_hash
 from dilemmazoo.agents.base import Action, CallRecord, Decision
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount
 
@@ -45,6 +56,18 @@ class PromptStyle:
     strategy_header: str = "Your strategy:"
     memory_header: str = "What happened to you so far (most recent last):"
     retry: str = "Your answer could not be used: {error}\n{instruction}"
+    #: the words a written strategy starts with; prefilled where the backend can
+    strategy_prefix: str = "My strategy will be"
+    #: in score mode, sentences of the world's instruction that match this are left out: they
+    #: invite reasoning ("Think it through briefly, then ...") that a scored reply cannot contain
+    score_drops: str = r"(?:^|(?<=[.!?] ))Think\b.*?[.!?](?=\s|$)"
+    #: in score mode, said after the world's instruction
+    score_answer: str = "Reply with your answer line only."
+
+    def score_instruction(self, instruction: str) -> str:
+        """The world's ``instruction`` as told in score mode (see :attr:`score_drops`)."""
+        kept = re.sub(self.score_drops, "", instruction, flags=re.DOTALL)
+        return " ".join(f"{kept} {self.score_answer}".split())
 
 
 def _derive_seed(*parts: object) -> int:
@@ -56,15 +79,13 @@ def _format_amount(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
 
-_STRATEGY = re.compile(r"my strategy will be", re.IGNORECASE)
-
-
-def extract_strategy(text: str) -> tuple[str, bool]:
-    """The sentence from ``My strategy will be`` on; ``(whole text, False)`` if absent."""
+def extract_strategy(text: str, prefix: str = "My strategy will be") -> tuple[str, bool]:
+    """The text from the last ``prefix`` (any case) on, and True; ``(whole text, False)`` if the
+    sentence is absent or nothing but punctuation follows it."""
     match = None
-    for match in _STRATEGY.finditer(text):
+    for match in re.finditer(re.escape(prefix), text, flags=re.IGNORECASE):
         pass
-    if match is None:
+    if match is None or not re.search(r"\w", text[match.end():]):
         return text.strip(), False
     return text[match.start():].strip(), True
 
@@ -114,6 +135,7 @@ class LLMPolicy:
         self.strategies: dict[str, str] = {}
         self.rules_text = ""
         self.strategy_failures = 0
+        self.modes_used: set[str] = set()  # "score" / "generate": the decisions made so far
 
     # -- setup -----------------------------------------------------------------------------
     def set_strategies(self, strategies: dict[str, str]) -> None:
@@ -130,13 +152,32 @@ class LLMPolicy:
             parts.append(f"{self.style.strategy_header} {strategy.strip()}")
         return "\n\n".join(parts)
 
-    def chat_for(self, request: Decision) -> Chat:
+    def chat_for(self, request: Decision, mode: str = "generate") -> Chat:
+        """The chat for one decision; in ``score`` mode with the score instruction (module docstring)."""
         system = self.system_prompt(request.rules, self.strategies.get(request.agent_id, ""))
         user = request.text
         if request.memory:
             user += "\n\n" + self.style.memory_header + "\n" + "\n".join(request.memory)
-        user += "\n\n" + request.spec.instruction
+        instruction = request.spec.instruction
+        if mode == "score":
+            instruction = self.style.score_instruction(instruction)
+        user += "\n\n" + instruction
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def provenance(self) -> dict:
+        """The backend's provenance plus ``decision``: the mode decisions were made in.
+
+        ``score`` or ``generate`` (never ``auto``): the modes used so far; before the first
+        decision, the mode a small choice would get. An ``auto`` policy that used both (scored
+        choices, generated amounts) says ``score+generate``.
+        """
+        if self.decision != "auto":
+            decision = self.decision
+        elif self.modes_used:
+            decision = "+".join(mode for mode in ("score", "generate") if mode in self.modes_used)
+        else:
+            decision = "score" if self.backend.can_score else "generate"
+        return {**self.backend.provenance(), "decision": decision}
 
     # -- deciding --------------------------------------------------------------------------
     def scoring_options(self, spec: ActionSpec) -> list[str] | None:
@@ -168,6 +209,7 @@ class LLMPolicy:
         modes = [self._mode(r.spec) for r in requests]
         to_score = [i for i, mode in enumerate(modes) if mode == "score"]
         to_generate = [i for i, mode in enumerate(modes) if mode == "generate"]
+        self.modes_used.update(modes)
         if to_score:
             for i, action in zip(to_score, self._score([requests[i] for i in to_score])):
                 results[i] = action
@@ -177,11 +219,15 @@ class LLMPolicy:
         return results  # type: ignore[return-value]
 
     def _score(self, requests: list[Decision]) -> list[Action]:
-        chats = [self.chat_for(r) for r in requests]
+        chats = [self.chat_for(r, mode="score") for r in requests]
         options = [self.scoring_options(r.spec) for r in requests]
         start = time.perf_counter()
         scores = self.backend.score(chats, options)
-        latency = (time.perf_counter() - start) / max(len(requests), 1)
+        if not all(isinstance(row, OptionScores) for row in scores):
+            raise TypeError(f"backend {self.backend.name!r}: score must return OptionScores rows (base.py)")
+        computed = sum(not row.cached for row in scores)
+        # the call's time, shared by the rows it computed; a row served from a cache took none
+        latency = (time.perf_counter() - start) / max(computed, 1)
         actions = []
         for r, chat, opts, logp in zip(requests, chats, options, scores):
             index = self._pick(np.asarray(logp, dtype=float), r)
@@ -190,8 +236,9 @@ class LLMPolicy:
             value = r.spec.action_for_option(index) if spec_options is not None else r.spec.parse(raw)
             call = CallRecord(
                 agent_id=r.agent_id, purpose="score", prompt_hash=chat_hash(chat), prompt=json.dumps(chat, ensure_ascii=False),
-                prompt_tokens=0,
-                completion_tokens=0, latency_s=latency, cached=False, cost_usd=0.0, text=raw,
+                # for a score call the "completion" is every option read after the prompt
+                prompt_tokens=logp.prompt_tokens, completion_tokens=logp.option_tokens,
+                latency_s=0.0 if logp.cached else latency, cached=logp.cached, cost_usd=0.0, text=raw,
             )
             actions.append(Action(value=value, raw_text=raw, calls=[call]))
         return actions
@@ -242,18 +289,25 @@ class LLMPolicy:
 
     # -- strategies ------------------------------------------------------------------------
     def write_strategies(self, prompts: list[str], rng: np.random.Generator) -> list[str]:
-        """One strategy per prompt, from a batch of generations (StrategyWriter protocol)."""
+        """One strategy per prompt, from a batch of generations (StrategyWriter protocol).
+
+        Prefilled with :attr:`PromptStyle.strategy_prefix` where the backend can (module docstring).
+        """
         system = self.system_prompt(self.rules_text)
-        chats = [[{"role": "system", "content": system}, {"role": "user", "content": p}] for p in prompts]
+        prefix = self.style.strategy_prefix
+        prefill = [{"role": "assistant", "content": prefix}] if self.backend.can_prefill else []
+        chats = [[{"role": "system", "content": system}, {"role": "user", "content": p}, *prefill] for p in prompts]
         params = replace(self.params, seed=int(rng.integers(2**31)))
         completions = self.backend.generate(chats, params=params)
+        if prefill:  # the model wrote the continuation: the answer is the prefix and what follows
+            completions = [replace(c, text=prefix + c.text) for c in completions]
         self.last_strategy_calls = [_call_record("", "strategy", c, comp) for c, comp in zip(chats, completions)]
         strategies = []
         for completion, call in zip(completions, self.last_strategy_calls):
-            text, found = extract_strategy(completion.text)
+            text, found = extract_strategy(completion.text, prefix)
             if not found:
                 self.strategy_failures += 1
-                call.error = "no sentence beginning 'My strategy will be'; kept the whole answer"
+                call.error = f"no sentence beginning {prefix!r} with a strategy after it; kept the whole answer"
             strategies.append(text)
         return strategies
 

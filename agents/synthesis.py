@@ -447,6 +447,13 @@ class SynthesizedPolicy:
         self._started_codes: tuple[str, ...] = ()
         self._timeouts: Counter[str] = Counter()  # timed-out decisions per code in this episode
 
+    def provenance(self) -> dict:
+        """The code-writing backend's provenance (all None without one) and ``decision`` None:
+        decisions are made by the written code in the sandbox, not by scoring or generating."""
+        if self.backend is None:
+            return {"model": None, "revision": None, "weights_sha256": None, "base_url": None, "decision": None}
+        return {**self.backend.provenance(), "decision": None}
+
     # -- runner hooks ----------------------------------------------------------------------
     def set_rules(self, rules: str) -> None:
         """The world's rules (the system prompt when writing code; game and size are read from it)."""

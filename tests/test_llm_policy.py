@@ -1,11 +1,16 @@
 """LLMPolicy: prompts, parse-retry-fallback accounting, scoring, strategy writing."""
 
+import json
+
 import numpy as np
 import pytest
 
+from dilemmazoo.agents.backends import BackendError
+from dilemmazoo.agents.backends.cache import CachedBackend
 from dilemmazoo.agents.backends.scripted import ScriptedBackend
 from dilemmazoo.agents.base import Decision
-from dilemmazoo.agents.llm import LLMPolicy, extract_strategy
+from dilemmazoo.agents.llm import LLMPolicy, PromptStyle, extract_strategy
+from dilemmazoo.agents.synthesis import SynthesizedPolicy
 from dilemmazoo.envs import make_world
 
 
@@ -113,3 +118,114 @@ def test_score_grid_covers_every_offered_move_in_the_punishment_variant():
     assert {world.moves[p["move"]] for p in parsed} == {"donate", "punish", "refuse"}
     action = policy.act_batch(requests[:1])[0]
     assert world.moves[action.value["move"]] == "punish" and float(action.value["fraction"][0]) == 0.5
+
+
+# -- score mode: prompt and accounting ------------------------------------------------------
+
+def test_score_prompts_ask_for_the_answer_line_not_for_reasoning():
+    _, requests = donor_decisions()
+    policy = LLMPolicy(ScriptedBackend(["Answer: 5"]), decision="score", score_grid=(0, 0.5, 1))
+    generate_user = policy.chat_for(requests[0])[1]["content"]
+    score_user = policy.chat_for(requests[0], mode="score")[1]["content"]
+    assert generate_user.endswith(requests[0].spec.instruction)  # generate mode: the world's words
+    assert "think" not in score_user.lower() and "justification" not in score_user.lower()
+    assert score_user.endswith(". Reply with your answer line only.")
+    policy.act_batch(requests[:1])
+    assert json.loads(policy_call_prompt(policy, requests[:1]))[1]["content"] == score_user
+
+
+def policy_call_prompt(policy, requests):
+    return policy.act_batch(requests)[0].calls[0].prompt
+
+
+def test_score_style_drops_only_whole_sentences_that_begin_with_think():
+    style = PromptStyle()
+    assert style.score_instruction("Think it through, then answer as 'Answer: ...'. Answer with C or D.") == (
+        "Answer with C or D. Reply with your answer line only."
+    )
+    # "think" inside another sentence is kept: only sentences that invite reasoning are dropped
+    assert style.score_instruction("What do you think is fair? Pick one.") == (
+        "What do you think is fair? Pick one. Reply with your answer line only."
+    )
+
+
+def test_score_calls_record_their_tokens_and_cache_hits(tmp_path):
+    _, requests = donor_decisions()
+    script = ["Answer: 5", "Answer: 0"]
+    policy = LLMPolicy(CachedBackend(ScriptedBackend(script), tmp_path), decision="score", score_grid=(0, 0.5, 1))
+    first = [a.calls[0] for a in policy.act_batch(requests)]
+    chats = [json.loads(call.prompt) for call in first]
+    words = [sum(len(m["content"].split()) for m in chat) for chat in chats]
+    assert [c.prompt_tokens for c in first] == words and all(w > 50 for w in words)
+    assert [c.completion_tokens for c in first] == [6, 6]  # "Answer: 0", "Answer: 5", "Answer: 10"
+    assert [c.cached for c in first] == [False, False]
+    again = LLMPolicy(CachedBackend(ScriptedBackend(["never matches"]), tmp_path), decision="score",
+                      score_grid=(0, 0.5, 1))
+    # another script is another model: nothing is shared
+    with pytest.raises(BackendError, match="matches none"):
+        again.act_batch(requests)
+    rerun = LLMPolicy(CachedBackend(ScriptedBackend(script), tmp_path), decision="score", score_grid=(0, 0.5, 1))
+    second = [a.calls[0] for a in rerun.act_batch(requests)]
+    assert [c.cached for c in second] == [True, True] and [c.latency_s for c in second] == [0.0, 0.0]
+    assert [(c.prompt_tokens, c.completion_tokens, c.text) for c in second] == [
+        (c.prompt_tokens, c.completion_tokens, c.text) for c in first
+    ]
+
+
+# -- strategies: prefill and honest acceptance ----------------------------------------------
+
+def test_prefilled_strategies_continue_the_sentence_and_empty_ones_are_counted():
+    backend = ScriptedBackend([" to give half and punish nobody.", "", " ...", " to give half."], prefill=True)
+    policy = LLMPolicy(backend)
+    strategies = policy.write_strategies(["p1", "p2", "p3"], np.random.default_rng(0))
+    assert strategies[0] == "My strategy will be to give half and punish nobody."
+    assert strategies[1:] == ["My strategy will be", "My strategy will be ..."]  # kept, but counted
+    assert policy.strategy_failures == 2
+    calls = policy.last_strategy_calls
+    assert [bool(c.error) for c in calls] == [False, True, True]
+    assert calls[0].text == strategies[0]
+    assert json.loads(calls[0].prompt)[-1] == {"role": "assistant", "content": "My strategy will be"}
+
+
+def test_without_prefill_the_prompt_alone_asks_for_the_sentence():
+    policy = LLMPolicy(ScriptedBackend(["My strategy will be", "So: my strategy will be to share."]))
+    assert policy.write_strategies(["p1", "p2"], np.random.default_rng(0)) == [
+        "My strategy will be", "my strategy will be to share."
+    ]
+    assert policy.strategy_failures == 1  # the sentence with nothing after it is no strategy
+    assert json.loads(policy.last_strategy_calls[0].prompt)[-1]["role"] == "user"
+
+
+def test_a_whitespace_only_scripted_answer_is_a_counted_fallback(tmp_path):
+    world, requests = donor_decisions()
+    script = tmp_path / "answers.txt"
+    script.write_text("   \n\t\n")
+    policy = LLMPolicy(ScriptedBackend(script), decision="generate", max_retries=1)
+    actions = policy.act_batch(requests)
+    assert [c.text for c in actions[0].calls] == ["   ", "   "]
+    assert [c.text for c in actions[1].calls] == ["\t", "\t"]
+    assert all(a.fallback_used and a.parse_failures == 2 for a in actions)
+    assert all(a.value == r.spec.fallback for a, r in zip(actions, requests))
+
+
+# -- provenance -----------------------------------------------------------------------------
+
+def test_policy_provenance_is_the_backends_plus_the_resolved_decision(tmp_path):
+    backend = ScriptedBackend(["Answer: 5"])
+    expected = {**backend.provenance()}
+    assert LLMPolicy(backend, decision="generate").provenance() == {**expected, "decision": "generate"}
+    auto = LLMPolicy(backend)
+    assert auto.provenance()["decision"] == "score"  # what a small choice would get from a scoring backend
+    _, requests = donor_decisions()
+    auto.act_batch(requests[:1])  # an amount without a score grid is generated
+    assert auto.provenance() == {**expected, "decision": "generate"}
+    cached = LLMPolicy(CachedBackend(backend, tmp_path), decision="score", score_grid=(0, 1))
+    assert cached.provenance() == {**expected, "decision": "score"}
+
+
+def test_synthesized_policy_provenance_names_the_code_writer():
+    backend = ScriptedBackend(["```python\ndef act(obs):\n    return 0\n```"])
+    assert SynthesizedPolicy(backend).provenance() == {**backend.provenance(), "decision": None}
+    assert SynthesizedPolicy(None).provenance() == dict.fromkeys(
+        ["model", "revision", "weights_sha256", "base_url", "decision"]
+    )
