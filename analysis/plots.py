@@ -18,6 +18,7 @@ import base64
 import io
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -218,10 +219,21 @@ def plot_decision_failures(steps: StepsInput, path: str | Path | None = None) ->
     return _finish(figure, path)
 
 
-def donor_game_figures(steps: StepsInput) -> list[tuple[str, Figure]]:
-    """The Donor Game's plots for a report, as (title, figure) pairs."""
-    return [
+def _punishment_possible(runs: Mapping[str, pd.DataFrame], world_kwargs: Mapping[str, Any] | None) -> bool:
+    """Whether punishment was on in the world (``punishment`` kwarg, off by default) or any
+    donor punished: only then is there a punishment plot."""
+    if (world_kwargs or {}).get("punishment"):
+        return True
+    return any("move" in frame and (frame["move"] == "punish").any() for frame in runs.values() if not frame.empty)
+
+
+def donor_game_figures(steps: StepsInput, world_kwargs: Mapping[str, Any] | None = None) -> list[tuple[str, Figure]]:
+    """The Donor Game's plots for a report, as (title, figure) pairs; the punishment plot only
+    where punishment was possible (``world_kwargs["punishment"]``) or used."""
+    figures = [
         ("Average final resources", plot_average_final_resources(steps)),
         ("Donation fraction", plot_donation_fraction(steps)),
-        ("Punishment use", plot_punishment_rate(steps)),
     ]
+    if _punishment_possible(_as_runs(steps), world_kwargs):
+        figures.append(("Punishment use", plot_punishment_rate(steps)))
+    return figures

@@ -87,7 +87,9 @@ def test_report_of_one_run(tmp_path):
     path = write_report(run)
     assert path == run / "report.html"
     html = path.read_text(encoding="utf-8")
-    assert html.count(PNG_IMG) >= 4  # three Donor Game plots + parse failures/fallbacks
+    # two Donor Game plots + parse failures/fallbacks: punishment is off (the world's default) and unused
+    assert html.count(PNG_IMG) == 3
+    assert "Punishment use" not in html
     assert '<td class="num">30</td>' in html  # final_generation_avg_resources
     assert '<td class="num">17.5</td>' in html  # generation 1 of avg_final_resources
     assert '<td class="num">0.5</td>' in html  # initial cooperation
@@ -111,7 +113,7 @@ def test_report_of_an_experiment_with_two_runs(tmp_path):
     out = tmp_path / "out" / "grid.html"
     assert write_report(experiment, out=out) == out
     html = out.read_text(encoding="utf-8")
-    assert html.count(PNG_IMG) >= 4
+    assert html.count(PNG_IMG) == 3
     assert "run-a" in html and "run-b" in html and "seed 1" in html and "seed 2" in html
     # run-b: gen 1 gives nothing -> 10 each; gen 2 gives half -> 17.5; means over runs 13.75 and 23.75
     assert '<td class="num">13.75</td>' in html and '<td class="num">23.75</td>' in html
@@ -139,7 +141,7 @@ def test_report_of_a_run_without_steps_falls_back_to_summary_metrics(tmp_path):
     pd.DataFrame().to_parquet(run / "steps.parquet")
     html = write_report(run).read_text(encoding="utf-8")
     assert "recorded_metric" in html
-    assert html.count(PNG_IMG) >= 4
+    assert html.count(PNG_IMG) == 3
 
 
 def test_no_runs_is_a_clear_error(tmp_path):
@@ -151,7 +153,7 @@ def test_no_runs_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(30720.0, "30,720"), (30720.5, "30,720.5"), (12.25, "12.25"), (0.95 / 3, "0.3167"), (None, "–"), (math.nan, "–"), (3, "3"), (True, "True")],
+    [(30720.0, "30,720"), (30720.5, "30,720.5"), (12.25, "12.25"), (0.95 / 3, "0.3167"), (None, "–"), (math.nan, "–"), (3, "3"), (True, "yes"), (False, "no")],
 )
 def test_format_number(value, text):
     assert format_number(value) == text
@@ -259,6 +261,12 @@ def test_grid_cells_group_runs_that_differ_only_in_the_seed():
     ]
 
 
+def cell_row(html: str, number: int, section: int = 1) -> str:
+    """The row of grid cell ``number`` in the opening cell comparison table."""
+    table = html.split(f'<h2 id="grid-{section}">')[1].split("</table>")[0]
+    return table.split(f'href="#world-{section}-cell-{number}"')[1].split("</tr>")[0]
+
+
 def test_report_of_a_cpr_grid_has_a_section_per_cell(tmp_path):
     experiment = write_cpr_grid(tmp_path)
     html = write_report(experiment).read_text(encoding="utf-8")
@@ -268,26 +276,37 @@ def test_report_of_a_cpr_grid_has_a_section_per_cell(tmp_path):
         "world.kwargs.growth_rate=0.6, agents.params.prior=altruistic",
         "world.kwargs.growth_rate=0.6, agents.params.prior=selfish",
     ]
-    assert "Grid cells" in html
-    positions = [html.index(f'<h4 id="world-1-cell-{number}" class="cell">{label}') for number, label in enumerate(labels, start=1)]
+    # the page opens with the cell comparison, before the runs table
+    assert html.index('<h2 id="grid-1">Grid cells</h2>') < html.index('<h2 id="runs">')
+    positions = [html.index(f'<h3 id="world-1-cell-{number}" class="cell">{label}') for number, label in enumerate(labels, start=1)]
     assert positions == sorted(positions)
     for label in labels:  # stock and norm plots of every cell
         assert f'alt="{label}: Stock over time"' in html
         assert f'alt="{label}: Norms over time"' in html
-    assert html.count(PNG_IMG) == 4 + 4 * 2  # world plots + parse failures, then 2 per cell
+    # one band plot over the cells (stock by round), then per cell its 2 plots + parse failures
+    assert html.count(PNG_IMG) == 1 + 4 * 3
+    assert 'alt="Stock after each round"' in html and "95% t-interval" in html
     # survival time per cell: 0.2/selfish collapses in round 3 for both seeds, the others last 4
-    cell_rows = html.split("<th>cell</th>")[1].split("</table>")[0]
-    selfish_row = cell_rows.split(labels[1])[1].split("</tr>")[0]
+    selfish_row = cell_row(html, 2)
     assert "<td>0, 1</td>" in selfish_row  # its seeds, in order
-    assert '<td class="num">3 ± 0</td>' in selfish_row  # survival_time
-    assert '<td class="num">0 ± 0</td>' in selfish_row  # survival_rate
-    altruistic_row = cell_rows.split(labels[0])[1].split("</tr>")[0]
-    assert '<td class="num">4 ± 0</td>' in altruistic_row and '<td class="num">1 ± 0</td>' in altruistic_row
-    # efficiency of 0.2/selfish: seed 0 takes 108 of T * MSY = 40 -> 1; seed 1 takes 120 -> 1
-    # norm similarity: seed 0 1 - 0.2 = 0.8, seed 1 1.0 -> mean 0.9, sd 0.1414
-    assert '<td class="num">0.9 ± 0.1414</td>' in selfish_row
-    for name in ("survival_time", "survival_rate", "efficiency", "norm_similarity", "sanction_rate"):
-        assert f"<th>{name}</th>" in cell_rows
+    assert '<td class="num">3 <span class="ci">[3, 3]</span></td>' in selfish_row  # survival_time
+    assert '<td class="num">0 <span class="ci">[0, 0]</span></td>' in selfish_row  # survival_rate
+    altruistic_row = cell_row(html, 1)
+    assert '<td class="num">4 <span class="ci">[4, 4]</span></td>' in altruistic_row
+    assert '<td class="num">1 <span class="ci">[1, 1]</span></td>' in altruistic_row
+    # norm similarity of 0.2/selfish: seed 0 1 - 0.2 = 0.8, seed 1 1.0 -> mean 0.9, s 0.1414;
+    # t(0.975, 1) = 12.706, half width 12.706 * 0.1414 / sqrt(2) = 1.2706
+    assert '<td class="num">0.9 <span class="ci">[-0.3706, 2.171]</span></td>' in selfish_row
+    header = html.split('<h2 id="grid-1">')[1].split("</tr>")[0]
+    for name in ("world.kwargs.growth_rate", "agents.params.prior", "survival_time", "survival_rate", "efficiency",
+                 "norm_similarity", "sanction_rate", "valid decisions", "fallbacks"):
+        assert f"<th>{name}</th>" in header
+    # the runs are grouped by cell, in the runs and the headline tables, and named by cell and seed
+    runs_table = html.split('<h2 id="runs">')[1].split("</table>")[0]
+    assert [runs_table.index(f"<td>{label}, seed {seed}</td>") for label in labels for seed in (0, 1)] == sorted(
+        runs_table.index(f"<td>{label}, seed {seed}</td>") for label in labels for seed in (0, 1))
+    # CPR outcomes in words: 0.2/selfish collapsed in round 3, the others survived all 4 rounds
+    assert html.count("<td>collapsed in round 3</td>") == 2 and html.count("<td>survived all 4 rounds</td>") == 6
     assert "seed=" not in html and "workers=" not in html
 
 
@@ -334,10 +353,12 @@ def test_report_of_a_govsim_grid_run_by_the_runner(tmp_path):
     html = write_report(tmp_path / "runs" / "govsim_grid").read_text(encoding="utf-8")
     labels = ["fraction=0.1", "fraction=0.3"]  # grid keys shortened to their last part
     for number, label in enumerate(labels, start=1):
-        assert f'<h4 id="world-1-cell-{number}" class="cell">{label}' in html
+        assert f'<h3 id="world-1-cell-{number}" class="cell">{label}' in html
         assert f'alt="{label}: Stock over time"' in html
         assert f'alt="{label}: Requests against the sustainable threshold"' in html
-    cell_rows = html.split("<th>cell</th>")[1].split("</table>")[0]
-    sustainable, greedy = (cell_rows.split(label)[1].split("</tr>")[0] for label in labels)
-    assert '<td class="num">12 ± 0</td>' in sustainable and '<td class="num">1 ± 0</td>' in sustainable  # months, rate
-    assert '<td class="num">0.1667 ± 0</td>' in greedy  # efficiency
+    sustainable, greedy = cell_row(html, 1), cell_row(html, 2)
+    assert '<a href="#world-1-cell-1">0.1</a>' in html  # the swept value is its own column
+    assert '<td class="num">12 <span class="ci">[12, 12]</span></td>' in sustainable  # months
+    assert '<td class="num">1 <span class="ci">[1, 1]</span></td>' in sustainable  # survival rate
+    assert '<td class="num">0.1667 <span class="ci">[0.1667, 0.1667]</span></td>' in greedy  # efficiency
+    assert html.count("<td>collapsed in month 1</td>") == 2 and html.count("<td>survived all 12 months</td>") == 2
