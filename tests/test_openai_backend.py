@@ -47,6 +47,20 @@ def backend_for(server: FakeOpenAIServer, **kwargs) -> OpenAIBackend:
     return OpenAIBackend("fake-model", base_url=server.url, **{**FAST, **kwargs})
 
 
+def record_retry_delays(backend) -> list[float]:
+    """The waits the backend chose before each retry, as it reports them to its retry hook
+    (what the tests check instead of timing the calls)."""
+    delays: list[float] = []
+    count = backend._count_retry
+
+    def recording(attempt, error, delay_s):
+        delays.append(delay_s)
+        count(attempt, error, delay_s)
+
+    backend._count_retry = recording
+    return delays
+
+
 class TestOpenAI(BackendContract):
     @pytest.fixture(autouse=True)
     def _server(self, fake_openai_server):
@@ -73,7 +87,7 @@ class TestOpenAI(BackendContract):
         completions = backend.generate(CHATS, params=QUICK)
         assert [c.text for c in completions] == ["Answer: C"] * 3
         assert all(c.prompt_tokens > 0 and c.completion_tokens == 2 for c in completions)
-        assert all(0.02 <= c.latency_s < 2 and c.cost_usd == 0 and not c.cached for c in completions)
+        assert all(c.latency_s >= 0.02 and c.cost_usd == 0 and not c.cached for c in completions)  # the server's 20 ms
         assert backend.name == "openai:fake-model" and not backend.can_score and backend.retries == 0
         sent = [r.body["messages"] for r in self.server.completions]  # concurrent: any arrival order
         assert sorted(sent, key=repr) == sorted(CHATS, key=repr)
@@ -146,38 +160,35 @@ class TestOpenAI(BackendContract):
     def test_timeouts_are_retried_then_raise(self):
         self.server.default = Behaviour("timeout", hang_s=3.0)
         backend = backend_for(self.server, timeout_s=0.2, max_retries=2)
-        start = time.perf_counter()
         with pytest.raises(BackendError, match=r"openai:fake-model: request failed after 3 attempts: APITimeoutError"):
             backend.generate(CHATS[:1], params=QUICK)
-        assert time.perf_counter() - start < 2
         assert backend.retries == 2 and len(self.server.completions) == 3
         backend.close()
 
     def test_rate_limit_honours_retry_after(self):
         self.server.enqueue(Behaviour("429", retry_after="0.3"))
         backend = backend_for(self.server, max_backoff_s=5.0)
-        start = time.perf_counter()
+        delays = record_retry_delays(backend)
         completion = backend.generate(CHATS[:1], params=QUICK)[0]
-        waited = time.perf_counter() - start
-        assert completion.text == "Answer: C" and backend.retries == 1
-        assert 0.3 <= waited < 2 and completion.latency_s >= 0.3  # latency includes the retry
+        assert completion.text == "Answer: C" and backend.retries == 1 and delays == [0.3]
+        assert completion.latency_s >= 0.3  # latency includes the retry (a lower bound: a sleep is never shorter)
         backend.close()
 
     def test_retry_after_is_capped_by_max_backoff(self):
         self.server.enqueue(Behaviour("429", retry_after="30"))
         backend = backend_for(self.server, max_backoff_s=0.05)
-        start = time.perf_counter()
+        delays = record_retry_delays(backend)
         assert backend.generate(CHATS[:1], params=QUICK)[0].text == "Answer: C"
-        assert time.perf_counter() - start < 2
+        assert delays == [0.05]
         backend.close()
 
     def test_persistent_server_error_raises_quickly(self):
         self.server.default = Behaviour("500")
         backend = backend_for(self.server, max_retries=3)
-        start = time.perf_counter()
+        delays = record_retry_delays(backend)
         with pytest.raises(BackendError) as caught:
             backend.generate(CHATS[:1], params=QUICK)
-        assert time.perf_counter() - start < 2
+        assert len(delays) == 3 and all(0 <= d <= FAST["max_backoff_s"] for d in delays)  # quick backoff
         message = str(caught.value)
         assert "fake-model" in message and "after 4 attempts" in message and "InternalServerError" in message
         assert backend.retries == 3 and len(self.server.completions) == 4
@@ -215,10 +226,8 @@ class TestOpenAI(BackendContract):
         with FakeOpenAIServer(latency_ms=300) as server:
             backend = OpenAIBackend("fake-model", base_url=server.url, concurrency=8)
             chats = [[{"role": "user", "content": f"question {i}"}] for i in range(20)]
-            start = time.perf_counter()
             completions = backend.generate(chats, params=QUICK)
-            elapsed = time.perf_counter() - start
-            assert len(completions) == 20 and elapsed < 2  # one at a time would take 6 s
+            assert len(completions) == 20
             assert server.max_in_flight == 8
             assert sorted(r.body["messages"][0]["content"] for r in server.completions) == sorted(
                 c[0]["content"] for c in chats)
@@ -226,11 +235,11 @@ class TestOpenAI(BackendContract):
 
     def test_requests_per_minute_spaces_requests(self):
         backend = backend_for(self.server, requests_per_minute=600)  # a burst of 10, then 10 a second
-        start = time.perf_counter()
+        fake = FakeTime()  # the backend's own limiter on a clock that only its waits advance
+        backend.limiter = RateLimiter(requests_per_minute=600, clock=fake.clock, sleep=fake.sleep)
         backend.generate([CHATS[0]] * 12, params=QUICK)
-        assert 0.15 <= time.perf_counter() - start < 2
-        arrivals = sorted(r.received_at for r in self.server.completions)
-        assert arrivals[-1] - arrivals[0] >= 0.15
+        assert fake.sleeps == [pytest.approx(0.1), pytest.approx(0.1)] and fake.now == pytest.approx(0.2)
+        assert len(self.server.completions) == 12
         backend.close()
 
     # -- the key -----------------------------------------------------------------------------
@@ -463,8 +472,9 @@ def test_retry_after_wins_and_is_capped():
     assert policy.delay(0, rng, _status_error(openai.RateLimitError, 429, {"Retry-After": "2"})) == 2.0
     assert policy.delay(0, rng, _status_error(openai.RateLimitError, 429, {"retry-after-ms": "150"})) == 0.15
     assert policy.delay(0, rng, _status_error(openai.RateLimitError, 429, {"Retry-After": "120"})) == 5.0
-    in_3s = email.utils.formatdate(time.time() + 3, usegmt=True)
-    assert 1.5 < policy.delay(0, rng, _status_error(openai.RateLimitError, 429, {"Retry-After": in_3s})) <= 3.5
+    now = 1_700_000_000.0  # a fixed clock: an HTTP date 3 s ahead of it is exactly 3 s away
+    in_3s = email.utils.formatdate(now + 3, usegmt=True)
+    assert retry_after_s(_status_error(openai.RateLimitError, 429, {"Retry-After": in_3s}), now=now) == 3.0
     unreadable = _status_error(openai.RateLimitError, 429, {"Retry-After": "soon"})
     assert retry_after_s(unreadable) is None and policy.delay(0, rng, unreadable) <= 0.001
 
