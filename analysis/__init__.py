@@ -38,7 +38,10 @@ from .commons import (
 )
 from .donor_game import average_final_resources, donation_fraction, donor_game_metrics, final_resources, initial_cooperation, punishment_rate
 from .catalog import catalog
-from .metrics import RunRecords, decision_stats, equality, find_runs, gini, llm_call_stats, load_run
+from .metrics import (
+    RunRecords, decision_stats, equality, equality_nan_reason, find_runs, gini, llm_call_stats, load_run,
+    valid_decision_counts, with_nan_reasons,
+)
 from .trust_split import exploitation, honesty_rate, split_efficiency, split_nocomm_metrics, trust_split_metrics
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "donor_game_metrics",
     "efficiency",
     "equality",
+    "equality_nan_reason",
     "exploitation",
     "final_resources",
     "find_runs",
@@ -70,11 +74,14 @@ __all__ = [
     "split_nocomm_metrics",
     "survival_time",
     "trust_split_metrics",
+    "valid_decision_counts",
+    "with_nan_reasons",
     "world_metrics",
     "write_report",
 ]
 
-#: world id -> ``metrics(steps) -> dict`` of JSON-safe headline numbers; other worlds plug in here
+#: world id -> ``metrics(steps) -> dict`` of headline numbers; rates over valid decisions, with
+#: ``valid_decisions``, ``fallbacks`` and, for each NaN, ``nan_reasons``; other worlds plug in here
 WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
     donor_game.WORLD_ID: donor_game.donor_game_metrics,
     trust_split.WORLD_ID: trust_split.trust_split_metrics,

@@ -22,14 +22,14 @@ Formulas (one episode; the run's number is the mean over its episodes)
   maximum sustainable yield ``r K / 4`` of logistic regrowth (``max_sustainable_yield``) and
   ``T = n_rounds``; this transfer of the GovSim formula is ours, Gupta et al. give no formula.
 - equality ``e = 1 - sum_i sum_j |R_i - R_j| / (2 |I| sum_i R_i)`` (:func:`.metrics.equality`;
-  1.0 when nobody harvested).
+  1.0 when nobody harvested; NaN, with the reason, for a negative gain, where 1 - Gini leaves [0, 1]).
 - GovSim over-usage ``o``: share of (present agent, month) harvest decisions whose *request*
   exceeded the per-agent threshold shown that month (``threshold``). The request is the agent's
   choice; the granted harvest can be smaller when demand exceeds the stock, and counting it
   would hide over-usage exactly when it matters. Without fallbacks and newcomers the
   denominator is ``|I| * m`` as in the paper.
-- CPR, per agent-round (one harvest-phase row of an agent): ``sanction_rate`` = share of
-  agent-rounds sanctioned; ``norm_adherence`` = among agent-rounds under a group norm
+- CPR, per agent-round (one harvest-phase row of an agent that chose its effort itself):
+  ``sanction_rate`` = share of agent-rounds sanctioned; ``norm_adherence`` = among agent-rounds under a group norm
   (``group_norm >= 0``), the share whose harvest was at most the norm (``None`` when no norm was
   ever set); ``over_usage`` = share of agent-rounds with ``over_norm``; ``norm_similarity`` of a
   round = ``1 - mean_{i<j} |e_i - e_j|`` over the agents' efforts in [0, 1] (1 = everyone
@@ -41,8 +41,10 @@ Fallbacks
 ---------
 A harvest row with ``fallback_used`` is the world's declared fallback for an answer that never
 parsed, not the agent's choice (STYLE.md, rule 4). It still moves the resource, so it counts in
-survival, gains, efficiency, equality and sanctions, but it is left out of the behavioural
-metrics: over-usage, norm adherence and norm similarity. ``fallback_rate`` reports it.
+the outcomes (survival, gains, efficiency, equality), but it is left out of every rate over
+decisions: over-usage, sanctions, norm adherence and norm similarity. ``valid_decisions`` and
+``fallbacks`` count the decisions (``fallback_rate`` is their ratio). A number that is
+undefined for the run is NaN, with its reason in ``nan_reasons``.
 
 The horizon T
 -------------
@@ -71,7 +73,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import decision_stats, equality
+from .metrics import equality, valid_decision_counts, with_nan_reasons
 
 __all__ = [
     "CPR_WORLD_ID",
@@ -272,13 +274,6 @@ def _mean(values: Iterable[float]) -> float:
     return float(np.mean(numbers)) if numbers else math.nan
 
 
-def _json_number(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
 def _episode_outcome(episode: pd.DataFrame, harvests: pd.DataFrame, horizon: int, yield_column: str) -> dict[str, Any]:
     """What GovSim and CPR share: survival, gains, efficiency, equality."""
     months = survival_time(episode["round"], _flag(episode, "collapsed"))
@@ -316,8 +311,27 @@ def commons_episodes(steps: pd.DataFrame, n_months: int | None = None) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def _run_means(episodes: pd.DataFrame, names: Iterable[str]) -> dict[str, float | None]:
-    return {name: _json_number(_mean(episodes[name])) for name in names}
+def _run_means(episodes: pd.DataFrame, names: Iterable[str]) -> dict[str, float]:
+    return {name: _mean(episodes[name]) for name in names}
+
+
+def _decision_counts(steps: pd.DataFrame) -> dict[str, Any]:
+    counts = valid_decision_counts(steps)
+    decisions = counts["valid_decisions"] + counts["fallbacks"]
+    return {"fallback_rate": counts["fallbacks"] / decisions if decisions else math.nan, **counts}
+
+
+def _equality_reason(steps: pd.DataFrame) -> str:
+    gains = agent_gains(steps)
+    negative = gains[gains["gain"] < 0]
+    if len(negative):
+        return f"a gain is negative ({negative['gain'].min():g}); 1 - Gini is defined for non-negative gains"
+    return "no agent harvested in any episode"
+
+
+def _no_valid(what: str, steps: pd.DataFrame) -> str:
+    counts = valid_decision_counts(steps)
+    return f"no valid {what} ({counts['fallbacks']} fallbacks, {counts['valid_decisions']} valid decisions in all)"
 
 
 def commons_metrics(steps: pd.DataFrame, n_months: int | None = None) -> dict[str, Any]:
@@ -325,19 +339,26 @@ def commons_metrics(steps: pd.DataFrame, n_months: int | None = None) -> dict[st
 
     Keys: ``survival_time`` (months), ``survival_rate`` (share of episodes that survived all
     T months), ``gain`` (mean R_i), ``efficiency``, ``equality``, ``over_usage`` (shares in
-    [0, 1]), ``episodes``, ``n_months`` (T used) and ``fallback_rate``. Undefined values are
-    ``None``. See the module docstring for the formulas and for how T is found.
+    [0, 1]), ``episodes``, ``n_months`` (T used), ``fallback_rate``, ``valid_decisions`` and
+    ``fallbacks``. Undefined numbers are NaN, explained in ``nan_reasons``. See the module
+    docstring for the formulas and for how T is found.
     """
     horizon = _horizon(steps, n_months, DEFAULT_N_MONTHS, "n_months")
     episodes = commons_episodes(steps, horizon)
-    return {
-        "survival_time": _json_number(episodes["survival_time"].mean()),
-        "survival_rate": _json_number(episodes["survived"].astype(float).mean()),
+    metrics = {
+        "survival_time": float(episodes["survival_time"].mean()),
+        "survival_rate": float(episodes["survived"].astype(float).mean()),
         **_run_means(episodes, ("gain", "efficiency", "equality", "over_usage")),
         "episodes": len(episodes),
         "n_months": horizon,
-        "fallback_rate": _json_number(decision_stats(steps)["fallback_rate"]),
+        **_decision_counts(steps),
     }
+    return with_nan_reasons(metrics, {
+        "gain": "no agent was present for a harvest",
+        "equality": _equality_reason(steps),
+        "over_usage": _no_valid("harvest request", steps),
+        "fallback_rate": "no decision was taken",
+    })
 
 
 def norm_similarity_by_round(steps: pd.DataFrame) -> pd.DataFrame:
@@ -370,7 +391,7 @@ def cpr_episodes(steps: pd.DataFrame, n_rounds: int | None = None) -> pd.DataFra
         harvests = harvest_rows(episode)
         row = _episode_outcome(episode, harvests, horizon, "max_sustainable_yield")
         chosen = harvest_rows(episode, own_choices=True)
-        row["sanction_rate"] = float(_flag(harvests, "sanctioned").mean()) if len(harvests) else math.nan
+        row["sanction_rate"] = float(_flag(chosen, "sanctioned").mean()) if len(chosen) else math.nan
         row["norm_adherence"] = norm_adherence(chosen["harvest"], chosen["group_norm"].astype(float))
         row["over_usage"] = float(_flag(chosen, "over_norm").mean()) if len(chosen) else math.nan
         rounds = similarity[similarity["episode"] == episode_id]["norm_similarity"].dropna()
@@ -387,24 +408,41 @@ def cpr_metrics(steps: pd.DataFrame, n_rounds: int | None = None) -> dict[str, A
     """Effort-CPR headline numbers of a run (means over its episodes), JSON-safe.
 
     Keys: ``survival_time`` (rounds), ``survival_rate``, ``gain``, ``efficiency``,
-    ``equality``, ``sanction_rate``, ``norm_adherence`` (``None`` when no norm was ever set),
+    ``equality``, ``sanction_rate``, ``norm_adherence`` (NaN when no norm was ever set),
     ``over_usage``, ``norm_similarity`` (mean over rounds), ``final_norm_similarity``,
-    ``mean_group_norm`` (``None`` without norms), ``episodes``, ``n_rounds`` (T used) and
-    ``fallback_rate``. See the module docstring for the formulas.
+    ``mean_group_norm`` (NaN without norms), ``episodes``, ``n_rounds`` (T used),
+    ``fallback_rate``, ``valid_decisions`` and ``fallbacks``. Undefined numbers are NaN,
+    explained in ``nan_reasons``. See the module docstring for the formulas.
     """
     horizon = _horizon(steps, n_rounds, DEFAULT_N_ROUNDS, "n_rounds")
     episodes = cpr_episodes(steps, horizon)
-    return {
-        "survival_time": _json_number(episodes["survival_time"].mean()),
-        "survival_rate": _json_number(episodes["survived"].astype(float).mean()),
+    metrics = {
+        "survival_time": float(episodes["survival_time"].mean()),
+        "survival_rate": float(episodes["survived"].astype(float).mean()),
         **_run_means(episodes, (
             "gain", "efficiency", "equality", "sanction_rate", "norm_adherence", "over_usage",
             "norm_similarity", "final_norm_similarity", "mean_group_norm",
         )),
         "episodes": len(episodes),
         "n_rounds": horizon,
-        "fallback_rate": _json_number(decision_stats(steps)["fallback_rate"]),
+        **_decision_counts(steps),
     }
+    chosen = harvest_rows(steps, own_choices=True)
+    governed = chosen[chosen["group_norm"].astype(float) >= 0]
+    return with_nan_reasons(metrics, {
+        "gain": "no agent was present for a harvest",
+        "equality": _equality_reason(steps),
+        "sanction_rate": _no_valid("harvest decision", steps),
+        "norm_adherence": (
+            "no group norm was ever in force" if not (steps["group_norm"].astype(float) >= 0).any()
+            else _no_valid("harvest decision under a norm", steps) if governed.empty else "undefined"
+        ),
+        "over_usage": _no_valid("harvest decision", steps),
+        "norm_similarity": "no round with at least two valid efforts",
+        "final_norm_similarity": "no round with at least two valid efforts",
+        "mean_group_norm": "no group norm was ever in force",
+        "fallback_rate": "no decision was taken",
+    })
 
 
 def metric_options(world: str, world_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -15,7 +15,8 @@ resources, NaN off donor rows), ``resources`` (after the step) and ``round``.
 
 A donor row with ``fallback_used`` is the world's fallback ("abstain") for an answer that
 never parsed: it is not a donation of 0 and is left out of every donation and punishment
-metric here; it counts only in ``fallback_rate``.
+metric here (rates over valid decisions); it counts in ``fallbacks`` and ``fallback_rate``.
+Final resources are outcomes, not decisions: they include what fallbacks did.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from .metrics import decision_stats
+from .metrics import decision_stats, valid_decision_counts, with_nan_reasons
 
 __all__ = [
     "WORLD_ID",
@@ -105,32 +106,39 @@ def initial_cooperation(steps: pd.DataFrame) -> float:
     return float(by_generation.get(1, math.nan))
 
 
-def _json_number(value: Any) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
-
-
-def _by_generation(series: pd.Series) -> dict[str, float | None]:
+def _by_generation(series: pd.Series) -> dict[str, float]:
     # String keys, so that a dict read back from summary.json equals the one computed here.
-    return {str(int(generation)): _json_number(value) for generation, value in series.items()}
+    return {str(int(generation)): float(value) for generation, value in series.items()}
 
 
 def donor_game_metrics(steps: pd.DataFrame) -> dict[str, Any]:
-    """The headline numbers of a Donor Game run, JSON-safe, for ``summary.json`` and reports.
+    """The headline numbers of a Donor Game run, for ``summary.json`` and reports.
 
     Keys: ``avg_final_resources_by_generation``, ``donation_fraction_by_generation`` (share in
     [0, 1]), ``punishment_rate_by_generation`` (percent of encounters) map the generation, as a
-    string, to a number; ``final_generation_avg_resources``, ``initial_cooperation`` (share)
-    and ``fallback_rate`` (fallbacks / decisions) are numbers. Undefined values are ``None``.
-    ``json.loads(json.dumps(m)) == m`` holds.
+    string, to a number (a generation without a valid donor decision is absent from the rates);
+    ``final_generation_avg_resources``, ``initial_cooperation`` (share) and ``fallback_rate``
+    (fallbacks / decisions) are numbers; ``valid_decisions`` and ``fallbacks`` count decisions.
+    Rates are over valid decisions; an undefined one is NaN, explained in ``nan_reasons``.
     """
     _require(steps, ("generation", "game", "agent", "step", "resources", "role", "move", "fraction", "fallback_used"))
     resources = average_final_resources(steps)
-    return {
+    counts = valid_decision_counts(steps)
+    metrics = {
         "avg_final_resources_by_generation": _by_generation(resources),
-        "final_generation_avg_resources": _json_number(resources.iloc[-1]) if len(resources) else None,
-        "initial_cooperation": _json_number(initial_cooperation(steps)),
+        "final_generation_avg_resources": float(resources.iloc[-1]) if len(resources) else math.nan,
+        "initial_cooperation": initial_cooperation(steps),
         "donation_fraction_by_generation": _by_generation(donation_fraction(steps)),
         "punishment_rate_by_generation": _by_generation(punishment_rate(steps)),
-        "fallback_rate": _json_number(decision_stats(steps)["fallback_rate"]),
+        "fallback_rate": decision_stats(steps)["fallback_rate"] if counts["valid_decisions"] + counts["fallbacks"] else math.nan,
+        **counts,
     }
+    first = steps[(steps["generation"] == 1) & (steps["role"] == "donor")]
+    first_fallbacks = int(first["fallback_used"].fillna(False).astype(bool).sum())
+    return with_nan_reasons(metrics, {
+        "final_generation_avg_resources": "the run recorded no game",
+        "initial_cooperation": (
+            f"no valid donation in generation 1 ({len(first)} donor decisions, {first_fallbacks} fallbacks)"
+        ),
+        "fallback_rate": "no decision was taken",
+    })

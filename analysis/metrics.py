@@ -11,12 +11,21 @@ Inequality follows the mean-absolute-difference definition of the Gini coefficie
     G = sum_i sum_j |x_i - x_j| / (2 n^2 mean(x))
 
 and equality is ``1 - G``, the "equality" metric of Perolat et al. (2017) and Leibo et al.
-(2017) for sequential social dilemmas.
+(2017) for sequential social dilemmas. It lies in [0, 1] for non-negative values; with a
+negative value (or a total <= 0) the formula leaves that range (1.12 was seen), so
+:func:`equality` is then NaN and :func:`equality_nan_reason` says why.
+
+Rates over decisions (every world's metrics, ``analysis/<world>.py``) count valid decisions
+only: a fallback is the world's move for an answer that never parsed, not a choice. They
+report ``valid_decisions`` and ``fallbacks`` beside the rates, and a rate with no valid
+decision is NaN with its reason in ``nan_reasons`` (:func:`with_nan_reasons`).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +39,13 @@ __all__ = [
     "decision_stats",
     "decisions_by_generation",
     "equality",
+    "equality_nan_reason",
     "find_runs",
     "gini",
     "llm_call_stats",
     "load_run",
+    "valid_decision_counts",
+    "with_nan_reasons",
 ]
 
 SUMMARY_FILE = "summary.json"
@@ -99,7 +111,8 @@ def load_run(run_dir: str | Path) -> RunRecords:
 
 def find_runs(path: str | Path) -> list[Path]:
     """Run directories under ``path``: ``path`` itself if it is one, else every directory
-    below it holding ``summary.json`` (a finished run), sorted by path."""
+    below it, at any depth (``<exp>/<key=value>/seed=N/``), holding ``summary.json`` (a
+    finished run), sorted by path."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{str(path)!r} does not exist")
@@ -129,6 +142,55 @@ def decision_stats(steps: pd.DataFrame) -> dict[str, Any]:
         "fallbacks": fallbacks,
         "fallback_rate": fallbacks / decisions if decisions else 0.0,
     }
+
+
+def valid_decision_counts(steps: pd.DataFrame) -> dict[str, int]:
+    """``valid_decisions`` (decisions the agent made itself) and ``fallbacks`` (decisions the
+    world's fallback replaced), the counts every world's rates are reported beside."""
+    stats = decision_stats(steps)
+    return {"valid_decisions": stats["decisions"] - stats["fallbacks"], "fallbacks": stats["fallbacks"]}
+
+
+def _undefined(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def with_nan_reasons(metrics: Mapping[str, Any], reasons: Mapping[str, str]) -> dict[str, Any]:
+    """``metrics`` with every undefined number (None, NaN, infinite) as NaN, and, when there is
+    one, ``"nan_reasons"``: ``{metric name: reason}``, the reason from ``reasons`` (by name).
+
+    Numbers inside a dict value (per generation, per policy) are named ``"<metric>.<key>"``
+    and take the reason of ``"<metric>"`` unless ``reasons`` names them. A NaN without a reason
+    is a bug in the metric: it raises ``KeyError`` rather than print an unexplained NaN.
+    """
+    result: dict[str, Any] = {}
+    why: dict[str, str] = {}
+
+    def reason_for(name: str, parent: str | None = None) -> str:
+        if name in reasons:
+            return reasons[name]
+        if parent is not None and parent in reasons:
+            return reasons[parent]
+        raise KeyError(f"metric {name!r} is undefined and no reason was given")
+
+    for name, value in metrics.items():
+        if isinstance(value, Mapping):
+            inner = {}
+            for key, item in value.items():
+                if _undefined(item):
+                    inner[key] = math.nan
+                    why[f"{name}.{key}"] = reason_for(f"{name}.{key}", name)
+                else:
+                    inner[key] = item
+            result[name] = inner
+        elif _undefined(value):
+            result[name] = math.nan
+            why[name] = reason_for(name)
+        else:
+            result[name] = value
+    if why:
+        result["nan_reasons"] = why
+    return result
 
 
 def decisions_by_generation(steps: pd.DataFrame) -> pd.DataFrame:
@@ -190,6 +252,25 @@ def gini(values: Any) -> float:
     return float(((2 * ranks - n - 1) * np.sort(x)).sum() / (n * total))
 
 
+def equality_nan_reason(values: Any) -> str | None:
+    """Why :func:`equality` of ``values`` is NaN, or None when it is defined."""
+    x = np.asarray(values, dtype=float).ravel()
+    if x.size == 0:
+        return "no returns to compare"
+    if not np.isfinite(x).all():
+        return "a return is not a finite number"
+    if (x < 0).any():
+        return f"a return is negative ({x.min():g}); 1 - Gini is defined for non-negative returns"
+    return None
+
+
 def equality(values: Any) -> float:
-    """``1 - gini(values)``: 1 for a perfectly equal distribution."""
+    """``1 - gini(values)``, in [0, 1]: 1 for a perfectly equal distribution (all zeros
+    included), 1/n when one holds everything.
+
+    NaN (see :func:`equality_nan_reason`) for no values, a non-finite value or a negative
+    value: there the Gini formula leaves [0, 1] (a negative total gives more than 1).
+    """
+    if equality_nan_reason(values) is not None:
+        return math.nan
     return 1.0 - gini(values)

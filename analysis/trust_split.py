@@ -31,8 +31,10 @@ Definitions
   hand.
 
 Rows with ``fallback_used`` are the world's declared fallback, not the agent's choice: they are
-left out of the proposal means and of honesty (a fallback message is empty) but, being real
-moves of the game, they count in efficiency and rewards.
+left out of the proposal means and of honesty (a fallback message is empty), which are over
+valid decisions, but, being real moves of the game, they count in efficiency, rewards and
+exploitation (outcomes). ``valid_decisions`` and ``fallbacks`` count the decisions; an
+undefined number is NaN with its reason in ``nan_reasons``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from typing import Any
 
 import pandas as pd
 
-from .metrics import decision_stats
+from .metrics import decision_stats, valid_decision_counts, with_nan_reasons
 
 __all__ = [
     "NOCOMM_WORLD_ID",
@@ -70,11 +72,6 @@ def _require(steps: pd.DataFrame, columns: Iterable[str]) -> None:
     missing = [column for column in columns if column not in steps.columns]
     if missing:
         raise ValueError(f"steps lacks the column(s) {missing}; is this a {WORLD_ID} or {NOCOMM_WORLD_ID} run?")
-
-
-def _json_number(value: Any) -> float | None:
-    value = float(value)
-    return None if math.isnan(value) or math.isinf(value) else value
 
 
 def _fallback(steps: pd.DataFrame) -> pd.Series:
@@ -152,34 +149,51 @@ def exploitation(steps: pd.DataFrame, greedy: str = "greedy") -> float:
     return float(rows.loc[~is_greedy, "reward"].mean() - rows.loc[is_greedy, "reward"].mean())
 
 
-def _common(steps: pd.DataFrame, greedy: str) -> dict[str, Any]:
+def _common(steps: pd.DataFrame, greedy: str) -> tuple[dict[str, Any], dict[str, str]]:
     rows = proposal_rows(steps)
-    return {
-        "split_efficiency": _json_number(split_efficiency(steps)),
-        "average_reward": _json_number(rows["reward"].mean()) if len(rows) else None,
-        "exploitation": _json_number(exploitation(steps, greedy)) if "policy" in steps else None,
-        "fallback_rate": _json_number(decision_stats(steps)["fallback_rate"]),
+    counts = valid_decision_counts(steps)
+    metrics = {
+        "split_efficiency": split_efficiency(steps),
+        "average_reward": float(rows["reward"].mean()) if len(rows) else math.nan,
+        "exploitation": exploitation(steps, greedy) if "policy" in steps else math.nan,
+        "fallback_rate": decision_stats(steps)["fallback_rate"] if sum(counts.values()) else math.nan,
+        **counts,
     }
+    reasons = {
+        "split_efficiency": "no proposal round was played (or its best total is 0)",
+        "average_reward": "no proposal round was played",
+        "exploitation": f"no episode with exactly one seat whose policy contains {greedy!r}",
+        "fallback_rate": "no decision was taken",
+    }
+    return metrics, reasons
 
 
 def trust_split_metrics(steps: pd.DataFrame, greedy: str = "greedy") -> dict[str, Any]:
-    """Headline numbers of a Trust-and-Split run, JSON-safe (undefined values are ``None``).
+    """Headline numbers of a Trust-and-Split run.
 
     Keys: ``split_efficiency``, ``average_reward`` (per player per round), ``honesty_rate``,
-    ``mean_proposal_upper``, ``mean_proposal_lower``, ``exploitation``, ``fallback_rate``.
+    ``mean_proposal_upper``, ``mean_proposal_lower``, ``exploitation``, ``fallback_rate``,
+    ``valid_decisions``, ``fallbacks``; undefined numbers are NaN, explained in ``nan_reasons``.
     """
     _require(steps, ("episode", "round", "phase", "reward", "max_welfare", "message", "hand", "upper", "proposal"))
     by_hand = mean_proposal_by_hand(steps)
-    return {
-        **_common(steps, greedy),
-        "honesty_rate": _json_number(honesty_rate(steps)),
-        "mean_proposal_upper": _json_number(by_hand["upper"]),
-        "mean_proposal_lower": _json_number(by_hand["lower"]),
-    }
+    metrics, reasons = _common(steps, greedy)
+    metrics.update({
+        "honesty_rate": honesty_rate(steps),
+        "mean_proposal_upper": by_hand["upper"],
+        "mean_proposal_lower": by_hand["lower"],
+    })
+    reasons.update({
+        "honesty_rate": "no valid message claimed a hand (rock, paper, scissors, upper or lower)",
+        "mean_proposal_upper": "no valid proposal while holding the upper hand",
+        "mean_proposal_lower": "no valid proposal while holding the lower hand",
+    })
+    return with_nan_reasons(metrics, reasons)
 
 
 def split_nocomm_metrics(steps: pd.DataFrame, greedy: str = "greedy") -> dict[str, Any]:
     """Headline numbers of a Split No-Comm run: ``split_efficiency``, ``average_reward``,
-    ``exploitation``, ``fallback_rate`` (no messages, so no honesty)."""
+    ``exploitation``, ``fallback_rate``, ``valid_decisions``, ``fallbacks`` (no messages, so
+    no honesty); undefined numbers are NaN, explained in ``nan_reasons``."""
     _require(steps, ("episode", "round", "reward", "max_welfare"))
-    return _common(steps, greedy)
+    return with_nan_reasons(*_common(steps, greedy))

@@ -18,7 +18,10 @@ from dilemmazoo.analysis.donor_game import (
     initial_cooperation,
     punishment_rate,
 )
-from dilemmazoo.analysis.metrics import decision_stats, decisions_by_generation, equality, gini, llm_call_stats
+from dilemmazoo.analysis.metrics import (
+    decision_stats, decisions_by_generation, equality, equality_nan_reason, find_runs, gini, llm_call_stats,
+    with_nan_reasons,
+)
 
 NAN = math.nan
 AGENTS = ("player_0", "player_1", "player_2", "player_3")
@@ -105,6 +108,53 @@ def test_gini_rejects_bad_input(bad):
         gini(bad)
 
 
+@pytest.mark.parametrize(
+    "returns, reason",
+    [
+        # the formula on (-3, 1): sum_ij |xi - xj| = 8, 2 n^2 mean = 2 * 4 * -1 = -8 -> G = -1, "equality" 2
+        ([-3.0, 1.0], "a return is negative (-3); 1 - Gini is defined for non-negative returns"),
+        # (-2, 3): total 1 > 0 but G = 10 / (2 * 4 * 0.5) = 2.5, "equality" -1.5
+        ([-2.0, 3.0], "a return is negative (-2); 1 - Gini is defined for non-negative returns"),
+        ([-1.0, -1.0], "a return is negative (-1); 1 - Gini is defined for non-negative returns"),
+        ([], "no returns to compare"),
+        ([1.0, NAN], "a return is not a finite number"),
+    ],
+)
+def test_equality_outside_its_range_is_nan_with_the_reason(returns, reason):
+    assert math.isnan(equality(returns))
+    assert equality_nan_reason(returns) == reason
+
+
+def test_equality_stays_in_zero_one_for_non_negative_returns():
+    assert equality([0.0, 0.0]) == 1.0  # nobody got anything: equal
+    assert equality([0.0, 0.0, 4.0]) == pytest.approx(1 / 3)  # one holds everything: 1/n
+    assert equality([4, 1, 3, 2]) == pytest.approx(0.75)
+    assert equality_nan_reason([4, 1, 3, 2]) is None
+    values = np.random.default_rng(3).exponential(size=(200, 5))
+    assert all(0.0 <= equality(row) <= 1.0 for row in values)
+
+
+def test_with_nan_reasons_explains_every_nan():
+    metrics = with_nan_reasons(
+        {"rate": NAN, "count": 3, "by_group": {"a": 0.5, "b": None}}, {"rate": "no valid decision", "by_group": "no data"},
+    )
+    assert metrics["count"] == 3 and math.isnan(metrics["rate"]) and math.isnan(metrics["by_group"]["b"])
+    assert metrics["nan_reasons"] == {"rate": "no valid decision", "by_group.b": "no data"}
+    assert "nan_reasons" not in with_nan_reasons({"rate": 0.5}, {})
+    with pytest.raises(KeyError, match="rate"):
+        with_nan_reasons({"rate": NAN}, {})
+
+
+def test_find_runs_finds_summaries_at_any_depth(tmp_path):
+    nested = [tmp_path / "exp" / "donation_multiplier=2.0" / "seed=1", tmp_path / "exp" / "a=1" / "b=x" / "seed=2"]
+    for run in [*nested, tmp_path / "exp" / "flat"]:
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text("{}")
+    (tmp_path / "exp" / "unfinished").mkdir()
+    assert find_runs(tmp_path) == sorted([*nested, tmp_path / "exp" / "flat"])
+    assert find_runs(nested[0]) == [nested[0]]
+
+
 def test_decision_stats(steps):
     assert decision_stats(steps) == {"decisions": 12, "parse_failures": 5, "fallbacks": 2, "fallback_rate": pytest.approx(2 / 12)}
     assert decision_stats(steps.iloc[0:0]) == {"decisions": 0, "parse_failures": 0, "fallbacks": 0, "fallback_rate": 0.0}
@@ -180,6 +230,8 @@ def test_donor_game_metrics(steps):
         "donation_fraction_by_generation": {"1": pytest.approx(0.95 / 3), "2": pytest.approx(0.5)},
         "punishment_rate_by_generation": {"1": 0.0, "2": pytest.approx(200 / 7)},
         "fallback_rate": pytest.approx(1 / 6),
+        "valid_decisions": 10,
+        "fallbacks": 2,
     }
     assert json.loads(json.dumps(result, allow_nan=False)) == result
     assert all(type(value) is float for value in result["avg_final_resources_by_generation"].values())
@@ -193,10 +245,27 @@ def test_world_metrics_dispatches_on_the_world_id(steps):
     assert world_metrics("dilemmazoo/donor-game-v0", steps.iloc[0:0]) == {}
 
 
-def test_initial_cooperation_is_none_without_generation_one_donations(steps):
+def test_initial_cooperation_is_nan_with_a_reason_without_generation_one_donations(steps):
     later = steps[steps["generation"] == 2]
     assert math.isnan(initial_cooperation(later))
-    assert donor_game_metrics(later)["initial_cooperation"] is None
+    metrics = donor_game_metrics(later)
+    assert math.isnan(metrics["initial_cooperation"])
+    assert metrics["nan_reasons"] == {"initial_cooperation": "no valid donation in generation 1 (0 donor decisions, 0 fallbacks)"}
+
+
+def test_donor_rates_are_over_valid_decisions_only(steps):
+    # every generation-1 donor decision fell back: no rate for generation 1, not a rate of 0
+    fell_back = steps.copy()
+    first_donors = (fell_back["generation"] == 1) & (fell_back["role"] == "donor")
+    fell_back.loc[first_donors, "fallback_used"] = True
+    fell_back.loc[first_donors, "move"] = "abstain"
+    metrics = donor_game_metrics(fell_back)
+    assert math.isnan(metrics["initial_cooperation"])
+    assert "1" not in metrics["donation_fraction_by_generation"] and "1" not in metrics["punishment_rate_by_generation"]
+    assert metrics["donation_fraction_by_generation"]["2"] == pytest.approx(0.5)
+    n = int(first_donors.sum())
+    assert metrics["fallbacks"] == n + int((steps["fallback_used"] & ~first_donors).sum())
+    assert metrics["nan_reasons"]["initial_cooperation"] == f"no valid donation in generation 1 ({n} donor decisions, {n} fallbacks)"
 
 
 def test_donor_metrics_name_missing_columns(steps):

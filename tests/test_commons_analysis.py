@@ -192,6 +192,7 @@ def test_govsim_everyone_takes_the_sustainable_share_for_twelve_months():
     assert commons_metrics(steps) == {
         "survival_time": 12.0, "survival_rate": 1.0, "gain": 120.0, "efficiency": 1.0, "equality": 1.0,
         "over_usage": 0.0, "episodes": 1, "n_months": 12, "fallback_rate": 0.0,
+        "valid_decisions": 72, "fallbacks": 0,  # 60 harvest decisions and 12 utterances
     }
 
 
@@ -235,7 +236,17 @@ def test_govsim_over_usage_counts_requests_not_grants_and_skips_fallbacks():
     assert row["total_harvest"] == 60.0  # the fallback's harvest still counts
     assert bool(row["survived"]) and row["efficiency"] == 1.0
     # 5 harvest decisions and 1 utterance, 1 fallback
-    assert commons_metrics(steps, n_months=1)["fallback_rate"] == pytest.approx(1 / 6)
+    metrics = commons_metrics(steps, n_months=1)
+    assert metrics["fallback_rate"] == pytest.approx(1 / 6)
+    assert (metrics["valid_decisions"], metrics["fallbacks"]) == (5, 1)
+
+
+def test_govsim_over_usage_of_a_run_without_a_valid_harvest_is_nan_with_the_reason():
+    steps = govsim_steps([[10, 10, 10, 30, 30]], fallbacks={(1, seat) for seat in range(5)})
+    metrics = commons_metrics(steps, n_months=1)
+    assert math.isnan(metrics["over_usage"])
+    assert metrics["nan_reasons"] == {"over_usage": "no valid harvest request (5 fallbacks, 1 valid decisions in all)"}
+    assert metrics["efficiency"] == 1.0  # the fallbacks' harvests still moved the resource
 
 
 def test_govsim_absent_newcomer_is_not_counted_before_it_joins():
@@ -321,10 +332,13 @@ def test_cpr_metrics_are_means_over_episodes(cpr_steps):
     assert json.loads(json.dumps(metrics)) == metrics
 
 
-def test_cpr_without_any_norm_reports_none(cpr_steps):
+def test_cpr_without_any_norm_reports_nan_with_the_reason(cpr_steps):
     steps = cpr_steps[cpr_steps["episode"] == 1]
     metrics = cpr_metrics(steps, n_rounds=50)
-    assert metrics["norm_adherence"] is None and metrics["mean_group_norm"] is None
+    assert math.isnan(metrics["norm_adherence"]) and math.isnan(metrics["mean_group_norm"])
+    assert metrics["nan_reasons"] == {
+        "norm_adherence": "no group norm was ever in force", "mean_group_norm": "no group norm was ever in force",
+    }
     assert metrics["efficiency"] == pytest.approx(12 / 250)
 
 

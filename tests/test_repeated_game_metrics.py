@@ -28,7 +28,10 @@ def test_hand_computed_metrics():
     assert cooperation_rate(steps) == pytest.approx(3 / 5)
     assert cooperation_rate(steps, by="policy").to_dict() == pytest.approx({"model": 1 / 3, "tft": 1.0})
     m = repeated_game_metrics(steps)
-    assert m["mutual_cooperation_rate"] == pytest.approx(1 / 3)
+    # rounds decided validly by both: 1 (C, C) and 2 (D, C); round 3 held a fallback -> 1 of 2
+    assert m["mutual_cooperation_rate"] == pytest.approx(1 / 2)
+    assert (m["valid_decisions"], m["fallbacks"]) == (5, 1)
+    assert "nan_reasons" not in m
     assert m["mean_reward"] == pytest.approx((3 + 3 + 5 + 0 + 5 + 0) / 6)  # prediction steps are not rounds
     assert m["fallback_rate"] == pytest.approx(1 / 6)
     assert m["mean_reward_by_policy"] == pytest.approx({"model": 13 / 3, "tft": 1.0})
@@ -36,6 +39,27 @@ def test_hand_computed_metrics():
     with pytest.raises(ValueError, match="intended"):
         repeated_game_metrics(steps.drop(columns="intended"))
     assert math.isnan(cooperation_rate(steps[steps["phase"] == "predict"]))
+
+
+def test_a_run_whose_every_decision_fell_back_has_no_rate():
+    # was mutual_cooperation_rate = 1.0: both fallbacks play action 0
+    steps = frame()
+    steps["fallback_used"] = steps["phase"] == "act"
+    m = repeated_game_metrics(steps)
+    assert math.isnan(m["cooperation_rate"]) and math.isnan(m["mutual_cooperation_rate"])
+    assert (m["valid_decisions"], m["fallbacks"], m["fallback_rate"]) == (0, 6, 1.0)
+    assert m["nan_reasons"]["cooperation_rate"] == "no valid decision: all 6 action decisions were fallbacks"
+    assert m["nan_reasons"]["mutual_cooperation_rate"] == m["nan_reasons"]["cooperation_rate"]
+    assert math.isnan(m["cooperation_rate_by_policy"]["model"])
+    assert m["nan_reasons"]["cooperation_rate_by_policy.tft"] == "this policy made no valid decision"
+    assert m["mean_reward"] == pytest.approx(16 / 6)  # rewards are outcomes: fallbacks played them
+
+
+def test_mutual_cooperation_needs_both_decisions_valid_in_the_round():
+    steps = frame()
+    steps.loc[(steps["step"] == 1) & (steps["agent"] == "player_0"), "fallback_used"] = True
+    # rounds 1 and 3 hold a fallback; round 2 is (D, C): no mutual cooperation
+    assert repeated_game_metrics(steps)["mutual_cooperation_rate"] == 0.0
 
 
 def test_metrics_reach_summary_json(tmp_path):

@@ -177,7 +177,7 @@ def test_metrics_hand_computed():
     assert split_efficiency(steps) == pytest.approx((300 + 255) / 600)
     assert exploitation(steps) == pytest.approx(100 / 3 + 50 - 200 / 3 - 105)
     metrics = split_nocomm_metrics(steps)
-    assert set(metrics) == {"split_efficiency", "average_reward", "exploitation", "fallback_rate"}
+    assert set(metrics) == {"split_efficiency", "average_reward", "exploitation", "fallback_rate", "valid_decisions", "fallbacks"}
     assert metrics["average_reward"] == pytest.approx(555 / 4)
     assert json.loads(json.dumps(metrics)) == metrics
     assert world_metrics("dilemmazoo/split-nocomm-v0", steps) == metrics
