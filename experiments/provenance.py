@@ -76,17 +76,16 @@ def agent_provenance(label: str, group: Any, policy: Any) -> dict[str, Any]:
     """One agent group's entry: its label and kind, the backend spec, the resolved decision mode
     and the model's id, revision, weights hash and server (``None`` where unknown).
 
-    Language-model groups ask their policy (``LLMPolicy.provenance``: the backend's
-    provenance plus the decision mode it resolved); synthesized groups ask the backend that
-    writes their code (their moves are played by code, so no decision mode); scripted groups
+    Language-model and synthesized groups ask their policy (``LLMPolicy.provenance``: the
+    backend's provenance plus the decision mode it used; ``SynthesizedPolicy.provenance``: the
+    code-writing backend's, with no decision mode since written code plays); scripted groups
     have no model.
     """
     entry: dict[str, Any] = {"label": label, "kind": group.kind, "backend": None, "decision": None,
                              **dict.fromkeys(_MODEL_FIELDS)}
     if group.kind == "scripted":
         return entry
-    info = policy.provenance() if group.kind == "llm" else policy.backend.provenance()
+    info = policy.provenance()
     entry["backend"] = group.backend
-    entry["decision"] = info.get("decision") if group.kind == "llm" else None
-    entry.update({name: info.get(name) for name in _MODEL_FIELDS})
+    entry.update({name: info.get(name) for name in ("decision", *_MODEL_FIELDS)})
     return entry

@@ -183,13 +183,14 @@ class StandInPolicy:
 
 
 class StandInSynthesized:
-    class backend:  # noqa: N801 - stands for the backend object that writes the code
-        @staticmethod
-        def provenance():
-            return {"model": "gpt-x", "revision": None, "weights_sha256": None, "base_url": "https://api.example/v1"}
+    """What SynthesizedPolicy.provenance promises: the code-writing backend's fields, no decision mode."""
+
+    def provenance(self):
+        return {"model": "gpt-x", "revision": None, "weights_sha256": None, "base_url": "https://api.example/v1",
+                "decision": None}
 
 
-def test_agent_provenance_asks_the_policy_or_the_code_writing_backend():
+def test_agent_provenance_asks_the_policy():
     llm = validate({"name": "p", "world": {"id": "donor-game"}, "agents": {"kind": "llm", "backend": "embedded"}})
     assert agent_provenance("model", llm.groups[0], StandInPolicy()) == {
         "label": "model", "kind": "llm", "backend": "embedded", "decision": "score", "model": "SmolLM2-135M-Instruct",

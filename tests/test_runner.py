@@ -1,6 +1,8 @@
 """The runner end to end on the Donor Game: records, counts, determinism, resume, grids, CLI."""
 
+import hashlib
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -71,7 +73,9 @@ def test_garbage_answers_complete_and_every_failure_is_counted(tmp_path):
     assert counts["decisions"] == len(donors) and counts["fallbacks"] == len(donors)
     assert counts["parse_failures"] == 3 * len(donors)
     assert result.summary["metrics"]["fallback_rate"] == 1.0
-    assert result.summary["metrics"]["initial_cooperation"] is None  # no real donation happened
+    assert math.isnan(result.summary["metrics"]["initial_cooperation"])  # no valid decision: no rate
+    assert "initial_cooperation" in result.summary["metrics"]["nan_reasons"]
+    assert result.summary["metrics"]["valid_decisions"] == 0
     calls = result.llm_calls
     assert (calls["purpose"] == "act").sum() == len(donors)
     assert (calls["purpose"] == "retry").sum() == 2 * len(donors)
@@ -182,6 +186,8 @@ def test_duckdb_catalog_queries_across_a_grid(tmp_path):
     by_run = dict(con.execute("select run_id, sum(reward) from steps group by run_id").fetchall())
     expected = {r.summary["run_id"]: r.steps["reward"].sum() for r in results}
     assert by_run == pytest.approx(expected)
+    by_fraction = con.execute("select fraction, count(*) from runs group by all order by all").fetchall()
+    assert by_fraction == [(0.0, 2), (1.0, 2)]  # the swept key is a column, numbers stay numbers
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no finished runs"):
         catalog(tmp_path / "empty")
@@ -245,6 +251,11 @@ def test_agent_groups_share_the_seats_and_are_recorded(tmp_path):
     model_rows = donors[donors["policy"] == "model"]
     assert (model_rows["amount"] == 2.0).all() and len(result.llm_calls) == len(model_rows)
     assert set(result.episodes["policy"]) == set(seats.values())
+    agents = result.summary["provenance"]["agents"]
+    assert [(a["label"], a["kind"], a["backend"], a["decision"]) for a in agents] == [
+        ("model", "llm", f"scripted:{script}", "generate"), ("1:scripted:defector", "scripted", None, None),
+        ("2:scripted:fixed_fraction", "scripted", None, None)]
+    assert agents[0]["weights_sha256"] == hashlib.sha256(script.read_bytes()).hexdigest()  # the script's bytes
 
 
 def test_agent_group_errors_and_overrides(tmp_path):
