@@ -27,6 +27,7 @@ __all__ = ["BAND_CAPTION", "mean_interval", "plot_cell_bands"]
 BAND_CAPTION = "one line per grid cell: the mean over its seeds; shaded: 95% t-interval of that mean (none for one seed)"
 
 _LEGEND_MAX_CELLS = 12
+_MAX_LISTED_TICKS = 16
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -63,6 +64,7 @@ def plot_cell_bands(
         return note_figure(title, "no values to plot")
     figure = _new_figure(7.5, 4.2)
     axes = figure.add_subplot()
+    xs: set = set()
     for index, (label, series) in enumerate(cells.items()):
         table = pd.concat([s.astype(float) for s in series], axis=1).sort_index()
         rows = [mean_interval(row) for row in table.to_numpy()]
@@ -72,12 +74,18 @@ def plot_cell_bands(
         high = np.array([row[2] for row in rows])
         color = f"C{index % 10}"
         axes.plot(x, mean, marker="o", markersize=3.5, color=color, linewidth=1.8, label=f"{label} (n={len(series)})")
-        if np.isfinite(low).any():
+        if np.isfinite(low).any() and len(x) > 1:
             axes.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        elif np.isfinite(low).any():  # a band needs two x values: one x gets an error bar
+            axes.errorbar(x, mean, yerr=[mean - low, high - mean], color=color, capsize=4, linewidth=1.2)
+        xs.update(x.tolist())
     axes.set_title(f"{title}\nmean over seeds per cell, shaded: 95% t-interval", fontsize="medium")
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(xs) <= _MAX_LISTED_TICKS:
+        axes.set_xticks(sorted(xs))
+    else:
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
     if len(cells) <= _LEGEND_MAX_CELLS:
         axes.legend(fontsize="small")

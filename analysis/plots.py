@@ -38,6 +38,7 @@ __all__ = [
     "plot_decision_failures",
     "plot_donation_fraction",
     "plot_punishment_rate",
+    "punishment_possible",
 ]
 
 #: the steps of one run, or of several runs keyed by a label
@@ -219,7 +220,7 @@ def plot_decision_failures(steps: StepsInput, path: str | Path | None = None) ->
     return _finish(figure, path)
 
 
-def _punishment_possible(runs: Mapping[str, pd.DataFrame], world_kwargs: Mapping[str, Any] | None) -> bool:
+def punishment_possible(runs: Mapping[str, pd.DataFrame], world_kwargs: Mapping[str, Any] | None) -> bool:
     """Whether punishment was on in the world (``punishment`` kwarg, off by default) or any
     donor punished: only then is there a punishment plot."""
     if (world_kwargs or {}).get("punishment"):
@@ -234,6 +235,6 @@ def donor_game_figures(steps: StepsInput, world_kwargs: Mapping[str, Any] | None
         ("Average final resources", plot_average_final_resources(steps)),
         ("Donation fraction", plot_donation_fraction(steps)),
     ]
-    if _punishment_possible(_as_runs(steps), world_kwargs):
+    if punishment_possible(_as_runs(steps), world_kwargs):
         figures.append(("Punishment use", plot_punishment_rate(steps)))
     return figures

@@ -42,6 +42,7 @@ __all__ = [
     "pareto_frontier",
     "repeated_game_figures",
     "repeated_game_tables",
+    "short_policy",
     "stage_game",
 ]
 
@@ -127,9 +128,20 @@ def cooperation_by_round(steps: pd.DataFrame) -> pd.Series:
     return share.reindex(sorted(rows["round"].unique())).astype(float).rename("cooperation")
 
 
+_MAX_POLICY_CHARS = 40
+
+
+def short_policy(policy: str) -> str:
+    """A policy name for legends and tables: a path inside it (``llm:scripted:/long/path/answers.txt``)
+    by its file name, and at most 40 characters."""
+    parts = [part.rsplit("/", 1)[-1] if "/" in part else part for part in str(policy).split(":")]
+    text = ":".join(parts)
+    return text if len(text) <= _MAX_POLICY_CHARS else text[: _MAX_POLICY_CHARS - 1] + "…"
+
+
 def _pair_of(episode_rows: pd.DataFrame) -> str:
     by_seat = episode_rows.groupby("agent")["policy"].first() if "policy" in episode_rows else pd.Series(dtype=str)
-    return " vs ".join(str(by_seat.get(seat, seat)) for seat in _SEATS)
+    return " vs ".join(short_policy(by_seat.get(seat, seat)) for seat in _SEATS)
 
 
 def _profiles(steps: pd.DataFrame) -> pd.DataFrame:
@@ -231,7 +243,7 @@ def _plot_payoffs(steps: pd.DataFrame, game: StageGame) -> Figure:
     axes.set_ylabel("player_1 payoff per round")
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="x-small")
+    figure.legend(fontsize="x-small", loc="outside lower center", ncols=2)
     return figure
 
 

@@ -52,7 +52,7 @@ from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .gridworld_plots import gridworld_figures, outcome_by_episode
 from .metrics import RunRecords, decision_stats, find_runs, llm_call_stats, load_run
-from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures
+from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures, punishment_possible
 from .repeated_game_plots import cooperation_by_round, repeated_game_figures, repeated_game_tables
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
 from .trust_split_plots import efficiency_by_round, split_figures, split_tables
@@ -101,7 +101,8 @@ class WorldAnalysis:
     ``cell_metrics`` names the headline metrics of the grid-cell table (default: every
     numeric headline metric); ``cell_figures(steps_by_run, world_kwargs)`` draws the plots
     shown for each grid cell (default: ``figures``); ``time_series`` are drawn once per grid
-    with one band per cell.
+    with one band per cell; ``omitted_metrics(steps_by_run, world_kwargs)`` names metrics that
+    do not apply to these runs (e.g. punishment use where punishment was off).
     """
 
     metrics: Callable[..., dict[str, Any]]
@@ -113,6 +114,7 @@ class WorldAnalysis:
     cell_metrics: tuple[str, ...] = ()
     cell_figures: FiguresFunction | None = None
     time_series: tuple[TimeSeries, ...] = ()
+    omitted_metrics: Callable[[Mapping[str, pd.DataFrame], Mapping[str, Any]], tuple[str, ...]] | None = None
 
 
 def _steps_only(figures: Callable[[Mapping[str, pd.DataFrame]], list[tuple[str, Figure]]]) -> FiguresFunction:
@@ -146,6 +148,11 @@ def _commons_outcome(horizon_word: str, episodes_of: Callable[..., pd.DataFrame]
         return summary
 
     return outcome
+
+
+def _donor_game_omitted(steps_by_run: Mapping[str, pd.DataFrame], world_kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """No punishment metric where punishment was off and nobody punished."""
+    return () if punishment_possible(steps_by_run, world_kwargs) else ("punishment_rate", "punishment_rate_by_generation")
 
 
 def _mean_stock_by_round(steps: pd.DataFrame) -> pd.Series:
@@ -199,6 +206,7 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
             TimeSeries("Donation fraction per generation", "generation", "mean share donated (real donations)",
                        donor_game.donation_fraction),
         ),
+        omitted_metrics=_donor_game_omitted,
     ),
     repeated_game.WORLD_ID: WorldAnalysis(
         metrics=WORLD_METRICS[repeated_game.WORLD_ID],
@@ -571,6 +579,9 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
     grid = len(cells) > 1
     cell_of = {index: cell for cell in cells for index in cell.members}
     run_metrics = {index: _run_metrics(runs[index], labels[index], analysis, notes) for index in indices}
+    if analysis is not None and analysis.omitted_metrics is not None and indices:
+        omitted = analysis.omitted_metrics({labels[i]: runs[i].steps for i in indices}, _world_kwargs(runs[indices[0]]))
+        run_metrics = {i: {k: v for k, v in metrics.items() if k not in omitted} for i, metrics in run_metrics.items()}
     outcomes = {index: _outcome(runs[index], analysis, labels[index], notes) for index in indices}
 
     scalar_names = [
@@ -584,7 +595,7 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
         metrics = run_metrics[index]
         reasons = metrics.get(_NAN_REASONS) if isinstance(metrics.get(_NAN_REASONS), Mapping) else {}
         headline.append({
-            "label": labels[index], "cell": cell_of[index].label, "outcome": outcomes[index],
+            "label": labels[index], "cell": cell_of[index].label, "seed": runs[index].seed, "outcome": outcomes[index],
             "valid_decisions": metrics.get("valid_decisions"), "fallbacks": metrics.get("fallbacks"),
             "values": [{"value": metrics.get(name), "reason": reasons.get(name)} for name in scalar_names],
         })

@@ -35,6 +35,7 @@ from matplotlib.ticker import MaxNLocator
 from dilemmazoo.envs.trust_split import SplitNoCommEnv, TrustSplitEnv
 
 from .plots import _new_figure, note_figure
+from .repeated_game_plots import short_policy
 from .trust_split import NOCOMM_WORLD_ID, WORLD_ID, claimed_hand, proposal_rows
 
 __all__ = [
@@ -86,7 +87,7 @@ def split_shares(steps: pd.DataFrame, world: str, world_kwargs: Mapping[str, Any
     rows = _decided_proposals(steps)
     rounds = rows.groupby(["episode", "round"])["reward"].transform("sum")
     frame = pd.DataFrame({
-        "policy": rows["policy"].astype(str) if "policy" in rows else rows["agent"].astype(str),
+        "policy": rows["policy"].map(short_policy) if "policy" in rows else rows["agent"].astype(str),
         "fallback": _fallback(rows),
         "claim": rows[claims].sum(axis=1).astype(float) / pool,
         "received": rows[allocations].sum(axis=1).astype(float) / pool,
@@ -123,7 +124,7 @@ def message_stats(steps: pd.DataFrame) -> pd.DataFrame:
     text = rows["message"].fillna("").astype(str)
     fallback = _fallback(rows)
     frame = pd.DataFrame({
-        "policy": rows["policy"].astype(str) if "policy" in rows else rows["agent"].astype(str),
+        "policy": rows["policy"].map(short_policy) if "policy" in rows else rows["agent"].astype(str),
         "fallback": fallback, "empty": (text.str.strip() == "") & ~fallback,
         "chars": text.str.len().astype(float), "words": text.str.split().str.len().astype(float),
         "claims": text.map(lambda message: claimed_hand(message) is not None),
