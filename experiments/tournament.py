@@ -12,6 +12,11 @@ Entrants are names: plain names are :mod:`dilemmazoo.agents.matrix_strategies`
 (``tit_for_tat``), ``axelrod:Name`` are Axelrod strategies (``axelrod:TitForTat``). The same
 name may appear twice (two copies). Seeds: match ``k`` of repetition ``r`` resets the world
 with ``seed + k + r * n_matches`` and seeds both agents from it, so results repeat exactly.
+
+``dilemmazoo tournament`` prints the ranking (:func:`ranking`): rank, strategy, mean score per
+turn with its 95% Student t-interval over the entrant's matches (every opponent in every
+repetition), and wins; and writes it as CSV (``--csv FILE``, else ``--out DIR``, default
+``runs/tournaments``, as ``<preset or "tournament">_<game>_t<turns>_r<repetitions>_s<seed>.csv``).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from dilemmazoo.agents.base import Decision
 from dilemmazoo.agents.matrix_strategies import make_matrix_strategy
 from dilemmazoo.envs.repeated_game import RepeatedGameEnv
 
-__all__ = ["load_tournament", "main_tournament", "make_entrant", "play_match", "round_robin", "tournament_presets"]
+__all__ = ["load_tournament", "main_tournament", "make_entrant", "play_match", "ranking", "round_robin",
+           "tournament_presets"]
 
 AXELROD_PREFIX = "axelrod:"
 
@@ -92,6 +98,14 @@ def round_robin(
     mean over repetitions; axelrod's ``normalised_scores``), ``wins`` (matches won, mean over
     repetitions).
     """
+    return _play_round_robin(strategies, turns=turns, game=game, repetitions=repetitions, seed=seed,
+                             noise=noise)[0]
+
+
+def _play_round_robin(
+    strategies: list[str], *, turns: int, game: str, repetitions: int, seed: int, noise: float
+) -> tuple[pd.DataFrame, list[list[float]]]:
+    """:func:`round_robin`'s table, and each entrant's score per turn in every one of its matches."""
     if len(strategies) < 2:
         raise ValueError("a round robin needs at least two strategies")
     if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
@@ -102,6 +116,7 @@ def round_robin(
     totals = np.zeros((repetitions, n))
     per_turn = np.zeros((repetitions, n))
     wins = np.zeros((repetitions, n))
+    match_per_turn: list[list[float]] = [[] for _ in range(n)]
     for r in range(repetitions):
         for k, (i, j) in enumerate(pairs):
             agents = [make_entrant(strategies[x], payoffs=env.payoffs, turns=turns, noise=noise) for x in (i, j)]
@@ -109,6 +124,7 @@ def round_robin(
             for x, s in zip((i, j), scores):
                 totals[r, x] += s
                 per_turn[r, x] += s / turns / (n - 1)
+                match_per_turn[x].append(float(s / turns))
             if scores[0] != scores[1]:
                 wins[r, (i, j)[int(np.argmax(scores))]] += 1
     return pd.DataFrame(
@@ -118,7 +134,35 @@ def round_robin(
             "per_turn": per_turn.mean(axis=0),
             "wins": wins.mean(axis=0),
         }
-    )
+    ), match_per_turn
+
+
+def ranking(
+    strategies: list[str],
+    *,
+    turns: int,
+    game: str = "prisoners_dilemma",
+    repetitions: int = 1,
+    seed: int = 0,
+    noise: float = 0.0,
+) -> pd.DataFrame:
+    """The ranked table of a :func:`round_robin` (same arguments): ``rank`` (1 = best; ties share
+    the better rank), ``strategy``, ``mean_per_turn`` (mean score per turn over the entrant's
+    matches, every opponent in every repetition: ``per_turn`` of :func:`round_robin`),
+    ``ci95_low``/``ci95_high`` (the Student t-interval of that mean over those matches; NaN with
+    a single match), ``total`` and ``wins``; best first."""
+    from dilemmazoo.analysis.cell_plots import mean_interval
+
+    scores, match_per_turn = _play_round_robin(strategies, turns=turns, game=game, repetitions=repetitions,
+                                               seed=seed, noise=noise)
+    rows = []
+    for row, matches in zip(scores.itertuples(index=False), match_per_turn):
+        mean, low, high = mean_interval(matches)
+        rows.append({"strategy": row.strategy, "mean_per_turn": mean, "ci95_low": low, "ci95_high": high,
+                     "total": float(row.total), "wins": float(row.wins)})
+    table = pd.DataFrame(rows).sort_values("mean_per_turn", ascending=False, kind="stable")
+    table.insert(0, "rank", table["mean_per_turn"].rank(method="min", ascending=False).astype(int))
+    return table.reset_index(drop=True)
 
 
 DEFAULTS = {"turns": 200, "game": "prisoners_dilemma", "repetitions": 1, "seed": 0, "noise": 0.0}
@@ -146,16 +190,39 @@ def load_tournament(name_or_path: str) -> dict[str, Any]:
     return data
 
 
+def _print_ranking(table: pd.DataFrame, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = Table(title=title, title_justify="left")
+    for name, justify in (("rank", "right"), ("strategy", "left"), ("mean score per turn [95% interval]", "right"),
+                          ("total", "right"), ("wins", "right")):
+        shown.add_column(name, justify=justify)
+    for row in table.itertuples(index=False):
+        interval = "" if np.isnan(row.ci95_low) else f" [{row.ci95_low:.3f}, {row.ci95_high:.3f}]"
+        wins = f"{row.wins:g}"
+        shown.add_row(str(row.rank), row.strategy, f"{row.mean_per_turn:.3f}{interval}", f"{row.total:g}", wins)
+    Console(width=max(100, len(title) + 10)).print(shown)
+
+
 def main_tournament(argv: list[str] | None = None) -> int:
-    """``dilemmazoo tournament STRATEGY... --turns 200``: print a round robin's scores."""
-    parser = argparse.ArgumentParser(prog="dilemmazoo tournament", description=round_robin.__doc__.splitlines()[0])
+    """``dilemmazoo tournament STRATEGY... --turns 200``: print the ranking and write it as CSV."""
+    parser = argparse.ArgumentParser(
+        prog="dilemmazoo tournament",
+        description="Round robin of matrix-game strategies in the repeated game: every pair meets for TURNS "
+                    "rounds, REPETITIONS times. Prints the ranking (rank, strategy, mean score per turn with a 95%% "
+                    "interval over the matches, total, wins) and writes it as CSV.",
+    )
     parser.add_argument("strategies", nargs="*", help="matrix strategy names or axelrod:Name")
-    parser.add_argument("--preset", help="a tournament preset name (see experiments/configs/tournaments) or YAML file")
+    parser.add_argument("--preset", help="a tournament preset name (see 'dilemmazoo list tournaments') or YAML file")
     parser.add_argument("--turns", type=int, help="turns per match (default 200)")
     parser.add_argument("--game", help="named game or ordinal:N (default prisoners_dilemma)")
     parser.add_argument("--repetitions", type=int, help="default 1")
     parser.add_argument("--seed", type=int, help="default 0")
     parser.add_argument("--noise", type=float, help="trembling-hand probability (default 0)")
+    parser.add_argument("--out", default="runs/tournaments",
+                        help="folder of the CSV ranking (default: runs/tournaments)")
+    parser.add_argument("--csv", help="write the CSV ranking to this file instead")
     args = parser.parse_args(argv)
     try:
         settings = {**DEFAULTS, **(load_tournament(args.preset) if args.preset else {})}
@@ -166,7 +233,7 @@ def main_tournament(argv: list[str] | None = None) -> int:
             settings["strategies"] = args.strategies
         if not settings.get("strategies"):
             raise ValueError("name the strategies, or a --preset that lists them")
-        table = round_robin(
+        table = ranking(
             list(settings["strategies"]),
             turns=int(settings["turns"]),
             game=str(settings["game"]),
@@ -176,5 +243,14 @@ def main_tournament(argv: list[str] | None = None) -> int:
         )
     except (ValueError, ImportError, FileNotFoundError) as error:
         parser.exit(2, f"error: {error}\n")
-    print(table.sort_values("total", ascending=False).to_string(index=False))
+    label = Path(args.preset).stem if args.preset else "tournament"
+    name = f"{label}_{settings['game']}_t{settings['turns']}_r{settings['repetitions']}_s{settings['seed']}"
+    if float(settings["noise"]):
+        name += f"_noise{settings['noise']}"
+    path = Path(args.csv) if args.csv else Path(args.out) / f"{name.replace(':', '-')}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    _print_ranking(table, f"{label}: {settings['game']}, {settings['turns']} turns x {settings['repetitions']} "
+                          f"repetition(s), seed {settings['seed']}")
+    print(f"ranking: {path}")
     return 0
