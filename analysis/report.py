@@ -309,7 +309,7 @@ def format_number(value: Any) -> str:
 
 def human_value(value: Any) -> str:
     """A config value in words: booleans ``yes``/``no``; an agent group (a mapping) by its
-    ``label``, else its ``strategy`` or ``backend``, else ``key=value`` pairs; a list joined by
+    ``label``, else its ``strategy``, ``backend`` or ``kind``, else ``key=value`` pairs; a list joined by
     ``/``. Text that is a YAML flow mapping, list or boolean (how grid labels of such values
     are stored) is read first, so a cell never shows raw YAML."""
     if isinstance(value, str):
@@ -324,7 +324,7 @@ def human_value(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, Mapping):
-        for key in ("label", "strategy", "backend", "id", "name"):
+        for key in ("label", "strategy", "backend", "kind", "id", "name"):
             if isinstance(value.get(key), (str, int, float)) and str(value[key]).strip():
                 return str(value[key])
         return ", ".join(f"{key}={human_value(item)}" for key, item in value.items()) or "none"
