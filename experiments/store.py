@@ -44,6 +44,7 @@ __all__ = [
     "load_summary",
     "prepare",
     "run_dir_for",
+    "run_folder_name",
     "write_failure",
 ]
 
@@ -98,6 +99,15 @@ def folder_run_id(run_dir: Path) -> str | None:
     return None
 
 
+def run_folder_name(config) -> str:
+    """Where a run of ``config`` (one seed) goes inside its experiment's folder, before any
+    clash with another run id: ``donation_multiplier=2.0/seed=1``, or ``seed=1`` without a grid
+    (for listings such as ``run --check``; :func:`run_dir_for` gives the folder itself)."""
+    cell = cell_folder(dict(config.cell))
+    seed = f"seed={config.seeds[0]}"
+    return f"{cell}/{seed}" if cell else seed
+
+
 def run_dir_for(out_root: str | Path, config, rid: str, *, claim: bool = False) -> Path | None:
     """The folder of the run ``rid`` of ``config`` (one seed, one grid cell).
 
@@ -107,10 +117,7 @@ def run_dir_for(out_root: str | Path, config, rid: str, *, claim: bool = False) 
     ``claim``, the first free candidate is created holding the ``run_id`` file and returned;
     without ``claim`` (look before checking the config, write nothing) the answer is ``None``.
     """
-    parent = Path(out_root) / config.name
-    cell = cell_folder(dict(config.cell))
-    if cell:
-        parent = parent / cell
+    parent = (Path(out_root) / config.name / run_folder_name(config)).parent
     seed = f"seed={config.seeds[0]}"
     candidates = [parent / name for name in (seed, f"{seed}-{rid[:6]}", f"{seed}-{rid}")]
     for folder in candidates:

@@ -39,6 +39,7 @@ def test_a_three_cell_three_seed_grid_is_readable_in_folders_catalog_and_report(
     assert len(results) == 9
     folders = sorted(r.run_dir.relative_to(tmp_path / "sweep").as_posix() for r in results)
     assert folders == sorted(f"donation_multiplier={m}/seed={s}" for m in MULTIPLIERS for s in range(3))
+    assert sorted(store.run_folder_name(r) for r in expand_grid(sweep())) == folders
     for r in results:
         assert r.summary["cell"] == {"world.kwargs.donation_multiplier": r.summary["cell"]["world.kwargs.donation_multiplier"]}
         assert isinstance(r.summary["cell"]["world.kwargs.donation_multiplier"], float)
