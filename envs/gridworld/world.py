@@ -301,6 +301,9 @@ class GridWorldEnv(LanguageWorld):
         return "\n".join(lines)
 
     def action_spec(self, agent: str) -> ActionSpec:
+        """A :class:`~dilemmazoo.envs.base.Choice` over the action names. Answer grammar: the last
+        ``Answer:`` line names exactly one action as written ("turn_left", not "turn left"); two
+        actions, a negation ("not fire") or another world's move ("fire to punish") is invalid."""
         labels = tuple(self.action_names)
         return Choice(
             instruction="Choose your action for this step. End your reply with 'Answer: <action>', where <action> is "
