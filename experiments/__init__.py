@@ -2,7 +2,9 @@
 
     from dilemmazoo.experiments import run
     r = run("donor_game_demo", backend="embedded", population__generations=2)
-    r.run_dir, r.summary, r.steps      # records as a DataFrame
+    r.run_dir, r.summary, r.steps      # runs/donor_game_demo/seed=0, summary.json, records as a DataFrame
+    rs = run_grid("donor_game_demo", grid={"world.kwargs.donation_multiplier": [1.5, 3.0]}, seeds=2)
+    rs[0].run_dir                      # runs/donor_game_demo/donation_multiplier=1.5/seed=0
 """
 
 from __future__ import annotations

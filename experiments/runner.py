@@ -452,15 +452,19 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     finally:
         world.close()
     bar.describe("summarising")
-    summary = Summary(
-        experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=seed, episodes=episode,
-        generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3), cell=cell_values(config),
-    )
-    frames = store.frames(recorder)
-    summary.counts = _counts(frames, [s.policy for s in seatings])
-    summary.metrics = _world_metrics(summary.world, frames["steps"], config.world.kwargs)
-    summary.provenance = {**code_provenance(), "agents": [agent_provenance(s.label, s.group, s.policy) for s in seatings]}
-    bar.close()
+    try:
+        summary = Summary(
+            experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=seed, episodes=episode,
+            generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3),
+            cell=cell_values(config),
+        )
+        frames = store.frames(recorder)
+        summary.counts = _counts(frames, [s.policy for s in seatings])
+        summary.metrics = _world_metrics(summary.world, frames["steps"], config.world.kwargs)
+        summary.provenance = {**code_provenance(),
+                              "agents": [agent_provenance(s.label, s.group, s.policy) for s in seatings]}
+    finally:
+        bar.close()
     store.finish(run_dir, frames, summary.to_dict())
     return RunResult(run_dir, summary.to_dict())
 
