@@ -1,6 +1,6 @@
 """Experiments: configs, the runner, run directories, the CLI and presets.
 
-    from dilemmazoo.experiments import run
+    from dilemmazoo.experiments import run, run_grid
     r = run("donor_game_demo", backend="embedded", population__generations=2)
     r.run_dir, r.summary, r.steps      # runs/donor_game_demo/seed=0, summary.json, records as a DataFrame
     rs = run_grid("donor_game_demo", grid={"world.kwargs.donation_multiplier": [1.5, 3.0]}, seeds=2)
