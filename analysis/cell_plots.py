@@ -26,8 +26,9 @@ __all__ = ["BAND_CAPTION", "mean_interval", "plot_cell_bands"]
 #: what the shaded bands are, for the figure and its caption
 BAND_CAPTION = "one line per grid cell: the mean over its seeds; shaded: 95% t-interval of that mean (none for one seed)"
 
-_LEGEND_MAX_CELLS = 12
 _MAX_LISTED_TICKS = 16
+_FEW_CELLS = 4
+_LONG_LABEL_CHARS = 45
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -53,16 +54,19 @@ def plot_cell_bands(
     title: str,
     xlabel: str,
     ylabel: str,
+    bounds: tuple[float, float] | None = None,
 ) -> Figure:
     """One line per cell, the mean over its seeds' series, with the 95% t-interval shaded.
 
     ``series_by_cell`` maps a cell label to one series per seed (index: x, values: y).
+    ``bounds`` (e.g. ``(0, 1)`` for a share) clip the shaded interval to the values the series can take.
     """
     cells = {label: [s.dropna() for s in series if len(s.dropna())] for label, series in series_by_cell.items()}
     cells = {label: series for label, series in cells.items() if series}
     if not cells:
         return note_figure(title, "no values to plot")
-    figure = _new_figure(7.5, 4.2)
+    many = len(cells) > _FEW_CELLS  # then the legend goes below the plot, and the bands are lighter
+    figure = _new_figure(7.5, 4.2 + (0.2 * len(cells) if many else 0.0))
     axes = figure.add_subplot()
     xs: set = set()
     for index, (label, series) in enumerate(cells.items()):
@@ -72,14 +76,17 @@ def plot_cell_bands(
         mean = np.array([row[0] for row in rows])
         low = np.array([row[1] for row in rows])
         high = np.array([row[2] for row in rows])
+        if bounds is not None:
+            low, high = np.clip(low, *bounds), np.clip(high, *bounds)
         color = f"C{index % 10}"
         axes.plot(x, mean, marker="o", markersize=3.5, color=color, linewidth=1.8, label=f"{label} (n={len(series)})")
         if np.isfinite(low).any() and len(x) > 1:
-            axes.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+            axes.fill_between(x, low, high, color=color, alpha=0.1 if many else 0.2, linewidth=0)
         elif np.isfinite(low).any():  # a band needs two x values: one x gets an error bar
             axes.errorbar(x, mean, yerr=[mean - low, high - mean], color=color, capsize=4, linewidth=1.2)
         xs.update(x.tolist())
-    axes.set_title(f"{title}\nmean over seeds per cell, shaded: 95% t-interval", fontsize="medium")
+    clipped = f" (clipped to [{bounds[0]:g}, {bounds[1]:g}])" if bounds is not None else ""
+    axes.set_title(f"{title}\nmean over seeds per cell, shaded: 95% t-interval{clipped}", fontsize="medium")
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     if len(xs) <= _MAX_LISTED_TICKS:
@@ -87,6 +94,11 @@ def plot_cell_bands(
     else:
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
-    if len(cells) <= _LEGEND_MAX_CELLS:
+    if bounds is not None:
+        axes.set_ylim(bounds[0] - 0.03 * (bounds[1] - bounds[0]), bounds[1] + 0.03 * (bounds[1] - bounds[0]))
+    if many:
+        long_labels = max(len(label) for label in cells) > _LONG_LABEL_CHARS
+        figure.legend(fontsize="x-small", loc="outside lower center", ncols=1 if long_labels else 2)
+    else:
         axes.legend(fontsize="small")
     return figure

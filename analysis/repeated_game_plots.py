@@ -228,10 +228,12 @@ def _plot_payoffs(steps: pd.DataFrame, game: StageGame) -> Figure:
     axes.plot(frontier[:, 0], frontier[:, 1], color="0.3", linewidth=1.4, label="Pareto frontier")
     axes.scatter(points[:, 0], points[:, 1], color="0.55", s=25, zorder=3, label="stage outcomes")
     n = game.payoffs.shape[0]
+    names: dict[tuple[float, float], list[str]] = {}  # profiles with equal payoffs share one label
     for i in range(n):
         for j in range(n):
-            axes.annotate(f"{game.labels[i]}/{game.labels[j]}", game.payoffs[i, j], textcoords="offset points",
-                          xytext=(4, 4), fontsize="x-small", color="0.35")
+            names.setdefault(tuple(game.payoffs[i, j]), []).append(f"{game.labels[i]}/{game.labels[j]}")
+    for point, profiles in names.items():
+        axes.annotate(", ".join(profiles), point, textcoords="offset points", xytext=(4, 4), fontsize="x-small", color="0.35")
     for index, (name, row, column) in enumerate(nash_payoffs(game.payoffs)):
         axes.scatter([row], [column], marker="*", s=160, color="firebrick", zorder=4,
                      label="one-shot Nash" if index == 0 else None)

@@ -82,6 +82,7 @@ class TimeSeries:
     xlabel: str
     ylabel: str
     values: Callable[[pd.DataFrame], pd.Series]
+    bounds: tuple[float, float] | None = None  # the values a series can take (a share: 0 to 1)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
             TimeSeries("Average final resources per generation", "generation", "average final resources",
                        donor_game.average_final_resources),
             TimeSeries("Donation fraction per generation", "generation", "mean share donated (real donations)",
-                       donor_game.donation_fraction),
+                       donor_game.donation_fraction, bounds=(0.0, 1.0)),
         ),
         omitted_metrics=_donor_game_omitted,
     ),
@@ -218,7 +219,8 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
             "mean_reward": "stage payoff per player per round",
             "fallback_rate": "decisions replaced by the world's fallback / decisions",
         },
-        time_series=(TimeSeries("Cooperation by round", "round", "share choosing action 0", cooperation_by_round),),
+        time_series=(TimeSeries("Cooperation by round", "round", "share choosing action 0", cooperation_by_round,
+                                bounds=(0.0, 1.0)),),
     ),
     trust_split.WORLD_ID: WorldAnalysis(
         metrics=WORLD_METRICS[trust_split.WORLD_ID],
@@ -230,14 +232,16 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
             "mean_proposal_upper": "mean coins claimed holding the upper hand",
             "mean_proposal_lower": "mean coins claimed holding the lower hand",
         },
-        time_series=(TimeSeries("Split efficiency by round", "round", "achieved / best total", efficiency_by_round),),
+        time_series=(TimeSeries("Split efficiency by round", "round", "achieved / best total", efficiency_by_round,
+                                bounds=(0.0, 1.0)),),
     ),
     trust_split.NOCOMM_WORLD_ID: WorldAnalysis(
         metrics=WORLD_METRICS[trust_split.NOCOMM_WORLD_ID],
         figures=split_figures(trust_split.NOCOMM_WORLD_ID),
         tables=split_tables(trust_split.NOCOMM_WORLD_ID),
         descriptions=_SPLIT_DESCRIPTIONS,
-        time_series=(TimeSeries("Split efficiency by round", "round", "achieved / best total", efficiency_by_round),),
+        time_series=(TimeSeries("Split efficiency by round", "round", "achieved / best total", efficiency_by_round,
+                                bounds=(0.0, 1.0)),),
     ),
     commons.GOVSIM_WORLD_ID: WorldAnalysis(
         metrics=WORLD_METRICS[commons.GOVSIM_WORLD_ID],
@@ -436,11 +440,12 @@ def _labelled_cells(configs: Sequence[Mapping[str, Any]]) -> list[GridCell]:
     """Cells named by the grid labels the runner stored in each config (``cell``).
 
     Keys are shortened to their last part when that stays unambiguous
-    (``world.kwargs.voting`` -> ``voting``); cells are sorted by their labels (numbers numerically).
+    (``world.kwargs.voting`` -> ``voting``; a list index keeps its list, ``agents.1``); cells are sorted by their labels (numbers numerically).
     """
     keys = list(dict.fromkeys(key for config in configs for key in config["cell"]))
     varying = [key for key in keys if len({str(config["cell"].get(key)) for config in configs}) > 1]
-    last = [key.rsplit(".", 1)[-1] for key in varying]
+    # the last part names the key unless it is a list index (agents.1 stays agents.1)
+    last = [".".join(key.split(".")[-2:]) if key.rsplit(".", 1)[-1].isdigit() else key.rsplit(".", 1)[-1] for key in varying]
     names = {key: short if last.count(short) == 1 else key for key, short in zip(varying, last)}
     groups: dict[tuple, list[int]] = {}
     for index, config in enumerate(configs):
@@ -650,7 +655,7 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
                 by_cell = {cell.label: [series.values(steps_of[i]) for i in cell.members if not steps_of[i].empty]
                            for cell in cells}
                 figures.extend(_encoded([(series.title, plot_cell_bands(by_cell, title=series.title, xlabel=series.xlabel,
-                                                                           ylabel=series.ylabel))], BAND_CAPTION))
+                                                                           ylabel=series.ylabel, bounds=series.bounds))], BAND_CAPTION))
             except Exception as error:  # a broken plot must not cost the rest of the report
                 notes.append(f"{world}: {series.title} by cell failed ({type(error).__name__}: {error})")
         for number, cell in enumerate(cells, start=1):

@@ -175,7 +175,7 @@ def test_cells_show_booleans_and_agent_groups_in_words():
     # labelled cells as the runner stores them: a plain-list axis of mappings keeps their YAML text
     stored = [{"cell": {"agents.1": "{kind: scripted, strategy: split_greedy, label: greedy}"}},
               {"cell": {"agents.1": "{kind: scripted, strategy: split_welfare_maximiser, label: fair}"}}]
-    assert [cell.label for cell in grid_cells(stored)] == ["1=fair", "1=greedy"]
+    assert [cell.label for cell in grid_cells(stored)] == ["agents.1=fair", "agents.1=greedy"]
 
 
 def test_a_run_without_selection_shows_no_survived_column_and_nan_rates_their_reason(tmp_path):
