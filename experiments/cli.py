@@ -7,6 +7,7 @@
     dilemmazoo play repeated-game [--game NAME] [--rounds N] [--opponent NAME|axelrod:Name|llm:SPEC] [--seat 0|1]
     dilemmazoo tournament STRATEGY... [--turns N] [--game NAME] [--repetitions R] [--seed S] [--noise P]
     dilemmazoo transcript RUN_DIR [--agent A] [--step S] [--episode E] [--generation G] [--purpose P]
+    dilemmazoo train --help                                    (every trainer and its presets)
     dilemmazoo train ippo --world cleanup|gathering [--iterations K] [--device auto] ...
     dilemmazoo train PRESET|CONFIG [--set k=v] [--resume]      (language agents, LoRA; e.g. ipd_advantage_alignment)
     dilemmazoo replay RUN_DIR [--episode E] [--out FILE.gif|.mp4] [--fps 8] [--scale 1] [--max-steps N]
@@ -58,22 +59,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from dilemmazoo.analysis.report import write_report
 
         target = printed[0] if len(printed) == 1 else Path(args.out) / config.name
-        print(f"report: {write_report(target)}", flush=True)
+        with _phase(f"writing the report of {len(printed)} run(s)", quiet=args.quiet):
+            written = write_report(target)
+        print(f"report: {written}", flush=True)
     return 0
 
 
-def _training_presets() -> dict[str, str]:
-    """``dilemmazoo train`` presets: the language-agent ones (first sentence of their description)
-    and the IPPO ones (their settings)."""
+def _phase(text: str, *, quiet: bool):
+    """A status line on stderr while a slow phase runs (a spinner in a terminal; elsewhere, such as
+    a log file, one plain line), so that the terminal never looks frozen between the progress bar
+    and the result."""
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet:
+        return nullcontext()
+    if not console.is_terminal:
+        console.print(f"{text} ...", highlight=False)
+        return nullcontext()
+    return console.status(f"{text} ...")
+
+
+def _training_presets() -> list[tuple[str, str, str]]:
+    """``dilemmazoo train`` presets as ``(name, trainer, description)``: the language-agent ones
+    (their whole description) and the IPPO ones (their settings)."""
     from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS
     from dilemmazoo.experiments.train_llm import TRAINING_PRESETS, load_training_config
 
-    rows = {}
+    rows = []
     for name in TRAINING_PRESETS:
-        description = " ".join(load_training_config(name).description.split())
-        rows[name] = description.split(". ")[0]
+        config = load_training_config(name)
+        rows.append((name, config.algorithm, " ".join(config.description.split())))
     for name, settings in TRAIN_PRESETS.items():
-        rows[f"ippo --preset {name}"] = ", ".join(f"{key}={value}" for key, value in settings.items())
+        rows.append((f"ippo --preset {name}", "ippo", ", ".join(f"{key}={value}" for key, value in settings.items())))
     return rows
 
 
@@ -89,24 +109,26 @@ def _cmd_list(args: argparse.Namespace) -> int:
     console = Console()
     sections = [args.what] if args.what else ["worlds", "presets", "training", "tournaments", "backends", "norms"]
     for section in sections:
+        # descriptions are shown whole: the description column wraps, it is never cut
         table = Table(title=section, title_justify="left")
-        table.add_column("name")
-        table.add_column("description")
+        table.add_column("name", no_wrap=True)
+        if section == "training":
+            table.add_column("trainer", no_wrap=True)
+        table.add_column("description", overflow="fold")
         if section == "worlds":
             for world_id, doc in world_docs().items():
                 table.add_row(world_id, doc)
         elif section == "presets":
             for name in sorted(list_presets()):
-                description = " ".join(str(load_config(name).get("description", "")).split())
-                table.add_row(name, description.split(": ")[0].split(". ")[0])
+                table.add_row(name, " ".join(str(load_config(name).get("description", "")).split()))
         elif section == "training":
-            for name, description in _training_presets().items():
-                table.add_row(name, description)
+            for row in _training_presets():
+                table.add_row(*row)
         elif section == "tournaments":
             from dilemmazoo.experiments.tournament import load_tournament, tournament_presets
 
             for name in sorted(tournament_presets()):
-                table.add_row(name, str(load_tournament(name).get("description", "")))
+                table.add_row(name, " ".join(str(load_tournament(name).get("description", "")).split()))
         elif section == "backends":
             for prefix, doc in list_backends().items():
                 table.add_row(prefix, doc)
@@ -191,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     play.set_defaults(func=_cmd_play)
 
     # listed for --help; main() hands their arguments to their own parsers
-    sub.add_parser("train", help="train neural agents (e.g. 'train ippo --world cleanup')", add_help=False)
+    sub.add_parser("train", help="train agents: LoRA policy gradient and GRPO (language agents), IPPO (grid worlds); "
+                                 "'train --help' lists them", add_help=False)
     sub.add_parser("replay", help="save a gridworld episode of a run as a GIF", add_help=False)
 
     tr = sub.add_parser("transcript", help="print the prompts and answers of a run")

@@ -440,7 +440,7 @@ def play_world(
 def main_play(argv: list[str] | None = None, *, input_fn: Callable[[str], str] | None = None,
               output: TextIO | None = None) -> int:
     """``dilemmazoo play repeated-game ...``: play against an agent in the terminal."""
-    parser = argparse.ArgumentParser(prog="dilemmazoo play", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="dilemmazoo play", description="Play a world in the terminal against an agent.")
     parser.add_argument("world", choices=["repeated-game", "trust-split", "split-nocomm"],
                         help="the world to play")
     parser.add_argument("--game", default="prisoners_dilemma",

@@ -1,4 +1,8 @@
-"""Train neural agents: ``dilemmazoo train ippo``.
+"""Train agents: ``dilemmazoo train``, the entry of every trainer, and ``dilemmazoo train ippo``.
+
+``dilemmazoo train --help`` lists every trainer with its presets (:func:`train_overview`):
+LoRA policy gradient and the GRPO baseline for language agents
+(:mod:`dilemmazoo.experiments.train_llm`), IPPO for neural agents on the grid worlds (here).
 
     dilemmazoo train ippo [--preset smoke|gathering_small|gathering_small_shared|gathering_small_aa|cleanup_small|
                                     cleanup_small_aa|gathering|cleanup]
@@ -38,7 +42,18 @@ from typing import Any
 
 from dilemmazoo.experiments.train_llm import report_training_run
 
-__all__ = ["build_train_parser", "config_from_args", "main_train", "plot_learning_curve"]
+__all__ = ["TRAINERS", "build_train_parser", "config_from_args", "main_train", "plot_learning_curve",
+           "train_overview"]
+
+#: every trainer ``dilemmazoo train`` runs, in the words of its help
+TRAINERS = {
+    "policy_gradient": "language agents, LoRA adapters trained by REINFORCE-style policy gradient in self-play or "
+                       "against fixed opponents, with naive or Advantage Alignment credit (arXiv 2511.19405)",
+    "grpo": "language agents, the single-agent GRPO baseline on TRL: a LoRA adapter against a fixed opponent, one "
+            "whole match per completion",
+    "ippo": "neural agents on the Cleanup and Gathering grid worlds, independent PPO with naive, sum_rewards or "
+            "Advantage Alignment (aa) credit",
+}
 
 # command-line option -> IPPOConfig field
 _OPTION_FIELDS = {
@@ -54,7 +69,9 @@ _TABLE_KEYS = ("return", "return_min", "apples", "fired", "cleaned", "efficiency
 def build_train_parser() -> argparse.ArgumentParser:
     from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS
 
-    parser = argparse.ArgumentParser(prog="dilemmazoo train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dilemmazoo train ippo",
+        description=f"Train {TRAINERS['ippo']}. The other trainers: dilemmazoo train --help.")
     parser.add_argument("algorithm", choices=["ippo"], help="the training algorithm")
     parser.add_argument("--preset", choices=sorted(TRAIN_PRESETS), help="a named set of settings")
     parser.add_argument("--world", choices=["cleanup", "gathering"])
@@ -82,6 +99,41 @@ def build_train_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def train_overview() -> str:
+    """The text of ``dilemmazoo train --help``: every trainer, its presets, and where its options are."""
+    import textwrap
+
+    from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS
+    from dilemmazoo.experiments.train_llm import TRAINING_PRESETS, load_training_config
+
+    by_algorithm: dict[str, list[str]] = {"policy_gradient": [], "grpo": []}
+    for name in TRAINING_PRESETS:
+        by_algorithm[load_training_config(name).algorithm].append(name)
+    by_algorithm["ippo"] = sorted(TRAIN_PRESETS)
+    runs = {
+        "policy_gradient": "dilemmazoo train PRESET|CONFIG.yaml [--set KEY=VALUE] [--resume] [--device D]",
+        "grpo": "dilemmazoo train PRESET|CONFIG.yaml (a file with algorithm: grpo)",
+        "ippo": "dilemmazoo train ippo [--preset NAME] [--world cleanup|gathering] [--iterations K] ...",
+    }
+    lines = [
+        "usage: dilemmazoo train PRESET|CONFIG.yaml [options]    (language agents: policy_gradient, grpo)",
+        "       dilemmazoo train ippo [options]                  (neural agents on grid worlds)",
+        "       dilemmazoo train evaluate RUN_DIR [options]      (trained adapters against fixed opponents)",
+        "",
+        "Train agents. The trainers, their presets and how to run them ('dilemmazoo train NAME --help' lists a",
+        "command's options; 'dilemmazoo list training' shows each preset's description whole):",
+    ]
+    for algorithm, summary in TRAINERS.items():
+        lines += ["", f"  {algorithm}"]
+        lines += textwrap.wrap(summary, 96, initial_indent="      ", subsequent_indent="      ")
+        lines += textwrap.wrap(f"presets: {', '.join(by_algorithm[algorithm])}", 96, initial_indent="      ",
+                               subsequent_indent="               ")
+        lines.append(f"      run: {runs[algorithm]}")
+    lines += ["", "  evaluate", "      round robin of a run's adapters against fixed opponents and each other",
+              "      run: dilemmazoo train evaluate RUN_DIR [--opponents A,B] [--adapters A,B] [--matches N]"]
+    return "\n".join(lines) + "\n"
+
+
 def config_from_args(args: argparse.Namespace):
     """The :class:`IPPOConfig` of parsed arguments: preset, then the options given."""
     from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS, IPPOConfig
@@ -96,12 +148,12 @@ def config_from_args(args: argparse.Namespace):
 
 def plot_learning_curve(metrics: list[dict[str, float]], path: str | Path, title: str = "") -> Path:
     """Mean episode return and apples per agent against the iteration, as a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from matplotlib import pyplot as plt
+
+    from dilemmazoo.analysis.plots import _new_figure
 
     iterations = [m["iteration"] + 1 for m in metrics]
-    figure = Figure(figsize=(8, 3.2), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = _new_figure(8, 3.2)
     left, right = figure.subplots(1, 2)
     left.plot(iterations, [m["return"] for m in metrics], label="mean")
     left.fill_between(iterations, [m["return_min"] for m in metrics], [m["return_max"] for m in metrics],
@@ -118,6 +170,7 @@ def plot_learning_curve(metrics: list[dict[str, float]], path: str | Path, title
         figure.suptitle(title)
     path = Path(path)
     figure.savefig(path, dpi=100)
+    plt.close(figure)  # saved: a training script must not pile up open pyplot figures
     return path
 
 
@@ -145,7 +198,10 @@ def _print_table(metrics: list[dict[str, float]]) -> None:
 def main_train(argv: list[str] | None = None) -> int:
     """``dilemmazoo train ippo ...`` here; ``dilemmazoo train CONFIG|PRESET`` (language agents with
     LoRA) in :mod:`dilemmazoo.experiments.train_llm`. Returns the exit status."""
-    if argv and argv[0] != "ippo" and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0] in ("-h", "--help"):
+        print(train_overview(), end="", file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
+    if argv[0] != "ippo":
         from dilemmazoo.experiments.train_llm import main_train_llm
 
         return main_train_llm(argv)

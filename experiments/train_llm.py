@@ -139,7 +139,10 @@ def load_training_config(source: str, overrides: list[str] = ()) -> TrainingConf
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dilemmazoo train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dilemmazoo train",
+        description="Train language agents with LoRA (the policy_gradient and grpo trainers) from a training preset "
+                    "or YAML file. Every trainer: dilemmazoo train --help.")
     parser.add_argument("config", help=f"a training YAML file or a preset: {', '.join(TRAINING_PRESETS)}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a field, e.g. trainer.iterations=5 (repeatable)")

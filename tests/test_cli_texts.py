@@ -1,0 +1,91 @@
+"""What the command line says: every help text, the trainer overview, whole preset descriptions,
+and the report phase of ``run --report``."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from dilemmazoo.experiments.cli import build_parser, main
+
+
+def _subcommands() -> list[str]:
+    """Every subcommand the top-level parser declares (a new one is covered without editing this test)."""
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return sorted(actions[0].choices)
+
+
+def _help_of(argv: list[str], capsys) -> str:
+    try:
+        code = main([*argv, "--help"])
+    except SystemExit as done:
+        code = done.code
+    captured = capsys.readouterr()
+    assert code == 0, argv
+    return captured.out + captured.err
+
+
+def test_every_help_text_is_plain_text(capsys):
+    commands = [[]] + [[name] for name in _subcommands()] + [["train", "ippo"], ["train", "ipd_naive"],
+                                                             ["train", "evaluate"]]
+    assert {"run", "list", "report", "transcript", "tournament", "play", "train", "replay"} <= set(_subcommands())
+    for argv in commands:
+        text = _help_of(argv, capsys)
+        assert "usage: dilemmazoo" in text, argv
+        assert "`" not in text, (argv, [line for line in text.splitlines() if "`" in line])
+
+
+def test_train_help_lists_every_trainer_and_preset(capsys):
+    from dilemmazoo.agents.trainers.ippo import TRAIN_PRESETS
+    from dilemmazoo.experiments.train import TRAINERS
+    from dilemmazoo.experiments.train_llm import TRAINING_PRESETS, load_training_config
+
+    text = _help_of(["train"], capsys)
+    assert set(TRAINERS) == {"policy_gradient", "grpo", "ippo"}
+    sections = {}
+    for trainer in (*TRAINERS, "evaluate"):
+        assert f"\n  {trainer}\n" in text, trainer
+        block = text.split(f"\n  {trainer}\n", 1)[1].split("\n\n", 1)[0]
+        sections[trainer] = " ".join(block.split()).split(" presets: ", 1)[-1].split(" run: ", 1)[0]
+    for name in TRAINING_PRESETS:
+        assert name in sections[load_training_config(name).algorithm].split(", "), name
+    assert sorted(sections["ippo"].split(", ")) == sorted(TRAIN_PRESETS)
+    assert main(["train"]) == 2  # no trainer named: the overview, on stderr
+    assert "policy_gradient" in capsys.readouterr().err
+
+
+def _flat_table(text: str) -> str:
+    """A rich table's text with its borders gone and wrapped cells joined again."""
+    for border in "│┃┏┓┗┛┡┩└┘━─┳┻╇┼┴┬":
+        text = text.replace(border, " ")
+    return " ".join(text.split())
+
+
+def test_list_shows_preset_descriptions_whole(capsys, monkeypatch):
+    from dilemmazoo.experiments import list_presets, load_config
+    from dilemmazoo.experiments.train_llm import TRAINING_PRESETS, load_training_config
+
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough that no word is folded
+    assert main(["list", "presets"]) == 0
+    listing = _flat_table(capsys.readouterr().out)
+    for name in list_presets():
+        description = " ".join(str(load_config(name).get("description", "")).split())
+        assert name in listing and description in listing, name
+    assert main(["list", "training"]) == 0
+    listing = _flat_table(capsys.readouterr().out)
+    for name in TRAINING_PRESETS:
+        config = load_training_config(name)
+        assert " ".join(config.description.split()) in listing, name
+        assert f"{name} {config.algorithm}" in listing
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_run_report_shows_the_report_phase(tmp_path, capsys, quiet):
+    argv = ["run", "donor_game_demo", "--out", str(tmp_path), "--set", "agents.kind=scripted",
+            "--set", "population.generations=1", "--report"]
+    assert main(argv + (["--quiet"] if quiet else [])) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip().splitlines()[-1].startswith("report: ")
+    phase = "writing the report of 1 run(s) ..."
+    assert (phase in captured.err) is not quiet
