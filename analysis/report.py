@@ -51,7 +51,7 @@ from . import WORLD_METRICS, commons, donor_game, gridworld, repeated_game, trus
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .gridworld_plots import gridworld_figures, outcome_by_episode
-from .metrics import RunRecords, decision_stats, find_runs, llm_call_stats, load_run
+from .metrics import RunRecords, decision_stats, decisions_by_generation, find_runs, llm_call_stats, load_run
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures, punishment_possible
 from .repeated_game_plots import cooperation_by_round, repeated_game_figures, repeated_game_tables
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
@@ -568,6 +568,19 @@ def _world_plots(analysis: WorldAnalysis | None, draw: FiguresFunction | None, s
     return _encoded(figures), tables
 
 
+def _fallbacks_by_generation(runs: Sequence[RunRecords]) -> dict[str, tuple[int, int]]:
+    """Generation (as text) -> (decisions, fallbacks) summed over the runs' step records."""
+    totals: dict[str, list[int]] = {}
+    for run in runs:
+        if run.steps.empty or "generation" not in run.steps:
+            continue
+        for generation, row in decisions_by_generation(run.steps).iterrows():
+            total = totals.setdefault(str(generation), [0, 0])
+            total[0] += int(row["decisions"])
+            total[1] += int(row["fallbacks"])
+    return {generation: (decided, fell_back) for generation, (decided, fell_back) in totals.items()}
+
+
 def _cell_value(stats: Sequence[float]) -> dict[str, Any]:
     mean, low, high = mean_interval(stats)
     return {"n": int(np.isfinite(np.asarray(stats, dtype=float)).sum()) if len(stats) else 0,
@@ -622,6 +635,7 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
         name for metrics in run_metrics.values() for name, value in metrics.items()
         if name.endswith(_BY_GENERATION) and isinstance(value, Mapping)
     ))
+    failures = _fallbacks_by_generation([runs[i] for i in indices]) if table_names else {}
     for name in table_names:
         tables = {i: {str(g): v for g, v in (run_metrics[i].get(name) or {}).items()} for i in indices}
         generations = sorted({g for table in tables.values() for g in table}, key=_generation_sort_key)
@@ -634,7 +648,9 @@ def _world_section(world: str, runs: Sequence[RunRecords], labels: Sequence[str]
                 values = [tables[i].get(generation) for i in indices]
             numbers = [value for value in values if _is_number(value)]
             mean = float(np.mean(numbers)) if len(indices) > 1 and not grid and numbers else None
-            rows.append({"generation": generation, "values": values, "mean": mean})
+            decided, fell_back = failures.get(generation, (None, None))
+            rows.append({"generation": generation, "values": values, "mean": mean, "decisions": decided,
+                         "fallbacks": fell_back})
         short = name[: -len(_BY_GENERATION)]
         by_generation.append({
             "name": short, "rows": rows,

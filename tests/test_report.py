@@ -92,6 +92,9 @@ def test_report_of_one_run(tmp_path):
     assert "Punishment use" not in html
     assert '<td class="num">30</td>' in html  # final_generation_avg_resources
     assert '<td class="num">17.5</td>' in html  # generation 1 of avg_final_resources
+    # the by-generation tables give each generation's decisions (2 donors x 2 rounds) and fallbacks
+    by_generation = html.split("<h3>avg_final_resources by generation</h3>")[1].split("</table>")[0]
+    assert '<td class="num">17.5</td><td class="num">4</td><td class="num">0</td>' in by_generation
     assert '<td class="num">0.5</td>' in html  # initial cooperation
     assert "abc123" in html and "donor_smoke" in html
     assert "world.kwargs.donation_multiplier=2.0" in html  # key config values

@@ -167,7 +167,7 @@ def test_a_repeated_game_where_every_decision_fell_back_shows_no_rate(tmp_path):
     cells = headline_cells(html)
     assert cells["valid decisions"] == "0" and cells["fallbacks"] == "6"
     # fallbacks are not choices: no cooperation rate at all, never 1.0 from the fallback move
-    assert cells["cooperation_rate"].startswith("–")
+    assert cells["cooperation_rate"].startswith("– (")  # with the reason the metrics give
 
 
 def headline_cells(html: str) -> dict[str, str]:
