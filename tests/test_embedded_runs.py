@@ -46,3 +46,28 @@ def test_embedded_rerun_is_served_by_the_cache(tmp_path, embedded_backend):
     second = execute(config, tmp_path, progress=False)
     assert second.summary["counts"]["cache_hits"] == len(second.llm_calls) > 0
     pd.testing.assert_frame_equal(first.steps, second.steps)
+
+
+def test_demo_strategies_are_accepted(embedded_backend):
+    """``donor_game_demo``'s strategy writing, as the runner does it (same settings, same seed and
+    population rng), for 12 members: at least 10 strategies carry the required sentence and a
+    strategy after it (issue 14; before prefilling, 11 of 12 missed it)."""
+    import numpy as np
+
+    from dilemmazoo.agents.llm import LLMPolicy
+    from dilemmazoo.envs import make_world
+    from dilemmazoo.experiments.config import load_config
+    from dilemmazoo.norms.cultural_evolution import CulturalEvolution
+
+    config = validate(load_config("donor_game_demo"))
+    group = config.groups[0]
+    seed = config.seeds[0]
+    policy = LLMPolicy(embedded_backend, persona=group.persona, decision=group.decision, temperature=group.temperature,
+                       max_tokens=group.max_tokens, top_p=group.top_p, score_grid=group.score_grid, seed=seed)
+    world = make_world(config.world.id, **config.world.kwargs)
+    policy.set_rules(world.rules(world.possible_agents[0]))
+    members = CulturalEvolution().initial(12, policy, np.random.default_rng([seed, 1]))
+    accepted = [not call.error for call in policy.last_strategy_calls]
+    assert sum(accepted) >= 10, [m.strategy for m in members]
+    assert policy.strategy_failures == 12 - sum(accepted)
+    assert all(m.strategy.startswith("My strategy will be") for m in members)
