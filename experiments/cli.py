@@ -97,14 +97,26 @@ def _training_presets() -> list[tuple[str, str, str]]:
     return rows
 
 
+def plain_text(text: str) -> str:
+    """Docstring or YAML text for the terminal: ``code`` loses its backticks, `code` gets quotes
+    (a terminal shows Markdown as-is)."""
+    import re
+
+    return re.sub(r"`([^`]+)`", r"'\1'", re.sub(r"``(.+?)``", r"\1", text))
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from dilemmazoo.agents.backends import list_backends
     from dilemmazoo.envs import world_docs
     from dilemmazoo.experiments import list_presets, load_config
     from dilemmazoo.norms import list_norms
+
+    def cell(text: str) -> Text:  # literal text: a description's "[...]" is not rich markup
+        return Text(plain_text(text))
 
     console = Console()
     sections = [args.what] if args.what else ["worlds", "presets", "training", "tournaments", "backends", "norms"]
@@ -117,24 +129,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
         table.add_column("description", overflow="fold")
         if section == "worlds":
             for world_id, doc in world_docs().items():
-                table.add_row(world_id, doc)
+                table.add_row(world_id, cell(doc))
         elif section == "presets":
             for name in sorted(list_presets()):
-                table.add_row(name, " ".join(str(load_config(name).get("description", "")).split()))
+                table.add_row(name, cell(" ".join(str(load_config(name).get("description", "")).split())))
         elif section == "training":
-            for row in _training_presets():
-                table.add_row(*row)
+            for name, trainer, description in _training_presets():
+                table.add_row(name, trainer, cell(description))
         elif section == "tournaments":
             from dilemmazoo.experiments.tournament import load_tournament, tournament_presets
 
             for name in sorted(tournament_presets()):
-                table.add_row(name, " ".join(str(load_tournament(name).get("description", "")).split()))
+                table.add_row(name, cell(" ".join(str(load_tournament(name).get("description", "")).split())))
         elif section == "backends":
             for prefix, doc in list_backends().items():
-                table.add_row(prefix, doc)
+                table.add_row(prefix, cell(doc))
         else:
             for name, doc in list_norms().items():
-                table.add_row(name, doc)
+                table.add_row(name, cell(doc))
         console.print(table)
     return 0
 

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from dilemmazoo.experiments.cli import build_parser, main
+from dilemmazoo.experiments.cli import build_parser, main, plain_text
 
 
 def _subcommands() -> list[str]:
@@ -70,14 +70,22 @@ def test_list_shows_preset_descriptions_whole(capsys, monkeypatch):
     assert main(["list", "presets"]) == 0
     listing = _flat_table(capsys.readouterr().out)
     for name in list_presets():
-        description = " ".join(str(load_config(name).get("description", "")).split())
+        description = plain_text(" ".join(str(load_config(name).get("description", "")).split()))
         assert name in listing and description in listing, name
     assert main(["list", "training"]) == 0
     listing = _flat_table(capsys.readouterr().out)
     for name in TRAINING_PRESETS:
         config = load_training_config(name)
-        assert " ".join(config.description.split()) in listing, name
+        assert plain_text(" ".join(config.description.split())) in listing, name
         assert f"{name} {config.algorithm}" in listing
+
+
+def test_listings_show_no_markdown(capsys, monkeypatch):
+    assert plain_text("``u_i = r_i`` and `--set seeds=2` [p=0.5]") == "u_i = r_i and '--set seeds=2' [p=0.5]"
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "`" not in listing and "u_i = (1 - w) r_i" in listing
 
 
 @pytest.mark.parametrize("quiet", [False, True])
