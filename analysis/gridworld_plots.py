@@ -1,7 +1,8 @@
 """Report plots of Cleanup and Gathering: Perolat et al. (2017) social outcomes per episode.
 
 One panel per outcome (efficiency, equality, sustainability, peace), x the episode, one line
-per run; the values come from :func:`.gridworld.episode_outcomes`.
+per run; the values come from :func:`.gridworld.episode_outcomes`. An outcome that is undefined
+(NaN) in every episode, such as equality when no return was positive, is said so in its panel.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -17,6 +19,8 @@ from .gridworld import episode_outcomes
 from .plots import _new_figure, note_figure
 
 __all__ = ["OUTCOMES", "gridworld_figures", "outcome_by_episode"]
+
+_MAX_LISTED_EPISODES = 16
 
 #: the outcomes drawn, with their axis labels
 OUTCOMES = {
@@ -47,12 +51,20 @@ def gridworld_figures(steps_by_run: Mapping[str, pd.DataFrame], world_kwargs: Ma
     figure = _new_figure(8.0, 5.5)
     panels = figure.subplots(2, 2, sharex=True).ravel()
     several = len(tables) > 1
+    episodes = sorted({int(e) for table in tables.values() for e in table["episode"]})
     for axes, (name, label) in zip(panels, OUTCOMES.items()):
         for run, table in tables.items():
             axes.plot(table["episode"], table[name], marker="o", markersize=3.5, linewidth=1.0 if several else 1.6,
                       alpha=0.7 if several else 1.0, label=run)
+        if not any(np.isfinite(table[name].to_numpy(dtype=float)).any() for table in tables.values()):
+            # e.g. equality when no return was positive: the headline table gives the reason
+            axes.text(0.5, 0.5, "undefined in every episode", ha="center", va="center", color="0.35",
+                      transform=axes.transAxes)
         axes.set_title(label, fontsize="medium")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(episodes) <= _MAX_LISTED_EPISODES:
+            axes.set_xticks(episodes)
+        else:
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
     for axes in panels[2:]:
         axes.set_xlabel("episode")
