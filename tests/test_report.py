@@ -365,3 +365,15 @@ def test_report_of_a_govsim_grid_run_by_the_runner(tmp_path):
     assert '<td class="num">1 <span class="ci">[1, 1]</span></td>' in sustainable  # survival rate
     assert '<td class="num">0.1667 <span class="ci">[0.1667, 0.1667]</span></td>' in greedy  # efficiency
     assert html.count("<td>collapsed in month 1</td>") == 2 and html.count("<td>survived all 12 months</td>") == 2
+
+
+def test_the_punishment_plot_and_metric_appear_only_where_punishment_was_on(tmp_path):
+    run = write_run(tmp_path / "r", run_id="r1", seed=1, fractions={1: 0.5})
+    html = write_report(run).read_text(encoding="utf-8")
+    assert "Punishment use" not in html and "punishment_rate" not in html.split('<h2 id="configs">')[0]
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["world"]["kwargs"]["punishment"] = True
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    html = write_report(run).read_text(encoding="utf-8")
+    assert 'alt="Punishment use"' in html and html.count(PNG_IMG) == 4
+    assert "<h3>punishment_rate by generation</h3>" in html
