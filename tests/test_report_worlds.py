@@ -4,6 +4,7 @@ the report; and the repeated-game and split report parts checked against hand-co
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -90,6 +91,7 @@ def test_the_report_of_every_registered_world_has_its_own_section(world, tmp_pat
     assert "failed (" not in html  # no plot or table broke
     assert html.count(PNG_IMG) >= 2  # the world's plots and the parse-failure plot
     assert "<strong>Decisions:</strong>" in html.split('<h2 id="runs">')[0]  # counts in the opening lines
+    assert not re.search(r'(src|href)="(?!data:image/png;base64,|#)', html)  # self-contained: nothing to fetch
 
 
 # --- repeated games -------------------------------------------------------------------------------
@@ -172,8 +174,6 @@ def test_a_repeated_game_where_every_decision_fell_back_shows_no_rate(tmp_path):
 
 def headline_cells(html: str) -> dict[str, str]:
     """Column name -> cell text of the first run's row in the headline table."""
-    import re
-
     table = html.split("<h3>Headline metrics</h3>")[1].split("</table>")[0]
     header, first = table.split("</tr>")[:2]
     names = re.findall(r"<th>(.*?)</th>", header)
