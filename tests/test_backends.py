@@ -732,3 +732,49 @@ class TestEmbedded(BackendContract):
         singles = EmbeddedBackend(dtype="float32", max_batch_size=1).generate(SCORE_CHATS, params=greedy)
         assert [c.text for c in pairs] == [c.text for c in singles]
         assert len({c.text for c in singles}) > 1  # different chats, different answers
+
+
+# -- provenance helpers ---------------------------------------------------------------------
+
+def test_public_url_strips_credentials_query_and_fragment():
+    from dilemmazoo.agents.backends.base import public_url
+
+    assert public_url("https://user:pa55@host.example:8443/v1?api_key=sk-1#x") == "https://host.example:8443/v1"
+    assert public_url("http://localhost:11434/v1") == "http://localhost:11434/v1"
+    assert public_url("http://[::1]:8000/v1") == "http://[::1]:8000/v1"
+    assert public_url(None) is None and public_url("") is None
+
+
+def test_weights_digest_hashes_one_file_or_several_by_name(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    from dilemmazoo.agents.backends import hf
+
+    one = tmp_path / "model.safetensors"
+    one.write_bytes(b"weights-1")
+    two = tmp_path / "extra.bin"
+    two.write_bytes(b"weights-2")
+    sha = {name: hashlib.sha256(data).hexdigest() for name, data in [("1", b"weights-1"), ("2", b"weights-2")]}
+    assert hf.weights_digest([one]) == sha["1"]
+    # several files: the hash of "name hash" lines in name order, whatever order they come in
+    together = hashlib.sha256(f"extra.bin {sha['2']}\nmodel.safetensors {sha['1']}".encode()).hexdigest()
+    assert hf.weights_digest([one, two]) == hf.weights_digest([two, one]) == together
+    assert hf.weights_digest([]) is None
+    monkeypatch.setattr(hf, "HASH_LIMIT_BYTES", 10)  # 18 bytes of weights: too big to hash
+    assert hf.weights_digest([one, two]) is None
+
+
+def test_git_head_reads_a_branch_a_packed_ref_or_a_detached_head(tmp_path):
+    pytest.importorskip("torch")
+    from dilemmazoo.agents.backends.hf import _git_head
+
+    git = tmp_path / ".git"
+    (git / "refs" / "heads").mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    (git / "refs" / "heads" / "main").write_text("a" * 40 + "\n")
+    assert _git_head(tmp_path) == "a" * 40
+    (git / "refs" / "heads" / "main").unlink()
+    (git / "packed-refs").write_text("# pack-refs\n" + "b" * 40 + " refs/heads/main\n")
+    assert _git_head(tmp_path) == "b" * 40
+    (git / "HEAD").write_text("c" * 40 + "\n")
+    assert _git_head(tmp_path) == "c" * 40
+    assert _git_head(tmp_path / "elsewhere") is None
