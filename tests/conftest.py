@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 
@@ -11,3 +13,12 @@ def embedded_backend():
     from dilemmazoo.agents.backends import make_backend
 
     return make_backend("embedded")
+
+
+@pytest.fixture(autouse=True)
+def close_open_figures():
+    """Plots are pyplot figures: close what a test left open (matplotlib warns past 20)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
