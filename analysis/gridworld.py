@@ -5,9 +5,10 @@ The formulas live beside the worlds (:mod:`dilemmazoo.envs.gridworld.metrics`: e
 records into the ``(T, N)`` reward and tag matrices they take, one episode at a time, and
 averages over episodes. ``tagged`` is the world's info column (the agent was out of play).
 
-Equality ``1 - Gini`` is only defined when the returns sum to more than zero (all-equal returns
-aside, which are 1): with a negative total the formula exceeds 1 (returns ``(-1, -10)`` give
-``1 + 18/44 = 1.41``). Such an episode's equality is NaN here; the run's equality is the mean
+Equality ``1 - Gini`` is only defined for non-negative returns (all-equal returns aside, which
+are 1): with a negative return the formula leaves [0, 1] (returns ``(-1, -10)`` give
+``1 + 18/44 = 1.41``). Such an episode's equality is NaN
+(:func:`dilemmazoo.envs.gridworld.metrics.equality`); the run's equality is the mean
 over the episodes where it is defined, and NaN with a reason in ``nan_reasons`` when none is.
 Beside the metrics come the decision counts ``valid_decisions`` and ``fallbacks`` (rows whose
 ``fallback_used`` is set): the outcomes are over environment steps, so a fallback ``stay``
@@ -41,9 +42,6 @@ def episode_outcomes(steps: pd.DataFrame) -> pd.DataFrame:
         tagged = frame.pivot_table(index="step", columns="agent", values="tagged", aggfunc="max", fill_value=False)
         tagged = tagged.reindex(index=rewards.index, columns=rewards.columns, fill_value=False)
         outcome = social_outcomes(rewards.to_numpy(dtype=float), tagged.to_numpy(dtype=bool))
-        returns = rewards.to_numpy(dtype=float).sum(axis=0)
-        if returns.sum() <= 0 and np.ptp(returns) > 0:
-            outcome["equality"] = float("nan")  # 1 - Gini is undefined for a non-positive total
         if "apples_collected" in frame.columns:
             outcome["apples"] = float(frame["apples_collected"].sum())
         rows.append({"episode": int(episode), **outcome})
@@ -64,7 +62,7 @@ def gridworld_metrics(steps: pd.DataFrame) -> dict[str, Any]:
     if undefined:
         metrics["equality_undefined_episodes"] = undefined
     if not len(defined):
-        reason = ("the returns sum to zero or less in every episode, where 1 - Gini is undefined" if len(table)
+        reason = ("a return is negative in every episode, where 1 - Gini is undefined" if len(table)
                   else "no episode was recorded")
         metrics["nan_reasons"] = {"equality": reason}
     metrics["episodes"] = int(len(table))

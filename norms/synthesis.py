@@ -82,7 +82,13 @@ def iteration_metrics(records: pd.DataFrame) -> dict[str, float]:
         per_episode.append(outcomes)
     if not per_episode:
         return {}
-    return {key: float(np.mean([m[key] for m in per_episode])) for key in ("mean_reward", *_DENSE, "maximin")}
+    return {key: _mean_defined([m[key] for m in per_episode]) for key in ("mean_reward", *_DENSE, "maximin")}
+
+
+def _mean_defined(values: list[float]) -> float:
+    """The mean over episodes where the metric is defined (equality is NaN for negative returns)."""
+    defined = [v for v in values if not np.isnan(v)]
+    return float(np.mean(defined)) if defined else float("nan")
 
 
 class PolicySynthesis(PopulationDynamics):

@@ -35,12 +35,14 @@ def test_runs_average_their_episodes_and_register_for_both_worlds():
         episode_outcomes(steps.drop(columns="tagged"))
 
 
-def test_equality_is_nan_with_a_reason_when_the_returns_sum_to_zero_or_less():
+def test_equality_is_nan_with_a_reason_when_a_return_is_negative():
     # returns (-1, -10): the formula would give 1 - 18 / (2 * 2 * -11) = 1.41, outside [0, 1]
     negative = _steps([[-1, -10]], [[False, False]])
     assert pd.isna(episode_outcomes(negative).iloc[0]["equality"])
     metrics = world_metrics("dilemmazoo/gathering-v0", negative)
-    assert pd.isna(metrics["equality"]) and "zero or less" in metrics["nan_reasons"]["equality"]
+    assert pd.isna(metrics["equality"]) and "negative" in metrics["nan_reasons"]["equality"]
+    # returns (60, -50) sum to 10 > 0, yet 1 - G = 1 - 220 / 40 = -4.5: undefined too
+    assert pd.isna(episode_outcomes(_steps([[60, -50]], [[False, False]])).iloc[0]["equality"])
     # equal returns are equal whatever their sign
     assert episode_outcomes(_steps([[-3, -3]], [[False, False]])).iloc[0]["equality"] == 1.0
 

@@ -331,11 +331,11 @@ def test_train_command_writes_the_run_folder(tmp_path, capsys):
 # determinism within one process is checked by the resume tests.
 OPTIMISATION_FIGURES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")
 NAIVE_BEFORE_CREDIT = [
-    dict(iteration=0, apples=1.875, fired=4.0, efficiency=-0.14166666666666666, equality=1.4666666666666668,
+    dict(iteration=0, apples=1.875, fired=4.0, efficiency=-0.14166666666666666,
          sustainability=12.166666666666666, maximin=-4.25, policy_loss=-0.0057615503920714906,
          value_loss=0.006669601316389162, entropy=2.0791933238506317, approx_kl=0.0002540064359557448,
          clip_fraction=0.0, **{"return": -2.125, "return_min": -4.25, "return_max": 0.0}),
-    dict(iteration=1, apples=2.375, fired=3.75, efficiency=-1.3416666666666668, equality=1.4616605616605618,
+    dict(iteration=1, apples=2.375, fired=3.75, efficiency=-1.3416666666666668,
          sustainability=15.647916666666667, maximin=-38.75, policy_loss=-0.010020636281842604,
          value_loss=1.230692542871111, entropy=2.073761820793152, approx_kl=0.002154638167894518,
          clip_fraction=0.022916666930541396, **{"return": -20.125, "return_min": -38.75, "return_max": -1.5}),
@@ -352,6 +352,7 @@ def test_default_naive_credit_reproduces_the_run_recorded_before_the_credit_opti
             tolerance = dict(rel=1e-3, abs=1e-6) if key in OPTIMISATION_FIGURES else dict(rel=1e-6, abs=1e-12)
             assert row[key] == pytest.approx(value, **tolerance), key
         assert row["credit_term_abs"] == 0.0
+        assert math.isnan(row["equality"])  # every return <= 0 and unequal (was 1.47 before issue 14)
     # the parameters after training, summed: 4.760751373724354 before the credit option (float32 sums)
     total = sum(float(p.double().sum()) for p in result.policies.state_dict().values())
     assert total == pytest.approx(4.760751373724354, rel=1e-4)

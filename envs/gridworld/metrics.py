@@ -37,15 +37,18 @@ def efficiency(rewards: np.ndarray) -> float:
 
 
 def equality(rewards: np.ndarray) -> float:
-    """``1 - sum_ij |R_i - R_j| / (2 N sum_i R_i)`` of the returns."""
+    """``1 - sum_ij |R_i - R_j| / (2 N sum_i R_i)`` of the returns, in [0, 1].
+
+    Equal returns give 1 whatever their sign; unequal returns of which one is negative give NaN:
+    the formula would leave [0, 1] (1.41 for returns (-1, -10), -4.5 for (60, -50)).
+    """
     returns = _matrix(rewards, "rewards").sum(axis=0)
     differences = np.abs(returns[:, None] - returns[None, :]).sum()
     if differences == 0:
         return 1.0
-    total = returns.sum()
-    if total == 0:
-        return float("nan")  # unequal returns that sum to zero: undefined
-    return float(1.0 - differences / (2 * len(returns) * total))
+    if (returns < 0).any():
+        return float("nan")  # 1 - G leaves [0, 1] once a return is negative: undefined
+    return float(1.0 - differences / (2 * len(returns) * returns.sum()))
 
 
 def sustainability(rewards: np.ndarray) -> float:
