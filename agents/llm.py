@@ -154,6 +154,8 @@ class LLMPolicy:
 
     def chat_for(self, request: Decision, mode: str = "generate") -> Chat:
         """The chat for one decision; in ``score`` mode with the score instruction (module docstring)."""
+        if mode not in ("generate", "score"):
+            raise ValueError(f"mode must be 'generate' or 'score', got {mode!r}")
         system = self.system_prompt(request.rules, self.strategies.get(request.agent_id, ""))
         user = request.text
         if request.memory:
