@@ -1,7 +1,7 @@
 """The ``dilemmazoo`` command.
 
     dilemmazoo run PRESET|FILE.yaml [--set dotted.key=value]... [--backend SPEC] [--out DIR]
-                   [--workers N] [--report] [--quiet]
+                   [--workers N] [--report] [--quiet] [--check]
     dilemmazoo list [worlds|presets|tournaments|backends|norms]
     dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
     dilemmazoo play repeated-game [--game NAME] [--rounds N] [--opponent NAME|axelrod:Name|llm:SPEC] [--seat 0|1]
@@ -36,6 +36,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.check:
+        return _check(config, args.out)
     printed: list[Path] = []
 
     def announce(result) -> None:
@@ -62,6 +64,27 @@ def _cmd_run(args: argparse.Namespace) -> int:
         with _phase(f"writing the report of {len(printed)} run(s)", quiet=args.quiet):
             written = write_report(target)
         print(f"report: {written}", flush=True)
+    return 0
+
+
+def _check(config, out: str) -> int:
+    """``run --check``: validate every run of the grid and print where each would go; run nothing."""
+    from dilemmazoo.experiments import ConfigError
+    from dilemmazoo.experiments.config import expand_grid
+    from dilemmazoo.experiments.runner import check_config
+    from dilemmazoo.experiments.store import run_folder_name
+
+    try:
+        runs = expand_grid(config)
+        for r in runs:
+            check_config(r)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    cells = len({tuple(sorted(r.cell.items())) for r in runs})
+    print(f"{config.name}: {len(runs)} run(s) in {cells} cell(s), config valid; nothing was run", file=sys.stderr)
+    for r in runs:
+        print(Path(out) / config.name / run_folder_name(r))
     return 0
 
 
@@ -204,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None, help="parallel runs (default: the config's workers)")
     run.add_argument("--report", action="store_true", help="write an HTML report when done")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--check", action="store_true",
+                     help="validate the config and print the expanded grid's run folders; run nothing")
     run.set_defaults(func=_cmd_run)
 
     lst = sub.add_parser("list", help="list worlds, presets, backends and norms")

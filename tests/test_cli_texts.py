@@ -97,3 +97,27 @@ def test_run_report_shows_the_report_phase(tmp_path, capsys, quiet):
     assert captured.out.strip().splitlines()[-1].startswith("report: ")
     phase = "writing the report of 1 run(s) ..."
     assert (phase in captured.err) is not quiet
+
+
+def test_run_check_prints_the_expanded_grid_and_runs_nothing(tmp_path, capsys):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        "name: sweep\n"
+        "world: {id: donor-game, kwargs: {n_agents: 4, n_rounds: 2}}\n"
+        "agents: {kind: scripted, strategy: fixed_fraction}\n"
+        "seeds: 2\n"
+        "grid: {world.kwargs.donation_multiplier: [1.5, 2.0]}\n"
+    )
+    out = tmp_path / "runs"
+    assert main(["run", str(config), "--out", str(out), "--check"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        str(out / "sweep" / cell / f"seed={seed}")
+        for cell in ("donation_multiplier=1.5", "donation_multiplier=2.0") for seed in (0, 1)
+    ]
+    assert "4 run(s) in 2 cell(s)" in captured.err
+    assert not out.exists()  # nothing was run or written
+    # a bad grid value fails the check, naming the problem
+    config.write_text(config.read_text().replace("[1.5, 2.0]", "[1.5, -7]").replace("n_rounds: 2", "n_rounds: 0"))
+    assert main(["run", str(config), "--out", str(out), "--check"]) == 2
+    assert "error:" in capsys.readouterr().err
