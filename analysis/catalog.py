@@ -42,13 +42,22 @@ def grid_column_names(keys: Sequence[str]) -> dict[str, str]:
     """Dotted grid key -> its short name: the last part where no other key ends the same way and
     it names no fixed ``runs`` column (``seed``...), else the dotted key itself (``cell.<key>``
     when even that is a fixed column's name)."""
-    last = {key: key.split(".")[-1] for key in keys}
+    last = {key: _last_part(key) for key in keys}
     counts = Counter(last.values())
     names = {}
     for key in keys:
         name = last[key] if counts[last[key]] == 1 and last[key] not in RUN_COLUMNS else key
         names[key] = f"cell.{key}" if name in RUN_COLUMNS else name
     return names
+
+
+def _last_part(key: str) -> str:
+    """``world.kwargs.voting`` -> ``voting``; a list index keeps its list (``agents.1`` stays whole)."""
+    parts = key.split(".")
+    tail = [parts.pop()]
+    while parts and tail[0].isdigit():
+        tail.insert(0, parts.pop())
+    return ".".join(tail)
 
 
 def _quote(path: Path) -> str:

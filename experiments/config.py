@@ -304,10 +304,21 @@ def expand_grid(config: ExperimentConfig) -> list[ExperimentConfig]:
 
 
 def _labelled_values(values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
-    """(label, value) pairs of one grid axis; a plain list labels each value by its YAML text."""
+    """(label, value) pairs of one grid axis.
+
+    A plain list labels each value by its text; a mapping in the list (an agents group, say) by its
+    ``label``, ``strategy`` or ``name`` field when those tell the axis's values apart, else by its
+    YAML text.
+    """
     if isinstance(values, dict):
         return list(values.items())
-    return [(_short_text(value), value) for value in values]
+    labels = [_short_text(value) for value in values]
+    for field_name in ("label", "strategy", "name"):
+        named = [value.get(field_name) if isinstance(value, dict) else None for value in values]
+        if all(isinstance(n, str) and n for n in named) and len(set(named)) == len(named):
+            labels = named
+            break
+    return list(zip(labels, values))
 
 
 def _short_text(value: Any) -> str:

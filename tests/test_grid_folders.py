@@ -122,6 +122,23 @@ def test_grid_column_names():
     assert grid_column_names(["agents.0.backend", "agents.1.backend"]) == {
         "agents.0.backend": "agents.0.backend", "agents.1.backend": "agents.1.backend"}
     assert grid_column_names(["world.kwargs.seed", "world"]) == {"world.kwargs.seed": "world.kwargs.seed", "world": "cell.world"}
+    # a list index is no name: it keeps its list
+    assert grid_column_names(["agents.1", "world.kwargs.voting"]) == {"agents.1": "agents.1", "world.kwargs.voting": "voting"}
+
+
+def test_an_axis_of_agent_groups_is_named_by_their_labels_or_strategies():
+    base = {"name": "x", "world": {"id": "repeated-game"},
+            "agents": [{"kind": "scripted", "strategy": "tit_for_tat", "seats": 1}, {"kind": "scripted", "strategy": "grim"}]}
+    by_strategy = [{"kind": "scripted", "strategy": "always_cooperate"}, {"kind": "scripted", "strategy": "always_defect"}]
+    runs = expand_grid(validate({**base, "grid": {"agents.1": by_strategy}}))
+    assert [store.run_folder_name(r) for r in runs] == ["agents.1=always_cooperate/seed=0", "agents.1=always_defect/seed=0"]
+    labelled = [{**group, "label": name} for group, name in zip(by_strategy, ("saint", "sinner"))]
+    runs = expand_grid(validate({**base, "grid": {"agents.1": labelled}}))
+    assert [r.cell for r in runs] == [{"agents.1": "saint"}, {"agents.1": "sinner"}]
+    # groups the fields do not tell apart fall back to their YAML text
+    same = [{"kind": "scripted", "strategy": "greedy", "params": {"p": p}} for p in (1, 2)]
+    runs = expand_grid(validate({**base, "grid": {"agents.1": same}}))
+    assert len({r.cell["agents.1"] for r in runs}) == 2 and all("greedy" in r.cell["agents.1"] for r in runs)
 
 
 def test_summary_cells_keep_plain_values_typed_and_labelled_axes_named(tmp_path):
