@@ -12,6 +12,10 @@ layers above ``envs``.
 - :mod:`.gridworld`: Cleanup and Gathering social outcomes (Perolat et al. 2017);
 - :mod:`.synthesis`: LLM policy synthesis per iteration, sparse vs dense feedback, code diffs;
 - :mod:`.plots`, :mod:`.commons_plots`: matplotlib pyplot figures (inline in Jupyter; Agg when headless);
+- :mod:`.repeated_game_plots`, :mod:`.trust_split_plots`, :mod:`.gridworld_plots`: the report's
+  world sections (cooperation by round, outcome matrices, payoffs against Nash and the Pareto
+  frontier; split shares, agreement, messages; social outcomes by episode);
+- :mod:`.cell_plots`: grid cells drawn as the mean over seeds with a 95% t-interval band;
 - :mod:`.catalog`: a duckdb catalog for SQL across all runs of a grid;
 - :mod:`.report`: :func:`write_report`, one self-contained HTML page per run or experiment.
 
