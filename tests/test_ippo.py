@@ -46,7 +46,10 @@ TINY = dict(world="gathering", grid_map="small", n_agents=2, batch_size=4, steps
 
 
 def reproducible(metrics: list[dict]) -> list[dict]:
-    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in metrics]
+    """The figures that must repeat exactly; NaN (equality of negative returns) as a string, which
+    compares equal to itself."""
+    return [{k: "nan" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items() if k not in TIMING_KEYS}
+            for row in metrics]
 
 
 # -- pure functions ------------------------------------------------------------------------------
