@@ -38,6 +38,7 @@ __all__ = [
     "plot_decision_failures",
     "plot_donation_fraction",
     "plot_punishment_rate",
+    "plot_share_by_round",
     "punishment_possible",
 ]
 
@@ -73,6 +74,29 @@ def note_figure(title: str, note: str, path: str | Path | None = None) -> Figure
     axes.set_title(title)
     axes.text(0.5, 0.5, f"skipped: {note}", ha="center", va="center", wrap=True, color="0.35", transform=axes.transAxes)
     return _finish(figure, path)
+
+
+def plot_share_by_round(series: Mapping[str, pd.Series], title: str, ylabel: str) -> Figure:
+    """One line per run of a share in [0, 1] by round (``series``: label -> values indexed by round);
+    with several runs, thin lines and their mean in black."""
+    figure = _new_figure()
+    axes = figure.add_subplot()
+    several = len(series) > 1
+    for label, values in series.items():
+        axes.plot(values.index, values.to_numpy(), marker="o", markersize=4, linewidth=1.0 if several else 1.8,
+                  alpha=0.6 if several else 1.0, label=label)
+    if several:
+        mean = pd.concat(series, axis=1).mean(axis=1).sort_index()
+        axes.plot(mean.index, mean.to_numpy(), marker="s", color="black", linewidth=2.4, label=f"mean of {len(series)} runs")
+        if len(series) <= _LEGEND_MAX_RUNS:
+            axes.legend(fontsize="small")
+    axes.set_ylim(-0.03, 1.03)
+    axes.set_title(title)
+    axes.set_xlabel("round")
+    axes.set_ylabel(ylabel)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)
+    return figure
 
 
 def figure_to_data_uri(figure: Figure, dpi: int = 100) -> str:

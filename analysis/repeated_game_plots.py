@@ -27,11 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from dilemmazoo.envs.repeated_game import RepeatedGameEnv, stage_nash_equilibria
 
-from .plots import _new_figure, note_figure
+from .plots import _new_figure, note_figure, plot_share_by_round
 
 __all__ = [
     "StageGame",
@@ -199,24 +198,7 @@ def _plot_cooperation(steps_by_run: Mapping[str, pd.DataFrame]) -> Figure:
     series = {label: s for label, s in series.items() if s.notna().any()}
     if not series:
         return note_figure(title, "no real choice was recorded (every decision fell back)")
-    figure = _new_figure()
-    axes = figure.add_subplot()
-    several = len(series) > 1
-    for label, values in series.items():
-        axes.plot(values.index, values.to_numpy(), marker="o", markersize=4, linewidth=1.0 if several else 1.8,
-                  alpha=0.6 if several else 1.0, label=label)
-    if several:
-        mean = pd.concat(series, axis=1).mean(axis=1).sort_index()
-        axes.plot(mean.index, mean.to_numpy(), marker="s", color="black", linewidth=2.4, label=f"mean of {len(series)} runs")
-        if len(series) <= 12:
-            axes.legend(fontsize="small")
-    axes.set_ylim(-0.03, 1.03)
-    axes.set_title(title)
-    axes.set_xlabel("round")
-    axes.set_ylabel("share choosing action 0")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-    return figure
+    return plot_share_by_round(series, title, "share choosing action 0")
 
 
 def _plot_payoffs(steps: pd.DataFrame, game: StageGame) -> Figure:

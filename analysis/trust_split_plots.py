@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from dilemmazoo.envs.trust_split import SplitNoCommEnv, TrustSplitEnv
 
-from .plots import _new_figure, note_figure
+from .plots import _new_figure, note_figure, plot_share_by_round
 from .repeated_game_plots import short_policy
 from .trust_split import NOCOMM_WORLD_ID, WORLD_ID, claimed_hand, proposal_rows
 
@@ -152,24 +151,7 @@ def _plot_efficiency(steps_by_run: Mapping[str, pd.DataFrame]) -> Figure:
     series = {label: efficiency_by_round(frame) for label, frame in steps_by_run.items() if not frame.empty}
     if not series:
         return note_figure(title, "no step records")
-    figure = _new_figure()
-    axes = figure.add_subplot()
-    several = len(series) > 1
-    for label, values in series.items():
-        axes.plot(values.index, values.to_numpy(), marker="o", markersize=4, alpha=0.6 if several else 1.0,
-                  linewidth=1.0 if several else 1.8, label=label)
-    if several:
-        mean = pd.concat(series, axis=1).mean(axis=1).sort_index()
-        axes.plot(mean.index, mean.to_numpy(), marker="s", color="black", linewidth=2.4, label=f"mean of {len(series)} runs")
-        if len(series) <= 12:
-            axes.legend(fontsize="small")
-    axes.set_ylim(-0.03, 1.03)
-    axes.set_title(title)
-    axes.set_xlabel("round")
-    axes.set_ylabel("achieved / best total")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-    return figure
+    return plot_share_by_round(series, title, "achieved / best total")
 
 
 def _plot_shares(shares: pd.DataFrame) -> Figure:
