@@ -508,13 +508,14 @@ class _progress:
     def __init__(self, enabled: bool, total: int, title: str, *, unit: str):
         self.progress = None
         if enabled:
+            from rich.console import Console
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                        TimeRemainingColumn)
 
             self.progress = Progress(
                 TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
                 TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"),
-                transient=False,
+                transient=False, console=Console(stderr=True),  # stdout carries the run folders, for scripts
             )
             self.progress.start()
             self.task = self.progress.add_task("", total=total, title=title)

@@ -252,11 +252,11 @@ def test_progress_names_runs_cells_phases_and_time_left(tmp_path, capsys):
     config = sweep(seeds=2, name="shown", population={"dynamics": "cultural_evolution", "generations": 2})
     run_experiment(config, tmp_path, progress=True)
     shown = capsys.readouterr()
-    text = shown.out + shown.err
+    text = shown.err  # progress goes to stderr: stdout carries the run folders
     assert "run 4/6, cell 2/3" in text and "donation_multiplier=2.0/seed=1" in text
     assert "games" in text and "left" in text and "episodes" not in text
     many = run_experiment(sweep(seeds=2, name="pool", workers=2), tmp_path, progress=True)
     assert len(many) == 6
     shown = capsys.readouterr()
-    text = shown.out + shown.err
+    text = shown.err  # progress goes to stderr: stdout carries the run folders
     assert "6/6 runs" in text and "cells finished 3/3" in text and "episodes" not in text
