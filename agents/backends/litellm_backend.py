@@ -45,7 +45,17 @@ from dilemmazoo.agents.backends.limits import (
     redact,
 )
 
-__all__ = ["LiteLLMBackend"]
+__all__ = ["LITELLM_OPTIONS", "LiteLLMBackend"]
+
+#: LiteLLM request arguments a config may pass through ``backend_options`` (besides the
+#: constructor's own). The sampling arguments, ``model``, ``messages``, ``stream`` and ``n`` are
+#: set per call and are not options.
+LITELLM_OPTIONS = (
+    "api_base", "base_url", "api_version", "api_key", "organization", "custom_llm_provider",
+    "extra_headers", "extra_body", "response_format", "drop_params", "mock_response",
+    "input_cost_per_token", "output_cost_per_token", "reasoning_effort", "user",
+    "presence_penalty", "frequency_penalty", "logit_bias",
+)
 
 
 def _import_litellm():
@@ -78,6 +88,8 @@ class LiteLLMBackend(LoopBackedBackend):
 
     loop_name = "litellm-backend-loop"
     _unpicklable = ("_litellm",)
+    #: what ``**litellm_kwargs`` accepts from a config's ``backend_options``
+    forwarded_options = LITELLM_OPTIONS
 
     can_score = False
 
