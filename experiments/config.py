@@ -14,6 +14,11 @@ keys to sweep. Everything is checked before anything runs; an error names the ba
 
 A grid axis is a list of values or a mapping ``label -> value``; the labels name the cells in
 reports (``population: {none: null, social_learning: {dynamics: social_learning}}``).
+
+This module checks the shape of a config (fields, types, ranges, a ``name`` that is one safe
+folder name); :mod:`dilemmazoo.experiments.checks` checks what needs the registries and the file
+system (worlds, strategies, backends and their options, scripted files) before a run writes
+anything. Messages name the field and, for a missing or misshapen one, say what to write.
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dilemmazoo.agents.backends.redaction import is_secret_name
 
 __all__ = [
     "AgentsConfig",
@@ -46,7 +54,11 @@ __all__ = [
 ]
 
 
-SECRET_WORDS = ("api_key", "apikey", "secret", "token", "password", "authorization")
+#: a run name is one folder under ``--out``: no separators, no leading dot or dash, bounded
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+NAME_MAX_CHARS = 100
+#: an ``*_env`` backend option names an environment variable (its value is never written)
+ENV_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(ValueError):
@@ -92,14 +104,22 @@ class AgentsConfig(_Strict):
 
     @field_validator("backend_options")
     @classmethod
-    def _no_secrets_in_configs(cls, options: dict[str, Any]) -> dict[str, Any]:
-        # Configs are written into every run directory; keys must stay in the environment.
-        for key in options:
-            lowered = key.lower()
-            if any(word in lowered for word in SECRET_WORDS) and not lowered.endswith("_env"):
+    def _keys_stay_in_the_environment(cls, options: dict[str, Any]) -> dict[str, Any]:
+        # A key given as a backend option has an environment alternative (api_key_env, or the
+        # provider's own variable), so it is refused here; credentials nested in headers, request
+        # bodies or URLs have none, and are redacted wherever the config is copied
+        # (dilemmazoo.agents.backends.redaction). No message repeats a value.
+        for key, value in options.items():
+            if is_secret_name(str(key)) and value not in (None, ""):
                 raise ValueError(
                     f"{key!r} looks like a secret; configs are saved with every run. Put it in an environment "
                     f"variable and name the variable instead (e.g. api_key_env: OPENAI_API_KEY)"
+                )
+        for path, value in _env_fields(options):
+            if not (isinstance(value, str) and ENV_NAME_PATTERN.match(value)):
+                raise ValueError(
+                    f"{path} names an environment variable (e.g. {path}: OPENAI_API_KEY); the value given is not "
+                    "a variable name (not shown: it may be a key itself)"
                 )
         return options
 
@@ -109,6 +129,22 @@ class AgentsConfig(_Strict):
         if any(not 0.0 <= g <= 1.0 for g in grid):
             raise ValueError("score_grid values are fractions and must lie in [0, 1]")
         return grid
+
+
+def _env_fields(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted path, value)`` of every field ending in ``_env`` in nested options."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            path = f"{prefix}{key}"
+            if str(key).lower().endswith("_env"):
+                found.append((path, value))
+            else:
+                found.extend(_env_fields(value, f"{path}."))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            found.extend(_env_fields(item, f"{prefix}{index}."))
+    return found
 
 
 class PopulationConfig(_Strict):
@@ -125,7 +161,7 @@ class UtilityConfig(_Strict):
 
 
 class ExperimentConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(description="the experiment's folder under --out: one safe folder name")
     description: str = ""
     world: WorldConfig
     agents: AgentsConfig | list[AgentsConfig] = AgentsConfig()
@@ -145,7 +181,32 @@ class ExperimentConfig(_Strict):
         description="set by the grid expansion: grid key -> the label of this run's value (not part of the run id)",
     )
     cache: bool = True
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, strict=True, description="runs at once (processes); at least 1")
+
+    @field_validator("name")
+    @classmethod
+    def _one_safe_folder_name(cls, name: str) -> str:
+        # The name is a folder under --out: '..', '/', a leading '.' or '-' would put runs
+        # elsewhere, hide them or read as an option.
+        if not NAME_PATTERN.match(name) or len(name) > NAME_MAX_CHARS:
+            raise ValueError(
+                f"must be one folder name of at most {NAME_MAX_CHARS} characters: letters, digits, '_', '-' "
+                f"and '.', not starting with '.' or '-' (e.g. name: donor_game_sweep); got {_shown(name)}"
+            )
+        return name
+
+    @field_validator("agents", mode="before")
+    @classmethod
+    def _groups_are_mappings(cls, agents: Any) -> Any:
+        if isinstance(agents, list):
+            if not agents:
+                raise ValueError(f"is an empty list; write one group or more, like [{_GROUP_EXAMPLE}]")
+            for index, group in enumerate(agents):
+                if not isinstance(group, dict):
+                    raise ValueError(f"item {index} must be a mapping like {_GROUP_EXAMPLE}; got {_shown(group)}")
+        elif not isinstance(agents, (dict, AgentsConfig)):
+            raise ValueError(f"must be a mapping like {_GROUP_EXAMPLE} or a list of them; got {_shown(agents)}")
+        return agents
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -195,6 +256,63 @@ class ExperimentConfig(_Strict):
 # keep only the branch the input took, and drop the branch name.
 _BRANCHES = {"AgentsConfig": dict, "list[AgentsConfig]": list}
 
+_GROUP_EXAMPLE = "{kind: llm, backend: embedded}"
+#: what to write, for a field that is missing or not a mapping (keys: the path, list indexes as N)
+_WRITE = {
+    "name": "name: my_experiment (one folder name)",
+    "world": "world: {id: donor-game, kwargs: {n_agents: 4}} ('dilemmazoo list worlds' names the worlds)",
+    "world.id": "world: {id: donor-game} ('dilemmazoo list worlds' names the worlds)",
+    "agents": f"agents: {_GROUP_EXAMPLE}, or a list of such groups",
+    "agents.N": "a group like {kind: scripted, strategy: tit_for_tat, seats: 2}",
+    "population": "population: {dynamics: cultural_evolution, generations: 3}, or leave it out",
+    "utility": "utility: {name: inequity_aversion, kwargs: {alpha: 5, beta: 0.05}}, or leave it out",
+    "utility.name": "utility: {name: inequity_aversion} ('dilemmazoo list norms' names them)",
+    "seeds": "seeds: [0, 1, 2], or a count: seeds: 3",
+    "grid": "grid: {world.kwargs.n_rounds: [5, 10]}",
+}
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _write_hint(loc: list) -> str | None:
+    key = ".".join("N" if isinstance(p, int) else str(p) for p in loc)
+    if key in _WRITE:
+        return _WRITE[key]
+    if key.endswith("kwargs") or key.endswith("params") or key.endswith("backend_options"):
+        return f"{loc[-1]}: {{name: value, ...}}"
+    return None
+
+
+def _field_names(loc: list) -> list[str]:
+    """The fields allowed where the unknown field at ``loc`` was given (list indexes skipped)."""
+    sections = {"world": WorldConfig, "agents": AgentsConfig, "population": PopulationConfig, "utility": UtilityConfig}
+    parents = [p for p in loc[:-1] if not isinstance(p, int)]
+    if not parents:
+        return sorted(set(ExperimentConfig.model_fields) - {"cell"})
+    if len(parents) == 1 and parents[0] in sections:
+        return sorted(sections[parents[0]].model_fields)
+    return []
+
+
+def _message(item: dict, loc: list) -> str:
+    kind, message = item["type"], item["msg"]
+    if kind == "missing":
+        hint = _write_hint(loc)
+        return f"missing; write {hint}" if hint else "missing"
+    if kind == "extra_forbidden":
+        known = _field_names(loc)
+        return f"unknown field; the fields here are: {', '.join(known)}" if known else "unknown field"
+    if kind in ("model_type", "dict_type"):
+        hint = _write_hint(loc)
+        given = f"got {_shown(item.get('input'))}, not a mapping"
+        return f"{given}; write {hint}" if hint else given
+    if kind == "list_type" and (hint := _write_hint(loc)):
+        return f"got {_shown(item.get('input'))}, not a list; write {hint}"
+    return message.removeprefix("Value error, ")
+
 
 def _format_validation(error: ValidationError, source: str, data: Any) -> str:
     lines = [f"invalid experiment config ({source}):"]
@@ -205,8 +323,8 @@ def _format_validation(error: ValidationError, source: str, data: Any) -> str:
             if not isinstance(agents, _BRANCHES[loc[1]]):
                 continue
             del loc[1]
-        where = ".".join(str(p) for p in loc) or "<top>"
-        lines.append(f"  {where}: {item['msg']}")
+        message = _message(item, loc)
+        lines.append(f"  {'.'.join(str(p) for p in loc)}: {message}" if loc else f"  {message}")
     return "\n".join(lines)
 
 
