@@ -12,7 +12,11 @@
     dilemmazoo train PRESET|CONFIG [--set k=v] [--resume]      (language agents, LoRA; e.g. ipd_advantage_alignment)
     dilemmazoo replay RUN_DIR [--episode E] [--out FILE.gif|.mp4] [--fps 8] [--scale 1] [--max-steps N]
 
-``run`` prints each run directory on its own line (stdout), progress on stderr.
+``run`` prints each run directory on its own line (stdout), progress on stderr. Before anything
+is written the whole config is checked (:mod:`dilemmazoo.experiments.checks`): a bad config exits
+with 2 and a message naming the field, and no folder is made. ``run --check`` stops there and
+prints the plan: cells, seeds, runs, an estimate of the model calls, and the run folders.
+Error messages and tracebacks are printed with secrets redacted.
 """
 
 from __future__ import annotations
@@ -25,19 +29,41 @@ from pathlib import Path
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
+def _fail(message: str, code: int = 2) -> int:
+    """Print an error (secrets redacted) and return the exit code."""
+    from dilemmazoo.agents.backends.redaction import redact_text
+
+    print(redact_text(f"error: {message}"), file=sys.stderr)
+    return code
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    """Load, validate and check the config before anything is written; then ``--check`` prints the
+    plan, or the grid runs. A config error exits with 2 and creates no folder."""
+    from dilemmazoo.agents.backends.redaction import install_log_redaction, redact_text, register_secrets, secrets_in_config
     from dilemmazoo.experiments import ConfigError, RunFailed, resolve
-    from dilemmazoo.experiments.config import parse_set
+    from dilemmazoo.experiments.checks import check_experiment, plan
+    from dilemmazoo.experiments.config import apply_overrides, load_config, parse_set
     from dilemmazoo.experiments.runner import run_experiment
 
+    install_log_redaction()
     try:
         overrides = dict(parse_set(item) for item in args.set)
+        raw = load_config(args.config)
+        # known before anything can fail: every later message, log line and traceback is redacted
+        register_secrets(secrets_in_config(raw))
+        register_secrets(secrets_in_config(apply_overrides(raw, overrides)))
         config = resolve(args.config, backend=args.backend, overrides=overrides)
+        check_experiment(config)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out: {out} is a file; runs go into a folder")
     if args.check:
-        return _check(config, args.out)
+        print(plan(config).text(out))
+        print(f"{config.name}: config valid; nothing was run or written", file=sys.stderr)
+        return 0
     printed: list[Path] = []
 
     def announce(result) -> None:
@@ -46,46 +72,40 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{result.run_dir}{note}", flush=True)
 
     try:
-        run_experiment(config, args.out, workers=args.workers, progress=not args.quiet, on_result=announce)
+        run_experiment(config, out, workers=args.workers, progress=not args.quiet, on_result=announce)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _fail(str(error))
     except RunFailed as error:
-        print(f"error: {error}", file=sys.stderr)
+        _fail(str(error), 1)
         print("Finished runs are kept; run the same command again to resume.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume.", file=sys.stderr)
         return 130
+    except Exception:  # noqa: BLE001 - an unexpected failure: its traceback, with secrets redacted
+        import traceback
+
+        print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
     if args.report and printed:
         from dilemmazoo.analysis.report import write_report
 
-        target = printed[0] if len(printed) == 1 else Path(args.out) / config.name
+        target = printed[0] if len(printed) == 1 else out / config.name
         with _phase(f"writing the report of {len(printed)} run(s)", quiet=args.quiet):
             written = write_report(target)
         print(f"report: {written}", flush=True)
     return 0
 
 
-def _check(config, out: str) -> int:
-    """``run --check``: validate every run of the grid and print where each would go; run nothing."""
-    from dilemmazoo.experiments import ConfigError
-    from dilemmazoo.experiments.config import expand_grid
-    from dilemmazoo.experiments.runner import check_config
-    from dilemmazoo.experiments.store import run_folder_name
-
+def _workers(text: str) -> int:
+    """``--workers``: a whole number >= 1 (argparse exits with 2 otherwise)."""
     try:
-        runs = expand_grid(config)
-        for r in runs:
-            check_config(r)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    cells = len({tuple(sorted(r.cell.items())) for r in runs})
-    print(f"{config.name}: {len(runs)} run(s) in {cells} cell(s), config valid; nothing was run", file=sys.stderr)
-    for r in runs:
-        print(Path(out) / config.name / run_folder_name(r))
-    return 0
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (runs at once), got {value}")
+    return value
 
 
 def _phase(text: str, *, quiet: bool):
@@ -224,11 +244,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (dotted key)")
     run.add_argument("--backend", help="backend spec for LLM agents, e.g. embedded, litellm:gpt-4o-mini")
     run.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
-    run.add_argument("--workers", type=int, default=None, help="parallel runs (default: the config's workers)")
+    run.add_argument("--workers", type=_workers, default=None,
+                     help="parallel runs, at least 1 (default: the config's workers)")
     run.add_argument("--report", action="store_true", help="write an HTML report when done")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--check", action="store_true",
-                     help="validate the config and print the expanded grid's run folders; run nothing")
+                     help="check the config and print the expanded grid (cells, seeds, runs, estimated model calls, "
+                          "run folders); run and write nothing")
     run.set_defaults(func=_cmd_run)
 
     lst = sub.add_parser("list", help="list worlds, presets, backends and norms")

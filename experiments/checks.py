@@ -1,0 +1,479 @@
+"""Everything a config can be checked for before a run writes anything, and the plan of a grid.
+
+:func:`check_experiment` takes a validated :class:`~dilemmazoo.experiments.config.ExperimentConfig`
+(a whole grid, or one run of it) and raises :class:`~dilemmazoo.experiments.config.ConfigError`
+naming the field at the first problem a run would meet later. It builds nothing that runs: no
+model is loaded, no backend built, no policy process started, nothing written. For every
+distinct grid point (seeds do not change what is checked) it checks
+
+- the world: its id and its keyword arguments (the world is built, and closed);
+- the seats: the groups' ``seats`` fill the world's seats exactly;
+- the population dynamics and the utility transform: registered names, valid arguments, and
+  that policy synthesis and ``kind: synthesized`` come together;
+- scripted groups: the strategy and its parameters;
+- language-model groups: the backend spec, the backend's optional packages, each
+  ``backend_options`` key against the options the backend declares (an unknown one is named,
+  with the accepted ones listed), the types of the common numeric options, ``decision: score``
+  against the backend's declared ability to return log-probabilities, that a ``scripted:PATH``
+  file exists, reads as UTF-8 and holds answers, that an ``hf:`` folder given as a path
+  exists, and that the OpenAI backend will find its key (the variable is named, never its value);
+- synthesized groups: a grid world, their options (names and types, :data:`SYNTHESIS_OPTIONS`),
+  and ``isolation`` (``sandbox`` is gone: ``isolation: process`` is the explicit weaker choice).
+
+The shape of the config (missing fields, types, ranges, the run name, worker counts) is
+checked when it is validated (:mod:`dilemmazoo.experiments.config`).
+
+:func:`plan` expands the grid into cells, seeds and runs and estimates the model calls;
+``dilemmazoo run --check CONFIG`` prints it. The estimate plays one episode of each cell's world
+with every decision at the world's declared fallback action and counts the decisions of each
+language-model group (one model call each; retries after unparseable answers add up to
+``max_retries`` more per decision, and cached calls cost nothing), plus the strategies the
+population dynamics ask the model to write. Worlds whose length depends on the moves (a commons
+that runs out early) may differ.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, expand_grid
+
+__all__ = ["CellPlan", "GridPlan", "SYNTHESIS_OPTIONS", "check_experiment", "plan"]
+
+#: the grid worlds synthesized policies are written for (agents.synthesis: cleanup, gathering)
+SYNTHESIS_WORLDS = ("dilemmazoo/cleanup-v0", "dilemmazoo/gathering-v0")
+#: the isolation levels a synthesized group may ask for (agents.sandbox.probe_isolation)
+ISOLATION_LEVELS = ("auto", "bubblewrap", "namespaces", "process")
+
+
+def _int_at_least(low: int):
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            return f"must be a whole number >= {low}"
+        return None
+    return check
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+        return "must be a number > 0"
+    return None
+
+
+def _positive_number_or_null(value: Any) -> str | None:
+    return None if value is None else _positive_number(value)
+
+
+def _number_at_least_zero(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or not math.isfinite(value):
+        return "must be a number >= 0"
+    return None
+
+
+def _mapping(value: Any) -> str | None:
+    return None if value is None or isinstance(value, dict) else "must be a mapping of world keyword arguments"
+
+
+def _game(value: Any) -> str | None:
+    return None if value in (None, "cleanup", "gathering") else "must be 'cleanup' or 'gathering' (or left out)"
+
+
+def _isolation(value: Any) -> str | None:
+    if value not in ISOLATION_LEVELS:
+        return f"must be one of {', '.join(ISOLATION_LEVELS)}"
+    return None
+
+
+#: a synthesized group's ``params`` (agents.synthesis.SynthesizedPolicy's options) -> value check
+SYNTHESIS_OPTIONS = {
+    "game": _game,
+    "max_code_retries": _int_at_least(0),
+    "smoke_steps": _int_at_least(0),
+    "smoke_world": _mapping,
+    "isolation": _isolation,
+    "call_timeout_s": _positive_number,
+    "memory_mb": _int_at_least(1),
+    "max_timeouts_per_episode": _int_at_least(1),
+}
+
+#: value checks of backend options that several backends share (applied where a backend takes them)
+BACKEND_OPTION_CHECKS = {
+    "concurrency": _int_at_least(1),
+    "max_retries": _int_at_least(0),
+    "requests_per_minute": _positive_number_or_null,
+    "tokens_per_minute": _positive_number_or_null,
+    "timeout_s": _positive_number,
+    "backoff_s": _number_at_least_zero,
+    "max_backoff_s": _number_at_least_zero,
+    "max_batch_size": _int_at_least(1),
+    "max_batch_tokens": _int_at_least(1),
+}
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+def check_experiment(config: ExperimentConfig) -> None:
+    """Raise :class:`ConfigError` naming the field if any run of ``config`` would fail for its config.
+
+    Every distinct grid point is checked once (its seeds share the checks); see the module
+    docstring for what is checked. Nothing is built that runs and nothing is written.
+    """
+    seen: set[str] = set()
+    for run in expand_grid(config):
+        point = json.dumps(run.model_dump(exclude={"seeds", "cell", "workers", "description"}), sort_keys=True,
+                           default=str)
+        if point in seen:
+            continue
+        seen.add(point)
+        try:
+            _check_run(run)
+        except ConfigError as error:
+            if not run.cell:
+                raise
+            raise ConfigError(f"{error} (grid cell {_cell_label(run)})") from None
+
+
+def _check_run(config: ExperimentConfig) -> None:
+    seats = _world_seats(config)
+    _check_seats(config, seats)
+    _check_norms(config)
+    for index, group in enumerate(config.groups):
+        where = _group_field(config, index)
+        if group.kind == "scripted":
+            _check_scripted(group, where)
+        else:
+            _check_backend(group, where)
+        if group.kind == "synthesized":
+            _check_synthesized(config, group, where)
+
+
+def _world_seats(config: ExperimentConfig) -> list[str]:
+    """The world's seats, after building it once from the config (then closed)."""
+    from dilemmazoo.envs import make_world, world_id
+
+    try:
+        world_id(config.world.id)
+    except ValueError as error:
+        raise ConfigError(f"world.id: {error}") from None
+    try:
+        world = make_world(config.world.id, **config.world.kwargs)
+    except (TypeError, ValueError, KeyError, OSError) as error:
+        raise ConfigError(f"world.kwargs: cannot build {config.world.id!r} with {config.world.kwargs}: "
+                          f"{_error_text(error)}") from None
+    try:
+        return list(world.possible_agents)
+    finally:
+        world.close()
+
+
+def _check_seats(config: ExperimentConfig, seats: list[str]) -> None:
+    """The groups' seats fill the world's exactly (one group may leave ``seats`` out: the rest)."""
+    groups = config.groups
+    fixed = sum(g.seats for g in groups if g.seats is not None)
+    rest = len(seats) - fixed
+    open_groups = sum(g.seats is None for g in groups)
+    if rest < 0 or (rest > 0 and open_groups == 0) or (rest == 0 and open_groups > 0):
+        counts = [g.seats if g.seats is not None else "rest" for g in groups]
+        raise ConfigError(
+            f"agents.seats: the groups' seats {counts} do not fill the world's {len(seats)} seats exactly "
+            f"({config.world.id} with {config.world.kwargs or 'its defaults'}); give one group no 'seats' to take "
+            "the rest, or change the counts")
+
+
+def _check_norms(config: ExperimentConfig) -> None:
+    from dilemmazoo.norms import make_dynamics, make_utility
+
+    if config.population:
+        try:
+            make_dynamics(config.population.dynamics, **config.population.kwargs)
+        except (ValueError, TypeError) as error:
+            field_name = "population.dynamics" if "unknown population dynamics" in str(error) else "population.kwargs"
+            raise ConfigError(f"{field_name}: {_error_text(error)}") from None
+    if config.utility:
+        try:
+            make_utility(config.utility.name, **config.utility.kwargs)
+        except (ValueError, TypeError) as error:
+            field_name = "utility.name" if "unknown utility" in str(error) else "utility.kwargs"
+            raise ConfigError(f"{field_name}: {_error_text(error)}") from None
+    synthesizing = config.population is not None and config.population.dynamics == "policy_synthesis"
+    kinds = {g.kind for g in config.groups}
+    if synthesizing and kinds != {"synthesized"}:
+        raise ConfigError("population.dynamics: policy_synthesis has the model write Python policies; it needs "
+                          "agents: {kind: synthesized, backend: ...}")
+    if "synthesized" in kinds and not synthesizing:
+        raise ConfigError("agents.kind: synthesized agents play the code the model writes, which policy synthesis "
+                          "asks for; write population: {dynamics: policy_synthesis, generations: 4}")
+
+
+def _check_scripted(group: AgentsConfig, where: str) -> None:
+    from dilemmazoo.agents.scripted import make_scripted
+
+    try:
+        make_scripted(group.strategy, **group.params)
+    except (ValueError, TypeError, ImportError, OSError) as error:
+        text = _error_text(error)
+        field_name = "params" if group.params and not text.startswith("unknown") else "strategy"
+        raise ConfigError(f"{where}.{field_name}: {text}") from None
+
+
+def _check_backend(group: AgentsConfig, where: str) -> None:
+    """The backend a language-model group names: spec, packages, options, scoring, files, key."""
+    from dilemmazoo.agents.backends import backend_info
+
+    try:
+        info = backend_info(group.backend)
+    except ValueError as error:
+        raise ConfigError(f"{where}.backend: {_error_text(error)}") from None
+    except ImportError as error:
+        raise ConfigError(f"{where}.backend: {group.backend!r} cannot be used here: {_error_text(error)}") from None
+    options = group.backend_options
+    unknown = sorted(set(options) - set(info.options))
+    if unknown:
+        accepted = ", ".join(sorted(info.options)) or "none"
+        raise ConfigError(
+            f"{where}.backend_options: unknown option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(u) for u in unknown)} for the {info.prefix} backend; it accepts: {accepted}")
+    for name, value in options.items():
+        check = BACKEND_OPTION_CHECKS.get(name)
+        problem = check(value) if check else None
+        if problem:
+            raise ConfigError(f"{where}.backend_options.{name}: {problem}, got {value!r}")
+    if group.kind == "llm" and group.decision == "score" and not info.can_score:
+        raise ConfigError(
+            f"{where}.decision: 'score' needs a backend that returns log-probabilities; {group.backend!r} cannot "
+            "score. Write decision: generate (or auto), or use a local backend (embedded, hf:MODEL)")
+    argument = group.backend.partition(":")[2]
+    if info.prefix == "scripted":
+        _check_script(argument, f"{where}.backend")
+    elif info.prefix == "hf" and argument.startswith(("/", "./", "../", "~")):
+        folder = Path(argument).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"{where}.backend: no model folder at {str(folder)!r} (hf:PATH names a local folder, "
+                              "hf:ORG/NAME a model in the local Hugging Face cache)")
+    elif info.prefix == "openai":
+        variable = options.get("api_key_env", "OPENAI_API_KEY")
+        if not options.get("base_url") and not os.environ.get(variable):
+            raise ConfigError(
+                f"{where}.backend_options.api_key_env: the openai backend reads its key from the environment "
+                f"variable {variable}, which is not set; set it, or give base_url for a server that needs no key")
+
+
+def _check_script(path_text: str, where: str) -> None:
+    """A ``scripted:PATH`` file: it exists, reads as UTF-8 and holds at least one answer."""
+    from dilemmazoo.agents.backends.scripted import parse_script
+
+    path = Path(path_text)
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "no such file"
+        raise ConfigError(f"{where}: scripted:PATH needs a file of answers; {str(path)!r} is {what} "
+                          f"(relative paths are read from {os.getcwd()})")
+    try:
+        answers = parse_script(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{where}: cannot read the scripted answers in {str(path)!r}: {error}") from None
+    if not answers:
+        raise ConfigError(f"{where}: {str(path)!r} holds no answers (one per line, or blocks separated by ---)")
+
+
+def _check_synthesized(config: ExperimentConfig, group: AgentsConfig, where: str) -> None:
+    from dilemmazoo.envs import world_id
+
+    if world_id(config.world.id) not in SYNTHESIS_WORLDS:
+        raise ConfigError(f"{where}.kind: synthesized policies are written for the grid worlds (cleanup, gathering); "
+                          f"the world is {config.world.id!r}")
+    params = group.params
+    if "sandbox" in params:
+        hint = ("write isolation: process to run the code with process isolation only (a warning is shown on every "
+                "run)" if params["sandbox"] is False else "leave it out (isolation: auto, the strongest this machine "
+                "gives)")
+        raise ConfigError(f"{where}.params.sandbox: the option is gone (code never runs in the host process); {hint}")
+    unknown = sorted(set(params) - set(SYNTHESIS_OPTIONS))
+    if unknown:
+        raise ConfigError(f"{where}.params: unknown synthesized-policy option{'s' if len(unknown) > 1 else ''} "
+                          f"{', '.join(repr(u) for u in unknown)}; the options are: {', '.join(SYNTHESIS_OPTIONS)}")
+    for name, value in params.items():
+        problem = SYNTHESIS_OPTIONS[name](value)
+        if problem:
+            raise ConfigError(f"{where}.params.{name}: {problem}, got {value!r}")
+
+
+def _group_field(config: ExperimentConfig, index: int) -> str:
+    return f"agents.{index}" if isinstance(config.agents, list) else "agents"
+
+
+def _error_text(error: BaseException) -> str:
+    text = str(error)
+    return text.strip("'\"") if isinstance(error, KeyError) else text
+
+
+def _cell_label(config: ExperimentConfig) -> str:
+    from dilemmazoo.experiments.store import cell_folder
+
+    return cell_folder(dict(config.cell))
+
+
+# -- the plan ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CellPlan:
+    """One grid cell: its label (``key=value,...``, ``""`` without a grid), seeds and estimate."""
+
+    label: str
+    values: dict[str, str]
+    seeds: tuple[int, ...]
+    run_folders: tuple[str, ...]
+    decisions_per_episode: dict[str, int]  # language-model group label -> decisions in one episode
+    calls_per_run: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def model_calls(self) -> int:
+        return self.calls_per_run * len(self.seeds)
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """The expanded grid of a config: cells, seeds, runs, and the model calls they should take."""
+
+    name: str
+    cells: tuple[CellPlan, ...]
+    seeds: tuple[int, ...]
+    episodes: int  # episodes per run: generations x episodes per generation
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def runs(self) -> int:
+        return sum(len(c.seeds) for c in self.cells)
+
+    @property
+    def model_calls(self) -> int:
+        return sum(c.model_calls for c in self.cells)
+
+    def text(self, out_root: str | Path | None = None) -> str:
+        """The plan in words; run folders under ``out_root`` when given."""
+        seeds = ", ".join(str(s) for s in self.seeds)
+        lines = [f"{self.name}: {len(self.cells)} cell(s) x {len(self.seeds)} seed(s) = {self.runs} run(s); "
+                 f"seeds {seeds}; {self.episodes} episode(s) per run",
+                 f"model calls (estimate): {self.model_calls}"]
+        for cell in self.cells:
+            per_episode = ", ".join(f"{label}: {n}" for label, n in cell.decisions_per_episode.items())
+            decisions = f"; decisions per episode: {per_episode}" if per_episode else ""
+            lines.append(f"  cell {cell.label or '(no grid)'}: {len(cell.seeds)} run(s), "
+                         f"{cell.model_calls} model call(s){decisions}")
+            lines.extend(f"    note: {note}" for note in cell.notes)
+        lines.append("estimated: " + " ".join(self.notes))
+        lines.append("run folders:")
+        root = Path(out_root) if out_root is not None else None
+        lines.extend(f"  {root / folder if root is not None else folder}"
+                     for cell in self.cells for folder in cell.run_folders)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+_HOW = ("one episode of each cell's world played with every decision at the world's fallback action; each decision "
+        "of a language-model group is one call, x episodes per generation x generations x seeds; strategy writing "
+        "by the population dynamics added; retries after unparseable answers (up to max_retries per decision) and "
+        "cache hits not counted; a world whose length depends on the moves may differ.")
+
+
+def plan(config: ExperimentConfig) -> GridPlan:
+    """Cells, seeds, runs and estimated model calls of ``config`` (see the module docstring)."""
+    from dilemmazoo.experiments.store import cell_folder, run_folder_name
+
+    runs = expand_grid(config)
+    by_cell: dict[str, list[ExperimentConfig]] = {}
+    for run in runs:
+        by_cell.setdefault(json.dumps(run.cell, sort_keys=True), []).append(run)
+    cells = []
+    for members in by_cell.values():
+        first = members[0]
+        decisions, notes = _decisions_per_episode(first)
+        calls, more = _calls_per_run(first, decisions)
+        cells.append(CellPlan(
+            label=cell_folder(dict(first.cell)), values=dict(first.cell), seeds=tuple(r.seeds[0] for r in members),
+            run_folders=tuple(f"{config.name}/{run_folder_name(r)}" for r in members),
+            decisions_per_episode=decisions, calls_per_run=calls, notes=(*notes, *more),
+        ))
+    return GridPlan(name=config.name, cells=tuple(cells), seeds=tuple(config.seeds),
+                    episodes=config.generations * config.episodes_per_generation, notes=(_HOW,))
+
+
+def _group_labels(config: ExperimentConfig) -> list[str]:
+    """The groups' labels as the runner names them (``label``, else kind and backend or strategy)."""
+    groups = config.groups
+    labels = []
+    for i, g in enumerate(groups):
+        label = g.label or (f"{g.kind}:{g.backend}" if g.kind in ("llm", "synthesized") else f"scripted:{g.strategy}")
+        labels.append(f"{i}:{label}" if len(groups) > 1 and not g.label else label)
+    return labels
+
+
+def _decisions_per_episode(config: ExperimentConfig) -> tuple[dict[str, int], tuple[str, ...]]:
+    """Decisions of each language-model group in one episode played at the fallback actions."""
+    from dilemmazoo.envs import make_world
+
+    groups = config.groups
+    labels = _group_labels(config)
+    if not any(g.kind == "llm" for g in groups):
+        return {}, ()
+    world = make_world(config.world.id, **config.world.kwargs)
+    try:
+        seats = list(world.possible_agents)
+        fixed = sum(g.seats for g in groups if g.seats is not None)
+        owner, start = {}, 0
+        for index, g in enumerate(groups):
+            count = g.seats if g.seats is not None else len(seats) - fixed
+            owner.update({seat: index for seat in seats[start:start + count]})
+            start += count
+        counts = [0] * len(groups)
+        world.reset(seed=config.seeds[0])
+        steps = 0
+        while world.agents and steps < 1_000_000:
+            deciders = set(world.deciders())
+            actions = {seat: world.action_spec(seat).fallback if seat in deciders else world.idle_action(seat)
+                       for seat in world.agents}
+            for seat in deciders:
+                counts[owner[seat]] += 1
+            world.step(actions)
+            steps += 1
+    except Exception as error:  # noqa: BLE001 - an estimate only: the run itself reports real failures
+        return {}, (f"decisions not estimated: playing the world at its fallback actions failed "
+                    f"({type(error).__name__}: {error})",)
+    finally:
+        world.close()
+    return {labels[i]: counts[i] for i, g in enumerate(groups) if g.kind == "llm"}, ()
+
+
+def _calls_per_run(config: ExperimentConfig, decisions: dict[str, int]) -> tuple[int, tuple[str, ...]]:
+    """Model calls of one run: decisions x episodes, plus the strategies the dynamics have written."""
+    episodes = config.generations * config.episodes_per_generation
+    calls = sum(decisions.values()) * episodes
+    notes: list[str] = []
+    writer = config.groups[0]
+    if config.population is None or writer.kind == "scripted":
+        return calls, ()
+    from dilemmazoo.envs import make_world
+
+    world = make_world(config.world.id, **config.world.kwargs)
+    size = len(world.possible_agents)
+    world.close()
+    dynamics, generations = config.population.dynamics, config.generations
+    if dynamics == "cultural_evolution":
+        survivors = max(1, math.floor(size * float(config.population.kwargs.get("survivor_fraction", 0.5))))
+        writes = size + (generations - 1) * (size - survivors)
+        notes.append(f"strategy writing: {size} initial + {size - survivors} newcomers in each later generation")
+    elif dynamics == "policy_synthesis":
+        retries = int(writer.params.get("max_code_retries", 3))
+        writes = generations
+        notes.append(f"code writing: one code per generation, up to {retries} more per code that fails validation")
+    else:
+        writes = 0
+        notes.append(f"strategy writing by {dynamics} depends on play and is not counted")
+    return calls + writes, tuple(notes)
