@@ -12,12 +12,17 @@ without a grid; see :func:`dilemmazoo.experiments.store.run_dir_for`) and holds:
 - ``population.parquet`` one row per member per generation, and per within-episode learning event
   (:data:`POPULATION_COLUMNS`);
 - ``llm_calls.parquet`` one row per backend call (:data:`LLM_CALL_COLUMNS`);
-- ``summary.json``      :class:`Summary`.
+- ``summary.json``      :class:`Summary`;
+- ``complete.json``     the completion marker, written last: the run id, the execution that
+                        wrote the files, and each file's size and sha256 (:data:`COMPLETE_FILE`).
+
+A run that failed holds ``failure.json`` (the error, secrets redacted) instead of the tables.
 
 Numbering: ``episode`` counts from 0 across the run; ``generation``, ``game`` (the episode's
 index inside its generation) and ``step`` count from 1, as papers do. Every file is written
-to a temporary name and renamed, so a run directory either has ``summary.json`` (finished)
-or is redone on resume.
+to a temporary name, synced to disk and renamed; a run counts as finished only when the
+marker and a readable, complete set of files agree, and anything else is redone on resume
+(:mod:`dilemmazoo.experiments.store` says how damaged runs are moved aside).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "COMPLETE_FILE",
     "EPISODE_COLUMNS",
     "LLM_CALL_COLUMNS",
     "POPULATION_COLUMNS",
@@ -98,7 +104,10 @@ LLM_CALL_COLUMNS: dict[str, str] = {
     "error": "parse or backend error this answer caused ('' if none)",
 }
 
+#: the files of a finished run, besides the completion marker
 RUN_FILES = ("run_id", "config.yaml", "steps.parquet", "episodes.parquet", "population.parquet", "llm_calls.parquet", "summary.json")
+#: the completion marker, written after every file of :data:`RUN_FILES`
+COMPLETE_FILE = "complete.json"
 
 
 @dataclass
@@ -113,6 +122,8 @@ class Summary:
     (the spec, ``None`` for scripted groups), ``decision`` (``score``/``generate`` as resolved,
     ``None`` where no model decides), ``model``, ``revision``, ``weights_sha256``, ``base_url``.
     ``counts``: decisions, parse failures, fallbacks, LLM calls, cache hits, ...
+    ``execution``: who wrote the run: ``id`` (fresh for every attempt; the tables' parquet
+    metadata and the completion marker carry it too), ``pid`` and ``started_at`` (UTC).
     """
 
     experiment: str
@@ -127,6 +138,7 @@ class Summary:
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    execution: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,15 +9,20 @@ evolution) replace members. Files are written by :mod:`dilemmazoo.experiments.st
 
 from __future__ import annotations
 
+import ctypes
 import json
+import logging
 import os
+import signal
+import sys
+import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from multiprocessing import get_context
+from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,8 @@ from dilemmazoo.experiments import store
 from dilemmazoo.norms import Member, make_dynamics, make_utility
 
 __all__ = ["RunFailed", "RunResult", "execute", "run_experiment"]
+
+_log = logging.getLogger(__name__)
 
 
 class RunFailed(RuntimeError):
@@ -80,6 +87,25 @@ def build_world(config: ExperimentConfig):
         raise ConfigError(f"world: cannot build {config.world.id!r} with kwargs {config.world.kwargs}: {error}") from None
 
 
+def build_backend(group: AgentsConfig, config: ExperimentConfig, out_root: Path):
+    """The group's backend, behind the on-disk cache when the config asks for one (``cache``).
+
+    A backend whose answers follow the order of the calls rather than what is asked
+    (``order_dependent``: ``scripted:``, which replays its file in order) is never cached: a
+    cache would serve the answers an earlier, killed attempt of the run got without moving the
+    script on, so the redone run would drift from an uninterrupted one; and runs sharing the
+    cache would hand each other answers. Such a backend costs nothing to ask again.
+    """
+    from dilemmazoo.agents.backends import make_backend
+
+    backend = make_backend(group.backend, **group.backend_options)
+    if config.cache and not getattr(backend, "order_dependent", False):
+        from dilemmazoo.agents.backends.cache import CachedBackend
+
+        backend = CachedBackend(backend, cache_dir_for(out_root))
+    return backend
+
+
 def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, backend=None):
     """The BatchPolicy (and StrategyWriter) playing one group's seats."""
     seed = config.seeds[0]
@@ -90,12 +116,10 @@ def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, 
             return ScriptedPolicy(group.strategy, group.params)
         except (ValueError, ImportError) as error:
             raise ConfigError(f"agents: {error}") from None
-    from dilemmazoo.agents.backends import make_backend
     from dilemmazoo.agents.llm import LLMPolicy
 
     if backend is None:
-        backend = make_backend(group.backend, cache_dir=cache_dir_for(out_root) if config.cache else None,
-                               **group.backend_options)
+        backend = build_backend(group, config, out_root)
     if group.kind == "synthesized":  # LLM-written Python policies, run in a sandbox
         from dilemmazoo.agents.synthesis import SynthesizedPolicy
 
@@ -347,21 +371,59 @@ _RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy",
 
 
 def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress: bool = True, backend=None,
-            position: str = "") -> RunResult:
+            position: str = "", wait: bool = True) -> RunResult:
     """Run one single-seed, grid-free config, or return it if already finished.
 
     The run's folder is named by its grid cell and seed (:func:`store.run_dir_for`);
     ``position`` (e.g. ``run 4/9, cell 2/3``) heads its progress bar within a grid.
+
+    The run is executed holding its lock (:func:`store.run_lock`): when another live process
+    holds it, ``wait`` waits for that process (and then usually finds the run finished), and
+    ``wait=False`` raises :class:`store.RunBusy` at once. A damaged folder is moved aside and
+    the run redone; temporary files that killed writers left are removed
+    (:func:`store.inspect_run`, :func:`store.move_aside`).
     """
     out_root = Path(out_root)
     rid = run_id(config)
-    run_dir = store.run_dir_for(out_root, config, rid)
-    finished = store.load_summary(run_dir) if run_dir is not None else None
-    if finished is not None:
-        return RunResult(run_dir, finished, skipped=True)
+    found = _finished(out_root, config, rid)  # a finished run is never written again: no lock needed to skip it
+    if found is not None:
+        return found
     check_config(config)
-    run_dir = store.run_dir_for(out_root, config, rid, claim=True)
+    with store.run_lock(out_root, config, rid, wait=wait):
+        found = _finished(out_root, config, rid, repair=True)
+        if found is not None:
+            return found
+        run_dir = store.run_dir_for(out_root, config, rid, claim=True)
+        return _execute_claimed(config, out_root, run_dir, rid, progress=progress, backend=backend, position=position)
+
+
+def _finished(out_root: Path, config: ExperimentConfig, rid: str, *, repair: bool = False) -> RunResult | None:
+    """The finished run ``rid``, skipped; else ``None``. With ``repair`` (holding the run's lock) a
+    damaged folder is moved aside, and stale temporary and claim files are removed."""
+    run_dir = store.run_dir_for(out_root, config, rid)
+    if run_dir is None:
+        if repair:
+            store.remove_stale_claims(out_root, config, rid)
+        return None
+    state = store.inspect_run(run_dir, rid)
+    if state.finished:
+        return RunResult(run_dir, state.summary, skipped=True)
+    if repair:
+        store.remove_stale_temporaries(run_dir)
+        store.remove_stale_claims(out_root, config, rid)
+        if state.damage:
+            aside = store.move_aside(out_root / config.name, run_dir, state.damage)
+            _log.warning("run %s was damaged (%s); moved aside to %s and redone", run_dir, "; ".join(state.damage), aside)
+    return None
+
+
+def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, rid: str, *, progress: bool, backend,
+                     position: str) -> RunResult:
+    """Run ``config`` in its claimed folder ``run_dir`` (holding the run's lock)."""
+    from dilemmazoo.agents.backends.redaction import redact_text
+
     store.prepare(run_dir, config)
+    execution = store.new_execution()
     started = time.perf_counter()
     seed = config.seeds[0]
     world = build_world(config)
@@ -448,7 +510,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     except Exception as error:  # noqa: BLE001 - any failure ends this run cleanly, records kept aside
         bar.close()
         store.write_failure(run_dir, error)
-        raise RunFailed(f"run {run_dir} failed: {type(error).__name__}: {error}") from error
+        raise RunFailed(redact_text(f"run {run_dir} failed: {type(error).__name__}: {error}")) from error
     finally:
         world.close()
     bar.describe("summarising")
@@ -456,7 +518,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         summary = Summary(
             experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=seed, episodes=episode,
             generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3),
-            cell=cell_values(config),
+            cell=cell_values(config), execution=execution,
         )
         frames = store.frames(recorder)
         summary.counts = _counts(frames, [s.policy for s in seatings])
@@ -465,7 +527,7 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
                               "agents": [agent_provenance(s.label, s.group, s.policy) for s in seatings]}
     finally:
         bar.close()
-    store.finish(run_dir, frames, summary.to_dict())
+    store.finish(run_dir, frames, summary.to_dict(), execution["id"])
     return RunResult(run_dir, summary.to_dict())
 
 
@@ -542,9 +604,11 @@ def _cell_positions(runs: list[ExperimentConfig]) -> list[tuple[int, int]]:
     return [(cells.index(json.dumps(r.cell, sort_keys=True)) + 1, len(cells)) for r in runs]
 
 
-def _execute_quietly(config_data: dict, out_root: str) -> tuple[str, dict, bool]:
-    result = execute(ExperimentConfig.model_validate(config_data), out_root, progress=False)
-    return str(result.run_dir), result.summary, result.skipped
+def _describe_run(config: ExperimentConfig, out_root: str | Path) -> str:
+    """A run for messages: its folder (where it is or would go), grid cell and seed."""
+    folder = store.run_dir_for(out_root, config, run_id(config)) or Path(out_root) / config.name / store.run_folder_name(config)
+    cell = ", ".join(f"{key}={label}" for key, label in config.cell.items())
+    return f"{folder} ({f'cell {cell}, ' if cell else ''}seed {config.seeds[0]})"
 
 
 def run_experiment(
@@ -555,7 +619,15 @@ def run_experiment(
     progress: bool = True,
     on_result: Callable[[RunResult], None] | None = None,
 ) -> list[RunResult]:
-    """Every grid point and seed; finished runs are skipped, failures reported at the end."""
+    """Every grid point and seed; finished runs are skipped, failures reported at the end.
+
+    A run that another process is executing (two commands on one output folder) is put back
+    and taken up after the others, waiting for that process, so that each run is executed once
+    and the other process's finished run is then skipped. With more than one worker the runs
+    go to worker processes (:class:`_Workers`) that die with this process; a worker that dies
+    (killed, out of memory) fails its run with a message naming it, is replaced, and the grid
+    goes on. :class:`RunFailed` at the end lists every failed run.
+    """
     runs = expand_grid(config)
     for r in runs:
         check_config(r)
@@ -563,41 +635,238 @@ def run_experiment(
     results: list[RunResult] = []
     failures: list[str] = []
     cells = _cell_positions(runs)
+
+    def finished(result: RunResult) -> None:
+        results.append(result)
+        if on_result:
+            on_result(result)
+
     if workers <= 1:
-        for index, (r, (cell, cell_count)) in enumerate(zip(runs, cells), start=1):
-            position = f"run {index}/{len(runs)}, cell {cell}/{cell_count}" if len(runs) > 1 else ""
-            try:
-                result = execute(r, out_root, progress=progress, position=position)
-            except RunFailed as error:
-                failures.append(str(error))
-                continue
-            results.append(result)
-            if on_result:
-                on_result(result)
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_execute_quietly, r.model_dump(), str(out_root)): index for index, r in enumerate(runs)}
-            bar = _progress(progress, len(futures), f"{config.name} ({workers} workers)", unit="runs")
-            cell_count = cells[0][1]
-            left_in_cell = Counter(cell for cell, _ in cells)
-            bar.describe(f"cells finished 0/{cell_count}")
-            for future in as_completed(futures):
+        later: list[int] = []
+        for index in [*range(len(runs)), None]:
+            if index is None:  # the runs other processes held: wait for them now
+                queue, wait = later, True
+            else:
+                queue, wait = [index], False
+            for i in queue:
+                cell, cell_count = cells[i]
+                position = f"run {i + 1}/{len(runs)}, cell {cell}/{cell_count}" if len(runs) > 1 else ""
                 try:
-                    run_dir, summary, skipped = future.result()
+                    finished(execute(runs[i], out_root, progress=progress, position=position, wait=wait))
+                except store.RunBusy:
+                    later.append(i)
                 except RunFailed as error:
                     failures.append(str(error))
-                    continue
-                finally:
-                    left_in_cell[cells[futures[future]][0]] -= 1
-                    finished_cells = sum(1 for left in left_in_cell.values() if left == 0)
-                    bar.describe(f"cells finished {finished_cells}/{cell_count}")
+    else:
+        bar = _progress(progress, len(runs), f"{config.name} ({workers} workers)", unit="runs")
+        cell_count = cells[0][1]
+        left_in_cell = Counter(cell for cell, _ in cells)
+        bar.describe(f"cells finished 0/{cell_count}")
+        try:
+            with _Workers(workers, out_root) as pool:
+                for index, outcome in pool.run([r.model_dump() for r in runs],
+                                               describe=lambda i: _describe_run(runs[i], out_root)):
+                    left_in_cell[cells[index][0]] -= 1
+                    bar.describe(f"cells finished {sum(1 for left in left_in_cell.values() if left == 0)}/{cell_count}")
                     bar.advance()
-                result = RunResult(Path(run_dir), summary, skipped=skipped)
-                results.append(result)
-                if on_result:
-                    on_result(result)
+                    if isinstance(outcome, RunResult):
+                        finished(outcome)
+                    else:
+                        failures.append(outcome)
+                        _note_failure(runs[index], out_root, outcome)
+        finally:
             bar.close()
     if failures:
         done = len(results)
         raise RunFailed(f"{len(failures)} of {len(runs)} runs failed ({done} finished and kept):\n" + "\n".join(failures))
     return results
+
+
+def _note_failure(config: ExperimentConfig, out_root: str | Path, message: str) -> None:
+    """Write ``failure.json`` for a run whose worker died (it could not), unless the run is
+    finished or another process has taken it up since."""
+    rid = run_id(config)
+    try:
+        with store.run_lock(out_root, config, rid, wait=False):
+            run_dir = store.run_dir_for(out_root, config, rid)
+            if run_dir is not None and not store.inspect_run(run_dir, rid).finished and not (run_dir / "failure.json").exists():
+                store.write_failure(run_dir, message)
+    except store.RunBusy:
+        pass
+
+
+# -- worker processes ------------------------------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this process die when ``parent_pid`` (its parent) does, however the parent dies.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` (prctl(2)), checked against a parent that died
+    before the call. Elsewhere a thread watches the parent id once a second.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            armed = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+        except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+            armed = False
+    if os.getppid() != parent_pid:  # the parent is already gone: we were re-parented
+        os._exit(1)
+    if not armed:  # pragma: no cover - not Linux
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _worker_main(conn, parent_pid: int, out_root: str) -> None:
+    """A worker process: run the runs it is sent, one at a time, and answer each."""
+    from dilemmazoo.agents.backends.redaction import redact_text
+
+    _die_with_parent(parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
+    while True:
+        try:
+            task = conn.recv()
+        except (EOFError, OSError):
+            return
+        if task is None:
+            return
+        config_data, wait = task
+        config = ExperimentConfig.model_validate(config_data)
+        try:
+            result = execute(config, out_root, progress=False, wait=wait)
+            reply = ("done", str(result.run_dir), result.summary, result.skipped)
+        except store.RunBusy:
+            reply = ("busy",)
+        except RunFailed as error:
+            reply = ("failed", str(error))
+        except Exception as error:  # noqa: BLE001 - anything else fails this run, not the grid
+            reply = ("failed", redact_text(f"run {_describe_run(config, out_root)} failed: {type(error).__name__}: {error}"))
+        conn.send(reply)
+
+
+def _death(exitcode: int | None) -> str:
+    """How a worker process ended, in words."""
+    if exitcode is None:
+        return "stopped answering"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (the system may have run out of memory)" if -exitcode == signal.SIGKILL else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with status {exitcode}"
+
+
+@dataclass(eq=False)
+class _Worker:
+    process: Any
+    conn: Any
+
+    def receive(self):
+        """The worker's answer, or ``None`` when it died instead of answering."""
+        try:
+            if self.conn.poll():
+                return self.conn.recv()
+        except (EOFError, OSError):
+            pass
+        return None
+
+
+class _Workers:
+    """Worker processes that run a grid's runs, one run each at a time.
+
+    Workers are spawned (fresh interpreters) and die with the main process, however it dies
+    (:func:`_die_with_parent`); leaving the ``with`` block stops them. A worker that dies while
+    running a run (killed, out of memory) makes that run fail with a message naming it; a new
+    worker takes its place and the other runs go on, untouched. A run another process holds
+    (:class:`store.RunBusy`) is put back and sent again, waiting, once nothing else is left.
+    """
+
+    def __init__(self, count: int, out_root: str | Path):
+        self.count = count
+        self.out_root = str(out_root)
+        self.context = get_context("spawn")
+        self.idle: list[_Worker] = []
+        self.busy: dict[_Worker, int] = {}
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> _Worker:
+        mine, theirs = self.context.Pipe()
+        process = self.context.Process(target=_worker_main, args=(theirs, os.getpid(), self.out_root), daemon=True,
+                                       name="dilemmazoo-worker")
+        process.start()
+        theirs.close()
+        return _Worker(process, mine)
+
+    def run(self, tasks: list[dict], *, describe: Callable[[int], str]) -> Iterator[tuple[int, RunResult | str]]:
+        """Run every task (a config as data); yields ``(index, RunResult or failure message)`` as runs end."""
+        pending = deque((index, False) for index in range(len(tasks)))
+        held_elsewhere: list[int] = []
+        while pending or self.busy or held_elsewhere:
+            if not pending and not self.busy:
+                pending.extend((index, True) for index in held_elsewhere)
+                held_elsewhere.clear()
+            while pending and (self.idle or len(self.busy) < self.count):
+                worker = self.idle.pop() if self.idle else self._start()
+                index, wait = pending.popleft()
+                try:
+                    worker.conn.send((tasks[index], wait))
+                except OSError:  # it died while idle
+                    self._reap(worker)
+                    pending.appendleft((index, wait))
+                    continue
+                self.busy[worker] = index
+            ready = set(wait_for([w.conn for w in self.busy] + [w.process.sentinel for w in self.busy]))
+            for worker, index in list(self.busy.items()):
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                reply = worker.receive()
+                if reply is None and (worker.process.sentinel in ready or not worker.process.is_alive()):
+                    del self.busy[worker]
+                    how = _death(self._reap(worker))
+                    yield index, f"run {describe(index)} failed: its worker process (pid {worker.process.pid}) {how}"
+                    continue
+                if reply is None:
+                    continue
+                del self.busy[worker]
+                self.idle.append(worker)
+                if reply[0] == "busy":
+                    held_elsewhere.append(index)
+                elif reply[0] == "done":
+                    yield index, RunResult(Path(reply[1]), reply[2], skipped=reply[3])
+                else:
+                    yield index, reply[1]
+
+    def _reap(self, worker: _Worker) -> int | None:
+        worker.process.join(timeout=5)
+        worker.conn.close()
+        return worker.process.exitcode
+
+    def close(self) -> None:
+        """Stop every worker: idle ones are told to leave, busy ones (an interrupted grid) are terminated."""
+        for worker in self.idle:
+            try:
+                worker.conn.send(None)
+            except OSError:
+                pass
+        for worker in self.busy:
+            worker.process.terminate()
+        for worker in [*self.idle, *self.busy]:
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self.idle, self.busy = [], {}

@@ -1,4 +1,4 @@
-"""Run directories on disk: readable names, atomic files, resumable runs.
+"""Run directories on disk: readable names, durable files, runs that survive crashes and each other.
 
 A run's folder is named by its grid cell and seed (:func:`run_dir_for`)::
 
@@ -12,47 +12,109 @@ holds another run id (the same preset rerun with ``--set`` overrides, or two cel
 labels read the same once made safe for file names) is never reused: the run goes to
 ``seed=N-<first 6 hex of its id>`` instead, so no finished result is overwritten.
 
-Every file is written to a temporary name in the same directory and renamed into place, and
-``summary.json`` is written last: a directory with a summary is a finished run, anything else
-is redone on resume. A failed run leaves ``failure.json`` (the error) and no summary.
+**One execution per run at a time.** :func:`run_lock` takes an exclusive POSIX record lock
+(``lockf``) on ``<cell folder>/.seed=N.<run id>.lock`` for as long as a process works on the
+run; a second process on the same output folder skips the run (``wait=False``:
+:class:`RunBusy`) or waits for it. The kernel drops the lock when its process dies, however it
+dies, and a record lock is not inherited by the process's children (a forked sandbox outliving
+a killed worker does not keep it), so a killed run never blocks the next attempt. The lock
+keeps processes apart, not threads of one process.
+
+**Durable files, a marker last.** Every file is written to a temporary name in the run
+folder (``.<name>.<random>.tmp``), flushed to disk (``fsync``), given the permissions the
+process umask allows (as ``open`` would; temporary files start private) and renamed into
+place. The tables (``*.parquet``) and ``summary.json`` come first; then the folder itself is
+synced and the completion marker ``complete.json`` is written last. It names the run id, the
+execution that wrote the files, and each file's size and sha256. Parquet files also carry the
+execution id in their metadata (``dilemmazoo.execution``), ``summary.json`` in ``execution``.
+
+**Finished means the marker and the files agree** (:func:`inspect_run`): the marker is there
+and names this run, every run file is there with the size it lists, each table opens as
+parquet, and ``summary.json`` parses, says ``complete`` and names this run. A folder with the
+marker or any table or summary that fails this is *damaged*: on resume it is moved aside to
+``<experiment>/.damaged/<cell>/seed=N@<UTC time>/`` with a note (``damage.json``) saying why
+(its ``summary.json`` and marker renamed ``*.damaged`` so no reader counts it), and the run
+is redone. A folder with nothing but ``run_id``, ``config.yaml`` and perhaps ``failure.json``
+is a run that started or failed: it is redone in place. Temporary files that a killed writer
+left behind are removed first. A failed run leaves ``failure.json`` (the error, secrets
+redacted) and no summary.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
+import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from dilemmazoo.experiments.records import EPISODE_COLUMNS, LLM_CALL_COLUMNS, POPULATION_COLUMNS, STEP_COLUMNS
+from dilemmazoo.experiments.records import (
+    COMPLETE_FILE,
+    EPISODE_COLUMNS,
+    LLM_CALL_COLUMNS,
+    POPULATION_COLUMNS,
+    RUN_FILES,
+    STEP_COLUMNS,
+)
+
+try:  # POSIX: a lock the kernel drops with its process
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 __all__ = [
+    "COMPLETE_FILE",
+    "DAMAGED_FOLDER",
+    "EXECUTION_KEY",
     "RUN_ID_FILE",
+    "RunBusy",
+    "RunState",
     "atomic_write_bytes",
     "cell_folder",
     "finish",
     "folder_run_id",
     "frames",
+    "inspect_run",
     "load_summary",
+    "move_aside",
+    "new_execution",
     "prepare",
+    "remove_stale_claims",
+    "remove_stale_temporaries",
     "run_dir_for",
     "run_folder_name",
+    "run_lock",
     "write_failure",
 ]
 
 #: the file naming the run id that owns a run folder (written when the folder is claimed)
 RUN_ID_FILE = "run_id"
+#: where damaged run folders are moved, inside the experiment's folder
+DAMAGED_FOLDER = ".damaged"
+#: the parquet metadata key holding the id of the execution that wrote the table
+EXECUTION_KEY = "dilemmazoo.execution"
+#: the run's tables (each must open as parquet for the run to count as finished)
+TABLES = tuple(name for name in RUN_FILES if name.endswith(".parquet"))
 # A cell folder name stays well below the 255-byte file-name limit of common file systems.
 _MAX_PART = 60
 _MAX_FOLDER = 180
+_TEMPORARY = re.compile(r"^\..+\.tmp$")
+
+
+class RunBusy(RuntimeError):
+    """Another live process holds the run's lock (raised by :func:`run_lock` with ``wait=False``)."""
 
 
 def _digest(text: str, length: int = 6) -> str:
@@ -94,7 +156,7 @@ def folder_run_id(run_dir: Path) -> str | None:
     if summary.is_file():
         try:
             return json.loads(summary.read_text()).get("run_id")
-        except (json.JSONDecodeError, AttributeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
             return None
     return None
 
@@ -108,6 +170,10 @@ def run_folder_name(config) -> str:
     return f"{cell}/{seed}" if cell else seed
 
 
+def _cell_dir(out_root: str | Path, config) -> Path:
+    return (Path(out_root) / config.name / run_folder_name(config)).parent
+
+
 def run_dir_for(out_root: str | Path, config, rid: str, *, claim: bool = False) -> Path | None:
     """The folder of the run ``rid`` of ``config`` (one seed, one grid cell).
 
@@ -117,7 +183,7 @@ def run_dir_for(out_root: str | Path, config, rid: str, *, claim: bool = False) 
     ``claim``, the first free candidate is created holding the ``run_id`` file and returned;
     without ``claim`` (look before checking the config, write nothing) the answer is ``None``.
     """
-    parent = (Path(out_root) / config.name / run_folder_name(config)).parent
+    parent = _cell_dir(out_root, config)
     seed = f"seed={config.seeds[0]}"
     candidates = [parent / name for name in (seed, f"{seed}-{rid[:6]}", f"{seed}-{rid}")]
     for folder in candidates:
@@ -131,6 +197,10 @@ def run_dir_for(out_root: str | Path, config, rid: str, *, claim: bool = False) 
     raise RuntimeError(f"no free run folder for run {rid}: {', '.join(str(c) for c in candidates)} all hold other runs")
 
 
+def _claim_prefix(folder: Path, rid: str) -> str:
+    return f".{folder.name}.claim-{rid[:12]}-"
+
+
 def _claim(folder: Path, rid: str) -> bool:
     """Make ``folder`` the run ``rid``'s: a folder that does not exist (or is empty) is created
     atomically with its ``run_id`` file, so a concurrent claimant sees either nothing or the owner."""
@@ -140,19 +210,97 @@ def _claim(folder: Path, rid: str) -> bool:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         return False  # something that is no run of ours: leave it alone
     folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.claim-"))
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_claim_prefix(folder, rid)))
+    os.chmod(staging, 0o777 & ~process_umask())  # mkdtemp makes it private
     atomic_write_bytes(staging / RUN_ID_FILE, f"{rid}\n".encode())
     try:
         os.rename(staging, folder)  # replaces an empty folder; fails on one another process filled
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         return folder_run_id(folder) == rid
+    _sync_folder(folder.parent)
     return True
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+# -- one execution at a time -------------------------------------------------------------------
+
+def lock_path(out_root: str | Path, config, rid: str) -> Path:
+    """The lock file of the run ``rid``: ``<cell folder>/.seed=N.<rid[:16]>.lock`` (kept; it is empty)."""
+    return _cell_dir(out_root, config) / f".seed={config.seeds[0]}.{rid[:16]}.lock"
+
+
+@contextmanager
+def run_lock(out_root: str | Path, config, rid: str, *, wait: bool = True) -> Iterator[Path]:
+    """Hold the run's lock (see the module docstring); yields the lock file's path.
+
+    With ``wait=False`` a lock another process holds raises :class:`RunBusy` at once.
+    """
+    path = lock_path(out_root, config, rid)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - Windows: filelock's msvcrt lock, also dropped with its process
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(path), timeout=-1 if wait else 0)
+        try:
+            with lock:
+                yield path
+        except Timeout:
+            raise RunBusy(f"another process is running {config.name} seed {config.seeds[0]} ({path})") from None
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EAGAIN):
+                raise
+            raise RunBusy(f"another process is running {config.name} seed {config.seeds[0]} ({path})") from None
+        yield path
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+# -- durable files ---------------------------------------------------------------------------
+
+def process_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (``/proc/self/status``);
+    elsewhere set and restored at once."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush a folder's entries (renames into it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory file descriptors
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - file systems that refuse to sync folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temporary(path: Path) -> tuple[int, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~process_umask())  # mkstemp makes it private; run files follow the umask
+    return fd, tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> str:
+    """Write ``data`` to ``path`` durably (temporary file, fsync, rename); returns its sha256."""
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -162,40 +310,219 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return hashlib.sha256(data).hexdigest()
 
 
-def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+def _write_parquet(path: Path, frame: pd.DataFrame, execution: str) -> str:
+    """Write ``frame`` as parquet durably, tagged with ``execution``; returns the file's sha256."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)  # what DataFrame.to_parquet(index=False) writes
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), EXECUTION_KEY.encode(): execution.encode()})
+    fd, tmp = _temporary(path)
     try:
-        frame.to_parquet(tmp, index=False)
+        with os.fdopen(fd, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        digest = _file_sha256(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return digest
 
 
-def load_summary(run_dir: Path) -> dict[str, Any] | None:
-    """The summary of a finished run, or ``None``."""
-    path = Path(run_dir) / "summary.json"
-    if not path.exists():
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Remove the temporary files (``.<name>.<random>.tmp``) killed writers left in ``run_dir``.
+
+    Call it holding the run's lock: then no live writer owns any of them. Returns what was removed.
+    """
+    removed = []
+    if Path(run_dir).is_dir():
+        for path in Path(run_dir).iterdir():
+            if _TEMPORARY.match(path.name) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def remove_stale_claims(out_root: str | Path, config, rid: str) -> None:
+    """Remove the claim staging folders a killed claimant of ``rid`` left (call it holding the lock)."""
+    parent = _cell_dir(out_root, config)
+    if not parent.is_dir():
+        return
+    seed = f"seed={config.seeds[0]}"
+    prefixes = tuple(_claim_prefix(parent / name, rid) for name in (seed, f"{seed}-{rid[:6]}", f"{seed}-{rid}"))
+    for path in parent.iterdir():
+        if path.name.startswith(prefixes) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# -- what a folder holds ---------------------------------------------------------------------
+
+@dataclass
+class RunState:
+    """What :func:`inspect_run` found in a run folder.
+
+    ``finished``: the marker and the files agree (``summary`` holds the summary); ``damage``:
+    why the folder is damaged (empty when it is not); neither: started or failed, redo in place.
+    """
+
+    finished: bool = False
+    summary: dict[str, Any] | None = None
+    damage: list[str] = field(default_factory=list)
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        return None, f"{path.name} is not readable JSON ({type(error).__name__}: {error})"
+
+
+def _table_problem(path: Path) -> str | None:
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow raises several kinds for a broken file
+        return f"{path.name} does not open as parquet ({type(error).__name__}: {error})"
+    return None
+
+
+def inspect_run(run_dir: Path, rid: str, *, deep: bool = False) -> RunState:
+    """Whether ``run_dir`` holds the finished run ``rid``, is damaged (and why), or neither.
+
+    ``deep`` also compares every file's sha256 with the marker's (reads every byte; resume
+    checks sizes, the parquet footers and the summary only).
+    """
+    run_dir = Path(run_dir)
+    marker_path = run_dir / COMPLETE_FILE
+    data_files = [name for name in (*TABLES, "summary.json") if (run_dir / name).exists()]
+    if not marker_path.exists():
+        if data_files:
+            return RunState(damage=[f"{', '.join(data_files)} without the completion marker {COMPLETE_FILE} "
+                                    "(the run was stopped while writing its files)"])
+        return RunState()
+    damage = []
+    marker, problem = _read_json(marker_path)
+    listed: dict[str, Any] = {}
+    if problem:
+        damage.append(problem.replace(COMPLETE_FILE, f"the completion marker {COMPLETE_FILE}"))
+    elif not isinstance(marker, dict) or marker.get("run_id") != rid or not isinstance(marker.get("files"), dict):
+        damage.append(f"the completion marker {COMPLETE_FILE} does not name run {rid} and its files")
+    else:
+        listed = marker["files"]
+    for name in RUN_FILES:
+        path = run_dir / name
+        if not path.is_file():
+            damage.append(f"{name} is missing")
+            continue
+        entry = listed.get(name)
+        if name != RUN_ID_FILE and listed and entry is None:
+            damage.append(f"{name} is not listed in the completion marker")
+        elif isinstance(entry, dict):
+            size = path.stat().st_size
+            if size != entry.get("bytes"):
+                damage.append(f"{name} has {size} bytes; the completion marker says {entry.get('bytes')}")
+            elif deep and _file_sha256(path) != entry.get("sha256"):
+                damage.append(f"{name} differs from what the completion marker lists (sha256)")
+        if name in TABLES and (problem := _table_problem(path)):
+            damage.append(problem)
+    summary = None
+    if (run_dir / "summary.json").is_file():
+        summary, problem = _read_json(run_dir / "summary.json")
+        if problem:
+            damage.append(problem)
+            summary = None
+        elif not isinstance(summary, dict) or summary.get("status") != "complete" or summary.get("run_id") != rid:
+            damage.append(f"summary.json does not say run {rid} is complete")
+            summary = None
+    if damage:
+        return RunState(damage=damage)
+    return RunState(finished=True, summary=summary)
+
+
+def load_summary(run_dir: Path, rid: str | None = None) -> dict[str, Any] | None:
+    """The summary of a finished run (see :func:`inspect_run`), or ``None``."""
+    run_dir = Path(run_dir)
+    rid = rid or folder_run_id(run_dir)
+    if rid is None:
         return None
-    summary = json.loads(path.read_text())
-    return summary if summary.get("status") == "complete" else None
+    return inspect_run(run_dir, rid).summary
+
+
+def move_aside(experiment_dir: Path, run_dir: Path, reasons: list[str]) -> Path:
+    """Move the damaged ``run_dir`` to ``<experiment_dir>/.damaged/<cell>/seed=N@<UTC time>/`` with a
+    note (``damage.json``) saying why; returns where it went. Call it holding the run's lock."""
+    experiment_dir, run_dir = Path(experiment_dir), Path(run_dir)
+    try:
+        relative = run_dir.relative_to(experiment_dir)
+    except ValueError:
+        relative = Path(run_dir.name)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = experiment_dir / DAMAGED_FOLDER / relative.parent / f"{relative.name}@{stamp}"
+    count = 1
+    while target.exists():
+        count += 1
+        target = target.with_name(f"{relative.name}@{stamp}-{count}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.rename(run_dir, target)
+    renamed = {}
+    for name in ("summary.json", COMPLETE_FILE):  # readers look for these: a damaged run is no run
+        if (target / name).exists():
+            os.rename(target / name, target / f"{name}.damaged")
+            renamed[name] = f"{name}.damaged"
+    note = {
+        "moved_from": str(run_dir), "moved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "run_id": folder_run_id(target), "reasons": reasons, "renamed": renamed,
+        "what_next": "the run was redone in its folder; this copy is kept for inspection and may be deleted",
+    }
+    atomic_write_bytes(target / "damage.json", json.dumps(note, indent=2).encode())
+    _sync_folder(run_dir.parent)
+    return target
+
+
+# -- writing a run ---------------------------------------------------------------------------
+
+def new_execution() -> dict[str, Any]:
+    """Who is writing a run: a fresh id, the process id and the start time (UTC), for
+    ``summary.json``'s ``execution``, the parquet metadata and the completion marker."""
+    import uuid
+
+    return {"id": uuid.uuid4().hex, "pid": os.getpid(), "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def prepare(run_dir: Path, config) -> None:
+    """Start (or restart) a run in its claimed folder: remove an old failure note, write ``config.yaml``
+    (secrets redacted, see :func:`dilemmazoo.agents.backends.redaction.redact_config`)."""
+    from dilemmazoo.agents.backends.redaction import redact_config
+
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "failure.json").unlink(missing_ok=True)
-    data = config.model_dump(mode="json")
+    data = redact_config(config.model_dump(mode="json"))
     atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False).encode())
 
 
-def write_failure(run_dir: Path, error: BaseException) -> None:
-    payload = {
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": "".join(traceback.format_exception(error)),
-    }
+def write_failure(run_dir: Path, error: BaseException | str) -> None:
+    """``failure.json``: the error and its traceback (or a message), secrets redacted."""
+    from dilemmazoo.agents.backends.redaction import redact_text
+
+    if isinstance(error, BaseException):
+        payload = {"error": f"{type(error).__name__}: {error}", "traceback": "".join(traceback.format_exception(error))}
+    else:
+        payload = {"error": str(error), "traceback": ""}
+    payload = {key: redact_text(value) for key, value in payload.items()}
     atomic_write_bytes(run_dir / "failure.json", json.dumps(payload, indent=2).encode())
 
 
@@ -217,7 +544,22 @@ def frames(recorder) -> dict[str, pd.DataFrame]:
     }
 
 
-def finish(run_dir: Path, tables: dict[str, pd.DataFrame], summary: dict[str, Any]) -> None:
+def finish(run_dir: Path, tables: dict[str, pd.DataFrame], summary: dict[str, Any], execution: str) -> None:
+    """Write the tables and ``summary.json`` durably, sync the folder, then the completion marker."""
+    files = {}
     for name, frame in tables.items():
-        _write_parquet(run_dir / f"{name}.parquet", frame)
-    atomic_write_bytes(run_dir / "summary.json", json.dumps(summary, indent=2, default=str).encode())
+        path = run_dir / f"{name}.parquet"
+        digest = _write_parquet(path, frame, execution)
+        files[path.name] = {"bytes": path.stat().st_size, "sha256": digest}
+    for name in ("config.yaml", "summary.json"):
+        path = run_dir / name
+        if name == "summary.json":
+            digest = atomic_write_bytes(path, json.dumps(summary, indent=2, default=str).encode())
+        else:
+            digest = _file_sha256(path)
+        files[name] = {"bytes": path.stat().st_size, "sha256": digest}
+    _sync_folder(run_dir)
+    marker = {"run_id": summary["run_id"], "execution": execution,
+              "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
+    atomic_write_bytes(run_dir / COMPLETE_FILE, json.dumps(marker, indent=2).encode())
+    _sync_folder(run_dir)

@@ -105,15 +105,30 @@ def test_same_config_seed_and_cache_give_identical_steps(tmp_path):
     assert not scripted_a.steps["partner"].equals(other_seed.steps["partner"])
 
 
-def test_rerun_hits_the_cache_and_issues_no_backend_calls(tmp_path):
+def test_a_redone_scripted_run_replays_its_script_from_the_start_and_is_never_cached(tmp_path):
     config = llm(tmp_path, ["Answer: 3", "junk", "Answer: 7"])
     first = execute(config, tmp_path / "runs", progress=False)
-    (first.run_dir / "summary.json").unlink()  # force the run to be redone
+    steps, calls = first.steps, first.llm_calls
+    (first.run_dir / "summary.json").unlink()  # damaged: moved aside and redone
     second = execute(config, tmp_path / "runs", progress=False)
-    assert not second.skipped
-    assert second.llm_calls["cached"].all()
-    assert second.summary["counts"]["cache_hits"] == len(second.llm_calls)
-    pd.testing.assert_frame_equal(first.steps, second.steps)
+    assert not second.skipped and second.run_dir == first.run_dir
+    assert not second.llm_calls["cached"].any() and second.summary["counts"]["cache_hits"] == 0
+    pd.testing.assert_frame_equal(steps, second.steps)
+    pd.testing.assert_frame_equal(calls, second.llm_calls)
+    assert not (tmp_path / "runs" / ".llm_cache").exists()  # the script is the answer; nothing to cache
+
+
+def test_runs_sharing_a_cache_folder_do_not_hand_each_other_scripted_answers(tmp_path):
+    """Two configs whose first prompts coincide (one plays one game per generation, the other
+    two): a cache shared by their runs would serve the second run the first one's answers
+    without moving its script on, and its records would depend on which ran first."""
+    answers = ["My strategy will be to give 3.", "Answer: 3", "junk", "Answer: 7", "Answer: 1"]
+    short, long = llm(tmp_path, answers, episodes_per_generation=1), llm(tmp_path, answers, episodes_per_generation=2)
+    alone = execute(long, tmp_path / "alone", progress=False)
+    execute(short, tmp_path / "shared", progress=False)
+    after = execute(long, tmp_path / "shared", progress=False)
+    pd.testing.assert_frame_equal(alone.steps, after.steps)
+    pd.testing.assert_frame_equal(alone.llm_calls, after.llm_calls)
 
 
 def test_finished_runs_are_skipped(tmp_path):

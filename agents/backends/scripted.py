@@ -90,11 +90,20 @@ class ScriptedBackend(Backend):
         prefill: read the answers as continuations of a prefilled assistant message
             (``can_prefill``; see the module docstring).
 
-    Token counts are whitespace-separated words (there is no tokenizer); latency and cost are 0.
-    ``params.stop`` is honoured by truncation, ``max_tokens`` is not (a script says what it says).
+    Tokens are whitespace-separated words (there is no tokenizer): token counts count them,
+    and ``params.max_tokens`` keeps the first that many words of an answer (the text up to the
+    end of the last word kept), as a model stops at its token limit; such a completion says
+    ``finish_reason="length"`` (else ``"stop"``). ``params.stop`` is honoured by truncation,
+    before the limit. Latency and cost are 0.
+
+    ``order_dependent``: what comes next depends on how many chats came before, not on what is
+    asked, so the runner never puts this backend behind the answer cache (a cache hit would not
+    move the script on; see :func:`dilemmazoo.experiments.runner.build_backend`). Each run
+    builds its own backend, so every run starts from the first answer.
     """
 
     can_score = True
+    order_dependent = True
 
     def __init__(self, source: str | Path | list[str], *, name: str | None = None, prefill: bool = False):
         if isinstance(source, (str, Path)):
