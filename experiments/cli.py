@@ -40,7 +40,8 @@ def _fail(message: str, code: int = 2) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     """Load, validate and check the config before anything is written; then ``--check`` prints the
     plan, or the grid runs. A config error exits with 2 and creates no folder."""
-    from dilemmazoo.agents.backends.redaction import install_log_redaction, redact_text, register_secrets, secrets_in_config
+    from dilemmazoo.agents.backends.redaction import (install_log_redaction, redact_text, register_secrets,
+                                                      secrets_in_config)
     from dilemmazoo.experiments import ConfigError, RunFailed, resolve
     from dilemmazoo.experiments.checks import check_experiment, plan
     from dilemmazoo.experiments.config import apply_overrides, load_config, parse_set

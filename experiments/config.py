@@ -116,7 +116,7 @@ class AgentsConfig(_Strict):
                     f"variable and name the variable instead (e.g. api_key_env: OPENAI_API_KEY)"
                 )
         for path, value in _env_fields(options):
-            if not (isinstance(value, str) and ENV_NAME_PATTERN.match(value)):
+            if not (isinstance(value, str) and ENV_NAME_PATTERN.fullmatch(value)):
                 raise ValueError(
                     f"{path} names an environment variable (e.g. {path}: OPENAI_API_KEY); the value given is not "
                     "a variable name (not shown: it may be a key itself)"
@@ -188,7 +188,7 @@ class ExperimentConfig(_Strict):
     def _one_safe_folder_name(cls, name: str) -> str:
         # The name is a folder under --out: '..', '/', a leading '.' or '-' would put runs
         # elsewhere, hide them or read as an option.
-        if not NAME_PATTERN.match(name) or len(name) > NAME_MAX_CHARS:
+        if not NAME_PATTERN.fullmatch(name) or len(name) > NAME_MAX_CHARS:
             raise ValueError(
                 f"must be one folder name of at most {NAME_MAX_CHARS} characters: letters, digits, '_', '-' "
                 f"and '.', not starting with '.' or '-' (e.g. name: donor_game_sweep); got {_shown(name)}"
@@ -222,12 +222,13 @@ class ExperimentConfig(_Strict):
         data = self.model_dump()
         for key, values in self.grid.items():
             if not values:
-                raise ValueError(f"grid.{key} has no values")
+                raise ValueError(f"grid.{key}: has no values; write a list like [1, 2] or a mapping label -> value")
             if isinstance(values, dict) and not all(isinstance(label, str) and label for label in values):
                 raise ValueError(f"grid.{key}: the labels of a labelled axis must be non-empty strings")
             head = key.split(".")[0]
             if head in ("grid", "seeds") or head not in data:
-                raise ValueError(f"grid key {key!r} does not name a config field")
+                raise ValueError(f"grid: the key {key!r} does not name a config field (a dotted path such as "
+                                 "world.kwargs.n_rounds; seeds are set with seeds:, not swept)")
         return self
 
     @model_validator(mode="after")
@@ -236,10 +237,12 @@ class ExperimentConfig(_Strict):
         if sum(g.seats is None for g in groups) > 1:
             raise ValueError("agents: at most one group may leave out 'seats' (it takes the remaining seats)")
         if len(groups) > 1 and self.population is not None:
-            raise ValueError("population dynamics need a single agents group (they replace every member)")
+            raise ValueError("population: dynamics need a single agents group (they replace every member); "
+                             "write agents as one mapping, or leave population out")
         labels = [g.label for g in groups if g.label]
         if len(labels) != len(set(labels)):
-            raise ValueError("agents: group labels must be unique")
+            twice = sorted({label for label in labels if labels.count(label) > 1})
+            raise ValueError(f"agents: group labels must be unique; used more than once: {', '.join(map(repr, twice))}")
         return self
 
     @property

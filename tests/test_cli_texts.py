@@ -99,25 +99,57 @@ def test_run_report_shows_the_report_phase(tmp_path, capsys, quiet):
     assert (phase in captured.err) is not quiet
 
 
-def test_run_check_prints_the_expanded_grid_and_runs_nothing(tmp_path, capsys):
+def test_run_check_prints_the_plan_and_writes_nothing(tmp_path, capsys):
+    answers = tmp_path / "answers.txt"
+    answers.write_text("My strategy will be to give half. Answer: 3\n")
     config = tmp_path / "sweep.yaml"
     config.write_text(
         "name: sweep\n"
-        "world: {id: donor-game, kwargs: {n_agents: 4, n_rounds: 2}}\n"
-        "agents: {kind: scripted, strategy: fixed_fraction}\n"
+        "world: {id: donor-game, kwargs: {n_agents: 4}}\n"
+        f"agents: {{kind: llm, backend: 'scripted:{answers}'}}\n"
+        "population: {dynamics: cultural_evolution, generations: 3}\n"
+        "episodes_per_generation: 2\n"
         "seeds: 2\n"
-        "grid: {world.kwargs.donation_multiplier: [1.5, 2.0]}\n"
+        "grid: {world.kwargs.n_rounds: [2, 4]}\n"
     )
     out = tmp_path / "runs"
     assert main(["run", str(config), "--out", str(out), "--check"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.splitlines() == [
-        str(out / "sweep" / cell / f"seed={seed}")
-        for cell in ("donation_multiplier=1.5", "donation_multiplier=2.0") for seed in (0, 1)
+    lines = captured.out.splitlines()
+    # 4 players: 2 donors a round; 3 generations x 2 games; strategies: 4 initial + 2 newcomers twice
+    assert lines[:4] == [
+        "sweep: 2 cell(s) x 2 seed(s) = 4 run(s); seeds 0, 1; 6 episode(s) per run",
+        "model calls (estimate): 176",
+        f"  cell n_rounds=2: 2 run(s), 64 model call(s); decisions per episode: llm:scripted:{answers}: 4",
+        "    note: strategy writing: 4 initial + 2 newcomers in each later generation",
     ]
-    assert "4 run(s) in 2 cell(s)" in captured.err
-    assert not out.exists()  # nothing was run or written
-    # a bad grid value fails the check, naming the problem
-    config.write_text(config.read_text().replace("[1.5, 2.0]", "[1.5, -7]").replace("n_rounds: 2", "n_rounds: 0"))
+    assert lines[4] == f"  cell n_rounds=4: 2 run(s), 112 model call(s); decisions per episode: llm:scripted:{answers}: 8"
+    assert lines[lines.index("run folders:") + 1:] == [
+        f"  {out / 'sweep' / cell / f'seed={seed}'}" for cell in ("n_rounds=2", "n_rounds=4") for seed in (0, 1)]
+    assert "config valid; nothing was run or written" in captured.err
+    assert not out.exists()
+    # a bad grid value fails the check, naming the field and the cell
+    config.write_text(config.read_text().replace("[2, 4]", "[2, 0]"))
     assert main(["run", str(config), "--out", str(out), "--check"]) == 2
-    assert "error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: world.kwargs:") and "(grid cell n_rounds=0)" in err
+    assert not out.exists()
+
+
+def test_run_errors_are_printed_with_secrets_redacted(tmp_path, capsys):
+    """Secrets of the config are known before any check fails: a message that quotes a config value
+    holding one (here a world argument) shows neither a header key nor a URL password."""
+    token = "abc-CANARY-header-0123"
+    password = "CANARYpassword77"
+    config = tmp_path / "keys.yaml"
+    config.write_text(
+        "name: keys\n"
+        f"world: {{id: donor-game, kwargs: {{n_agentz: '{token}', url: 'http://user:{password}@127.0.0.1:9/v1'}}}}\n"
+        "agents: {kind: llm, backend: 'openai:m', backend_options: "
+        f"{{base_url: 'http://127.0.0.1:9/v1', extra_headers: {{Authorization: 'Bearer {token}'}}}}}}\n"
+    )
+    assert main(["run", str(config), "--out", str(tmp_path / "runs")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: world.kwargs: cannot build 'donor-game' with {'n_agentz': '***'")
+    assert token not in captured.out + captured.err and password not in captured.out + captured.err
+    assert not (tmp_path / "runs").exists()
