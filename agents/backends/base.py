@@ -79,6 +79,9 @@ class Completion:
     cost_usd: float = 0.0
     cached: bool = False
     retries: int = 0  # transport-level retries (timeouts, 429, 5xx) this answer needed
+    #: the text was cut at ``max_tokens`` (the model ran out of tokens, or a server sent more
+    #: than was asked for and the backend cut it); ``completion_tokens`` stays what was billed
+    truncated: bool = False
 
 
 class OptionScores(list):
@@ -135,6 +138,10 @@ class Backend(ABC):
 
     The async forms default to running the sync form in a worker thread; API backends
     override them with native async calls and bounded concurrency.
+
+    ``generate`` never returns more than ``params.max_tokens`` tokens of text, whatever the
+    model or server sends (cut text is flagged ``Completion.truncated``). Errors and
+    ``provenance()`` carry no credential (see :mod:`~dilemmazoo.agents.backends.redaction`).
     """
 
     #: identifies the model in cache keys and records

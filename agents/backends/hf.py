@@ -13,7 +13,9 @@ Generation
     API models do. The torch RNG is seeded from ``params.seed`` inside ``torch.random.fork_rng``
     under the model's lock, so the same batch with the same seed gives the same texts and the
     process-wide torch RNG (which neural agents may use) is left untouched. ``params.stop``
-    stops decoding early and the text is cut before the first stop string.
+    stops decoding early and the text is cut before the first stop string. At most
+    ``params.max_tokens`` tokens are decoded; an answer that used them all without reaching an
+    end token or a stop string is flagged ``Completion.truncated``.
 
 Scoring
     ``score`` returns, for each option, ``sum_t log p(token_t | prompt, earlier tokens)`` over the
@@ -484,23 +486,27 @@ class HFBackend(Backend):
                 latency = time.perf_counter() - start
                 new_tokens = output[:, ids.shape[1]:].tolist()
                 for row, i in enumerate(batch):
-                    tokens = self._until_end(new_tokens[row], config.eos_token_id)
+                    tokens, ended = self._until_end(new_tokens[row], config.eos_token_id)
+                    tokens = tokens[: params.max_tokens]  # generate's own bound, held here too
                     text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                    stopped = truncate_at_stop(text, params.stop)
                     results[i] = Completion(
-                        text=truncate_at_stop(text, params.stop),
+                        text=stopped,
                         prompt_tokens=len(prompts[i]),
                         completion_tokens=len(tokens),
                         latency_s=latency,
+                        truncated=not ended and len(tokens) == params.max_tokens and stopped == text,
                     )
         return results  # type: ignore[return-value]
 
-    def _until_end(self, tokens: list[int], eos: int | list[int] | None) -> list[int]:
-        """Generated tokens up to and including the first end token (the rest is padding)."""
+    def _until_end(self, tokens: list[int], eos: int | list[int] | None) -> tuple[list[int], bool]:
+        """Generated tokens up to and including the first end token (the rest is padding), and
+        whether there was one."""
         ends = set([eos] if isinstance(eos, int) else (eos or []))
         for k, token in enumerate(tokens):
             if token in ends:
-                return tokens[: k + 1]
-        return tokens
+                return tokens[: k + 1], True
+        return tokens, False
 
     # -- score -------------------------------------------------------------------------------
     def score(self, chats: list[Chat], options: list[list[str]]) -> list[OptionScores]:

@@ -10,6 +10,7 @@ re-implements backoff or throttling:
   providers count them (prompt tokens plus ``max_tokens``), so a run stays under its quota
   instead of bouncing off 429s.
 - :func:`redact` blanks API keys out of any text that may reach a log or a record.
+- :func:`cap_tokens` holds a completion to ``max_tokens`` even where a server sends more.
 - :class:`LoopThread` runs coroutines from sync code on a private event loop, so a sync
   ``generate`` works even where a loop is already running (Jupyter).
 
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib.util
+import os
 import random
 import re
 import threading
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
+from dilemmazoo.agents.backends.redaction import redact_text
 
 __all__ = [
     "LoopBackedBackend",
@@ -38,12 +42,15 @@ __all__ = [
     "Outcome",
     "RateLimiter",
     "RetryPolicy",
+    "TokenCounter",
     "call_with_retries",
+    "cap_tokens",
     "chat_request",
     "estimate_tokens",
     "gather_or_cancel",
     "redact",
     "retry_after_s",
+    "text_pieces",
 ]
 
 T = TypeVar("T")
@@ -70,24 +77,114 @@ class MalformedResponseError(RuntimeError):
 
 # -- secrets --------------------------------------------------------------------------------
 
-_KEY_SHAPED = re.compile(r"\b(sk|pk|rk|key)-[A-Za-z0-9_\-]{8,}")
-_BEARER = re.compile(r"\b(Bearer\s+)[^\s\"',;]+", re.IGNORECASE)
-_KEY_FIELD = re.compile(r"(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+", re.IGNORECASE)
-
-
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every given secret, and anything key-shaped, replaced by ``***``.
+    """``text`` with every given and registered secret, and anything key-shaped, replaced by ``***``
+    (:func:`~dilemmazoo.agents.backends.redaction.redact_text`; the ``EMPTY`` placeholder of local
+    servers and values shorter than 4 characters are shown)."""
+    return redact_text(text, secrets)
 
-    Key-shaped: ``sk-…``/``pk-…``/``rk-…``/``key-…`` tokens (the prefix is kept: ``sk-***``),
-    ``Bearer …`` credentials and ``api_key=…`` fields. Secrets shorter than 4 characters (the
-    ``EMPTY`` placeholder of local servers is fine to show) are not searched for.
+
+# -- max_tokens -----------------------------------------------------------------------------
+
+#: a word with the spaces before it, or one other visible character with its spaces
+_PIECE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+$")
+
+
+def text_pieces(text: str) -> list[str]:
+    """``text`` in pieces that join back to it: words and single punctuation marks, each with the
+    white space before it (trailing white space is a piece of its own). A byte-pair tokenizer
+    gives every such piece at least one token, so the count is a lower bound of theirs."""
+    return _PIECE.findall(text)
+
+
+class TokenCounter:
+    """Counts and cuts text in tokens where the server's tokenizer is out of reach (API backends).
+
+    Uses tiktoken's byte-pair encoding for ``model`` when tiktoken and its encoding files are at
+    hand (OpenAI models by name, else ``cl100k_base``, GPT-4's; the files LiteLLM bundles are
+    used offline), else :func:`text_pieces`. Either way a cut text is a prefix of the text.
     """
-    for secret in secrets:
-        if secret and len(secret) >= 4 and secret != "EMPTY":
-            text = text.replace(secret, "***")
-    text = _KEY_SHAPED.sub(r"\1-***", text)
-    text = _BEARER.sub(r"\1***", text)
-    return _KEY_FIELD.sub(r"\1***", text)
+
+    def __init__(self, model: str = ""):
+        self.model = model
+        self._encoding = None
+        self._loaded = False
+        self._lock = threading.Lock()
+
+    @property
+    def encoding(self):
+        """The tiktoken encoding, or None where there is none (then pieces are counted)."""
+        with self._lock:
+            if not self._loaded:
+                self._encoding = _tiktoken_encoding(self.model)
+                self._loaded = True
+        return self._encoding
+
+    @property
+    def kind(self) -> str:
+        return self.encoding.name if self.encoding is not None else "pieces"
+
+    def count(self, text: str) -> int:
+        encoding = self.encoding
+        if encoding is None:
+            return len(text_pieces(text))
+        return len(encoding.encode(text, disallowed_special=()))
+
+    def cut(self, text: str, tokens: int) -> str:
+        """The longest prefix of ``text`` that is at most ``tokens`` tokens."""
+        if tokens <= 0:
+            return ""
+        encoding = self.encoding
+        if encoding is None:
+            return "".join(text_pieces(text)[:tokens])
+        ids = encoding.encode(text, disallowed_special=())
+        if len(ids) <= tokens:
+            return text
+        # a cut inside a multi-byte character leaves a partial one: drop it, keep a true prefix
+        return encoding.decode_bytes(ids[:tokens]).decode("utf-8", errors="ignore")
+
+    def __getstate__(self) -> dict:
+        return {"model": self.model}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["model"])
+
+
+def _tiktoken_encoding(model: str):
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    if "TIKTOKEN_CACHE_DIR" not in os.environ:  # LiteLLM bundles the encoding files; use them offline
+        spec = importlib.util.find_spec("litellm")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            bundled = os.path.join(folder, "litellm_core_utils", "tokenizers")
+            if os.path.isdir(bundled):
+                os.environ["TIKTOKEN_CACHE_DIR"] = bundled  # what importing LiteLLM does too
+                break
+    names = []
+    try:
+        names.append(tiktoken.encoding_name_for_model(model.rsplit("/", 1)[-1]))
+    except (KeyError, ValueError):
+        pass
+    names.append("cl100k_base")
+    for name in names:
+        try:
+            return tiktoken.get_encoding(name)
+        except Exception:  # no file and no network: try the next, then count pieces
+            continue
+    return None
+
+
+def cap_tokens(text: str, max_tokens: int, counter: TokenCounter) -> tuple[str, bool]:
+    """``(text, truncated)``: ``text`` cut to at most ``max_tokens`` tokens as ``counter`` counts.
+
+    The text is measured, not the server's ``usage``: servers and mocks report usage their own
+    way (LiteLLM's ``mock_response`` reports 20 completion tokens whatever it sends).
+    """
+    if counter.count(text) <= max_tokens:
+        return text, False
+    return counter.cut(text, max_tokens), True
 
 
 # -- retries --------------------------------------------------------------------------------

@@ -20,6 +20,15 @@ ignore it rather than fail. Stop strings are also applied to the returned text. 
 from ``litellm.completion_cost`` (0 where LiteLLM has no price for the model). This backend
 cannot score (``can_score = False``): chat APIs do not return the log-likelihood of a given reply.
 
+Secrets: the key (``api_key=``, or the variable ``api_key_env`` names), secret-named headers and
+body fields, ``api_base`` userinfo and the provider keys in the environment are registered with
+:mod:`~dilemmazoo.agents.backends.redaction` when the backend is built, so no error, traceback or
+log line of the process shows them; LiteLLM's ``set_verbose`` printing is switched off.
+
+``max_tokens`` holds even where a provider (or ``mock_response``) sends more: the text is cut
+to ``max_tokens`` tokens as :class:`~dilemmazoo.agents.backends.limits.TokenCounter` counts them
+and flagged ``Completion.truncated``; ``completion_tokens`` stays what was billed.
+
 Tests run offline with LiteLLM's ``mock_response=`` argument, passed through the constructor.
 The bundled model-cost map is used (``LITELLM_LOCAL_MODEL_COST_MAP``) so importing LiteLLM does
 not fetch prices from the network.
@@ -38,11 +47,21 @@ from dilemmazoo.agents.backends.limits import (
     LoopBackedBackend,
     RateLimiter,
     RetryPolicy,
+    TokenCounter,
     call_with_retries,
+    cap_tokens,
     chat_request,
     estimate_tokens,
     gather_or_cancel,
     redact,
+)
+from dilemmazoo.agents.backends.redaction import (
+    Secret,
+    install_log_redaction,
+    redact_secrets,
+    register_secrets,
+    secrets_in_config,
+    secrets_in_environment,
 )
 
 __all__ = ["LITELLM_OPTIONS", "LiteLLMBackend"]
@@ -59,13 +78,21 @@ LITELLM_OPTIONS = (
 
 
 def _import_litellm():
-    """Import LiteLLM offline-friendly and quiet, with an install hint if it is missing."""
+    """Import LiteLLM offline-friendly and quiet, with an install hint if it is missing.
+
+    Quiet also means no key on the terminal: ``set_verbose`` makes LiteLLM ``print`` its call
+    details (the ``api_key`` among them, unmasked on some paths) straight to stdout, past any
+    logging filter, so it is switched off; its logger's records pass through
+    :func:`~dilemmazoo.agents.backends.redaction.install_log_redaction` like every other.
+    """
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read at import time
     try:
         import litellm
     except ImportError as error:
         raise ImportError("the litellm backend needs litellm: pip install 'dilemmazoo[api]'") from error
     litellm.suppress_debug_info = True  # it otherwise prints a help banner on every error
+    litellm.set_verbose = False
+    install_log_redaction()
     return litellm
 
 
@@ -80,6 +107,9 @@ class LiteLLMBackend(LoopBackedBackend):
         max_retries: retries of a transient failure before giving up.
         backoff_s, max_backoff_s: base and cap of the exponential backoff (seconds).
         timeout_s: per-request timeout passed to LiteLLM.
+        api_key_env: an environment variable holding the key to send (read again in a worker
+            process; never pickled). Without it LiteLLM reads the provider's own variable
+            (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...).
         name: identity in records and cache keys (default ``litellm:<model>``).
         **litellm_kwargs: passed to every ``litellm.acompletion`` call (``api_base``,
             ``api_key``, ``mock_response``, ...). They override the defaults above, not the
@@ -87,7 +117,7 @@ class LiteLLMBackend(LoopBackedBackend):
     """
 
     loop_name = "litellm-backend-loop"
-    _unpicklable = ("_litellm",)
+    _unpicklable = ("_litellm", "_api_key")
     #: what ``**litellm_kwargs`` accepts from a config's ``backend_options``
     forwarded_options = LITELLM_OPTIONS
 
@@ -104,6 +134,7 @@ class LiteLLMBackend(LoopBackedBackend):
         backoff_s: float = 1.0,
         max_backoff_s: float = 30.0,
         timeout_s: float | None = 120.0,
+        api_key_env: str | None = None,
         name: str | None = None,
         **litellm_kwargs: Any,
     ):
@@ -116,8 +147,24 @@ class LiteLLMBackend(LoopBackedBackend):
         self.retry_policy = RetryPolicy(max_retries=max_retries, backoff_s=backoff_s, max_backoff_s=max_backoff_s)
         self.limiter = RateLimiter(requests_per_minute, tokens_per_minute)
         self.litellm_kwargs = {"drop_params": True, "max_retries": 0, "timeout": timeout_s, **litellm_kwargs}
+        self.api_key_env = api_key_env
+        self._api_key = self._key_from_env()
+        self._register_secrets()
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
+        self._tokens = TokenCounter(model)
         self._init_loop()
+
+    def _key_from_env(self) -> Secret | None:
+        if self.api_key_env is None:
+            return None
+        value = os.environ.get(self.api_key_env)
+        return Secret(value) if value else None  # missing: LiteLLM's own error names the provider's variable
+
+    def _register_secrets(self) -> None:
+        """Make every credential this backend may send one that redaction removes from any text of
+        this process: the arguments' keys, headers, body fields and URL userinfo, the
+        ``api_key_env`` value, and the provider keys LiteLLM reads from the environment itself."""
+        register_secrets([*self._secrets(), *secrets_in_environment()])
 
     def provenance(self) -> dict:
         """The model name and the ``api_base``/``base_url`` given (None: the provider's default),
@@ -139,12 +186,14 @@ class LiteLLMBackend(LoopBackedBackend):
 
     # -- one request -------------------------------------------------------------------------
     def _request(self, chat: Chat, params: GenerationParams) -> dict[str, Any]:
-        return {**self.litellm_kwargs, **chat_request(self.model, chat, params)}
+        key = {"api_key": self._api_key.value} if self._api_key is not None else {}
+        return {**self.litellm_kwargs, **key, **chat_request(self.model, chat, params)}
 
     def _secrets(self) -> list[str]:
-        """Every string LiteLLM argument whose name says it is a credential."""
-        return [value for field, value in self.litellm_kwargs.items()
-                if isinstance(value, str) and any(word in field.lower() for word in ("key", "token", "secret"))]
+        """Every credential among the LiteLLM arguments (keys, secret headers and body fields,
+        URL userinfo), and the ``api_key_env`` key."""
+        found = secrets_in_config(self.litellm_kwargs, environ={})
+        return found + ([self._api_key.value] if self._api_key is not None else [])
 
     def _redact(self, text: str) -> str:
         """The error text with every secret we were given, and anything key-shaped, blanked out."""
@@ -162,13 +211,16 @@ class LiteLLMBackend(LoopBackedBackend):
         choice = response.choices[0]
         text = (choice.message.content or "") if choice.message is not None else ""
         usage = getattr(response, "usage", None)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        text, cut = cap_tokens(truncate_at_stop(text, params.stop), params.max_tokens, self._tokens)
         return Completion(
-            text=truncate_at_stop(text, params.stop),
+            text=redact_secrets(text, self._secrets()),  # a server that echoes a key: not into transcripts
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            completion_tokens=completion_tokens,
             latency_s=outcome.latency_s,
             retries=outcome.retries,
             cost_usd=self._cost(response),
+            truncated=cut or getattr(choice, "finish_reason", None) == "length",
         )
 
     def _cost(self, response) -> float:
@@ -186,3 +238,5 @@ class LiteLLMBackend(LoopBackedBackend):
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self._litellm = _import_litellm()
+        self._api_key = self._key_from_env()
+        self._register_secrets()  # a new process: its redaction knows nothing yet

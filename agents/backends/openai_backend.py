@@ -27,7 +27,14 @@ unless ``price_per_1k_tokens=(prompt_usd, completion_usd)`` is given. This backe
 The API key comes from ``api_key=`` or the environment variable ``api_key_env``
 (``OPENAI_API_KEY``). Local servers usually need none: with ``base_url`` set a missing key is
 sent as ``EMPTY``. The key is kept out of ``name``, ``repr``, error messages and pickles; an
-unpickled copy (a worker process) reads it again from ``api_key_env``.
+unpickled copy (a worker process) reads it again from ``api_key_env``. The key, secret-named
+``extra_headers`` and ``extra_body`` fields and ``base_url`` userinfo are registered with
+:mod:`~dilemmazoo.agents.backends.redaction` when the backend is built, so no error, traceback
+or log line of the process shows them, and an answer that repeats one has it blanked out.
+
+``max_tokens`` holds even where a server ignores it: a longer answer is cut to ``max_tokens``
+tokens as :class:`~dilemmazoo.agents.backends.limits.TokenCounter` counts them (the model's
+tiktoken encoding, else GPT-4's) and flagged ``Completion.truncated``; ``completion_tokens`` stays what the server billed.
 
     make_backend("openai:gpt-4o-mini")                                      # OPENAI_API_KEY
     make_backend("openai:Qwen/Qwen2.5-7B-Instruct", base_url="http://localhost:8000/v1")  # vLLM
@@ -49,11 +56,21 @@ from dilemmazoo.agents.backends.limits import (
     MalformedResponseError,
     RateLimiter,
     RetryPolicy,
+    TokenCounter,
     call_with_retries,
+    cap_tokens,
     chat_request,
     estimate_tokens,
     gather_or_cancel,
     redact,
+)
+from dilemmazoo.agents.backends.redaction import (
+    Secret,
+    install_log_redaction,
+    redact_secrets,
+    redact_url,
+    register_secrets,
+    secrets_in_config,
 )
 
 __all__ = ["OpenAIBackend"]
@@ -70,21 +87,6 @@ def _import_openai():
     except ImportError as error:
         raise ImportError("the openai backend needs the openai package: pip install 'dilemmazoo[api]'") from error
     return openai
-
-
-class _Secret:
-    """A string that does not show itself in ``repr`` (the key, inside the backend)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str):
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "_Secret('***')"
-
-    def __reduce__(self):
-        raise TypeError("a secret is not pickled")  # the backend drops it; this guards the rest
 
 
 class OpenAIBackend(LoopBackedBackend):
@@ -104,6 +106,8 @@ class OpenAIBackend(LoopBackedBackend):
         timeout_s: per-request timeout (seconds).
         response_format: sent as is, e.g. ``{"type": "json_object"}``.
         extra_body: extra JSON fields for every request, e.g. ``{"guided_regex": "..."}``.
+        extra_headers: extra HTTP headers for every request, e.g. ``{"api-key": ...}`` for a
+            gateway that wants its own; secret-named ones are redacted like the key.
         price_per_1k_tokens: ``(prompt, completion)`` USD per 1000 tokens; default no cost.
         name: identity in records and cache keys (default ``openai:<model>``).
 
@@ -132,6 +136,7 @@ class OpenAIBackend(LoopBackedBackend):
         timeout_s: float = 60.0,
         response_format: dict[str, Any] | None = None,
         extra_body: dict[str, Any] | None = None,
+        extra_headers: dict[str, str] | None = None,
         price_per_1k_tokens: tuple[float, float] | None = None,
         name: str | None = None,
     ):
@@ -152,6 +157,7 @@ class OpenAIBackend(LoopBackedBackend):
         self.timeout_s = timeout_s
         self.response_format = response_format
         self.extra_body = extra_body
+        self.extra_headers = dict(extra_headers) if extra_headers else None
         self.price_per_1k_tokens = tuple(price_per_1k_tokens) if price_per_1k_tokens is not None else None
         key = api_key or self._key_from_env()
         if key is None:
@@ -159,10 +165,23 @@ class OpenAIBackend(LoopBackedBackend):
                 f"{self.name}: no API key: set the {api_key_env} environment variable or pass api_key=, "
                 "or pass base_url= for a local OpenAI-compatible server that needs none"
             )
-        self._api_key = _Secret(key)
+        self._api_key = Secret(key)
+        self._register_secrets()
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
         self._client = None  # the client bound to this backend's own loop thread
+        self._tokens = TokenCounter(model)
         self._init_loop()
+
+    def _register_secrets(self) -> None:
+        """Make every credential this backend holds one that redaction removes from any text of
+        this process (errors, tracebacks, log lines): the key, secret headers and body fields,
+        and the base URL's userinfo. The SDK's and httpx's log records are redacted too."""
+        install_log_redaction()
+        register_secrets([self._api_key.value if self._api_key else None, *self._secrets_in_options()])
+
+    def _secrets_in_options(self) -> list[str]:
+        return secrets_in_config({"base_url": self.base_url, "extra_headers": self.extra_headers,
+                                  "extra_body": self.extra_body}, environ={})
 
     def _key_from_env(self) -> str | None:
         return os.environ.get(self.api_key_env) or (NO_KEY if self.base_url else None)
@@ -174,7 +193,7 @@ class OpenAIBackend(LoopBackedBackend):
         return {"model": self.model, "revision": None, "weights_sha256": None, "base_url": public_url(url)}
 
     def __repr__(self) -> str:
-        where = f", base_url={self.base_url!r}" if self.base_url else ""
+        where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""
         return f"OpenAIBackend({self.model!r}{where}, name={self.name!r})"
 
     # -- one request -------------------------------------------------------------------------
@@ -182,7 +201,7 @@ class OpenAIBackend(LoopBackedBackend):
         if self._api_key is None:
             raise BackendError(f"{self.name}: no API key: set the {self.api_key_env} environment variable")
         return self._openai.AsyncOpenAI(base_url=self.base_url, api_key=self._api_key.value,
-                                        max_retries=0, timeout=self.timeout_s)
+                                        default_headers=self.extra_headers, max_retries=0, timeout=self.timeout_s)
 
     def _request(self, chat: Chat, params: GenerationParams) -> dict[str, Any]:
         """The keyword arguments of ``chat.completions.create`` for one chat."""
@@ -193,8 +212,11 @@ class OpenAIBackend(LoopBackedBackend):
             request["extra_body"] = self.extra_body
         return request
 
+    def _secrets(self) -> list[str]:
+        return [self._api_key.value] if self._api_key else []
+
     def _redact(self, text: str) -> str:
-        return redact(text, [self._api_key.value] if self._api_key else [])
+        return redact(text, self._secrets())
 
     @staticmethod
     async def _send(client, request: dict[str, Any]):
@@ -216,21 +238,25 @@ class OpenAIBackend(LoopBackedBackend):
             lambda: self._send(client, request),
             label=self.name, policy=self.retry_policy, limiter=self.limiter, semaphore=semaphore,
             tokens_estimate=estimate_tokens(chat, params.max_tokens), on_retry=self._count_retry,
-            secrets=[self._api_key.value] if self._api_key else [], rng=self._jitter,
+            secrets=self._secrets(), rng=self._jitter,
         )
         response = outcome.value
-        message = getattr(response.choices[0], "message", None)
+        choice = response.choices[0]
+        message = getattr(choice, "message", None)
         text = getattr(message, "content", None) or ""
         usage = getattr(response, "usage", None)
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        text = truncate_at_stop(text if isinstance(text, str) else str(text), params.stop)
+        text, cut = cap_tokens(text, params.max_tokens, self._tokens)
         return Completion(
-            text=truncate_at_stop(text if isinstance(text, str) else str(text), params.stop),
+            text=redact_secrets(text, self._secrets()),  # a server that echoes a key: not into transcripts
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=outcome.latency_s,
             retries=outcome.retries,
             cost_usd=self._cost(prompt_tokens, completion_tokens),
+            truncated=cut or getattr(choice, "finish_reason", None) == "length",
         )
 
     def _cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -267,5 +293,6 @@ class OpenAIBackend(LoopBackedBackend):
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)  # the key stayed behind (_unpicklable): read api_key_env again
         key = self._key_from_env()
-        self._api_key = _Secret(key) if key else None  # no key: the first request says so
+        self._api_key = Secret(key) if key else None  # no key: the first request says so
+        self._register_secrets()  # a new process: its redaction knows nothing yet
         self._openai = _import_openai()

@@ -35,14 +35,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = [
     "REDACTED",
+    "Secret",
     "install_log_redaction",
     "is_secret_name",
     "redact_config",
+    "redact_secrets",
     "redact_text",
     "redact_url",
     "register_secrets",
     "registered_secrets",
     "secrets_in_config",
+    "secrets_in_environment",
 ]
 
 REDACTED = "***"
@@ -134,6 +137,38 @@ def registered_secrets() -> frozenset[str]:
 def _forget_registered() -> None:  # tests only
     with _LOCK:
         _REGISTERED.clear()
+
+
+class Secret:
+    """A string that does not show itself: ``repr`` and ``str`` give ``Secret('***')``, and it
+    refuses to be pickled (a backend re-reads its key from the environment in a new process)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Secret({REDACTED!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("a secret is not pickled")
+
+
+#: environment variable names that end like this name a place, not a secret
+_NOT_SECRET_SUFFIXES = ("_file", "_path", "_dir", "_env", "_url", "_host", "_name", "_id", "_sock")
+
+
+def secrets_in_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The values of environment variables named like credentials (``OPENAI_API_KEY``,
+    ``ANTHROPIC_API_KEY``, ``HF_TOKEN``, ``AWS_SECRET_ACCESS_KEY``, ...): the keys a library such
+    as LiteLLM reads by itself, which a config never names. ``*_FILE``/``*_PATH``/``*_DIR``/
+    ``*_URL`` variables are not included (their values are places, not keys)."""
+    environ = os.environ if environ is None else environ
+    return [value for name, value in environ.items()
+            if is_secret_name(name) and not name.lower().endswith(_NOT_SECRET_SUFFIXES) and _worth_hiding(value)]
 
 
 # -- URLs -----------------------------------------------------------------------------------
@@ -292,6 +327,18 @@ _KEY_FIELD = re.compile(
 _USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s@\"'<>]+@")
 
 
+def redact_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """``text`` with every registered and given secret value replaced, and nothing else touched
+    (for a model's answers, where key-shaped words are the model's own)."""
+    given = [s for s in secrets if _worth_hiding(s)]
+    with _LOCK:
+        values = sorted({*_REGISTERED, *given}, key=len, reverse=True)
+    for secret in values:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
     """``text`` with every registered and given secret, and anything key-shaped, blanked out.
 
@@ -300,14 +347,7 @@ def redact_text(text: str, secrets: Iterable[str | None] = ()) -> str:
     ``token: ...``, ``password=...`` fields, and ``user:pass@`` in URLs (dropped). Longer
     secrets are replaced first, so one that contains another leaves no tail behind.
     """
-    if not isinstance(text, str):
-        text = str(text)
-    given = [s for s in secrets if _worth_hiding(s)]
-    with _LOCK:
-        values = sorted({*_REGISTERED, *given}, key=len, reverse=True)
-    for secret in values:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    text = redact_secrets(text if isinstance(text, str) else str(text), secrets)
     text = _USERINFO.sub(r"\1", text)
     text = _KEY_SHAPED.sub(rf"\1\2{REDACTED}", text)
     text = _BEARER.sub(rf"\1{REDACTED}", text)
