@@ -14,7 +14,9 @@ distinct grid point (seeds do not change what is checked) it checks
 - language-model groups: the backend spec, the backend's optional packages, each
   ``backend_options`` key against the options the backend declares (an unknown one is named,
   with the accepted ones listed), the types of the common numeric options, ``decision: score``
-  against the backend's declared ability to return log-probabilities, that a ``scripted:PATH``
+  against the backend's declared ability to return log-probabilities and against the world's
+  decisions (one episode at the fallback actions: each needs options, or an amount and a
+  ``score_grid``), that a ``scripted:PATH``
   file exists, reads as UTF-8 and holds answers, that an ``hf:`` folder given as a path
   exists, and that the OpenAI backend will find its key (the variable is named, never its value);
 - synthesized groups: a grid world, their options (names and types, :data:`SYNTHESIS_OPTIONS`),
@@ -150,6 +152,8 @@ def _check_run(config: ExperimentConfig) -> None:
             _check_backend(group, where)
         if group.kind == "synthesized":
             _check_synthesized(config, group, where)
+    if any(g.kind == "llm" and g.decision == "score" for g in config.groups):
+        _check_scored_decisions(config)
 
 
 def _world_seats(config: ExperimentConfig) -> list[str]:
@@ -302,6 +306,74 @@ def _check_synthesized(config: ExperimentConfig, group: AgentsConfig, where: str
             raise ConfigError(f"{where}.params.{name}: {problem}, got {value!r}")
 
 
+def _check_scored_decisions(config: ExperimentConfig) -> None:
+    """``decision: score`` needs options at every decision: a choice, or an amount with ``score_grid``.
+
+    One episode is played at the world's fallback actions and each decision of a scoring group
+    is looked at (agents.llm.LLMPolicy.scoring_options is the rule).
+    """
+    from dilemmazoo.envs import Amount
+
+    groups = config.groups
+    problems: list[str] = []
+
+    def visit(step: int, seat: str, index: int, spec) -> None:
+        group = groups[index]
+        if problems or group.kind != "llm" or group.decision != "score" or spec.options() is not None:
+            return
+        if isinstance(spec, Amount):
+            if not group.score_grid:
+                problems.append(f"{_group_field(config, index)}.score_grid: decision 'score' on an amount (step {step}, "
+                                f"{seat}) needs amounts to score; write score_grid: [0, 0.25, 0.5, 0.75, 1] (fractions "
+                                "of the range), or decision: generate (or auto)")
+        else:
+            problems.append(f"{_group_field(config, index)}.decision: 'score' needs options to score, and the "
+                            f"{type(spec).__name__} decision at step {step} ({seat}) offers none; write decision: "
+                            "auto (scores the choices it can, generates the rest) or generate")
+
+    _play_at_fallbacks(config, visit)
+    if problems:
+        raise ConfigError(problems[0])
+
+
+def _play_at_fallbacks(config: ExperimentConfig, visit) -> None:
+    """Play one episode of the config's world with every decision at the world's declared fallback.
+
+    ``visit(step, seat, group_index, spec)`` sees each decision. Errors of the world propagate.
+    """
+    from dilemmazoo.envs import make_world
+
+    world = make_world(config.world.id, **config.world.kwargs)
+    try:
+        seats = list(world.possible_agents)
+        groups = config.groups
+        fixed = sum(g.seats for g in groups if g.seats is not None)
+        owner, start = {}, 0
+        for index, g in enumerate(groups):
+            count = g.seats if g.seats is not None else len(seats) - fixed
+            owner.update({seat: index for seat in seats[start:start + count]})
+            start += count
+        world.reset(seed=config.seeds[0])
+        step = 0
+        while world.agents and step < _MAX_STEPS:
+            step += 1
+            deciders = set(world.deciders())
+            actions = {}
+            for seat in world.agents:
+                if seat in deciders:
+                    spec = world.action_spec(seat)
+                    visit(step, seat, owner[seat], spec)
+                    actions[seat] = spec.fallback
+                else:
+                    actions[seat] = world.idle_action(seat)
+            world.step(actions)
+    finally:
+        world.close()
+
+
+_MAX_STEPS = 1_000_000  # a guard against a world that never ends
+
+
 def _group_field(config: ExperimentConfig, index: int) -> str:
     return f"agents.{index}" if isinstance(config.agents, list) else "agents"
 
@@ -417,37 +489,20 @@ def _group_labels(config: ExperimentConfig) -> list[str]:
 
 def _decisions_per_episode(config: ExperimentConfig) -> tuple[dict[str, int], tuple[str, ...]]:
     """Decisions of each language-model group in one episode played at the fallback actions."""
-    from dilemmazoo.envs import make_world
-
     groups = config.groups
-    labels = _group_labels(config)
     if not any(g.kind == "llm" for g in groups):
         return {}, ()
-    world = make_world(config.world.id, **config.world.kwargs)
+    counts = [0] * len(groups)
+
+    def count(step: int, seat: str, index: int, spec) -> None:
+        counts[index] += 1
+
     try:
-        seats = list(world.possible_agents)
-        fixed = sum(g.seats for g in groups if g.seats is not None)
-        owner, start = {}, 0
-        for index, g in enumerate(groups):
-            count = g.seats if g.seats is not None else len(seats) - fixed
-            owner.update({seat: index for seat in seats[start:start + count]})
-            start += count
-        counts = [0] * len(groups)
-        world.reset(seed=config.seeds[0])
-        steps = 0
-        while world.agents and steps < 1_000_000:
-            deciders = set(world.deciders())
-            actions = {seat: world.action_spec(seat).fallback if seat in deciders else world.idle_action(seat)
-                       for seat in world.agents}
-            for seat in deciders:
-                counts[owner[seat]] += 1
-            world.step(actions)
-            steps += 1
+        _play_at_fallbacks(config, count)
     except Exception as error:  # noqa: BLE001 - an estimate only: the run itself reports real failures
         return {}, (f"decisions not estimated: playing the world at its fallback actions failed "
                     f"({type(error).__name__}: {error})",)
-    finally:
-        world.close()
+    labels = _group_labels(config)
     return {labels[i]: counts[i] for i, g in enumerate(groups) if g.kind == "llm"}, ()
 
 

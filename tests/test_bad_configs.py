@@ -139,6 +139,10 @@ CASES = [
          "agents.backend", says=("a folder",)),
     Case("scripted-file-empty", good(agents="agents: {kind: llm, backend: 'scripted:{tmp}/empty.txt'}\n"),
          "agents.backend", says=("holds no answers",)),
+    Case("score-on-an-amount-without-grid", good(agents=LLM + ", decision: score}\n"), "agents.score_grid",
+         says=("decision 'score' on an amount (step 1, player_0)",)),
+    Case("score-on-a-message", good(world="world: {id: trust-split}\n", agents=LLM + ", decision: score}\n"),
+         "agents.decision", says=("BoundedMessage decision at step 1",)),
     Case("score-on-litellm", good(agents="agents: {kind: llm, backend: 'litellm:gpt-4o-mini', decision: score}\n"),
          "agents.decision"),
     Case("backend-option-bad-value", good(agents="agents: {kind: llm, backend: 'openai:m', backend_options: "
