@@ -18,7 +18,8 @@ distinct grid point (seeds do not change what is checked) it checks
   decisions (one episode at the fallback actions: each needs options, or an amount and a
   ``score_grid``), that a ``scripted:PATH``
   file exists, reads as UTF-8 and holds answers, that an ``hf:`` folder given as a path
-  exists, and that the OpenAI backend will find its key (the variable is named, never its value);
+  exists, and that an API backend will find the key variable it is told to read (the variable is
+  named, never its value);
 - synthesized groups: a grid world, their options (names and types, :data:`SYNTHESIS_OPTIONS`),
   and ``isolation`` (``sandbox`` is gone: ``isolation: process`` is the explicit weaker choice).
 
@@ -265,6 +266,9 @@ def _check_backend(group: AgentsConfig, where: str) -> None:
             raise ConfigError(
                 f"{where}.backend_options.api_key_env: the openai backend reads its key from the environment "
                 f"variable {variable}, which is not set; set it, or give base_url for a server that needs no key")
+    elif info.prefix == "litellm" and options.get("api_key_env") and not os.environ.get(options["api_key_env"]):
+        raise ConfigError(f"{where}.backend_options.api_key_env: the environment variable {options['api_key_env']} "
+                          "is not set; set it, or leave api_key_env out for the provider's own variable")
 
 
 def _check_script(path_text: str, where: str) -> None:

@@ -151,6 +151,9 @@ CASES = [
     Case("openai-key-variable-unset", good(agents="agents: {kind: llm, backend: 'openai:gpt-4o-mini', "
                                                   "backend_options: {api_key_env: DZ_UNSET_KEY_VARIABLE}}\n"),
          "agents.backend_options.api_key_env", says=("DZ_UNSET_KEY_VARIABLE", "not set")),
+    Case("litellm-key-variable-unset", good(agents="agents: {kind: llm, backend: 'litellm:gpt-4o-mini', "
+                                                   "backend_options: {api_key_env: DZ_UNSET_KEY_VARIABLE}}\n"),
+         "agents.backend_options.api_key_env", says=("DZ_UNSET_KEY_VARIABLE is not set",)),
     Case("hf-folder-missing", good(agents="agents: {kind: llm, backend: 'hf:{tmp}/no-model'}\n"), "agents.backend",
          says=("no model folder",)),
     Case("temperature-negative", good(agents=LLM + ", temperature: -1}\n"), "agents.temperature"),
