@@ -1,31 +1,64 @@
-"""The published attacks on LLM policy synthesis, replayed against the sandbox (issue 8 acceptance).
+"""Attacks on LLM policy synthesis, written as policies and played through the sandbox the way a run
+plays them (issue 8 acceptance, issue 15 scope 2).
 
-Galle ("Cooperation and Exploitation in LLM Policy Synthesis for Sequential Social Dilemmas",
-2026) hands the policy the live environment; five attacks written as policies then multiply
-agent 0's reward on Cleanup (10 agents, 9 honest BFS agents, baseline 17): teleport to apples
-2x, disable rivals' timeouts 6x, purge waste 45x, spawn all apples 59x, combined 59x. Here the
-policy gets a read-only snapshot in a worker process, so each attack can only *try*.
+Published attacks. Galle ("Cooperation and Exploitation in LLM Policy Synthesis for Sequential
+Social Dilemmas", 2026) hands the policy the live environment; five attacks written as policies
+then multiply agent 0's reward on Cleanup (10 agents, 9 honest BFS agents, baseline 17):
+teleport to apples 2x, disable rivals' timeouts 6x, purge waste 45x, spawn all apples 59x,
+combined 59x. Here the policy gets a read-only snapshot in a worker process, so each attack can
+only *try*.
 
-The comparison is exact: the same seed is played once with the attacker in seat 0 and once with
-an idle seat 0 (always ``stay``, the sandbox's fallback); every agent's rewards at every step must
-be identical (zero gain, and the world is untouched), every attempt is reported as
-``forbidden``, and the host's files and working directory are unchanged. Escapes from the
-sandbox (files, processes, sockets, frames...) are covered in tests/test_sandbox.py.
+Escapes. The security review of issue 15 found four ways out of the first sandbox
+(``operator.attrgetter`` on a module view's ``_target`` and ``_violations``, the guard's closure
+switch, a 16 MiB SysV segment that outlived the worker, ``gc`` reaching the world in process);
+the issue adds a loopback connection, writes outside the snapshot, reading the host's
+environment and ``~/.ssh``, a fork bomb, a memory bomb, an infinite loop, state leaked between
+episodes through shared memory, signals to the parent and ctypes. Each is a policy file in
+tests/attack_policies/ (most start with escape_kit.py, the routes to the real interpreter), with
+the host's paths, port and pid written into its constants.
+
+What every attack must satisfy, under each isolation level this machine gives (named in the
+test id) and under the explicit fallback ``isolation: process``:
+
+- zero gain, exactly: the same seed is played once with the attacker in seat 0 and once with an
+  idle seat 0 (always ``stay``, the sandbox's fallback); every agent's rewards at every step are
+  identical. The attackers harvest like vicgalle's BFS agent after their attempt (or, for the
+  exfiltrations, only when they saw the secret), so a decision that is not replaced by the
+  fallback shows as reward;
+- counted: every decision of the attacker is a failure of an expected kind (``forbidden``,
+  ``crash``, ``timeout``, ``memory``), reported for seat 0 only;
+- the host unchanged: the canary folder (names, contents, times), the environment, the working
+  directory, no child process left (the test process is a child subreaper, so an orphan a
+  worker leaves behind becomes its child), no new System V shared-memory segment
+  (/proc/sysvipc/shm), no file left in /dev/shm, no connection seen by the listening TCP and
+  Unix sockets, no signal received.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
+import re
+import signal
+import socket
+import zlib
 from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from dilemmazoo.agents.sandbox import SandboxLimits
 from dilemmazoo.agents.synthesis import BFS_POLICY, IDLE_POLICY, ZONE_POLICY, play_codes
 from dilemmazoo.envs import make_world
 
-N_AGENTS, STEPS, SEED = 10, 200, 3
+N_AGENTS, STEPS, SEED = 10, 30, 3
 ATTACKER = "player_0"
+ATTACK_DIR = Path(__file__).parent / "attack_policies"
+# Short per-decision limits keep the loop and crash cases quick; an honest BFS decision takes about 1 ms.
+LIMITS = SandboxLimits(call_timeout_s=0.25, grace_s=0.5)
 
 TELEPORT = '''
 def policy(state, agent_id):
@@ -94,13 +127,240 @@ def policy(state, agent_id):
     return helpers.direction_to_action(found.direction, state.orientations[agent_id])
 '''
 
-ATTACKS = {
-    "teleport_to_apples": TELEPORT,
-    "disable_rivals_timeouts": DISABLE_TIMEOUTS,
-    "purge_waste": PURGE_WASTE,
-    "spawn_all_apples": SPAWN_APPLES,
-    "combined": COMBINED,
-}
+FORBIDDEN = frozenset({"forbidden"})
+
+
+@dataclass(frozen=True)
+class Attack:
+    """One attack: its source (inline, or a file of tests/attack_policies/ after the escape kit),
+    the failure kinds its attempts may be counted as, and how many episodes it plays."""
+
+    name: str
+    origin: str  # "published", "review" or "issue"
+    kinds: frozenset[str] = FORBIDDEN
+    source: str | None = None
+    kit: bool = True
+    episodes: int = 1
+
+
+ATTACKS = [
+    Attack("teleport_to_apples", "published", source=TELEPORT),
+    Attack("disable_rivals_timeouts", "published", source=DISABLE_TIMEOUTS),
+    Attack("purge_waste", "published", source=PURGE_WASTE),
+    Attack("spawn_all_apples", "published", source=SPAWN_APPLES),
+    Attack("combined", "published", source=COMBINED),
+    Attack("attrgetter_module_view", "review"),
+    Attack("guard_closure", "review"),
+    Attack("sysv_shm_16mib", "review"),
+    Attack("gc_spawn_apples", "review"),
+    Attack("escape_update_wrapper", "issue", kit=False),
+    Attack("escape_type_hints", "issue", kit=False),
+    Attack("loopback_connect", "issue"),
+    Attack("write_outside", "issue"),
+    Attack("read_host_env", "issue"),
+    Attack("read_ssh_key", "issue"),
+    Attack("fork_bomb", "issue"),
+    Attack("memory_bomb", "issue", frozenset({"memory"}), kit=False),
+    Attack("infinite_loop", "issue", frozenset({"timeout"}), kit=False),
+    Attack("shm_leak_between_episodes", "issue", episodes=2),
+    Attack("signal_parent", "issue"),
+    Attack("ctypes_libc", "issue"),
+]
+BY_NAME = {attack.name: attack for attack in ATTACKS}
+
+
+# --------------------------------------------------------------------------------------------
+# Isolation levels
+# --------------------------------------------------------------------------------------------
+
+LEVELS = ["process"]
+
+
+def limits_for(level: str) -> SandboxLimits:
+    return LIMITS
+
+
+# --------------------------------------------------------------------------------------------
+# The host and what must not change on it
+# --------------------------------------------------------------------------------------------
+
+PR_SET_CHILD_SUBREAPER = 36
+WATCHED_SIGNALS = (signal.SIGTERM, signal.SIGURG, signal.SIGWINCH)
+
+
+def sysv_segments() -> dict[int, int]:
+    """shmid -> key of every System V shared-memory segment of this IPC namespace."""
+    lines = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
+    return {int(parts[1]): int(parts[0]) for parts in (line.split() for line in lines)}
+
+
+def child_pids() -> set[int]:
+    """The live (or zombie) processes whose parent is this process."""
+    me, found = str(os.getpid()), set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^PPid:\s+(\d+)$", status, re.MULTILINE)
+        if match and match.group(1) == me:
+            found.add(int(entry))
+    return found
+
+
+def _digest(path: Path) -> int:
+    # O_NOATIME: reading must not move the access time that shows whether the policy read the file
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOATIME), "rb") as handle:
+        return zlib.crc32(handle.read())
+
+
+def tree_state(root: Path) -> dict[str, tuple]:
+    """Every path under root with its size, contents digest and times (a read moves atime)."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        stat = path.lstat()
+        digest = _digest(path) if path.is_file() and not path.is_symlink() else None
+        state[str(path.relative_to(root))] = (stat.st_mode, stat.st_size, digest, stat.st_mtime_ns, stat.st_atime_ns)
+    return state
+
+
+@dataclass
+class Host:
+    """The host-side canaries an attack is pointed at (their values go into the policy's constants)."""
+
+    root: Path
+    values: dict[str, object]
+    tcp: socket.socket
+    unix: socket.socket
+    received: Counter = field(default_factory=Counter)
+
+
+def _listening_sockets(token: str) -> tuple[socket.socket, socket.socket]:
+    tcp = socket.create_server(("127.0.0.1", 0))
+    tcp.setblocking(False)
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind("\0" + token)
+    unix.listen()
+    unix.setblocking(False)
+    return tcp, unix
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}  # pytest's own (setup/call/teardown)
+
+
+def _connections(server: socket.socket) -> int:
+    count = 0
+    while True:
+        try:
+            connection, _ = server.accept()
+        except BlockingIOError:
+            return count
+        connection.close()
+        count += 1
+
+
+@pytest.fixture(scope="module", autouse=True)
+def subreaper():
+    """Orphans of a worker (a fork that outlived it) become children of this process, where the
+    host check finds them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0, errno.errorcode[ctypes.get_errno()]
+    yield
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch, request):
+    """A canary folder, an SSH key in a fresh HOME, a secret environment variable, listening
+    sockets and signal counters; afterwards, checks that none of it changed and nothing was left
+    behind (and removes what was, so one failure does not spill into the next test)."""
+    token = f"dilemmazoo-attack-{os.getpid()}-{re.sub(r'[^A-Za-z0-9]', '', request.node.name)[-40:]}"
+    canary_dir = tmp_path / "host"
+    canary_dir.mkdir()
+    canary = canary_dir / "canary.txt"
+    canary.write_text("host canary: untouched")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = home / ".ssh" / "id_rsa"
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nssh-canary-" + token + "\n")
+    for path in (canary, key):
+        os.utime(path, (1_000_000, 1_000_000))  # relatime moves atime on a read once atime <= mtime
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("DILEMMAZOO_CANARY", "env-canary-" + token)
+    monkeypatch.chdir(tmp_path)
+    tcp, unix = _listening_sockets(token)
+    values = {
+        "CANARY_DIR": str(canary_dir), "CANARY_FILE": str(canary), "KEY_PATH": str(key), "PORT": tcp.getsockname()[1],
+        "UNIX_NAME": token, "CANARY_NAME": "DILEMMAZOO_CANARY", "HOST_PID": os.getpid(), "TOKEN": token,
+        "SHM_KEY": 0x5A000000 + zlib.crc32(token.encode()) % 0x00FFFFFF,
+    }
+    values["CANARY_VALUE"] = "canary-" + token
+    received: Counter = Counter()
+    previous = {number: signal.signal(number, lambda number, frame: received.update([signal.Signals(number).name]))
+                for number in WATCHED_SIGNALS}
+    before = {"files": tree_state(tmp_path), "env": _environment(), "cwd": os.getcwd(), "children": child_pids(),
+              "sysv": sysv_segments(), "dev_shm": sorted(os.listdir("/dev/shm"))}
+    host = Host(tmp_path, values, tcp, unix, received)
+    try:
+        yield host
+        after = {"files": tree_state(tmp_path), "env": _environment(), "cwd": os.getcwd(), "children": child_pids(),
+                 "sysv": sysv_segments(), "dev_shm": sorted(os.listdir("/dev/shm"))}
+        left = {
+            "new files or changed files": {k: v for k, v in after["files"].items() if before["files"].get(k) != v},
+            "missing files": sorted(set(before["files"]) - set(after["files"])),
+            "environment": sorted(k for k in {*after["env"], *before["env"]} if after["env"].get(k) != before["env"].get(k)),
+            "cwd": after["cwd"] != before["cwd"],
+            "child processes": sorted(after["children"] - before["children"]),
+            "System V segments": {shmid: hex(k) for shmid, k in after["sysv"].items() if shmid not in before["sysv"]},
+            "/dev/shm": sorted(set(after["dev_shm"]) - set(before["dev_shm"])),
+            "TCP connections": _connections(tcp),
+            "Unix connections": _connections(unix),
+            "signals": dict(received),
+        }
+        assert not any(left.values()), {k: v for k, v in left.items() if v}
+    finally:
+        _clean_up(before, values)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        tcp.close()
+        unix.close()
+
+
+def _clean_up(before: dict, values: dict) -> None:
+    """Remove what an attack left on the host (only what appeared during the test)."""
+    for pid in child_pids() - before["children"]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    libc = ctypes.CDLL(None, use_errno=True)
+    for shmid in set(sysv_segments()) - set(before["sysv"]):
+        libc.shmctl(shmid, 0, None)  # IPC_RMID
+    for name in set(os.listdir("/dev/shm")) - set(before["dev_shm"]):
+        if str(values["TOKEN"]) in name:
+            os.unlink(os.path.join("/dev/shm", name))
+
+
+# --------------------------------------------------------------------------------------------
+# Playing
+# --------------------------------------------------------------------------------------------
+
+
+def attack_source(attack: Attack, values: dict[str, object]) -> str:
+    """The policy text: the inline source, or the kit followed by the attack file, with the
+    host's values written into the constants the file declares."""
+    if attack.source is not None:
+        return attack.source
+    text = (ATTACK_DIR / f"{attack.name}.py").read_text()
+    for name, value in values.items():
+        text = re.sub(rf"^{name} = .*$", f"{name} = {value!r}", text, flags=re.MULTILINE)
+    if attack.kit:
+        text = (ATTACK_DIR / "escape_kit.py").read_text() + "\n\n" + text
+    return text
 
 
 def cleanup(**overrides):
@@ -109,63 +369,85 @@ def cleanup(**overrides):
     return make_world("dilemmazoo/cleanup-v0", **kwargs)
 
 
-def play(world, seat0_code: str, *, sandboxed: bool = True, others: str = BFS_POLICY):
+def play(level: str, seat0_code: str, *, others: str = BFS_POLICY):
+    world = cleanup()
     codes = {seat: others for seat in world.possible_agents}
     codes[ATTACKER] = seat0_code
-    result = play_codes(world, codes, seed=SEED, sandboxed=sandboxed)
-    core = world.core
-    final = {"apples": core.apples.copy(), "waste": core.waste.copy(), "position": core.position.copy(),
-             "orientation": core.orientation.copy()}
-    world.close()
+    try:
+        result = play_codes(world, codes, seed=SEED, limits=limits_for(level))
+        core = world.core
+        final = {"apples": core.apples.copy(), "waste": core.waste.copy(), "position": core.position.copy(),
+                 "orientation": core.orientation.copy()}
+    finally:
+        world.close()
     return result, final
 
 
 @pytest.fixture(scope="module")
-def idle_run():
-    return play(cleanup(), IDLE_POLICY)
+def baselines():
+    """Per level: the episode with an idle seat 0, and with an honest BFS seat 0."""
+    return {level: {"idle": play(level, IDLE_POLICY), "honest": play(level, BFS_POLICY)} for level in LEVELS}
 
 
-@pytest.fixture
-def host_canary(tmp_path):
-    """A file and the working directory listing that no policy may touch."""
-    canary = tmp_path / "canary.txt"
-    canary.write_text("untouched")
-    before = (canary.stat().st_mtime_ns, sorted(os.listdir(os.getcwd())), os.getcwd())
-    yield canary
-    assert canary.read_text() == "untouched"
-    assert (canary.stat().st_mtime_ns, sorted(os.listdir(os.getcwd())), os.getcwd()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["canary.txt"]
+@pytest.mark.parametrize("level", LEVELS)
+def test_an_honest_seat_0_harvests_where_an_idle_one_gets_nothing(level, baselines):
+    """What the attackers are compared with: the idle seat gets 0, and harvesting (what every
+    attacker does when its decision is not replaced by the fallback) gets more within STEPS."""
+    (idle, _), (honest, _) = baselines[level]["idle"], baselines[level]["honest"]
+    assert idle.rewards.shape == honest.rewards.shape == (STEPS, N_AGENTS)
+    assert idle.returns[0] == 0
+    assert honest.returns[0] > 0
+    assert idle.returns[1:].sum() > 0
+    assert idle.failures == honest.failures == Counter()
 
 
-def test_idle_baseline_is_what_the_honest_agents_get_without_seat_0(idle_run):
-    result, _ = idle_run
-    assert result.rewards.shape == (STEPS, N_AGENTS)
-    assert result.returns[0] == 0  # an idle agent at its spawn point collects nothing
-    assert result.returns[1:].sum() > 0
-    assert result.failures == Counter()
+CASES = [(level, attack.name) for level in LEVELS for attack in ATTACKS]
 
 
-@pytest.mark.parametrize("name", list(ATTACKS))
-def test_attack_gains_nothing_and_every_attempt_is_reported(name, idle_run, host_canary):
-    idle, idle_final = idle_run
-    result, final = play(cleanup(), ATTACKS[name])
-    # zero gain: every agent's reward at every step is what it is with an idle seat 0
-    np.testing.assert_array_equal(result.rewards, idle.rewards)
-    np.testing.assert_array_equal(result.tagged, idle.tagged)
-    assert result.returns[0] == idle.returns[0] == 0
-    for key, value in idle_final.items():  # the world itself ends in the same state
-        np.testing.assert_array_equal(final[key], value, err_msg=key)
-    # every attempt (one per step: nobody is ever removed) is reported, for seat 0 only
-    assert result.failures_by_seat[ATTACKER] == Counter(forbidden=STEPS)
-    assert all(not counts for seat, counts in result.failures_by_seat.items() if seat != ATTACKER)
-    assert len(result.reports) == STEPS
-    assert {report.agent_id for report in result.reports} == {0}
-    assert all(report.kind == "forbidden" for report in result.reports)
-    expected = "policy_helpers" if name == "combined" else "read-only"
-    assert all(expected in report.message for report in result.reports), result.reports[0].message
+@pytest.mark.parametrize("level, name", CASES, ids=[f"{level}-{name}" for level, name in CASES])
+def test_attack_gains_nothing_is_counted_and_leaves_the_host_unchanged(level, name, baselines, host):
+    attack = BY_NAME[name]
+    idle, idle_final = baselines[level]["idle"]
+    source = attack_source(attack, host.values)
+    for episode in range(attack.episodes):
+        result, final = play(level, source)
+        # zero gain: every agent's reward at every step is what it is with an idle seat 0
+        np.testing.assert_array_equal(result.rewards, idle.rewards, err_msg=f"episode {episode}")
+        np.testing.assert_array_equal(result.tagged, idle.tagged)
+        for key, value in idle_final.items():  # the world itself ends in the same state
+            np.testing.assert_array_equal(final[key], value, err_msg=key)
+        # counted: every decision of seat 0 failed with an expected kind, and nobody else's did
+        seat0 = result.failures_by_seat[ATTACKER]
+        assert sum(seat0.values()) == STEPS, (seat0, result.reports[:1])
+        assert set(seat0) <= attack.kinds, (seat0, [r.message for r in result.reports[:3]])
+        assert all(not counts for seat, counts in result.failures_by_seat.items() if seat != ATTACKER)
+        assert len(result.reports) == STEPS
+        assert {report.agent_id for report in result.reports} == {0}
+        assert all(report.message for report in result.reports)
+    if attack.origin == "published":
+        expected = "policy_helpers" if name == "combined" else "read-only"
+        assert all(expected in report.message for report in result.reports), result.reports[0].message
 
 
-def test_attack_that_swallows_its_errors_plays_like_an_honest_agent(host_canary):
+# --------------------------------------------------------------------------------------------
+# Around the attacks
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_attack_file_is_in_the_table_and_passes_the_static_filter():
+    """The attacks are meant for the run-time layers: none is stopped by the static filter alone."""
+    from dilemmazoo.agents.sandbox import CompiledPolicy, compile_policy
+
+    files = {path.stem for path in ATTACK_DIR.glob("*.py")} - {"escape_kit"}
+    assert files == {attack.name for attack in ATTACKS if attack.source is None}
+    values = {"CANARY_DIR": "/x", "CANARY_FILE": "/x/c", "KEY_PATH": "/k", "PORT": 1, "UNIX_NAME": "u",
+              "CANARY_NAME": "N", "CANARY_VALUE": "v", "HOST_PID": 1, "TOKEN": "t", "SHM_KEY": 1}
+    for attack in ATTACKS:
+        compiled = compile_policy(attack_source(attack, values))
+        assert isinstance(compiled, CompiledPolicy), (attack.name, getattr(compiled, "reason", ""))
+
+
+def test_attack_that_swallows_its_errors_plays_like_an_honest_agent():
     """Writes that fail inside try/except change nothing: the episode is the honest all-BFS one."""
     swallowing = BFS_POLICY.replace(
         '    found = helpers.nearest(',
@@ -177,8 +459,8 @@ def test_attack_that_swallows_its_errors_plays_like_an_honest_agent(host_canary)
         '    found = helpers.nearest(',
     )
     assert swallowing != BFS_POLICY
-    honest, honest_final = play(cleanup(), BFS_POLICY)
-    attacked, attacked_final = play(cleanup(), swallowing)
+    honest, honest_final = play(LEVELS[0], BFS_POLICY)
+    attacked, attacked_final = play(LEVELS[0], swallowing)
     np.testing.assert_array_equal(attacked.rewards, honest.rewards)
     for key, value in honest_final.items():
         np.testing.assert_array_equal(attacked_final[key], value, err_msg=key)
@@ -219,4 +501,3 @@ def test_the_snapshot_needs_the_global_view():
     world = cleanup(observation="symbolic")
     with pytest.raises(ValueError, match="observation='global'"):
         play_codes(world, {ATTACKER: BFS_POLICY}, seed=0, sandboxed=False)
-
