@@ -62,7 +62,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         return _fail(f"--out: {out} is a file; runs go into a folder")
     if args.check:
-        print(plan(config).text(out))
+        print(redact_text(plan(config).text(out)))  # grid labels and folders may quote config values
         print(f"{config.name}: config valid; nothing was run or written", file=sys.stderr)
         return 0
     printed: list[Path] = []
