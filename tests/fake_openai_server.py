@@ -16,11 +16,14 @@ arrival order, then the default. Modes:
 ``garbage``      HTTP 200, ``application/json``, a body that is not JSON
 ``no_choices``   HTTP 200, a JSON completion without ``choices``
 ``empty``        HTTP 200, a completion whose content is empty
+``long``         a completion of ``long_words`` words (``w0 w1 ...``), ignoring ``max_tokens``
+``echo``         HTTP 500 whose error message quotes every request header (Authorization
+                 included) and the whole body: a misbehaving server, for redaction tests
 ===============  ==========================================================================
 
 The Authorization header is checked against ``expected_api_key`` when given (a mismatch gets
 HTTP 401) and only the verdict is recorded: the server keeps a hash of the expected key and
-never logs, records or echoes a key.
+never logs or records a key; only the ``echo`` mode sends one back, on purpose.
 
     with FakeOpenAIServer(latency_ms=300) as server:           # a benchmark's server
         backend = make_backend("openai:fake", base_url=server.url)
@@ -46,7 +49,8 @@ from typing import Any
 
 __all__ = ["MODES", "Behaviour", "FakeOpenAIServer", "RecordedRequest", "fake_openai_server"]
 
-MODES = ("ok", "latency", "timeout", "429", "500", "503", "disconnect", "garbage", "no_choices", "empty")
+MODES = ("ok", "latency", "timeout", "429", "500", "503", "disconnect", "garbage", "no_choices", "empty", "long",
+         "echo")
 
 
 @dataclass(frozen=True)
@@ -96,18 +100,24 @@ class FakeOpenAIServer:
         default: the mode used when the queue is empty.
         retry_after: the ``Retry-After`` value sent with 429 (seconds, as text).
         hang_s: how long ``timeout`` sleeps.
+        long_words: how many words the ``long`` mode answers with.
+        choose: ``choose(body) -> mode name, Behaviour or None``, asked first for every request
+            (a run's requests can then fail by what they carry, whatever the order they arrive in).
         expected_api_key: if given, requests must carry ``Authorization: Bearer <key>``.
         lifetime_s: the server stops by itself after this long.
     """
 
     def __init__(self, *, answer: str | Callable[[Any], str] = "Answer: C", latency_ms: float = 0.0,
-                 default: str = "ok", retry_after: str = "0.05", hang_s: float = 5.0,
+                 default: str = "ok", retry_after: str = "0.05", hang_s: float = 5.0, long_words: int = 300,
+                 choose: Callable[[Any], str | Behaviour | None] | None = None,
                  expected_api_key: str | None = None, lifetime_s: float = 300.0):
         self.answer = answer
         self.latency_ms = latency_ms
         self.default = Behaviour(default)
         self.retry_after = retry_after
         self.hang_s = hang_s
+        self.long_words = long_words
+        self.choose = choose
         self.lifetime_s = lifetime_s
         self._expected_key_digest = None if expected_api_key is None else _digest(f"Bearer {expected_api_key}")
         self.requests: list[RecordedRequest] = []
@@ -186,7 +196,10 @@ class FakeOpenAIServer:
         self.stop()
 
     # -- serving (called from handler threads) -----------------------------------------------
-    def _next(self) -> Behaviour:
+    def _next(self, body: Any) -> Behaviour:
+        chosen = self.choose(body) if self.choose is not None else None
+        if chosen is not None:
+            return chosen if isinstance(chosen, Behaviour) else Behaviour(chosen)
         with self._lock:
             return self._queue.popleft() if self._queue else self.default
 
@@ -272,14 +285,19 @@ def _make_handler(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if not self.path.rstrip("/").endswith("/v1/chat/completions"):
                 self._json(404, _error_body(f"no route {self.path}", "not_found"))
                 return
-            behaviour = fake._next()
+            behaviour = fake._next(body)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
             with fake._lock:
                 fake.requests.append(RecordedRequest(self.path, body, headers, authorized, behaviour.mode))
                 fake.in_flight += 1
                 fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
             try:
-                self._serve(behaviour, body, authorized)
+                if behaviour.mode == "echo":
+                    quoted = "; ".join(f"{k}: {v}" for k, v in self.headers.items())
+                    message = f"upstream rejected the request with headers {quoted} and body {raw.decode(errors='replace')}"
+                    self._json(500, _error_body(message, "server_error"))
+                else:
+                    self._serve(behaviour, body, authorized)
             finally:
                 with fake._lock:
                     fake.in_flight -= 1
@@ -289,7 +307,10 @@ def _make_handler(fake: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._json(401, _error_body("Incorrect API key provided.", "invalid_request_error"))
                 return
             mode = behaviour.mode
-            if mode in ("ok", "latency", "empty", "no_choices"):
+            if mode == "long":
+                text = " ".join(f"w{k}" for k in range(fake.long_words))
+                self._json(200, fake._completion(body, text))
+            elif mode in ("ok", "latency", "empty", "no_choices"):
                 default_ms = 300.0 if mode == "latency" and not fake.latency_ms else fake.latency_ms
                 latency_ms = behaviour.latency_ms if behaviour.latency_ms is not None else default_ms
                 if not fake._sleep(latency_ms / 1000):
