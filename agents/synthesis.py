@@ -51,14 +51,22 @@ Options (``agents.params`` of a ``kind: synthesized`` group; defaults)
 - ``smoke_steps=50``: self-play steps of the validation run (vicgalle: 50; 0 skips it);
 - ``smoke_world={}``: world keyword arguments of the validation run (default: the game's map,
   ``rules="vicgalle"``, the number of players stated in the rules);
-- ``sandbox=True``: run policies in the sandbox worker; ``False`` runs them in this process
-  with the static checks only (trusted code: benchmarks);
+- ``isolation="auto"``: how the sandbox worker is fenced in (:mod:`.sandbox.isolation`):
+  ``auto`` takes the strongest level the machine gives (``bubblewrap``, else ``namespaces``) and
+  refuses to run the code when neither is there; ``bubblewrap`` or ``namespaces`` ask for that
+  level (an error when missing); ``process`` runs the worker as a plain process, weaker, with a
+  warning on stderr on every run. The level reached is in :meth:`SynthesizedPolicy.provenance`
+  (so in ``summary.json``) and in each member's params (``sandbox_isolation``). There is no
+  in-process option: code from a model never runs in the experiment's process;
 - ``call_timeout_s=1.0``: time limit per decision; ``memory_mb=1024``: the worker's memory cap;
+- ``episode_budget_s=120.0``: wall time a code may use for all its decisions of one episode;
+  once spent, its remaining decisions of the episode fall back, reported as ``timeout``;
 - ``max_timeouts_per_episode=10``: after this many timed-out decisions in an episode a code is no
   longer called until the next episode (its decisions fall back, reported as ``timeout``), so a
   hanging policy costs seconds, not ``call_timeout_s`` for every decision of a 1000-step episode.
 
-Version history: v1 (issue 8).
+Version history: v1 (issue 8). v2 (issue 15): the ``sandbox`` option is gone (``isolation``
+instead); ``episode_budget_s``; the isolation reached is recorded.
 """
 
 from __future__ import annotations
@@ -77,16 +85,19 @@ from dilemmazoo.agents.backends.base import Chat, Completion, GenerationParams, 
 from dilemmazoo.agents.base import Action, CallRecord, Decision
 from dilemmazoo.agents.sandbox import (
     ALLOWED_MODULES,
+    REQUESTS,
     FailureReport,
-    InProcessPolicy,
     PolicyResult,
     PolicySandbox,
     RejectedPolicy,
     SandboxLimits,
     Snapshot,
+    UnsafeInProcessPolicy,
     compile_policy,
     extract_code,
     make_snapshot,
+    resolve_isolation,
+    warn_weak_isolation,
 )
 
 __all__ = [
@@ -353,22 +364,24 @@ def build_snapshot(requests: Sequence[Decision], *, n_agents: int, game: str, ac
 
 
 class _CodeRunner:
-    """Runs each distinct code of a set of seats in its own sandbox (or in process), one call per step."""
+    """Runs each distinct code of a set of seats in its own sandbox, one call per step (or, for
+    trusted code in tests and benchmarks only, in this process: ``unsafe_in_process``)."""
 
-    def __init__(self, *, sandboxed: bool, limits: SandboxLimits):
-        self.sandboxed = sandboxed
+    def __init__(self, *, isolation: str, limits: SandboxLimits, unsafe_in_process: bool = False):
+        self.isolation = isolation
         self.limits = limits
+        self.unsafe_in_process = unsafe_in_process
         self.runners: dict[str, Any] = {}
 
     def start(self, codes: Sequence[str], *, n_actions: int, fallback_action: int, seed: int) -> None:
         self.close()
         for code in dict.fromkeys(codes):
-            if self.sandboxed:
-                runner = PolicySandbox(code, n_actions=n_actions, fallback_action=fallback_action,
-                                       limits=self.limits, seed=seed)
-                runner.start()
+            if self.unsafe_in_process:
+                runner = UnsafeInProcessPolicy(code, n_actions=n_actions, fallback_action=fallback_action, seed=seed)
             else:
-                runner = InProcessPolicy(code, n_actions=n_actions, fallback_action=fallback_action, seed=seed)
+                runner = PolicySandbox(code, n_actions=n_actions, fallback_action=fallback_action,
+                                       limits=self.limits, seed=seed, isolation=self.isolation, warn=False)
+                runner.start()
             self.runners[code] = runner
 
     def close(self) -> None:
@@ -398,14 +411,25 @@ class SynthesizedPolicy:
         group: the :class:`~dilemmazoo.experiments.config.AgentsConfig` of its seats, or ``None``;
             ``temperature`` and ``max_tokens`` are read from it, options from ``group.params``.
         seed: the run seed (sampling seeds and the policies' ``random`` seeds derive from it).
+        unsafe_in_process: UNSAFE, for trusted code in tests and benchmarks only: run the code in
+            this process with no isolation (warns). No config reaches it.
         **options: the options of the module docstring (override ``group.params``).
+
+    Raises :class:`~.sandbox.SandboxUnavailable` (a ValueError) when the requested isolation
+    cannot be reached, saying what is missing and how to get it.
     """
 
-    def __init__(self, backend: Any = None, group: Any = None, *, seed: int = 0, **options: Any):
+    def __init__(self, backend: Any = None, group: Any = None, *, seed: int = 0, unsafe_in_process: bool = False,
+                 **options: Any):
         params = dict(getattr(group, "params", None) or {})
         params.update(options)
-        known = {"game", "max_code_retries", "smoke_steps", "smoke_world", "sandbox", "call_timeout_s", "memory_mb",
-                 "max_timeouts_per_episode"}
+        if "sandbox" in params:
+            raise ValueError(
+                f"the synthesized-policy option `sandbox: {params['sandbox']}` is gone: written code always runs in "
+                "the sandbox worker. Remove it; to run the worker without operating-system isolation (weaker, "
+                "warned on every run) write `isolation: process` instead")
+        known = {"game", "max_code_retries", "smoke_steps", "smoke_world", "isolation", "call_timeout_s", "memory_mb",
+                 "episode_budget_s", "max_timeouts_per_episode"}
         unknown = sorted(set(params) - known)
         if unknown:
             raise ValueError(f"unknown synthesized-policy options {unknown}; known: {sorted(known)}")
@@ -424,17 +448,26 @@ class SynthesizedPolicy:
         self.max_timeouts_per_episode = int(params.get("max_timeouts_per_episode", 10))
         if self.max_timeouts_per_episode < 1:
             raise ValueError(f"max_timeouts_per_episode must be >= 1, got {self.max_timeouts_per_episode}")
-        sandbox = params.get("sandbox", True)
-        if not isinstance(sandbox, bool):
-            raise ValueError(f"sandbox must be true or false, got {sandbox!r}")
+        requested = params.get("isolation", "auto")
+        if requested not in REQUESTS:
+            raise ValueError(f"isolation must be one of {', '.join(REQUESTS)}, got {requested!r}")
+        if unsafe_in_process:
+            self.isolation = "unsafe_in_process"
+        else:
+            self.isolation = resolve_isolation(requested).level
+            if self.isolation == "process":
+                label = getattr(group, "label", None)
+                warn_weak_isolation(f"the synthesized agents{f' {label!r}' if label else ''}")
+        budget = params.get("episode_budget_s", 120.0)
         self.limits = SandboxLimits(call_timeout_s=float(params.get("call_timeout_s", 1.0)),
-                                    memory_mb=int(params.get("memory_mb", 1024)))
+                                    memory_mb=int(params.get("memory_mb", 1024)),
+                                    episode_budget_s=None if budget is None else float(budget))
         self.generation_params = GenerationParams(
             max_tokens=int(getattr(group, "max_tokens", 1500) if group is not None else 1500),
             temperature=float(getattr(group, "temperature", 0.7) if group is not None else 0.7),
             seed=self.seed,
         )
-        self.runner = _CodeRunner(sandboxed=sandbox, limits=self.limits)
+        self.runner = _CodeRunner(isolation=self.isolation, limits=self.limits, unsafe_in_process=unsafe_in_process)
         self.rules_text = ""
         self.strategies: dict[str, str] = {}
         self.member_params: dict[str, dict[str, Any]] = {}
@@ -448,11 +481,14 @@ class SynthesizedPolicy:
         self._timeouts: Counter[str] = Counter()  # timed-out decisions per code in this episode
 
     def provenance(self) -> dict:
-        """The code-writing backend's provenance (all None without one) and ``decision`` None:
-        decisions are made by the written code in the sandbox, not by scoring or generating."""
+        """The code-writing backend's provenance (all None without one), ``decision`` None
+        (decisions are made by the written code in the sandbox, not by scoring or generating)
+        and ``isolation``: the sandbox level the code runs under (``bubblewrap``,
+        ``namespaces`` or ``process``)."""
         if self.backend is None:
-            return {"model": None, "revision": None, "weights_sha256": None, "base_url": None, "decision": None}
-        return {**self.backend.provenance(), "decision": None}
+            return {"model": None, "revision": None, "weights_sha256": None, "base_url": None, "decision": None,
+                    "isolation": self.isolation}
+        return {**self.backend.provenance(), "decision": None, "isolation": self.isolation}
 
     # -- runner hooks ----------------------------------------------------------------------
     def set_rules(self, rules: str) -> None:
@@ -468,8 +504,11 @@ class SynthesizedPolicy:
         self.n_agents = max(self.n_agents, max((seat_number(s) for s in self.strategies), default=-1) + 1)
 
     def set_members(self, params: Mapping[str, dict[str, Any]]) -> None:
-        """Seat -> the member's params dict; failures of the generation are written into it."""
+        """Seat -> the member's params dict; the isolation level and the failures of the
+        generation are written into it."""
         self.member_params = dict(params)
+        for member in self.member_params.values():
+            member["sandbox_isolation"] = self.isolation
 
     def start_episode(self, rules: Mapping[str, str], rng: np.random.Generator) -> None:
         """A fresh worker per code for each episode, seeded from ``rng`` (module state starts empty)."""
@@ -587,8 +626,8 @@ class SynthesizedPolicy:
         world = self._smoke_world()
         try:
             result = play_codes(world, {agent: compiled.code for agent in world.possible_agents}, seed=self.seed,
-                                policy_seed=self.seed, sandboxed=self.runner.sandboxed, limits=self.limits,
-                                stop_on_failure=True)
+                                policy_seed=self.seed, isolation=self.isolation, limits=self.limits,
+                                unsafe_in_process=self.runner.unsafe_in_process, stop_on_failure=True)
         finally:
             world.close()
         if result.reports:
@@ -681,18 +720,21 @@ class CodePlayResult:
         return self.rewards.sum(axis=0)
 
 
-def play_codes(world: Any, codes: Mapping[str, str], *, seed: int, policy_seed: int = 0, sandboxed: bool = True,
-               limits: SandboxLimits | None = None, stop_on_failure: bool = False) -> CodePlayResult:
+def play_codes(world: Any, codes: Mapping[str, str], *, seed: int, policy_seed: int = 0, isolation: str = "auto",
+               limits: SandboxLimits | None = None, stop_on_failure: bool = False,
+               unsafe_in_process: bool = False) -> CodePlayResult:
     """Play one episode of a grid ``world`` (built with ``observation="global"``) where seat ``s``
     runs ``codes[s]``; seats without code stay. The decisions go through the same path as in
-    the runner (:class:`SynthesizedPolicy`), so failures fall back and are counted the same way.
-    ``stop_on_failure`` ends the episode after the first step with a failed decision (validation).
+    the runner (:class:`SynthesizedPolicy`, under ``isolation``), so failures fall back and are
+    counted the same way. ``stop_on_failure`` ends the episode after the first step with a
+    failed decision (validation). ``unsafe_in_process`` (UNSAFE, trusted code only: tests)
+    runs the codes in this process.
     """
     started = time.perf_counter()
     unknown = sorted(set(codes) - set(world.possible_agents))
     if unknown:
         raise ValueError(f"codes names seats the world does not have: {unknown}")
-    policy = SynthesizedPolicy(None, seed=policy_seed, sandbox=sandboxed,
+    policy = SynthesizedPolicy(None, seed=policy_seed, isolation=isolation, unsafe_in_process=unsafe_in_process,
                                call_timeout_s=(limits or SandboxLimits()).call_timeout_s)
     if limits is not None:
         policy.limits = limits
@@ -739,12 +781,14 @@ def play_codes(world: Any, codes: Mapping[str, str], *, seed: int, policy_seed: 
 
 
 def cross_play_matrix(codes: Sequence[str], make_world: Any, seeds: Sequence[int], *, focal_seat: str = "player_0",
-                      sandboxed: bool = True, limits: SandboxLimits | None = None) -> np.ndarray:
+                      isolation: str = "auto", limits: SandboxLimits | None = None,
+                      unsafe_in_process: bool = False) -> np.ndarray:
     """``M[i, j]``: mean return of ``focal_seat`` running iterate ``i`` while every other seat runs
     iterate ``j``, over ``seeds``. The diagonal is self-play; ``M[i, j] - M[j, j]`` is what
     deviating from ``j`` to ``i`` gains (exploitability of ``j`` when positive).
 
-    ``make_world()`` builds a fresh grid world with ``observation="global"``.
+    ``make_world()`` builds a fresh grid world with ``observation="global"``; ``isolation`` and
+    ``unsafe_in_process`` are passed to :func:`play_codes`.
     """
     if not codes or not seeds:
         raise ValueError("cross_play_matrix needs at least one code and one seed")
@@ -759,7 +803,8 @@ def cross_play_matrix(codes: Sequence[str], make_world: Any, seeds: Sequence[int
                     if focal_seat not in seats:
                         raise ValueError(f"focal_seat {focal_seat!r} is not one of the world's seats")
                     assignment = {seat: (focal if seat == focal_seat else others) for seat in seats}
-                    result = play_codes(world, assignment, seed=int(seed), sandboxed=sandboxed, limits=limits)
+                    result = play_codes(world, assignment, seed=int(seed), isolation=isolation, limits=limits,
+                                        unsafe_in_process=unsafe_in_process)
                     total += float(result.returns[seats.index(focal_seat)])
                 finally:
                     world.close()

@@ -110,8 +110,12 @@ def test_bad_options_are_named():
         SynthesizedPolicy(None, retries=3)
     with pytest.raises(ValueError, match="game must be one of"):
         SynthesizedPolicy(None, game="harvest")
-    with pytest.raises(ValueError, match="sandbox must be true or false"):
-        SynthesizedPolicy(None, sandbox="yes")
+    with pytest.raises(ValueError, match=r"`sandbox: False` is gone.*write `isolation: process` instead"):
+        SynthesizedPolicy(None, sandbox=False)
+    with pytest.raises(ValueError, match="isolation must be one of auto, bubblewrap, namespaces, process"):
+        SynthesizedPolicy(None, isolation="chroot")
+    with pytest.raises(ValueError, match="episode_budget_s must be > 0"):
+        SynthesizedPolicy(None, episode_budget_s=0)
     with pytest.raises(ValueError, match="feedback must be one of"):
         PolicySynthesis(feedback="rich")
     with pytest.raises(ValueError, match="no backend"):
@@ -285,8 +289,7 @@ def test_report_has_a_synthesis_section(tmp_path, crash_then_bfs):
 
 
 def test_cross_play_matrix_of_idle_and_bfs():
-    matrix = cross_play_matrix([IDLE_POLICY, BFS_POLICY], lambda: small_world(episode_length=15), seeds=[0],
-                               sandboxed=False)
+    matrix = cross_play_matrix([IDLE_POLICY, BFS_POLICY], lambda: small_world(episode_length=15), seeds=[0])
     assert matrix.shape == (2, 2)
     assert matrix[0, 0] == 0 and matrix[0, 1] == 0  # an idle focal agent never eats
     assert matrix[1, 0] > 0  # a BFS agent among idle ones eats
