@@ -26,8 +26,10 @@ import pytest
 from dilemmazoo.agents.backends import (
     Backend,
     BackendError,
+    BackendInfo,
     Completion,
     GenerationParams,
+    backend_info,
     list_backends,
     make_backend,
     register_backend,
@@ -466,6 +468,73 @@ class TestLiteLLM(BackendContract):
         clone.close()
 
 
+    def test_a_longer_answer_than_max_tokens_is_cut_and_flagged(self):
+        backend = make_backend("litellm:gpt-4o-mini", mock_response="one two three four five six seven eight")
+        short, = backend.generate(CHATS[:1], params=GenerationParams(max_tokens=3))
+        whole, = backend.generate(CHATS[:1], params=GenerationParams(max_tokens=50))
+        backend.close()
+        # gpt-4o-mini counts in o200k_base: "one", " two", " three" are one token each
+        assert (short.text, short.truncated) == ("one two three", True)
+        assert (whole.text, whole.truncated) == ("one two three four five six seven eight", False)
+
+    def test_api_key_env_is_sent_read_again_after_pickling_and_never_pickled(self, monkeypatch):
+        import sys as _sys
+        from pathlib import Path
+
+        _sys.path.insert(0, str(Path(__file__).parent))
+        from fake_openai_server import FakeOpenAIServer
+
+        key = "lite-env-key-" + "7" * 12
+        monkeypatch.setenv("DZ_LITE_KEY", key)
+        with FakeOpenAIServer(expected_api_key=key) as server:
+            backend = make_backend("litellm:openai/fake", api_base=server.url, api_key_env="DZ_LITE_KEY",
+                                   max_retries=0)
+            assert backend.generate(CHATS[:1], params=QUICK)[0].text == "Answer: C"
+            pickled = pickle.dumps(backend)
+            assert key.encode() not in pickled and b"DZ_LITE_KEY" in pickled
+            clone = pickle.loads(pickled)
+            assert clone.generate(CHATS[:1], params=QUICK)[0].text == "Answer: C"
+            assert [r.authorized for r in server.completions] == [True, True]
+            backend.close()
+            clone.close()
+
+    def test_a_provider_key_from_the_environment_never_reaches_an_error(self, monkeypatch):
+        import sys as _sys
+        from pathlib import Path
+
+        _sys.path.insert(0, str(Path(__file__).parent))
+        from fake_openai_server import FakeOpenAIServer
+
+        from dilemmazoo.agents.backends.redaction import redact_text
+
+        key = "provider-env-key-" + "4" * 10  # not key-shaped: only registration can find it
+        header = "header-token-" + "5" * 10
+        monkeypatch.setenv("OPENAI_API_KEY", key)  # LiteLLM reads it by itself
+        with FakeOpenAIServer(default="echo") as server:
+            backend = make_backend("litellm:openai/fake", api_base=server.url, max_retries=1, backoff_s=0.001,
+                                   extra_headers={"x-token": header})
+            with pytest.raises(BackendError) as caught:
+                backend.generate(CHATS[:1], params=QUICK)
+            backend.close()
+        import traceback
+
+        chain = redact_text("".join(traceback.format_exception(caught.value)))
+        assert "upstream rejected the request" in str(caught.value)
+        for secret in (key, header):
+            assert secret not in str(caught.value) and secret not in chain
+
+    def test_verbose_printing_stays_off(self, capsys):
+        import litellm
+
+        litellm.set_verbose = True
+        backend = make_backend("litellm:gpt-4o-mini", mock_response="Answer: C", api_key="verbose-key-0123456789")
+        assert litellm.set_verbose is False
+        backend.generate(CHATS[:1], params=QUICK)
+        backend.close()
+        captured = capsys.readouterr()
+        assert "verbose-key-0123456789" not in captured.out + captured.err
+
+
 # -- registry -------------------------------------------------------------------------------
 
 def test_registry_lists_every_backend():
@@ -495,6 +564,76 @@ def test_prefixes_are_unique_and_plain():
         register_backend("scripted", lambda argument, **kwargs: None)
     with pytest.raises(ValueError, match="no colon"):
         register_backend("a:b", lambda argument, **kwargs: None)
+
+
+# -- declarations ---------------------------------------------------------------------------
+
+def _keyword_only(cls) -> set[str]:
+    import inspect
+
+    return {p.name for p in inspect.signature(cls.__init__).parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
+def test_every_registered_backend_declares_scoring_as_its_class_does():
+    from dilemmazoo.agents.backends import _REGISTRY
+
+    classes = {"embedded": "embedded:EmbeddedBackend", "hf": "hf:HFBackend", "litellm": "litellm_backend:LiteLLMBackend",
+               "openai": "openai_backend:OpenAIBackend", "scripted": "scripted:ScriptedBackend"}
+    assert set(classes) == set(_REGISTRY)
+    for prefix, where in classes.items():
+        module, name = where.split(":")
+        cls = getattr(importlib.import_module(f"dilemmazoo.agents.backends.{module}"), name)
+        info = backend_info(prefix if prefix == "embedded" else f"{prefix}:x")
+        assert info.can_score is cls.can_score, prefix
+        assert info.prefix == prefix and info.description == list_backends()[prefix]
+
+
+def test_options_are_the_constructors_keyword_parameters():
+    from dilemmazoo.agents.backends.hf import HFBackend
+    from dilemmazoo.agents.backends.litellm_backend import LITELLM_OPTIONS, LiteLLMBackend
+    from dilemmazoo.agents.backends.openai_backend import OpenAIBackend
+
+    assert backend_info("scripted:answers.txt").options == _keyword_only(ScriptedBackend)
+    assert backend_info("openai:m").options == _keyword_only(OpenAIBackend) == {
+        "base_url", "api_key", "api_key_env", "concurrency", "requests_per_minute", "tokens_per_minute",
+        "max_retries", "backoff_s", "max_backoff_s", "timeout_s", "response_format", "extra_body", "extra_headers",
+        "price_per_1k_tokens", "name"}
+    assert backend_info("hf:some/model").options == _keyword_only(HFBackend)
+    # **kwargs pass on: LiteLLM's request arguments, HFBackend's options the embedded model leaves open
+    assert backend_info("litellm:m").options == _keyword_only(LiteLLMBackend) | set(LITELLM_OPTIONS)
+    assert {"api_base", "mock_response", "extra_headers"} <= backend_info("litellm:m").options
+    assert backend_info("embedded").options == {"dtype", "device", "max_batch_size", "max_batch_tokens",
+                                                "trust_remote_code", "min_shared_prefix"}
+
+
+def test_every_declared_option_is_accepted_by_the_constructor(tmp_path):
+    answers = tmp_path / "answers.txt"
+    answers.write_text("Answer: C\n")
+    assert isinstance(make_backend(f"scripted:{answers}", name="x", prefill=True), ScriptedBackend)
+    backend = make_backend("litellm:gpt-4o-mini", mock_response="x", api_base="http://127.0.0.1:9/v1",
+                           extra_headers={"x": "y"}, drop_params=True, concurrency=2, timeout_s=5.0)
+    backend.close()
+
+
+def test_backend_info_of_a_bad_spec_is_a_clear_value_error():
+    with pytest.raises(ValueError, match=r"unknown backend spec 'gpt4'.*known backends: embedded"):
+        backend_info("gpt4")
+    with pytest.raises(ValueError, match="needs an argument"):
+        backend_info("openai")
+    with pytest.raises(ValueError, match="a backend spec is a string"):
+        backend_info(None)
+
+
+def test_a_backend_registered_with_fixed_options_reports_them():
+    from dilemmazoo.agents.backends import _REGISTRY
+
+    register_backend("fixed-test", lambda argument, **kwargs: None, "a test entry", can_score=True,
+                     options=["alpha", "beta"])
+    try:
+        assert backend_info("fixed-test") == BackendInfo("fixed-test", "a test entry", False, True,
+                                                         frozenset({"alpha", "beta"}))
+    finally:
+        del _REGISTRY["fixed-test"]
 
 
 def test_truncate_at_stop_cuts_at_the_earliest():

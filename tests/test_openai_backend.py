@@ -258,6 +258,58 @@ class TestOpenAI(BackendContract):
         finally:
             server.stop()
 
+    def test_a_server_that_echoes_every_credential_shows_none(self):
+        """A server's error quotes the request's headers and body; the key, the secret headers,
+        the secret body fields and the URL's password all reach it, and none comes back out."""
+        key, bearer, api_key, body_key, body_token, password = (
+            f"{name}-{'9' * 12}" for name in ("plain", "bearer", "gateway", "bodykey", "bodytok", "urlpass"))
+        self.server.default = Behaviour("echo")
+        host = self.server.url.split("//", 1)[1]
+        backend = OpenAIBackend(
+            "fake-model", base_url=f"http://user:{password}@{host}", api_key=key, max_retries=1, **FAST,
+            extra_headers={"X-Gateway-Authorization": f"Bearer {bearer}", "api-key": api_key},
+            extra_body={"key": body_key, "access_token": body_token, "guided_regex": "Answer: [CD]"},
+        )
+        with pytest.raises(BackendError) as caught:
+            backend.generate(CHATS[:1], params=QUICK)
+        backend.close()
+        import traceback
+
+        from dilemmazoo.agents.backends.redaction import redact_text
+
+        message = str(caught.value)
+        chain = redact_text("".join(traceback.format_exception(caught.value)))
+        assert "upstream rejected the request" in message and "guided_regex" in chain  # the cause has the body
+        for secret in (key, bearer, api_key, body_key, body_token, password):
+            assert secret not in message and secret not in chain and secret not in repr(backend)
+        sent = self.server.completions[0]
+        assert sent.headers["api-key"] == api_key and sent.body["key"] == body_key  # they were sent
+
+    def test_an_answer_that_repeats_the_key_has_it_blanked(self):
+        key = "repeated-key-" + "3" * 12
+        self.server.enqueue(Behaviour(text=f"My key is {key}. Answer: C"))
+        backend = backend_for(self.server, api_key=key)
+        assert backend.generate(CHATS[:1], params=GenerationParams(max_tokens=50))[0].text == "My key is ***. Answer: C"
+        backend.close()
+
+    def test_an_answer_longer_than_max_tokens_is_cut_and_flagged(self):
+        self.server.default = Behaviour("long")
+        self.server.long_words = 50
+        backend = self.make()
+        cut, = backend.generate(CHATS[:1], params=GenerationParams(max_tokens=7))
+        whole, = backend.generate(CHATS[:1], params=GenerationParams(max_tokens=400))
+        backend.close()
+        # cl100k_base (the fake model is no OpenAI model): "w", "0", " w", "1", " w", "2", " w"
+        assert backend._tokens.kind == "cl100k_base"
+        assert (cut.text, cut.truncated, cut.completion_tokens) == ("w0 w1 w2 w", True, 50)
+        assert whole.text == " ".join(f"w{k}" for k in range(50)) and not whole.truncated
+
+    def test_an_answer_the_server_cut_at_max_tokens_is_flagged(self):
+        backend = self.make()
+        completion, = backend.generate(CHATS[:1], params=QUICK)
+        assert not completion.truncated  # the fake server's finish_reason is "stop"
+        backend.close()
+
     def test_an_unpickled_copy_reads_the_key_from_its_env_var(self, monkeypatch):
         monkeypatch.setenv("FAKE_PROVIDER_KEY", SECRET)
         with FakeOpenAIServer(expected_api_key=SECRET) as server:
@@ -517,3 +569,31 @@ def test_redact():
     assert redact("Authorization: Bearer tok_123456789") == "Authorization: Bearer ***"
     assert redact('{"api_key": "hunter2hunter2"}') == '{"api_key": "***"}'
     assert redact("model EMPTY and sk-short", ["EMPTY", "", None]) == "model EMPTY and sk-short"
+
+
+def test_text_pieces_join_back_to_the_text():
+    from dilemmazoo.agents.backends.limits import text_pieces
+
+    assert text_pieces("Hello, world!  I say: C. ") == ["Hello", ",", " world", "!", "  I", " say", ":", " C", ".", " "]
+    assert "".join(text_pieces("a\n\tb —c")) == "a\n\tb —c"
+
+
+def test_cap_tokens_with_word_pieces_where_tiktoken_is_missing(monkeypatch):
+    from dilemmazoo.agents.backends import limits
+
+    monkeypatch.setattr(limits, "_tiktoken_encoding", lambda model: None)
+    counter = limits.TokenCounter("any")
+    assert counter.kind == "pieces"
+    assert limits.cap_tokens("Answer: C, because", 3, counter) == ("Answer: C", True)
+    assert limits.cap_tokens("Answer: C", 3, counter) == ("Answer: C", False)
+    assert limits.cap_tokens("Answer: C", 0, counter) == ("", True)
+
+
+def test_a_cut_never_splits_a_character():
+    from dilemmazoo.agents.backends.limits import TokenCounter
+
+    counter = TokenCounter("fake")
+    text = "日本語のテキスト"
+    for tokens in range(counter.count(text) + 1):
+        cut = counter.cut(text, tokens)
+        assert text.startswith(cut) and counter.count(cut) <= tokens

@@ -212,9 +212,11 @@ class LiteLLMBackend(LoopBackedBackend):
         text = (choice.message.content or "") if choice.message is not None else ""
         usage = getattr(response, "usage", None)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        text, cut = cap_tokens(truncate_at_stop(text, params.stop), params.max_tokens, self._tokens)
+        # a server that echoes a key: not into transcripts (blanked before a cut could halve it)
+        text = redact_secrets(truncate_at_stop(text, params.stop), self._secrets())
+        text, cut = cap_tokens(text, params.max_tokens, self._tokens)
         return Completion(
-            text=redact_secrets(text, self._secrets()),  # a server that echoes a key: not into transcripts
+            text=text,
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=completion_tokens,
             latency_s=outcome.latency_s,

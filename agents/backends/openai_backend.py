@@ -247,10 +247,12 @@ class OpenAIBackend(LoopBackedBackend):
         usage = getattr(response, "usage", None)
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
-        text = truncate_at_stop(text if isinstance(text, str) else str(text), params.stop)
+        # a server that echoes a key: not into transcripts (blanked before a cut could halve it)
+        text = redact_secrets(truncate_at_stop(text if isinstance(text, str) else str(text), params.stop),
+                              self._secrets())
         text, cut = cap_tokens(text, params.max_tokens, self._tokens)
         return Completion(
-            text=redact_secrets(text, self._secrets()),  # a server that echoes a key: not into transcripts
+            text=text,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=outcome.latency_s,
