@@ -131,6 +131,29 @@ def test_runs_sharing_a_cache_folder_do_not_hand_each_other_scripted_answers(tmp
     pd.testing.assert_frame_equal(alone.llm_calls, after.llm_calls)
 
 
+def test_the_scripted_backend_keeps_max_tokens_words_and_flags_the_cut():
+    from dilemmazoo.agents.backends import GenerationParams
+    from dilemmazoo.agents.backends.scripted import ScriptedBackend
+
+    chat = [{"role": "user", "content": "Your move?"}]
+    backend = ScriptedBackend(["one  two\nthree four", "Answer: 5", "  padded  words  ", "a b\nc d e", "one two three\nfour"])
+    cut, whole, padded = backend.generate([chat] * 3, params=GenerationParams(max_tokens=2))
+    assert (cut.text, cut.truncated, cut.completion_tokens) == ("one  two", True, 2)  # the spacing kept stays
+    assert (whole.text, whole.truncated, whole.completion_tokens) == ("Answer: 5", False, 2)
+    assert (padded.text, padded.truncated) == ("  padded  words  ", False)
+    stopped, long = backend.generate([chat] * 2, params=GenerationParams(max_tokens=2, stop=("\n",)))
+    assert (stopped.text, stopped.truncated) == ("a b", False)  # the stop string came first
+    assert (long.text, long.truncated) == ("one two", True)
+
+
+def test_a_run_records_scripted_answers_cut_at_max_tokens(tmp_path):
+    config = llm(tmp_path, ["Answer: 5 and that is final"], agents={
+        "kind": "llm", "backend": f"scripted:{tmp_path}/answers.txt", "decision": "generate", "max_tokens": 3})
+    result = execute(config, tmp_path / "runs", progress=False)
+    assert set(result.llm_calls["text"]) == {"Answer: 5 and"}
+    assert set(result.llm_calls["completion_tokens"]) == {3}
+
+
 def test_finished_runs_are_skipped(tmp_path):
     config = scripted(0.2)
     first = execute(config, tmp_path, progress=False)

@@ -30,6 +30,9 @@ option gets log-likelihood ``0.0`` (probability 1) if it equals that answer, ign
 surrounding whitespace, and ``-inf`` otherwise -- the script is a "model" that only ever says
 its answer. If no option matches, ``score`` raises :class:`BackendError` rather than
 silently picking one, so a script meant for scoring must contain one of the options.
+
+Tokens are whitespace-separated words: ``max_tokens`` keeps an answer's first that many words
+and flags the completion ``truncated`` (see :class:`ScriptedBackend`).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ from dilemmazoo.agents.backends.base import (
     OptionScores,
 )
 
-__all__ = ["ScriptedBackend", "parse_script"]
+__all__ = ["ScriptedBackend", "first_words", "parse_script"]
 
 _SEPARATOR = re.compile(r"^[ \t]*---[ \t]*$", re.MULTILINE)
 
@@ -92,9 +95,9 @@ class ScriptedBackend(Backend):
 
     Tokens are whitespace-separated words (there is no tokenizer): token counts count them,
     and ``params.max_tokens`` keeps the first that many words of an answer (the text up to the
-    end of the last word kept), as a model stops at its token limit; such a completion says
-    ``finish_reason="length"`` (else ``"stop"``). ``params.stop`` is honoured by truncation,
-    before the limit. Latency and cost are 0.
+    end of the last word kept), as a model stops at its token limit; a cut answer is flagged
+    ``Completion.truncated``, as every backend flags it. ``params.stop`` is honoured by
+    truncation, before the limit. Latency and cost are 0.
 
     ``order_dependent``: what comes next depends on how many chats came before, not on what is
     asked, so the runner never puts this backend behind the answer cache (a cache hit would not
@@ -158,15 +161,16 @@ class ScriptedBackend(Backend):
         return taken
 
     def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
-        """The next ``len(chats)`` answers, cut at the first stop string."""
+        """The next ``len(chats)`` answers, cut at the first stop string and after ``max_tokens`` words."""
         completions = []
         for chat, answer in zip(chats, self._take(len(chats))):
-            text = truncate_at_stop(answer, params.stop)
+            text, cut = first_words(truncate_at_stop(answer, params.stop), params.max_tokens)
             completions.append(
                 Completion(
                     text=text,
                     prompt_tokens=_words(chat),
                     completion_tokens=len(text.split()),
+                    truncated=cut,
                 )
             )
         return completions
@@ -187,6 +191,15 @@ class ScriptedBackend(Backend):
             scores.append(OptionScores(row, prompt_tokens=_words(chat),
                                        option_tokens=sum(len(option.split()) for option in opts)))
         return scores
+
+
+def first_words(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` up to the end of its ``limit``-th whitespace-separated word (the scripted backend's
+    tokens), and whether anything was cut; the spacing between the words kept stays as it was."""
+    words = list(re.finditer(r"\S+", text))
+    if len(words) <= limit:
+        return text, False
+    return (text[: words[limit - 1].end()] if limit > 0 else ""), True
 
 
 def _words(chat: Chat) -> int:
