@@ -187,3 +187,158 @@ def test_log_records_are_redacted_with_their_tracebacks():
     text = stream.getvalue()
     assert text.startswith("sending *** with Bearer ***\nrequest failed\nTraceback")
     assert "RuntimeError: server said *** is wrong" in text and "log-secret-value" not in text
+
+
+# -- the acceptance test: a whole grid through the CLI ---------------------------------------
+
+PLACEMENTS = (
+    "HeaderAuthorization",  # extra_headers Authorization: Bearer ...
+    "HeaderApiKey",         # extra_headers api-key
+    "HeaderToken",          # extra_headers x-token
+    "BodyKey",              # extra_body key
+    "BodyToken",            # extra_body token
+    "BodySecret",           # extra_body secret
+    "UrlPassword",          # base_url user:PASSWORD@
+    "EnvKey",               # the variable api_key_env names (openai backend)
+    "LiteEnvKey",           # the variable api_key_env names (litellm backend)
+    "ProviderEnvKey",       # OPENAI_API_KEY, read by LiteLLM itself
+    "SetToken",             # a --set override of a header
+    "ApiKeyField",          # backend_options.api_key (refused by validation)
+    "GridA", "GridB",       # the values of a grid axis over a secret field
+)
+CANARIES = {place: f"Canary{place}{secrets.token_hex(6)}" for place in PLACEMENTS}
+
+
+def _groups(server_url: str, echoing: str | None) -> list[dict]:
+    """Three agent groups on the fake server; the one named ``echoing`` asks it to fail."""
+    c = CANARIES
+    host = server_url.split("//", 1)[1]
+    return [
+        {"kind": "llm", "seats": 1, "label": "oai", "backend": "openai:fake", "decision": "generate", "max_retries": 1,
+         "backend_options": {
+             "base_url": f"http://user:{c['UrlPassword']}@{host}", "api_key_env": "DZ_CANARY_KEY",
+             "backoff_s": 0.001, "max_retries": 1,
+             "extra_headers": {"Authorization": f"Bearer {c['HeaderAuthorization']}", "api-key": c["HeaderApiKey"],
+                               "x-token": c["HeaderToken"]},
+             "extra_body": {"key": c["BodyKey"], "token": c["BodyToken"], "secret": c["BodySecret"],
+                            "fail": echoing == "oai"}}},
+        {"kind": "llm", "seats": 1, "label": "lite", "backend": "litellm:openai/fake", "decision": "generate",
+         "max_retries": 1,
+         "backend_options": {"api_base": server_url, "api_key_env": "DZ_LITE_KEY", "backoff_s": 0.001,
+                             "max_retries": 1, "extra_body": {"fail": echoing == "lite"}}},
+        {"kind": "llm", "label": "lite2", "backend": "litellm:openai/fake", "decision": "generate", "max_retries": 1,
+         "backend_options": {"api_base": server_url, "backoff_s": 0.001,
+                             "max_retries": 1, "extra_body": {"fail": echoing == "lite2"}}},
+    ]
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dilemmazoo.experiments.cli", *args], env=env, capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+
+
+def _choose(body):
+    """Requests that carry ``fail: true`` get the echoing error (their headers and body quoted)."""
+    return "echo" if isinstance(body, dict) and body.get("fail") else None
+
+
+def _parquet_text(path: Path) -> str:
+    import pandas as pd
+
+    return pd.read_parquet(path).to_csv()
+
+
+@pytest.fixture(scope="module")
+def leftovers(tmp_path_factory) -> dict[str, bytes]:
+    """Everything a user could see after the grid, by where it is: every file under the output
+    folder (bytes, and parquet decoded), every path, stdout and stderr of each command, the catalog
+    saved as a duckdb file and its query output, the report."""
+    root = tmp_path_factory.mktemp("canary")
+    out = root / "runs"
+    env = {**os.environ, "DZ_CANARY_KEY": CANARIES["EnvKey"], "DZ_LITE_KEY": CANARIES["LiteEnvKey"],
+           "OPENAI_API_KEY": CANARIES["ProviderEnvKey"], "HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "TOKENIZERS_PARALLELISM": "false"}
+    seen: dict[str, bytes] = {}
+    answer = f"I will not repeat {CANARIES['EnvKey']}. Answer: 2"  # a model that repeats a key it was sent
+    with FakeOpenAIServer(answer=answer, choose=_choose, lifetime_s=240.0) as server:
+        grid = {
+            "name": "canary",
+            "world": {"id": "donor-game", "kwargs": {"n_agents": 4, "n_rounds": 2}},
+            "agents": _groups(server.url, None),
+            "grid": {"agents": {echoing or "calm": _groups(server.url, echoing)
+                                for echoing in (None, "oai", "lite", "lite2")}},
+            "seeds": [0],
+            "cache": False,
+        }
+        (root / "grid.yaml").write_text(yaml.safe_dump(grid))
+        axis = {"name": "axis", "world": grid["world"], "agents": _groups(server.url, None), "seeds": [0],
+                "cache": False, "grid": {"agents.0.backend_options.extra_body.secret": [CANARIES["GridA"],
+                                                                                          CANARIES["GridB"]]}}
+        (root / "axis.yaml").write_text(yaml.safe_dump(axis))
+        refused = {**axis, "grid": {}, "agents": [{**g, "backend_options": {**g["backend_options"]}}
+                                                   for g in _groups(server.url, None)]}
+        refused["agents"][0]["backend_options"]["api_key"] = CANARIES["ApiKeyField"]
+        (root / "refused.yaml").write_text(yaml.safe_dump(refused))
+        commands = {
+            "run grid": ["run", str(root / "grid.yaml"), "--out", str(out), "--report", "--quiet"],
+            "check axis": ["run", str(root / "axis.yaml"), "--out", str(out), "--check",
+                           "--set", f"agents.1.backend_options.extra_headers.x-token={CANARIES['SetToken']}"],
+            "run axis": ["run", str(root / "axis.yaml"), "--out", str(out),
+                         "--set", f"agents.1.backend_options.extra_headers.x-token={CANARIES['SetToken']}"],
+            "run refused": ["run", str(root / "refused.yaml"), "--out", str(root / "refused")],
+            "report": ["report", str(out / "canary")],
+        }
+        results = {}
+        for label, args in commands.items():
+            results[label] = done = _cli(*args, env=env)
+            seen[f"{label}: stdout"] = done.stdout.encode()
+            seen[f"{label}: stderr"] = done.stderr.encode()
+        seen["server: requests"] = repr(server.completions).encode()  # not a leak: proves the canaries travelled
+    seen["results"] = results  # type: ignore[assignment]
+    for path in sorted(out.rglob("*")):
+        relative = str(path.relative_to(root))
+        seen[f"path {relative}"] = relative.encode()
+        if path.is_file():
+            seen[f"file {relative}"] = path.read_bytes()
+            if path.suffix == ".parquet":
+                seen[f"table {relative}"] = _parquet_text(path).encode()
+    from dilemmazoo.analysis.catalog import TABLES, catalog
+
+    con = catalog(out)
+    database = root / "catalog.duckdb"
+    con.execute(f"attach '{database}' as saved")
+    for view in ("runs", *TABLES):
+        if con.execute(f"select count(*) from information_schema.tables where table_name = '{view}'").fetchone()[0]:
+            con.execute(f"create table saved.{view} as select * from {view}")
+            seen[f"catalog query {view}"] = con.execute(f"select * from {view}").df().to_csv().encode()
+    con.execute("detach saved")
+    con.close()
+    seen["catalog file"] = database.read_bytes()
+    return seen
+
+
+def test_the_grid_ran_with_every_canary_on_the_wire_and_failures(leftovers):
+    """The search below means something: the canaries reached the server, some runs failed with
+    the server's echo (failure.json written), one finished, and the report was written."""
+    results = leftovers["results"]
+    grid = results["run grid"]
+    assert grid.returncode == 1 and "3 of 4 runs failed (1 finished and kept)" in grid.stderr
+    failures = [name for name in leftovers if name.startswith("file ") and name.endswith("failure.json")]
+    finished = [name for name in leftovers if name.startswith("file ") and name.endswith("summary.json")]
+    assert len(failures) == 3 and len(finished) >= 1
+    assert all(b"upstream rejected the request" in leftovers[name] for name in failures)
+    assert results["report"].returncode == 0 and any(name.endswith("report.html") for name in leftovers)
+    assert results["run refused"].returncode == 2 and "backend_options" in results["run refused"].stderr
+    assert "api_key" in results["run refused"].stderr and not any(
+        name.startswith("path refused") for name in leftovers)
+    sent = leftovers["server: requests"].decode()
+    for place in ("HeaderApiKey", "HeaderToken", "BodyKey", "BodyToken", "BodySecret", "SetToken", "GridA", "GridB"):
+        assert CANARIES[place] in sent, place
+
+
+@pytest.mark.parametrize("place", PLACEMENTS)
+def test_the_canary_is_nowhere(leftovers, place):
+    canary = CANARIES[place].encode()
+    found = [where for where, data in leftovers.items()
+             if where not in ("results", "server: requests") and canary in data]
+    assert not found, f"{place} found in: " + "; ".join(found)
