@@ -3,7 +3,8 @@
 :func:`check_experiment` takes a validated :class:`~dilemmazoo.experiments.config.ExperimentConfig`
 (a whole grid, or one run of it) and raises :class:`~dilemmazoo.experiments.config.ConfigError`
 naming the field at the first problem a run would meet later. It builds nothing that runs: no
-model is loaded, no backend built, no policy process started, nothing written. For every
+model is loaded, no backend built, no policy process started (the sandbox's isolation probe
+aside, once per process), nothing written. For every
 distinct grid point (seeds do not change what is checked) it checks
 
 - the world: its id and its keyword arguments (the world is built, and closed);
@@ -21,7 +22,9 @@ distinct grid point (seeds do not change what is checked) it checks
   exists, and that an API backend will find the key variable it is told to read (the variable is
   named, never its value);
 - synthesized groups: a grid world, their options (names and types, :data:`SYNTHESIS_OPTIONS`),
-  and ``isolation`` (``sandbox`` is gone: ``isolation: process`` is the explicit weaker choice).
+  and ``isolation``: the level asked for must be one this machine gives
+  (:func:`dilemmazoo.agents.sandbox.resolve_isolation`; ``auto`` refuses a machine with process
+  isolation only, and ``isolation: process`` is the explicit weaker choice). ``sandbox`` is gone.
 
 The shape of the config (missing fields, types, ranges, the run name, worker counts) is
 checked when it is validated (:mod:`dilemmazoo.experiments.config`).
@@ -101,6 +104,7 @@ SYNTHESIS_OPTIONS = {
     "isolation": _isolation,
     "call_timeout_s": _positive_number,
     "memory_mb": _int_at_least(1),
+    "episode_budget_s": _positive_number_or_null,
     "max_timeouts_per_episode": _int_at_least(1),
 }
 
@@ -127,7 +131,8 @@ def check_experiment(config: ExperimentConfig) -> None:
     docstring for what is checked. Nothing is built that runs and nothing is written.
     """
     seen: set[str] = set()
-    for run in expand_grid(config):
+    # a grid-free config (one run of a grid among them) is checked as it is, keeping its cell
+    for run in expand_grid(config) if config.grid else [config]:
         point = json.dumps(run.model_dump(exclude={"seeds", "cell", "workers", "description"}), sort_keys=True,
                            default=str)
         if point in seen:
@@ -308,6 +313,12 @@ def _check_synthesized(config: ExperimentConfig, group: AgentsConfig, where: str
         problem = SYNTHESIS_OPTIONS[name](value)
         if problem:
             raise ConfigError(f"{where}.params.{name}: {problem}, got {value!r}")
+    from dilemmazoo.agents.sandbox import SandboxUnavailable, resolve_isolation
+
+    try:  # what this machine gives is probed once per process (a few short-lived probe processes)
+        resolve_isolation(params.get("isolation", "auto"))
+    except SandboxUnavailable as error:
+        raise ConfigError(f"{where}.params.isolation: {error}") from None
 
 
 def _check_scored_decisions(config: ExperimentConfig) -> None:

@@ -39,6 +39,7 @@ class Case:
     args: tuple[str, ...] = ()
     says: tuple[str, ...] = ()  # more text the message must hold
     hides: tuple[str, ...] = ()  # text the output must not hold (secrets)
+    env: tuple[tuple[str, str], ...] = ()  # environment variables set for the case
 
 
 CASES = [
@@ -183,6 +184,16 @@ CASES = [
                                          agents="agents: {kind: synthesized, backend: 'scripted:" + ANSWERS
                                                 + "', params: {call_timeout_s: 0}}\n"),
          "agents.params.call_timeout_s", says=("> 0",)),
+    Case("synthesized-without-os-isolation", good(world=SYNTH_WORLD, extra=SYNTH_POPULATION,
+                                                  agents="agents: {kind: synthesized, backend: 'scripted:" + ANSWERS
+                                                         + "'}\n"),
+         "agents.params.isolation", says=("isolation: process",),
+         env=(("DILEMMAZOO_SANDBOX_PRETEND_MISSING", "bubblewrap,namespaces"),)),
+    Case("synthesized-bubblewrap-missing", good(world=SYNTH_WORLD, extra=SYNTH_POPULATION,
+                                                agents="agents: {kind: synthesized, backend: 'scripted:" + ANSWERS
+                                                       + "', params: {isolation: bubblewrap}}\n"),
+         "agents.params.isolation", says=("isolation: bubblewrap is not available on this machine",),
+         env=(("DILEMMAZOO_SANDBOX_PRETEND_MISSING", "bubblewrap"),)),
     Case("synthesized-without-synthesis", good(world=SYNTH_WORLD,
                                                agents="agents: {kind: synthesized, backend: 'scripted:" + ANSWERS
                                                       + "'}\n"), "agents.kind", says=("policy_synthesis",)),
@@ -229,6 +240,8 @@ def _main(argv: list[str]) -> int:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_a_bad_config_exits_2_names_the_field_and_writes_nothing(case, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("DZ_UNSET_KEY_VARIABLE", raising=False)
+    for name, value in case.env:
+        monkeypatch.setenv(name, value)
     target, out, args = _prepare(tmp_path, case)
     before = _contents(tmp_path)
     code = _main(["run", target, "--out", str(out), "--quiet", *args])

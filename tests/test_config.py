@@ -271,3 +271,31 @@ def test_scripted_seats_cost_no_model_calls():
     assert grid.cells[0].decisions_per_episode == {"0:llm:embedded": 5} and grid.model_calls == 15
     assert "model calls (estimate): 15" in str(grid)
     assert plan(validate(base(agents={"kind": "scripted"}))).model_calls == 0
+
+
+def test_one_run_of_a_grid_is_checked_with_its_cell_named():
+    from dilemmazoo.experiments.checks import check_experiment
+
+    runs = expand_grid(validate(base(grid={"world.kwargs.n_agents": {"even": 4, "odd": 5}})))
+    check_experiment(runs[0])
+    with pytest.raises(ConfigError, match=r"n_agents must be even.*\(grid cell n_agents=odd\)$"):
+        check_experiment(runs[1])
+
+
+def test_the_checked_synthesis_options_are_the_policys_own():
+    """Every option the checks accept is one SynthesizedPolicy takes (with a valid value), and its
+    list of known options is the checks' list: the two cannot drift apart."""
+    import re
+
+    from dilemmazoo.agents.synthesis import SynthesizedPolicy
+    from dilemmazoo.experiments.checks import SYNTHESIS_OPTIONS
+
+    valid = {"game": "cleanup", "max_code_retries": 1, "smoke_steps": 0, "smoke_world": {}, "isolation": "process",
+             "call_timeout_s": 0.5, "memory_mb": 512, "episode_budget_s": 30.0, "max_timeouts_per_episode": 2}
+    assert set(valid) == set(SYNTHESIS_OPTIONS)
+    assert all(SYNTHESIS_OPTIONS[name](value) is None for name, value in valid.items())
+    SynthesizedPolicy(None, seed=0, **valid).close()  # every option accepted (isolation: process starts nothing)
+    with pytest.raises(ValueError) as info:
+        SynthesizedPolicy(None, seed=0, isolation="process", retries=2)
+    known = re.search(r"known: \[(.*)\]", str(info.value)).group(1)
+    assert sorted(name.strip("' ") for name in known.split(",")) == sorted(SYNTHESIS_OPTIONS)
