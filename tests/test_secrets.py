@@ -123,6 +123,23 @@ def test_redact_config_blanks_values_keeps_variable_names_and_drops_userinfo(mon
     assert redact_text("denied: value-of-dz-key / body-key / pw-in-url") == "denied: *** / *** / ***"
 
 
+def test_dotted_keys_name_their_last_part_in_the_context_of_the_path():
+    grid = {"agents.0.backend_options.extra_body.key": ["dotted-body-key"],
+            "agents.0.backend_options.base_url": ["http://u:dotted-pw@h/v1"],
+            "agents.0.backend_options.concurrency": [2, 4],
+            "world.kwargs.key": ["not-a-secret-outside-bodies"],
+            "agents.0.backend_options.extra_headers": [{"Authorization": "dotted-header"}]}
+    assert secrets_in_config({"grid": grid}, {}) == ["dotted-body-key", "dotted-pw", "dotted-header"]
+    assert redact_config({"grid": grid})["grid"] == {
+        "agents.0.backend_options.extra_body.key": [REDACTED],
+        "agents.0.backend_options.base_url": ["http://h/v1"],
+        "agents.0.backend_options.concurrency": [2, 4],
+        "world.kwargs.key": ["not-a-secret-outside-bodies"],
+        "agents.0.backend_options.extra_headers": [{"Authorization": REDACTED}]}
+    # a --set path under a credential field is secret whatever its last part says
+    assert secrets_in_config({"agents.1.backend_options.api_key.value": "under-a-key"}, {}) == ["under-a-key"]
+
+
 def test_redact_url():
     assert redact_url("https://bob:hunter22@api.example.com:8443/v1?api_key=abcd1234&x=1#top") == \
         "https://api.example.com:8443/v1?api_key=***&x=1#top"

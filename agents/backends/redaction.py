@@ -229,16 +229,24 @@ def _leaves(value: Any) -> Iterable[str]:
             yield from _leaves(item)
 
 
-def _last_part(key: Any) -> str:
-    """A grid axis ``agents.backend_options.api_key`` is named by its last dotted part."""
-    return str(key).rsplit(".", 1)[-1]
+def _field(key: Any, container: bool) -> tuple[str, bool, bool]:
+    """``(name, container, under_secret)`` of a mapping key. A dotted key (a grid axis or a
+    ``--set`` path, ``agents.0.backend_options.extra_body.key``) is named by its last part, inside
+    a header or body container when an earlier part is one, and is secret as a whole when an
+    earlier part names a credential."""
+    *path, name = str(key).split(".")
+    for part in path:
+        if is_secret_name(part, container=container):
+            return name, container, True
+        container = container or _is_header_container(part) or _is_body_container(part)
+    return name, container, False
 
 
 def _walk(data: Any, environ: Mapping[str, str], found: list[str], container: bool = False) -> None:
     if isinstance(data, Mapping):
         for key, value in data.items():
-            name = _last_part(key)
-            if is_secret_name(name, container=container):
+            name, inside, under_secret = _field(key, container)
+            if under_secret or is_secret_name(name, container=inside):
                 for leaf in _leaves(value):
                     found.append(leaf)
                     scheme, _, credential = leaf.partition(" ")  # "Bearer X": X alone too
@@ -248,7 +256,7 @@ def _walk(data: Any, environ: Mapping[str, str], found: list[str], container: bo
                 found.extend(environ[v] for v in _leaves(value) if v in environ)
             else:
                 inner = _is_header_container(name) or _is_body_container(name)
-                _walk(value, environ, found, container=inner or (container and isinstance(value, Mapping)))
+                _walk(value, environ, found, container=inner or (inside and isinstance(value, Mapping)))
     elif isinstance(data, (list, tuple)):
         for item in data:
             _walk(item, environ, found, container)
@@ -274,14 +282,14 @@ def _redacted(data: Any, container: bool = False) -> Any:
     if isinstance(data, Mapping):
         out = {}
         for key, value in data.items():
-            name = _last_part(key)
-            if is_secret_name(name, container=container):
+            name, inside, under_secret = _field(key, container)
+            if under_secret or is_secret_name(name, container=inside):
                 out[key] = _blank(value)
             elif _env_name(name):
                 out[key] = copy.deepcopy(value)  # a variable's name stays: it says where the key lives
             else:
                 inner = _is_header_container(name) or _is_body_container(name)
-                out[key] = _redacted(value, inner or (container and isinstance(value, Mapping)))
+                out[key] = _redacted(value, inner or (inside and isinstance(value, Mapping)))
         return out
     if isinstance(data, list):
         return [_redacted(item, container) for item in data]
