@@ -49,7 +49,6 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -209,6 +208,8 @@ def _probe_seccomp() -> bool | str:
 
 
 def _run_probe(command: list[str]) -> bool | str:
+    import subprocess  # host side only: the worker never loads it
+
     try:
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, timeout=_PROBE_TIMEOUT_S,
                               env=dict(WORKER_ENV), check=False)

@@ -163,7 +163,7 @@ def serve(init: dict, in_fd: int, out_fd: int, send, devnull: int, sealed: list)
         isolation.install_seccomp(program)
         details["seccomp"] = True
     if limits["audit_hook"]:
-        sys.addaudithook(guards.make_audit_hook(report))
+        sys.addaudithook(guards.make_audit_hook(runtime.report))
     details["audit_hook"] = bool(limits["audit_hook"])
     sealed[0] = True
 
