@@ -3,9 +3,13 @@
     python benchmarks/sandbox.py            # readable table
     python benchmarks/sandbox.py --json     # ... and one JSON object of the figures, last line
     python benchmarks/sandbox.py --quick    # fewer repetitions (a smoke run)
+    python benchmarks/sandbox.py --isolation process   # another level (default: the machine's strongest)
 
 Setting: a Cleanup-sized map (18 x 25, walls around, about 100 apples), 10 agents, as in the
-policy-synthesis runs of vicgalle/llm-policies-social-dilemmas. Figures:
+policy-synthesis runs of vicgalle/llm-policies-social-dilemmas. The sandbox runs under the
+machine's strongest isolation (:func:`~dilemmazoo.agents.sandbox.probe_isolation`), named in
+the output (``isolation``); the in-process figures use the trusted, unsafe in-process runner.
+Figures:
 
 - ``startup_s``: seconds to start a worker and load the policy (best of three);
 - ``trivial_*``: a policy that returns a constant, so the figure is the sandbox's own cost:
@@ -21,10 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 
 import numpy as np
 
-from dilemmazoo.agents.sandbox import InProcessPolicy, PolicySandbox, compile_policy, make_snapshot
+from dilemmazoo.agents.sandbox import (
+    PolicySandbox,
+    UnsafeInProcessPolicy,
+    UnsafeInProcessWarning,
+    compile_policy,
+    make_snapshot,
+    probe_isolation,
+)
 
 N_AGENTS = 10
 TRIVIAL = "def policy(state, agent_id):\n    return 7\n"
@@ -58,12 +70,14 @@ def rate(run, decisions_per_run: int, seconds: float) -> float:
     return count * decisions_per_run / (time.perf_counter() - start)
 
 
-def bench(source: str, seconds: float) -> dict[str, float]:
+def bench(source: str, seconds: float, isolation: str) -> dict[str, float]:
     state, agents = cleanup_sized_state(), list(range(N_AGENTS))
     policy = compile_policy(source)
-    local = InProcessPolicy(policy, n_actions=9, fallback_action=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnsafeInProcessWarning)  # trusted code: the benchmark's own policies
+        local = UnsafeInProcessPolicy(policy, n_actions=9, fallback_action=7)
     figures = {"in_process_decisions_per_s": rate(lambda: local.call(state, agents), N_AGENTS, seconds)}
-    with PolicySandbox(policy, n_actions=9, fallback_action=7) as sandbox:
+    with PolicySandbox(policy, n_actions=9, fallback_action=7, isolation=isolation) as sandbox:
         figures["batched_decisions_per_s"] = rate(lambda: sandbox.call(state, agents), N_AGENTS, seconds)
         figures["unbatched_decisions_per_s"] = rate(
             lambda: [sandbox.call(state, [a]) for a in agents], N_AGENTS, seconds
@@ -72,11 +86,11 @@ def bench(source: str, seconds: float) -> dict[str, float]:
     return figures
 
 
-def startup_seconds() -> float:
+def startup_seconds(isolation: str) -> float:
     best = float("inf")
     for _ in range(3):
         start = time.perf_counter()
-        with PolicySandbox(TRIVIAL, n_actions=9, fallback_action=7):
+        with PolicySandbox(TRIVIAL, n_actions=9, fallback_action=7, isolation=isolation):
             best = min(best, time.perf_counter() - start)
     return best
 
@@ -85,17 +99,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
     parser.add_argument("--quick", action="store_true", help="shorter timings")
+    parser.add_argument("--isolation", default=None, choices=("bubblewrap", "namespaces", "process"),
+                        help="the sandbox's isolation level (default: the strongest this machine gives)")
     args = parser.parse_args()
     seconds = 0.3 if args.quick else 2.0
+    isolation = args.isolation or probe_isolation().level
+    print(f"isolation: {isolation}")
 
-    figures: dict[str, float] = {"startup_s": startup_seconds()}
-    trivial = bench(TRIVIAL, seconds)
+    figures: dict[str, float] = {"startup_s": startup_seconds(isolation)}
+    trivial = bench(TRIVIAL, seconds, isolation)
     for key, value in trivial.items():
         figures[f"trivial_{key}"] = value
     figures["trivial_overhead_us_per_step"] = 1e6 * N_AGENTS * (
         1 / trivial["batched_decisions_per_s"] - 1 / trivial["in_process_decisions_per_s"]
     )
-    bfs = bench(BFS, seconds)
+    bfs = bench(BFS, seconds, isolation)
     figures["bfs_in_process_decisions_per_s"] = bfs["in_process_decisions_per_s"]
     figures["bfs_sandbox_decisions_per_s"] = bfs["batched_decisions_per_s"]
     figures["bfs_sandbox_over_in_process"] = bfs["batched_decisions_per_s"] / bfs["in_process_decisions_per_s"]
@@ -106,7 +124,7 @@ def main() -> None:
     for key, value in figures.items():
         print(f"{key:<{width}}  {value:,.3f}" if value < 10 else f"{key:<{width}}  {value:,.1f}")
     if args.json:
-        print(json.dumps({k: round(v, 4) for k, v in figures.items()}))
+        print(json.dumps({"isolation": isolation, **{k: round(v, 4) for k, v in figures.items()}}))
 
 
 if __name__ == "__main__":
