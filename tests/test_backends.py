@@ -719,6 +719,15 @@ class TestEmbedded(BackendContract):
         assert all(c.prompt_tokens > 10 and 0 < c.completion_tokens <= 24 and c.latency_s > 0 for c in completions)
         assert backend.name == "embedded:SmolLM2-135M-Instruct-Q4_1"
 
+    def test_an_answer_that_runs_out_of_max_tokens_is_flagged(self):
+        story = [[{"role": "user", "content": "Tell a long story about two farmers who share a well."}]]
+        cut, = self.shared.generate(story, params=GenerationParams(max_tokens=3, temperature=0.0))
+        assert cut.completion_tokens == 3 and cut.truncated
+        assert len(self.shared.tokenizer.encode(cut.text, add_special_tokens=False)) <= 3
+        short, = self.shared.generate([[{"role": "user", "content": "Reply with the single letter C."}]],
+                                      params=GenerationParams(max_tokens=40, temperature=0.0))
+        assert short.completion_tokens < 40 and not short.truncated  # it ended by itself
+
     def test_same_seed_same_texts(self):
         params = GenerationParams(max_tokens=24, temperature=1.0, seed=42)
         first = [c.text for c in self.shared.generate(CHATS, params=params)]
