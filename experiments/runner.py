@@ -683,13 +683,14 @@ def run_experiment(
 
 
 def _note_failure(config: ExperimentConfig, out_root: str | Path, message: str) -> None:
-    """Write ``failure.json`` for a run whose worker died (it could not), unless the run is
-    finished or another process has taken it up since."""
+    """Write ``failure.json`` for a failed run unless its worker did (a worker that died could
+    not; it may have died before making the run's folder), the run is finished, or another
+    process has taken it up since."""
     rid = run_id(config)
     try:
         with store.run_lock(out_root, config, rid, wait=False):
-            run_dir = store.run_dir_for(out_root, config, rid)
-            if run_dir is not None and not store.inspect_run(run_dir, rid).finished and not (run_dir / "failure.json").exists():
+            run_dir = store.run_dir_for(out_root, config, rid, claim=True)
+            if not store.inspect_run(run_dir, rid).finished and not (run_dir / "failure.json").exists():
                 store.write_failure(run_dir, message)
     except store.RunBusy:
         pass

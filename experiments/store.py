@@ -150,14 +150,14 @@ def cell_folder(cell: dict[str, str]) -> str:
 def folder_run_id(run_dir: Path) -> str | None:
     """The run id that owns ``run_dir`` (from its ``run_id`` file, else its ``summary.json``), or ``None``."""
     marker = Path(run_dir) / RUN_ID_FILE
-    if marker.is_file():
-        return marker.read_text().strip() or None
-    summary = Path(run_dir) / "summary.json"
-    if summary.is_file():
-        try:
+    try:
+        if marker.is_file():
+            return marker.read_text().strip() or None
+        summary = Path(run_dir) / "summary.json"
+        if summary.is_file():
             return json.loads(summary.read_text()).get("run_id")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            return None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError):  # moved aside meanwhile, or damaged
+        return None
     return None
 
 
@@ -406,7 +406,13 @@ def inspect_run(run_dir: Path, rid: str, *, deep: bool = False) -> RunState:
     ``deep`` also compares every file's sha256 with the marker's (reads every byte; resume
     checks sizes, the parquet footers and the summary only).
     """
-    run_dir = Path(run_dir)
+    try:
+        return _inspect(Path(run_dir), rid, deep)
+    except OSError as error:  # a file went away while being read: another process moved the folder aside
+        return RunState(damage=[f"the folder changed while being read ({type(error).__name__}: {error})"])
+
+
+def _inspect(run_dir: Path, rid: str, deep: bool) -> RunState:
     marker_path = run_dir / COMPLETE_FILE
     data_files = [name for name in (*TABLES, "summary.json") if (run_dir / name).exists()]
     if not marker_path.exists():

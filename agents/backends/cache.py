@@ -21,6 +21,12 @@ Identical chats in one ``generate`` call with one seed are told apart by their c
 two seats that see the same prompt keep the two different samples the model gave them, and a
 rerun returns both unchanged.
 
+The cache is exact for backends whose answer is a function of what the key holds. A backend
+whose answers follow the order of the calls instead (``order_dependent``, e.g. ``scripted:``,
+which replays a file) is not: a served answer does not move it on, so what it says next would
+depend on what an earlier run happened to store. The runner never wraps such a backend
+(:func:`dilemmazoo.experiments.runner.build_backend`); tests may, to exercise the cache itself.
+
 Storage is one SQLite file, ``<cache_dir>/llm_cache.sqlite``, in WAL mode with a busy timeout,
 so several worker processes may share a directory; a connection is opened per call, so the
 object is safe to use from threads and after ``fork``.
