@@ -8,10 +8,12 @@ refined from the results; the paper compares sparse feedback (mean reward) with 
 A synthesis run's records (``policy_synthesis`` dynamics, see :mod:`dilemmazoo.norms.synthesis`):
 one generation per iterate (``iteration = generation - 1``), the iterate's code as every
 member's ``strategy``, its evaluation episodes in ``steps.parquet``, and in the members'
-``params`` the feedback mode, validation result and sandbox failure counts.
+``params`` the feedback mode, validation result, sandbox failure counts and the sandbox's
+isolation level (``sandbox_isolation``: bubblewrap, namespaces or process).
 
 - :func:`synthesis_iterations`: one row per iterate: social outcomes (mean over its episodes),
-  decisions, fallbacks and sandbox failures by kind;
+  decisions, fallbacks, sandbox failures by kind and the isolation the code ran under;
+- :func:`run_isolation`: the isolation levels a run's ``summary.json`` records;
 - :func:`feedback_comparison`: those rows for many runs, labelled by feedback mode;
 - :func:`code_diffs`: unified diffs between consecutive iterates (difflib);
 - :func:`synthesis_figure`: a metric per iterate, one line per run.
@@ -38,6 +40,7 @@ __all__ = [
     "code_diffs",
     "feedback_comparison",
     "is_synthesis_population",
+    "run_isolation",
     "synthesis_figure",
     "synthesis_iterations",
 ]
@@ -50,6 +53,8 @@ SYNTHESIS_METRICS = {
     "sustainability": "S = mean over agents of the mean step of their positive rewards",
     "peace": "P = (N T - removed agent-steps) / T",
     "fallback_rate": "decisions where the code failed and the agent stayed / decisions",
+    "isolation": "the sandbox the code ran in: bubblewrap or namespaces (operating-system isolation), "
+                 "or process (a plain process: weaker, chosen explicitly)",
 }
 _OUTCOMES = ("efficiency", "equality", "sustainability", "peace", "maximin")
 
@@ -88,7 +93,8 @@ def synthesis_iterations(steps: pd.DataFrame, population: pd.DataFrame) -> pd.Da
     Columns: ``generation``, ``iteration``, ``feedback``, ``valid`` (the code passed validation),
     ``code_lines``, ``mean_reward``, ``efficiency``, ``equality``, ``sustainability``, ``peace``,
     ``maximin`` (each the mean over the iterate's episodes), ``decisions``, ``fallbacks``,
-    ``fallback_rate``, ``failures`` (sandbox failures) and ``failure_kinds`` (e.g. ``"crash 120"``).
+    ``fallback_rate``, ``failures`` (sandbox failures), ``failure_kinds`` (e.g. ``"crash 120"``)
+    and ``isolation`` (the members' ``sandbox_isolation``; ``""`` for runs made before it was recorded).
     """
     if not is_synthesis_population(population):
         raise ValueError("the population holds no policy code; not a policy-synthesis run")
@@ -120,8 +126,17 @@ def synthesis_iterations(steps: pd.DataFrame, population: pd.DataFrame) -> pd.Da
             "fallback_rate": fallbacks / decisions if decisions else float("nan"),
             "failures": int(sum(failures.values())),
             "failure_kinds": ", ".join(f"{kind} {count}" for kind, count in sorted(failures.items())),
+            "isolation": ", ".join(sorted({str(p["sandbox_isolation"]) for p in params if p.get("sandbox_isolation")})),
         })
     return pd.DataFrame(rows)
+
+
+def run_isolation(summary: Mapping[str, Any]) -> str:
+    """The isolation level(s) of a run's synthesized agent groups, from ``summary.json``'s
+    ``provenance.agents[*].isolation`` (``""`` when none is recorded)."""
+    agents = (summary.get("provenance") or {}).get("agents") or []
+    levels = [str(agent["isolation"]) for agent in agents if isinstance(agent, Mapping) and agent.get("isolation")]
+    return ", ".join(dict.fromkeys(levels))
 
 
 def feedback_comparison(runs: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]]) -> pd.DataFrame:

@@ -27,7 +27,14 @@ from dilemmazoo.agents.synthesis import (
     seat_number,
     synthesis_prompt,
 )
-from dilemmazoo.analysis.synthesis import code_diffs, feedback_comparison, is_synthesis_population, synthesis_iterations
+from dilemmazoo.agents.sandbox import probe_isolation
+from dilemmazoo.analysis.synthesis import (
+    code_diffs,
+    feedback_comparison,
+    is_synthesis_population,
+    run_isolation,
+    synthesis_iterations,
+)
 from dilemmazoo.envs import make_world
 from dilemmazoo.experiments.config import validate
 from dilemmazoo.experiments.runner import execute
@@ -201,6 +208,7 @@ def test_loop_records_code_failures_metrics_and_calls(crash_then_bfs):
     # iterate 0 crashed at every decision: 3 seats x 20 steps x 2 episodes, each seat its own 40
     assert [p["sandbox_failures"] for p in first] == [{"crash": 40}] * 3
     assert first[0]["valid"] is False and first[0]["iteration"] == 0 and first[0]["feedback"] == "dense"
+    assert {p["sandbox_isolation"] for p in params} == {probe_isolation().level}  # the sandbox the code ran in
     assert first[0]["metrics"]["mean_reward"] == 0.0
     steps = result.steps
     gen1, gen2 = steps[steps["generation"] == 1], steps[steps["generation"] == 2]
@@ -226,6 +234,7 @@ def test_metrics_with_records_match_the_analysis(crash_then_bfs):
     assert table["iteration"].tolist() == [0, 1]
     assert table["fallback_rate"].tolist() == [1.0, 0.0]
     assert table["failures"].tolist() == [120, 0] and table["valid"].tolist() == [False, True]
+    assert table["isolation"].tolist() == [probe_isolation().level] * 2
     gen2 = steps[steps["generation"] == 2]
     direct = iteration_metrics(gen2)
     for key in ("mean_reward", "efficiency", "equality", "sustainability", "peace"):
@@ -240,6 +249,16 @@ def test_metrics_with_records_match_the_analysis(crash_then_bfs):
     members = [_member(row) for row in population[population["generation"] == 2].to_dict("records")]
     evaluated = dynamics.evaluate(members, {}, gen2)
     assert evaluated.metrics == direct and members[0].params["metrics"] == direct
+
+
+def test_run_isolation_reads_the_provenance():
+    summary = {"provenance": {"agents": [
+        {"label": "honest", "kind": "scripted"},
+        {"label": "writers", "kind": "synthesized", "isolation": "bubblewrap"},
+        {"label": "more writers", "kind": "synthesized", "isolation": "process"},
+    ]}}
+    assert run_isolation(summary) == "bubblewrap, process"
+    assert run_isolation({"provenance": {"agents": [{"kind": "llm"}]}}) == "" and run_isolation({}) == ""
 
 
 def _member(row):
