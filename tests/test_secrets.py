@@ -22,6 +22,7 @@ import yaml
 from dilemmazoo.agents.backends import redaction
 from dilemmazoo.agents.backends.redaction import (
     REDACTED,
+    RedactingWriter,
     Secret,
     install_log_redaction,
     is_secret_name,
@@ -204,6 +205,33 @@ def test_log_records_are_redacted_with_their_tracebacks():
     text = stream.getvalue()
     assert text.startswith("sending *** with Bearer ***\nrequest failed\nTraceback")
     assert "RuntimeError: server said *** is wrong" in text and "log-secret-value" not in text
+
+
+def test_a_redacting_writer_finds_a_secret_written_in_pieces():
+    register_secrets(["printed-secret-value"])
+    target = io.StringIO()
+    writer = RedactingWriter(target)
+    writer.write("LiteLLM: calling with printed-")
+    writer.write("secret-value and Bearer abc")
+    assert target.getvalue() == ""  # held until the line ends
+    writer.write("def\n50% done\r")
+    assert target.getvalue() == "LiteLLM: calling with *** and Bearer ***\n50% done\r"
+    print("no newline printed-secret-value", end="", file=writer)
+    writer.flush()
+    assert target.getvalue().endswith("\rno newline ***")
+
+
+def test_stream_redaction_covers_print_in_a_fresh_process():
+    code = ("from dilemmazoo.agents.backends.redaction import install_stream_redaction, register_secrets\n"
+            "import sys, traceback\n"
+            "register_secrets(['process-secret-value'])\n"
+            "install_stream_redaction(); install_stream_redaction()\n"
+            "print('stdout has process-secret-value')\n"
+            "raise RuntimeError('stderr has process-secret-value')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == "stdout has ***\n"
+    assert done.stderr.endswith("RuntimeError: stderr has ***\n") and "process-secret-value" not in done.stderr
 
 
 # -- the acceptance test: a whole grid through the CLI ---------------------------------------

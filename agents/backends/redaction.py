@@ -17,7 +17,8 @@ replaced by :data:`REDACTED` (variable names kept, userinfo dropped) and registe
 and :func:`redact_text` removes every registered value, and anything key-shaped
 (``sk-...``, ``Bearer ...``, ``api_key=...``, ``user:pass@``), from free text: tracebacks,
 error messages, log lines. :func:`install_log_redaction` routes every :mod:`logging` record
-through :func:`redact_text`.
+through :func:`redact_text`, and :func:`install_stream_redaction` every line a library prints to
+``sys.stdout``/``sys.stderr`` (a last net for what bypasses logging).
 
 Messages about a missing or bad variable name the variable, never its value.
 """
@@ -25,9 +26,11 @@ Messages about a missing or bad variable name the variable, never its value.
 from __future__ import annotations
 
 import copy
+import io
 import logging
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -36,7 +39,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 __all__ = [
     "REDACTED",
     "Secret",
+    "RedactingWriter",
     "install_log_redaction",
+    "install_stream_redaction",
     "is_secret_name",
     "redact_config",
     "redact_secrets",
@@ -397,3 +402,62 @@ def install_log_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(redacting_factory)
+
+
+# -- terminal -------------------------------------------------------------------------------
+
+class RedactingWriter(io.TextIOBase):
+    """A text stream that passes what is written through :func:`redact_text` before ``target``.
+
+    Text is held until a line ends (``\n`` or ``\r``, so progress bars still move) or the stream is
+    flushed, so a secret written in two pieces is still found whole.
+    """
+
+    def __init__(self, target):
+        super().__init__()
+        self.target = target
+        self._pending = ""
+        self._lock = threading.RLock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            end = max(self._pending.rfind("\n"), self._pending.rfind("\r"))
+            if end >= 0:
+                ready, self._pending = self._pending[: end + 1], self._pending[end + 1:]
+                self.target.write(redact_text(ready))
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self.target.write(redact_text(self._pending))
+                self._pending = ""
+            self.target.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.target.isatty()
+
+    def fileno(self) -> int:
+        return self.target.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.target, "encoding", "utf-8")
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return getattr(self.target, "errors", None)
+
+
+def install_stream_redaction() -> None:
+    """Wrap ``sys.stdout`` and ``sys.stderr`` in :class:`RedactingWriter` (once): what a library
+    ``print``s, or a dying worker's traceback, passes :func:`redact_text` like log records do.
+    Writes straight to the file descriptors (C code, child processes) are not covered."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, RedactingWriter):
+            setattr(sys, name, RedactingWriter(stream))
