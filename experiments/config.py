@@ -308,12 +308,13 @@ def _message(item: dict, loc: list) -> str:
     if kind == "extra_forbidden":
         known = _field_names(loc)
         return f"unknown field; the fields here are: {', '.join(known)}" if known else "unknown field"
+    # a value is quoted only for a top-level section: deeper ones (backend options) may hold a key
+    given = f"got {_shown(item.get('input'))}, " if len(loc) == 1 else ""
     if kind in ("model_type", "dict_type"):
         hint = _write_hint(loc)
-        given = f"got {_shown(item.get('input'))}, not a mapping"
-        return f"{given}; write {hint}" if hint else given
+        return f"{given}not a mapping; write {hint}" if hint else f"{given}not a mapping"
     if kind == "list_type" and (hint := _write_hint(loc)):
-        return f"got {_shown(item.get('input'))}, not a list; write {hint}"
+        return f"{given}not a list; write {hint}"
     return message.removeprefix("Value error, ")
 
 

@@ -159,6 +159,8 @@ SECRET = "sk-live-0123456789abcdefXYZ"
 def test_a_key_as_a_backend_option_is_refused_without_showing_it():
     message = _message(base(agents={"backend": "openai:m", "backend_options": {"api_key": SECRET}}))
     assert "agents.backend_options: 'api_key' looks like a secret" in message and SECRET not in message
+    message = _message(base(agents={"backend": "openai:m", "backend_options": SECRET}))
+    assert message == "  agents.backend_options: not a mapping; write backend_options: {name: value, ...}"
     message = _message(base(agents={"backend": "openai:m", "backend_options": {"api_key_env": SECRET}}))
     assert "api_key_env names an environment variable" in message and SECRET not in message
 
