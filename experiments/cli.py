@@ -38,16 +38,28 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """``run``; an unexpected failure prints its traceback with secrets redacted and exits with 1."""
+    from dilemmazoo.agents.backends.redaction import install_log_redaction, redact_text
+
+    install_log_redaction()
+    try:
+        return _run(args)
+    except Exception:  # noqa: BLE001 - the traceback, with every known secret removed
+        import traceback
+
+        print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     """Load, validate and check the config before anything is written; then ``--check`` prints the
     plan, or the grid runs. A config error exits with 2 and creates no folder."""
-    from dilemmazoo.agents.backends.redaction import (install_log_redaction, redact_text, register_secrets,
-                                                      secrets_in_config)
+    from dilemmazoo.agents.backends.redaction import redact_text, register_secrets, secrets_in_config
     from dilemmazoo.experiments import ConfigError, RunFailed, resolve
     from dilemmazoo.experiments.checks import check_experiment, plan
     from dilemmazoo.experiments.config import apply_overrides, load_config, parse_set
     from dilemmazoo.experiments.runner import run_experiment
 
-    install_log_redaction()
     try:
         overrides = dict(parse_set(item) for item in args.set)
         raw = load_config(args.config)
@@ -83,11 +95,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished runs are kept; run the same command again to resume.", file=sys.stderr)
         return 130
-    except Exception:  # noqa: BLE001 - an unexpected failure: its traceback, with secrets redacted
-        import traceback
-
-        print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
-        return 1
     if args.report and printed:
         from dilemmazoo.analysis.report import write_report
 

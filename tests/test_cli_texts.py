@@ -153,3 +153,22 @@ def test_run_errors_are_printed_with_secrets_redacted(tmp_path, capsys):
     assert captured.err.startswith("error: world.kwargs: cannot build 'donor-game' with {'n_agentz': '***'")
     assert token not in captured.out + captured.err and password not in captured.out + captured.err
     assert not (tmp_path / "runs").exists()
+
+
+def test_an_unexpected_failure_prints_a_redacted_traceback(tmp_path, capsys, monkeypatch):
+    """A bug (here: a check that crashes) ends ``run`` with 1 and a traceback without the config's secrets."""
+    from dilemmazoo.experiments import checks
+
+    token = "xyz-CANARY-trace-0123"
+
+    def crash(config):
+        raise RuntimeError(f"a bug that quotes {config.agents.backend_options['extra_headers']}")
+
+    monkeypatch.setattr(checks, "check_experiment", crash)
+    config = tmp_path / "c.yaml"
+    config.write_text("name: c\nworld: {id: donor-game}\nagents: {kind: llm, backend: 'openai:m', backend_options: "
+                      f"{{base_url: 'http://127.0.0.1:9/v1', extra_headers: {{X-Api-Key: '{token}'}}}}}}\n")
+    assert main(["run", str(config), "--out", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):") and "RuntimeError: a bug that quotes" in err
+    assert token not in err and not (tmp_path / "runs").exists()
