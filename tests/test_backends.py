@@ -498,6 +498,11 @@ class TestLiteLLM(BackendContract):
             backend.close()
             clone.close()
 
+    def test_an_unset_api_key_env_is_named(self, monkeypatch):
+        monkeypatch.delenv("DZ_UNSET_KEY", raising=False)
+        with pytest.raises(BackendError, match="api_key_env names DZ_UNSET_KEY, but that environment variable is not set"):
+            make_backend("litellm:gpt-4o-mini", mock_response="x", api_key_env="DZ_UNSET_KEY")
+
     def test_a_provider_key_from_the_environment_never_reaches_an_error(self, monkeypatch):
         import sys as _sys
         from pathlib import Path

@@ -42,7 +42,7 @@ import random
 from typing import Any
 
 from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import Chat, Completion, GenerationParams, public_url
+from dilemmazoo.agents.backends.base import BackendError, Chat, Completion, GenerationParams, public_url
 from dilemmazoo.agents.backends.limits import (
     LoopBackedBackend,
     RateLimiter,
@@ -108,8 +108,8 @@ class LiteLLMBackend(LoopBackedBackend):
         backoff_s, max_backoff_s: base and cap of the exponential backoff (seconds).
         timeout_s: per-request timeout passed to LiteLLM.
         api_key_env: an environment variable holding the key to send (read again in a worker
-            process; never pickled). Without it LiteLLM reads the provider's own variable
-            (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...).
+            process; never pickled); :class:`BackendError` if it is not set. Without it LiteLLM
+            reads the provider's own variable (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...).
         name: identity in records and cache keys (default ``litellm:<model>``).
         **litellm_kwargs: passed to every ``litellm.acompletion`` call (``api_base``,
             ``api_key``, ``mock_response``, ...). They override the defaults above, not the
@@ -149,6 +149,9 @@ class LiteLLMBackend(LoopBackedBackend):
         self.litellm_kwargs = {"drop_params": True, "max_retries": 0, "timeout": timeout_s, **litellm_kwargs}
         self.api_key_env = api_key_env
         self._api_key = self._key_from_env()
+        if api_key_env is not None and self._api_key is None:
+            raise BackendError(f"{self.name}: api_key_env names {api_key_env}, but that environment variable is not "
+                               "set (set it, or leave api_key_env out to use the provider's own variable)")
         self._register_secrets()
         self._jitter = random.Random()  # jitter only spreads load; it never affects answers
         self._tokens = TokenCounter(model)
@@ -158,7 +161,7 @@ class LiteLLMBackend(LoopBackedBackend):
         if self.api_key_env is None:
             return None
         value = os.environ.get(self.api_key_env)
-        return Secret(value) if value else None  # missing: LiteLLM's own error names the provider's variable
+        return Secret(value) if value else None
 
     def _register_secrets(self) -> None:
         """Make every credential this backend may send one that redaction removes from any text of
