@@ -71,6 +71,12 @@ REPO_FILE = Path(__file__).resolve().parent.parent / "README.md"
 pytestmark = pytest.mark.filterwarnings("ignore::dilemmazoo.agents.sandbox.UnsafeInProcessWarning")
 
 
+@pytest.fixture(params=[LEVEL])
+def level(request) -> str:
+    """The machine's level, named in the ids of the tests that run workers under it."""
+    return request.param
+
+
 def sandbox(policy, isolation: str = LEVEL, **kwargs) -> PolicySandbox:
     """A sandbox under the machine's level (explicitly ``process`` where that is all there is)."""
     return PolicySandbox(policy, n_actions=kwargs.pop("n_actions", N_ACTIONS), fallback_action=FALLBACK,
@@ -451,7 +457,7 @@ def test_level_properties(level, host_secrets, caplog):
     assert (isolation["seccomp"], isolation["audit_hook"]) == (False, False)
 
 
-def test_environment_is_only_what_the_worker_needs(host_secrets):
+def test_environment_is_only_what_the_worker_needs(host_secrets, level):
     source = OS_GLOBALS + "def policy(state, agent_id):\n    return len(_os()['environ'])\n"
     with sandbox(compile_policy(source, static_checks=False), limits=OS_ONLY) as box:
         (result,) = box.call(make_snapshot({}, {}), [0])
@@ -473,8 +479,8 @@ SYSCALL_ATTEMPTS = {
 
 
 @pytest.mark.skipif(MACHINE.details["seccomp"] is not True, reason="no seccomp filter here")
-@pytest.mark.parametrize("attempt", list(SYSCALL_ATTEMPTS), ids=[f"{LEVEL}-{a}" for a in SYSCALL_ATTEMPTS])
-def test_seccomp_kills_attack_system_calls(attempt):
+@pytest.mark.parametrize("attempt", list(SYSCALL_ATTEMPTS))
+def test_seccomp_kills_attack_system_calls(attempt, level):
     call = SYSCALL_ATTEMPTS[attempt].format(host_pid=os.getpid())
     source = OS_GLOBALS + ("def policy(state, agent_id):\n    ct = _os()['sys'].modules['ctypes']\n"
                            f"    libc = ct.CDLL(None, use_errno=True)\n    return 8 if {call} >= 0 else 1\n")
@@ -487,7 +493,7 @@ def test_seccomp_kills_attack_system_calls(attempt):
 
 
 @pytest.mark.skipif(MACHINE.details["seccomp"] is not True, reason="no seccomp filter here")
-def test_seccomp_refuses_other_system_calls_with_eperm():
+def test_seccomp_refuses_other_system_calls_with_eperm(level):
     source = OS_GLOBALS + (
         "def policy(state, agent_id):\n    g = _os()\n    b = g['__builtins__']\n    try:\n"
         "        [g['stat'], g['listdir'], g['getcwd']][agent_id]('/')\n"
@@ -501,7 +507,7 @@ def test_seccomp_refuses_other_system_calls_with_eperm():
 
 
 @pytest.mark.skipif(not STRONG_HERE, reason="no namespaces here")
-def test_shared_memory_does_not_outlive_the_worker():
+def test_shared_memory_does_not_outlive_the_worker(level):
     """With both Python layers off, a policy makes a SysV segment: it lives in the worker's own
     IPC namespace, so the next episode's worker cannot find it and the host never sees it."""
     source = OS_GLOBALS + (
@@ -519,7 +525,7 @@ def test_shared_memory_does_not_outlive_the_worker():
     assert Path("/proc/sysvipc/shm").read_text() == before
 
 
-def test_worker_dies_with_the_host(tmp_path):
+def test_worker_dies_with_the_host(tmp_path, level):
     script = tmp_path / "host.py"
     script.write_text(
         "import sys, time\nfrom dilemmazoo.agents.sandbox import PolicySandbox\n"
@@ -590,9 +596,9 @@ def bfs_state() -> object:
 BFS_EXPECTED = [ph.FORWARD, ph.STEP_LEFT, ph.STEP_RIGHT, ph.STEP_LEFT, ph.STAY]
 
 
-@pytest.fixture(scope="module")
-def bfs_sandbox():
-    with sandbox(compile_policy(BFS_POLICY)) as box:
+@pytest.fixture(scope="module", params=[LEVEL])
+def bfs_sandbox(request):
+    with sandbox(compile_policy(BFS_POLICY), isolation=request.param) as box:
         yield box
 
 
@@ -618,7 +624,7 @@ def test_bfs_policy_agrees_on_random_maps(bfs_sandbox):
         assert all(r.ok for r in inside)
 
 
-def test_seeded_randomness_and_module_state_match():
+def test_seeded_randomness_and_module_state_match(level):
     state = bfs_state()
     policy = compile_policy(RANDOM_POLICY)
     local = UnsafeInProcessPolicy(policy, n_actions=N_ACTIONS, fallback_action=FALLBACK, seed=3)
@@ -636,17 +642,16 @@ def test_unsafe_in_process_runner_warns():
         UnsafeInProcessPolicy("def policy(s, a):\n    return 1\n", n_actions=N_ACTIONS, fallback_action=FALLBACK)
 
 
-@pytest.mark.parametrize("level", [LEVEL])
-def test_worker_isolation_report(bfs_sandbox, level):
+def test_worker_isolation_report(bfs_sandbox):
     isolation = bfs_sandbox.isolation
-    assert isolation["level"] == bfs_sandbox.level == level
+    assert isolation["level"] == bfs_sandbox.level == LEVEL
     assert isolation["audit_hook"] is True
     assert isolation["seccomp"] is (MACHINE.details["seccomp"] is True)
     assert isolation["rlimits"] == {"RLIMIT_AS": 1024 << 20, "RLIMIT_CPU": 600, "RLIMIT_FSIZE": 0, "RLIMIT_CORE": 0,
                                     "RLIMIT_NOFILE": 16, "RLIMIT_NPROC": 0, "RLIMIT_MEMLOCK": 0, "RLIMIT_MSGQUEUE": 0}
 
 
-def test_close_stops_and_reaps_the_worker():
+def test_close_stops_and_reaps_the_worker(level):
     with sandbox("def policy(s, a):\n    return 1\n") as box:
         pid = box.worker_pid
         assert box.call(bfs_state(), [0])[0].action == 1
@@ -681,8 +686,8 @@ class Host:
     state: object
 
 
-@pytest.fixture
-def host(tmp_path, monkeypatch):
+@pytest.fixture(params=[LEVEL])  # names the machine's level in the ids of the tests that use it
+def host(request, tmp_path, monkeypatch):
     """A canary file, the host's cwd in tmp_path, and a snapshot; checks everything afterwards."""
     monkeypatch.chdir(tmp_path)
     canary = tmp_path / "canary.txt"
@@ -751,7 +756,7 @@ BYPASS_CASES = [(attack, layer) for attack, (_, overrides) in BYPASS_ATTACKS.ite
                 if overrides.get(layer, F) is not None]
 
 
-@pytest.mark.parametrize("attack, layer", BYPASS_CASES, ids=[f"{LEVEL}-{a}-{layer}" for a, layer in BYPASS_CASES])
+@pytest.mark.parametrize("attack, layer", BYPASS_CASES, ids=[f"{a}-{layer}" for a, layer in BYPASS_CASES])
 def test_escape_with_static_filter_bypassed(host, attack, layer):
     if layer != "audit-only" and MACHINE.details["seccomp"] is not True:
         pytest.skip("no seccomp filter on this machine")
@@ -838,7 +843,7 @@ RUNTIME_ATTACKS = {
 }
 
 
-@pytest.mark.parametrize("attack", list(RUNTIME_ATTACKS), ids=[f"{LEVEL}-{a}" for a in RUNTIME_ATTACKS])
+@pytest.mark.parametrize("attack", list(RUNTIME_ATTACKS))
 def test_runtime_attacks_are_forbidden_in_and_out(host, attack):
     policy = compile_policy("def policy(state, agent_id):\n    " + RUNTIME_ATTACKS[attack] + "\n")
     assert isinstance(policy, CompiledPolicy)
@@ -991,7 +996,6 @@ def test_explicit_process_isolation_runs_and_warns_every_time(monkeypatch, caplo
     assert not result.failures and result.rewards.shape == (3, 2)
 
 
-@pytest.mark.parametrize("level", [LEVEL])
 def test_synthesized_agents_record_the_level(level):
     from dilemmazoo.agents.synthesis import SynthesizedPolicy
 

@@ -46,6 +46,7 @@ this module by path.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import shutil
@@ -298,6 +299,7 @@ class Layout:
 _CODE_FILES = ("worker.py", "guards.py", "api.py", "isolation.py")
 
 
+@functools.cache
 def _host_paths() -> dict[str, str]:
     import sysconfig
 
