@@ -198,6 +198,8 @@ STATIC_ATTACKS = [
     ("attrgetter", "import operator\ndef policy(s, a):\n    return operator.attrgetter('grid')(s)\n", "'attrgetter'"),
     ("from operator import methodcaller", "from operator import methodcaller\ndef policy(s, a):\n    return 0\n",
      "importing 'methodcaller'"),
+    ("update_wrapper", "import functools\ndef f():\n    pass\ndef policy(s, a):\n"
+                       "    functools.update_wrapper(f, len, updated=('x',))\n    return 0\n", "'update_wrapper'"),
     ("match class pattern", "def policy(s, a):\n    match s:\n        case tuple(__class__=c):\n            return 1\n"
                             "    return 0\n", "private attribute '__class__'"),
     ("subclass walk", "def policy(s, a):\n    return len(().__class__.__base__.__subclasses__())\n", "private attribute '__subclasses__'"),
@@ -670,6 +672,8 @@ def test_module_views_hold_nothing_private():
         assert private == [], name
         assert set(vars(view)) & {"__getattr__", "__name__"} == {"__getattr__", "__name__"}
     assert "attrgetter" not in vars(views["operator"]) and "methodcaller" not in vars(views["operator"])
+    assert "update_wrapper" not in vars(views["functools"]) and "wraps" not in vars(views["functools"])
+    assert views["functools"].reduce(lambda x, y: x * y, [2, 3, 4]) == 24
     assert views["operator"].itemgetter(1)([5, 6]) == 6
     assert "save" not in vars(views["numpy"]) and views["numpy"].random is views["numpy.random"]
 

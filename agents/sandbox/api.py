@@ -8,7 +8,8 @@ writeable and of plain values (numbers, strings, tuples, read-only dicts), plus
 Imports. The policy may ``import`` only :data:`~.guards.ALLOWED_MODULES`. Each import hands
 out a *view*: a new module object holding copies of the module's public names (numpy without
 its file, ctypes and sub-package parts; ``operator`` without ``attrgetter`` and
-``methodcaller``, which take attribute names built at run time; ``random`` and
+``methodcaller`` and ``functools`` without ``update_wrapper`` and ``wraps``, which read or
+write attributes named by strings built at run time; ``random`` and
 ``numpy.random`` bound to generators seeded from the sandbox seed). A view keeps no
 reference to anything private: no target object, no log. Writing to a view, or reading a
 hidden name, is refused and reported through the runtime's ``report`` callable, which in the
@@ -66,7 +67,9 @@ _NUMPY_HIDDEN = frozenset(
     "ctypeslib testing f2py distutils core compat set_printoptions seterr seterrcall setbufsize show_config "
     "show_runtime get_include info lookfor who source".split()
 )
+# functions that read or write attributes named by a string: a getattr/setattr by another name
 _OPERATOR_HIDDEN = frozenset({"attrgetter", "methodcaller"})
+_FUNCTOOLS_HIDDEN = frozenset({"update_wrapper", "wraps"})
 _NUMPY_RANDOM_METHODS = (
     "rand randn randint random random_sample choice shuffle permutation uniform normal integers "
     "binomial poisson exponential beta gamma".split()
@@ -299,11 +302,15 @@ def build_views(helpers_module: types.ModuleType, seed: int, report: Callable[[s
         "numpy.linalg": _make_view(view_type, "numpy.linalg", _public(np.linalg), frozenset(), report),
         "random": _make_view(view_type, "random", _public(python_random), frozenset(), report),
         "operator": _make_view(view_type, "operator", _public(operator, _OPERATOR_HIDDEN), _OPERATOR_HIDDEN, report),
-        "policy_helpers": _make_view(view_type, "policy_helpers", _public(helpers_module), frozenset(), report),
+        "policy_helpers": _make_view(view_type, "policy_helpers",
+                                     {name: getattr(helpers_module, name) for name in helpers_module.__all__},
+                                     frozenset(), report),
     }
     numpy_names = {**_public(np, _NUMPY_HIDDEN), "random": views["numpy.random"], "linalg": views["numpy.linalg"]}
     views["numpy"] = _make_view(view_type, "numpy", numpy_names, _NUMPY_HIDDEN, report)
-    for module in (math, collections, heapq, itertools, functools, bisect, statistics, typing):
+    views["functools"] = _make_view(view_type, "functools", _public(functools, _FUNCTOOLS_HIDDEN), _FUNCTOOLS_HIDDEN,
+                                    report)
+    for module in (math, collections, heapq, itertools, bisect, statistics, typing):
         views[module.__name__] = _make_view(view_type, module.__name__, _public(module), frozenset(), report)
     missing = set(ALLOWED_MODULES) - set(views)
     assert not missing, f"no view for {missing}"

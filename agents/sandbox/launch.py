@@ -252,6 +252,36 @@ def run_unsafe_in_process(policy: CompiledPolicy | RejectedPolicy | str, snapsho
 # ---------------------------------------------------------------------------------------------
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(child) for child in handle.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _kill(process: subprocess.Popen, level: str) -> None:
+    """Kill a worker so that nothing is left behind. At the namespaced levels the launcher
+    (bwrap or unshare) is killed through its child, the first process of the worker's PID
+    namespace: when it dies the kernel kills and reaps everything else in the namespace, and
+    the launcher exits after it. Killing the launcher first would orphan them."""
+    if level != "process":
+        for child in _children(process.pid):
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            process.wait(timeout=2.0)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # the worker's session
+    except OSError:
+        process.kill()
+
+
 class _WorkerTimeout(Exception):
     pass
 
@@ -428,7 +458,7 @@ class PolicySandbox(_Accounting):
         if process is not None and process.poll() is None:
             try:
                 self._send(pickle.dumps({"op": "close"}), time.monotonic() + 0.2)
-                process.wait(timeout=0.5)
+                process.wait(timeout=2.0)
             except (Exception, subprocess.TimeoutExpired):  # noqa: BLE001 - fall through to kill
                 pass
         self._stop_worker()
@@ -437,10 +467,7 @@ class PolicySandbox(_Accounting):
         process, self._process = self._process, None
         if process is not None:
             if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGKILL)  # the worker's session: bwrap or unshare and their children
-                except OSError:
-                    process.kill()
+                _kill(process, self.level)
             process.wait()
             for stream in (process.stdin, process.stdout, process.stderr):
                 try:
