@@ -642,21 +642,21 @@ def run_experiment(
             on_result(result)
 
     if workers <= 1:
-        later: list[int] = []
-        for index in [*range(len(runs)), None]:
-            if index is None:  # the runs other processes held: wait for them now
-                queue, wait = later, True
-            else:
-                queue, wait = [index], False
-            for i in queue:
-                cell, cell_count = cells[i]
-                position = f"run {i + 1}/{len(runs)}, cell {cell}/{cell_count}" if len(runs) > 1 else ""
-                try:
-                    finished(execute(runs[i], out_root, progress=progress, position=position, wait=wait))
-                except store.RunBusy:
-                    later.append(i)
-                except RunFailed as error:
-                    failures.append(str(error))
+        def attempt(i: int, *, wait: bool) -> bool:
+            """Run ``runs[i]``; False when another process holds it (and ``wait`` is off)."""
+            cell, cell_count = cells[i]
+            position = f"run {i + 1}/{len(runs)}, cell {cell}/{cell_count}" if len(runs) > 1 else ""
+            try:
+                finished(execute(runs[i], out_root, progress=progress, position=position, wait=wait))
+            except store.RunBusy:
+                return False
+            except RunFailed as error:
+                failures.append(str(error))
+            return True
+
+        held_elsewhere = [i for i in range(len(runs)) if not attempt(i, wait=False)]
+        for i in held_elsewhere:  # the other process has probably finished them by now
+            attempt(i, wait=True)
     else:
         bar = _progress(progress, len(runs), f"{config.name} ({workers} workers)", unit="runs")
         cell_count = cells[0][1]

@@ -195,10 +195,13 @@ def test_a_grid_killed_ten_times_resumes_with_no_run_lost_duplicated_or_corrupt(
             kills += 1
             phases.append(phase)
         process.wait(timeout=60)
+        written = len(list(out.rglob(COMPLETE_FILE)))
         grace = time.monotonic() + 5
         while (left := marked_processes(mark)) and time.monotonic() < grace:
             time.sleep(0.05)
         assert left == [], f"attempt {attempt}: processes {left} outlived the killed command {process.pid}"
+        # a worker that outlived its command, even briefly, would have finished the run it held
+        assert len(list(out.rglob(COMPLETE_FILE))) == written, f"attempt {attempt}: a run finished after the kill"
     assert max(workers_at_kill) >= 2, f"no kill found workers running ({workers_at_kill}): the check proved nothing"
     finished_before_final = len(list(out.rglob(COMPLETE_FILE)))
 
