@@ -11,7 +11,8 @@ distinct grid point (seeds do not change what is checked) it checks
 - the seats: the groups' ``seats`` fill the world's seats exactly;
 - the population dynamics and the utility transform: registered names, valid arguments, and
   that policy synthesis and ``kind: synthesized`` come together;
-- scripted groups: the strategy and its parameters;
+- scripted groups: the strategy and its parameters, and that each group's first decision in
+  this world succeeds (a strategy of another world fails here, not in a run);
 - language-model groups: the backend spec, the backend's optional packages, each
   ``backend_options`` key against the options the backend declares (an unknown one is named,
   with the accepted ones listed), the types of the common numeric options, ``decision: score``
@@ -160,6 +161,8 @@ def _check_run(config: ExperimentConfig) -> None:
             _check_synthesized(config, group, where)
     if any(g.kind == "llm" and g.decision == "score" for g in config.groups):
         _check_scored_decisions(config)
+    if any(g.kind == "scripted" for g in config.groups):
+        _check_scripted_first_moves(config)
 
 
 def _world_seats(config: ExperimentConfig) -> list[str]:
@@ -351,6 +354,69 @@ def _check_scored_decisions(config: ExperimentConfig) -> None:
         raise ConfigError(problems[0])
 
 
+def _seat_owners(config: ExperimentConfig, seats: list[str]) -> dict[str, int]:
+    """Seat -> index of the group playing it (in seat order; the group without ``seats`` takes the rest)."""
+    groups = config.groups
+    fixed = sum(g.seats for g in groups if g.seats is not None)
+    owner, start = {}, 0
+    for index, g in enumerate(groups):
+        count = g.seats if g.seats is not None else len(seats) - fixed
+        owner.update({seat: index for seat in seats[start:start + count]})
+        start += count
+    return owner
+
+
+_FIRST_MOVE_STEPS = 100  # how far to play for every scripted group to decide once
+
+
+def _check_scripted_first_moves(config: ExperimentConfig) -> None:
+    """Each scripted group makes its first decision in this world (a strategy written for another
+    world fails here, not in a run). The world plays its fallback actions meanwhile."""
+    import numpy as np
+
+    from dilemmazoo.agents.base import Decision
+    from dilemmazoo.agents.scripted import ScriptedPolicy
+    from dilemmazoo.envs import make_world
+
+    groups = config.groups
+    waiting = {i for i, g in enumerate(groups) if g.kind == "scripted"}
+    world = make_world(config.world.id, **config.world.kwargs)
+    try:
+        seats = list(world.possible_agents)
+        owner = _seat_owners(config, seats)
+        observations, _ = world.reset(seed=config.seeds[0])
+        policies = {}
+        for i in waiting:
+            mine = [seat for seat in seats if owner[seat] == i]
+            policies[i] = ScriptedPolicy(groups[i].strategy, groups[i].params)
+            policies[i].set_members({seat: dict(groups[i].params) for seat in mine})
+            policies[i].start_episode({seat: world.rules(seat) for seat in mine}, np.random.default_rng([0, 3]))
+        step = 0
+        while world.agents and waiting and step < _FIRST_MOVE_STEPS:
+            step += 1
+            deciders = world.deciders()
+            for i in sorted(waiting):
+                mine = [seat for seat in deciders if owner[seat] == i]
+                if not mine:
+                    continue
+                requests = [Decision(agent_id=seat, observation=observations[seat], text=world.describe(seat),
+                                     spec=world.action_spec(seat), rules=world.rules(seat), step=step, episode=0,
+                                     generation=1) for seat in mine]
+                try:
+                    policies[i].act_batch(requests)
+                except Exception as error:  # noqa: BLE001 - whatever the strategy raises, it cannot play here
+                    raise ConfigError(
+                        f"{_group_field(config, i)}.strategy: {groups[i].strategy!r} cannot play {config.world.id} "
+                        f"(its first decision failed: {type(error).__name__}: {error}); 'dilemmazoo list' and the "
+                        "README name the strategies of each world") from None
+                waiting.discard(i)
+            actions = {seat: world.action_spec(seat).fallback if seat in deciders else world.idle_action(seat)
+                       for seat in world.agents}
+            observations, *_ = world.step(actions)
+    finally:
+        world.close()
+
+
 def _play_at_fallbacks(config: ExperimentConfig, visit) -> None:
     """Play one episode of the config's world with every decision at the world's declared fallback.
 
@@ -360,14 +426,7 @@ def _play_at_fallbacks(config: ExperimentConfig, visit) -> None:
 
     world = make_world(config.world.id, **config.world.kwargs)
     try:
-        seats = list(world.possible_agents)
-        groups = config.groups
-        fixed = sum(g.seats for g in groups if g.seats is not None)
-        owner, start = {}, 0
-        for index, g in enumerate(groups):
-            count = g.seats if g.seats is not None else len(seats) - fixed
-            owner.update({seat: index for seat in seats[start:start + count]})
-            start += count
+        owner = _seat_owners(config, list(world.possible_agents))
         world.reset(seed=config.seeds[0])
         step = 0
         while world.agents and step < _MAX_STEPS:

@@ -96,6 +96,11 @@ CASES = [
                                                   "params: {fraction: 5}}\n"), "agents.params", says=("fraction",)),
     Case("strategy-unknown-param", good(agents="agents: {kind: scripted, strategy: fixed_fraction, "
                                                "params: {bogus: 1}}\n"), "agents.params", says=("bogus",)),
+    Case("strategy-of-another-world", good(agents="agents: {kind: scripted, strategy: grid_bfs}\n"), "agents.strategy",
+         says=("'grid_bfs' cannot play donor-game", "KeyError")),
+    Case("strategy-of-another-world-in-a-group", good(
+        agents="agents: [{kind: scripted, strategy: fixed_fraction, seats: 2}, {kind: scripted, strategy: "
+               "tit_for_tat}]\n"), "agents.1.strategy", says=("'tit_for_tat' cannot play donor-game",)),
     Case("kind-unknown", good(agents="agents: {kind: robot}\n"), "agents.kind"),
     Case("agents-empty-list", good(agents="agents: []\n"), "agents", says=("empty list",)),
     Case("agents-item-a-string", good(agents="agents: [{kind: scripted, strategy: fixed_fraction, seats: 2}, llm]\n"),
