@@ -341,9 +341,9 @@ def _check_scored_decisions(config: ExperimentConfig) -> None:
             return
         if isinstance(spec, Amount):
             if not group.score_grid:
-                problems.append(f"{_group_field(config, index)}.score_grid: decision 'score' on an amount (step {step}, "
-                                f"{seat}) needs amounts to score; write score_grid: [0, 0.25, 0.5, 0.75, 1] (fractions "
-                                "of the range), or decision: generate (or auto)")
+                problems.append(f"{_group_field(config, index)}.score_grid: decision 'score' on an amount "
+                                f"(step {step}, {seat}) needs amounts to score; write score_grid: [0, 0.25, 0.5, 0.75, "
+                                "1] (fractions of the range), or decision: generate (or auto)")
         else:
             problems.append(f"{_group_field(config, index)}.decision: 'score' needs options to score, and the "
                             f"{type(spec).__name__} decision at step {step} ({seat}) offers none; write decision: "

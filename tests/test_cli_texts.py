@@ -123,7 +123,8 @@ def test_run_check_prints_the_plan_and_writes_nothing(tmp_path, capsys):
         f"  cell n_rounds=2: 2 run(s), 64 model call(s); decisions per episode: llm:scripted:{answers}: 4",
         "    note: strategy writing: 4 initial + 2 newcomers in each later generation",
     ]
-    assert lines[4] == f"  cell n_rounds=4: 2 run(s), 112 model call(s); decisions per episode: llm:scripted:{answers}: 8"
+    assert lines[4] == ("  cell n_rounds=4: 2 run(s), 112 model call(s); decisions per episode: "
+                        f"llm:scripted:{answers}: 8")
     assert lines[lines.index("run folders:") + 1:] == [
         f"  {out / 'sweep' / cell / f'seed={seed}'}" for cell in ("n_rounds=2", "n_rounds=4") for seed in (0, 1)]
     assert "config valid; nothing was run or written" in captured.err
