@@ -195,11 +195,6 @@ STATIC_ATTACKS = [
     ("np.load", "from numpy import load\ndef policy(s, a):\n    return 0\n", "importing 'load'"),
     ("np.save", "import numpy as np\ndef policy(s, a):\n    np.save('x.npy', s.grid)\n    return 0\n", "'save'"),
     ("tofile", "def policy(s, a):\n    s.grid.tofile('x')\n    return 0\n", "'tofile'"),
-    ("attrgetter", "import operator\ndef policy(s, a):\n    return operator.attrgetter('grid')(s)\n", "'attrgetter'"),
-    ("from operator import methodcaller", "from operator import methodcaller\ndef policy(s, a):\n    return 0\n",
-     "importing 'methodcaller'"),
-    ("update_wrapper", "import functools\ndef f():\n    pass\ndef policy(s, a):\n"
-                       "    functools.update_wrapper(f, len, updated=('x',))\n    return 0\n", "'update_wrapper'"),
     ("match class pattern", "def policy(s, a):\n    match s:\n        case tuple(__class__=c):\n            return 1\n"
                             "    return 0\n", "private attribute '__class__'"),
     ("subclass walk", "def policy(s, a):\n    return len(().__class__.__base__.__subclasses__())\n", "private attribute '__subclasses__'"),
@@ -844,6 +839,11 @@ RUNTIME_ATTACKS = {
     "add a snapshot attribute": "state.cheat = 1\n    return 0",
     "caught helper patch": "try:\n        helpers.nearest = None\n    except Exception:\n        pass\n    return 0",
     "caught snapshot write": "try:\n        state.cheat = 1\n    except Exception:\n        pass\n    return 0",
+    # attribute access by a name built at run time: not in the views
+    "attrgetter": "import operator\n    return operator.attrgetter('grid')(state)",
+    "methodcaller": "from operator import methodcaller\n    return 0",
+    "update_wrapper": "import functools\n    functools.update_wrapper(len, min, updated=('x',))\n    return 0",
+    "caught wraps": "import functools\n    try:\n        functools.wraps(min)\n    except Exception:\n        pass\n    return 0",
 }
 
 

@@ -69,7 +69,7 @@ _BANNED_NAMES = frozenset(
 # Attributes that reach frames, code, files, other modules or native code.
 _BANNED_ATTRIBUTES = frozenset(
     "gi_frame gi_code gi_yieldfrom cr_frame cr_code ag_frame ag_code tb_frame tb_next f_back f_globals f_locals "
-    "f_builtins f_code co_code mro format_map attrgetter methodcaller update_wrapper wraps "
+    "f_builtins f_code co_code mro format_map "
     "tofile dump dumps load loads save savez savez_compressed loadtxt savetxt genfromtxt fromfile fromregex "
     "memmap DataSource ctypes ctypeslib lib core testing f2py distutils compat os sys "
     "set_printoptions seterr seterrcall setbufsize show_config".split()
