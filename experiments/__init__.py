@@ -41,13 +41,16 @@ def resolve(name_or_path: str | Path, *, backend: str | None = None, overrides: 
     data = load_config(name_or_path)
     overrides = dict(overrides or {})
     if backend is not None:
-        if isinstance(data.get("agents"), list):  # every language-model group gets the backend
+        # every group that asks a model (language agents and policy writers) gets the backend
+        if isinstance(data.get("agents"), list):
             for i, group in enumerate(data["agents"]):
-                if group.get("kind", "llm") == "llm":
+                if isinstance(group, dict) and group.get("kind", "llm") in ("llm", "synthesized"):
                     overrides[f"agents.{i}.backend"] = backend
         else:
             overrides["agents.backend"] = backend
-            overrides.setdefault("agents.kind", "llm")
+            group = data.get("agents")
+            if not (isinstance(group, dict) and group.get("kind") == "synthesized"):
+                overrides.setdefault("agents.kind", "llm")
     return validate(apply_overrides(data, overrides), source=str(name_or_path))
 
 

@@ -39,9 +39,15 @@ def _fail(message: str, code: int = 2) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     """``run``; an unexpected failure prints its traceback with secrets redacted and exits with 1."""
-    from dilemmazoo.agents.backends.redaction import install_log_redaction, redact_text
+    from dilemmazoo.agents.backends.redaction import (
+        install_log_redaction,
+        redact_text,
+        register_secrets,
+        secrets_in_environment,
+    )
 
     install_log_redaction()
+    register_secrets(secrets_in_environment())  # keys a library reads by itself (OPENAI_API_KEY, HF_TOKEN...)
     try:
         return _run(args)
     except Exception:  # noqa: BLE001 - the traceback, with every known secret removed

@@ -413,7 +413,7 @@ def expand_grid(config: ExperimentConfig) -> list[ExperimentConfig]:
     """One single-seed, grid-free config per grid point and seed."""
     base = config.model_dump()
     keys = list(config.grid)
-    axes = [_labelled_values(config.grid[k]) for k in keys]
+    axes = [_secret_safe_labels(k, _labelled_values(config.grid[k])) for k in keys]
     runs = []
     for choice in itertools.product(*axes):
         values = [value for _, value in choice]
@@ -423,6 +423,18 @@ def expand_grid(config: ExperimentConfig) -> list[ExperimentConfig]:
         for seed in config.seeds:
             runs.append(validate({**point, "seeds": [seed]}, source=f"grid point {point['cell']}"))
     return runs
+
+
+def _secret_safe_labels(key: str, pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """An axis whose labels would quote a secret (the values of a credential field, a header or a
+    URL password inside a mapping, anything key-shaped) is labelled by position instead: ``1``,
+    ``2``, ... Labels become folder names, progress lines, summary cells and catalog columns."""
+    from dilemmazoo.agents.backends.redaction import redact_text, secrets_in_config
+
+    found = secrets_in_config({key: [value for _, value in pairs]}, environ={})
+    if any(redact_text(label, found) != label for label, _ in pairs):
+        return [(str(position), value) for position, (_, value) in enumerate(pairs, start=1)]
+    return pairs
 
 
 def _labelled_values(values: list[Any] | dict[str, Any]) -> list[tuple[str, Any]]:
