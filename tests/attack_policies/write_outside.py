@@ -5,13 +5,11 @@ open())."""
 CANARY_DIR = "/nonexistent"
 CANARY_FILE = "/nonexistent/canary.txt"
 
-import operator
-
 
 def policy(state, agent_id):
     target = CANARY_DIR + "/written.txt"
     try:
-        operator.methodcaller("to" + "file", target)(state.grid)
+        real_getattr(state.grid, "to" + "file")(target)
     except Exception:
         pass
     try:
