@@ -52,6 +52,7 @@ class CallRecord:
     error: str = ""
     prompt: str = ""  # the chat sent, as JSON (for transcripts)
     retries: int = 0  # transport-level retries inside the backend
+    truncated: bool = False  # the answer was cut at max_tokens
 
 
 @dataclass

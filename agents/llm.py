@@ -327,4 +327,5 @@ def _call_record(agent_id: str, purpose: str, chat: Chat, completion: Completion
         cost_usd=completion.cost_usd,
         text=completion.text,
         retries=completion.retries,
+        truncated=completion.truncated,
     )

@@ -118,7 +118,15 @@ def find_runs(path: str | Path) -> list[Path]:
         raise FileNotFoundError(f"{str(path)!r} does not exist")
     if (path / SUMMARY_FILE).is_file():
         return [path]
-    return sorted(summary.parent for summary in path.rglob(SUMMARY_FILE) if summary.is_file())
+    return sorted(summary.parent for summary in path.rglob(SUMMARY_FILE) if summary.is_file() and _finished(path, summary.parent))
+
+
+def _finished(root: Path, run_dir: Path) -> bool:
+    """Not in a hidden folder (``.damaged/``, ``.llm_cache/``), and, for folders that carry a
+    ``run_id`` file, holding the completion marker (``complete.json``, written last)."""
+    if any(part.startswith(".") for part in run_dir.relative_to(root).parts):
+        return False
+    return (run_dir / "complete.json").is_file() or not (run_dir / "run_id").is_file()
 
 
 def _flag(frame: pd.DataFrame, column: str) -> pd.Series:

@@ -99,6 +99,7 @@ LLM_CALL_COLUMNS: dict[str, str] = {
     "cached": "answered from the on-disk cache",
     "cost_usd": "provider cost where known",
     "retries": "transport retries (timeouts, 429, 5xx) the backend needed for this answer",
+    "truncated": "the answer was cut at max_tokens",
     "prompt": "the chat sent, as JSON: a list of {role, content} messages",
     "text": "the completion",
     "error": "parse or backend error this answer caused ('' if none)",

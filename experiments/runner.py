@@ -31,6 +31,7 @@ import pandas as pd
 
 from dilemmazoo.agents.base import Action, CallRecord, Decision
 from dilemmazoo.envs import make_world, world_id
+from dilemmazoo.experiments.checks import check_experiment
 from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid, run_id
 from dilemmazoo.experiments.provenance import agent_provenance, code_provenance
 from dilemmazoo.experiments.records import Summary
@@ -99,7 +100,7 @@ def build_backend(group: AgentsConfig, config: ExperimentConfig, out_root: Path)
     from dilemmazoo.agents.backends import make_backend
 
     backend = make_backend(group.backend, **group.backend_options)
-    if config.cache and not getattr(backend, "order_dependent", False):
+    if config.cache and not backend.order_dependent:
         from dilemmazoo.agents.backends.cache import CachedBackend
 
         backend = CachedBackend(backend, cache_dir_for(out_root))
@@ -168,35 +169,8 @@ def seat_groups(config: ExperimentConfig, seats: list[str]) -> list[Seating]:
 
 
 def check_config(config: ExperimentConfig) -> None:
-    """Everything that can be checked without running: world kwargs, agents, norms, backend."""
-    world = build_world(config)
-    seat_groups(config, list(world.possible_agents))
-    world.close()
-    if config.population:
-        try:
-            make_dynamics(config.population.dynamics, **config.population.kwargs)
-        except ValueError as error:
-            raise ConfigError(f"population: {error}") from None
-    if config.utility:
-        try:
-            make_utility(config.utility.name, **config.utility.kwargs)
-        except ValueError as error:
-            raise ConfigError(f"utility: {error}") from None
-    for group in config.groups:
-        if group.kind == "scripted":
-            from dilemmazoo.agents.scripted import make_scripted
-
-            try:
-                make_scripted(group.strategy, **group.params)
-            except (ValueError, ImportError) as error:
-                raise ConfigError(f"agents: {error}") from None
-        else:
-            from dilemmazoo.agents.backends import check_backend_spec
-
-            try:
-                check_backend_spec(group.backend)
-            except ValueError as error:
-                raise ConfigError(f"agents.backend: {error}") from None
+    """Everything that can be checked before anything is written (:mod:`.checks`)."""
+    check_experiment(config)
 
 
 # -- records ---------------------------------------------------------------------------------
@@ -628,9 +602,8 @@ def run_experiment(
     (killed, out of memory) fails its run with a message naming it, is replaced, and the grid
     goes on. :class:`RunFailed` at the end lists every failed run.
     """
+    check_config(config)  # the whole grid, before any folder is made
     runs = expand_grid(config)
-    for r in runs:
-        check_config(r)
     workers = min(workers or config.workers, len(runs))
     results: list[RunResult] = []
     failures: list[str] = []

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dilemmazoo.agents.backends.scripted import ScriptedBackend, parse_script
+from dilemmazoo.agents.backends.scripted import ScriptedBackend, first_words, parse_script
 from dilemmazoo.envs.base import ActionParseError
 from dilemmazoo.envs.donor_game import DonorGameEnv
 from dilemmazoo.experiments.config import validate
@@ -701,9 +701,15 @@ def test_the_corpus_runs_through_the_donor_game_and_every_case_is_counted(tmp_pa
 
 def test_answers_no_file_can_hold_run_through_the_donor_game(tmp_path):
     backend = ScriptedBackend([case.text for case in PYTHON_CASES])
-    result = execute(corpus_config("adversarial_python", episodes=1), tmp_path, progress=False, backend=backend)
+    config = corpus_config("adversarial_python", episodes=1)
+    result = execute(config, tmp_path, progress=False, backend=backend)
     check_records(result, punishment=False)
-    assert set(case.text for case in PYTHON_CASES) <= set(result.llm_calls["text"])
+    # every answer reaches the records, the long ones cut at max_tokens (the scripted backend's tokens are words)
+    expected = {first_words(case.text, config.groups[0].max_tokens) for case in PYTHON_CASES}
+    calls = result.llm_calls
+    assert {text for text, _ in expected} <= set(calls["text"])
+    assert any(cut for _, cut in expected), "the corpus holds answers longer than max_tokens"
+    assert set(calls.loc[calls["truncated"], "text"]) == {text for text, cut in expected if cut}
 
 
 if __name__ == "__main__":

@@ -163,8 +163,12 @@ def test_finished_runs_are_skipped(tmp_path):
 
 def test_a_failing_run_leaves_finished_runs_and_a_failure_note(tmp_path):
     good = execute(scripted(0.3), tmp_path, progress=False)
-    bad = validate({**scripted(0.3).model_dump(), "name": "t", "agents": {"kind": "llm", "backend": f"scripted:{tmp_path}/missing.txt"}})
-    with pytest.raises(RunFailed, match="missing.txt"):
+    # an answer no option matches fails at run time (scoring a script is not possible)
+    (tmp_path / "banana.txt").write_text("banana\n")
+    bad = validate({**scripted(0.3).model_dump(), "name": "t", "population": None,
+                    "agents": {"kind": "llm", "backend": f"scripted:{tmp_path}/banana.txt", "decision": "score",
+                               "score_grid": [0, 0.5, 1]}})
+    with pytest.raises(RunFailed, match="matches none of the options"):
         execute(bad, tmp_path, progress=False)
     failed_dirs = [p.parent for p in tmp_path.glob("t/*/failure.json")]
     assert len(failed_dirs) == 1 and not (failed_dirs[0] / "summary.json").exists()
@@ -257,9 +261,10 @@ def test_secrets_cannot_enter_configs_and_options_reach_the_backend(tmp_path):
         validate({"name": "x", "world": {"id": "donor-game"}, "agents": {"backend_options": {"api_key": "sk-live-123"}}})
     ok = validate({"name": "x", "world": {"id": "donor-game"}, "agents": {"backend_options": {"api_key_env": "MY_KEY"}}})
     assert ok.agents.backend_options == {"api_key_env": "MY_KEY"}
-    with pytest.raises(RunFailed, match="unexpected keyword"):
+    with pytest.raises(ConfigError, match="unknown option 'bogus_option' for the scripted backend"):
         execute(llm(tmp_path, ["Answer: 1"], agents={"kind": "llm", "backend": f"scripted:{tmp_path}/answers.txt",
                                                       "backend_options": {"bogus_option": 1}}), tmp_path / "runs", progress=False)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_agent_groups_share_the_seats_and_are_recorded(tmp_path):

@@ -150,6 +150,9 @@ class Backend(ABC):
     can_score: bool = False
     #: whether a trailing assistant message is continued (see the module docstring)
     can_prefill: bool = False
+    #: whether answers follow the order of the calls rather than what is asked (``scripted:``
+    #: replays its file); such a backend is never put behind the on-disk cache
+    order_dependent: bool = False
 
     @abstractmethod
     def generate(self, chats: list[Chat], *, params: GenerationParams) -> list[Completion]:
