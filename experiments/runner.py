@@ -699,9 +699,18 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _worker_main(conn, parent_pid: int, out_root: str) -> None:
     """A worker process: run the runs it is sent, one at a time, and answer each."""
-    from dilemmazoo.agents.backends.redaction import redact_text
+    from dilemmazoo.agents.backends.redaction import (
+        install_log_redaction,
+        redact_text,
+        register_secrets,
+        secrets_in_config,
+        secrets_in_environment,
+    )
 
     _die_with_parent(parent_pid)
+    # a spawned worker inherits no registered secrets: every log line and error it makes is redacted too
+    install_log_redaction()
+    register_secrets(secrets_in_environment())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
     while True:
         try:
@@ -711,6 +720,7 @@ def _worker_main(conn, parent_pid: int, out_root: str) -> None:
         if task is None:
             return
         config_data, wait = task
+        register_secrets(secrets_in_config(config_data))
         config = ExperimentConfig.model_validate(config_data)
         try:
             result = execute(config, out_root, progress=False, wait=wait)
