@@ -13,25 +13,35 @@ Escapes. The security review of issue 15 found four ways out of the first sandbo
 switch, a 16 MiB SysV segment that outlived the worker, ``gc`` reaching the world in process);
 the issue adds a loopback connection, writes outside the snapshot, reading the host's
 environment and ``~/.ssh``, a fork bomb, a memory bomb, an infinite loop, state leaked between
-episodes through shared memory, signals to the parent and ctypes. Each is a policy file in
-tests/attack_policies/ (most start with escape_kit.py, the routes to the real interpreter), with
-the host's paths, port and pid written into its constants.
+episodes through shared memory, signals to the parent and ctypes. Writing this suite found three
+more: a silent escape through ``functools.update_wrapper`` (closed since), a forged answer
+frame on the worker's pipe, and a rewrite of the worker's own ``send`` that drops the reports of
+refused attempts. Each is a policy file in tests/attack_policies/ (most start with
+escape_kit.py, the routes to the real interpreter), with the host's paths, port and pid written
+into its constants. Every file passes the static filter: the attacks are aimed at the run-time
+layers.
 
-What every attack must satisfy, under each isolation level this machine gives (named in the
-test id) and under the explicit fallback ``isolation: process``:
+What every attack must satisfy, under the isolation level this machine gives and under the
+explicit fallback ``isolation: process`` (the level is the first part of each test id, e.g.
+``bubblewrap-fork_bomb``):
 
 - zero gain, exactly: the same seed is played once with the attacker in seat 0 and once with an
   idle seat 0 (always ``stay``, the sandbox's fallback); every agent's rewards at every step are
   identical. The attackers harvest like vicgalle's BFS agent after their attempt (or, for the
-  exfiltrations, only when they saw the secret), so a decision that is not replaced by the
-  fallback shows as reward;
-- counted: every decision of the attacker is a failure of an expected kind (``forbidden``,
-  ``crash``, ``timeout``, ``memory``), reported for seat 0 only;
-- the host unchanged: the canary folder (names, contents, times), the environment, the working
-  directory, no child process left (the test process is a child subreaper, so an orphan a
-  worker leaves behind becomes its child), no new System V shared-memory segment
-  (/proc/sysvipc/shm), no file left in /dev/shm, no connection seen by the listening TCP and
-  Unix sockets, no signal received.
+  exfiltrations and the leak between episodes, only when they saw the secret), so a decision
+  that is not replaced by the fallback shows as reward (an honest seat 0 gets 5 in STEPS);
+- counted: every decision of the attacker is a failure of the expected kind (``forbidden``, or
+  ``timeout`` / ``memory`` for the loop and the memory bomb), reported for seat 0 only;
+- the host unchanged: the canary folder (names, contents, access times), the environment, the
+  working directory, no child process left (the test process is a child subreaper, so an orphan
+  a worker leaves behind becomes its child), no new System V shared-memory segment of the
+  attack's key or the sandbox's uid (/proc/sysvipc/shm), no such file left in /dev/shm, no
+  connection seen by the listening TCP and Unix sockets, no signal received.
+
+A second pass plays the attacks that act on the host with the audit hook switched off: the
+kernel side alone (namespaces, read-only root, rlimits, the seccomp filter) must then keep the
+host unchanged. Host checks count only what the sandbox's uid or the attack's own names made, so
+other processes of a shared machine do not disturb them.
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dilemmazoo.agents.sandbox import SandboxLimits, probe_isolation
+from dilemmazoo.agents.sandbox import SandboxLimits, UnsafeInProcessWarning, probe_isolation
 from dilemmazoo.agents.synthesis import BFS_POLICY, IDLE_POLICY, ZONE_POLICY, play_codes
 from dilemmazoo.envs import make_world
 
@@ -562,7 +572,8 @@ def test_honest_policies_return_the_same_in_and_out_of_the_sandbox(game, code):
 
     codes = {seat: code for seat in world().possible_agents}
     inside = play_codes(world(), codes, seed=SEED, isolation=LEVELS[0])
-    outside = play_codes(world(), codes, seed=SEED, unsafe_in_process=True)
+    with pytest.warns(UnsafeInProcessWarning):
+        outside = play_codes(world(), codes, seed=SEED, unsafe_in_process=True)
     np.testing.assert_array_equal(inside.rewards, outside.rewards)
     np.testing.assert_array_equal(inside.tagged, outside.tagged)
     assert inside.failures == outside.failures == Counter()
@@ -574,7 +585,8 @@ def test_all_bfs_cleanup_eats_the_full_orchard_exactly():
     starts with 103 apples, the river starts 47% polluted so nothing regrows, and BFS agents never
     clean, so the group eats exactly 103 apples: U = 103 / 1000."""
     world = cleanup(episode_length=1000)
-    result = play_codes(world, {seat: BFS_POLICY for seat in world.possible_agents}, seed=0, unsafe_in_process=True)
+    with pytest.warns(UnsafeInProcessWarning):  # trusted code, in process for speed
+        result = play_codes(world, {seat: BFS_POLICY for seat in world.possible_agents}, seed=0, unsafe_in_process=True)
     assert result.rewards.shape == (1000, N_AGENTS)
     assert result.rewards.sum() / 1000 == pytest.approx(0.103, abs=1e-12)
 
@@ -587,4 +599,4 @@ def test_play_codes_rejects_unknown_seats():
 def test_the_snapshot_needs_the_global_view():
     world = cleanup(observation="symbolic")
     with pytest.raises(ValueError, match="observation='global'"):
-        play_codes(world, {ATTACKER: BFS_POLICY}, seed=0, unsafe_in_process=True)
+        play_codes(world, {ATTACKER: BFS_POLICY}, seed=0, isolation="process")
