@@ -897,6 +897,15 @@ def test_loop_that_swallows_the_interrupt_is_killed(host):
     assert box.failures == {"timeout": 3}
 
 
+def test_cpu_limit_kills_the_worker(host):
+    source = "def policy(state, agent_id):\n    while True:\n        pass\n"
+    with sandbox(source, limits=SandboxLimits(cpu_s=1, call_timeout_s=30, grace_s=30)) as box:
+        (result,) = box.call(host.state, [0])
+        assert not box.alive
+    assert (result.error, result.action) == ("timeout", FALLBACK)
+    assert result.message == "worker killed by SIGXCPU (CPU limit of 1 s)"
+
+
 def test_episode_budget_falls_back_until_the_next_episode(host):
     """Agent 1 loops until the 0.1 s call limit; once the 0.25 s budget is spent (after at most
     3 calls, each at least 0.1 s), every decision falls back without calling the policy."""

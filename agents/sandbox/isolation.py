@@ -227,7 +227,10 @@ def _probe_bwrap() -> bool | str:
     if path is None:
         return "bwrap is not installed"
     layout = worker_layout(sandboxed=True)
-    return _run_probe(bwrap_command(layout, path) + [layout.python, "-I", "-S", "-c", "print('ok')"])
+    # as PID 1: no init process in between, which bwrap might leave behind for a subreaper to reap
+    command = bwrap_command(layout, path)
+    command.insert(1, "--as-pid-1")
+    return _run_probe(command + [layout.python, "-I", "-S", "-c", "print('ok')"])
 
 
 def _probe_unshare() -> bool | str:
@@ -468,12 +471,13 @@ def install_seccomp(program: bytes) -> None:
 
 
 def apply_rlimits(limits: Mapping[str, int]) -> dict[str, Any]:
-    """Set the worker's resource limits (soft = hard); returns what was applied or why not."""
+    """Set the worker's resource limits (soft = hard, but for CPU time); returns the soft
+    limits applied, or why not."""
     import resource
 
     wanted = {
         "RLIMIT_AS": limits["memory_mb"] * 1024 * 1024,
-        "RLIMIT_CPU": limits["cpu_s"],
+        "RLIMIT_CPU": (limits["cpu_s"], limits["cpu_s"] + 1),  # SIGXCPU first (a timeout), SIGKILL a second later
         "RLIMIT_FSIZE": 0,
         "RLIMIT_CORE": 0,
         "RLIMIT_NOFILE": limits["max_open_files"],
@@ -483,9 +487,10 @@ def apply_rlimits(limits: Mapping[str, int]) -> dict[str, Any]:
     }
     applied: dict[str, Any] = {}
     for name, value in wanted.items():
+        soft, hard = value if isinstance(value, tuple) else (value, value)
         try:
-            resource.setrlimit(getattr(resource, name), (value, value))
-            applied[name] = value
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+            applied[name] = soft
         except (ValueError, OSError, AttributeError) as error:
             applied[name] = f"failed: {error}"
     return applied

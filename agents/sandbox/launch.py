@@ -260,6 +260,23 @@ def _children(pid: int) -> list[int]:
         return []
 
 
+def _reap_adopted(pids: list[int]) -> None:
+    """Reap the launcher's former children that were re-parented to this process (it is a child
+    subreaper, as a test harness may be): bwrap's monitor can exit before its child does."""
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone already
+        if parent == os.getpid():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (OSError, ChildProcessError):
+                pass
+
+
 def _kill(process: subprocess.Popen, level: str) -> None:
     """Kill a worker so that nothing is left behind. At the namespaced levels the launcher
     (bwrap or unshare) is killed through its child, the first process of the worker's PID
@@ -341,6 +358,7 @@ class PolicySandbox(_Accounting):
         self.budget_spent_s = 0.0
         self._warn = warn and self.level == "process"
         self._process: subprocess.Popen | None = None
+        self._inner: list[int] = []  # the launcher's children (bwrap's init, unshare's worker)
         self._dirs: list[str] = []
         self._buffer = b""
         self._violations: list[tuple[int, str]] = []  # (index in the call, text) received since the last answer
@@ -443,6 +461,7 @@ class PolicySandbox(_Accounting):
             self._stop_worker()
             return
         self.isolation = {"level": self.level, **ready["details"]}
+        self._inner = _children(self._process.pid) if self.level != "process" else []
         self._take_violations(None)
         load_error = ready.get("load_error")
         if load_error is not None:
@@ -469,6 +488,8 @@ class PolicySandbox(_Accounting):
             if process.poll() is None:
                 _kill(process, self.level)
             process.wait()
+            _reap_adopted(self._inner)
+            self._inner = []
             for stream in (process.stdin, process.stdout, process.stderr):
                 try:
                     stream.close()
