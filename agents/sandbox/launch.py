@@ -582,8 +582,9 @@ class PolicySandbox(_Accounting):
             code = process.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             return "crash", "worker stopped answering"
-        # bwrap reports a signal that killed its child as 128 + signal; unshare re-raises it
-        number = -code if code < 0 else code - 128 if self.level != "process" and code > 128 else 0
+        # bwrap reports a signal that killed its child as 128 + signal, unshare re-raises it, and
+        # the worker itself exits with 128 + SIGXCPU at its CPU limit
+        number = -code if code < 0 else code - 128 if code > 128 else 0
         if not number:
             return "crash", f"worker exited with status {code}"
         name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)

@@ -148,6 +148,9 @@ def serve(init: dict, in_fd: int, out_fd: int, send, devnull: int, sealed: list)
                                 report=report, guard=lambda: the_guard)
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the file-size limit fails instead of killing
+    # the CPU limit ends the worker the same way at every level (as the first process of a PID
+    # namespace it would otherwise ignore SIGXCPU and be killed a second later)
+    signal.signal(signal.SIGXCPU, lambda signum, frame: os._exit(128 + signal.SIGXCPU))
 
     if init["level"] == "process" and limits["drop_root"]:
         why_not = isolation.drop_root()
