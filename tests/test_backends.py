@@ -7,6 +7,8 @@ LiteLLM runs on its ``mock_response=`` argument.
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 import hashlib
 import importlib
@@ -379,10 +381,23 @@ class TestLiteLLM(BackendContract):
 
     def test_provenance_names_model_and_api_base_without_credentials(self):
         backend = make_backend("litellm:hosted_vllm/qwen", mock_response="x", api_base="http://me:secret@[::1]:8000/v1?token=t")
-        assert backend.provenance() == {
+        provenance = backend.provenance()
+        assert provenance == {
             "model": "hosted_vllm/qwen", "revision": None, "weights_sha256": None, "base_url": "http://[::1]:8000/v1",
+            "request_options": provenance["request_options"],  # the mock answer shapes the replies
         }
+        assert "secret" not in json.dumps(provenance)
         assert self.make().provenance()["base_url"] is None  # the provider's default
+
+    def test_provenance_tells_request_bodies_apart_and_not_their_keys(self):
+        def provenance(**options):
+            return make_backend("litellm:gpt-4o-mini", mock_response="x", **options).provenance()["request_options"]
+
+        plain = provenance()
+        json_mode = provenance(response_format={"type": "json_object"})
+        tagged = provenance(extra_body={"top_k": 5, "token": "sk-one-1234567"})
+        assert len({plain, json_mode, tagged}) == 3  # different bodies: different cache keys
+        assert tagged == provenance(extra_body={"top_k": 5, "token": "sk-two-7654321"})  # a key is no part of it
 
     def test_mock_round_trip(self):
         backend = self.make()

@@ -56,6 +56,7 @@ from dilemmazoo.agents.backends.limits import (
     redact,
 )
 from dilemmazoo.agents.backends.redaction import (
+    request_options_digest,
     Secret,
     install_log_redaction,
     redact_secrets,
@@ -75,6 +76,11 @@ LITELLM_OPTIONS = (
     "input_cost_per_token", "output_cost_per_token", "reasoning_effort", "user",
     "presence_penalty", "frequency_penalty", "logit_bias",
 )
+
+#: options that say where and how to send, not what to ask: left out of the request digest in
+#: the provenance (mock_response is a test's answer, so it stays in: a cache must not mix mocks)
+_TRANSPORT_OPTIONS = frozenset({"api_base", "base_url", "api_key", "drop_params", "max_retries", "timeout",
+                                "input_cost_per_token", "output_cost_per_token"})
 
 
 def _import_litellm():
@@ -173,7 +179,12 @@ class LiteLLMBackend(LoopBackedBackend):
         """The model name and the ``api_base``/``base_url`` given (None: the provider's default),
         without credentials; an API model's revision and weights are not disclosed (None)."""
         url = self.litellm_kwargs.get("api_base") or self.litellm_kwargs.get("base_url")
-        return {"model": self.model, "revision": None, "weights_sha256": None, "base_url": public_url(url)}
+        found = {"model": self.model, "revision": None, "weights_sha256": None, "base_url": public_url(url)}
+        shaping = {key: value for key, value in self.litellm_kwargs.items() if key not in _TRANSPORT_OPTIONS}
+        digest = request_options_digest(shaping)
+        if digest is not None:  # answers depend on what each request carries: so do cache keys
+            found["request_options"] = digest
+        return found
 
     @property
     def max_retries(self) -> int:

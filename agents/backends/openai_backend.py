@@ -65,6 +65,7 @@ from dilemmazoo.agents.backends.limits import (
     redact,
 )
 from dilemmazoo.agents.backends.redaction import (
+    request_options_digest,
     Secret,
     install_log_redaction,
     redact_secrets,
@@ -190,7 +191,12 @@ class OpenAIBackend(LoopBackedBackend):
         """The model name and the server the SDK talks to, without credentials; an API model's
         revision and weights are not disclosed (None)."""
         url = self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_DEFAULT_URL
-        return {"model": self.model, "revision": None, "weights_sha256": None, "base_url": public_url(url)}
+        found = {"model": self.model, "revision": None, "weights_sha256": None, "base_url": public_url(url)}
+        digest = request_options_digest({"extra_body": self.extra_body, "extra_headers": self.extra_headers,
+                                         "response_format": self.response_format})
+        if digest is not None:  # answers depend on what each request carries: so do cache keys
+            found["request_options"] = digest
+        return found
 
     def __repr__(self) -> str:
         where = f", base_url={redact_url(self.base_url)!r}" if self.base_url else ""

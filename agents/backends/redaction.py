@@ -461,3 +461,17 @@ def install_stream_redaction() -> None:
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, RedactingWriter):
             setattr(sys, name, RedactingWriter(stream))
+
+
+def request_options_digest(options: Mapping[str, Any]) -> str | None:
+    """A short sha256 of the options that shape an API answer (``extra_body``, ``response_format``,
+    non-secret headers...), with secret values blanked first: two cells that send different request
+    bodies get different provenance and so different cache keys. None when no option is set."""
+    import hashlib
+    import json
+
+    present = {key: value for key, value in options.items() if value not in (None, {}, [], "")}
+    if not present:
+        return None
+    text = json.dumps(redact_config(present), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
