@@ -60,7 +60,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dilemmazoo.agents.sandbox import SandboxLimits, UnsafeInProcessWarning, probe_isolation
+from dilemmazoo.agents.sandbox import PolicySandbox, SandboxLimits, UnsafeInProcessWarning, make_snapshot, probe_isolation
 from dilemmazoo.agents.synthesis import BFS_POLICY, IDLE_POLICY, ZONE_POLICY, play_codes
 from dilemmazoo.envs import make_world
 
@@ -185,6 +185,7 @@ ATTACKS = [
     Attack("ctypes_libc", "issue"),
     Attack("forge_protocol", "new"),
     Attack("patch_worker_protocol", "new"),
+    Attack("violation_flood", "new", frozenset({"forbidden"}), kit=False, host_effect=False),
 ]
 BY_NAME = {attack.name: attack for attack in ATTACKS}
 
@@ -529,6 +530,23 @@ def test_running_the_code_in_the_host_process_cannot_be_configured():
     data["agents"]["params"]["sandbox"] = False
     with pytest.raises(ConfigError, match=r"params\.sandbox: the option is gone .*isolation: process"):
         check_experiment(validate(data))
+
+
+# A host that keeps every report of a flood grows by about 40 MB per second of flood (measured:
+# 140,000 reports in a 1 s call); over an episode's default 120 s budget that is gigabytes.
+MAX_REPORTS_PER_DECISION = 1000
+
+
+@pytest.mark.parametrize("level", LEVELS, ids=[f"{level}-violation_flood" for level in LEVELS])
+def test_a_flood_of_refused_attempts_keeps_the_hosts_log_bounded(level):
+    source = (ATTACK_DIR / "violation_flood.py").read_text()
+    with PolicySandbox(source, n_actions=9, fallback_action=7, limits=LIMITS, isolation=level) as sandbox:
+        results = sandbox.call(make_snapshot({"grid": np.zeros((3, 3))}), [0]) + sandbox.call(
+            make_snapshot({"grid": np.zeros((3, 3))}), [1])
+    assert [(r.action, r.error) for r in results] == [(7, "forbidden"), (7, "forbidden")]
+    assert sandbox.failures == Counter(forbidden=2)
+    kept = len(sandbox.violations)
+    assert 2 <= kept <= 2 * MAX_REPORTS_PER_DECISION, f"the host kept {kept} reports of 2 decisions"
 
 
 def test_every_attack_file_is_in_the_table_and_passes_the_static_filter():
