@@ -787,6 +787,16 @@ def test_attempt_is_logged_by_the_host_even_when_the_policy_catches_it(host):
     assert all(v.text.startswith("blocked os.remove(") for v in box.violations)
 
 
+def test_a_flood_of_refused_attempts_is_counted_not_kept(host):
+    source = ("import math\ndef policy(state, agent_id):\n    for count in range(500):\n        try:\n"
+              "            math.tau = count\n        except Exception:\n            pass\n    return 1\n")
+    with sandbox(source) as box:
+        (result,) = box.call(host.state, [0])
+    assert (result.error, result.action) == ("forbidden", FALLBACK)
+    assert result.message == "assignment to math.tau (x100) and 400 more attempts"  # 100 reports a decision
+    assert len(box.violations) == 100 and {v.text for v in box.violations} == {"assignment to math.tau"}
+
+
 def test_patching_builtins_stays_inside_the_policy(host):
     # the policy's own builtins are a private dict: patching them changes only its answers
     source = "def policy(state, agent_id):\n    __builtins__['len'] = lambda x: 5\n    return len([])\n"

@@ -54,6 +54,7 @@ __all__ = [
 FAILURE_KINDS = ("timeout", "crash", "invalid_action", "memory", "rejected", "forbidden")
 POLICY_LINE_OFFSET = 1_000_000
 MESSAGE_CHARS = 500
+MAX_REPORTS = 100  # refused attempts reported per decision; the rest are only counted
 
 _SAFE_BUILTIN_NAMES = (
     "abs all any ascii bin bool bytes callable chr classmethod complex dict divmod enumerate filter float "
@@ -372,10 +373,13 @@ class PolicyRuntime:
         self.n_actions = n_actions
         self.guard = guard
         self.reported: list[str] = []
-        log = self.reported.append
+        self.unreported = [0]  # attempts past MAX_REPORTS in the current decision
 
-        def tell(text: str, _report=report, _log=log) -> None:
-            _log(text)
+        def tell(text: str, _report=report, _log=self.reported, _more=self.unreported, _cap=MAX_REPORTS) -> None:
+            if len(_log) >= _cap:  # a flood of attempts: counted, not each sent
+                _more[0] += 1
+                return
+            _log.append(text)
             _report(text)
 
         self.report = tell
@@ -479,9 +483,15 @@ class PolicyRuntime:
         if self.load_error is not None:
             return (None, *self.load_error)
         self.reported.clear()  # in place: the reporter holds this list
+        self.unreported[0] = 0
         action, kind, message = self._guarded(lambda: self._coerce(self.policy(state, agent_id)))
         if self.reported:
-            return None, "forbidden", short("; ".join(self.reported) + (f" ({message})" if message else ""))
+            counts: dict[str, int] = {}
+            for text in self.reported:
+                counts[text] = counts.get(text, 0) + 1
+            attempts = "; ".join(text if count == 1 else f"{text} (x{count})" for text, count in counts.items())
+            more = f" and {self.unreported[0]} more attempts" if self.unreported[0] else ""
+            return None, "forbidden", short(attempts + more + (f" ({message})" if message else ""))
         if kind:
             return None, kind, message
         if not 0 <= action < self.n_actions:

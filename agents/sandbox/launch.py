@@ -14,7 +14,9 @@ one round-trip per environment step for all agents that use the policy. The host
   namespaces with an empty ``/tmp`` and its own IPC namespace;
 - keeps the violation log itself: the worker sends each refused attempt as it happens, and a
   worker killed by the seccomp filter (``SIGSYS``) is a violation the host sees from the exit
-  status. ``sandbox.violations`` is that log; a policy cannot erase what was sent.
+  status. ``sandbox.violations`` is that log; a policy cannot erase what was sent. A flood of
+  attempts is bounded: at most :data:`MAX_VIOLATIONS_PER_DECISION` reports are kept per
+  decision and the rest counted in one entry (the worker itself sends at most 100).
 
 :class:`UnsafeInProcessPolicy` runs trusted code in the host process (tests, the benchmark):
 static checks and the restricted namespace only, no isolation at all. No config reaches it.
@@ -67,6 +69,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("dilemmazoo.sandbox")
+MAX_VIOLATIONS_PER_DECISION = 100  # the host keeps this many per decision and counts the rest
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 
 
@@ -362,6 +365,7 @@ class PolicySandbox(_Accounting):
         self._dirs: list[str] = []
         self._buffer = b""
         self._violations: list[tuple[int, str]] = []  # (index in the call, text) received since the last answer
+        self._dropped: Counter[int] = Counter()  # index -> reports past MAX_VIOLATIONS_PER_DECISION
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -431,6 +435,7 @@ class PolicySandbox(_Accounting):
             os.set_blocking(stream.fileno(), False)
         self._buffer = b""
         self._violations = []
+        self._dropped = Counter()
         use_seccomp = self.limits.seccomp and probe_isolation().details.get("seccomp") is True
         init = {
             "level": self.level, "code": self.policy.code, "seed": self.seed, "n_actions": self.n_actions,
@@ -526,7 +531,10 @@ class PolicySandbox(_Accounting):
                 text, index = message["violation"], message["index"]
                 if not isinstance(text, str) or type(index) is not int:
                     raise _ProtocolError("malformed violation report")
-                self._violations.append((index, short(text)))
+                if sum(1 for kept, _ in self._violations if kept == index) >= MAX_VIOLATIONS_PER_DECISION:
+                    self._dropped[index] += 1  # a flood: counted, not kept
+                else:
+                    self._violations.append((index, short(text)))
                 continue
             return message
 
@@ -560,11 +568,13 @@ class PolicySandbox(_Accounting):
     def _take_violations(self, agent_ids: list[Any] | None) -> dict[int, list[str]]:
         """Log the violations received since the last answer; index -> texts for this call."""
         by_index: dict[int, list[str]] = {}
-        for index, text in self._violations:
+        dropped = [(index, f"{count} more refused attempts (not kept)") for index, count in self._dropped.items()]
+        for index, text in [*self._violations, *dropped]:
             inside = agent_ids is not None and 0 <= index < len(agent_ids)
             self.violations.append(Violation(self.calls, agent_ids[index] if inside else None, text))
             by_index.setdefault(index if inside else -1, []).append(text)
         self._violations = []
+        self._dropped = Counter()
         return by_index
 
     def _stderr_tail(self) -> str:
