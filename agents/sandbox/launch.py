@@ -450,6 +450,7 @@ class PolicySandbox(_Accounting):
         try:
             self._send(pickle.dumps(init, protocol=pickle.HIGHEST_PROTOCOL), deadline)
             ready = self._receive(deadline)
+            self._remove_dirs()  # only needed to start (cwd, mount point): nothing is left if the host dies later
             if isinstance(ready, dict) and isinstance(ready.get("fatal"), str):
                 raise _ProtocolError(ready["fatal"].strip().splitlines()[-1] if ready["fatal"].strip() else "fatal")
             if not (isinstance(ready, dict) and ready.get("ready") is True and isinstance(ready.get("details"), dict)):
@@ -500,6 +501,9 @@ class PolicySandbox(_Accounting):
                     stream.close()
                 except OSError:
                     pass
+        self._remove_dirs()
+
+    def _remove_dirs(self) -> None:
         for path in self._dirs:
             shutil.rmtree(path, ignore_errors=True)
         self._dirs = []
