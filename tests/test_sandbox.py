@@ -869,10 +869,14 @@ def test_runtime_attacks_are_forbidden_in_and_out(host, attack):
 
 
 def test_patching_helpers_inside_one_policy_does_not_reach_another(host):
-    patcher = compile_policy("def policy(state, agent_id):\n    state.helpers.nearest(state.grid, (1, 1), 'A')\n"
-                             "    return 0\n")
+    # with the static filter off, the helpers' real module globals are one attribute away: each
+    # runtime has its own copy of the module, so the patch stays in it
+    patcher = compile_policy("def policy(state, agent_id):\n    helpers.nearest.__globals__['STAY'] = 3\n"
+                             "    return helpers.nearest.__globals__['STAY']\n", static_checks=False)
+    assert run_unsafe_in_process(patcher, host.state, [0], n_actions=N_ACTIONS, fallback_action=FALLBACK)[0].action == 3
     with sandbox(patcher) as box:
-        assert box.call(host.state, [0])[0].ok
+        assert box.call(host.state, [0])[0].action == 3
+    assert ph.STAY == 7
     honest = run_unsafe_in_process(compile_policy(BFS_POLICY), host.state, range(5), n_actions=N_ACTIONS,
                                    fallback_action=FALLBACK)
     assert [r.action for r in honest] == BFS_EXPECTED
