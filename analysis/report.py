@@ -777,9 +777,9 @@ def _header(runs: Sequence[RunRecords], worlds: Sequence[tuple[str, list[GridCel
             revision = agent.get("revision") or (f"weights sha256 {agent['weights_sha256'][:12]}…"
                                                  if agent.get("weights_sha256") else None)
             key = (str(agent.get("label") or "–"), str(agent.get("kind") or "–"), _model_text(agent), revision,
-                   str(agent.get("backend") or "–"), str(agent.get("decision") or "–"))
+                   str(agent.get("backend") or "–"), str(agent.get("decision") or "–"), agent.get("isolation"))
             groups.setdefault(key, {"label": key[0], "kind": key[1], "model": key[2], "revision": revision,
-                                    "backend": key[4], "decision": key[5], "runs": 0})["runs"] += 1
+                                    "backend": key[4], "decision": key[5], "isolation": key[6], "runs": 0})["runs"] += 1
             if agent.get("kind") in ("llm", "synthesized"):
                 models.add(_model_text(agent) + (f" ({revision})" if revision else ""))
         models_of_run.append(frozenset(models))
@@ -815,6 +815,10 @@ def _header(runs: Sequence[RunRecords], worlds: Sequence[tuple[str, list[GridCel
                         + "; ".join(f"{', '.join(sorted(models))} ({count} run{'s' if count != 1 else ''})"
                                     for models, count in model_sets.items())
                         + (" (they differ between grid cells only)." if swept else "."))
+    weak = sum(any(agent.get("isolation") == "process" for agent in _agent_groups(run)) for run in runs)
+    if weak:
+        warnings.append(f"{weak} run{'s' if weak != 1 else ''} ran model-written code with isolation: process (a plain "
+                        "process with limits, no operating-system namespaces), as their configs asked.")
     decisions = totals["decisions"]
     return {
         "agents": list(groups.values()),
@@ -863,7 +867,7 @@ def _strategies(run: RunRecords) -> dict[str, Any] | None:
     return {"generation": last, "members": rows, "selected": selected, "note": note}
 
 
-_SYNTHESIS_COLUMNS = ("iteration", "feedback", "valid", "code_lines", "mean_reward", "efficiency", "equality",
+_SYNTHESIS_COLUMNS = ("iteration", "feedback", "valid", "isolation", "code_lines", "mean_reward", "efficiency", "equality",
                       "sustainability", "peace", "fallback_rate", "failure_kinds")
 _FEEDBACK_COMPARED = ("mean_reward", "efficiency", "equality", "sustainability", "peace", "fallback_rate")
 

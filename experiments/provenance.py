@@ -78,8 +78,8 @@ def agent_provenance(label: str, group: Any, policy: Any) -> dict[str, Any]:
 
     Language-model and synthesized groups ask their policy (``LLMPolicy.provenance``: the
     backend's provenance plus the decision mode it used; ``SynthesizedPolicy.provenance``: the
-    code-writing backend's, with no decision mode since written code plays); scripted groups
-    have no model.
+    code-writing backend's, with no decision mode since written code plays, and the sandbox
+    isolation its code ran under); scripted groups have no model.
     """
     entry: dict[str, Any] = {"label": label, "kind": group.kind, "backend": None, "decision": None,
                              **dict.fromkeys(_MODEL_FIELDS)}
@@ -88,4 +88,6 @@ def agent_provenance(label: str, group: Any, policy: Any) -> dict[str, Any]:
     info = policy.provenance()
     entry["backend"] = group.backend
     entry.update({name: info.get(name) for name in ("decision", *_MODEL_FIELDS)})
+    if group.kind == "synthesized":  # the sandbox level the written code actually ran under
+        entry["isolation"] = info.get("isolation")
     return entry

@@ -124,7 +124,10 @@ def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, 
     if group.kind == "synthesized":  # LLM-written Python policies, run in a sandbox
         from dilemmazoo.agents.synthesis import SynthesizedPolicy
 
-        return SynthesizedPolicy(backend, group, seed=seed)
+        try:
+            return SynthesizedPolicy(backend, group, seed=seed)
+        except ValueError as error:  # checked before the run already; this guards callers that skip the checks
+            raise ConfigError(f"agents: {error}") from None
     return LLMPolicy(
         backend,
         persona=group.persona,

@@ -392,3 +392,12 @@ def test_presets_run_with_any_backend(preset, tmp_path):
     assert len(result.steps) == 2 * 12 * 10
     assert not result.steps["fallback_used"].any()
     assert result.population["strategy"].unique().tolist() == [BFS_POLICY.rstrip("\n")]
+    # the isolation the code ran under is recorded with the run and named in the report
+    from dilemmazoo.agents.sandbox import probe_isolation
+    from dilemmazoo.analysis.report import write_report
+
+    level = probe_isolation().level
+    recorded = [agent.get("isolation") for agent in result.summary["provenance"]["agents"]]
+    assert recorded == [level]
+    html = write_report(result.run_dir).read_text()
+    assert f"isolation <strong>{level}</strong>" in html
