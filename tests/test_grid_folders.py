@@ -201,11 +201,12 @@ class StandInPolicy:
 
 
 class StandInSynthesized:
-    """What SynthesizedPolicy.provenance promises: the code-writing backend's fields, no decision mode."""
+    """What SynthesizedPolicy.provenance promises: the code-writing backend's fields, no decision mode,
+    and the sandbox isolation the code ran under."""
 
     def provenance(self):
         return {"model": "gpt-x", "revision": None, "weights_sha256": None, "base_url": "https://api.example/v1",
-                "decision": None}
+                "decision": None, "isolation": "bubblewrap"}
 
 
 def test_agent_provenance_asks_the_policy():
@@ -217,7 +218,7 @@ def test_agent_provenance_asks_the_policy():
                             "agents": {"kind": "synthesized", "backend": "litellm:gpt-x"}})
     assert agent_provenance("coders", synthesized.groups[0], StandInSynthesized()) == {
         "label": "coders", "kind": "synthesized", "backend": "litellm:gpt-x", "decision": None, "model": "gpt-x",
-        "revision": None, "weights_sha256": None, "base_url": "https://api.example/v1"}
+        "revision": None, "weights_sha256": None, "base_url": "https://api.example/v1", "isolation": "bubblewrap"}
 
 
 def _git(folder, *args):
