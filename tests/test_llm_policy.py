@@ -224,12 +224,11 @@ def test_policy_provenance_is_the_backends_plus_the_resolved_decision(tmp_path):
 
 
 def test_synthesized_policy_provenance_names_the_code_writer():
-    backend = ScriptedBackend(["```python\ndef act(obs):\n    return 0\n```"])
     from dilemmazoo.agents.sandbox import probe_isolation
 
+    backend = ScriptedBackend(["```python\ndef act(obs):\n    return 0\n```"])
     # the code writer's model, no decision mode (written code plays), and the sandbox the code runs in
     assert SynthesizedPolicy(backend).provenance() == {**backend.provenance(), "decision": None,
                                                        "isolation": probe_isolation().level}
-    assert SynthesizedPolicy(None).provenance() == dict.fromkeys(
-        ["model", "revision", "weights_sha256", "base_url", "decision"]
-    )
+    assert SynthesizedPolicy(None).provenance() == {
+        **dict.fromkeys(["model", "revision", "weights_sha256", "base_url", "decision"]), "isolation": probe_isolation().level}
