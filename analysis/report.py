@@ -2,7 +2,7 @@
 
 ``write_report(path)`` finds the run directories under ``path`` (those holding
 ``summary.json``), reads their records, computes the metrics, draws the plots as PNG embedded
-as base64 data URIs, and renders ``templates/report.html`` (jinja2, autoescaped) into one
+as base64 data URIs, and renders ``templates/report.html`` (:mod:`.html`: jinja2, autoescaped) into one
 ``report.html`` that can be mailed or archived on its own.
 
 The page opens with what produced the numbers: the model(s), backend and decision mode of each
@@ -32,8 +32,6 @@ plots and tables by cell. Cell values are shown as words (``donation_multiplier=
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +39,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 import pandas as pd
 import yaml
@@ -51,10 +48,12 @@ from . import WORLD_METRICS, commons, donor_game, gridworld, repeated_game, trus
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .gridworld_plots import gridworld_figures, outcome_by_episode
+from .html import format_number, render_template, write_html
 from .metrics import RunRecords, decision_stats, decisions_by_generation, find_runs, llm_call_stats, load_run
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures, punishment_possible
 from .repeated_game_plots import cooperation_by_round, repeated_game_figures, repeated_game_tables
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
+from .training import is_training_run, write_training_report
 from .trust_split_plots import efficiency_by_round, split_figures, split_tables
 
 __all__ = ["WORLD_ANALYSES", "GridCell", "TimeSeries", "WorldAnalysis", "format_number", "grid_cells", "human_value",
@@ -290,25 +289,6 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
         time_series=_GRIDWORLD_SERIES,
     ),
 }
-
-
-def format_number(value: Any) -> str:
-    """Numbers as a reader wants them: ``30,720``, ``30,720.5``, ``12.25``, ``0.3167``; ``–`` for
-    none; booleans as ``yes`` / ``no``."""
-    if value is None or isinstance(value, (bool, np.bool_)):
-        return "–" if value is None else ("yes" if value else "no")
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        if math.isnan(value):
-            return "–"
-        if value.is_integer() and abs(value) < 1e15:
-            return f"{int(value):,}"
-        if abs(value) >= 1000:
-            return f"{value:,.1f}"
-        return f"{value:.4g}"
-    return str(value)
 
 
 def human_value(value: Any) -> str:
@@ -981,37 +961,6 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     }
 
 
-def _environment() -> jinja2.Environment:
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    environment.filters["num"] = format_number
-    return environment
-
-
-def render_template(name: str, context: Mapping[str, Any]) -> str:
-    """Render ``templates/<name>`` (jinja2, autoescaped, strict, with the ``num`` filter)."""
-    return _environment().get_template(name).render(**context)
-
-
-def write_html(target: Path, html: str) -> Path:
-    """Write ``html`` to ``target`` through a temporary file renamed into place; returns ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(html)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     """Write one self-contained HTML report for the run(s) under ``path``; return its path.
 
@@ -1023,8 +972,6 @@ def write_report(path: str | Path, out: str | Path | None = None) -> Path:
     root = Path(path)
     run_dirs = find_runs(root)
     if not run_dirs:
-        from .training import is_training_run, write_training_report
-
         if is_training_run(root):
             return write_training_report(root, out)
         raise FileNotFoundError(f"no run directories (holding summary.json) and no training run under {str(root)!r}")

@@ -35,6 +35,7 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
+from .html import render_template, write_html
 from .plots import _finish, _new_figure, figure_to_data_uri
 
 __all__ = [
@@ -263,8 +264,6 @@ def _config_lines(config: dict[str, Any], prefix: str = "") -> list[tuple[str, A
 
 def write_training_report(path: str | Path, out: str | Path | None = None) -> Path:
     """Write ``report.html`` for the training run at ``path`` (or to ``out``); return its path."""
-    from .report import render_template, write_html
-
     run = load_training_run(path)
     keys, table = _table_rows(run)
     title = run.config.get("name") or run.config.get("run_name") or run.path.name
