@@ -4,9 +4,10 @@ Source: Gupta et al., "Social learning and collective norms in a common-pool res
 (arXiv 2510.14401; no public code): agents choose a harvesting effort, see only local, noisy
 outcomes (no reward signal), monitor and punish peers who exceed the group norm, and may
 choose that norm by proposing and voting. Monitoring by the appropriators and graduated
-sanctions follow Ostrom, *Governing the Commons* (1990), design principles 4 and 5. The
-reusable rules live in :mod:`dilemmazoo.norms.sanctions` and :mod:`dilemmazoo.norms.voting`
-(pure leaf modules) and this world calls them.
+sanctions follow Ostrom, *Governing the Commons* (1990), design principles 4 and 5. These
+institutions are part of this world's rules: they live in
+:mod:`dilemmazoo.envs.institutions.sanctions` and :mod:`dilemmazoo.envs.institutions.voting`
+(pure functions) and this world calls them.
 
 Mechanics (pure functions, tested against hand-computed values)
 ----------------------------------------------------------------
@@ -20,7 +21,7 @@ Mechanics (pure functions, tested against hand-computed values)
 - Regrowth (:func:`logistic_regrowth`): ``R <- min(K, R + r R (1 - R / K))`` with
   ``r = growth_rate`` and ``K = capacity``. The maximum sustainable yield is ``r K / 4``
   (:func:`max_sustainable_yield`), taken when the post-harvest stock is ``K / 2``.
-- Monitoring and punishment (:func:`dilemmazoo.norms.sanctions.monitor_and_punish`), every
+- Monitoring and punishment (:func:`dilemmazoo.envs.institutions.sanctions.monitor_and_punish`), every
   harvest step, against the group norm ``G(t)`` when one is in force: each agent inspects one
   random peer with probability ``m = monitoring_prob``; a peer whose harvest exceeds ``G(t)``
   (by more than 1e-9, so aiming exactly at the norm is safe) is punished with probability ``p = punish_prob``: the punisher pays ``punish_cost``, the
@@ -29,7 +30,7 @@ Mechanics (pure functions, tested against hand-computed values)
   punish the same target in one round; it pays one fine per punishment. The sanction draws
   are made every harvest step (even with ``m = 0`` or no norm), so worlds that differ only in
   the sanction parameters share their other random numbers.
-- Propose and vote (:func:`dilemmazoo.norms.voting.elect`): in a vote round every agent
+- Propose and vote (:func:`dilemmazoo.envs.institutions.voting.elect`): in a vote round every agent
   proposes a per-agent harvest threshold in ``[0, alpha K]``; the distinct proposals, rounded
   to ``proposal_decimals`` places, are the options; each agent votes for one; the plurality
   winner (ties broken at random; capped at ``alpha K`` should rounding pass it) becomes
@@ -144,8 +145,8 @@ from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionSpec, Amount, Choice, LanguageWorld
 from dilemmazoo.envs.checks import check_bool, check_int
-from dilemmazoo.norms.sanctions import NORM_TOLERANCE, SanctionOutcome, monitor_and_punish
-from dilemmazoo.norms.voting import Election, elect
+from dilemmazoo.envs.institutions.sanctions import NORM_TOLERANCE, SanctionOutcome, monitor_and_punish
+from dilemmazoo.envs.institutions.voting import Election, elect
 
 __all__ = [
     "EffortCPREnv",

@@ -1,35 +1,53 @@
 """Norm mechanisms: utility transforms, population dynamics and institutions.
 
 Each is registered by one line below so configs can name it.
+
+Importing this package does not load the agents layer: dynamics whose module imports agents
+(``policy_synthesis``) are registered by the path of their class, ``"module:Class"``, and
+imported when a config first names them (:func:`dynamics_class`).
 """
+
+import importlib
 
 from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, StrategyWriter, UtilityTransform
 from dilemmazoo.norms.cultural_evolution import CulturalEvolution
 from dilemmazoo.norms.institutions import INSTITUTIONS, CostlyPunishment
 from dilemmazoo.norms.social_learning import SocialLearning
-from dilemmazoo.norms.synthesis import PolicySynthesis
 from dilemmazoo.norms.utilities import InequityAversion, WelfareInternalization
 
-POPULATION_DYNAMICS: dict[str, type[PopulationDynamics]] = {}
+#: name -> the dynamics class, or ``"module:Class"`` for one imported on first use
+POPULATION_DYNAMICS: dict[str, type[PopulationDynamics] | str] = {}
 UTILITY_TRANSFORMS: dict[str, type] = {}
 
 
-def register_dynamics(name: str, cls: type[PopulationDynamics]) -> None:
+def register_dynamics(name: str, cls: type[PopulationDynamics] | str) -> None:
+    """Register ``cls`` (a class, or ``"module:Class"`` to import on first use) as ``name``."""
     if name in POPULATION_DYNAMICS:
         raise ValueError(f"population dynamics {name!r} is already registered")
+    if isinstance(cls, str) and cls.count(":") != 1:
+        raise ValueError(f"population dynamics {name!r}: a deferred class is named 'module:Class', got {cls!r}")
     POPULATION_DYNAMICS[name] = cls
 
 
 register_dynamics("cultural_evolution", CulturalEvolution)
 register_dynamics("social_learning", SocialLearning)
-register_dynamics("policy_synthesis", PolicySynthesis)
+register_dynamics("policy_synthesis", "dilemmazoo.norms.synthesis:PolicySynthesis")
+
+
+def dynamics_class(name: str) -> type[PopulationDynamics]:
+    """The class registered as ``name``, importing its module if it was registered by path."""
+    try:
+        entry = POPULATION_DYNAMICS[name]
+    except KeyError:
+        raise ValueError(f"unknown population dynamics {name!r}; known: {', '.join(sorted(POPULATION_DYNAMICS))}") from None
+    if isinstance(entry, str):
+        module, attribute = entry.split(":")
+        return getattr(importlib.import_module(module), attribute)
+    return entry
 
 
 def make_dynamics(name: str, **kwargs) -> PopulationDynamics:
-    try:
-        cls = POPULATION_DYNAMICS[name]
-    except KeyError:
-        raise ValueError(f"unknown population dynamics {name!r}; known: {', '.join(sorted(POPULATION_DYNAMICS))}") from None
+    cls = dynamics_class(name)
     try:
         return cls(**kwargs)
     except TypeError as error:
@@ -58,8 +76,8 @@ register_utility("welfare", WelfareInternalization)
 
 
 def list_norms() -> dict[str, str]:
-    """Registered norm names with the first line of their docstrings."""
-    entries = {f"dynamics:{k}": v for k, v in POPULATION_DYNAMICS.items()}
+    """Registered norm names with the first line of their docstrings (imports every deferred dynamics)."""
+    entries = {f"dynamics:{k}": dynamics_class(k) for k in POPULATION_DYNAMICS}
     entries.update({f"utility:{k}": v for k, v in UTILITY_TRANSFORMS.items()})
     entries.update({f"institution:{k}": v for k, v in INSTITUTIONS.items()})
     return {k: (v.__doc__ or "").strip().splitlines()[0] for k, v in entries.items()}
@@ -73,12 +91,12 @@ __all__ = [
     "Institution",
     "Member",
     "POPULATION_DYNAMICS",
-    "PolicySynthesis",
     "PopulationDynamics",
     "SocialLearning",
     "StrategyWriter",
     "UtilityTransform",
     "WelfareInternalization",
+    "dynamics_class",
     "list_norms",
     "make_dynamics",
     "make_utility",

@@ -1,12 +1,13 @@
 """Institutions: rules that add moves or sanctions to a world.
 
-The rules worlds call are pure functions. Those shared across worlds live in leaf modules of
-this package that import nothing from dilemmazoo (:mod:`~dilemmazoo.norms.sanctions`: monitoring
-and graduated punishment; :mod:`~dilemmazoo.norms.voting`: propose-then-vote), so any world can
-call them without importing the layers above it. The Donor Game's costly punishment is a rule of
-that one world and lives beside it (``dilemmazoo.envs.donor_game.punish``). The classes here
-name, describe and parameterise each institution; configs, analysis and ``dilemmazoo list``
-refer to them through :data:`INSTITUTIONS`.
+The rules a world calls are pure functions in the envs layer, so worlds never import the layers
+above them: :mod:`dilemmazoo.envs.institutions.sanctions` (monitoring and graduated punishment)
+and :mod:`dilemmazoo.envs.institutions.voting` (propose-then-vote). The Donor Game's costly
+punishment is a rule of that one world and lives beside it (``dilemmazoo.envs.donor_game.punish``).
+The classes here (:class:`CostlyPunishment`, and the wrappers in :mod:`dilemmazoo.norms.sanctions`
+and :mod:`dilemmazoo.norms.voting`) name, describe and parameterise each institution, to put it
+on any world; configs, analysis and ``dilemmazoo list`` refer to them through
+:data:`INSTITUTIONS`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dilemmazoo.envs.donor_game import punish
 from dilemmazoo.norms.sanctions import MonitoringPunishment
 from dilemmazoo.norms.voting import ProposeThenVote
 
-__all__ = ["CostlyPunishment", "INSTITUTIONS", "MonitoringPunishment", "ProposeThenVote"]
+__all__ = ["CostlyPunishment", "INSTITUTIONS"]
 
 
 @dataclass(frozen=True)

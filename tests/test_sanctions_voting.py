@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dilemmazoo.norms.sanctions import MonitoringPunishment, graduated_fine, monitor_and_punish
-from dilemmazoo.norms.voting import ProposeThenVote, distinct_proposals, elect, option_of_seat, plurality
+from dilemmazoo.envs.institutions.sanctions import check_sanction_terms, graduated_fine, monitor_and_punish
+from dilemmazoo.envs.institutions.voting import distinct_proposals, elect, is_vote_round, option_of_seat, plurality
+from dilemmazoo.norms.sanctions import MonitoringPunishment
+from dilemmazoo.norms.voting import ProposeThenVote
 
 # --------------------------------------------------------------------------------------------
 # Graduated fines
@@ -167,6 +169,26 @@ def test_monitoring_punishment_institution():
         MonitoringPunishment(monitoring_prob=2.0)
     with pytest.raises(ValueError, match="max_multiplier"):
         MonitoringPunishment(max_multiplier=0.0)
+    with pytest.raises(ValueError, match="graduated"):
+        MonitoringPunishment(graduated=1)
+
+
+@pytest.mark.parametrize(
+    "terms, name",
+    [
+        ({"monitoring_prob": -0.1}, "monitoring_prob"),
+        ({"punish_prob": True}, "punish_prob"),
+        ({"punish_cost": float("inf")}, "punish_cost"),
+        ({"fine": -2.0}, "fine"),
+        ({"graduated": "yes"}, "graduated"),
+        ({"max_multiplier": float("nan")}, "max_multiplier"),
+    ],
+)
+def test_check_sanction_terms_names_the_bad_term(terms, name):
+    good = dict(monitoring_prob=0.5, punish_prob=1.0, punish_cost=1.0, fine=2.0, graduated=True, max_multiplier=3.0)
+    assert check_sanction_terms(**good) is None
+    with pytest.raises(ValueError, match=name):
+        check_sanction_terms(**{**good, **terms})
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,14 +267,24 @@ def test_propose_then_vote_institution():
         ProposeThenVote(vote_every=0)
 
 
+def test_is_vote_round_table():
+    assert [r for r in range(1, 11) if is_vote_round(r, 3)] == [1, 4, 7, 10]
+    assert all(is_vote_round(r, 1) for r in range(1, 6))
+    assert [r for r in range(1, 25) if is_vote_round(r, 12)] == [1, 13]
+    with pytest.raises(ValueError, match="vote_every"):
+        is_vote_round(1, 0)
+    with pytest.raises(ValueError, match="round_number"):
+        is_vote_round(0, 10)
+
+
 @pytest.mark.parametrize("module", ["sanctions", "voting"])
 def test_rule_modules_are_pure_leaves(module):
-    # Worlds import these modules, so they may import nothing from dilemmazoo (numpy and stdlib only).
+    # Worlds call these rules, so they import numpy and the standard library only.
     import ast
     import importlib
     import pathlib
 
-    source = pathlib.Path(importlib.import_module(f"dilemmazoo.norms.{module}").__file__).read_text()
+    source = pathlib.Path(importlib.import_module(f"dilemmazoo.envs.institutions.{module}").__file__).read_text()
     imported = set()
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
