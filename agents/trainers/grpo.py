@@ -11,7 +11,7 @@ The spec is "trust_split_and_trainers.md" (sections "IPD" and "GRPO (TRL) and A-
 What is trained
 ---------------
 One LoRA adapter (``lora_r``, ``lora_alpha``, ``lora_dropout`` on ``lora_target_modules``) on the
-model that :func:`~dilemmazoo.agents.trainers.llm_trainer.load_base_model` loads (``"embedded"``:
+model that :func:`~dilemmazoo.agents.trainers.llm_model.load_base_model` loads (``"embedded"``:
 SmolLM2-135M-Instruct shipped with the package; ``"hf:PATH"``: any local chat model). The learner
 plays a whole match of a two-player language world (``world`` + ``world_kwargs``, default the
 iterated prisoner's dilemma ``dilemmazoo/repeated-game-v0``) against one fixed scripted opponent
@@ -30,7 +30,7 @@ learner seat (seat ``row % 2``), and TRL repeats it ``num_generations`` (G) time
 a group share the environment seed (common random numbers) and the opponent. :class:`MatchRollout`
 plays all ``prompts_per_step * G`` matches in lockstep with the trainer's current weights:
 
-- the conversation is the one :func:`~dilemmazoo.agents.trainers.llm_trainer.build_chat` starts
+- the conversation is the one :func:`~dilemmazoo.agents.trainers.llm_rollout.build_chat` starts
   (system: ``persona`` and ``rules(seat)``; user: ``describe(seat)`` and the action spec's
   instruction) and every later decision of the learner appends one user turn with the same content
   (``describe`` + instruction) after the learner's previous answer, rendered by the tokenizer's chat
@@ -84,7 +84,7 @@ Outputs of :func:`train_grpo` (``out_dir``)
 ``config.json`` (the :class:`GRPOBaselineConfig`), ``metrics.jsonl`` (one row per optimizer step,
 keys in :data:`GRPO_METRIC_KEYS`: the rollout's ``return_per_round``, ``other_return_per_round``,
 ``welfare_per_round``, ``cooperation_rate`` (repeated games), ``split_efficiency`` (splitting
-worlds), ``fallbacks`` computed by :func:`~dilemmazoo.agents.trainers.llm_trainer.match_metrics`
+worlds), ``fallbacks`` computed by :func:`~dilemmazoo.agents.trainers.llm_rollout.match_metrics`
 as in the LLM trainer, plus TRL's ``loss``, ``kl`` (only when ``beta > 0``), ``entropy``,
 ``grad_norm``, ``reward``, ``reward_std``, clip ratios, and timings), ``checkpoints/checkpoint-N/``
 (TRL/Trainer checkpoints every ``checkpoint_every`` steps and at the end: adapter, optimizer,
@@ -106,7 +106,7 @@ Nothing reaches the network: :func:`train_grpo` and :func:`evaluate_grpo` set ``
 no hub push, and ``TRL_EXPERIMENTAL_SILENCE=1`` (``rollout_func`` is marked experimental).
 
 Evaluation: :func:`evaluate_grpo` loads a run's adapter and plays it (no training) against fixed
-opponents, one :func:`~dilemmazoo.agents.trainers.llm_trainer.match_metrics` row per opponent.
+opponents, one :func:`~dilemmazoo.agents.trainers.llm_rollout.match_metrics` row per opponent.
 
 Devices and cost
 ----------------
@@ -147,16 +147,15 @@ except ImportError as error:  # torch comes with the "local" extra
 
 from dilemmazoo.agents.base import Decision
 from dilemmazoo.agents.trainers.credit import agrae_advantages, agrae_success_mask
-from dilemmazoo.agents.trainers.llm_trainer import (
+from dilemmazoo.agents.trainers.llm_model import end_of_turn_ids, plain_base
+from dilemmazoo.agents.trainers.llm_rollout import (
     MatchRecord,
     build_chat,
-    end_of_turn_ids,
     make_opponent,
     match_metrics,
-    plain_base,
-    read_metrics,
     sample_completions,
 )
+from dilemmazoo.agents.trainers.llm_trainer import _jsonable, read_metrics
 from dilemmazoo.envs.base import ActionParseError
 
 __all__ = [
@@ -624,7 +623,7 @@ class MatchRollout:
 def model_generator(model: Any, tokenizer: Any, end_of_turn_ids: Sequence[int], max_new_tokens: int,
                     temperature: float) -> Generator:
     """A :data:`Generator` sampling from ``model`` with
-    :func:`~dilemmazoo.agents.trainers.llm_trainer.sample_completions` (the LoRA trainer's sampler)."""
+    :func:`~dilemmazoo.agents.trainers.llm_rollout.sample_completions` (the LoRA trainer's sampler)."""
 
     def generate(sequences: list[list[int]], seed: int) -> list[tuple[list[int], list[float]]]:
         return sample_completions(model, tokenizer, sequences, seed, eos_ids=end_of_turn_ids,
@@ -734,10 +733,6 @@ def _metrics_row(step: int, matches: Sequence[PlayedMatch], logs: dict[str, Any]
         "rollout_s": rollout_s,
         "seconds": seconds,
     }
-
-
-def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -926,7 +921,7 @@ def evaluate_grpo(out_dir_or_adapter: str | Path, opponents: Sequence[str], matc
     to load the adapter into (else the config's model is loaded). Matches ``k = 0..matches-1`` use
     environment seed ``seed * 1000 + k`` and learner seat ``k % 2``; answers are sampled at the
     config's ``temperature`` with a generator seeded by ``seed``. Rows hold the opponent, the
-    adapter path, :func:`~dilemmazoo.agents.trainers.llm_trainer.match_metrics` and
+    adapter path, :func:`~dilemmazoo.agents.trainers.llm_rollout.match_metrics` and
     ``invalid_answer_rate``.
     """
     path = Path(out_dir_or_adapter)
