@@ -21,7 +21,9 @@ import numpy as np
 
 from dilemmazoo.agents.base import Action, Decision
 from dilemmazoo.envs.base import Amount, Choice, Message
-from dilemmazoo.envs.trust_split import HANDS, ItemProposal, decode_message, hand_beats
+from dilemmazoo.envs.messages import decode_message
+from dilemmazoo.envs.split_nocomm import ItemProposal
+from dilemmazoo.envs.trust_split import HANDS, hand_beats
 
 __all__ = ["SPLIT_STRATEGIES", "SplitGreedy", "SplitWelfareMaximiser"]
 

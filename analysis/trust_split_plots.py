@@ -2,7 +2,7 @@
 (``dilemmazoo/split-nocomm-v0``): split shares, agreement, messages.
 
 Source: "Learning Robust Social Strategies with Large Language Models" (arXiv 2511.19405);
-the allocation rule is :func:`dilemmazoo.envs.trust_split.proportional_allocation`.
+the allocation rule is :func:`dilemmazoo.envs.split_rule.proportional_allocation`.
 
 Definitions (per player seat, over its proposal steps where it did not fall back):
 
@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from dilemmazoo.envs.trust_split import SplitNoCommEnv, TrustSplitEnv
+from dilemmazoo.envs.split_nocomm import SplitNoCommEnv
+from dilemmazoo.envs.trust_split import TrustSplitEnv
 
 from .plots import _new_figure, note_figure, plot_share_by_round
 from .repeated_game_plots import short_policy

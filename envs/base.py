@@ -39,6 +39,7 @@ __all__ = [
     "PERCENT",
     "answer_line",
     "check_answer_words",
+    "format_number",
     "move_family",
     "normalize_answer",
     "plain_numbers",
@@ -332,13 +333,19 @@ class Message(ActionSpec):
     make_action: Callable[[str], Any] = field(default=lambda text: text)
 
     def parse(self, text: str) -> Any:
+        return self.make_action(self.content(text)[: self.max_chars])
+
+    def content(self, text: str) -> str:
+        """The message in a reply: after the last ``Answer:``, else the whole reply, stripped.
+
+        Raises :class:`ActionParseError` when it is empty."""
         try:
             content = answer_line(text)
         except ActionParseError:
             content = (text or "").strip()
         if not content:
             raise ActionParseError("The message is empty.")
-        return self.make_action(content[: self.max_chars])
+        return content
 
 
 def whole_number_action(make: Callable[[int], Any], refusal: str) -> Callable[[int, float], Any]:
@@ -353,6 +360,13 @@ def whole_number_action(make: Callable[[int], Any], refusal: str) -> Callable[[i
         return make(int(value))
 
     return make_action
+
+
+def format_number(value: float) -> str:
+    """A number as the language view writes it: rounded to 2 decimals, no trailing zeros, never "-0".
+
+    A numpy float is rounded by numpy (``round`` calls its ``__round__``), a Python float by Python."""
+    return f"{round(value, 2) + 0.0:g}"
 
 
 class LanguageWorld(ParallelEnv, ABC):
@@ -432,6 +446,13 @@ class LanguageWorld(ParallelEnv, ABC):
         if not all(isinstance(n, str) and n.strip() for n in result) or len(set(result)) != len(result):
             raise ValueError(f"options['names'] must hold distinct non-empty strings, got {result}")
         return result
+
+    def _checked_render_mode(self, render_mode: Any) -> str | None:
+        """``render_mode`` when it is None or one of ``metadata["render_modes"]``; else a ``ValueError``."""
+        modes = self.metadata["render_modes"]
+        if render_mode is not None and render_mode not in modes:
+            raise ValueError(f"render_mode must be None or one of {list(modes)}, got {render_mode!r}")
+        return render_mode
 
     def _check_actions(self, actions: Any) -> None:
         """Refuse a step after the end, and actions for agents that are not playing."""

@@ -69,7 +69,7 @@ harvest, empty message), which the world ignores; their actions are not required
 
 Action: one fixed ``Dict(harvest=Discrete(capacity + 1), message=Box(0, 0x10FFFF,
 (max_message_chars,), int32))``; the message is Unicode code points padded with 0
-(:func:`~dilemmazoo.envs.trust_split.encode_message`). Only the key the phase needs is read;
+(:func:`~dilemmazoo.envs.messages.encode_message`). Only the key the phase needs is read;
 ``step`` also accepts an ``int`` (harvest) or a ``str`` (message), or a dict with only that
 key. A request above the current stock is allowed (it triggers the random allocation); a
 message in a harvest step, a harvest in a talk step, or an over-long message is a
@@ -92,7 +92,7 @@ the conversation of this month so far. Nothing hidden: catches are public after 
 ``action_spec``: an :class:`~dilemmazoo.envs.base.Amount` of whole units from 0 to the
 current stock (answer grammar: exactly one whole number after the last ``Answer:``, words
 beside it not read, "harvest" allowed; a negation, another world's move word, two numbers, a
-fraction or a percentage is invalid); the speaker a :class:`~dilemmazoo.envs.trust_split.BoundedMessage` (an
+fraction or a percentage is invalid); the speaker a :class:`~dilemmazoo.envs.messages.BoundedMessage` (an
 over-long message is an ``ActionParseError``, never truncated); anyone else a one-option
 "Wait" :class:`~dilemmazoo.envs.base.Choice`.
 
@@ -135,7 +135,7 @@ from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, whole_number_action
 from dilemmazoo.envs.checks import check_bool, check_int
-from dilemmazoo.envs.trust_split import MAX_CODE_POINT, BoundedMessage, decode_message, encode_message
+from dilemmazoo.envs.messages import BoundedMessage, encode_message, message_space, read_message
 
 __all__ = [
     "DEFAULT_NAMES",
@@ -417,7 +417,7 @@ class CommonsEnv(LanguageWorld):
         self.possible_agents = [f"player_{i}" for i in range(self.n_agents)]
         self.agents: list[str] = []
         self._seat = {agent: i for i, agent in enumerate(self.possible_agents)}
-        message_box = spaces.Box(0, MAX_CODE_POINT, (self.max_message_chars,), np.int32)
+        message_box = message_space(self.max_message_chars)
         self._action_spaces = {
             agent: spaces.Dict({"harvest": spaces.Discrete(self.capacity + 1), "message": message_box})
             for agent in self.possible_agents
@@ -796,24 +796,13 @@ class CommonsEnv(LanguageWorld):
 
     def _message_of(self, agent: str, action: Any) -> str:
         if isinstance(action, str):
-            return decode_message(encode_message(action, self.max_message_chars))
+            return read_message(agent, action, self.max_message_chars)
         if not isinstance(action, Mapping) or "message" not in action:
             raise ValueError(
                 f"month {self.month} is in its talk step and {agent} speaks: send a message "
                 f"({{'message': codes}} or a str), not {action!r:.80}"
             )
-        message = action["message"]
-        if isinstance(message, str):
-            return decode_message(encode_message(message, self.max_message_chars))
-        codes = np.asarray(message)
-        if codes.dtype.kind not in "iu" or codes.shape != (self.max_message_chars,):
-            raise ValueError(
-                f"{agent}'s message must be {self.max_message_chars} integer code points (encode_message), got "
-                f"shape {codes.shape} and dtype {codes.dtype}; a longer message is over the limit"
-            )
-        if codes.min() < 0 or codes.max() > MAX_CODE_POINT:
-            raise ValueError(f"{agent}'s message holds values outside the code points 0..{MAX_CODE_POINT}")
-        return decode_message(codes)
+        return read_message(agent, action["message"], self.max_message_chars)
 
     def _observations(self) -> dict[str, dict[str, Any]]:
         last = self.months[-1] if self.months else None

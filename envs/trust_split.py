@@ -1,19 +1,18 @@
-"""Trust-and-Split (TAS-RPS) — ``dilemmazoo/trust-split-v0`` — and Split No-Comm —
-``dilemmazoo/split-nocomm-v0``.
+"""Trust-and-Split (TAS-RPS) — ``dilemmazoo/trust-split-v0``.
 
 Source: "Learning Robust Social Strategies with Large Language Models" (arXiv 2511.19405;
-dereckpiche/AdAlignLLM), the released "TAS-RPS" variant of Trust-and-Split and the Split game
-without communication; after Duque et al., "Advantage Alignment Algorithms" (ICLR 2025).
+dereckpiche/AdAlignLLM), the released "TAS-RPS" variant of Trust-and-Split; after Duque et
+al., "Advantage Alignment Algorithms" (ICLR 2025).
 
-Allocation rule (both worlds, :func:`proportional_allocation`)
---------------------------------------------------------------
+Allocation rule (:mod:`dilemmazoo.envs.split_rule`, shared with Split No-Comm)
+------------------------------------------------------------------------------
 Two players claim ``x_A`` and ``x_B`` of a pool of ``N`` units. If ``x_A + x_B <= N`` each
 gets its claim and the leftover is wasted; otherwise the pool is shared in proportion,
 ``q_i = N * x_i / (x_A + x_B)``. A player's reward is ``q_i * v_i`` with ``v_i`` its value of
-one unit (:func:`split_rewards`). Both claim 10 of 10: 5 each.
+one unit. Both claim 10 of 10: 5 each.
 
-Trust-and-Split (TAS-RPS)
--------------------------
+The game
+--------
 Each round both players get different rock-paper-scissors hands (drawn without replacement);
 the holder of the winning ("upper") hand values a coin at ``high_value`` (10), the other at
 ``low_value`` (1). Each player sees only its own hand, so holding the upper hand has
@@ -33,10 +32,10 @@ Arguments (paper defaults): ``n_rounds=10``, ``coins=10``, ``high_value=10.0``,
 
 Agents ``player_0`` and ``player_1``. Action: one fixed ``Dict(message=Box(0, 0x10FFFF,
 (max_message_chars,), int32), proposal=Discrete(coins + 1))``. The message is a string of
-Unicode code points, padded with 0 (:func:`encode_message` / :func:`decode_message`); a
-gymnasium ``Text`` space is not used because it only holds a fixed character set. In a message
-step only the speaker decides (``deciders()``) and only its ``message`` is read; in the
-proposal step both decide and only ``proposal`` is read. ``step`` also accepts a ``str`` for a
+Unicode code points, padded with 0 (:mod:`dilemmazoo.envs.messages`); a gymnasium ``Text``
+space is not used because it only holds a fixed character set. In a message step only the
+speaker decides (``deciders()``) and only its ``message`` is read; in the proposal step both
+decide and only ``proposal`` is read. ``step`` also accepts a ``str`` for a
 message and an ``int`` for a proposal, and a dict with only the key the phase needs; an action
 of the wrong kind for the phase (a proposal in a message step, a message in the proposal
 step) or a message over the limit is a ``ValueError``. The message spec's ``parse`` rejects
@@ -53,7 +52,7 @@ this player held the upper hand in the previous round, -1 before), ``last_other_
 Language view: ``rules`` tells the hands, values, phases, the allocation rule and the reveal;
 ``describe`` the round, the player's own hand, the previous round (own result and the reveal)
 and this round's messages, never the other's current hand. ``action_spec``: the speaker gets a
-:class:`BoundedMessage`, the listener a one-option "Wait" :class:`Choice` (its idle action),
+:class:`~dilemmazoo.envs.messages.BoundedMessage`, the listener a one-option "Wait" :class:`Choice` (its idle action),
 both players in the proposal step an :class:`Amount` of whole coins.
 
 Reward: 0 in message steps, ``q_i * v_i`` in the proposal step.
@@ -74,95 +73,34 @@ not read, "propose"/"split" allowed, a negation or another move word ("Accept 5"
 Fallbacks (for answers that never parse, counted by the runner): an empty message; a
 proposal of ``coins // 2``, the uninformed fair claim.
 
-Split No-Comm
--------------
-Items (``items=("hats", "books", "balls")``), ``units=10`` of each, ``n_rounds=10``. Each
-round per-item values are drawn from ``item_values=(1.0, 10.0)`` for both players and are
-public; they are redrawn until some item *conflicts* (both players give it the higher value)
-and both players' value sums are equal. No messages: every step both players propose, per
-item, how many units they keep; each item is shared by the allocation rule above, and the
-reward is the sum over items of ``q_item * value_item``. The spec's fixed opponents are
-greedy (keeps everything) and welfare-maximiser (item to the higher valuer, ties 5/5);
-they are players, not part of this world (not yet in ``agents/``).
-
-Action: ``Box(0, units, (len(items),), int64)``. Observation: ``round``, ``values``,
-``other_values`` (Box, this round), ``last_other_proposal`` (Box(-1, units), -1 before the
-first round), ``last_reward``. Infos: ``round``, ``value_<item>``, ``other_value_<item>``,
-``proposal_<item>``, ``other_proposal_<item>``, ``coins_<item>`` (units received; -1 / 0.0 at
-reset), ``max_welfare`` (sum over items of ``units * max(v_A, v_B)``). Answer grammar
-(:class:`ItemProposal`): ``Answer: hats 10, books 5, balls 0`` (every item named once, any
-order) or ``Answer: 10, 5, 0`` (in item order); exactly one whole number per item. Fallback:
-half of every item (``units // 2``).
-
 Version history
 ---------------
-- v0: first version (both worlds).
+- v0: first version (Split No-Comm, which this module held at first, has its own module,
+  :mod:`dilemmazoo.envs.split_nocomm`; mechanics unchanged).
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from numbers import Real
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
-from dilemmazoo.envs.base import (
-    NUMBER, ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, Message, answer_line,
-    check_answer_words, normalize_answer, plain_numbers, whole_number_action,
-)
+from dilemmazoo.envs.base import ActionSpec, Amount, Choice, LanguageWorld, format_number, whole_number_action
 from dilemmazoo.envs.checks import check_int
+from dilemmazoo.envs.messages import BoundedMessage, encode_message, message_space, read_message
+from dilemmazoo.envs.split_rule import check_unit_value, proportional_allocation
 
-__all__ = [
-    "HANDS",
-    "BoundedMessage",
-    "ItemProposal",
-    "SplitNoCommEnv",
-    "TrustSplitEnv",
-    "decode_message",
-    "draw_hands",
-    "draw_item_values",
-    "encode_message",
-    "hand_beats",
-    "proportional_allocation",
-    "split_rewards",
-]
+__all__ = ["HANDS", "TrustSplitEnv", "draw_hands", "hand_beats"]
 
 HANDS = ("rock", "paper", "scissors")
-MAX_CODE_POINT = 0x10FFFF
 PHASE_FIRST, PHASE_SECOND, PHASE_PROPOSAL = 0, 1, 2
 
 
 # ---------------------------------------------------------------------------------------------
 # Pure mechanics
 # ---------------------------------------------------------------------------------------------
-
-
-def proportional_allocation(claim_a: float, claim_b: float, pool: float) -> tuple[float, float]:
-    """Units each player receives: the claims if they fit in ``pool`` (leftover wasted),
-    else ``q_i = pool * x_i / (x_A + x_B)``."""
-    if claim_a < 0 or claim_b < 0:
-        raise ValueError(f"claims must be non-negative, got {claim_a} and {claim_b}")
-    total = claim_a + claim_b
-    if total <= pool:
-        return float(claim_a), float(claim_b)
-    return pool * claim_a / total, pool * claim_b / total
-
-
-def split_rewards(
-    claims_a: Sequence[float], claims_b: Sequence[float], values_a: Sequence[float], values_b: Sequence[float], pool: float
-) -> tuple[float, float]:
-    """Rewards of a split of one or more items: ``sum_item q_i(item) * v_i(item)``."""
-    reward_a = reward_b = 0.0
-    for xa, xb, va, vb in zip(claims_a, claims_b, values_a, values_b, strict=True):
-        qa, qb = proportional_allocation(xa, xb, pool)
-        reward_a += qa * va
-        reward_b += qb * vb
-    return reward_a, reward_b
 
 
 def hand_beats(hand: int, other: int) -> bool:
@@ -177,131 +115,6 @@ def draw_hands(rng: np.random.Generator) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def draw_item_values(
-    rng: np.random.Generator, n_items: int, levels: Sequence[float] = (1.0, 10.0), max_tries: int = 10_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-item values for both players, redrawn until some item conflicts (both give it the
-    highest level) and both value sums are equal."""
-    levels_array = np.asarray(levels, dtype=np.float64)
-    top = levels_array.max()
-    for _ in range(max_tries):
-        values = rng.choice(levels_array, size=(2, n_items))
-        if np.any((values[0] == top) & (values[1] == top)) and values[0].sum() == values[1].sum():
-            return values[0], values[1]
-    raise ValueError(f"no values with a conflict and equal sums found for {n_items} items and levels {list(levels)}")
-
-
-def encode_message(text: str, max_chars: int) -> np.ndarray:
-    """``text`` as ``max_chars`` code points (int32), padded with 0.
-
-    Raises ``ValueError`` for a text over ``max_chars`` characters or holding NUL."""
-    if not isinstance(text, str):
-        raise ValueError(f"a message must be a str, got {type(text).__name__}")
-    if len(text) > max_chars:
-        raise ValueError(f"the message has {len(text)} characters; the limit is {max_chars}")
-    if "\x00" in text:
-        raise ValueError("a message cannot hold the NUL character")
-    codes = np.zeros(max_chars, dtype=np.int32)
-    codes[: len(text)] = [ord(c) for c in text]
-    return codes
-
-
-def decode_message(codes: Any) -> str:
-    """The text of a code-point array: up to the first 0; surrogates read as U+FFFD."""
-    chars = []
-    for code in np.asarray(codes).reshape(-1).tolist():
-        if code == 0:
-            break
-        chars.append("\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code))
-    return "".join(chars)
-
-
-# ---------------------------------------------------------------------------------------------
-# Action specs
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BoundedMessage(Message):
-    """A :class:`Message` that rejects, rather than truncates, a message over ``max_chars``."""
-
-    def parse(self, text: str) -> Any:
-        try:
-            content = answer_line(text)
-        except ActionParseError:
-            content = (text or "").strip()
-        if not content:
-            raise ActionParseError("The message is empty.")
-        if len(content) > self.max_chars:
-            raise ActionParseError(
-                f"The message has {len(content)} characters; the limit is {self.max_chars}. Send a shorter message."
-            )
-        return self.make_action(content.replace("\x00", ""))
-
-
-@dataclass(frozen=True)
-class ItemProposal(ActionSpec):
-    """Whole units to keep of each item; ``make_action(list[int])`` builds the action.
-
-    Grammar: the last ``Answer:`` of the normalized text (as :class:`~dilemmazoo.envs.base.Amount`
-    reads it) holds exactly one number per item, either each right after its item's name, every
-    name once (``Answer: hats 10, books 5, balls 0``, any order, ``:`` or ``=`` allowed), or
-    without names in the order of ``items`` (``Answer: 10, 5, 0``). A mix, a missing or extra
-    number, a name twice, a fraction, a number outside ``0..units``, a percentage, a negation or
-    a move word other than "propose"/"split" (:data:`~dilemmazoo.envs.base.MOVE_WORDS`) is invalid.
-    """
-
-    items: Sequence[str] = ()
-    units: int = 10
-    make_action: Any = None
-
-    def parse(self, text: str) -> Any:
-        content = answer_line(normalize_answer(text or ""))
-        check_answer_words(content, ("propose", "split"))
-        lowered = content.lower()
-        numbers = plain_numbers(lowered, 0, self.units)
-        named = [re.findall(rf"\b{re.escape(item.lower())}\b\s*[:=]?\s*({NUMBER.pattern})?", lowered) for item in self.items]
-        example = f"'Answer: {', '.join(f'{item} {self.units // 2}' for item in self.items)}'"
-        if len(numbers) != len(self.items):
-            raise ActionParseError(
-                f"Give one whole number per item ({', '.join(self.items)}), e.g. {example}; found {len(numbers)} numbers."
-            )
-        if all(not hits for hits in named):
-            raw = numbers
-        elif all(len(hits) == 1 and hits[0] for hits in named):
-            raw = [hits[0] for hits in named]
-        else:
-            raise ActionParseError(f"Name every item once, each followed by its number, e.g. {example}; or give the numbers alone.")
-        values = []
-        for item, token in zip(self.items, raw):
-            number = float(token.replace(",", "")) + 0.0
-            if number != int(number) or not 0 <= number <= self.units:
-                raise ActionParseError(f"The amount for {item} must be a whole number from 0 to {self.units}, got {token}.")
-            values.append(int(number))
-        return self.make_action(values)
-
-
-# ---------------------------------------------------------------------------------------------
-# Argument checks
-# ---------------------------------------------------------------------------------------------
-
-
-def _check_value(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    return float(value)
-
-
-def _check_render(render_mode: Any, modes: Sequence[str]) -> Any:
-    if render_mode is not None and render_mode not in modes:
-        raise ValueError(f"render_mode must be None or one of {list(modes)}, got {render_mode!r}")
-    return render_mode
-
-
-def _fmt(value: float) -> str:
-    return f"{round(value, 2) + 0.0:g}"
-
-
 def _int_of(agent: str, value: Any, high: int, what: str) -> int:
     array = np.asarray(value)
     if array.shape != () or array.dtype.kind not in "iu":
@@ -310,6 +123,7 @@ def _int_of(agent: str, value: Any, high: int, what: str) -> int:
     if not 0 <= number <= high:
         raise ValueError(f"{agent}'s {what} must be an integer from 0 to {high}, got {number}")
     return number
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,14 +147,14 @@ class TrustSplitEnv(LanguageWorld):
     ):
         self.n_rounds = check_int("n_rounds", n_rounds, 1)
         self.coins = check_int("coins", coins, 1)
-        self.high_value = _check_value("high_value", high_value)
-        self.low_value = _check_value("low_value", low_value)
+        self.high_value = check_unit_value("high_value", high_value)
+        self.low_value = check_unit_value("low_value", low_value)
         self.max_message_chars = check_int("max_message_chars", max_message_chars, 1)
-        self.render_mode = _check_render(render_mode, self.metadata["render_modes"])
+        self.render_mode = self._checked_render_mode(render_mode)
         self.possible_agents = ["player_0", "player_1"]
         self.agents: list[str] = []
         self._seat = {agent: i for i, agent in enumerate(self.possible_agents)}
-        message_box = spaces.Box(0, MAX_CODE_POINT, (self.max_message_chars,), np.int32)
+        message_box = message_space(self.max_message_chars)
         self._action_spaces = {
             agent: spaces.Dict({"message": message_box, "proposal": spaces.Discrete(self.coins + 1)})
             for agent in self.possible_agents
@@ -448,7 +262,7 @@ class TrustSplitEnv(LanguageWorld):
     # -- language view --------------------------------------------------------------------------
 
     def rules(self, agent: str) -> str:
-        hi, lo, n = _fmt(self.high_value), _fmt(self.low_value), self.coins
+        hi, lo, n = format_number(self.high_value), format_number(self.low_value), self.coins
         return "\n".join(
             [
                 f"You are playing a game with another player for {self.n_rounds} rounds. "
@@ -476,18 +290,18 @@ class TrustSplitEnv(LanguageWorld):
         if not self.agents and not self.history:
             return "The game has not started."
         if not self.agents:
-            return f"The game is over. You have {_fmt(self.scores[me])} points; the other player has {_fmt(self.scores[1 - me])} points."
+            return f"The game is over. You have {format_number(self.scores[me])} points; the other player has {format_number(self.scores[1 - me])} points."
         lines = [f"It is round {self.round} of {self.n_rounds}."]
         if self.history:
             last = self.history[-1]
             other_upper = hand_beats(last["hands"][1 - me], last["hands"][me])
             lines.append(
                 f"In the previous round, you had {HANDS[last['hands'][me]]}, proposed {last['proposals'][me]} coins, "
-                f"received {_fmt(last['coins'][me])} coins and won {_fmt(last['rewards'][me])} points. "
+                f"received {format_number(last['coins'][me])} coins and won {format_number(last['rewards'][me])} points. "
                 f"In the previous round, the other player had the {'upper' if other_upper else 'lower'} hand "
                 f"and proposed {last['proposals'][1 - me]} coins."
             )
-        lines.append(f"You have {_fmt(self.scores[me])} points; the other player has {_fmt(self.scores[1 - me])} points.")
+        lines.append(f"You have {format_number(self.scores[me])} points; the other player has {format_number(self.scores[1 - me])} points.")
         lines.append(f"Your hand this round is {HANDS[self.hands[me]]}.")
         order = [self.starter, 1 - self.starter]
         for seat in order[: self.phase]:
@@ -542,24 +356,13 @@ class TrustSplitEnv(LanguageWorld):
 
     def _message_of(self, agent: str, action: Any) -> str:
         if isinstance(action, str):
-            return decode_message(encode_message(action, self.max_message_chars))
+            return read_message(agent, action, self.max_message_chars)
         if not isinstance(action, Mapping) or "message" not in action:
             raise ValueError(
                 f"round {self.round} is in its message phase and {agent} speaks: send a message "
                 f"({{'message': codes}} or a str), not {action!r:.80}; proposals come after both messages"
             )
-        message = action["message"]
-        if isinstance(message, str):
-            return decode_message(encode_message(message, self.max_message_chars))
-        codes = np.asarray(message)
-        if codes.dtype.kind not in "iu" or codes.shape != (self.max_message_chars,):
-            raise ValueError(
-                f"{agent}'s message must be {self.max_message_chars} integer code points (encode_message), got "
-                f"shape {codes.shape} and dtype {codes.dtype}; a longer message is over the limit"
-            )
-        if codes.min() < 0 or codes.max() > MAX_CODE_POINT:
-            raise ValueError(f"{agent}'s message holds values outside the code points 0..{MAX_CODE_POINT}")
-        return decode_message(codes)
+        return read_message(agent, action["message"], self.max_message_chars)
 
     def _proposal_of(self, agent: str, action: Any) -> int:
         if isinstance(action, str) or (isinstance(action, Mapping) and "proposal" not in action):
@@ -618,186 +421,7 @@ class TrustSplitEnv(LanguageWorld):
             lines.append(
                 f"  last round: hands {HANDS[last['hands'][0]]}/{HANDS[last['hands'][1]]}, "
                 f"proposals {last['proposals'][0]}/{last['proposals'][1]}, "
-                f"coins {_fmt(last['coins'][0])}/{_fmt(last['coins'][1])}"
+                f"coins {format_number(last['coins'][0])}/{format_number(last['coins'][1])}"
             )
-        lines.append(f"  scores: player_0 {_fmt(self.scores[0])}, player_1 {_fmt(self.scores[1])}")
+        lines.append(f"  scores: player_0 {format_number(self.scores[0])}, player_1 {format_number(self.scores[1])}")
         return "\n".join(lines)
-
-
-# ---------------------------------------------------------------------------------------------
-# Split No-Comm
-# ---------------------------------------------------------------------------------------------
-
-
-class SplitNoCommEnv(LanguageWorld):
-    """Split items with public values by simultaneous proposals, without talk (Split No-Comm, arXiv 2511.19405)."""
-
-    metadata = {"render_modes": ["human", "ansi"], "name": "split_nocomm_v0", "is_parallelizable": True}
-
-    def __init__(
-        self,
-        n_rounds: int = 10,
-        items: Sequence[str] = ("hats", "books", "balls"),
-        units: int = 10,
-        item_values: Sequence[float] = (1.0, 10.0),
-        render_mode: str | None = None,
-    ):
-        self.n_rounds = check_int("n_rounds", n_rounds, 1)
-        if isinstance(items, str) or not isinstance(items, Sequence) or not items:
-            raise ValueError(f"items must be a non-empty list of names, got {items!r}")
-        names = tuple(items)
-        if not all(isinstance(x, str) and re.fullmatch(r"[a-z][a-z_]*", x) for x in names) or len(set(names)) != len(names):
-            raise ValueError(f"items must be distinct lower-case names (letters and _), got {list(names)}")
-        self.items = names
-        self.units = check_int("units", units, 1)
-        levels = tuple(_check_value("item_values", v) for v in item_values) if isinstance(item_values, Sequence) else ()
-        if len(set(levels)) < 2:
-            raise ValueError(f"item_values must hold at least two different values, got {item_values!r}")
-        self.item_values = levels
-        self.render_mode = _check_render(render_mode, self.metadata["render_modes"])
-        self.possible_agents = ["player_0", "player_1"]
-        self.agents: list[str] = []
-        self._seat = {agent: i for i, agent in enumerate(self.possible_agents)}
-        k, top = len(self.items), max(levels)
-        self._action_spaces = {a: spaces.Box(0, self.units, (k,), np.int64) for a in self.possible_agents}
-        self._observation_spaces = {
-            agent: spaces.Dict(
-                {
-                    "round": spaces.Discrete(self.n_rounds + 2),
-                    "values": spaces.Box(0.0, top, (k,), np.float64),
-                    "other_values": spaces.Box(0.0, top, (k,), np.float64),
-                    "last_other_proposal": spaces.Box(-1, self.units, (k,), np.int64),
-                    "last_reward": spaces.Box(0.0, np.inf, (1,), np.float64),
-                }
-            )
-            for agent in self.possible_agents
-        }
-        self._rng: np.random.Generator | None = None
-        self.round = 1
-        self.current_values = np.ones((2, k))
-        self.history: list[dict[str, Any]] = []
-        self.scores = np.zeros(2, dtype=np.float64)
-
-    def reset(self, seed: int | None = None, options: dict | None = None):
-        if seed is not None or self._rng is None:
-            self._rng = np.random.default_rng(seed)
-        self.round = 1
-        self.history = []
-        self.scores = np.zeros(2, dtype=np.float64)
-        self.current_values = np.stack(draw_item_values(self._rng, len(self.items), self.item_values))
-        self.agents = list(self.possible_agents)
-        return self._observations(), {a: self._info(a, 0, None) for a in self.agents}
-
-    def step(self, actions: Mapping[str, Any]):
-        self._check_actions(actions)
-        proposals = []
-        for agent in self.possible_agents:
-            if agent not in actions:
-                raise ValueError(f"{agent} must propose every step")
-            proposals.append(self._proposal_of(agent, actions[agent]))
-        values = self.current_values
-        got = np.array([proportional_allocation(a, b, self.units) for a, b in zip(*proposals)]).T  # (2, k)
-        earned = (got * values).sum(axis=1)
-        self.scores += earned
-        record = {"values": values, "proposals": np.array(proposals), "coins": got, "rewards": earned}
-        self.history.append(record)
-        live, played = list(self.agents), self.round
-        rewards = {a: float(earned[self._seat[a]]) for a in live}
-        infos = {a: self._info(a, played, record) for a in live}
-        self.round += 1
-        done = self.round > self.n_rounds
-        if not done:
-            self.current_values = np.stack(draw_item_values(self._rng, len(self.items), self.item_values))
-        return self._end_step(live, done, rewards, infos)
-
-    def _render_text(self) -> str:
-        return (f"Split No-Comm: {len(self.history)} of {self.n_rounds} rounds played; "
-                f"scores {_fmt(self.scores[0])}, {_fmt(self.scores[1])}")
-
-    def rules(self, agent: str) -> str:
-        items, n = ", ".join(self.items), self.units
-        return "\n".join(
-            [
-                f"You are playing a game with another player for {self.n_rounds} rounds. Each round there are "
-                f"{n} units each of {items} to split between you. There is no way to talk to the other player.",
-                "Each round both players' values per unit of every item are shown to both of you.",
-                f"Both of you, at the same time, propose how many units of each item (a whole number from 0 to {n}) "
-                f"you keep. For each item: if the two proposals add up to {n} or less, each gets what they proposed "
-                f"and the rest is lost; otherwise the item is shared in proportion to the proposals: you get "
-                f"{n} * (your proposal) / (sum of both proposals) units.",
-                "Your points in a round are the sum over items of the units you get times your value per unit. "
-                "The rounds are independent.",
-                "Your goal is to win as many points as possible over all rounds.",
-            ]
-        )
-
-    def describe(self, agent: str) -> str:
-        me = self._seat[agent]
-        score = f"You have {_fmt(self.scores[me])} points; the other player has {_fmt(self.scores[1 - me])} points."
-        if not self.agents:
-            return f"The game is over. {score}" if self.history else "The game has not started."
-        lines = [f"It is round {self.round} of {self.n_rounds}."]
-        if self.history:
-            last = self.history[-1]
-            mine = ", ".join(f"{item} {int(x)}" for item, x in zip(self.items, last["proposals"][me]))
-            theirs = ", ".join(f"{item} {int(x)}" for item, x in zip(self.items, last["proposals"][1 - me]))
-            lines.append(
-                f"In the previous round you proposed {mine}; the other player proposed {theirs}. "
-                f"You won {_fmt(last['rewards'][me])} points."
-            )
-        lines.append(score)
-        values = self.current_values
-        lines.append("Values per unit this round: " + "; ".join(
-            f"{item}: you {_fmt(values[me][i])}, the other player {_fmt(values[1 - me][i])}" for i, item in enumerate(self.items)
-        ) + ".")
-        return "\n".join(lines)
-
-    def action_spec(self, agent: str) -> ActionSpec:
-        half = self.units // 2
-        example = ", ".join(f"{item} <units>" for item in self.items)
-        return ItemProposal(
-            instruction=(
-                f"How many units of each item do you keep? End your reply with 'Answer: {example}', "
-                f"each a whole number from 0 to {self.units}."
-            ),
-            fallback=np.full(len(self.items), half, dtype=np.int64),
-            items=self.items,
-            units=self.units,
-            make_action=lambda values: np.array(values, dtype=np.int64),
-        )
-
-    def _proposal_of(self, agent: str, action: Any) -> np.ndarray:
-        array = np.asarray(action)
-        k = len(self.items)
-        if array.dtype.kind not in "iu" or array.shape != (k,):
-            raise ValueError(f"{agent}'s proposal must be {k} integers (units of {', '.join(self.items)}), got {action!r}")
-        if array.min() < 0 or array.max() > self.units:
-            raise ValueError(f"{agent}'s proposal must be in 0..{self.units} per item, got {array.tolist()}")
-        return array.astype(np.int64)
-
-    def _observations(self) -> dict[str, dict[str, Any]]:
-        last = self.history[-1] if self.history else None
-        k = len(self.items)
-        return {
-            agent: {
-                "round": np.int64(min(self.round, self.n_rounds + 1)),
-                "values": self.current_values[me].astype(np.float64),
-                "other_values": self.current_values[1 - me].astype(np.float64),
-                "last_other_proposal": np.full(k, -1, np.int64) if last is None else last["proposals"][1 - me].astype(np.int64),
-                "last_reward": np.array([0.0 if last is None else last["rewards"][me]], dtype=np.float64),
-            }
-            for agent, me in self._seat.items()
-        }
-
-    def _info(self, agent: str, played: int, record: dict | None) -> dict[str, Any]:
-        me = self._seat[agent]
-        values = record["values"] if record else self.current_values
-        info: dict[str, Any] = {"round": played}
-        for i, item in enumerate(self.items):
-            info[f"value_{item}"] = float(values[me][i])
-            info[f"other_value_{item}"] = float(values[1 - me][i])
-            info[f"proposal_{item}"] = int(record["proposals"][me][i]) if record else -1
-            info[f"other_proposal_{item}"] = int(record["proposals"][1 - me][i]) if record else -1
-            info[f"coins_{item}"] = float(record["coins"][me][i]) if record else 0.0
-        info["max_welfare"] = float((self.units * values.max(axis=0)).sum())
-        return info

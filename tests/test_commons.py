@@ -19,7 +19,7 @@ from dilemmazoo.envs.commons import (
     regrow,
     sustainable_total,
 )
-from dilemmazoo.envs.trust_split import BoundedMessage, decode_message, encode_message
+from dilemmazoo.envs.messages import BoundedMessage, decode_message, encode_message
 
 SEATS5 = [f"player_{i}" for i in range(5)]
 

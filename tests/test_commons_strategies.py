@@ -16,7 +16,8 @@ from dilemmazoo.agents.commons_strategies import (
 )
 from dilemmazoo.envs.base import Amount, Choice
 from dilemmazoo.envs.commons import CommonsEnv
-from dilemmazoo.envs.trust_split import BoundedMessage, ItemProposal
+from dilemmazoo.envs.messages import BoundedMessage
+from dilemmazoo.envs.split_nocomm import ItemProposal
 
 
 def observation(*, threshold=10, stock=100, last_threshold=-1, last_harvests=(-1,) * 5, present=(1,) * 5, phase=0):

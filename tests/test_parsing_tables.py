@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from dilemmazoo.envs.base import ActionParseError, ActionSpec
+from dilemmazoo.envs.messages import decode_message
 from dilemmazoo.envs.registry import make_world
-from dilemmazoo.envs.trust_split import decode_message
 
 INVALID = object()
 

@@ -8,11 +8,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from pettingzoo.env_registry.registration import parallel_registry
 
 from dilemmazoo.analysis import world_metrics
 from dilemmazoo.analysis.trust_split import exploitation, split_efficiency, split_nocomm_metrics
 from dilemmazoo.envs import ActionParseError, make_world
-from dilemmazoo.envs.trust_split import ItemProposal, SplitNoCommEnv, draw_item_values, split_rewards
+from dilemmazoo.envs.split_nocomm import ItemProposal, SplitNoCommEnv, draw_item_values
+from dilemmazoo.envs.split_rule import split_rewards
 
 
 def new_env(**kwargs) -> SplitNoCommEnv:
@@ -92,6 +94,21 @@ def test_bad_proposals_are_refused():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         SplitNoCommEnv(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, says", [
+    ({"item_values": (1.0, -2.0)}, "item_values must be a finite non-negative number, got -2.0"),
+    ({"item_values": (1.0, True)}, "item_values must be a finite non-negative number, got True"),
+    ({"render_mode": "rgb"}, r"render_mode must be None or one of \['human', 'ansi'\], got 'rgb'"),
+])
+def test_bad_arguments_are_named(kwargs, says):
+    with pytest.raises(ValueError, match=says):
+        SplitNoCommEnv(**kwargs)
+
+
+def test_registered_from_its_own_module():
+    assert parallel_registry["dilemmazoo/split-nocomm-v0"].entry_point == "dilemmazoo.envs.split_nocomm:SplitNoCommEnv"
+    assert type(make_world("split-nocomm")) is SplitNoCommEnv
 
 
 def test_configurable_items_and_units():

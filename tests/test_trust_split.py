@@ -20,18 +20,11 @@ from dilemmazoo.analysis.trust_split import (
     split_efficiency,
     trust_split_metrics,
 )
-from dilemmazoo.envs import ActionParseError, Amount, make_world
-from dilemmazoo.envs.trust_split import (
-    HANDS,
-    BoundedMessage,
-    TrustSplitEnv,
-    decode_message,
-    draw_hands,
-    encode_message,
-    hand_beats,
-    proportional_allocation,
-    split_rewards,
-)
+from dilemmazoo.envs import ActionParseError, Amount, Message, make_world
+from dilemmazoo.envs.base import format_number
+from dilemmazoo.envs.messages import BoundedMessage, decode_message, encode_message, message_space, read_message
+from dilemmazoo.envs.split_rule import proportional_allocation, split_rewards
+from dilemmazoo.envs.trust_split import HANDS, TrustSplitEnv, draw_hands, hand_beats
 
 # --------------------------------------------------------------------------------------------
 # Pure mechanics
@@ -97,6 +90,46 @@ def test_message_encoding_round_trips():
     assert decode_message(np.array([0xD800, 65, 0, 66])) == "\ufffdA"
     with pytest.raises(ValueError, match="limit is 3"):
         encode_message("four", 3)
+
+
+def test_read_message_takes_text_or_code_points_and_names_the_player():
+    # dilemmazoo.envs.messages serves Trust-and-Split and the GovSim commons alike.
+    space = message_space(4)
+    assert space.shape == (4,) and space.dtype == np.int32 and space.high.max() == 0x10FFFF
+    assert read_message("player_0", "hi", 4) == "hi"
+    assert read_message("player_0", np.array([104, 105, 0, 0], dtype=np.int64), 4) == "hi"
+    assert space.contains(encode_message("🙂ok", 4))
+    with pytest.raises(ValueError, match="limit is 4"):
+        read_message("player_0", "hello", 4)
+    with pytest.raises(ValueError, match="NUL"):
+        read_message("player_0", "a\x00b", 4)
+    with pytest.raises(ValueError, match=r"player_1's message must be 4 integer code points.*shape \(5,\)"):
+        read_message("player_1", np.zeros(5, dtype=np.int32), 4)
+    with pytest.raises(ValueError, match="dtype float64"):
+        read_message("player_1", np.zeros(4), 4)
+    with pytest.raises(ValueError, match=r"player_1's message holds values outside the code points 0..1114111"):
+        read_message("player_1", np.array([65, 0x110000, 0, 0]), 4)
+    with pytest.raises(ValueError, match="outside the code points"):
+        read_message("player_1", np.array([-1, 0, 0, 0]), 4)
+
+
+def test_bounded_message_refuses_what_message_truncates():
+    cut = Message(instruction="Say", fallback="", max_chars=5)
+    bounded = BoundedMessage(instruction="Say", fallback="", max_chars=5)
+    assert cut.parse("Thinking.\nAnswer: too long") == "too l"
+    with pytest.raises(ActionParseError, match="has 8 characters; the limit is 5"):
+        bounded.parse("Thinking.\nAnswer: too long")
+    assert bounded.parse("Answer:  a\x00b ") == "ab"  # NUL cannot be encoded, so it is dropped
+    assert bounded.parse(" hi ") == "hi"  # without an Answer: line, the whole reply
+    for spec in (cut, bounded):
+        with pytest.raises(ActionParseError, match="empty"):
+            spec.parse("Answer:   ")
+
+
+@pytest.mark.parametrize("value, text", [(5.0, "5"), (3.14159, "3.14"), (-0.001, "0"), (np.float64(2.5), "2.5"),
+                                         (100, "100"), (1e-7, "0")])
+def test_numbers_in_the_language_view(value, text):
+    assert format_number(value) == text
 
 
 # --------------------------------------------------------------------------------------------
@@ -245,6 +278,11 @@ def test_bad_proposals_and_missing_agents_are_refused():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         TrustSplitEnv(**kwargs)
+
+
+def test_bad_render_mode_names_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"render_mode must be None or one of \['human', 'ansi'\], got 'rgb'"):
+        TrustSplitEnv(render_mode="rgb")
 
 
 def test_seeded_reproducibility_and_starter_draw():

@@ -5,6 +5,7 @@ Walks ``list_worlds()``, so a newly registered world is covered without editing 
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import re
 
@@ -47,6 +48,30 @@ def test_registered_name_imports(world):
     assert re.fullmatch(r"dilemmazoo/[a-z0-9]+(-[a-z0-9]+)*-v\d+", world)
     creator = _load_env_creator(parallel_registry[world].entry_point)
     assert isinstance(creator, type) and issubclass(creator, LanguageWorld)
+
+
+def _world_module(world: str):
+    return importlib.import_module(parallel_registry[world].entry_point.partition(":")[0])
+
+
+def test_each_world_has_a_module_of_its_own():
+    modules = [_world_module(world).__name__ for world in WORLDS]
+    assert len(modules) == len(set(modules)), dict(zip(WORLDS, modules))
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_world_module_docstring_is_the_world_spec_page(world):
+    # The module docstring opens with "<title> — ``<id>``." and speaks of no other world's id.
+    doc = _world_module(world).__doc__ or ""
+    assert re.fullmatch(rf".+ — ``{re.escape(world)}``\.", doc.splitlines()[0])
+    assert "Version history" in doc
+    assert [other for other in WORLDS if other != world and other in doc] == []
+
+
+@pytest.mark.parametrize("world", WORLDS)
+def test_shows_rewards_is_declared(world):
+    assert "shows_rewards" in vars(LanguageWorld)
+    assert isinstance(make_world(world).shows_rewards, bool)
 
 
 @pytest.mark.parametrize("world", WORLDS)
