@@ -7,10 +7,16 @@ Agents never see other agents' objects or the world itself: the runner hands eac
 
 An ``Action`` carries the parsed action plus the accounting the records need: how many
 answers failed to parse, whether the world's fallback was used, and the backend calls made.
+
+Every policy the runner seats subclasses :class:`BatchPolicy`, which declares each hook the
+runner calls and when, with a do-nothing default: a policy overrides what it needs, and the
+runner calls every hook without asking whether the policy has it.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -75,14 +81,55 @@ class Agent(Protocol):
     def act(self, request: Decision) -> Action: ...
 
 
-@runtime_checkable
-class BatchPolicy(Protocol):
-    """Many decisions at once (all decisions of one step that this policy owns)."""
+class BatchPolicy(ABC):
+    """Many decisions at once (all decisions of one step that this policy owns).
 
-    def act_batch(self, requests: list[Decision]) -> list[Action]: ...
+    The runner (:mod:`dilemmazoo.experiments.runner`) calls these hooks on every policy, in this
+    order:
+
+    - once, when the run's policies are built: :meth:`set_rules`;
+    - at each episode's start, after the world's reset: :meth:`set_strategies` and
+      :meth:`set_members` (the seats' members), then :meth:`start_episode`;
+    - every step: :meth:`act_batch`, once, with all of the step's decisions this policy owns;
+    - within an episode, after population dynamics changed the members: :meth:`set_strategies`
+      and :meth:`set_members` again.
+
+    A policy that writes strategies for population dynamics (a
+    :class:`~dilemmazoo.norms.base.StrategyWriter`) also keeps :attr:`last_strategy_calls` and
+    :attr:`strategy_failures`, which the runner reads into the records and the summary.
+    """
+
+    #: The backend calls of the latest ``write_strategies``. The runner sets it to ``[]`` before
+    #: each dynamics step and records what is there after it (``llm_calls.parquet``).
+    #: Default: no calls.
+    last_strategy_calls: Sequence[CallRecord] = ()
+
+    #: Strategies asked for that came back unusable, counted over the run (``summary.json``'s
+    #: ``counts.strategy_failures``). Default: 0.
+    strategy_failures: int = 0
+
+    def set_rules(self, rules: str) -> None:
+        """Once, after the policy is built: the world's rules as told to the group's first seat
+        (e.g. for prompts that write strategies). Default: nothing."""
+
+    def set_strategies(self, strategies: Mapping[str, str]) -> None:
+        """Episode start and after each within-episode update: each seat's strategy text
+        (``seat -> text``; ``""`` for none). Default: nothing."""
+
+    def set_members(self, params: Mapping[str, dict[str, Any]]) -> None:
+        """Episode start and after each within-episode update: each seat's member parameters
+        (``seat -> params``). Default: nothing."""
+
+    def start_episode(self, rules: Mapping[str, str], rng: np.random.Generator) -> None:
+        """Episode start, after :meth:`set_strategies` and :meth:`set_members`: each seat's rules
+        and the episode's generator. Default: nothing."""
+
+    @abstractmethod
+    def act_batch(self, requests: list[Decision]) -> list[Action]:
+        """Every step: one :class:`Action` per request, in the requests' order."""
 
 
-class SequentialPolicy:
+class SequentialPolicy(BatchPolicy):
     """Adapts a mapping of plain :class:`Agent` objects to :class:`BatchPolicy`."""
 
     def __init__(self, agents: dict[str, Agent]):

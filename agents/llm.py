@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams, OptionScores, chat_hash
-from dilemmazoo.agents.base import Action, CallRecord, Decision
+from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount
 
 __all__ = ["LLMPolicy", "PromptStyle", "extract_strategy"]
@@ -90,7 +90,7 @@ def extract_strategy(text: str, prefix: str = "My strategy will be") -> tuple[st
     return text[match.start():].strip(), True
 
 
-class LLMPolicy:
+class LLMPolicy(BatchPolicy):
     """All seats played by one language model.
 
     Args:

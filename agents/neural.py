@@ -49,7 +49,7 @@ try:
 except ImportError as error:  # torch comes with the "local" extra
     raise ImportError('neural agents need torch: pip install "dilemmazoo[local]"') from error
 
-from dilemmazoo.agents.base import Action, Decision
+from dilemmazoo.agents.base import Action, BatchPolicy, Decision
 from dilemmazoo.envs.base import Choice
 from dilemmazoo.envs.gridworld.core import N_CODES, PALETTE, actions_for, symbolic_from_rgb
 
@@ -260,7 +260,7 @@ def _answer(spec: Any, name: str, index: int) -> Any:
     return np.int64(index)
 
 
-class NeuralPolicy:
+class NeuralPolicy(BatchPolicy):
     """A :class:`~dilemmazoo.agents.base.BatchPolicy` playing trained grid-world seats.
 
     ``policies``: a :class:`PolicySet`; ``action_names``: the trained action order

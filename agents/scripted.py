@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dilemmazoo.agents.base import Action, Decision
+from dilemmazoo.agents.base import Action, BatchPolicy, Decision
 from dilemmazoo.envs.base import Amount
 
 __all__ = ["Defector", "FixedFraction", "Reciprocator", "SCRIPTED_AGENTS", "ScriptedPolicy", "make_scripted"]
@@ -128,7 +128,7 @@ def make_scripted(strategy: str, **params: Any):
         raise ValueError(f"bad parameters for scripted strategy {strategy!r}: {error}") from None
 
 
-class ScriptedPolicy:
+class ScriptedPolicy(BatchPolicy):
     """Seats played by scripted agents, rebuilt from each member's parameters."""
 
     def __init__(self, strategy: str, params: dict[str, Any] | None = None):

@@ -82,7 +82,7 @@ from typing import Any
 import numpy as np
 
 from dilemmazoo.agents.backends.base import Chat, Completion, GenerationParams, chat_hash
-from dilemmazoo.agents.base import Action, CallRecord, Decision
+from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.agents.sandbox import (
     ALLOWED_MODULES,
     REQUESTS,
@@ -403,7 +403,7 @@ def _spec_numbers(spec: Any) -> tuple[int, int, tuple[str, ...]]:
     return len(labels), fallback[0] if fallback else labels.index("stay"), labels
 
 
-class SynthesizedPolicy:
+class SynthesizedPolicy(BatchPolicy):
     """LLM-written Python policies for the grid worlds, run in the sandbox (see module docstring).
 
     Args:

@@ -5,6 +5,11 @@ episodes the runner resets the world with the members' names, asks the world who
 hands all decisions of the step to the policy in ONE ``act_batch`` call, steps the world and
 records one row per agent. Between generations the population dynamics (e.g. cultural
 evolution) replace members. Files are written by :mod:`dilemmazoo.experiments.store`.
+
+The runner calls the hooks that the contracts declare, at the points they name, on every
+policy (:class:`~dilemmazoo.agents.base.BatchPolicy`), population dynamics
+(:class:`~dilemmazoo.norms.base.PopulationDynamics`) and utility transform
+(:class:`~dilemmazoo.norms.base.UtilityTransform`); it never asks an object whether it has one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dilemmazoo.agents.base import Action, CallRecord, Decision
+from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.envs import make_world, world_id
 from dilemmazoo.experiments.checks import check_experiment
 from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid, run_id
@@ -148,7 +153,7 @@ class Seating:
     label: str
     group: AgentsConfig
     seats: list[str]
-    policy: Any = None
+    policy: BatchPolicy | None = None
 
 
 def seat_groups(config: ExperimentConfig, seats: list[str]) -> list[Seating]:
@@ -226,11 +231,8 @@ class _Recorder:
 def _hand_members(seatings, member_of) -> None:
     """Give each policy its seats' strategy texts and parameters."""
     for s in seatings:
-        policy = s.policy
-        if hasattr(policy, "set_strategies"):
-            policy.set_strategies({seat: member_of[seat].strategy for seat in s.seats})
-        if hasattr(policy, "set_members"):
-            policy.set_members({seat: member_of[seat].params for seat in s.seats})
+        s.policy.set_strategies({seat: member_of[seat].strategy for seat in s.seats})
+        s.policy.set_members({seat: member_of[seat].params for seat in s.seats})
 
 
 def _round_ended(infos: dict, live: list[str]) -> int | None:
@@ -254,21 +256,19 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
     names = {seat: m.name for seat, m in zip(seats, members)}
     member_of = dict(zip(seats, members))
     observations, infos = world.reset(seed=seed, options={"names": names, "generation": generation, "game": game})
-    if utility is not None and hasattr(utility, "reset"):
+    if utility is not None:
         utility.reset(seats)
     rules = {seat: world.rules(seat) for seat in seats}
     seating_of = {seat: s for s in seatings for seat in s.seats}
     _hand_members(seatings, member_of)
     for s in seatings:
-        policy = s.policy
-        if hasattr(policy, "start_episode"):
-            policy.start_episode({seat: rules[seat] for seat in s.seats}, np.random.default_rng([seed, 3]))
+        s.policy.start_episode({seat: rules[seat] for seat in s.seats}, np.random.default_rng([seed, 3]))
     memory: dict[str, list[str]] = {seat: [] for seat in seats}
     returns = dict.fromkeys(seats, 0.0)
     utility_returns = dict.fromkeys(seats, 0.0)
     last_infos = {seat: _scalar_infos(infos.get(seat, {})) for seat in seats}
     since_learning = dict.fromkeys(seats, 0.0)  # payoffs since the last learning event
-    shows_rewards = getattr(world, "shows_rewards", True)  # worlds that hide payoffs keep them out of memory
+    shows_rewards = world.shows_rewards  # worlds that hide payoffs keep them out of memory
     step = 0
     while world.agents:
         step += 1
@@ -419,14 +419,13 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
         bar.describe("loading agents")
         for s in seatings:
             s.policy = build_policy(s.group, config, out_root, backend=backend)
-            if hasattr(s.policy, "set_rules"):
-                s.policy.set_rules(world.rules(s.seats[0]))
+            s.policy.set_rules(world.rules(s.seats[0]))
         # population dynamics act on a single group (the config validator makes sure)
         policy = seatings[0].policy
         if dynamics is not None:
             bar.describe(f"writing strategies: initial population of {size}")
             members = dynamics.initial(size, policy, population_rng, params=dict(config.groups[0].params))
-            recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=1, step=0)
+            recorder.add_calls(policy.last_strategy_calls, episode=-1, generation=1, step=0)
         else:
             # without population dynamics the members are the world's own players, named as it names them
             # (GovSim's John, Kate, ...); a throwaway reset reads the names
@@ -434,7 +433,7 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
             members = [Member(name=world.display_name(seat), generation=1, params=dict(s.group.params))
                        for s in seatings for seat in s.seats]
         episode = 0
-        within = dynamics is not None and getattr(dynamics, "within_episode", False)
+        within = dynamics is not None and dynamics.within_episode
         for generation in range(1, config.generations + 1):
             scores = {m.name: 0.0 for m in members}
             games = config.episodes_per_generation
@@ -446,11 +445,9 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
                     nonlocal members
                     if not dynamics.learns_after_round(round_number):
                         return None
-                    if hasattr(policy, "last_strategy_calls"):
-                        policy.last_strategy_calls = []
+                    policy.last_strategy_calls = []
                     members = dynamics.update(members, window_scores, policy, population_rng, round_number)
-                    recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=episode,
-                                       generation=generation, step=0)
+                    recorder.add_calls(policy.last_strategy_calls, episode=episode, generation=generation, step=0)
                     for m in members:
                         recorder.population.append(_population_row(m, generation, window_scores[m.name], True,
                                                                    episode=episode, round_number=round_number))
@@ -471,14 +468,14 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
                 bar.advance()
             next_members = None
             if dynamics is not None and generation < config.generations:
-                if hasattr(policy, "last_strategy_calls"):
-                    policy.last_strategy_calls = []
-                extra = {}
-                if getattr(dynamics, "wants_records", False):  # e.g. policy synthesis: its metrics need every step
-                    extra["records"] = pd.DataFrame([row for row in recorder.steps if row["generation"] == generation])
+                policy.last_strategy_calls = []
+                records = None
+                if dynamics.wants_records:  # e.g. policy synthesis: its metrics need every step
+                    records = pd.DataFrame([row for row in recorder.steps if row["generation"] == generation])
                 bar.describe(f"writing strategies: generation {generation + 1}/{config.generations} ({size} members)")
-                next_members = dynamics.next_generation(members, scores, policy, population_rng, generation + 1, **extra)
-                recorder.add_calls(getattr(policy, "last_strategy_calls", []), episode=-1, generation=generation + 1, step=0)
+                next_members = dynamics.next_generation(members, scores, policy, population_rng, generation + 1,
+                                                        records=records)
+                recorder.add_calls(policy.last_strategy_calls, episode=-1, generation=generation + 1, step=0)
             carried = {m.name for m in next_members} if next_members else set()
             for m in members:
                 recorder.population.append(_population_row(m, generation, scores[m.name], m.name in carried))
@@ -527,7 +524,7 @@ def _counts(frames: dict[str, pd.DataFrame], policies: list) -> dict[str, int]:
         "fallbacks": int(decided["fallback_used"].sum()) if len(decided) else 0,
         "llm_calls": int(len(calls)),
         "cache_hits": int(calls["cached"].sum()) if len(calls) else 0,
-        "strategy_failures": sum(int(getattr(p, "strategy_failures", 0)) for p in policies),
+        "strategy_failures": sum(int(p.strategy_failures) for p in policies),
     }
 
 

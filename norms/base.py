@@ -1,32 +1,72 @@
-"""The norm contract: three hook points where mechanisms attach to any world and agent.
+"""The norm contract: every hook the runner calls, when it calls it, and what it does by default.
 
-1. **Utility transforms** ``(rewards, state) -> utilities``, applied by the runner every step
-   (loyalty, inequity aversion, welfare internalisation). The records keep both columns.
-2. **Population dynamics** between episodes or generations, acting on the members'
-   strategies (cultural evolution with selection and inheritance, social learning, voting).
-   New strategy texts are written through a :class:`StrategyWriter` (an LLM policy or a
-   scripted one), so the same dynamics serve language and parametric agents.
-3. **Institutions** that change a world's action space (costly punishment, monitoring,
-   sanctions). Worlds expose them as options and call the pure rule functions kept here.
+Three kinds of norm attach to any world and any agent:
+
+1. **Utility transforms** (:class:`UtilityTransform`): ``(rewards, state) -> utilities``,
+   applied by the runner every step (loyalty, inequity aversion, welfare internalisation).
+   The records keep both columns, ``reward`` (the world's) and ``utility``.
+2. **Population dynamics** (:class:`PopulationDynamics`) between episodes or generations, and
+   optionally within an episode after a round, acting on the members' strategies (cultural
+   evolution with selection and inheritance, social learning, policy synthesis). New strategy
+   texts are written through a :class:`StrategyWriter` (an LLM policy or a scripted one), so the
+   same dynamics serve language and parametric agents.
+3. **Institutions** (:class:`Institution`) that change a world's action space (costly
+   punishment, monitoring, sanctions). Worlds expose them as options and call the pure rules.
+
+When the runner (:mod:`dilemmazoo.experiments.runner`) calls each hook of a run:
+
+==============================  =============================================================
+point of the run                hook
+==============================  =============================================================
+run start                       :meth:`PopulationDynamics.initial` (the first generation)
+episode start                   :meth:`UtilityTransform.reset`
+every step                      :meth:`UtilityTransform.__call__`
+within an episode, after a      :meth:`PopulationDynamics.learns_after_round`, then, when it
+round (``within_episode``)      says yes, :meth:`PopulationDynamics.update`
+between generations             :meth:`PopulationDynamics.next_generation`, given the
+                                generation's step records when :attr:`~PopulationDynamics.wants_records`
+==============================  =============================================================
+
+The runner calls every declared hook and never asks an object whether it has one: a norm
+overrides what it needs and inherits the do-nothing defaults for the rest. A new hook is added
+here (with its default and its point), overridden in the norm's module, and called at its
+point in the runner.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Institution", "Member", "PopulationDynamics", "StrategyWriter", "UtilityTransform"]
 
 
-@runtime_checkable
-class UtilityTransform(Protocol):
-    """Maps the world's rewards to the utilities agents optimise, once per step."""
+class UtilityTransform(ABC):
+    """Maps the world's rewards to the utilities agents optimise, once per step.
 
-    def __call__(self, rewards: Mapping[str, float], state: Mapping[str, Any]) -> dict[str, float]: ...
+    Hooks, in the order the runner calls them in each episode: :meth:`reset` at the episode's
+    start, then the transform itself after every step.
+    """
+
+    def reset(self, agents: Sequence[str]) -> None:
+        """Episode start, after the world's reset: ``agents`` are the episode's seats.
+
+        Transforms with memory (smoothed rewards) start again here. Default: nothing.
+        """
+
+    @abstractmethod
+    def __call__(self, rewards: Mapping[str, float], state: Mapping[str, Any]) -> dict[str, float]:
+        """Every step, after the world's step: the utility of each agent in ``rewards``.
+
+        ``state`` is ``{"step": int, "agents": the live agents, "infos": the step's infos}``.
+        """
 
 
 @dataclass
@@ -48,13 +88,49 @@ class StrategyWriter(Protocol):
 
 
 class PopulationDynamics(ABC):
-    """Creates the first generation and each next one from the last one's scores."""
+    """Creates the first generation and each next one from the last one's scores.
+
+    :meth:`initial` and :meth:`next_generation` are what every dynamics does; the other hooks
+    have do-nothing defaults. The class attributes are read by the runner once per run.
+    """
+
+    #: Whether :meth:`learns_after_round` and :meth:`update` are asked within episodes. When
+    #: false the runner does not look for completed rounds at all. Default: false.
+    within_episode: bool = False
+
+    #: Whether :meth:`next_generation` needs the generation's step records (``records``): they
+    #: cost a DataFrame per generation, so the runner builds them only when asked. Default: false.
+    wants_records: bool = False
 
     @abstractmethod
     def initial(
         self, size: int, writer: StrategyWriter, rng: np.random.Generator, params: dict[str, Any] | None = None
     ) -> list[Member]:
-        """The first generation; ``params`` seeds parametric members' strategies."""
+        """Run start, before the first episode: the first generation of ``size`` members.
+
+        ``params`` seeds parametric members' strategies (the group's ``params``).
+        """
+
+    def learns_after_round(self, completed_rounds: int) -> bool:
+        """Within an episode, after each completed round (only when :attr:`within_episode`):
+        whether :meth:`update` runs now. Default: never."""
+        return False
+
+    def update(
+        self,
+        members: list[Member],
+        scores: Mapping[str, float],
+        writer: StrategyWriter,
+        rng: np.random.Generator,
+        round: int,
+    ) -> list[Member]:
+        """Within an episode, after round ``round`` when :meth:`learns_after_round` said yes.
+
+        ``scores`` maps each member's name to its payoff since the last update. Returns the
+        members with the same names in the same order (their strategies may change); the runner
+        hands them to the policies before the next round. Default: the members unchanged.
+        """
+        return members
 
     @abstractmethod
     def next_generation(
@@ -64,8 +140,14 @@ class PopulationDynamics(ABC):
         writer: StrategyWriter,
         rng: np.random.Generator,
         generation: int,
+        records: pd.DataFrame | None = None,
     ) -> list[Member]:
-        """Generation ``generation`` (1-based) from the previous members and their scores."""
+        """Between generations: generation ``generation`` (1-based) from the previous members.
+
+        ``scores`` maps each member's name to its mean return over the generation's episodes.
+        ``records`` holds the generation's rows of ``steps.parquet`` when :attr:`wants_records`,
+        else ``None``.
+        """
 
 
 @runtime_checkable

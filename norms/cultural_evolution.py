@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dilemmazoo.norms.base import Member, PopulationDynamics, StrategyWriter
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["CulturalEvolution", "rank_members"]
 
@@ -83,7 +87,10 @@ class CulturalEvolution(PopulationDynamics):
         writer: StrategyWriter,
         rng: np.random.Generator,
         generation: int,
+        records: pd.DataFrame | None = None,
     ) -> list[Member]:
+        """The top ``survivor_fraction`` survive; newcomers write strategies from their advice
+        (``records`` are not used: scores decide)."""
         ranked = rank_members(members, scores, rng)
         n_survivors = max(1, math.floor(len(members) * self.survivor_fraction))
         survivors = ranked[:n_survivors]

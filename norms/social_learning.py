@@ -89,13 +89,16 @@ import inspect
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 import numpy as np
 
 from dilemmazoo.norms.base import Member, PopulationDynamics, StrategyWriter
 from dilemmazoo.norms.cultural_evolution import INITIAL_PROMPT
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["GRAPH_KINDS", "LEARN_PROMPT", "LEARNING_MODES", "SocialLearning", "imitation_probability", "interaction_graph"]
 
@@ -426,9 +429,10 @@ class SocialLearning(PopulationDynamics):
         writer: StrategyWriter,
         rng: np.random.Generator,
         generation: int,
+        records: pd.DataFrame | None = None,
     ) -> list[Member]:
         """The same learning event between generations; members keep their names and get
-        ``generation``."""
+        ``generation`` (``records`` are not used: payoffs decide)."""
         return self._learn(members, scores, writer, rng, round=None, generation=generation)
 
     # -- one event -----------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Utility transforms: what agents optimise, computed from the world's rewards every step.
 
-A transform keeps the contract of :class:`dilemmazoo.norms.base.UtilityTransform`,
-``transform(rewards, state) -> utilities``, and adds ``reset(agents)``, which the runner calls
-at the start of each episode (transforms with memory, like the smoothed rewards of inequity
-aversion, start again from zero). ``state`` is ``{"step": int, "agents": live agents,
+A transform subclasses :class:`dilemmazoo.norms.base.UtilityTransform`:
+``transform(rewards, state) -> utilities`` every step, and ``reset(agents)``, which the runner
+calls at the start of each episode (transforms with memory, like the smoothed rewards of
+inequity aversion, start again from zero; the default does nothing). ``state`` is ``{"step": int, "agents": live agents,
 "infos": the step's infos}``. The records keep both columns: ``reward`` (the world's) and
 ``utility`` (after the transform).
 
@@ -40,6 +40,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from dilemmazoo.norms.base import UtilityTransform
 
 __all__ = [
     "InequityAversion",
@@ -97,7 +99,7 @@ def _check_number(name: str, value: Any, low: float, high: float | None = None) 
     return float(value)
 
 
-class InequityAversion:
+class InequityAversion(UtilityTransform):
     """Inequity aversion (Fehr & Schmidt 1999) on smoothed rewards (Hughes et al. 2018).
 
     Arguments (defaults):
@@ -145,21 +147,18 @@ class InequityAversion:
         return f"InequityAversion(alpha={self.alpha:g}, beta={self.beta:g}, gamma={self.gamma:g}, lam={self.lam:g})"
 
 
-class WelfareInternalization:
+class WelfareInternalization(UtilityTransform):
     """Welfare internalisation: ``u_i = (1 - w) r_i + w * mean_j r_j`` over the agents rewarded this step.
 
     ``weight=0.5`` (``w`` in [0, 1]): 0 is the selfish reward, 1 makes every agent maximise the
     group's mean reward (the utilitarian welfare), between them agents are partly prosocial.
     The prosocial agents of Peysakhovich & Lerer (2018), "Prosocial learning agents solve
     generalized stag hunts better than selfish ones" (AAMAS), optimise such a mix of their own
-    and the others' rewards. No memory: ``reset`` does nothing.
+    and the others' rewards. No memory: it keeps the contract's ``reset``, which does nothing.
     """
 
     def __init__(self, weight: float = 0.5):
         self.weight = _check_number("weight", weight, 0.0, 1.0)
-
-    def reset(self, agents: Sequence[str]) -> None:
-        """Nothing to forget between episodes."""
 
     def __call__(self, rewards: Mapping[str, float], state: Mapping[str, Any] | None = None) -> dict[str, float]:
         """Each rewarded agent's mix of its own reward and the mean of this step's rewards."""

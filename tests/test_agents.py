@@ -87,3 +87,20 @@ def test_costly_punishment_institution():
     assert "institution:costly_punishment" in list_norms()
     rng = np.random.default_rng(0)
     assert ScriptedPolicy("defector").write_strategies(["a", "b"], rng) == ["", ""]
+
+
+def test_every_seated_policy_inherits_the_declared_hooks_and_their_defaults_do_nothing():
+    from dilemmazoo.agents.base import BatchPolicy
+    from dilemmazoo.agents.neural import NeuralPolicy
+    from dilemmazoo.agents.synthesis import SynthesizedPolicy
+
+    for cls in (LLMPolicy, ScriptedPolicy, SynthesizedPolicy, NeuralPolicy, SequentialPolicy):
+        assert issubclass(cls, BatchPolicy), cls
+    with pytest.raises(TypeError, match="act_batch"):
+        BatchPolicy()
+    policy = LLMPolicy(ScriptedBackend(["Answer: 1"]), decision="generate")  # overrides set_strategies, not set_members
+    assert policy.last_strategy_calls == () and policy.strategy_failures == 0
+    assert policy.set_members({"player_0": {"fraction": 0.5}}) is None
+    assert policy.start_episode({"player_0": "rules"}, np.random.default_rng(0)) is None
+    assert policy.strategies == {} and policy.set_strategies({"player_0": "Share."}) is None
+    assert policy.strategies == {"player_0": "Share."}

@@ -78,3 +78,26 @@ def test_registry_and_bad_arguments():
         make_dynamics("lamarck")
     with pytest.raises(ValueError):
         CulturalEvolution(survivor_fraction=1.0)
+
+
+def test_the_contract_defaults_leave_members_alone_and_records_change_nothing():
+    from dilemmazoo.norms import PopulationDynamics
+
+    class Frozen(PopulationDynamics):
+        def initial(self, size, writer, rng, params=None):
+            return [Member(name=f"1_{i + 1}", generation=1) for i in range(size)]
+
+        def next_generation(self, members, scores, writer, rng, generation, records=None):
+            return members
+
+    frozen = Frozen()
+    members = frozen.initial(3, None, np.random.default_rng(0))
+    assert not frozen.within_episode and not frozen.wants_records
+    assert not any(frozen.learns_after_round(r) for r in range(10))
+    assert frozen.update(members, dict.fromkeys(["1_1", "1_2", "1_3"], 1.0), None, np.random.default_rng(0), 2) is members
+    evolution, old = CulturalEvolution(), [Member(name=f"1_{i}", generation=1, strategy=f"s{i}") for i in range(4)]
+    scores = {"1_0": 3.0, "1_1": 1.0, "1_2": 2.0, "1_3": 0.0}
+    plain = evolution.next_generation(old, scores, RecordingWriter(), np.random.default_rng(5), 2)
+    given = evolution.next_generation(old, scores, RecordingWriter(), np.random.default_rng(5), 2, records=None)
+    assert [(m.name, m.strategy, m.parents) for m in plain] == [(m.name, m.strategy, m.parents) for m in given]
+    assert [m.name for m in plain] == ["1_0", "1_2", "2_1", "2_2"]

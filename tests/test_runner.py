@@ -355,3 +355,16 @@ def test_akata_preset_grid_expands_and_axelrod_opponents_play(tmp_path):
     assert len(results) == 2
     alternator = results[0].steps[results[0].steps["agent"] == "player_1"]
     assert alternator["played"].tolist() == [0, 1] * 5
+
+
+def test_the_runner_calls_declared_hooks_and_never_probes_for_them():
+    """Hooks are declared on the contracts (agents/base.py, norms/base.py), so the runner has no
+    ``hasattr``/``getattr`` on the objects it drives."""
+    import ast
+
+    import dilemmazoo.experiments.runner as runner
+
+    tree = ast.parse(Path(runner.__file__).read_text())
+    probes = [node.lineno for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("hasattr", "getattr")]
+    assert probes == []
