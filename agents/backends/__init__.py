@@ -35,6 +35,7 @@ from dilemmazoo.agents.backends.base import (
     GenerationParams,
     OptionScores,
     chat_hash,
+    truncate_at_stop,
 )
 
 __all__ = [
@@ -178,15 +179,6 @@ def make_backend(spec: str, *, cache_dir: str | Path | None = None, **kwargs) ->
 
         backend = CachedBackend(backend, cache_dir)
     return backend
-
-
-def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
-    """``text`` cut before the earliest occurrence of any stop string (which is not kept)."""
-    cut = len(text)
-    for s in stop:
-        if s and (i := text.find(s)) != -1:
-            cut = min(cut, i)
-    return text[:cut]
 
 
 # -- factories: each imports its module on first use ----------------------------------------

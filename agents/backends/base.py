@@ -45,6 +45,7 @@ __all__ = [
     "chat_hash",
     "file_sha256",
     "public_url",
+    "truncate_at_stop",
 ]
 
 Chat = list[dict[str, str]]
@@ -131,6 +132,15 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
 def chat_hash(chat: Chat) -> str:
     """A short stable hash of a chat, for records and cache keys."""
     return hashlib.sha256(json.dumps(chat, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def truncate_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    """``text`` cut before the earliest occurrence of any stop string (which is not kept)."""
+    cut = len(text)
+    for s in stop:
+        if s and (i := text.find(s)) != -1:
+            cut = min(cut, i)
+    return text[:cut]
 
 
 class Backend(ABC):

@@ -61,7 +61,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dilemmazoo.agents.backends import truncate_at_stop
 from dilemmazoo.agents.backends.base import (
     Backend,
     BackendError,
@@ -70,6 +69,7 @@ from dilemmazoo.agents.backends.base import (
     GenerationParams,
     OptionScores,
     file_sha256,
+    truncate_at_stop,
 )
 
 if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:

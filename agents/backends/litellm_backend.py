@@ -41,8 +41,14 @@ import os
 import random
 from typing import Any
 
-from dilemmazoo.agents.backends import truncate_at_stop
-from dilemmazoo.agents.backends.base import BackendError, Chat, Completion, GenerationParams, public_url
+from dilemmazoo.agents.backends.base import (
+    BackendError,
+    Chat,
+    Completion,
+    GenerationParams,
+    public_url,
+    truncate_at_stop,
+)
 from dilemmazoo.agents.backends.limits import (
     LoopBackedBackend,
     RateLimiter,

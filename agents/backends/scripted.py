@@ -42,7 +42,6 @@ import re
 import threading
 from pathlib import Path
 
-from dilemmazoo.agents.backends import truncate_at_stop
 from dilemmazoo.agents.backends.base import (
     Backend,
     BackendError,
@@ -50,6 +49,7 @@ from dilemmazoo.agents.backends.base import (
     Completion,
     GenerationParams,
     OptionScores,
+    truncate_at_stop,
 )
 
 __all__ = ["ScriptedBackend", "first_words", "parse_script"]
