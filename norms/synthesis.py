@@ -23,7 +23,7 @@ Metrics of an iterate (:func:`iteration_metrics`): per evaluation episode, the s
 of :func:`dilemmazoo.envs.gridworld.metrics.social_outcomes` of the rewards ``(T, N)`` and the
 ``tagged`` infos, and the mean per-agent return; then the mean over episodes. They need the
 generation's per-step records, which the runner passes as ``records`` to dynamics that set
-``wants_records = True``. Without them the dense metrics are ``None`` ("n/a" to the model) and
+``wants_records = True`` (:class:`~dilemmazoo.norms.base.PopulationDynamics`). Without them the dense metrics are ``None`` ("n/a" to the model) and
 the mean reward comes from the scores.
 
 Member params (saved in ``population.parquet``): ``iteration`` (0 = the initial code),
@@ -48,6 +48,7 @@ from dilemmazoo.agents.synthesis import (
     FEEDBACK_MODES,
     OBJECTIVE,
     IterationResult,
+    SynthesizedPolicy,
     refinement_prompt,
     synthesis_prompt,
 )
@@ -91,6 +92,14 @@ def _mean_defined(values: list[float]) -> float:
     return float(np.mean(defined)) if defined else float("nan")
 
 
+def _synthesizer(writer: StrategyWriter) -> SynthesizedPolicy:
+    """The writer as the policy that writes and runs the code (the group's ``synthesized`` agents)."""
+    if not isinstance(writer, SynthesizedPolicy):
+        raise TypeError("policy synthesis needs a SynthesizedPolicy as its strategy writer (agents kind "
+                        f"'synthesized'), got {type(writer).__name__}")
+    return writer
+
+
 class PolicySynthesis(PopulationDynamics):
     """LLM policy synthesis with sparse or dense feedback (Galle 2026; see module docstring).
 
@@ -115,13 +124,12 @@ class PolicySynthesis(PopulationDynamics):
         self.history: list[IterationResult] = []
 
     def _context(self, writer: StrategyWriter) -> tuple[str, float]:
-        game = self.game or getattr(writer, "game", None) or "cleanup"
-        limits = getattr(writer, "limits", None)
-        return game, float(getattr(limits, "call_timeout_s", 1.0))
+        writer = _synthesizer(writer)
+        return self.game or writer.game or "cleanup", float(writer.limits.call_timeout_s)
 
     def _members(self, generation: int, size: int, code: str, writer: StrategyWriter,
                  previous: list[Member] | None = None) -> list[Member]:
-        syntheses = getattr(writer, "last_syntheses", None) or []
+        syntheses = _synthesizer(writer).last_syntheses
         extra = syntheses[0].to_params() if syntheses else {}
         members = []
         for i in range(size):
