@@ -92,7 +92,7 @@ def main() -> None:
 
     import torch
 
-    from dilemmazoo.agents.trainers.llm_trainer import load_base_model
+    from dilemmazoo.agents.trainers.llm_model import load_base_model
 
     figures: dict[str, float] = {}
     start = time.perf_counter()

@@ -271,7 +271,7 @@ def test_evaluate_needs_an_adapter(tmp_path):
 
 def _defect_probability(model, tokenizer, config: GRPOBaselineConfig) -> float:
     """P(" B" | the first round's prompt + "Answer:") under ``model``, normalised over " A" and " B"."""
-    from dilemmazoo.agents.trainers.llm_trainer import build_chat
+    from dilemmazoo.agents.trainers.llm_rollout import build_chat
     from dilemmazoo.envs import make_world
 
     env = make_world(config.world, **config.world_kwargs)
@@ -289,7 +289,8 @@ def _defect_probability(model, tokenizer, config: GRPOBaselineConfig) -> float:
 
 @pytest.mark.slow
 def test_grpo_trains_the_embedded_model_toward_defecting_against_always_defect(tmp_path):
-    from dilemmazoo.agents.trainers.llm_trainer import load_base_model, read_metrics
+    from dilemmazoo.agents.trainers.llm_model import load_base_model
+    from dilemmazoo.agents.trainers.llm_trainer import read_metrics
 
     base = load_base_model("embedded", device="cpu", dtype="float32")
     # small enough for a shared 2-core CPU (~2 minutes): one prompt x G=4 matches of 2 rounds per step,

@@ -1,4 +1,5 @@
-"""The LoRA policy-gradient trainer for language agents (agents/trainers/llm_trainer.py;
+"""The LoRA policy-gradient trainer for language agents (agents/trainers/llm_trainer.py and its parts
+llm_model, llm_rollout, llm_credit, llm_update, imported here through llm_trainer's re-exports;
 arXiv 2511.19405 "Learning Robust Social Strategies with LLMs", Duque et al. ICLR 2025)."""
 
 from __future__ import annotations

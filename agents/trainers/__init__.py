@@ -6,7 +6,11 @@
 - :mod:`~dilemmazoo.agents.trainers.small_net` (needs torch, the ``local`` extra): PPO with these
   credits for small torch policies on a vectorized iterated prisoner's dilemma;
   :mod:`~dilemmazoo.agents.trainers.ippo`: IPPO on the gridworlds, with the N-player credits;
-  :mod:`~dilemmazoo.agents.trainers.llm_trainer`: LoRA policy gradient for language agents;
+  :mod:`~dilemmazoo.agents.trainers.llm_trainer`: LoRA policy gradient for language agents (config,
+  loop, checkpoints), composed of :mod:`~dilemmazoo.agents.trainers.llm_model` (base model,
+  adapter weights, forward passes), :mod:`~dilemmazoo.agents.trainers.llm_rollout` (matches and
+  decisions), :mod:`~dilemmazoo.agents.trainers.llm_credit` (rewards to per-token credit) and
+  :mod:`~dilemmazoo.agents.trainers.llm_update` (loss and optimizer step);
   :mod:`~dilemmazoo.agents.trainers.grpo`: the single-agent GRPO baseline on TRL. Import them
   explicitly; they are not imported here so that the credit math works without torch.
 """

@@ -251,12 +251,12 @@ class LLMTrainerConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# Loss pieces (pure functions of tensors)
+# The trainer
+# --------------------------------------------------------------------------------------------
 
 
 class LLMTrainer(RolloutPlayer, PolicyUpdate, PolicyPasses):
     """Trains one LoRA adapter on a language world (see the module docstring).
-
 
     The parts are mixins: :class:`~dilemmazoo.agents.trainers.llm_rollout.RolloutPlayer` (play,
     evaluate), :class:`~dilemmazoo.agents.trainers.llm_update.PolicyUpdate` (the optimizer step) and
