@@ -24,10 +24,7 @@ layers above ``envs``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from typing import Any
-
-import pandas as pd
 
 from . import commons, donor_game, gridworld, repeated_game, trust_split
 from .commons import (
@@ -46,6 +43,7 @@ from .metrics import (
     RunRecords, decision_stats, equality, equality_nan_reason, find_runs, gini, llm_call_stats, load_run,
     valid_decision_counts, with_nan_reasons,
 )
+from .worlds import WORLD_METRICS, world_metrics
 from .trust_split import exploitation, honesty_rate, split_efficiency, split_nocomm_metrics, trust_split_metrics
 
 __all__ = [
@@ -83,34 +81,6 @@ __all__ = [
     "world_metrics",
     "write_report",
 ]
-
-#: world id -> ``metrics(steps) -> dict`` of headline numbers; rates over valid decisions, with
-#: ``valid_decisions``, ``fallbacks`` and, for each NaN, ``nan_reasons``; other worlds plug in here
-WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
-    donor_game.WORLD_ID: donor_game.donor_game_metrics,
-    trust_split.WORLD_ID: trust_split.trust_split_metrics,
-    trust_split.NOCOMM_WORLD_ID: trust_split.split_nocomm_metrics,
-    repeated_game.WORLD_ID: repeated_game.repeated_game_metrics,
-    commons.GOVSIM_WORLD_ID: commons.commons_metrics,
-    commons.CPR_WORLD_ID: commons.cpr_metrics,
-    gridworld.CLEANUP_WORLD_ID: gridworld.gridworld_metrics,
-    gridworld.GATHERING_WORLD_ID: gridworld.gridworld_metrics,
-}
-
-
-def world_metrics(world: str, steps: pd.DataFrame, world_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The headline metrics of a run of ``world`` (for ``summary.json``).
-
-    ``world_kwargs`` (the config's ``world.kwargs``) supplies what the records cannot tell,
-    e.g. the horizon T of the commons worlds (:func:`.commons.metric_options`).
-    ``{}`` for a world without registered metrics or a run without steps; a steps frame that
-    lacks the world's columns raises ``ValueError`` naming them.
-    """
-    metrics = WORLD_METRICS.get(world)
-    if metrics is None or steps.empty:
-        return {}
-    return metrics(steps, **commons.metric_options(world, world_kwargs))
-
 
 def __getattr__(name: str) -> Any:
     if name == "write_report":

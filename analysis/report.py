@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from . import WORLD_METRICS, commons, donor_game, gridworld, repeated_game, trust_split
+from . import commons, donor_game, gridworld, repeated_game, trust_split
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .gridworld_plots import gridworld_figures, outcome_by_episode
@@ -54,6 +54,7 @@ from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_dec
 from .repeated_game_plots import cooperation_by_round, repeated_game_figures, repeated_game_tables
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
 from .training import is_training_run, write_training_report
+from .worlds import WORLD_METRICS
 from .trust_split_plots import efficiency_by_round, split_figures, split_tables
 
 __all__ = ["WORLD_ANALYSES", "GridCell", "TimeSeries", "WorldAnalysis", "format_number", "grid_cells", "human_value",

@@ -425,3 +425,8 @@ def test_dynamics_registered_by_path_are_imported_on_first_use(monkeypatch):
     assert "no_colon" not in POPULATION_DYNAMICS
     with pytest.raises(ValueError, match="unknown population dynamics 'nowhere'"):
         dynamics_class("nowhere")
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle between the package's modules (a package ``__init__`` counts as a module)."""
+    assert import_cycles(REPO) == []

@@ -4,7 +4,6 @@ embedded model (slow)."""
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections import Counter
 
@@ -331,10 +330,6 @@ def test_hanging_code_is_cut_off_and_every_decision_counted(tmp_path):
     assert result.steps["fallback_used"].all() and len(result.steps) == 120
 
 
-RUNNER_PASSES_RECORDS = "wants_records" in inspect.getsource(execute)
-
-
-@pytest.mark.skipif(not RUNNER_PASSES_RECORDS, reason="the runner does not pass records to dynamics yet")
 def test_dense_feedback_reports_the_metrics_of_the_records(tmp_path):
     result = execute(synthesis_config(tmp_path, [BFS_ANSWER, BFS_ANSWER]), tmp_path / "runs", progress=False)
     steps = result.steps

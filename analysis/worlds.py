@@ -1,0 +1,42 @@
+"""Which headline metrics belong to which world: :data:`WORLD_METRICS` and :func:`world_metrics`.
+
+The report and ``summary.json`` look a world's metrics up here; the per-world modules define them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from . import commons, donor_game, gridworld, repeated_game, trust_split
+
+__all__ = ["WORLD_METRICS", "world_metrics"]
+
+#: world id -> ``metrics(steps) -> dict`` of headline numbers; rates over valid decisions, with
+#: ``valid_decisions``, ``fallbacks`` and, for each NaN, ``nan_reasons``; other worlds plug in here
+WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
+    donor_game.WORLD_ID: donor_game.donor_game_metrics,
+    trust_split.WORLD_ID: trust_split.trust_split_metrics,
+    trust_split.NOCOMM_WORLD_ID: trust_split.split_nocomm_metrics,
+    repeated_game.WORLD_ID: repeated_game.repeated_game_metrics,
+    commons.GOVSIM_WORLD_ID: commons.commons_metrics,
+    commons.CPR_WORLD_ID: commons.cpr_metrics,
+    gridworld.CLEANUP_WORLD_ID: gridworld.gridworld_metrics,
+    gridworld.GATHERING_WORLD_ID: gridworld.gridworld_metrics,
+}
+
+
+def world_metrics(world: str, steps: pd.DataFrame, world_kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The headline metrics of a run of ``world`` (for ``summary.json``).
+
+    ``world_kwargs`` (the config's ``world.kwargs``) supplies what the records cannot tell,
+    e.g. the horizon T of the commons worlds (:func:`.commons.metric_options`).
+    ``{}`` for a world without registered metrics or a run without steps; a steps frame that
+    lacks the world's columns raises ``ValueError`` naming them.
+    """
+    metrics = WORLD_METRICS.get(world)
+    if metrics is None or steps.empty:
+        return {}
+    return metrics(steps, **commons.metric_options(world, world_kwargs))
