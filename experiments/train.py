@@ -207,10 +207,11 @@ def main_train(argv: list[str] | None = None) -> int:
         return main_train_llm(argv)
     args = build_train_parser().parse_args(argv)
     try:
-        from dilemmazoo.agents.trainers.ippo import resolve_device, train_ippo
+        from dilemmazoo.agents.backends.hf import resolve_device
+        from dilemmazoo.agents.trainers.ippo import train_ippo
 
         config = config_from_args(args)
-        device = resolve_device(config.device)
+        device = str(resolve_device(config.device, mps=False))
     except (ValueError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -476,3 +476,16 @@ def test_train_command_credit_options(tmp_path, capsys):
     assert main_train(["ippo", "--preset", "smoke", "--agents", "1", "--credit", "aa", "--out", str(tmp_path),
                        "--quiet"]) == 2
     assert "n_agents must be >= 2" in capsys.readouterr().err
+
+
+def test_one_device_resolver_serves_both_trainers():
+    """IPPO and the LLM trainer share hf.resolve_device; IPPO's leaves Apple's MPS out."""
+    import torch
+
+    from dilemmazoo.agents.backends.hf import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert str(resolve_device("auto", mps=False)) == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="torch sees no CUDA GPU; use 'auto' or 'cpu'"):
+            resolve_device("cuda:0")

@@ -95,13 +95,16 @@ _DTYPES = {
 }
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then CPU."""
+def resolve_device(device: str = "auto", *, mps: bool = True) -> torch.device:
+    """``auto`` picks CUDA, then Apple MPS (when ``mps``: IPPO's trainer leaves it out), then CPU.
+    A CUDA device that torch cannot see is an error that says what to write instead."""
     if device != "auto":
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU; use 'auto' or 'cpu'")
         return torch.device(device)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    if mps and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
 

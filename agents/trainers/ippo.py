@@ -150,6 +150,7 @@ try:
 except ImportError as error:  # torch comes with the "local" extra
     raise ImportError('IPPO needs torch: pip install "dilemmazoo[local]"') from error
 
+from dilemmazoo.agents.backends.hf import resolve_device
 from dilemmazoo.agents.neural import (
     ARCHITECTURES,
     CHECKPOINT_FORMAT,
@@ -177,7 +178,6 @@ __all__ = [
     "gae",
     "policy_chooser",
     "ppo_loss",
-    "resolve_device",
     "resolve_map",
     "save_run",
     "standardize_advantages",
@@ -346,15 +346,6 @@ def resolve_map(world: str, grid_map: str) -> str:
     return grid_map
 
 
-def resolve_device(device: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; others are checked."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU; use 'auto' or 'cpu'")
-    return device
-
-
 # -- pure functions ---------------------------------------------------------------------------------
 
 
@@ -472,7 +463,7 @@ class IPPOTrainer:
 
     def __init__(self, config: IPPOConfig):
         self.config = c = config
-        self.device = resolve_device(c.device)
+        self.device = str(resolve_device(c.device, mps=False))
         self.map_name = resolve_map(c.world, c.grid_map)
         self.env = VectorGridworld(c.world, c.batch_size, n_agents=c.n_agents, rules=c.rules, grid_map=self.map_name,
                                    observation=c.observation, rule_overrides={"episode_length": c.steps})
