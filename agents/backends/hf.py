@@ -162,17 +162,23 @@ def release_models() -> None:
 
 
 @contextlib.contextmanager
-def _offline():
-    """Run with ``HF_HUB_OFFLINE=1``; ``local_files_only=True`` is the guard that always holds."""
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
+def temporary_environment(values: dict[str, str]):
+    """Run with the environment variables ``values`` set; each is put back as it was after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _offline():
+    """Run with ``HF_HUB_OFFLINE=1``; ``local_files_only=True`` is the guard that always holds."""
+    return temporary_environment({"HF_HUB_OFFLINE": "1"})
 
 
 @contextlib.contextmanager

@@ -129,7 +129,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -145,6 +144,7 @@ except ImportError as error:  # torch comes with the "local" extra
     raise ImportError('the GRPO baseline needs torch, transformers, peft and trl: '
                       'pip install "dilemmazoo[local]" peft trl') from error
 
+from dilemmazoo.agents.backends.hf import temporary_environment
 from dilemmazoo.agents.base import Decision
 from dilemmazoo.agents.trainers.credit import agrae_advantages, agrae_success_mask
 from dilemmazoo.agents.trainers.llm_model import end_of_turn_ids, plain_base
@@ -741,20 +741,6 @@ def _metrics_row(step: int, matches: Sequence[PlayedMatch], logs: dict[str, Any]
 
 
 @contextlib.contextmanager
-def _offline_environment():
-    saved = {k: os.environ.get(k) for k in _OFFLINE_ENV}
-    os.environ.update(_OFFLINE_ENV)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextlib.contextmanager
 def _quiet_library_warnings():
     """Hide warnings the libraries raise about each other (nothing a user of this module can act on):
     transformers 5.x deprecating ``gradient_checkpointing`` (TRL 1.16 still sets it) and peft not
@@ -843,7 +829,7 @@ def train_grpo(config: GRPOBaselineConfig, out_dir: str | Path, *, resume: bool 
         metrics_path.unlink()
     (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
 
-    with _offline_environment(), _quiet_library_warnings():
+    with temporary_environment(_OFFLINE_ENV), _quiet_library_warnings():
         from peft import LoraConfig
         from trl import GRPOConfig
 
@@ -933,7 +919,7 @@ def evaluate_grpo(out_dir_or_adapter: str | Path, opponents: Sequence[str], matc
         raise ValueError(f"no peft adapter in {str(path)!r} (expected adapter_config.json there or in adapter/)")
     if isinstance(matches, bool) or not isinstance(matches, int) or matches < 1:
         raise ValueError(f"matches must be an integer >= 1; got {matches!r}")
-    with _offline_environment(), _quiet_library_warnings():
+    with temporary_environment(_OFFLINE_ENV), _quiet_library_warnings():
         from peft import PeftModel
 
         network, tokenizer = plain_base(base, config.model, config.device, config.dtype, training=False)
