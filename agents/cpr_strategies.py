@@ -60,7 +60,6 @@ changes the learnable parameters mid-episode without losing the agent's state.
 from __future__ import annotations
 
 import hashlib
-import math
 from numbers import Real
 from typing import Any
 
@@ -68,6 +67,7 @@ import numpy as np
 
 from dilemmazoo.agents.base import Action, Decision
 from dilemmazoo.envs.base import Amount, Choice
+from dilemmazoo.envs.checks import check_non_negative
 
 __all__ = ["CPR_STRATEGIES", "PRIORS", "FixedEffortCPRAgent", "RuleBasedCPRAgent"]
 
@@ -81,12 +81,6 @@ PHASE_PROPOSE, PHASE_VOTE, PHASE_HARVEST = 0, 1, 2
 def _check_fraction(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_non_negative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
 
 
@@ -139,11 +133,11 @@ class RuleBasedCPRAgent:
         defaults = PRIORS[prior]
         self.effort = _check_fraction("effort", defaults["effort"] if effort is None else effort)
         self.compliance = _check_fraction("compliance", defaults["compliance"] if compliance is None else compliance)
-        self.noise = _check_non_negative("noise", noise)
+        self.noise = check_non_negative("noise", noise)
         self.sanction_response = _check_fraction("sanction_response", sanction_response)
         self.sustainable_fraction = _check_fraction("sustainable_fraction", sustainable_fraction)
         self.endorsement = _check_fraction("endorsement", endorsement)
-        self.proposal_step = _check_non_negative("proposal_step", proposal_step)
+        self.proposal_step = check_non_negative("proposal_step", proposal_step)
         self.norm_margin = _check_fraction("norm_margin", norm_margin)
         self.agent_id = ""
         self._rng: np.random.Generator | None = None
@@ -241,7 +235,7 @@ class FixedEffortCPRAgent:
 
     def __init__(self, effort: float = 0.5, proposal: float | None = None):
         self.effort = _check_fraction("effort", effort)
-        self.proposal = None if proposal is None else _check_non_negative("proposal", proposal)
+        self.proposal = None if proposal is None else check_non_negative("proposal", proposal)
         self.last_proposal: float | None = None
 
     def reset(self, agent_id: str, rules: str | None, rng: np.random.Generator) -> None:

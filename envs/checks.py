@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
-__all__ = ["check_bool", "check_int"]
+__all__ = ["check_bool", "check_int", "check_non_negative", "check_probability"]
 
 
 def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
@@ -22,3 +22,17 @@ def check_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_probability(name: str, value: Any) -> float:
+    """``value`` as a float in ``[0, 1]``; bools and NaN refused."""
+    if isinstance(value, bool) or not (isinstance(value, Real) and 0.0 <= float(value) <= 1.0):
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """``value`` as a finite float >= 0; bools refused."""
+    if isinstance(value, bool) or not (isinstance(value, Real) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)

@@ -94,14 +94,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionSpec, Amount, Choice, LanguageWorld
-from dilemmazoo.envs.checks import check_bool
+from dilemmazoo.envs.checks import check_bool, check_int
 
 __all__ = [
     "DonorGameEnv",
@@ -301,14 +301,6 @@ def trace_lines(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return int(value)
-
-
 def _check_real(name: str, value: Any, *, positive: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
@@ -336,13 +328,13 @@ class DonorGameEnv(LanguageWorld):
         schedule: str = "paper",
         render_mode: str | None = None,
     ):
-        self.n_agents = _check_int("n_agents", n_agents, 2)
+        self.n_agents = check_int("n_agents", n_agents, 2)
         if self.n_agents % 2:
             raise ValueError(f"n_agents must be even (two halves take turns donating), got {n_agents}")
-        self.n_rounds = _check_int("n_rounds", n_rounds, 1)
+        self.n_rounds = check_int("n_rounds", n_rounds, 1)
         self.endowment = _check_real("endowment", endowment, positive=True)
         self.donation_multiplier = _check_real("donation_multiplier", donation_multiplier, positive=True)
-        self.trace_depth = _check_int("trace_depth", trace_depth, 0)
+        self.trace_depth = check_int("trace_depth", trace_depth, 0)
         self.punishment = check_bool("punishment", punishment)
         self.punishment_cost = _check_real("punishment_cost", punishment_cost, positive=True)
         self.punishment_effect = _check_real("punishment_effect", punishment_effect, positive=False)
@@ -414,8 +406,8 @@ class DonorGameEnv(LanguageWorld):
     def reset(self, seed: int | None = None, options: dict | None = None):
         # Check every option before changing any state.
         options = options or {}
-        generation = _check_int("options['generation']", options.get("generation", 1), 1)
-        game = _check_int("options['game']", options.get("game", 1), 1)
+        generation = check_int("options['generation']", options.get("generation", 1), 1)
+        game = check_int("options['game']", options.get("game", 1), 1)
         names = self._names_from(options.get("names"), [f"{generation}_{i + 1}" for i in range(self.n_agents)])
         if game % 2 == 0 and self._halves is None:
             raise ValueError(

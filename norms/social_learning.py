@@ -94,6 +94,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import numpy as np
 
+from dilemmazoo.envs.checks import check_non_negative, check_probability
 from dilemmazoo.norms.base import Member, PopulationDynamics, StrategyWriter
 from dilemmazoo.norms.cultural_evolution import INITIAL_PROMPT
 
@@ -122,7 +123,7 @@ def imitation_probability(payoff_self, payoff_model, beta: float):
     ``beta``: only ``exp(-|x|)`` is evaluated, so large payoff gaps give exactly 0 or 1 without
     overflow warnings.
     """
-    beta = _check_beta(beta)
+    beta = check_non_negative("beta", beta)
     with np.errstate(over="ignore"):
         x = beta * (np.asarray(payoff_model, dtype=float) - np.asarray(payoff_self, dtype=float))
     decay = np.exp(-np.abs(x))
@@ -130,22 +131,11 @@ def imitation_probability(payoff_self, payoff_model, beta: float):
     return float(probability) if probability.ndim == 0 else probability
 
 
-def _check_beta(beta: float) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-    return float(beta)
-
-
 # -- interaction graphs --------------------------------------------------------------------
 
 def _check_ring_degree(kind: str, k: Any) -> None:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2 or k % 2:
         raise ValueError(f"graph {kind!r}: k (neighbours per node) must be an even integer >= 2, got {k!r}")
-
-
-def _check_probability(kind: str, p: Any) -> None:
-    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"graph {kind!r}: p must be a probability in [0, 1], got {p!r}")
 
 
 def _complete(n: int, seed: int) -> nx.Graph:
@@ -166,7 +156,7 @@ def _small_world(n: int, seed: int, k: int = 4, p: float = 0.1) -> nx.Graph:
     Rewiring moves only the far end of an edge, so every node keeps at least ``k/2`` edges.
     """
     _check_ring_degree("small_world", k)
-    _check_probability("small_world", p)
+    check_probability("graph 'small_world': p", p)
     if n <= k:
         raise ValueError(f"graph 'small_world': needs more members than k={k}, got {n}")
     return nx.watts_strogatz_graph(n, k, p, seed=seed)
@@ -177,7 +167,7 @@ def _erdos_renyi(n: int, seed: int, p: float = 0.5) -> nx.Graph:
     random other node (drawn from ``numpy.random.default_rng(seed)``). Patching rather than
     re-drawing keeps every other edge as G(n, p) drew it; the graph has no isolated node but
     may still be disconnected."""
-    _check_probability("erdos_renyi", p)
+    check_probability("graph 'erdos_renyi': p", p)
     graph = nx.gnp_random_graph(n, p, seed=seed)
     if n >= 2:
         patch_rng = np.random.default_rng(seed)
@@ -238,7 +228,7 @@ def _check_graph_kwargs(kind: Any, kwargs: Mapping[str, Any]) -> None:
     if "k" in kwargs:
         _check_ring_degree(kind, kwargs["k"])
     if "p" in kwargs:
-        _check_probability(kind, kwargs["p"])
+        check_probability(f"graph {kind!r}: p", kwargs["p"])
     rows = kwargs.get("rows")
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, numbers.Integral) or rows < 2):
         raise ValueError(f"graph 'grid': rows must be an integer >= 2 or None, got {rows!r}")
@@ -304,7 +294,7 @@ class SocialLearning(PopulationDynamics):
                 raise ValueError("graph_kwargs: only for a named graph kind, not for a ready networkx.Graph")
         else:
             _check_graph_kwargs(graph, graph_kwargs)
-        self.beta = _check_beta(beta)
+        self.beta = check_non_negative("beta", beta)
         if isinstance(traits, str):
             traits = (traits,)
         traits = tuple(traits)

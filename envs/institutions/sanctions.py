@@ -28,11 +28,12 @@ rest of a world's random stream is not shifted by the sanctions.
 from __future__ import annotations
 
 import math
-from numbers import Real
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from dilemmazoo.envs.checks import check_non_negative, check_probability
 
 __all__ = ["NORM_TOLERANCE", "SanctionOutcome", "check_sanction_terms", "graduated_fine", "monitor_and_punish"]
 
@@ -85,18 +86,6 @@ class SanctionOutcome:
     punishments_made: np.ndarray
 
 
-def _check_probability(name: str, value: float) -> float:
-    if isinstance(value, bool) or not (isinstance(value, Real) and 0.0 <= float(value) <= 1.0):
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_non_negative(name: str, value: float) -> float:
-    if isinstance(value, bool) or not (isinstance(value, Real) and math.isfinite(value) and value >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
 def check_sanction_terms(
     *,
     monitoring_prob: float,
@@ -109,10 +98,10 @@ def check_sanction_terms(
     """Raise ``ValueError`` naming the first bad term of a sanction schedule: probabilities in
     ``[0, 1]``, cost and fine finite and ``>= 0``, ``graduated`` a bool, ``max_multiplier``
     finite and ``>= 1``."""
-    _check_probability("monitoring_prob", monitoring_prob)
-    _check_probability("punish_prob", punish_prob)
-    _check_non_negative("punish_cost", punish_cost)
-    _check_non_negative("fine", fine)
+    check_probability("monitoring_prob", monitoring_prob)
+    check_probability("punish_prob", punish_prob)
+    check_non_negative("punish_cost", punish_cost)
+    check_non_negative("fine", fine)
     if not isinstance(graduated, bool):
         raise ValueError(f"graduated must be True or False, got {graduated!r}")
     graduated_fine(fine, 0, graduated=graduated, max_multiplier=max_multiplier)
@@ -152,12 +141,12 @@ def monitor_and_punish(
         raise ValueError(f"harvests must be a non-empty 1-D array, got shape {harvest_array.shape}")
     if not np.all(np.isfinite(harvest_array)):
         raise ValueError("harvests must be finite")
-    monitoring_prob = _check_probability("monitoring_prob", monitoring_prob)
-    punish_prob = _check_probability("punish_prob", punish_prob)
-    punish_cost = _check_non_negative("punish_cost", punish_cost)
-    fine = _check_non_negative("fine", fine)
+    monitoring_prob = check_probability("monitoring_prob", monitoring_prob)
+    punish_prob = check_probability("punish_prob", punish_prob)
+    punish_cost = check_non_negative("punish_cost", punish_cost)
+    fine = check_non_negative("fine", fine)
     if norm is not None:
-        norm = _check_non_negative("norm", norm)
+        norm = check_non_negative("norm", norm)
     n = harvest_array.size
     offence_array = np.zeros(n) if offences is None else np.asarray(offences, dtype=np.float64)
     if offence_array.shape != (n,):
