@@ -1,0 +1,464 @@
+"""Metrics of the LLM-Economist tax world (``dilemmazoo/tax-world-v0``).
+
+Sources
+-------
+- Karten et al., "LLM Economist: Large Population Models and Mechanism Design in Multi-Agent
+  Generative Simulacra" (arXiv 2507.15815): the planner's social welfare function
+  ``SWF = sum_i u_i / max(z_i, 1)`` (inverse-income weights, unnormalised), tracked per step
+  together with the best steps so far; labour hours and pre-tax incomes per worker.
+- Zheng et al., "The AI Economist" (salesforce/ai-economist): the same inverse-income weights
+  normalised to sum to 1 (a weighted mean of utilities), and equality x productivity with
+  equality = 1 - Gini (``get_gini``) and productivity the total pre-tax income.
+
+Every SWF number carries its kind in its name (``swf_llm_economist``, ``swf_ai_economist``):
+their scales differ by orders of magnitude and one must never be read as the other.
+
+Input columns
+-------------
+``steps.parquet`` of a tax-world run: the standard step columns (episode, step, agent, decided,
+fallback_used, ...) and the world's infos. Worker rows (``worker_0`` ...) carry ``hours``,
+``income`` (pre-tax z = l * skill), ``tax``, ``rebate``, ``utility_raw``, ``felt_utility``,
+``bracket``, ``skill``, ``satisfied`` (1 yes, 0 no, -1 not asked). Every row (workers and the
+``planner`` seat, when the run has one) carries the world-level numbers of its step:
+``tax_year`` (the tax year the step belongs to), ``rate_0`` .. ``rate_{k-1}`` (percent in force
+this step), ``swf_llm_economist``, ``swf_ai_economist``, ``gini_income``, ``productivity``,
+``equality_x_productivity`` and ``planner_fallback`` (1 when the planner's answer this step
+was replaced by its fallback: the rates then did not change).
+
+Formulas (one episode; the run's number is the mean over its episodes)
+---------------------------------------------------------------------
+- ``final_swf_<kind>``: the SWF of the episode's last step; ``best_swf_<kind>``: the highest
+  SWF of any step, ``best_swf_<kind>_step``: the first step that reached it.
+- ``mean_hours``: mean weekly labour hours over the workers' own choices (worker-steps whose
+  hours came from a fallback are left out: a fallback is not a choice); ``mean_income``: mean
+  pre-tax income z over every worker-step (an outcome, fallbacks included).
+  ``final_mean_hours`` / ``final_mean_income``: the same over the last tax year.
+- ``final_rate_j``: the marginal rate (percent) of bracket j in force at the last step.
+- ``gini_income``, ``productivity``, ``equality_x_productivity``: the world's values at the last
+  step (see :func:`dilemmazoo.envs.tax.gini` for the AI Economist's small-sample scaling).
+- ``satisfaction_rate`` (bounded-rational runs only, absent otherwise): share of the workers'
+  own answers (fallbacks left out) that said YES to the tax policy.
+- Decisions: ``valid_decisions`` and ``fallbacks`` over every seat (the report's columns);
+  ``planner_decisions`` counts the planner seat's decisions, ``planner_fallbacks`` the steps
+  whose planner answer was a fallback (``planner_fallback`` or the planner row's
+  ``fallback_used``, one count per step).
+
+A number that is undefined for the run is NaN with its reason in ``nan_reasons``.
+
+References drawn beside the run's rates
+---------------------------------------
+:func:`saez_reference` applies :func:`dilemmazoo.envs.tax.saez_rates` to the run's own incomes,
+per tax year: by default each worker's mean pre-tax income over the tax year's steps
+(``incomes="pretax"``); ``incomes="skill_x_100"`` feeds skill x 100 per worker instead, the
+input of the paper-era planner. :func:`us_federal_reference` gives the US federal 2024 single
+schedule's marginal rate at each bracket's evaluation point (the bracket midpoint; for an
+open top bracket ``start + 0.1 * (1e7 - start)``, the point the Saez formula uses), which is
+exactly the statutory rate per bracket when the run uses the ``us_federal`` brackets.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dilemmazoo.envs import tax as tax_math
+from dilemmazoo.envs.checks import check_choice
+
+from .metrics import valid_decision_counts, with_nan_reasons
+
+__all__ = [
+    "PLANNER",
+    "SWF_KINDS",
+    "WORLD_ID",
+    "bracket_table",
+    "edges_for",
+    "evaluation_points",
+    "rate_columns",
+    "saez_reference",
+    "swf_by_step",
+    "tax_episodes",
+    "tax_metrics",
+    "tax_year_table",
+    "us_federal_reference",
+    "worker_rows",
+    "world_by_step",
+]
+
+WORLD_ID = "dilemmazoo/tax-world-v0"
+PLANNER = "planner"
+WORKER_PREFIX = "worker_"
+#: SWF column -> the words a report or plot uses for it
+SWF_KINDS: dict[str, str] = {
+    "swf_llm_economist": "LLM Economist SWF: sum_i u_i / max(z_i, 1)",
+    "swf_ai_economist": "AI Economist SWF: inverse-income weights normalised to 1",
+}
+#: world-level columns every row of a tax-world run carries
+WORLD_COLUMNS = ("tax_year", "swf_llm_economist", "swf_ai_economist", "gini_income", "productivity",
+                 "equality_x_productivity", "planner_fallback")
+REQUIRED_COLUMNS = ("episode", "step", "agent", *WORLD_COLUMNS, "rate_0", "hours", "income")
+SAEZ_INCOMES = ("pretax", "skill_x_100")
+_RATE = re.compile(r"rate_(\d+)")
+_NO_STEPS = "no steps recorded"
+
+
+# --- frames ------------------------------------------------------------------------------
+
+
+def _require(steps: pd.DataFrame) -> None:
+    missing = [column for column in REQUIRED_COLUMNS if column not in steps.columns]
+    if missing:
+        raise ValueError(f"steps lacks the column(s) {missing}; is this a {WORLD_ID} run?")
+
+
+def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
+    """A boolean column; missing values (and a missing column) read as False."""
+    if column not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame[column].astype("boolean").fillna(False).astype(bool)
+
+
+def rate_columns(steps: pd.DataFrame) -> list[str]:
+    """The ``rate_j`` columns of the records, in bracket order (``rate_0``, ``rate_1``, ...)."""
+    found = [(int(match.group(1)), column) for column in steps.columns if (match := _RATE.fullmatch(str(column)))]
+    return [column for _, column in sorted(found)]
+
+
+def worker_rows(steps: pd.DataFrame, *, own_choices: bool = False) -> pd.DataFrame:
+    """The workers' rows (agents ``worker_<i>``); ``own_choices`` drops those whose hours came
+    from the world's fallback."""
+    rows = steps[steps["agent"].astype(str).str.startswith(WORKER_PREFIX)]
+    if own_choices:
+        rows = rows[~_flag(rows, "fallback_used")]
+    return rows
+
+
+def world_by_step(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per (episode, step): the world-level columns of the step (``tax_year``, the
+    ``rate_j``, both SWFs, ``gini_income``, ``productivity``, ``equality_x_productivity``,
+    ``planner_fallback`` as 0/1, counting also a planner row's ``fallback_used``), the workers'
+    ``mean_hours`` (own choices) and ``mean_income`` (all worker rows), ``workers``, and the
+    best SWF of the episode so far for each kind (``best_swf_llm_economist`` ...)."""
+    _require(steps)
+    ordered = steps.sort_values(["episode", "step"], kind="stable")
+    keys = ["episode", "step"]
+    columns = [*WORLD_COLUMNS, *rate_columns(steps)]
+    frame = ordered.groupby(keys, sort=True)[columns].first()
+    frame["planner_fallback"] = frame["planner_fallback"].fillna(0).astype(float) > 0
+    planner = ordered[ordered["agent"] == PLANNER]
+    if len(planner):
+        planner_fell_back = _flag(planner, "fallback_used").groupby([planner["episode"], planner["step"]]).any()
+        frame["planner_fallback"] = frame["planner_fallback"] | planner_fell_back.reindex(frame.index, fill_value=False)
+    frame["planner_fallback"] = frame["planner_fallback"].astype(int)
+    workers = worker_rows(ordered)
+    own = worker_rows(ordered, own_choices=True)
+    frame["mean_hours"] = own.groupby(keys)["hours"].mean().astype(float).reindex(frame.index)
+    frame["mean_income"] = workers.groupby(keys)["income"].mean().astype(float).reindex(frame.index)
+    frame["workers"] = workers.groupby(keys)["agent"].nunique().reindex(frame.index, fill_value=0).astype(int)
+    for kind in SWF_KINDS:
+        values = frame[kind].astype(float)
+        frame[kind] = values
+        # best so far: NaN steps neither count nor reset it
+        frame[f"best_{kind}"] = values.groupby(level="episode").transform(lambda s: s.cummax().ffill())
+    return frame.reset_index()
+
+
+def swf_by_step(kind: str = "swf_llm_economist"):
+    """``steps -> Series`` of one SWF kind by step (mean over the run's episodes), for the
+    report's grid-cell bands."""
+    check_choice("kind", kind, tuple(SWF_KINDS))
+
+    def series(steps: pd.DataFrame) -> pd.Series:
+        return world_by_step(steps).groupby("step")[kind].mean().astype(float)
+
+    return series
+
+
+def _best(values: pd.Series, steps: pd.Series) -> tuple[float, float]:
+    """(highest value, first step reaching it); NaN, NaN when every value is NaN."""
+    values = values.astype(float).to_numpy()
+    if not np.isfinite(values).any():
+        return math.nan, math.nan
+    index = int(np.nanargmax(values))
+    return float(values[index]), float(steps.to_numpy()[index])
+
+
+def _last_tax_year(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` in its last tax year (by step order)."""
+    if frame.empty:
+        return frame
+    last = frame.sort_values("step", kind="stable")["tax_year"].iloc[-1]
+    return frame[frame["tax_year"] == last]
+
+
+def tax_episodes(steps: pd.DataFrame) -> pd.DataFrame:
+    """Tax-world metrics per episode: one row per episode with columns episode, steps,
+    tax_years, workers, final and best SWF of both kinds (and the step of the best),
+    mean_hours, mean_income, final_mean_hours, final_mean_income, final_rate_j, gini_income,
+    productivity, equality_x_productivity, planner_fallbacks (see the module docstring)."""
+    _require(steps)
+    table = world_by_step(steps)
+    rates = rate_columns(steps)
+    rows = []
+    for episode, by_step in table.groupby("episode", sort=True):
+        records = steps[steps["episode"] == episode]
+        workers = worker_rows(records)
+        own = worker_rows(records, own_choices=True)
+        last = by_step.iloc[-1]
+        row: dict[str, Any] = {
+            "episode": int(episode),
+            "steps": len(by_step),
+            "tax_years": int(by_step["tax_year"].nunique()),
+            "workers": int(workers["agent"].nunique()),
+        }
+        for kind in SWF_KINDS:
+            best, best_step = _best(by_step[kind], by_step["step"])
+            row[f"final_{kind}"] = float(last[kind])
+            row[f"best_{kind}"] = best
+            row[f"best_{kind}_step"] = best_step
+        final_year_own = _last_tax_year(own)
+        final_year_workers = _last_tax_year(workers)
+        row.update({
+            "mean_hours": float(own["hours"].mean()) if len(own) else math.nan,
+            "mean_income": float(workers["income"].mean()) if len(workers) else math.nan,
+            "final_mean_hours": float(final_year_own["hours"].mean()) if len(final_year_own) else math.nan,
+            "final_mean_income": float(final_year_workers["income"].mean()) if len(final_year_workers) else math.nan,
+            **{f"final_{column}": float(last[column]) for column in rates},
+            "gini_income": float(last["gini_income"]),
+            "productivity": float(last["productivity"]),
+            "equality_x_productivity": float(last["equality_x_productivity"]),
+            "planner_fallbacks": int(by_step["planner_fallback"].sum()),
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _satisfaction(steps: pd.DataFrame) -> dict[str, float]:
+    """``{"satisfaction_rate": share of YES}`` over the workers' own answers, ``{}`` when no
+    worker was ever asked (``satisfied`` absent or -1 throughout)."""
+    if "satisfied" not in steps:
+        return {}
+    workers = worker_rows(steps)
+    asked = workers[workers["satisfied"].astype(float) >= 0]
+    if asked.empty:
+        return {}
+    own = asked[~_flag(asked, "fallback_used")]
+    return {"satisfaction_rate": float((own["satisfied"].astype(float) == 1).mean()) if len(own) else math.nan}
+
+
+def _planner_decisions(steps: pd.DataFrame) -> int:
+    planner = steps[steps["agent"] == PLANNER]
+    if planner.empty:
+        return 0
+    return int(_flag(planner, "decided").sum()) if "decided" in planner else len(planner)
+
+
+def _undefined_metrics(rates: Sequence[str]) -> dict[str, Any]:
+    names = ["final_swf_llm_economist", "best_swf_llm_economist", "best_swf_llm_economist_step",
+             "final_swf_ai_economist", "best_swf_ai_economist", "best_swf_ai_economist_step",
+             "mean_hours", "mean_income", "final_mean_hours", "final_mean_income",
+             *(f"final_{column}" for column in rates), "gini_income", "productivity", "equality_x_productivity"]
+    return dict.fromkeys(names, math.nan)
+
+
+def _no_valid_hours(steps: pd.DataFrame) -> str:
+    workers = worker_rows(steps)
+    if workers.empty:
+        return "no worker rows in the records"
+    counts = valid_decision_counts(workers)
+    return f"no valid hours decision ({counts['fallbacks']} fallbacks, {counts['valid_decisions']} valid decisions)"
+
+
+def tax_metrics(steps: pd.DataFrame) -> dict[str, Any]:
+    """Headline numbers of a tax-world run (means over its episodes), JSON-safe.
+
+    Keys: ``final_swf_llm_economist``, ``best_swf_llm_economist``,
+    ``best_swf_llm_economist_step`` and the same three for ``swf_ai_economist``;
+    ``mean_hours``, ``mean_income``, ``final_mean_hours``, ``final_mean_income``,
+    ``final_rate_0`` .. ``final_rate_{k-1}`` (percent), ``gini_income``, ``productivity``,
+    ``equality_x_productivity``, ``satisfaction_rate`` (bounded-rational runs only),
+    ``steps``, ``tax_years``, ``workers``, ``episodes``, ``planner_decisions``,
+    ``planner_fallbacks``, ``valid_decisions``, ``fallbacks``. Undefined numbers are NaN,
+    explained in ``nan_reasons``. A frame without rows gives NaN metrics (reason: no steps);
+    a frame lacking the world's columns raises ``ValueError`` naming them. Formulas: module
+    docstring.
+    """
+    if steps.empty:
+        metrics = {**_undefined_metrics(rate_columns(steps)), "steps": 0, "tax_years": 0, "workers": 0, "episodes": 0,
+                   "planner_decisions": 0, "planner_fallbacks": 0, "valid_decisions": 0, "fallbacks": 0}
+        return with_nan_reasons(metrics, dict.fromkeys(metrics, _NO_STEPS))
+    episodes = tax_episodes(steps)
+    means = {
+        name: float(episodes[name].mean()) if episodes[name].notna().any() else math.nan
+        for name in _undefined_metrics(rate_columns(steps))
+    }
+    metrics = {
+        **means,
+        **_satisfaction(steps),
+        "steps": int(episodes["steps"].sum()),
+        "tax_years": int(episodes["tax_years"].max()),
+        "workers": int(episodes["workers"].max()),
+        "episodes": len(episodes),
+        "planner_decisions": _planner_decisions(steps),
+        "planner_fallbacks": int(episodes["planner_fallbacks"].sum()),
+        **valid_decision_counts(steps),
+    }
+    no_swf = "the world recorded no finite {} at any step"
+    no_workers = "no worker rows in the records"
+    reasons = {
+        **{f"{prefix}{kind}{suffix}": no_swf.format(kind)
+           for kind in SWF_KINDS for prefix, suffix in (("final_", ""), ("best_", ""), ("best_", "_step"))},
+        "mean_hours": _no_valid_hours(steps),
+        "final_mean_hours": (_no_valid_hours(steps) if worker_rows(steps, own_choices=True).empty
+                             else "no valid hours decision in the last tax year"),
+        "mean_income": no_workers,
+        "final_mean_income": no_workers,
+        **{f"final_{column}": f"no {column} recorded at the last step" for column in rate_columns(steps)},
+        "gini_income": "the world recorded no income Gini at the last step",
+        "productivity": "the world recorded no productivity at the last step",
+        "equality_x_productivity": "the world recorded no equality x productivity at the last step",
+        "satisfaction_rate": "every answer to the satisfaction question was a fallback",
+    }
+    return with_nan_reasons(metrics, reasons)
+
+
+# --- tables --------------------------------------------------------------------------------
+
+
+def tax_year_table(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per (episode, tax_year): ``first_step``, ``last_step``, the ``rate_j`` in force
+    at the tax year's first step, the mean of each SWF kind over its steps, ``mean_hours``
+    (own choices), ``mean_income`` and ``planner_fallbacks`` (steps with a planner fallback)."""
+    table = world_by_step(steps)
+    rates = rate_columns(steps)
+    grouped = table.groupby(["episode", "tax_year"], sort=False)
+    frame = pd.DataFrame({
+        "first_step": grouped["step"].min(),
+        "last_step": grouped["step"].max(),
+        **{column: grouped[column].first().astype(float) for column in rates},
+        **{kind: grouped[kind].mean().astype(float) for kind in SWF_KINDS},
+        "planner_fallbacks": grouped["planner_fallback"].sum().astype(int),
+    })
+    keys = ["episode", "tax_year"]
+    own = worker_rows(steps, own_choices=True)
+    workers = worker_rows(steps)
+    frame["mean_hours"] = own.groupby(keys)["hours"].mean().astype(float).reindex(frame.index)
+    frame["mean_income"] = workers.groupby(keys)["income"].mean().astype(float).reindex(frame.index)
+    return frame.reset_index().sort_values(["episode", "first_step"], kind="stable").reset_index(drop=True)
+
+
+def bracket_table(steps: pd.DataFrame, edges: Sequence[float] | None = None) -> pd.DataFrame:
+    """Per bracket at the first and the last step of the run's last episode: ``workers_first``,
+    ``workers_last`` (workers whose pre-tax income fell in the bracket) and
+    ``mean_income_first``, ``mean_income_last`` (NaN for an empty bracket), with the bracket's
+    ``low`` and ``high`` edges (NaN when ``edges`` is not given) and the ``final_rate``.
+
+    The bracket of a worker is the world's own ``bracket`` column when recorded, else
+    :func:`dilemmazoo.envs.tax.bracket_index` of its income on ``edges``."""
+    _require(steps)
+    rates = rate_columns(steps)
+    episode = steps[steps["episode"] == steps["episode"].max()]
+    workers = worker_rows(episode)
+    k = len(rates)
+    if edges is not None:
+        edges = np.asarray(edges, dtype=float)
+        if edges.size != k + 1:
+            raise ValueError(f"edges must have {k + 1} entries for {k} brackets, got {edges.size}")
+    frame = pd.DataFrame({"bracket": np.arange(k)})
+    frame["low"] = edges[:-1] if edges is not None else math.nan
+    frame["high"] = edges[1:] if edges is not None else math.nan
+    last = episode.sort_values("step", kind="stable").iloc[-1]
+    frame["final_rate"] = [float(last[column]) for column in rates]
+    for name, step in (("first", workers["step"].min()), ("last", workers["step"].max())):
+        rows = workers[workers["step"] == step]
+        if "bracket" in rows:
+            brackets = rows["bracket"].astype(int).to_numpy()
+        elif edges is not None:
+            brackets = np.asarray(tax_math.bracket_index(rows["income"].to_numpy(dtype=float), edges), dtype=int)
+        else:
+            raise ValueError("steps have no 'bracket' column: pass the bracket edges")
+        incomes = pd.Series(rows["income"].to_numpy(dtype=float)).groupby(brackets)
+        frame[f"workers_{name}"] = incomes.size().reindex(frame["bracket"], fill_value=0).to_numpy().astype(int)
+        frame[f"mean_income_{name}"] = incomes.mean().reindex(frame["bracket"]).to_numpy(dtype=float)
+    return frame
+
+
+# --- references -------------------------------------------------------------------------------
+
+
+def edges_for(steps: pd.DataFrame, brackets: Any = None) -> np.ndarray:
+    """The bracket edges of a run: :func:`dilemmazoo.envs.tax.bracket_edges` of ``brackets``
+    (the world's ``brackets`` argument: a name or explicit edges) when given, else the named
+    bracket set (``flat``, ``three``, ``us_federal``) with as many brackets as the records have
+    ``rate_j`` columns. ``ValueError`` when neither tells, or when they disagree."""
+    k = len(rate_columns(steps))
+    if k == 0:
+        raise ValueError("steps have no rate_j columns; is this a tax-world run?")
+    if brackets is not None:
+        edges = np.asarray(tax_math.bracket_edges(brackets), dtype=float)
+        if edges.size != k + 1:
+            raise ValueError(f"brackets {brackets!r} have {edges.size - 1} brackets but the records have {k} rates")
+        return edges
+    named = [name for name, edges in tax_math.BRACKETS.items() if len(edges) == k + 1]
+    if len(named) != 1:
+        raise ValueError(f"the records have {k} brackets and no named bracket set has that many: pass brackets")
+    return np.asarray(tax_math.bracket_edges(named[0]), dtype=float)
+
+
+def evaluation_points(edges: Sequence[float]) -> np.ndarray:
+    """Where each bracket is evaluated: its midpoint; an open top bracket (``inf``) at
+    ``start + 0.1 * (REFERENCE_TOP_EDGE - start)``, as the LLM-Economist Saez code does."""
+    edges = np.asarray(edges, dtype=float)
+    low, high = edges[:-1], edges[1:]
+    top = tax_math.REFERENCE_TOP_EDGE
+    return np.where(np.isinf(high), low + 0.1 * (top - low), (low + high) / 2)
+
+
+def us_federal_reference(edges: Sequence[float]) -> np.ndarray:
+    """The US federal 2024 single schedule's marginal rate (percent) at each bracket's
+    evaluation point (:func:`evaluation_points`); exactly ``US_FEDERAL_2024_RATES`` when
+    ``edges`` are the ``us_federal`` brackets."""
+    points = evaluation_points(edges)
+    us_edges = np.asarray(tax_math.bracket_edges("us_federal"), dtype=float)
+    index = np.asarray(tax_math.bracket_index(points, us_edges), dtype=int)
+    return np.asarray(tax_math.US_FEDERAL_2024_RATES, dtype=float)[index]
+
+
+def saez_reference(steps: pd.DataFrame, edges: Sequence[float], *, elasticities: float | Sequence[float] = 0.4,
+                   method: str = "llm_economist", incomes: str = "pretax") -> pd.DataFrame:
+    """Saez rates (percent, unrounded) per tax year of the run's last episode, from the run's
+    own workers: :func:`dilemmazoo.envs.tax.saez_rates` on one income per worker, by default
+    (``incomes="pretax"``) its mean pre-tax income over the tax year's steps;
+    ``incomes="skill_x_100"`` uses skill x 100, the input of the paper-era planner (Karten et
+    al. 2025). ``elasticities`` (0.4, Saez 2002, or one per bracket) and ``method``
+    (``"llm_economist"`` | ``"binned"``) go to ``saez_rates``.
+
+    Columns ``tax_year``, ``first_step``, ``last_step`` and one ``rate_j`` per bracket. A tax
+    year the formula cannot be evaluated on (``saez_rates`` raises ``ValueError``, e.g. for a
+    single worker) gets NaN rates.
+    """
+    check_choice("incomes", incomes, SAEZ_INCOMES)
+    check_choice("method", method, ("llm_economist", "binned"))
+    _require(steps)
+    if incomes == "skill_x_100" and "skill" not in steps:
+        raise ValueError("incomes='skill_x_100' needs the 'skill' column")
+    edges = np.asarray(edges, dtype=float)
+    episode = steps[steps["episode"] == steps["episode"].max()]
+    workers = worker_rows(episode)
+    rows = []
+    for tax_year, year in workers.sort_values("step", kind="stable").groupby("tax_year", sort=False):
+        column = "income" if incomes == "pretax" else "skill"
+        per_worker = year.groupby("agent")[column].mean().to_numpy(dtype=float)
+        if incomes == "skill_x_100":
+            per_worker = per_worker * 100.0
+        try:
+            rates = np.asarray(tax_math.saez_rates(per_worker, edges, elasticities, method=method), dtype=float)
+        except ValueError:
+            rates = np.full(edges.size - 1, math.nan)
+        rows.append({"tax_year": tax_year, "first_step": int(year["step"].min()), "last_step": int(year["step"].max()),
+                     **{f"rate_{j}": float(rate) for j, rate in enumerate(rates)}})
+    return pd.DataFrame(rows)
