@@ -23,10 +23,12 @@ kink, and it is capped at ``max_hours`` (100).
    same values here.
 
 :class:`FixedHoursTaxWorker` (``"tax_fixed_hours"``)
-   Always ``hours`` (default 40); on a grid, the closest grid point (ties: the lower).
+   Always ``hours`` (default 40); on a grid, the closest grid point (ties: the lower); the
+   ``satisfied`` parameter as for the rational worker.
 
 :class:`HoldTaxPlanner` (``"tax_planner_hold"``)
-   Answers a delta of 0 in every bracket: the schedule never changes (a baseline for tests).
+   Answers a delta of 0 in every bracket (``Answer: [0, 0, 0]`` through the world's
+   :class:`~dilemmazoo.envs.tax_world.RateDeltas`): the schedule never changes (a baseline for tests).
 
 Batching: :meth:`RationalTaxWorker.act_many` answers all requests of one ``act_batch`` with one
 vectorized ``rational_hours`` call per distinct (schedule, grid, parameters); requests that share
@@ -34,9 +36,15 @@ a schedule (a whole population in one step) are one call, with no Python loop ov
 arithmetic. :data:`TAX_BATCH_ACTORS` names the batched form of each strategy for
 :class:`~dilemmazoo.agents.scripted.ScriptedPolicy`.
 
-Decisions the scripted workers have no rule for (a satisfaction question, a platform or a vote in
-the democratic scenario) are answered with the world's declared fallback and marked
-``fallback_used``, so they are counted in the records, never passed off as choices.
+Other decisions of the world's scenarios: with bounded rationality the hours come with a
+YES/NO on the tax policy, which is the worker's ``satisfied`` parameter (default True: YES);
+in the democratic scenario's platform step the scripted workers abstain (a choice, not a
+fallback). A decision they have no rule for (the vote, whose platforms are not in the
+observation) is answered with the world's declared fallback and marked ``fallback_used``, so it
+is counted in the records, never passed off as a choice.
+
+Registration: the strategies are found by name in :func:`~dilemmazoo.agents.scripted.make_scripted`
+through :data:`TAX_STRATEGIES`.
 """
 
 from __future__ import annotations
@@ -50,7 +58,8 @@ import numpy as np
 from dilemmazoo.agents.base import Action, Decision
 from dilemmazoo.envs import tax
 from dilemmazoo.envs.base import Amount, Choice
-from dilemmazoo.envs.checks import check_non_negative, check_real
+from dilemmazoo.envs.checks import check_bool, check_non_negative, check_real
+from dilemmazoo.envs.tax_world import HoursAndSatisfaction, Platform
 
 __all__ = [
     "TAX_BATCH_ACTORS",
@@ -63,7 +72,10 @@ __all__ = [
 
 
 def _grid_values(spec: Any) -> np.ndarray | None:
-    """The hours grid of a Choice whose labels are all numbers; None for any other spec."""
+    """The hours grid of a decision answered on a grid (a numeric Choice, or hours with
+    satisfaction); None for any other spec."""
+    if isinstance(spec, HoursAndSatisfaction):
+        return np.asarray(spec.hours_grid, dtype=float)
     if not isinstance(spec, Choice):
         return None
     try:
@@ -76,23 +88,33 @@ def _is_hours_decision(spec: Any) -> bool:
     return isinstance(spec, Amount) or _grid_values(spec) is not None
 
 
-def hours_action(spec: Any, hours: float) -> Action:
+def hours_action(spec: Any, hours: float, *, satisfied: bool = True) -> Action:
     """An :class:`Action` answering ``hours`` through the world's spec.
 
-    A numeric :class:`Choice` gets its closest label (ties: the lower); an :class:`Amount` the
-    value clipped to ``[low, high]``. Any other spec is a ``TypeError``.
+    A grid (a numeric :class:`Choice`, or :class:`~dilemmazoo.envs.tax_world.HoursAndSatisfaction`
+    with ``satisfied`` as the YES/NO) gets its closest point (ties: the lower); an :class:`Amount`
+    the value clipped to ``[low, high]``. Any other spec is a ``TypeError``.
     """
     grid = _grid_values(spec)
     if grid is not None:
         index = min(range(len(grid)), key=lambda k: (abs(grid[k] - hours), grid[k]))
+        if isinstance(spec, HoursAndSatisfaction):
+            answer = "YES" if satisfied else "NO"
+            return Action(value=spec.make_action(float(grid[index]), int(satisfied)),
+                          raw_text=f"Answer: {grid[index]:g}, {answer}")
         return Action(value=spec.action_for_option(index), raw_text=f"Answer: {spec.labels[index]}")
     if isinstance(spec, Amount):
         value = float(np.clip(hours, spec.low, spec.high))
         return Action(value=spec.make_action(0, value), raw_text=f"Answer: {value:g}")
-    raise TypeError(f"hours are answered through a numeric Choice or an Amount, got {type(spec).__name__}")
+    raise TypeError(f"hours are answered through a numeric Choice, HoursAndSatisfaction or an Amount, "
+                    f"got {type(spec).__name__}")
 
 
-def _declared_fallback(request: Decision) -> Action:
+def _other_decision(request: Decision) -> Action:
+    """A decision that is not about hours: abstain in the platform step; else the world's
+    declared fallback, marked ``fallback_used`` (counted in the records)."""
+    if isinstance(request.spec, Platform):
+        return Action(value=request.spec.make_action(None), raw_text="Answer: abstain")
     return Action(value=request.spec.fallback, raw_text="", fallback_used=True)
 
 
@@ -109,7 +131,9 @@ class RationalTaxWorker:
         delta: float = tax.DELTA_LABOUR,
         max_hours: float = tax.MAX_HOURS,
         top_edge: float = tax.REFERENCE_TOP_EDGE,
+        satisfied: bool = True,
     ):
+        self.satisfied = check_bool("satisfied", satisfied)
         self.c = check_real("c", c, low=0.0, low_open=True)
         self.delta = check_real("delta", delta, low=1.0, low_open=True)  # a convex labour cost
         self.max_hours = check_non_negative("max_hours", max_hours)
@@ -139,7 +163,7 @@ class RationalTaxWorker:
         schedules: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
         for i, (agent, request) in enumerate(zip(agents, requests)):
             if not _is_hours_decision(request.spec):
-                actions[i] = _declared_fallback(request)
+                actions[i] = _other_decision(request)
                 continue
             observation = request.observation
             skills[i] = _vector(observation, "skill")[0]
@@ -157,23 +181,24 @@ class RationalTaxWorker:
                 dtype=float,
             ).reshape(-1)
             for i, h in zip(members, hours):
-                actions[i] = hours_action(requests[i].spec, float(h))
+                actions[i] = hours_action(requests[i].spec, float(h), satisfied=agents[i].satisfied)
         return actions  # type: ignore[return-value]
 
 
 class FixedHoursTaxWorker:
     """Always works ``hours`` (closest grid point on a grid)."""
 
-    def __init__(self, hours: float = 40.0):
+    def __init__(self, hours: float = 40.0, satisfied: bool = True):
         self.hours = check_non_negative("hours", hours)
+        self.satisfied = check_bool("satisfied", satisfied)
 
     def reset(self, agent_id: str, rules: str | None, rng: np.random.Generator) -> None:
         pass
 
     def act(self, request: Decision) -> Action:
         if not _is_hours_decision(request.spec):
-            return _declared_fallback(request)
-        return hours_action(request.spec, self.hours)
+            return _other_decision(request)
+        return hours_action(request.spec, self.hours, satisfied=self.satisfied)
 
     @staticmethod
     def act_many(agents: Sequence[FixedHoursTaxWorker], requests: Sequence[Decision]) -> list[Action]:
@@ -190,7 +215,7 @@ class HoldTaxPlanner:
 
     def act(self, request: Decision) -> Action:
         n_brackets = len(_vector(request.observation, "rates"))
-        text = "Answer: " + ", ".join(["0"] * n_brackets)
+        text = "Answer: [" + ", ".join(["0"] * n_brackets) + "]"
         return Action(value=request.spec.parse(text), raw_text=text)
 
     @staticmethod

@@ -19,7 +19,8 @@ from dilemmazoo.agents.tax_strategies import (
     hours_action,
 )
 from dilemmazoo.envs import tax
-from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice
+from dilemmazoo.envs.base import Amount, Choice
+from dilemmazoo.envs.tax_world import TaxWorldEnv
 
 INF = math.inf
 FLAT = (0.0, INF)
@@ -221,25 +222,21 @@ def test_fixed_hours_refuses_negative_hours():
     assert FixedHoursTaxWorker().hours == 40.0
 
 
-class _DeltaSpec(ActionSpec):
-    """Comma-separated deltas from DELTA_CHOICES (a stand-in for the world's planner spec)."""
-
-    def parse(self, text):
-        values = [int(part) for part in text.split("Answer:")[-1].split(",")]
-        if any(v not in tax.DELTA_CHOICES for v in values):
-            raise ActionParseError("not a delta")
-        return np.array(values)
-
-
 def test_hold_planner_answers_zero_in_every_bracket():
-    spec = _DeltaSpec(instruction="Answer: d1, d2, d3", fallback=np.zeros(3, dtype=int))
-    action = HoldTaxPlanner().act(_decision(_observation(0.0, THREE, (50.0, 50.0, 50.0)), spec, "planner"))
-    assert action.raw_text == "Answer: 0, 0, 0"
-    assert list(action.value) == [0, 0, 0] and not action.fallback_used
+    env = TaxWorldEnv(n_workers=2, n_steps=2, skills=[10.0, 100.0], planner="seat")
+    observations, _ = env.reset(seed=0)
+    assert env.deciders() == ["planner"]
+    action = HoldTaxPlanner().act(_decision(observations["planner"], env.action_spec("planner"), "planner"))
+    assert action.raw_text == "Answer: [0, 0, 0]" and not action.fallback_used
+    assert list(action.value["deltas"]) == [0, 0, 0] and action.value["fallback"] == 0
+    _, _, _, _, infos = env.step({**{a: env.idle_action(a) for a in env.agents}, "planner": action.value})
+    # the rates stay at the initial 50 % and the answer was no fallback
+    assert [infos["planner"][f"rate_{j}"] for j in range(3)] == [50.0, 50.0, 50.0]
+    assert infos["planner"]["planner_fallback"] == 0
 
 
 def test_hours_action_refuses_a_non_hours_spec():
-    with pytest.raises(TypeError, match="numeric Choice or an Amount"):
+    with pytest.raises(TypeError, match="numeric Choice, HoursAndSatisfaction or an Amount"):
         hours_action(_vote_spec(), 40)
 
 
@@ -247,3 +244,55 @@ def test_strategy_tables():
     assert TAX_STRATEGIES == {"tax_rational": RationalTaxWorker, "tax_fixed_hours": FixedHoursTaxWorker,
                               "tax_planner_hold": HoldTaxPlanner}
     assert set(TAX_BATCH_ACTORS) == set(TAX_STRATEGIES)
+
+
+# --------------------------------------------------------------------------------------------
+# Against the world
+# --------------------------------------------------------------------------------------------
+
+
+def _work_step(env, observations, agents):
+    """One step with every decider answered by its scripted agent, in one act_many call."""
+    deciders = env.deciders()
+    requests = [_decision(observations[a], env.action_spec(a), a) for a in deciders]
+    actions = type(agents[deciders[0]]).act_many([agents[a] for a in deciders], requests)
+    joint = {a: env.idle_action(a) for a in env.agents}
+    joint.update({a: action.value for a, action in zip(deciders, actions)})
+    observations, _, _, _, infos = env.step(joint)
+    return observations, infos, actions
+
+
+def test_rational_workers_in_the_world_work_the_hand_computed_hours():
+    # flat 50 %: v = 10 -> 20 hours, v = 11 -> 20, v = 100 -> l* = (50 / 0.00175)^0.4 = 60.6 -> grid:
+    # u(60) = 3000 - 0.0005 * 60^3.5 = 3000 - 836.6 = 2163.4 > u(70) = 3500 - 1434.9 = 2065.1 -> 60;
+    # v = 1000 -> capped at 100
+    env = TaxWorldEnv(n_workers=4, n_steps=3, brackets="flat", skills=[10.0, 11.0, 100.0, 1000.0], planner="flat:50")
+    observations, _ = env.reset(seed=0)
+    agents = {a: RationalTaxWorker() for a in env.possible_agents}
+    for _ in range(3):
+        observations, infos, actions = _work_step(env, observations, agents)
+        assert [infos[f"worker_{i}"]["hours"] for i in range(4)] == [20.0, 20.0, 60.0, 100.0]
+        assert not any(a.fallback_used for a in actions)
+
+
+def test_bounded_workers_answer_hours_and_their_satisfaction():
+    env = TaxWorldEnv(n_workers=2, n_steps=1, brackets="flat", skills=[10.0, 1000.0], planner="flat:50",
+                      scenario="bounded")
+    observations, _ = env.reset(seed=0)
+    agents = {"worker_0": RationalTaxWorker(satisfied=False), "worker_1": RationalTaxWorker()}
+    _, infos, actions = _work_step(env, observations, agents)
+    assert [a.raw_text for a in actions] == ["Answer: 20, NO", "Answer: 100, YES"]
+    assert (infos["worker_0"]["satisfied"], infos["worker_1"]["satisfied"]) == (0, 1)
+    assert (infos["worker_0"]["hours"], infos["worker_1"]["hours"]) == (20.0, 100.0)
+
+
+def test_democratic_workers_abstain_and_then_work():
+    env = TaxWorldEnv(n_workers=2, n_steps=2, brackets="flat", skills=[10.0, 1000.0], scenario="democratic",
+                      planner="seat")
+    observations, _ = env.reset(seed=0)
+    agents = {a: FixedHoursTaxWorker(hours=30) for a in env.possible_agents}
+    observations, infos, actions = _work_step(env, observations, agents)  # the platform step
+    assert [a.raw_text for a in actions] == ["Answer: abstain"] * 2 and not any(a.fallback_used for a in actions)
+    assert infos["worker_0"]["ran"] == 0 and infos["worker_0"]["n_candidates"] == 0
+    _, infos, _ = _work_step(env, observations, agents)  # nobody ran: no vote, a work step
+    assert infos["worker_1"]["hours"] == 30.0
