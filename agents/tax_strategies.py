@@ -97,17 +97,28 @@ def hours_action(spec: Any, hours: float, *, satisfied: bool = True) -> Action:
     """
     grid = _grid_values(spec)
     if grid is not None:
-        index = min(range(len(grid)), key=lambda k: (abs(grid[k] - hours), grid[k]))
-        if isinstance(spec, HoursAndSatisfaction):
-            answer = "YES" if satisfied else "NO"
-            return Action(value=spec.make_action(float(grid[index]), int(satisfied)),
-                          raw_text=f"Answer: {grid[index]:g}, {answer}")
-        return Action(value=spec.action_for_option(index), raw_text=f"Answer: {spec.labels[index]}")
+        return _grid_action(spec, grid, _closest(grid, np.array([hours]))[0], satisfied)
     if isinstance(spec, Amount):
         value = float(np.clip(hours, spec.low, spec.high))
         return Action(value=spec.make_action(0, value), raw_text=f"Answer: {value:g}")
     raise TypeError(f"hours are answered through a numeric Choice, HoursAndSatisfaction or an Amount, "
                     f"got {type(spec).__name__}")
+
+
+def _closest(grid: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Index of the grid point closest to each of ``hours`` (ties: the lower point)."""
+    distance = np.abs(grid[None, :] - hours[:, None])
+    # sort the grid ascending first, so that argmin's first hit among ties is the lower point
+    order = np.argsort(grid, kind="stable")
+    return order[np.argmin(distance[:, order], axis=1)]
+
+
+def _grid_action(spec: Any, grid: np.ndarray, index: int, satisfied: bool) -> Action:
+    if isinstance(spec, HoursAndSatisfaction):
+        answer = "YES" if satisfied else "NO"
+        return Action(value=spec.make_action(float(grid[index]), int(satisfied)),
+                      raw_text=f"Answer: {grid[index]:g}, {answer}")
+    return Action(value=spec.action_for_option(int(index)), raw_text=f"Answer: {spec.labels[index]}")
 
 
 def _other_decision(request: Decision) -> Action:
@@ -180,8 +191,12 @@ class RationalTaxWorker:
                                    grid=None if grid is None else tuple(grid), top_edge=top_edge),
                 dtype=float,
             ).reshape(-1)
-            for i, h in zip(members, hours):
-                actions[i] = hours_action(requests[i].spec, float(h), satisfied=agents[i].satisfied)
+            if grid is None:
+                for i, h in zip(members, hours):
+                    actions[i] = hours_action(requests[i].spec, float(h))
+            else:
+                for i, index in zip(members, _closest(grid, hours)):
+                    actions[i] = _grid_action(requests[i].spec, grid, index, agents[i].satisfied)
         return actions  # type: ignore[return-value]
 
 
