@@ -379,12 +379,38 @@ class RateDeltas(ActionSpec):
 
     n_brackets: int = 3
     make_action: Callable[[np.ndarray], Any] = field(default=lambda deltas: deltas)
+    max_options: int = 125
 
     def parse(self, text: str) -> Any:
         content = answer_line(normalize_answer(text or ""))
         check_answer_words(content, ())
         example = "'Answer: [" + ", ".join(["10", "0", "-10"][i % 3] for i in range(self.n_brackets)) + "]'"
         return self.make_action(_sanitized_deltas(_delta_numbers(content, self.n_brackets, example)))
+
+    def options(self) -> list[str] | None:
+        return _delta_options(self.n_brackets, self.max_options)
+
+    def action_for_option(self, index: int) -> Any:
+        return self.make_action(_delta_option(self.n_brackets, index))
+
+
+def _delta_option(n_brackets: int, index: int) -> np.ndarray:
+    """The ``index``-th vector of :func:`_delta_options` (``itertools.product`` order)."""
+    choices = tax.DELTA_CHOICES
+    digits = []
+    for _ in range(n_brackets):
+        index, digit = divmod(index, len(choices))
+        digits.append(choices[digit])
+    return np.array(digits[::-1], dtype=np.int64)
+
+
+def _delta_options(n_brackets: int, max_options: int) -> list[str] | None:
+    """Every vector of deltas as an answer text, when there are at most ``max_options`` (125 for
+    three brackets; US federal's seven brackets give 78,125: then ``None``, answers are generated)."""
+    count = len(tax.DELTA_CHOICES) ** n_brackets
+    if count > max_options:
+        return None
+    return [f"Answer: {_deltas_list(_delta_option(n_brackets, i))}" for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -439,6 +465,7 @@ class Platform(ActionSpec):
 
     n_brackets: int = 3
     make_action: Callable[[np.ndarray | None], Any] = field(default=lambda deltas: deltas)
+    max_options: int = 126
 
     def parse(self, text: str) -> Any:
         content = answer_line(normalize_answer(text or ""))
@@ -450,6 +477,15 @@ class Platform(ActionSpec):
                 raise ActionParseError("Either abstain ('Answer: abstain') or run with a platform, not both.")
             return self.make_action(None)
         return self.make_action(_sanitized_deltas(_delta_numbers(content, self.n_brackets, example)))
+
+    def options(self) -> list[str] | None:
+        """"Answer: abstain" then "Answer: run [...]" for every vector of deltas, when at most
+        ``max_options`` in all; else ``None``."""
+        runs = _delta_options(self.n_brackets, self.max_options - 1)
+        return None if runs is None else ["Answer: abstain"] + [o.replace("Answer: ", "Answer: run ") for o in runs]
+
+    def action_for_option(self, index: int) -> Any:
+        return self.make_action(None if index == 0 else _delta_option(self.n_brackets, index - 1))
 
 
 # ---------------------------------------------------------------------------------------------

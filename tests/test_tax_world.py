@@ -166,6 +166,13 @@ def test_planner_answer_is_parsed_and_an_unparseable_one_falls_back_without_chan
         spec.parse("Answer: [10, 0]")
     with pytest.raises(ActionParseError, match="negation"):
         spec.parse("Answer: not [10, 0, 0]")
+    # scoring: 5^3 = 125 answer texts in product order; each maps to its deltas
+    options = spec.options()
+    assert len(options) == 125 and options[0] == "Answer: [-20, -20, -20]" and options[-1] == "Answer: [+20, +20, +20]"
+    index = options.index("Answer: [+10, 0, -10]")  # digits (3, 2, 1) in base 5 = 75 + 10 + 1
+    assert index == 86
+    np.testing.assert_array_equal(spec.action_for_option(index)["deltas"], spec.parse(options[index])["deltas"])
+    assert _small(brackets="us_federal", initial_rates=50.0).action_spec("planner").options() is None  # 5^7 options
     # the runner plays the declared fallback: rates unchanged, counted in the infos
     *_, infos = env.step(_idle_except(env, {"planner": spec.fallback}))
     assert infos["worker_0"]["planner_fallback"] == 1
@@ -366,6 +373,10 @@ def test_platform_parse_errors():
         spec.parse("Answer: abstain 10 0 0")
     with pytest.raises(ActionParseError, match="3 numbers"):
         spec.parse("Answer: run [10]")
+    options = spec.options()
+    assert len(options) == 126 and options[0] == "Answer: abstain" and options[1] == "Answer: run [-20, -20, -20]"
+    assert spec.action_for_option(0) is None
+    np.testing.assert_array_equal(spec.action_for_option(87), spec.parse(options[87]))
 
 
 # --------------------------------------------------------------------------------------------
