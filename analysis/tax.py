@@ -16,31 +16,37 @@ their scales differ by orders of magnitude and one must never be read as the oth
 Input columns
 -------------
 ``steps.parquet`` of a tax-world run: the standard step columns (episode, step, agent, decided,
-fallback_used, ...) and the world's infos. Worker rows (``worker_0`` ...) carry ``hours``,
-``income`` (pre-tax z = l * skill), ``tax``, ``rebate``, ``utility_raw``, ``felt_utility``,
-``bracket``, ``skill``, ``satisfied`` (1 yes, 0 no, -1 not asked). Every row (workers and the
-``planner`` seat, when the run has one) carries the world-level numbers of its step:
-``tax_year`` (the tax year the step belongs to), ``rate_0`` .. ``rate_{k-1}`` (percent in force
-this step), ``swf_llm_economist``, ``swf_ai_economist``, ``gini_income``, ``productivity``,
-``equality_x_productivity`` and ``planner_fallback`` (1 when the planner's answer this step
-was replaced by its fallback: the rates then did not change).
+fallback_used, ...) and the world's infos. The world has work steps (``phase == "work"``) and,
+with a planner seat or in the democratic scenario, decision steps before each tax year (plan,
+platform, vote) that carry no incomes and a welfare of 0.0: every time series and every number
+below is over work steps only, numbered by ``round`` (the work step, from 1; a decision step
+carries the round it precedes). Records without ``phase`` / ``round`` are read as all work
+steps numbered by ``step``. Worker rows (``worker_0`` ...) carry ``hours``, ``income`` (pre-tax
+z = l * skill), ``tax``, ``rebate``, ``utility_raw``, ``felt_utility``, ``bracket``, ``skill``,
+``satisfied`` (1 yes, 0 no, -1 not asked). Every row (workers and the ``planner`` seat, when the
+run has one) carries the world-level numbers of its step: ``tax_year`` (from 0), ``rate_0`` ..
+``rate_{k-1}`` (percent; on a work step, the rates it was taxed at), ``swf_llm_economist``,
+``swf_ai_economist``, ``gini_income``, ``productivity``, ``equality_x_productivity`` and
+``planner_fallback`` (1 when the planner's answer this step was replaced by its fallback: the
+rates then did not change).
 
 Formulas (one episode; the run's number is the mean over its episodes)
 ---------------------------------------------------------------------
-- ``final_swf_<kind>``: the SWF of the episode's last step; ``best_swf_<kind>``: the highest
-  SWF of any step, ``best_swf_<kind>_step``: the first step that reached it.
+- ``final_swf_<kind>``: the SWF of the episode's last work step; ``best_swf_<kind>``: the
+  highest SWF of any work step, ``best_swf_<kind>_round``: the first work step (round) that
+  reached it (with several episodes, the mean of those rounds).
 - ``mean_hours``: mean weekly labour hours over the workers' own choices (worker-steps whose
   hours came from a fallback are left out: a fallback is not a choice); ``mean_income``: mean
   pre-tax income z over every worker-step (an outcome, fallbacks included).
   ``final_mean_hours`` / ``final_mean_income``: the same over the last tax year.
-- ``final_rate_j``: the marginal rate (percent) of bracket j in force at the last step.
+- ``final_rate_j``: the marginal rate (percent) of bracket j the last work step was taxed at.
 - ``gini_income``, ``productivity``, ``equality_x_productivity``: the world's values at the last
-  step (see :func:`dilemmazoo.envs.tax.gini` for the AI Economist's small-sample scaling).
+  work step (see :mod:`dilemmazoo.envs.tax` for the AI Economist's small-sample Gini scaling).
 - ``satisfaction_rate`` (bounded-rational runs only, absent otherwise): share of the workers'
   own answers (fallbacks left out) that said YES to the tax policy.
-- Decisions: ``valid_decisions`` and ``fallbacks`` over every seat (the report's columns);
-  ``planner_decisions`` counts the planner seat's decisions, ``planner_fallbacks`` the steps
-  whose planner answer was a fallback (``planner_fallback`` or the planner row's
+- Decisions: ``valid_decisions`` and ``fallbacks`` over every seat and step (the report's
+  columns); ``planner_decisions`` counts the planner seat's decisions, ``planner_fallbacks``
+  the steps whose planner answer was a fallback (``planner_fallback`` or the planner row's
   ``fallback_used``, one count per step).
 
 A number that is undefined for the run is NaN with its reason in ``nan_reasons``.
@@ -48,8 +54,8 @@ A number that is undefined for the run is NaN with its reason in ``nan_reasons``
 References drawn beside the run's rates
 ---------------------------------------
 :func:`saez_reference` applies :func:`dilemmazoo.envs.tax.saez_rates` to the run's own incomes,
-per tax year: by default each worker's mean pre-tax income over the tax year's steps
-(``incomes="pretax"``); ``incomes="skill_x_100"`` feeds skill x 100 per worker instead, the
+per tax year: by default each worker's mean pre-tax income over the tax year's work steps
+(``incomes="observed"``); ``incomes="skill_x_100"`` feeds skill x 100 per worker instead, the
 input of the paper-era planner. :func:`us_federal_reference` gives the US federal 2024 single
 schedule's marginal rate at each bracket's evaluation point (the bracket midpoint; for an
 open top bracket ``start + 0.1 * (1e7 - start)``, the point the Saez formula uses), which is
@@ -80,13 +86,14 @@ __all__ = [
     "evaluation_points",
     "rate_columns",
     "saez_reference",
-    "swf_by_step",
+    "swf_by_round",
     "tax_episodes",
     "tax_metrics",
     "tax_year_table",
     "us_federal_reference",
+    "work_rows",
     "worker_rows",
-    "world_by_step",
+    "world_by_round",
 ]
 
 WORLD_ID = "dilemmazoo/tax-world-v0"
@@ -101,9 +108,11 @@ SWF_KINDS: dict[str, str] = {
 WORLD_COLUMNS = ("tax_year", "swf_llm_economist", "swf_ai_economist", "gini_income", "productivity",
                  "equality_x_productivity", "planner_fallback")
 REQUIRED_COLUMNS = ("episode", "step", "agent", *WORLD_COLUMNS, "rate_0", "hours", "income")
-SAEZ_INCOMES = ("pretax", "skill_x_100")
+SAEZ_INCOMES = ("observed", "skill_x_100")
+WORK_PHASE = "work"
 _RATE = re.compile(r"rate_(\d+)")
 _NO_STEPS = "no steps recorded"
+_NO_WORKERS = "no worker rows in the records"
 
 
 # --- frames ------------------------------------------------------------------------------
@@ -122,40 +131,62 @@ def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("boolean").fillna(False).astype(bool)
 
 
+def _clock(steps: pd.DataFrame) -> str:
+    """The column that numbers work steps: ``round`` when recorded, else the runner's ``step``."""
+    return "round" if "round" in steps.columns else "step"
+
+
 def rate_columns(steps: pd.DataFrame) -> list[str]:
     """The ``rate_j`` columns of the records, in bracket order (``rate_0``, ``rate_1``, ...)."""
     found = [(int(match.group(1)), column) for column in steps.columns if (match := _RATE.fullmatch(str(column)))]
     return [column for _, column in sorted(found)]
 
 
+def work_rows(steps: pd.DataFrame) -> pd.DataFrame:
+    """The rows of work steps (``phase == "work"``; every row when no phase is recorded). The
+    decision steps (plan, platform, vote) carry no incomes and a welfare of 0.0."""
+    return steps[steps["phase"] == WORK_PHASE] if "phase" in steps.columns else steps
+
+
 def worker_rows(steps: pd.DataFrame, *, own_choices: bool = False) -> pd.DataFrame:
-    """The workers' rows (agents ``worker_<i>``); ``own_choices`` drops those whose hours came
-    from the world's fallback."""
-    rows = steps[steps["agent"].astype(str).str.startswith(WORKER_PREFIX)]
+    """The workers' rows (agents ``worker_<i>``) of work steps; ``own_choices`` drops those
+    whose hours came from the world's fallback."""
+    rows = work_rows(steps)
+    rows = rows[rows["agent"].astype(str).str.startswith(WORKER_PREFIX)]
     if own_choices:
         rows = rows[~_flag(rows, "fallback_used")]
     return rows
 
 
-def world_by_step(steps: pd.DataFrame) -> pd.DataFrame:
-    """One row per (episode, step): the world-level columns of the step (``tax_year``, the
-    ``rate_j``, both SWFs, ``gini_income``, ``productivity``, ``equality_x_productivity``,
-    ``planner_fallback`` as 0/1, counting also a planner row's ``fallback_used``), the workers'
-    ``mean_hours`` (own choices) and ``mean_income`` (all worker rows), ``workers``, and the
-    best SWF of the episode so far for each kind (``best_swf_llm_economist`` ...)."""
+def _planner_fallback_steps(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per (episode, step) whose planner answer was a fallback: the world's
+    ``planner_fallback`` flag or the planner row's ``fallback_used`` (counted once), with the
+    step's ``tax_year`` and work-step number (a plan step carries the round it precedes)."""
+    clock = _clock(steps)
+    flagged = steps["planner_fallback"].fillna(0).astype(float) > 0
+    flagged |= (steps["agent"] == PLANNER) & _flag(steps, "fallback_used")
+    columns = list(dict.fromkeys(["episode", "step", "tax_year", clock]))
+    return steps.loc[flagged, columns].drop_duplicates(["episode", "step"])
+
+
+def world_by_round(steps: pd.DataFrame) -> pd.DataFrame:
+    """One row per (episode, work step): ``round`` (the work step, from 1; the runner's
+    ``step`` where no round is recorded), ``step``, the world-level columns (``tax_year``, the
+    ``rate_j`` taxed, both SWFs, ``gini_income``, ``productivity``,
+    ``equality_x_productivity``), ``planner_fallback`` (planner fallbacks on the decision
+    steps before this work step and on it), the workers' ``mean_hours`` (own choices) and
+    ``mean_income``, ``workers``, and the best SWF of the episode so far for each kind
+    (``best_swf_llm_economist`` ...)."""
     _require(steps)
-    ordered = steps.sort_values(["episode", "step"], kind="stable")
-    keys = ["episode", "step"]
-    columns = [*WORLD_COLUMNS, *rate_columns(steps)]
-    frame = ordered.groupby(keys, sort=True)[columns].first()
-    frame["planner_fallback"] = frame["planner_fallback"].fillna(0).astype(float) > 0
-    planner = ordered[ordered["agent"] == PLANNER]
-    if len(planner):
-        planner_fell_back = _flag(planner, "fallback_used").groupby([planner["episode"], planner["step"]]).any()
-        frame["planner_fallback"] = frame["planner_fallback"] | planner_fell_back.reindex(frame.index, fill_value=False)
-    frame["planner_fallback"] = frame["planner_fallback"].astype(int)
-    workers = worker_rows(ordered)
-    own = worker_rows(ordered, own_choices=True)
+    clock = _clock(steps)
+    work = work_rows(steps).sort_values(["episode", "step"], kind="stable")
+    keys = ["episode", clock]
+    columns = [*(["step"] if clock != "step" else []), *WORLD_COLUMNS, *rate_columns(steps)]
+    frame = work.groupby(keys, sort=True)[columns].first()
+    fell_back = _planner_fallback_steps(steps).groupby(keys).size()
+    frame["planner_fallback"] = fell_back.reindex(frame.index, fill_value=0).astype(int)
+    workers = worker_rows(work)
+    own = worker_rows(work, own_choices=True)
     frame["mean_hours"] = own.groupby(keys)["hours"].mean().astype(float).reindex(frame.index)
     frame["mean_income"] = workers.groupby(keys)["income"].mean().astype(float).reindex(frame.index)
     frame["workers"] = workers.groupby(keys)["agent"].nunique().reindex(frame.index, fill_value=0).astype(int)
@@ -164,62 +195,67 @@ def world_by_step(steps: pd.DataFrame) -> pd.DataFrame:
         frame[kind] = values
         # best so far: NaN steps neither count nor reset it
         frame[f"best_{kind}"] = values.groupby(level="episode").transform(lambda s: s.cummax().ffill())
-    return frame.reset_index()
+    frame = frame.reset_index()
+    if clock != "round":
+        frame["round"] = frame[clock]
+    return frame
 
 
-def swf_by_step(kind: str = "swf_llm_economist"):
-    """``steps -> Series`` of one SWF kind by step (mean over the run's episodes), for the
-    report's grid-cell bands."""
+def swf_by_round(kind: str = "swf_llm_economist"):
+    """``steps -> Series`` of one SWF kind by work step (mean over the run's episodes), for
+    the report's grid-cell bands."""
     check_choice("kind", kind, tuple(SWF_KINDS))
 
     def series(steps: pd.DataFrame) -> pd.Series:
-        return world_by_step(steps).groupby("step")[kind].mean().astype(float)
+        return world_by_round(steps).groupby("round")[kind].mean().astype(float)
 
     return series
 
 
-def _best(values: pd.Series, steps: pd.Series) -> tuple[float, float]:
-    """(highest value, first step reaching it); NaN, NaN when every value is NaN."""
+def _best(values: pd.Series, rounds: pd.Series) -> tuple[float, float]:
+    """(highest value, first round reaching it); NaN, NaN when every value is NaN."""
     values = values.astype(float).to_numpy()
     if not np.isfinite(values).any():
         return math.nan, math.nan
     index = int(np.nanargmax(values))
-    return float(values[index]), float(steps.to_numpy()[index])
+    return float(values[index]), float(rounds.to_numpy()[index])
 
 
-def _last_tax_year(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``frame`` in its last tax year (by step order)."""
-    if frame.empty:
-        return frame
-    last = frame.sort_values("step", kind="stable")["tax_year"].iloc[-1]
-    return frame[frame["tax_year"] == last]
+def _last_tax_year(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows in the last tax year (by step order)."""
+    if rows.empty:
+        return rows
+    last = rows.sort_values("step", kind="stable")["tax_year"].iloc[-1]
+    return rows[rows["tax_year"] == last]
 
 
 def tax_episodes(steps: pd.DataFrame) -> pd.DataFrame:
-    """Tax-world metrics per episode: one row per episode with columns episode, steps,
-    tax_years, workers, final and best SWF of both kinds (and the step of the best),
+    """Tax-world metrics per episode: one row per episode with columns episode, rounds (work
+    steps), tax_years, workers, final and best SWF of both kinds (and the round of the best),
     mean_hours, mean_income, final_mean_hours, final_mean_income, final_rate_j, gini_income,
-    productivity, equality_x_productivity, planner_fallbacks (see the module docstring)."""
+    productivity, equality_x_productivity, planner_fallbacks (see the module docstring).
+    An episode without a work step is left out."""
     _require(steps)
-    table = world_by_step(steps)
+    table = world_by_round(steps)
     rates = rate_columns(steps)
+    fallbacks = _planner_fallback_steps(steps).groupby("episode").size()
     rows = []
-    for episode, by_step in table.groupby("episode", sort=True):
+    for episode, by_round in table.groupby("episode", sort=True):
         records = steps[steps["episode"] == episode]
         workers = worker_rows(records)
         own = worker_rows(records, own_choices=True)
-        last = by_step.iloc[-1]
+        last = by_round.iloc[-1]
         row: dict[str, Any] = {
             "episode": int(episode),
-            "steps": len(by_step),
-            "tax_years": int(by_step["tax_year"].nunique()),
+            "rounds": len(by_round),
+            "tax_years": int(by_round["tax_year"].nunique()),
             "workers": int(workers["agent"].nunique()),
         }
         for kind in SWF_KINDS:
-            best, best_step = _best(by_step[kind], by_step["step"])
+            best, best_round = _best(by_round[kind], by_round["round"])
             row[f"final_{kind}"] = float(last[kind])
             row[f"best_{kind}"] = best
-            row[f"best_{kind}_step"] = best_step
+            row[f"best_{kind}_round"] = best_round
         final_year_own = _last_tax_year(own)
         final_year_workers = _last_tax_year(workers)
         row.update({
@@ -231,7 +267,7 @@ def tax_episodes(steps: pd.DataFrame) -> pd.DataFrame:
             "gini_income": float(last["gini_income"]),
             "productivity": float(last["productivity"]),
             "equality_x_productivity": float(last["equality_x_productivity"]),
-            "planner_fallbacks": int(by_step["planner_fallback"].sum()),
+            "planner_fallbacks": int(fallbacks.get(episode, 0)),
         })
         rows.append(row)
     return pd.DataFrame(rows)
@@ -258,8 +294,8 @@ def _planner_decisions(steps: pd.DataFrame) -> int:
 
 
 def _undefined_metrics(rates: Sequence[str]) -> dict[str, Any]:
-    names = ["final_swf_llm_economist", "best_swf_llm_economist", "best_swf_llm_economist_step",
-             "final_swf_ai_economist", "best_swf_ai_economist", "best_swf_ai_economist_step",
+    names = ["final_swf_llm_economist", "best_swf_llm_economist", "best_swf_llm_economist_round",
+             "final_swf_ai_economist", "best_swf_ai_economist", "best_swf_ai_economist_round",
              "mean_hours", "mean_income", "final_mean_hours", "final_mean_income",
              *(f"final_{column}" for column in rates), "gini_income", "productivity", "equality_x_productivity"]
     return dict.fromkeys(names, math.nan)
@@ -268,7 +304,7 @@ def _undefined_metrics(rates: Sequence[str]) -> dict[str, Any]:
 def _no_valid_hours(steps: pd.DataFrame) -> str:
     workers = worker_rows(steps)
     if workers.empty:
-        return "no worker rows in the records"
+        return _NO_WORKERS
     counts = valid_decision_counts(workers)
     return f"no valid hours decision ({counts['fallbacks']} fallbacks, {counts['valid_decisions']} valid decisions)"
 
@@ -277,50 +313,55 @@ def tax_metrics(steps: pd.DataFrame) -> dict[str, Any]:
     """Headline numbers of a tax-world run (means over its episodes), JSON-safe.
 
     Keys: ``final_swf_llm_economist``, ``best_swf_llm_economist``,
-    ``best_swf_llm_economist_step`` and the same three for ``swf_ai_economist``;
+    ``best_swf_llm_economist_round`` and the same three for ``swf_ai_economist``;
     ``mean_hours``, ``mean_income``, ``final_mean_hours``, ``final_mean_income``,
     ``final_rate_0`` .. ``final_rate_{k-1}`` (percent), ``gini_income``, ``productivity``,
     ``equality_x_productivity``, ``satisfaction_rate`` (bounded-rational runs only),
-    ``steps``, ``tax_years``, ``workers``, ``episodes``, ``planner_decisions``,
+    ``rounds`` (work steps), ``tax_years``, ``workers``, ``episodes``, ``planner_decisions``,
     ``planner_fallbacks``, ``valid_decisions``, ``fallbacks``. Undefined numbers are NaN,
-    explained in ``nan_reasons``. A frame without rows gives NaN metrics (reason: no steps);
-    a frame lacking the world's columns raises ``ValueError`` naming them. Formulas: module
-    docstring.
+    explained in ``nan_reasons``. A frame without rows (or without a work step) gives NaN
+    metrics with the reason; a frame lacking the world's columns raises ``ValueError`` naming
+    them. Formulas: module docstring.
     """
+    counts = {"planner_decisions": 0, "planner_fallbacks": 0, **valid_decision_counts(steps)}
     if steps.empty:
-        metrics = {**_undefined_metrics(rate_columns(steps)), "steps": 0, "tax_years": 0, "workers": 0, "episodes": 0,
-                   "planner_decisions": 0, "planner_fallbacks": 0, "valid_decisions": 0, "fallbacks": 0}
+        metrics = {**_undefined_metrics(rate_columns(steps)), "rounds": 0, "tax_years": 0, "workers": 0,
+                   "episodes": 0, **counts}
         return with_nan_reasons(metrics, dict.fromkeys(metrics, _NO_STEPS))
+    _require(steps)
+    rates = rate_columns(steps)
     episodes = tax_episodes(steps)
-    means = {
-        name: float(episodes[name].mean()) if episodes[name].notna().any() else math.nan
-        for name in _undefined_metrics(rate_columns(steps))
-    }
+    if episodes.empty:
+        metrics = {**_undefined_metrics(rates), "rounds": 0, "tax_years": 0, "workers": 0,
+                   "episodes": int(steps["episode"].nunique()), **counts,
+                   "planner_decisions": _planner_decisions(steps),
+                   "planner_fallbacks": len(_planner_fallback_steps(steps))}
+        return with_nan_reasons(metrics, dict.fromkeys(metrics, "no work step recorded"))
     metrics = {
-        **means,
+        **{name: float(episodes[name].mean()) if episodes[name].notna().any() else math.nan
+           for name in _undefined_metrics(rates)},
         **_satisfaction(steps),
-        "steps": int(episodes["steps"].sum()),
+        "rounds": int(episodes["rounds"].sum()),
         "tax_years": int(episodes["tax_years"].max()),
         "workers": int(episodes["workers"].max()),
         "episodes": len(episodes),
+        **counts,
         "planner_decisions": _planner_decisions(steps),
-        "planner_fallbacks": int(episodes["planner_fallbacks"].sum()),
-        **valid_decision_counts(steps),
+        "planner_fallbacks": len(_planner_fallback_steps(steps)),
     }
-    no_swf = "the world recorded no finite {} at any step"
-    no_workers = "no worker rows in the records"
+    no_swf = "the world recorded no finite {} at any work step"
     reasons = {
         **{f"{prefix}{kind}{suffix}": no_swf.format(kind)
-           for kind in SWF_KINDS for prefix, suffix in (("final_", ""), ("best_", ""), ("best_", "_step"))},
+           for kind in SWF_KINDS for prefix, suffix in (("final_", ""), ("best_", ""), ("best_", "_round"))},
         "mean_hours": _no_valid_hours(steps),
         "final_mean_hours": (_no_valid_hours(steps) if worker_rows(steps, own_choices=True).empty
                              else "no valid hours decision in the last tax year"),
-        "mean_income": no_workers,
-        "final_mean_income": no_workers,
-        **{f"final_{column}": f"no {column} recorded at the last step" for column in rate_columns(steps)},
-        "gini_income": "the world recorded no income Gini at the last step",
-        "productivity": "the world recorded no productivity at the last step",
-        "equality_x_productivity": "the world recorded no equality x productivity at the last step",
+        "mean_income": _NO_WORKERS,
+        "final_mean_income": _NO_WORKERS,
+        **{f"final_{column}": f"no {column} recorded at the last work step" for column in rates},
+        "gini_income": "the world recorded no income Gini at the last work step",
+        "productivity": "the world recorded no productivity at the last work step",
+        "equality_x_productivity": "the world recorded no equality x productivity at the last work step",
         "satisfaction_rate": "every answer to the satisfaction question was a fallback",
     }
     return with_nan_reasons(metrics, reasons)
@@ -330,49 +371,52 @@ def tax_metrics(steps: pd.DataFrame) -> dict[str, Any]:
 
 
 def tax_year_table(steps: pd.DataFrame) -> pd.DataFrame:
-    """One row per (episode, tax_year): ``first_step``, ``last_step``, the ``rate_j`` in force
-    at the tax year's first step, the mean of each SWF kind over its steps, ``mean_hours``
-    (own choices), ``mean_income`` and ``planner_fallbacks`` (steps with a planner fallback)."""
-    table = world_by_step(steps)
+    """One row per (episode, tax_year) with a work step: ``first_round``, ``last_round``, the
+    ``rate_j`` taxed in the tax year's first work step, the mean of each SWF kind over its
+    work steps, ``mean_hours`` (own choices), ``mean_income`` and ``planner_fallbacks`` (planner
+    answers that were fallbacks on the decision steps opening the tax year or in it)."""
+    table = world_by_round(steps)
     rates = rate_columns(steps)
-    grouped = table.groupby(["episode", "tax_year"], sort=False)
+    keys = ["episode", "tax_year"]
+    grouped = table.groupby(keys, sort=False)
     frame = pd.DataFrame({
-        "first_step": grouped["step"].min(),
-        "last_step": grouped["step"].max(),
+        "first_round": grouped["round"].min(),
+        "last_round": grouped["round"].max(),
         **{column: grouped[column].first().astype(float) for column in rates},
         **{kind: grouped[kind].mean().astype(float) for kind in SWF_KINDS},
-        "planner_fallbacks": grouped["planner_fallback"].sum().astype(int),
     })
-    keys = ["episode", "tax_year"]
     own = worker_rows(steps, own_choices=True)
     workers = worker_rows(steps)
     frame["mean_hours"] = own.groupby(keys)["hours"].mean().astype(float).reindex(frame.index)
     frame["mean_income"] = workers.groupby(keys)["income"].mean().astype(float).reindex(frame.index)
-    return frame.reset_index().sort_values(["episode", "first_step"], kind="stable").reset_index(drop=True)
+    fell_back = _planner_fallback_steps(steps).groupby(keys).size()
+    frame["planner_fallbacks"] = fell_back.reindex(frame.index, fill_value=0).astype(int)
+    return frame.reset_index().sort_values(["episode", "first_round"], kind="stable").reset_index(drop=True)
 
 
 def bracket_table(steps: pd.DataFrame, edges: Sequence[float] | None = None) -> pd.DataFrame:
-    """Per bracket at the first and the last step of the run's last episode: ``workers_first``,
-    ``workers_last`` (workers whose pre-tax income fell in the bracket) and
+    """Per bracket at the first and the last work step of the run's last episode:
+    ``workers_first``, ``workers_last`` (workers whose pre-tax income fell in the bracket) and
     ``mean_income_first``, ``mean_income_last`` (NaN for an empty bracket), with the bracket's
-    ``low`` and ``high`` edges (NaN when ``edges`` is not given) and the ``final_rate``.
+    ``low`` and ``high`` edges (NaN when ``edges`` is not given) and the ``final_rate`` (taxed
+    in the last work step).
 
     The bracket of a worker is the world's own ``bracket`` column when recorded, else
     :func:`dilemmazoo.envs.tax.bracket_index` of its income on ``edges``."""
     _require(steps)
     rates = rate_columns(steps)
-    episode = steps[steps["episode"] == steps["episode"].max()]
-    workers = worker_rows(episode)
     k = len(rates)
     if edges is not None:
         edges = np.asarray(edges, dtype=float)
         if edges.size != k + 1:
             raise ValueError(f"edges must have {k + 1} entries for {k} brackets, got {edges.size}")
+    episode = work_rows(steps[steps["episode"] == steps["episode"].max()])
+    workers = worker_rows(episode)
     frame = pd.DataFrame({"bracket": np.arange(k)})
     frame["low"] = edges[:-1] if edges is not None else math.nan
     frame["high"] = edges[1:] if edges is not None else math.nan
-    last = episode.sort_values("step", kind="stable").iloc[-1]
-    frame["final_rate"] = [float(last[column]) for column in rates]
+    last = episode.sort_values("step", kind="stable").iloc[-1] if len(episode) else None
+    frame["final_rate"] = [float(last[column]) if last is not None else math.nan for column in rates]
     for name, step in (("first", workers["step"].min()), ("last", workers["step"].max())):
         rows = workers[workers["step"] == step]
         if "bracket" in rows:
@@ -429,17 +473,17 @@ def us_federal_reference(edges: Sequence[float]) -> np.ndarray:
 
 
 def saez_reference(steps: pd.DataFrame, edges: Sequence[float], *, elasticities: float | Sequence[float] = 0.4,
-                   method: str = "llm_economist", incomes: str = "pretax") -> pd.DataFrame:
+                   method: str = "llm_economist", incomes: str = "observed") -> pd.DataFrame:
     """Saez rates (percent, unrounded) per tax year of the run's last episode, from the run's
     own workers: :func:`dilemmazoo.envs.tax.saez_rates` on one income per worker, by default
-    (``incomes="pretax"``) its mean pre-tax income over the tax year's steps;
+    (``incomes="observed"``) its mean pre-tax income over the tax year's work steps;
     ``incomes="skill_x_100"`` uses skill x 100, the input of the paper-era planner (Karten et
     al. 2025). ``elasticities`` (0.4, Saez 2002, or one per bracket) and ``method``
     (``"llm_economist"`` | ``"binned"``) go to ``saez_rates``.
 
-    Columns ``tax_year``, ``first_step``, ``last_step`` and one ``rate_j`` per bracket. A tax
-    year the formula cannot be evaluated on (``saez_rates`` raises ``ValueError``, e.g. for a
-    single worker) gets NaN rates.
+    Columns ``tax_year``, ``first_round``, ``last_round`` (work steps) and one ``rate_j`` per
+    bracket. A tax year the formula cannot be evaluated on (``saez_rates`` raises
+    ``ValueError``, e.g. for a single worker) gets NaN rates.
     """
     check_choice("incomes", incomes, SAEZ_INCOMES)
     check_choice("method", method, ("llm_economist", "binned"))
@@ -447,11 +491,11 @@ def saez_reference(steps: pd.DataFrame, edges: Sequence[float], *, elasticities:
     if incomes == "skill_x_100" and "skill" not in steps:
         raise ValueError("incomes='skill_x_100' needs the 'skill' column")
     edges = np.asarray(edges, dtype=float)
-    episode = steps[steps["episode"] == steps["episode"].max()]
-    workers = worker_rows(episode)
+    clock = _clock(steps)
+    workers = worker_rows(steps[steps["episode"] == steps["episode"].max()])
+    column = "income" if incomes == "observed" else "skill"
     rows = []
     for tax_year, year in workers.sort_values("step", kind="stable").groupby("tax_year", sort=False):
-        column = "income" if incomes == "pretax" else "skill"
         per_worker = year.groupby("agent")[column].mean().to_numpy(dtype=float)
         if incomes == "skill_x_100":
             per_worker = per_worker * 100.0
@@ -459,6 +503,6 @@ def saez_reference(steps: pd.DataFrame, edges: Sequence[float], *, elasticities:
             rates = np.asarray(tax_math.saez_rates(per_worker, edges, elasticities, method=method), dtype=float)
         except ValueError:
             rates = np.full(edges.size - 1, math.nan)
-        rows.append({"tax_year": tax_year, "first_step": int(year["step"].min()), "last_step": int(year["step"].max()),
+        rows.append({"tax_year": tax_year, "first_round": int(year[clock].min()), "last_round": int(year[clock].max()),
                      **{f"rate_{j}": float(rate) for j, rate in enumerate(rates)}})
     return pd.DataFrame(rows)

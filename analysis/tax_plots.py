@@ -4,7 +4,8 @@ Same conventions as :mod:`.plots`: every plot takes the steps of one run (a Data
 several runs (a mapping label -> DataFrame, e.g. the seeds of one grid cell), returns a
 :class:`matplotlib.figure.Figure` made through ``pyplot`` and saves it as PNG given ``path``
 (then closes it). Missing columns or empty records give a figure that says what was skipped.
-A *series* is one episode of one run; x is the world step.
+A *series* is one episode of one run; x is the work step (the records' ``round``): the
+decision steps before each tax year (plan, platform, vote) carry no incomes and are left out.
 
 - :func:`plot_tax_rates`: the marginal rate of each bracket over time, one panel per bracket,
   with two references on the same axes: the Saez rate computed with
@@ -49,7 +50,7 @@ __all__ = [
 
 _LEGEND_MAX_SERIES = 8
 _SAEZ_INCOME_WORDS = {
-    "pretax": "each worker's mean pre-tax income per tax year",
+    "observed": "each worker's mean pre-tax income per tax year",
     "skill_x_100": "skill x 100 per worker",
 }
 
@@ -72,7 +73,7 @@ def _style(count: int) -> dict:
     return {"linewidth": 1.0 if count > 1 else 1.8, "alpha": 0.8 if count > 1 else 1.0}
 
 
-def _step_axis(axes, xlabel: str = "step") -> None:
+def _step_axis(axes, xlabel: str = "work step") -> None:
     axes.set_xlabel(xlabel)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.grid(alpha=0.3)
@@ -98,11 +99,11 @@ def _elasticity_text(elasticities: float | Sequence[float]) -> str:
 
 def plot_tax_rates(steps: StepsInput, path: str | Path | None = None, *, brackets: Any = None,
                    elasticities: float | Sequence[float] = 0.4, saez_method: str = "llm_economist",
-                   saez_incomes: str = "pretax") -> Figure:
+                   saez_incomes: str = "observed") -> Figure:
     """The marginal rate (percent) of each bracket over time, one panel per bracket and one
     solid line per series, with the references on the same axes: the Saez rate per tax year
     (dashed, the series' colour) from :func:`.tax.saez_reference` on the series' own workers
-    (``saez_incomes``: ``"pretax"``, each worker's mean pre-tax income over the tax year, or
+    (``saez_incomes``: ``"observed"``, each worker's mean pre-tax income over the tax year, or
     ``"skill_x_100"``; ``elasticities`` and ``saez_method`` go to ``saez_rates``), and the US
     federal 2024 single marginal rate (dotted black, :func:`.tax.us_federal_reference`).
 
@@ -130,53 +131,56 @@ def plot_tax_rates(steps: StepsInput, path: str | Path | None = None, *, bracket
     panels = np.atleast_1d(figure.subplots(rows, columns, sharex=True, squeeze=False).ravel())
     style = _style(len(series))
     us_rates = tax.us_federal_reference(edges) if edges is not None else None
-    saez_label = (f"Saez ({saez_method}, e = {_elasticity_text(elasticities)}, "
-                  f"from {_SAEZ_INCOME_WORDS.get(saez_incomes, saez_incomes)})")
+    saez_words = (f"Saez: {saez_method}, e = {_elasticity_text(elasticities)}, "
+                  f"from {_SAEZ_INCOME_WORDS.get(saez_incomes, saez_incomes)}")
     saez_missing = []
     for number, (label, frame) in enumerate(series):
         color = f"C{number % 10}"
-        table = tax.world_by_step(frame)
+        table = tax.world_by_round(frame)
         saez = (tax.saez_reference(frame, edges, elasticities=elasticities, method=saez_method, incomes=saez_incomes)
                 if edges is not None else pd.DataFrame())
         for index, column in enumerate(rates):
             axes = panels[index]
-            axes.plot(table["step"], table[column], drawstyle="steps-post", color=color,
-                      label=f"{label}: rate in force" if len(series) > 1 else "rate in force", **style)
+            # the rate of work step s is drawn over [s, s + 1), like the Saez segments
+            steps_x = np.append(table["round"].to_numpy(), table["round"].iloc[-1] + 1)
+            rates_y = np.append(table[column].to_numpy(dtype=float), table[column].iloc[-1])
+            axes.plot(steps_x, rates_y, drawstyle="steps-post", color=color,
+                      label=f"{label}: rate taxed" if len(series) > 1 else "rate taxed", **style)
             if saez.empty:
                 continue
             finite = saez[np.isfinite(saez[column].to_numpy(dtype=float))]
             if finite.empty:
                 saez_missing.append(label)
                 continue
-            x = np.concatenate([[row.first_step, row.last_step + 1] for row in finite.itertuples()])
+            x = np.concatenate([[row.first_round, row.last_round + 1] for row in finite.itertuples()])
             y = np.repeat(finite[column].to_numpy(dtype=float), 2)
             axes.plot(x, y, linestyle="--", color=color,
-                      label=f"{label}: {saez_label}" if len(series) > 1 else saez_label, **style)
+                      label=f"{label}: Saez reference" if len(series) > 1 else "Saez reference", **style)
     for index, axes in enumerate(panels):
         if index >= k:
             axes.set_axis_off()
             continue
         if us_rates is not None:
             axes.axhline(us_rates[index], linestyle=":", color="black", linewidth=1.4,
-                         label=f"US federal 2024 single ({us_rates[index]:g}%)")
+                         label=f"US federal 2024 ({us_rates[index]:g}%)")
         axes.set_title(_bracket_title(index, edges), fontsize="medium")
         axes.set_ylabel("marginal rate (%)")
         axes.set_ylim(-2, 102)
-        _step_axis(axes)
+        _step_axis(axes, "work step" if index + columns >= k else "")  # the shared axis is labelled at the bottom
         if len(series) <= _LEGEND_MAX_SERIES:
-            axes.legend(fontsize="x-small")
-    notes = []
+            axes.legend(fontsize="x-small", loc="best", framealpha=0.7)
+    notes = [] if edges is None else [saez_words, "US federal: 2024 single schedule"]
     if skipped:
         notes.append(f"references skipped: {skipped}")
     if saez_missing:
         notes.append(f"Saez undefined for {', '.join(sorted(set(saez_missing)))}")
-    figure.suptitle(title + (f" ({'; '.join(notes)})" if notes else ""), fontsize="medium")
+    figure.suptitle(title + ("\n" + "; ".join(notes) if notes else ""), fontsize="medium")
     return _finish(figure, path)
 
 
 def plot_swf(steps: StepsInput, path: str | Path | None = None) -> Figure:
     """Both social welfare functions over time, each in its own panel (their scales differ):
-    the SWF of each step (solid) and the best so far (dashed), a star on the first step that
+    the SWF of each work step (solid) and the best so far (dashed), a star on the first one that
     reached the best. Top: LLM Economist SWF ``sum_i u_i / max(z_i, 1)`` (Karten et al. 2025);
     bottom: AI Economist SWF, the same inverse-income weights normalised to sum to 1 (Zheng et
     al.)."""
@@ -192,15 +196,15 @@ def plot_swf(steps: StepsInput, path: str | Path | None = None) -> Figure:
     for axes, (kind, words) in zip(panels, tax.SWF_KINDS.items()):
         for number, (label, frame) in enumerate(series):
             color = f"C{number % 10}"
-            table = tax.world_by_step(frame)
+            table = tax.world_by_round(frame)
             prefix = f"{label}: " if len(series) > 1 else ""
-            axes.plot(table["step"], table[kind], color=color, label=f"{prefix}SWF per step", **style)
-            axes.plot(table["step"], table[f"best_{kind}"], linestyle="--", color=color, label=f"{prefix}best so far",
+            axes.plot(table["round"], table[kind], color=color, label=f"{prefix}SWF per work step", **style)
+            axes.plot(table["round"], table[f"best_{kind}"], linestyle="--", color=color, label=f"{prefix}best so far",
                       **style)
             values = table[kind].to_numpy(dtype=float)
             if np.isfinite(values).any():
                 best = int(np.nanargmax(values))
-                axes.plot([table["step"].iloc[best]], [values[best]], marker="*", markersize=10, linestyle="none",
+                axes.plot([table["round"].iloc[best]], [values[best]], marker="*", markersize=10, linestyle="none",
                           color=color)
         axes.set_title(words, fontsize="medium")
         axes.set_ylabel(kind)
@@ -218,7 +222,8 @@ def _first_and_last_year(frame: pd.DataFrame) -> tuple[Any, Any]:
 
 
 def _year_words(rows: pd.DataFrame, which: str) -> str:
-    return f"{which} tax year (steps {int(rows['step'].min())} to {int(rows['step'].max())})"
+    clock = "round" if "round" in rows else "step"
+    return f"{which} tax year (work steps {int(rows[clock].min())} to {int(rows[clock].max())})"
 
 
 def plot_distributions(steps: StepsInput, path: str | Path | None = None) -> Figure:
@@ -268,7 +273,7 @@ def plot_distributions(steps: StepsInput, path: str | Path | None = None) -> Fig
 
 
 def plot_equality_productivity(steps: StepsInput, path: str | Path | None = None) -> Figure:
-    """Three panels sharing the step axis, one line per series: equality ``1 - Gini`` of the
+    """Three panels sharing the work-step axis, one line per series: equality ``1 - Gini`` of the
     pre-tax incomes (the world's ``gini_income``), productivity (the world's
     ``productivity``) and their product ``equality_x_productivity`` (Zheng et al., "The AI
     Economist")."""
@@ -283,10 +288,10 @@ def plot_equality_productivity(steps: StepsInput, path: str | Path | None = None
     style = _style(len(series))
     for number, (label, frame) in enumerate(series):
         color = f"C{number % 10}"
-        table = tax.world_by_step(frame)
-        equality_axes.plot(table["step"], 1.0 - table["gini_income"].astype(float), color=color, label=label, **style)
-        productivity_axes.plot(table["step"], table["productivity"].astype(float), color=color, label=label, **style)
-        product_axes.plot(table["step"], table["equality_x_productivity"].astype(float), color=color, label=label,
+        table = tax.world_by_round(frame)
+        equality_axes.plot(table["round"], 1.0 - table["gini_income"].astype(float), color=color, label=label, **style)
+        productivity_axes.plot(table["round"], table["productivity"].astype(float), color=color, label=label, **style)
+        product_axes.plot(table["round"], table["equality_x_productivity"].astype(float), color=color, label=label,
                           **style)
     equality_axes.set_title("Equality: 1 - Gini of pre-tax incomes", fontsize="medium")
     equality_axes.set_ylabel("equality")
@@ -335,9 +340,9 @@ def _number(value: Any) -> Any:
 
 def tax_tables(steps: StepsInput, world_kwargs: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """Report tables of each run (``{"title", "note", "columns", "rows"}``): per tax year the
-    rates per bracket, both SWFs (mean over the tax year's steps), mean hours and income and
-    planner fallbacks (:func:`.tax.tax_year_table`); per bracket the workers and their mean
-    pre-tax income at the first and the last step (:func:`.tax.bracket_table`)."""
+    rates per bracket, both SWFs (mean over the tax year's work steps), mean hours and income
+    and planner fallbacks (:func:`.tax.tax_year_table`); per bracket the workers and their mean
+    pre-tax income at the first and the last work step (:func:`.tax.bracket_table`)."""
     runs = {label: frame for label, frame in _as_runs(steps).items() if not frame.empty}
     tables = []
     brackets = _world_options(world_kwargs).get("brackets")
@@ -348,14 +353,14 @@ def tax_tables(steps: StepsInput, world_kwargs: Mapping[str, Any] | None = None)
         several_episodes = years["episode"].nunique() > 1
         tables.append({
             "title": f"Tax years{suffix}",
-            "note": ("Rates in force (percent) from the tax year's first step; SWFs are means over the tax year's "
-                     "steps (LLM Economist: sum_i u_i / max(z_i, 1); AI Economist: the same weights normalised); "
+            "note": ("Rates (percent) taxed in the tax year's first work step; SWFs are means over the tax year's "
+                     "work steps (LLM Economist: sum_i u_i / max(z_i, 1); AI Economist: the same weights normalised); "
                      "mean hours over the workers' own choices (fallbacks left out)."),
-            "columns": [*(["episode"] if several_episodes else []), "tax year", "steps",
+            "columns": [*(["episode"] if several_episodes else []), "tax year", "work steps",
                         *(f"rate {j} (%)" for j in range(len(rates))), "SWF (LLM Economist)", "SWF (AI Economist)",
                         "mean hours", "mean pre-tax income", "planner fallbacks"],
             "rows": [[*([int(row["episode"])] if several_episodes else []), _number(row["tax_year"]),
-                      f"{int(row['first_step'])} to {int(row['last_step'])}",
+                      f"{int(row['first_round'])} to {int(row['last_round'])}",
                       *(_number(row[column]) for column in rates),
                       _number(row["swf_llm_economist"]), _number(row["swf_ai_economist"]), _number(row["mean_hours"]),
                       _number(row["mean_income"]), int(row["planner_fallbacks"])]
@@ -368,10 +373,11 @@ def tax_tables(steps: StepsInput, world_kwargs: Mapping[str, Any] | None = None)
         by_bracket = tax.bracket_table(frame, edges)
         tables.append({
             "title": f"Workers per bracket{suffix}",
-            "note": ("Workers whose pre-tax income fell in each bracket at the first and at the last step (of the "
-                     "last episode), with their mean pre-tax income; the rate is the one in force at the last step."),
-            "columns": ["bracket", "income range", "final rate (%)", "workers (first step)",
-                        "mean income (first step)", "workers (last step)", "mean income (last step)"],
+            "note": ("Workers whose pre-tax income fell in each bracket at the first and at the last work step (of "
+                     "the last episode), with their mean pre-tax income; the rate is the one the last work step was "
+                     "taxed at."),
+            "columns": ["bracket", "income range", "final rate (%)", "workers (first work step)",
+                        "mean income (first work step)", "workers (last work step)", "mean income (last work step)"],
             "rows": [[int(row["bracket"]),
                       "" if math.isnan(row["low"]) else f"{_money(row['low'])} to {_money(row['high'])}",
                       _number(row["final_rate"]), int(row["workers_first"]), _number(row["mean_income_first"]),

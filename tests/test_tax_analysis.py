@@ -20,12 +20,13 @@ from dilemmazoo.analysis.tax import (
     evaluation_points,
     rate_columns,
     saez_reference,
-    swf_by_step,
+    swf_by_round,
     tax_episodes,
     tax_metrics,
     tax_year_table,
     us_federal_reference,
-    world_by_step,
+    work_rows,
+    world_by_round,
 )
 from dilemmazoo.envs import tax as tax_math
 
@@ -33,8 +34,8 @@ THREE = (0.0, 90000.0, 159100.0, math.inf)
 STANDARD = {"generation": 1, "game": 1, "name": "", "policy": "scripted", "action": "", "reward": 0.0,
             "utility": 0.0, "parse_failures": 0}
 
-# The world-level numbers of each step, as the world records them on every row (the metrics
-# read them, they do not recompute them).
+# The world-level numbers of each work step (round), as the world records them on every row of
+# the step (the metrics read them, they do not recompute them).
 RATES = {1: (50.0, 50.0, 50.0), 2: (50.0, 50.0, 50.0), 3: (40.0, 50.0, 60.0), 4: (40.0, 50.0, 60.0)}
 SWF_LLM = {1: 1.5, 2: 2.0, 3: 1.8, 4: 1.9}
 SWF_AI = {1: 0.4, 2: 0.3, 3: 0.5, 4: 0.5}
@@ -44,37 +45,57 @@ SKILLS = (1000.0, 2000.0)
 HOURS = {1: (40, 50), 2: (40, 60), 3: (30, 60), 4: (50, 70)}
 
 
-def tax_steps(*, episode=0, worker_fallbacks=((3, 1),), planner_decides=(1, 3), planner_fallbacks=(3,),
-              satisfied=None, swf_llm=SWF_LLM, planner=True):
-    """Two workers, a planner seat, 4 steps, tax years of 2 steps (tax_year 0 = steps 1-2,
-    1 = steps 3-4), the ``three`` brackets. ``worker_fallbacks``: (step, worker) pairs whose
-    hours were the world's fallback; ``satisfied``: {(step, worker): 0/1}, else -1 (not asked)."""
-    rows = []
-    for step in range(1, 5):
+def tax_steps(*, episode=0, worker_fallbacks=((3, 1),), planner_fallbacks=(1,), satisfied=None, swf_llm=SWF_LLM,
+              planner=True):
+    """Records as the world writes them: two workers, the ``three`` brackets, 4 work steps
+    (rounds) in tax years of 2 (tax_year 0 = rounds 1-2, 1 = rounds 3-4). With a planner seat
+    a plan step opens each tax year: runner steps 1 plan, 2-3 work (rounds 1-2), 4 plan, 5-6
+    work (rounds 3-4); on a plan step the workers wait (hours -1, income 0, welfare 0.0).
+    ``planner_fallbacks``: the plan steps (1 or 4) whose answer was the fallback;
+    ``worker_fallbacks``: (round, worker) pairs whose hours were the world's fallback;
+    ``satisfied``: {(round, worker): 0/1}, else -1 (not asked)."""
+    rows, step = [], 0
+    for round_ in range(1, 5):
+        tax_year = (round_ - 1) // 2
+        if planner and round_ % 2 == 1:
+            step += 1
+            plan = {"episode": episode, "step": step, "round": round_, "phase": "plan", "tax_year": tax_year,
+                    **{f"rate_{j}": rate for j, rate in enumerate(RATES[round_])},
+                    **dict.fromkeys(("swf_llm_economist", "swf_ai_economist", "gini_income", "productivity",
+                                     "equality_x_productivity"), 0.0),
+                    "planner_fallback": int(step in planner_fallbacks)}
+            for index, skill in enumerate(SKILLS):
+                rows.append({**STANDARD, **plan, "agent": f"worker_{index}", "decided": False, "fallback_used": False,
+                             "hours": -1.0, "income": 0.0, "tax": 0.0, "rebate": 0.0, "utility_raw": 0.0,
+                             "felt_utility": 0.0, "bracket": -1, "skill": skill, "satisfied": -1})
+            rows.append({**STANDARD, **plan, "agent": "planner", "decided": True,
+                         "fallback_used": step in planner_fallbacks, "hours": -1.0, "income": 0.0, "tax": 0.0,
+                         "rebate": 0.0, "utility_raw": 0.0, "felt_utility": 0.0, "bracket": -1, "skill": -1.0,
+                         "satisfied": -1})
+        step += 1
         world = {
-            "episode": episode, "step": step, "tax_year": (step - 1) // 2,
-            **{f"rate_{j}": rate for j, rate in enumerate(RATES[step])},
-            "swf_llm_economist": swf_llm[step], "swf_ai_economist": SWF_AI[step], "gini_income": GINI[step],
-            "productivity": PRODUCTIVITY[step],
-            "equality_x_productivity": (1 - GINI[step]) * PRODUCTIVITY[step],
-            "planner_fallback": int(step in planner_fallbacks),
+            "episode": episode, "step": step, "round": round_, "phase": "work", "tax_year": tax_year,
+            **{f"rate_{j}": rate for j, rate in enumerate(RATES[round_])},
+            "swf_llm_economist": swf_llm[round_], "swf_ai_economist": SWF_AI[round_], "gini_income": GINI[round_],
+            "productivity": PRODUCTIVITY[round_],
+            "equality_x_productivity": (1 - GINI[round_]) * PRODUCTIVITY[round_],
+            "planner_fallback": 0,
         }
         for index, skill in enumerate(SKILLS):
-            hours = HOURS[step][index]
+            hours = HOURS[round_][index]
             income = hours * skill
             rows.append({
                 **STANDARD, **world, "agent": f"worker_{index}", "decided": True,
-                "fallback_used": (step, index) in worker_fallbacks,
+                "fallback_used": (round_, index) in worker_fallbacks,
                 "hours": float(hours), "income": income, "tax": 0.0, "rebate": 0.0, "utility_raw": 0.0,
                 "felt_utility": 0.0, "bracket": int(np.searchsorted(THREE, income, side="left") - 1),
-                "skill": skill, "satisfied": (satisfied or {}).get((step, index), -1),
+                "skill": skill, "satisfied": (satisfied or {}).get((round_, index), -1),
             })
         if planner:
             rows.append({
-                **STANDARD, **world, "agent": "planner", "decided": step in planner_decides,
-                "fallback_used": step in planner_decides and step in planner_fallbacks,
+                **STANDARD, **world, "agent": "planner", "decided": False, "fallback_used": False,
                 "hours": -1.0, "income": 0.0, "tax": 0.0, "rebate": 0.0, "utility_raw": 0.0, "felt_utility": 0.0,
-                "bracket": -1, "skill": 0.0, "satisfied": -1,
+                "bracket": -1, "skill": -1.0, "satisfied": -1,
             })
     return pd.DataFrame(rows)
 
@@ -90,57 +111,64 @@ def steps() -> pd.DataFrame:
 def test_metrics_hand_computed(steps):
     metrics = tax_metrics(steps)
     assert WORLD_ID == "dilemmazoo/tax-world-v0"
-    # LLM Economist SWF by step 1.5, 2.0, 1.8, 1.9: final 1.9, best 2.0 first reached at step 2
+    # LLM Economist SWF by work step 1.5, 2.0, 1.8, 1.9 (the plan steps' 0.0 are not work
+    # steps): final 1.9, best 2.0 first reached in round 2
     assert metrics["final_swf_llm_economist"] == pytest.approx(1.9)
     assert metrics["best_swf_llm_economist"] == pytest.approx(2.0)
-    assert metrics["best_swf_llm_economist_step"] == 2
-    # AI Economist SWF 0.4, 0.3, 0.5, 0.5: final 0.5, best 0.5 first reached at step 3
+    assert metrics["best_swf_llm_economist_round"] == 2
+    # AI Economist SWF 0.4, 0.3, 0.5, 0.5: final 0.5, best 0.5 first reached in round 3
     assert metrics["final_swf_ai_economist"] == pytest.approx(0.5)
     assert metrics["best_swf_ai_economist"] == pytest.approx(0.5)
-    assert metrics["best_swf_ai_economist_step"] == 3
-    # own hour choices (worker_1's 60 at step 3 was a fallback): (40+50+40+60+30+50+70) / 7
+    assert metrics["best_swf_ai_economist_round"] == 3
+    # own hour choices (worker_1's 60 in round 3 was a fallback): (40+50+40+60+30+50+70) / 7
     assert metrics["mean_hours"] == pytest.approx(340 / 7)
-    # incomes, every worker-step: (40k+100k+40k+120k+30k+120k+50k+140k) / 8 = 80k
+    # incomes, every worker work step: (40k+100k+40k+120k+30k+120k+50k+140k) / 8 = 80k (the
+    # plan steps' income 0 would give 64k)
     assert metrics["mean_income"] == pytest.approx(80000.0)
-    # last tax year (steps 3-4): own hours (30+50+70) / 3; incomes (30k+120k+50k+140k) / 4
+    # last tax year (rounds 3-4): own hours (30+50+70) / 3; incomes (30k+120k+50k+140k) / 4
     assert metrics["final_mean_hours"] == pytest.approx(50.0)
     assert metrics["final_mean_income"] == pytest.approx(85000.0)
     assert [metrics[f"final_rate_{j}"] for j in range(3)] == [40.0, 50.0, 60.0]
     assert metrics["gini_income"] == pytest.approx(0.2)
     assert metrics["productivity"] == pytest.approx(190000.0)
     assert metrics["equality_x_productivity"] == pytest.approx(0.8 * 190000.0)
-    assert (metrics["steps"], metrics["tax_years"], metrics["workers"], metrics["episodes"]) == (4, 2, 2, 1)
+    assert (metrics["rounds"], metrics["tax_years"], metrics["workers"], metrics["episodes"]) == (4, 2, 2, 1)
     assert "satisfaction_rate" not in metrics  # nobody was asked (satisfied -1 throughout)
     assert "nan_reasons" not in metrics
 
 
 def test_fallback_counting(steps):
     metrics = tax_metrics(steps)
-    # decisions: 8 worker rows + the planner at steps 1 and 3 = 10; fallbacks: worker_1 at
-    # step 3 and the planner at step 3
+    # decisions: 8 worker work rows + the planner's 2 plan steps = 10; fallbacks: worker_1 in
+    # round 3 and the planner's first plan step
     assert (metrics["valid_decisions"], metrics["fallbacks"]) == (8, 2)
     assert (metrics["planner_decisions"], metrics["planner_fallbacks"]) == (2, 1)
 
 
 def test_planner_fallback_counted_once_per_step_from_either_record():
     # the world's flag alone (planner row not marked) and the row's flag alone both count, once
-    only_world = tax_steps(planner_fallbacks=(3,))
+    only_world = tax_steps(planner_fallbacks=(4,))
     only_world.loc[only_world["agent"] == "planner", "fallback_used"] = False
     assert tax_metrics(only_world)["planner_fallbacks"] == 1
     only_row = tax_steps(planner_fallbacks=())
-    only_row.loc[(only_row["agent"] == "planner") & (only_row["step"] == 1), "fallback_used"] = True
+    only_row.loc[(only_row["agent"] == "planner") & (only_row["step"] == 4), "fallback_used"] = True
     assert tax_metrics(only_row)["planner_fallbacks"] == 1
-    assert tax_metrics(tax_steps(planner_fallbacks=(1, 3)))["planner_fallbacks"] == 2
+    assert tax_metrics(tax_steps(planner_fallbacks=(1, 4)))["planner_fallbacks"] == 2
 
 
 def test_fixed_schedule_run_without_planner_seat():
-    metrics = tax_metrics(tax_steps(planner=False, planner_fallbacks=()))
+    fixed = tax_steps(planner=False, planner_fallbacks=())
+    metrics = tax_metrics(fixed)
     assert (metrics["planner_decisions"], metrics["planner_fallbacks"]) == (0, 0)
     assert (metrics["valid_decisions"], metrics["fallbacks"]) == (7, 1)
+    # every step is a work step: records without phase and round read the same, by step
+    bare = tax_metrics(fixed.drop(columns=["phase", "round"]))
+    assert bare == metrics
+    assert work_rows(fixed).equals(fixed)
 
 
 def test_satisfaction_rate_over_own_answers():
-    # asked every step; worker_1's answer at step 3 is a fallback and is left out:
+    # asked every work step; worker_1's answer in round 3 is a fallback and is left out:
     # own answers 1, 0 | 1, 1 | 0 | 1, 1 -> 5 YES of 7
     satisfied = {(1, 0): 1, (1, 1): 0, (2, 0): 1, (2, 1): 1, (3, 0): 0, (3, 1): 1, (4, 0): 1, (4, 1): 1}
     assert tax_metrics(tax_steps(satisfied=satisfied))["satisfaction_rate"] == pytest.approx(5 / 7)
@@ -150,25 +178,25 @@ def test_episodes_are_averaged():
     other = {**SWF_LLM, 4: 3.0}
     steps = pd.concat([tax_steps(episode=0), tax_steps(episode=1, swf_llm=other)], ignore_index=True)
     episodes = tax_episodes(steps)
-    assert episodes["best_swf_llm_economist_step"].tolist() == [2.0, 4.0]
+    assert episodes["best_swf_llm_economist_round"].tolist() == [2.0, 4.0]
     metrics = tax_metrics(steps)
-    # final SWF 1.9 and 3.0 -> 2.45; best 2.0 (step 2) and 3.0 (step 4) -> 2.5, step 3
+    # final SWF 1.9 and 3.0 -> 2.45; best 2.0 (round 2) and 3.0 (round 4) -> 2.5, round 3
     assert metrics["final_swf_llm_economist"] == pytest.approx(2.45)
     assert metrics["best_swf_llm_economist"] == pytest.approx(2.5)
-    assert metrics["best_swf_llm_economist_step"] == pytest.approx(3.0)
-    assert (metrics["episodes"], metrics["steps"], metrics["planner_fallbacks"]) == (2, 8, 2)
+    assert metrics["best_swf_llm_economist_round"] == pytest.approx(3.0)
+    assert (metrics["episodes"], metrics["rounds"], metrics["planner_fallbacks"]) == (2, 8, 2)
 
 
 def test_empty_frame_gives_nan_with_reasons():
     metrics = tax_metrics(pd.DataFrame())
     assert math.isnan(metrics["final_swf_llm_economist"]) and math.isnan(metrics["mean_hours"])
     assert metrics["nan_reasons"]["best_swf_ai_economist"] == "no steps recorded"
-    assert (metrics["valid_decisions"], metrics["fallbacks"], metrics["steps"]) == (0, 0, 0)
+    assert (metrics["valid_decisions"], metrics["fallbacks"], metrics["rounds"]) == (0, 0, 0)
 
 
 def test_degenerate_frames_say_why():
     # every worker's hours were fallbacks: mean hours undefined, incomes still count
-    all_fallbacks = tax_steps(worker_fallbacks=[(s, i) for s in range(1, 5) for i in range(2)])
+    all_fallbacks = tax_steps(worker_fallbacks=[(r, i) for r in range(1, 5) for i in range(2)])
     metrics = tax_metrics(all_fallbacks)
     assert math.isnan(metrics["mean_hours"]) and math.isnan(metrics["final_mean_hours"])
     assert metrics["nan_reasons"]["mean_hours"] == "no valid hours decision (8 fallbacks, 0 valid decisions)"
@@ -176,8 +204,8 @@ def test_degenerate_frames_say_why():
     # the world recorded no SWF: final and best are NaN with the reason
     no_swf = tax_steps(swf_llm=dict.fromkeys(range(1, 5), math.nan))
     metrics = tax_metrics(no_swf)
-    assert math.isnan(metrics["best_swf_llm_economist"]) and math.isnan(metrics["best_swf_llm_economist_step"])
-    assert "swf_llm_economist" in metrics["nan_reasons"]["best_swf_llm_economist_step"]
+    assert math.isnan(metrics["best_swf_llm_economist"]) and math.isnan(metrics["best_swf_llm_economist_round"])
+    assert "swf_llm_economist" in metrics["nan_reasons"]["best_swf_llm_economist_round"]
     assert metrics["best_swf_ai_economist"] == pytest.approx(0.5)
     # only the planner's rows: no worker numbers
     planner_only = tax_steps()
@@ -186,6 +214,12 @@ def test_degenerate_frames_say_why():
     assert metrics["nan_reasons"]["mean_hours"] == "no worker rows in the records"
     assert metrics["nan_reasons"]["mean_income"] == "no worker rows in the records"
     assert metrics["workers"] == 0
+    # only plan steps (the run stopped before any work): every outcome undefined, decisions counted
+    plans = tax_steps()
+    metrics = tax_metrics(plans[plans["phase"] == "plan"])
+    assert math.isnan(metrics["final_swf_llm_economist"])
+    assert metrics["nan_reasons"]["mean_income"] == "no work step recorded"
+    assert (metrics["planner_decisions"], metrics["planner_fallbacks"], metrics["rounds"]) == (2, 1, 0)
 
 
 def test_missing_columns_are_named(steps):
@@ -196,37 +230,39 @@ def test_missing_columns_are_named(steps):
 # --- per-step and per-year frames ---------------------------------------------------------
 
 
-def test_world_by_step_and_best_so_far(steps):
-    table = world_by_step(steps)
-    assert table["step"].tolist() == [1, 2, 3, 4]
+def test_world_by_round_and_best_so_far(steps):
+    table = world_by_round(steps)
+    assert table["round"].tolist() == [1, 2, 3, 4]
+    assert table["step"].tolist() == [2, 3, 5, 6]  # the runner's steps 1 and 4 were plan steps
     assert table["best_swf_llm_economist"].tolist() == [1.5, 2.0, 2.0, 2.0]
     assert table["best_swf_ai_economist"].tolist() == [0.4, 0.4, 0.5, 0.5]
-    assert table["planner_fallback"].tolist() == [0, 0, 1, 0]
-    # step 3: worker_0's own 30 hours only (worker_1 fell back); income (30k + 120k) / 2
+    # the fallback of the plan step before round 1 belongs to round 1
+    assert table["planner_fallback"].tolist() == [1, 0, 0, 0]
+    # round 3: worker_0's own 30 hours only (worker_1 fell back); income (30k + 120k) / 2
     assert table["mean_hours"].tolist() == [45.0, 50.0, 30.0, 60.0]
     assert table["mean_income"].tolist() == [70000.0, 80000.0, 75000.0, 95000.0]
-    assert swf_by_step("swf_ai_economist")(steps).tolist() == [0.4, 0.3, 0.5, 0.5]
+    assert swf_by_round("swf_ai_economist")(steps).tolist() == [0.4, 0.3, 0.5, 0.5]
     with pytest.raises(ValueError, match="kind"):
-        swf_by_step("utilitarian")
+        swf_by_round("utilitarian")
 
 
 def test_tax_year_table(steps):
     years = tax_year_table(steps)
     assert years["tax_year"].tolist() == [0, 1]
-    assert years[["first_step", "last_step"]].values.tolist() == [[1, 2], [3, 4]]
+    assert years[["first_round", "last_round"]].values.tolist() == [[1, 2], [3, 4]]
     assert years[rate_columns(steps)].values.tolist() == [[50.0, 50.0, 50.0], [40.0, 50.0, 60.0]]
-    # means over the tax year's steps: (1.5 + 2.0) / 2, (1.8 + 1.9) / 2; (0.4 + 0.3) / 2, 0.5
+    # means over the tax year's work steps: (1.5 + 2.0) / 2, (1.8 + 1.9) / 2; (0.4 + 0.3) / 2, 0.5
     assert years["swf_llm_economist"].tolist() == pytest.approx([1.75, 1.85])
     assert years["swf_ai_economist"].tolist() == pytest.approx([0.35, 0.5])
     # hours (40+50+40+60) / 4 and (30+50+70) / 3; incomes 300k / 4 and 340k / 4
     assert years["mean_hours"].tolist() == pytest.approx([47.5, 50.0])
     assert years["mean_income"].tolist() == pytest.approx([75000.0, 85000.0])
-    assert years["planner_fallbacks"].tolist() == [0, 1]
+    assert years["planner_fallbacks"].tolist() == [1, 0]
 
 
 def test_bracket_table(steps):
     table = bracket_table(steps, THREE)
-    # first step: 40k in bracket 0, 100k in bracket 1; last step: 50k and 140k
+    # first work step: 40k in bracket 0, 100k in bracket 1; last: 50k and 140k
     assert table["workers_first"].tolist() == [1, 1, 0]
     assert table["workers_last"].tolist() == [1, 1, 0]
     assert table["mean_income_first"].tolist()[:2] == [40000.0, 100000.0]
@@ -270,7 +306,7 @@ def test_us_federal_reference():
 def test_saez_reference_uses_each_workers_mean_income_per_tax_year(steps):
     saez = saez_reference(steps, THREE)
     assert saez["tax_year"].tolist() == [0, 1]
-    assert saez[["first_step", "last_step"]].values.tolist() == [[1, 2], [3, 4]]
+    assert saez[["first_round", "last_round"]].values.tolist() == [[1, 2], [3, 4]]
     # tax year 0: worker_0 40k, worker_1 (100k + 120k) / 2 = 110k; year 1: (30k + 50k) / 2, (120k + 140k) / 2
     for row, incomes in zip(saez.itertuples(), ([40000.0, 110000.0], [40000.0, 130000.0])):
         expected = tax_math.saez_rates(np.array(incomes), np.array(THREE), 0.4, method="llm_economist")
@@ -280,7 +316,7 @@ def test_saez_reference_uses_each_workers_mean_income_per_tax_year(steps):
     expected = tax_math.saez_rates(np.array([100000.0, 200000.0]), np.array(THREE), [0.18, 0.11, 0.57])
     assert skill[["rate_0", "rate_1", "rate_2"]].values[0].tolist() == pytest.approx(list(expected))
     with pytest.raises(ValueError, match="incomes"):
-        saez_reference(steps, THREE, incomes="post_tax")
+        saez_reference(steps, THREE, incomes="pretax")
     with pytest.raises(ValueError, match="method"):
         saez_reference(steps, THREE, method="mirrlees")
 
@@ -300,15 +336,17 @@ def test_tax_rate_plot_draws_both_references(steps):
         assert [axes.get_title() for axes in visible] == [
             "bracket 0: income 0 to 90k", "bracket 1: income 90k to 159.1k", "bracket 2: income 159.1k to inf"]
         saez = saez_reference(steps, THREE)
+        assert "Saez: llm_economist, e = 0.4, from each worker's mean pre-tax income per tax year" in (
+            figure._suptitle.get_text())
         for index, axes in enumerate(visible):
             texts = _legend_texts(axes)
-            assert "rate in force" in texts
-            assert any(text.startswith("Saez (llm_economist, e = 0.4") for text in texts)
-            assert f"US federal 2024 single ({[12, 24, 37][index]}%)" in texts
+            assert texts == ["rate taxed", "Saez reference", f"US federal 2024 ({[12, 24, 37][index]}%)"]
             lines = {line.get_label(): line for line in axes.get_lines()}
-            assert lines["rate in force"].get_ydata().tolist() == [RATES[s][index] for s in range(1, 5)]
-            saez_line = next(line for label, line in lines.items() if label.startswith("Saez"))
-            # one flat segment per tax year: steps 1 to 3 and 3 to 5
+            # the rate of work step s is drawn over [s, s + 1)
+            assert lines["rate taxed"].get_xdata().tolist() == [1, 2, 3, 4, 5]
+            assert lines["rate taxed"].get_ydata().tolist() == [RATES[r][index] for r in (1, 2, 3, 4, 4)]
+            saez_line = lines["Saez reference"]
+            # one flat segment per tax year: rounds 1 to 3 and 3 to 5
             assert saez_line.get_xdata().tolist() == [1, 3, 3, 5]
             assert saez_line.get_ydata().tolist() == pytest.approx(np.repeat(saez[f"rate_{index}"], 2).tolist())
     finally:
@@ -330,7 +368,7 @@ def test_swf_plot_has_both_kinds_in_separate_axes(steps):
         llm, ai = figure.axes
         assert llm.get_title() == SWF_KINDS["swf_llm_economist"] and "LLM Economist" in llm.get_title()
         assert ai.get_title() == SWF_KINDS["swf_ai_economist"] and "AI Economist" in ai.get_title()
-        assert _legend_texts(llm) == ["SWF per step", "best so far"]
+        assert _legend_texts(llm) == ["SWF per work step", "best so far"]
         best = next(line for line in llm.get_lines() if line.get_label() == "best so far")
         assert best.get_ydata().tolist() == [1.5, 2.0, 2.0, 2.0]
         star = [line for line in ai.get_lines() if line.get_marker() == "*"][0]
@@ -343,8 +381,8 @@ def test_distribution_plot_first_against_last_tax_year(steps):
     figure = tax_plots.plot_distributions(steps)
     try:
         hours_axes, income_axes = figure.axes
-        assert _legend_texts(hours_axes) == ["first tax year (steps 1 to 2), 2 workers",
-                                            "last tax year (steps 3 to 4), 2 workers"]
+        assert _legend_texts(hours_axes) == ["first tax year (work steps 1 to 2), 2 workers",
+                                            "last tax year (work steps 3 to 4), 2 workers"]
         first, last = hours_axes.containers
         # bins centred on 0, 10, ..., 100: first year 40, 50, 40, 60; last year (own) 30, 50, 70
         assert [patch.get_height() for patch in first][3:8] == [0, 2, 1, 1, 0]
@@ -394,9 +432,10 @@ def test_figures_of_several_runs_and_missing_columns(steps):
 def test_tables(steps):
     years, brackets = tax_plots.tax_tables(steps)
     assert years["title"] == "Tax years"
-    assert years["columns"][:5] == ["tax year", "steps", "rate 0 (%)", "rate 1 (%)", "rate 2 (%)"]
+    assert years["columns"][:5] == ["tax year", "work steps", "rate 0 (%)", "rate 1 (%)", "rate 2 (%)"]
     assert years["rows"][1][:5] == [1, "3 to 4", 40.0, 50.0, 60.0]
-    assert years["rows"][1][5:] == pytest.approx([1.85, 0.5, 50.0, 85000.0, 1])
+    assert years["rows"][1][5:] == pytest.approx([1.85, 0.5, 50.0, 85000.0, 0])
+    assert years["rows"][0][-1] == 1  # the fallback of the plan step opening tax year 0
     assert brackets["rows"][0] == [0, "0 to 90k", 40.0, 1, 40000.0, 1, 50000.0]
     assert brackets["rows"][2] == [2, "159.1k to inf", 60.0, 0, None, 0, None]
     two = tax_plots.tax_tables({"a": steps, "b": steps}, {"brackets": "three"})
