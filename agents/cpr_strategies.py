@@ -60,14 +60,13 @@ changes the learnable parameters mid-episode without losing the agent's state.
 from __future__ import annotations
 
 import hashlib
-from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from dilemmazoo.agents.base import Action, Decision
 from dilemmazoo.envs.base import Amount, Choice
-from dilemmazoo.envs.checks import check_non_negative
+from dilemmazoo.envs.checks import check_non_negative, check_probability
 
 __all__ = ["CPR_STRATEGIES", "PRIORS", "FixedEffortCPRAgent", "RuleBasedCPRAgent"]
 
@@ -76,12 +75,6 @@ PRIORS: dict[str, dict[str, float]] = {
     "selfish": {"effort": 0.75, "compliance": 0.3},
 }
 PHASE_PROPOSE, PHASE_VOTE, PHASE_HARVEST = 0, 1, 2
-
-
-def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
 
 
 def _seeded_rng(agent_id: str, round_number: int) -> np.random.Generator:
@@ -131,14 +124,14 @@ class RuleBasedCPRAgent:
             raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {prior!r}")
         self.prior = prior
         defaults = PRIORS[prior]
-        self.effort = _check_fraction("effort", defaults["effort"] if effort is None else effort)
-        self.compliance = _check_fraction("compliance", defaults["compliance"] if compliance is None else compliance)
+        self.effort = check_probability("effort", defaults["effort"] if effort is None else effort)
+        self.compliance = check_probability("compliance", defaults["compliance"] if compliance is None else compliance)
         self.noise = check_non_negative("noise", noise)
-        self.sanction_response = _check_fraction("sanction_response", sanction_response)
-        self.sustainable_fraction = _check_fraction("sustainable_fraction", sustainable_fraction)
-        self.endorsement = _check_fraction("endorsement", endorsement)
+        self.sanction_response = check_probability("sanction_response", sanction_response)
+        self.sustainable_fraction = check_probability("sustainable_fraction", sustainable_fraction)
+        self.endorsement = check_probability("endorsement", endorsement)
         self.proposal_step = check_non_negative("proposal_step", proposal_step)
-        self.norm_margin = _check_fraction("norm_margin", norm_margin)
+        self.norm_margin = check_probability("norm_margin", norm_margin)
         self.agent_id = ""
         self._rng: np.random.Generator | None = None
         self._start_episode()
@@ -163,9 +156,9 @@ class RuleBasedCPRAgent:
         if params.get("prior", self.prior) not in PRIORS:
             raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {params['prior']!r}")
         if "effort" in params:
-            self.effort = self.current_effort = _check_fraction("effort", params["effort"])
+            self.effort = self.current_effort = check_probability("effort", params["effort"])
         if "compliance" in params:
-            self.compliance = _check_fraction("compliance", params["compliance"])
+            self.compliance = check_probability("compliance", params["compliance"])
         self.prior = params.get("prior", self.prior)
 
     def _generator(self, observation: Any) -> np.random.Generator:
@@ -234,7 +227,7 @@ class FixedEffortCPRAgent:
     """Always the same effort; proposes that effort's harvest (or ``proposal``) and votes for the closest option."""
 
     def __init__(self, effort: float = 0.5, proposal: float | None = None):
-        self.effort = _check_fraction("effort", effort)
+        self.effort = check_probability("effort", effort)
         self.proposal = None if proposal is None else check_non_negative("proposal", proposal)
         self.last_proposal: float | None = None
 

@@ -16,10 +16,10 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
+from bench_report import print_figures
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -103,13 +103,7 @@ def main() -> None:
             for key, value in bench_embedded(mode).items():
                 figures[f"embedded_{mode}_{key}"] = value
 
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    print(f"{'-' * width}  ---------")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value:,.1f}")
-    if args.json:
-        print(json.dumps({k: round(v, 3) for k, v in figures.items()}))
+    print_figures(figures, as_json=args.json, digits=1)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -36,6 +35,7 @@ from dilemmazoo.agents.backends.base import GenerationParams  # noqa: E402
 from dilemmazoo.agents.base import Decision  # noqa: E402
 from dilemmazoo.agents.llm import LLMPolicy  # noqa: E402
 from dilemmazoo.envs import make_world  # noqa: E402
+from bench_report import print_figures  # noqa: E402
 
 
 def donor_round(n_decisions: int) -> list[Decision]:
@@ -126,13 +126,7 @@ def main() -> None:
 
     goals = {"embedded_batched_speedup": ">= 5", "concurrent_round_s": "<= 1", "cache_rerun_backend_calls": "== 0",
              "cache_rerun_speedup": ">= 100"}
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  {'value':>10}  goal")
-    print(f"{'-' * width}  {'-' * 10}  ----")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value:>10,.2f}  {goals.get(key, '')}")
-    if args.json:
-        print(json.dumps({k: round(float(v), 4) for k, v in figures.items()}))
+    print_figures(figures, as_json=args.json, digits=2, json_digits=4, goals=goals)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Figures:
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import warnings
 
@@ -37,6 +36,7 @@ from dilemmazoo.agents.sandbox import (
     make_snapshot,
     probe_isolation,
 )
+from bench_report import print_figures
 
 N_AGENTS = 10
 TRIVIAL = "def policy(state, agent_id):\n    return 7\n"
@@ -118,13 +118,7 @@ def main() -> None:
     figures["bfs_sandbox_decisions_per_s"] = bfs["batched_decisions_per_s"]
     figures["bfs_sandbox_over_in_process"] = bfs["batched_decisions_per_s"] / bfs["in_process_decisions_per_s"]
 
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    print(f"{'-' * width}  ---------")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value:,.3f}" if value < 10 else f"{key:<{width}}  {value:,.1f}")
-    if args.json:
-        print(json.dumps({"isolation": isolation, **{k: round(v, 4) for k, v in figures.items()}}))
+    print_figures(figures, as_json=args.json, digits=None, json_digits=4, extra={"isolation": isolation})
 
 
 if __name__ == "__main__":

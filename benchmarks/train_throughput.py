@@ -26,9 +26,9 @@ world text).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+from bench_report import print_figures
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -114,13 +114,7 @@ def main() -> None:
 
     print(f"device: {device} ({torch.get_num_threads()} threads), {args.groups} x {args.group_size} matches of "
           f"{args.rounds} rounds, LoRA r={args.lora_r}")
-    width = max(len(k) for k in figures)
-    print(f"{'figure':<{width}}  value")
-    print(f"{'-' * width}  ---------")
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value:,.2f}")
-    if args.json:
-        print(json.dumps({k: round(v, 3) for k, v in figures.items()}))
+    print_figures(figures, as_json=args.json, digits=2)
 
 
 if __name__ == "__main__":

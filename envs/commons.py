@@ -134,7 +134,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Choice, LanguageWorld, whole_number_action
-from dilemmazoo.envs.checks import check_bool, check_int
+from dilemmazoo.envs.checks import check_bool, check_choice, check_int, check_real
 from dilemmazoo.envs.messages import BoundedMessage, encode_message, message_space, read_message
 
 __all__ = [
@@ -334,12 +334,6 @@ FRAMINGS: dict[str, Framing] = {
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-    return value
-
-
 # ---------------------------------------------------------------------------------------------
 # The world
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +383,7 @@ class CommonsEnv(LanguageWorld):
         self.collapse_threshold = float(collapse_threshold)
         self.communication = check_bool("communication", communication)
         self.max_utterances = check_int("max_utterances", max_utterances, 1)
-        self.framing = _check_choice("framing", framing, tuple(FRAMINGS))
+        self.framing = check_choice("framing", framing, tuple(FRAMINGS))
         self.words = FRAMINGS[self.framing]
         self.universalization = check_bool("universalization", universalization)
         if newcomer_month is not None and (
@@ -399,20 +393,11 @@ class CommonsEnv(LanguageWorld):
         ):
             raise ValueError(f"newcomer_month must be None or an integer from 2 to n_months ({self.n_months}), got {newcomer_month!r}")
         self.newcomer_month = None if newcomer_month is None else int(newcomer_month)
-        self.regrowth = _check_choice("regrowth", regrowth, REGROWTH_MODELS)
-        if (
-            isinstance(growth_rate, bool)
-            or not isinstance(growth_rate, Real)
-            or not math.isfinite(growth_rate)
-            or not 0 < growth_rate <= 1
-        ):
-            raise ValueError(f"growth_rate must be a number in (0, 1], got {growth_rate!r}")
-        self.growth_rate = float(growth_rate)
+        self.regrowth = check_choice("regrowth", regrowth, REGROWTH_MODELS)
+        self.growth_rate = check_real("growth_rate", growth_rate, low=0.0, high=1.0, low_open=True)
         self.max_message_chars = check_int("max_message_chars", max_message_chars, 1)
-        self.allocation = _check_choice("allocation", allocation, ALLOCATION_RULES)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.allocation = check_choice("allocation", allocation, ALLOCATION_RULES)
+        self.render_mode = self._checked_render_mode(render_mode)
 
         self.possible_agents = [f"player_{i}" for i in range(self.n_agents)]
         self.agents: list[str] = []

@@ -137,14 +137,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from numbers import Real
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionSpec, Amount, Choice, LanguageWorld
-from dilemmazoo.envs.checks import check_bool, check_int
+from dilemmazoo.envs.checks import check_bool, check_int, check_real
 from dilemmazoo.envs.institutions.sanctions import NORM_TOLERANCE, SanctionOutcome, monitor_and_punish
 from dilemmazoo.envs.institutions.voting import Election, elect
 
@@ -202,16 +201,6 @@ def noisy_readings(stock: float, noise_sd: float, rng: np.random.Generator, size
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_real(name: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
-    ok = ok and (value > low if low_open else value >= low) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        upper = f"{high:g}]" if math.isfinite(high) else "inf)"
-        raise ValueError(f"{name} must be a finite number in {bracket}{low:g}, {upper}, got {value!r}")
-    return float(value)
-
-
 def _fmt(value: float) -> str:
     return f"{round(float(value), 2) + 0.0:g}"
 
@@ -257,31 +246,29 @@ class EffortCPREnv(LanguageWorld):
     ):
         self.n_agents = check_int("n_agents", n_agents, 1)
         self.n_rounds = check_int("n_rounds", n_rounds, 1)
-        self.capacity = _check_real("capacity", capacity, low=0.0, low_open=True)
-        self.initial_stock = self.capacity if initial_stock is None else _check_real(
+        self.capacity = check_real("capacity", capacity, low=0.0, low_open=True)
+        self.initial_stock = self.capacity if initial_stock is None else check_real(
             "initial_stock", initial_stock, low=0.0, high=self.capacity, low_open=True
         )
-        self.growth_rate = _check_real("growth_rate", growth_rate, low=0.0)
-        self.harvest_rate = _check_real("harvest_rate", harvest_rate, low=0.0, high=1.0, low_open=True)
-        self.consumption = _check_real("consumption", consumption, low=0.0)
-        self.collapse_threshold = _check_real("collapse_threshold", collapse_threshold, low=0.0, high=self.capacity)
-        self.monitoring_prob = _check_real("monitoring_prob", monitoring_prob, low=0.0, high=1.0)
-        self.punish_prob = _check_real("punish_prob", punish_prob, low=0.0, high=1.0)
-        self.punish_cost = _check_real("punish_cost", punish_cost, low=0.0)
-        self.fine = _check_real("fine", fine, low=0.0)
+        self.growth_rate = check_real("growth_rate", growth_rate, low=0.0)
+        self.harvest_rate = check_real("harvest_rate", harvest_rate, low=0.0, high=1.0, low_open=True)
+        self.consumption = check_real("consumption", consumption, low=0.0)
+        self.collapse_threshold = check_real("collapse_threshold", collapse_threshold, low=0.0, high=self.capacity)
+        self.monitoring_prob = check_real("monitoring_prob", monitoring_prob, low=0.0, high=1.0)
+        self.punish_prob = check_real("punish_prob", punish_prob, low=0.0, high=1.0)
+        self.punish_cost = check_real("punish_cost", punish_cost, low=0.0)
+        self.fine = check_real("fine", fine, low=0.0)
         self.graduated = check_bool("graduated", graduated)
-        self.max_fine_multiplier = _check_real("max_fine_multiplier", max_fine_multiplier, low=1.0)
+        self.max_fine_multiplier = check_real("max_fine_multiplier", max_fine_multiplier, low=1.0)
         self.max_harvest = self.harvest_rate * self.capacity  # alpha K: the largest possible harvest
-        self.initial_norm = None if group_norm is None else _check_real(
+        self.initial_norm = None if group_norm is None else check_real(
             "group_norm", group_norm, low=0.0, high=self.max_harvest
         )
         self.voting = check_bool("voting", voting)
         self.vote_every = check_int("vote_every", vote_every, 1)
         self.proposal_decimals = check_int("proposal_decimals", proposal_decimals, 0, 6)
-        self.observation_noise = _check_real("observation_noise", observation_noise, low=0.0)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.observation_noise = check_real("observation_noise", observation_noise, low=0.0)
+        self.render_mode = self._checked_render_mode(render_mode)
 
         self.possible_agents = [f"player_{i}" for i in range(self.n_agents)]
         self.agents: list[str] = []

@@ -94,14 +94,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Real
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionSpec, Amount, Choice, LanguageWorld
-from dilemmazoo.envs.checks import check_bool, check_int
+from dilemmazoo.envs.checks import check_bool, check_choice, check_int, check_real
 
 __all__ = [
     "DonorGameEnv",
@@ -301,14 +300,6 @@ def trace_lines(
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_real(name: str, value: Any, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {'positive' if positive else 'non-negative'}, got {value}")
-    return float(value)
-
-
 class DonorGameEnv(LanguageWorld):
     """Donors give part of their resources, multiplied for the recipient (Vallinder & Hughes 2024)."""
 
@@ -332,16 +323,14 @@ class DonorGameEnv(LanguageWorld):
         if self.n_agents % 2:
             raise ValueError(f"n_agents must be even (two halves take turns donating), got {n_agents}")
         self.n_rounds = check_int("n_rounds", n_rounds, 1)
-        self.endowment = _check_real("endowment", endowment, positive=True)
-        self.donation_multiplier = _check_real("donation_multiplier", donation_multiplier, positive=True)
+        self.endowment = check_real("endowment", endowment, low=0.0, low_open=True)
+        self.donation_multiplier = check_real("donation_multiplier", donation_multiplier, low=0.0, low_open=True)
         self.trace_depth = check_int("trace_depth", trace_depth, 0)
         self.punishment = check_bool("punishment", punishment)
-        self.punishment_cost = _check_real("punishment_cost", punishment_cost, positive=True)
-        self.punishment_effect = _check_real("punishment_effect", punishment_effect, positive=False)
+        self.punishment_cost = check_real("punishment_cost", punishment_cost, low=0.0, low_open=True)
+        self.punishment_effect = check_real("punishment_effect", punishment_effect, low=0.0)
         self.partner_choice = check_bool("partner_choice", partner_choice)
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        self.schedule = schedule
+        self.schedule = check_choice("schedule", schedule, SCHEDULES)
         half = self.n_agents // 2
         if schedule == "paper" and self.n_rounds > 2 * half:
             raise ValueError(
@@ -356,9 +345,7 @@ class DonorGameEnv(LanguageWorld):
                     f"the notebook schedule meets each pair at most twice, so n_rounds must be at most "
                     f"n_agents ({self.n_agents}), got {self.n_rounds}"
                 )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = self._checked_render_mode(render_mode)
 
         self.moves: tuple[str, ...] = (
             ("donate",) + (("punish",) if self.punishment else ()) + (("refuse",) if self.partner_choice else ()) + ("abstain",)

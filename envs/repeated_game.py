@@ -256,9 +256,7 @@ class RepeatedGameEnv(LanguageWorld):
         if not isinstance(predict_first, bool):
             raise ValueError(f"predict_first must be True or False, got {predict_first!r}")
         self.predict_first = predict_first
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.render_mode = self._checked_render_mode(render_mode)
 
         self.possible_agents = ["player_0", "player_1"]
         self.agents: list[str] = []

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from dilemmazoo.envs.checks import check_real
 from dilemmazoo.norms.base import UtilityTransform
 
 __all__ = [
@@ -89,16 +90,6 @@ def welfare_mix(rewards: np.ndarray, weight: float) -> np.ndarray:
 
 # -- transforms -----------------------------------------------------------------------------------
 
-def _check_number(name: str, value: Any, low: float, high: float | None = None) -> float:
-    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not numeric or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < low or (high is not None and value > high):
-        allowed = f">= {low:g}" if high is None else f"in [{low:g}, {high:g}]"
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return float(value)
-
-
 class InequityAversion(UtilityTransform):
     """Inequity aversion (Fehr & Schmidt 1999) on smoothed rewards (Hughes et al. 2018).
 
@@ -120,10 +111,10 @@ class InequityAversion(UtilityTransform):
     """
 
     def __init__(self, alpha: float = 5.0, beta: float = 0.05, gamma: float = 0.99, lam: float = 0.95):
-        self.alpha = _check_number("alpha", alpha, 0.0)
-        self.beta = _check_number("beta", beta, 0.0)
-        self.gamma = _check_number("gamma", gamma, 0.0, 1.0)
-        self.lam = _check_number("lam", lam, 0.0, 1.0)
+        self.alpha = check_real("alpha", alpha, low=0.0)
+        self.beta = check_real("beta", beta, low=0.0)
+        self.gamma = check_real("gamma", gamma, low=0.0, high=1.0)
+        self.lam = check_real("lam", lam, low=0.0, high=1.0)
         self.smoothed: dict[str, float] = {}
 
     def reset(self, agents: Sequence[str]) -> None:
@@ -158,7 +149,7 @@ class WelfareInternalization(UtilityTransform):
     """
 
     def __init__(self, weight: float = 0.5):
-        self.weight = _check_number("weight", weight, 0.0, 1.0)
+        self.weight = check_real("weight", weight, low=0.0, high=1.0)
 
     def __call__(self, rewards: Mapping[str, float], state: Mapping[str, Any] | None = None) -> dict[str, float]:
         """Each rewarded agent's mix of its own reward and the mean of this step's rewards."""

@@ -15,44 +15,7 @@
   explicitly; they are not imported here so that the credit math works without torch.
 """
 
-from dilemmazoo.agents.trainers.credit import (
-    AA_FORMS,
-    CREDIT_METHODS,
-    CREDIT_PRESETS,
-    CreditPreset,
-    advantage_alignment_credit,
-    advantage_alignment_weights,
-    agrae_advantages,
-    agrae_success_mask,
-    agrae_weights,
-    credit_from_rewards,
-    group_advantages,
-    leave_one_out_baseline,
-    n_player_aa_credit,
-    n_player_credit,
-    naive_credit,
-    returns_to_go,
-    round_credit_to_tokens,
-    sum_of_rewards_credit,
-)
+from dilemmazoo.agents.trainers import credit as _credit
+from dilemmazoo.agents.trainers.credit import *  # noqa: F403 (the credit math is this package's API)
 
-__all__ = [
-    "AA_FORMS",
-    "CREDIT_METHODS",
-    "CREDIT_PRESETS",
-    "CreditPreset",
-    "advantage_alignment_credit",
-    "advantage_alignment_weights",
-    "agrae_advantages",
-    "agrae_success_mask",
-    "agrae_weights",
-    "credit_from_rewards",
-    "group_advantages",
-    "leave_one_out_baseline",
-    "n_player_aa_credit",
-    "n_player_credit",
-    "naive_credit",
-    "returns_to_go",
-    "round_credit_to_tokens",
-    "sum_of_rewards_credit",
-]
+__all__ = list(_credit.__all__)

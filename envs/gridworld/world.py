@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from dilemmazoo.envs.base import ActionSpec, Choice, LanguageWorld
+from dilemmazoo.envs.checks import check_choice
 from dilemmazoo.envs.gridworld.core import (
     AGENT_DOWN,
     AGENT_LEFT,
@@ -64,12 +65,6 @@ def view_text(codes: np.ndarray) -> str:
     return "\n".join("".join(row) for row in _CHAR_LUT[np.asarray(codes)])
 
 
-def _check_choice(name: str, value: Any, allowed: tuple) -> Any:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    return value
-
-
 class GridWorldEnv(LanguageWorld):
     """Base of the grid worlds: a :class:`GridCore` with ``batch_size=1`` behind the PettingZoo API."""
 
@@ -93,10 +88,8 @@ class GridWorldEnv(LanguageWorld):
         if episode_length is not None:
             overrides["episode_length"] = tuple(episode_length) if isinstance(episode_length, list) else episode_length
         self.rule_set = get_rules(self.game, rules, overrides)
-        self.observation_kind = _check_choice("observation", observation, OBSERVATION_KINDS)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.observation_kind = check_choice("observation", observation, OBSERVATION_KINDS)
+        self.render_mode = self._checked_render_mode(render_mode)
         self.core = GridCore(self.game, grid_map if grid_map is not None else self.default_map, self.rule_set,
                              n_agents, batch_size=1)
         self.n_agents = self.core.n_agents
