@@ -1079,7 +1079,7 @@ class TaxWorldEnv(LanguageWorld):
             f"hours times your skill (your pay per hour).",
             "You pay income tax on a marginal schedule: each part of your income inside a bracket is taxed at that "
             "bracket's rate. All tax collected is shared equally among all workers as a rebate.",
-            f"Your utility each step is: income - tax + rebate - {_fmt(self.labour_cost)} x hours^{_fmt(self.labour_exponent)} "
+            f"Your utility each step is: income - tax + rebate - {self.labour_cost:g} x hours^{_fmt(self.labour_exponent)} "
             "(long hours cost you more and more effort).",
             goal,
         ]
@@ -1108,7 +1108,7 @@ class TaxWorldEnv(LanguageWorld):
                 "Each step every worker chooses how many hours to work; its pre-tax income is hours times its skill. "
                 "Taxes follow a marginal schedule over the brackets below, and all revenue is returned to the workers "
                 "as an equal rebate. A worker's utility is income - tax + rebate - "
-                f"{_fmt(self.labour_cost)} x hours^{_fmt(self.labour_exponent)}.",
+                f"{self.labour_cost:g} x hours^{_fmt(self.labour_exponent)}.",
                 "Brackets (pre-tax income per step):",
                 *[line.split(":")[0] for line in self._schedule_lines()],
                 f"Every {self.tax_year} steps you change each bracket's rate by -20, -10, 0, +10 or +20 percentage "

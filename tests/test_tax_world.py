@@ -275,6 +275,10 @@ def test_saez_planner_feeds_skill_times_100_by_default_and_observed_incomes_on_r
     env.reset(seed=0)
     expected = tax.saez_rates(np.array(skills) * 100, tax.bracket_edges("three"), 0.4, method="llm_economist")
     np.testing.assert_allclose(env.rates, np.clip(expected, 0, 100))
+    binned = TaxWorldEnv(n_workers=4, n_steps=4, tax_year=2, skills=skills, planner="saez_binned", brackets="three")
+    binned.reset(seed=0)
+    expected = tax.saez_rates(np.array(skills) * 100, tax.bracket_edges("three"), 0.4, method="binned")
+    np.testing.assert_allclose(binned.rates, np.clip(expected, 0, 100))
     observed = TaxWorldEnv(
         n_workers=4, n_steps=4, tax_year=2, skills=skills, planner="saez", brackets="three", saez_incomes="observed"
     )
@@ -434,6 +438,7 @@ def test_language_views():
     env = _small(scenario="bounded")
     env.reset(seed=0)
     assert "marginal" in env.rules("worker_0") and "YES or NO" in env.rules("worker_0")
+    assert "income - tax + rebate - 0.0005 x hours^3.5" in env.rules("worker_0")
     assert "SWF" in env.rules("planner")
     env.step(_idle_except(env, {"planner": _hold()}))
     assert "Choose how many hours" in env.describe("worker_0")
