@@ -562,7 +562,7 @@ class TaxWorldEnv(LanguageWorld):
         if not checked or any(b <= a for a, b in zip(checked, checked[1:])):
             raise ValueError(f"hours_grid must be increasing hours from 0 to max_hours={_fmt(self.max_hours)}, got {hours_grid!r}")
         self.hours_grid = tuple(checked)
-        self.labour_cost = check_real("labour_cost", labour_cost, low=0.0)
+        self.labour_cost = check_real("labour_cost", labour_cost, low=0.0, low_open=True)
         self.labour_exponent = check_real("labour_exponent", labour_exponent, low=1.0, low_open=True)
         if isinstance(top_edge, bool) or not isinstance(top_edge, (int, float)) or not top_edge > 0:
             raise ValueError(f"top_edge must be a number > 0 (math.inf taxes all income), got {top_edge!r}")
@@ -1139,8 +1139,10 @@ class TaxWorldEnv(LanguageWorld):
                 f"{_fmt_money(last.tax[me])} in tax, received a rebate of {_fmt_money(last.rebate)} and your utility was "
                 f"{_fmt_money(last.utility[me])}."
             )
-            if self.worker_types[me] != 0:
-                lines.append(f"The social welfare last step was {_fmt(last.swf_llm_economist)}.")
+            lines.append(
+                f"Across all workers last step: mean income {_fmt_money(last.income.mean())}, mean utility "
+                f"{_fmt_money(last.utility.mean())}, social welfare (SWF) {_fmt(last.swf_llm_economist)}."
+            )
         if self.leader >= 0:
             lines.append(f"The elected leader is {self._names[self.leader]}.")
         if not self.agents:

@@ -443,6 +443,11 @@ def test_language_views():
     env.step(_idle_except(env, {"planner": _hold()}))
     assert "Choose how many hours" in env.describe("worker_0")
     assert "bracket 3 (income above 1,000): 30%" in env.describe("worker_2")
+    # z = 100, 200, 300; T = 10, 20, 30; rebate 20
+    env.step(_idle_except(env, {a: env.action_spec(a).parse("Answer: 10, YES") for a in env.workers}))
+    text = env.describe("worker_0")
+    assert "Last step you worked 10 hours, earned 100 before tax, paid 10 in tax, received a rebate of 20" in text
+    assert "mean income 200" in text
     shown = TaxWorldEnv(render_mode="ansi", n_workers=2, n_steps=2, skills=[1.0, 2.0])
     shown.reset(seed=0)
     assert shown.render().startswith("Tax world: step 0 of 2, plan phase; rates [50%, 50%, 50%]")
