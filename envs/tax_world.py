@@ -92,7 +92,10 @@ Language view. Workers: ``action_spec`` is a :class:`~dilemmazoo.envs.base.Choic
 hours grid (``Answer: 40``); with bounded rationality an :class:`HoursAndSatisfaction`
 (``Answer: 40, YES``); in the platform step a :class:`Platform` (``Answer: run [10, 0, -10]`` or
 ``Answer: abstain``); in the vote step a ``Choice`` among the candidates' names. Planner: a
-:class:`RateDeltas` (``Answer: [10, 0, -10]``, one number per bracket). ``describe(planner)``
+:class:`RateDeltas` (``Answer: [10, 0, -10]``, one number per bracket). ``RateDeltas`` and
+``Platform`` offer every answer text for scoring (``options()``) when there are at most 125
+delta vectors (three brackets or fewer); with US federal's seven brackets answers are generated.
+``describe(planner)``
 holds, per past work step (the last ``planner_history``): the rates in force, the income
 histogram by bracket, the utility histogram, mean/median/std of z and u, and the SWF; then the
 best ``best_steps`` steps by SWF; then the exploration instruction, or "choose the best" in the
