@@ -7,8 +7,9 @@ Sources
   ``SWF = sum_i u_i / max(z_i, 1)`` (inverse-income weights, unnormalised), tracked per step
   together with the best steps so far; labour hours and pre-tax incomes per worker.
 - Zheng et al., "The AI Economist" (salesforce/ai-economist): the same inverse-income weights
-  normalised to sum to 1 (a weighted mean of utilities), and equality x productivity with
-  equality = 1 - Gini (``get_gini``) and productivity the total pre-tax income.
+  normalised to sum to 1 (a weighted mean of utilities), and equality x productivity
+  (``coin_eq_times_productivity``: equality = 1 - Gini, ``get_gini``, times the mean pre-tax
+  income; the world's ``productivity`` column is the sum).
 
 Every SWF number carries its kind in its name (``swf_llm_economist``, ``swf_ai_economist``):
 their scales differ by orders of magnitude and one must never be read as the other.
@@ -78,6 +79,7 @@ from dilemmazoo.envs.checks import check_choice
 from .metrics import valid_decision_counts, with_nan_reasons
 
 __all__ = [
+    "DESCRIPTIONS",
     "PLANNER",
     "SWF_KINDS",
     "WORLD_ID",
@@ -89,6 +91,7 @@ __all__ = [
     "swf_by_round",
     "tax_episodes",
     "tax_metrics",
+    "tax_outcome",
     "tax_year_table",
     "us_federal_reference",
     "work_rows",
@@ -113,6 +116,7 @@ WORK_PHASE = "work"
 _RATE = re.compile(r"rate_(\d+)")
 _NO_STEPS = "no steps recorded"
 _NO_WORKERS = "no worker rows in the records"
+_DESCRIBED_BRACKETS = 10  # final_rate_j described for j below this (the named bracket sets have at most 7)
 
 
 # --- frames ------------------------------------------------------------------------------
@@ -365,6 +369,50 @@ def tax_metrics(steps: pd.DataFrame) -> dict[str, Any]:
         "satisfaction_rate": "every answer to the satisfaction question was a fallback",
     }
     return with_nan_reasons(metrics, reasons)
+
+
+def tax_outcome(steps: pd.DataFrame) -> str:
+    """A run's outcome in words for the report: per episode the final LLM-Economist SWF, its
+    best and the round of the best, and the final rates, e.g. ``"LLM Economist SWF 103.8 at the
+    end, best 110.2 in round 31; final rates 50/60/70%"``."""
+    episodes = tax_episodes(steps)
+    rates = rate_columns(steps)
+    texts = []
+    for row in episodes.to_dict("records"):
+        best = ("best undefined" if math.isnan(row["best_swf_llm_economist"])
+                else f"best {row['best_swf_llm_economist']:.4g} in round {int(row['best_swf_llm_economist_round'])}")
+        final_rates = "/".join(f"{row[f'final_{column}']:.3g}" for column in rates)
+        texts.append(f"LLM Economist SWF {row['final_swf_llm_economist']:.4g} at the end, {best}; "
+                     f"final rates {final_rates}%")
+    if not texts:
+        return "no work step"
+    return texts[0] if len(texts) == 1 else "; ".join(f"episode {i}: {text}" for i, text in enumerate(texts))
+
+
+#: metric name -> what the report says about it
+DESCRIPTIONS: dict[str, str] = {
+    "final_swf_llm_economist": "LLM Economist SWF sum_i u_i / max(z_i, 1) (unnormalised) at the last work step",
+    "best_swf_llm_economist": "highest LLM Economist SWF of any work step",
+    "best_swf_llm_economist_round": "first work step (round) that reached the best LLM Economist SWF",
+    "final_swf_ai_economist": "AI Economist SWF (inverse-income weights normalised to 1) at the last work step",
+    "best_swf_ai_economist": "highest AI Economist SWF of any work step",
+    "best_swf_ai_economist_round": "first work step (round) that reached the best AI Economist SWF",
+    "mean_hours": "mean weekly labour hours over the workers' own choices (fallbacks left out)",
+    "mean_income": "mean pre-tax income z = hours x skill over every worker work step",
+    "final_mean_hours": "mean hours (own choices) in the last tax year",
+    "final_mean_income": "mean pre-tax income in the last tax year",
+    **{f"final_rate_{j}": f"marginal rate (%) of bracket {j} the last work step was taxed at" for j in range(_DESCRIBED_BRACKETS)},
+    "gini_income": "Gini of pre-tax incomes at the last work step (AI Economist get_gini)",
+    "productivity": "the world's productivity (sum of pre-tax incomes) at the last work step",
+    "equality_x_productivity": "(1 - Gini) x mean pre-tax income (AI Economist coin_eq_times_productivity), last work step",
+    "satisfaction_rate": "share of the workers' own answers that were YES to the tax policy (bounded rationality)",
+    "rounds": "work steps played",
+    "tax_years": "tax years with a work step",
+    "workers": "workers in the run",
+    "episodes": "episodes in the run",
+    "planner_decisions": "decisions of the planner seat (0 with a fixed schedule)",
+    "planner_fallbacks": "planner answers replaced by the fallback (rates unchanged)",
+}
 
 
 # --- tables --------------------------------------------------------------------------------

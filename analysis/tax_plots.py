@@ -228,8 +228,9 @@ def _year_words(rows: pd.DataFrame, which: str) -> str:
 
 def plot_distributions(steps: StepsInput, path: str | Path | None = None) -> Figure:
     """Labour hours (the workers' own choices; fallbacks left out) and pre-tax incomes of every
-    worker-step in the first and in the last tax year of each series, pooled over series, as
-    two overlaid histograms per panel. With a single tax year only that one is drawn."""
+    worker work step in the first and in the last tax year of each series, pooled over series,
+    as histograms with the two years' bars side by side. With a single tax year only that one
+    is drawn."""
     title = "Labour and income distributions"
     runs = _as_runs(steps)
     reason = _missing(runs, tax.REQUIRED_COLUMNS)
@@ -255,11 +256,16 @@ def plot_distributions(steps: StepsInput, path: str | Path | None = None) -> Fig
     hours_bins = np.arange(-5.0, 115.0, 10.0)  # one bin per point of the 10-hour grid
     all_incomes = np.concatenate([rows["income"].to_numpy(dtype=float) for _, rows, _ in years])
     income_bins = np.histogram_bin_edges(all_incomes[np.isfinite(all_incomes)], bins=20)
-    for which, rows, color in years:
+    for number, (which, rows, color) in enumerate(years):
         own = rows[~tax._flag(rows, "fallback_used")]
         words = f"{_year_words(rows, which)}, {rows['agent'].nunique()} workers"
-        hours_axes.hist(own["hours"].to_numpy(dtype=float), bins=hours_bins, color=color, alpha=0.45, label=words)
-        income_axes.hist(rows["income"].to_numpy(dtype=float), bins=income_bins, color=color, alpha=0.45, label=words)
+        # the two years' bars side by side in each bin, so that equal distributions stay visible
+        offset = (number - (len(years) - 1) / 2) / len(years)
+        for axes, values, bins in ((hours_axes, own["hours"], hours_bins), (income_axes, rows["income"], income_bins)):
+            counts, _ = np.histogram(values.to_numpy(dtype=float), bins=bins)
+            widths = np.diff(bins)
+            axes.bar(bins[:-1] + widths / 2 + offset * widths, counts, width=widths / len(years), color=color,
+                     alpha=0.75, label=words)
     hours_axes.set_title("Weekly labour hours", fontsize="medium")
     hours_axes.set_xlabel("hours")
     income_axes.set_title("Pre-tax income z = hours x skill", fontsize="medium")
@@ -274,9 +280,10 @@ def plot_distributions(steps: StepsInput, path: str | Path | None = None) -> Fig
 
 def plot_equality_productivity(steps: StepsInput, path: str | Path | None = None) -> Figure:
     """Three panels sharing the work-step axis, one line per series: equality ``1 - Gini`` of the
-    pre-tax incomes (the world's ``gini_income``), productivity (the world's
-    ``productivity``) and their product ``equality_x_productivity`` (Zheng et al., "The AI
-    Economist")."""
+    pre-tax incomes (the world's ``gini_income``), productivity (the world's ``productivity``,
+    the sum of pre-tax incomes) and ``equality_x_productivity`` as the world records it, the AI
+    Economist's ``coin_eq_times_productivity``: ``(1 - Gini)`` times the *mean* income (Zheng
+    et al., "The AI Economist"; :func:`dilemmazoo.envs.tax.equality_times_productivity`)."""
     title = "Equality x productivity over time"
     runs = _as_runs(steps)
     reason = _missing(runs, tax.REQUIRED_COLUMNS)
@@ -295,9 +302,9 @@ def plot_equality_productivity(steps: StepsInput, path: str | Path | None = None
                           **style)
     equality_axes.set_title("Equality: 1 - Gini of pre-tax incomes", fontsize="medium")
     equality_axes.set_ylabel("equality")
-    productivity_axes.set_title("Productivity", fontsize="medium")
+    productivity_axes.set_title("Productivity: sum of pre-tax incomes", fontsize="medium")
     productivity_axes.set_ylabel("productivity")
-    product_axes.set_title("Equality x productivity", fontsize="medium")
+    product_axes.set_title("Equality x productivity: (1 - Gini) x mean pre-tax income", fontsize="medium")
     product_axes.set_ylabel("equality x productivity")
     for axes in (equality_axes, productivity_axes, product_axes):
         _step_axis(axes)

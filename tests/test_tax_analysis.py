@@ -13,6 +13,7 @@ import pytest
 
 from dilemmazoo.analysis import tax_plots
 from dilemmazoo.analysis.tax import (
+    DESCRIPTIONS,
     SWF_KINDS,
     WORLD_ID,
     bracket_table,
@@ -23,6 +24,7 @@ from dilemmazoo.analysis.tax import (
     swf_by_round,
     tax_episodes,
     tax_metrics,
+    tax_outcome,
     tax_year_table,
     us_federal_reference,
     work_rows,
@@ -40,7 +42,7 @@ RATES = {1: (50.0, 50.0, 50.0), 2: (50.0, 50.0, 50.0), 3: (40.0, 50.0, 60.0), 4:
 SWF_LLM = {1: 1.5, 2: 2.0, 3: 1.8, 4: 1.9}
 SWF_AI = {1: 0.4, 2: 0.3, 3: 0.5, 4: 0.5}
 GINI = {1: 0.2, 2: 0.25, 3: 0.3, 4: 0.2}
-PRODUCTIVITY = {1: 140000.0, 2: 160000.0, 3: 150000.0, 4: 190000.0}
+PRODUCTIVITY = {1: 140000.0, 2: 160000.0, 3: 150000.0, 4: 190000.0}  # the sum of the incomes below
 SKILLS = (1000.0, 2000.0)
 HOURS = {1: (40, 50), 2: (40, 60), 3: (30, 60), 4: (50, 70)}
 
@@ -78,7 +80,8 @@ def tax_steps(*, episode=0, worker_fallbacks=((3, 1),), planner_fallbacks=(1,), 
             **{f"rate_{j}": rate for j, rate in enumerate(RATES[round_])},
             "swf_llm_economist": swf_llm[round_], "swf_ai_economist": SWF_AI[round_], "gini_income": GINI[round_],
             "productivity": PRODUCTIVITY[round_],
-            "equality_x_productivity": (1 - GINI[round_]) * PRODUCTIVITY[round_],
+            # the AI Economist's coin_eq_times_productivity: (1 - Gini) x mean income
+            "equality_x_productivity": (1 - GINI[round_]) * PRODUCTIVITY[round_] / 2,
             "planner_fallback": 0,
         }
         for index, skill in enumerate(SKILLS):
@@ -131,10 +134,18 @@ def test_metrics_hand_computed(steps):
     assert [metrics[f"final_rate_{j}"] for j in range(3)] == [40.0, 50.0, 60.0]
     assert metrics["gini_income"] == pytest.approx(0.2)
     assert metrics["productivity"] == pytest.approx(190000.0)
-    assert metrics["equality_x_productivity"] == pytest.approx(0.8 * 190000.0)
+    assert metrics["equality_x_productivity"] == pytest.approx(0.8 * 190000.0 / 2)
     assert (metrics["rounds"], metrics["tax_years"], metrics["workers"], metrics["episodes"]) == (4, 2, 2, 1)
     assert "satisfaction_rate" not in metrics  # nobody was asked (satisfied -1 throughout)
     assert "nan_reasons" not in metrics
+
+
+def test_outcome_in_words_and_every_metric_described(steps):
+    assert tax_outcome(steps) == "LLM Economist SWF 1.9 at the end, best 2 in round 2; final rates 40/50/60%"
+    two = pd.concat([steps, tax_steps(episode=1)], ignore_index=True)
+    assert tax_outcome(two).startswith("episode 0: LLM Economist SWF 1.9")
+    described = set(DESCRIPTIONS) | {"valid_decisions", "fallbacks"}
+    assert set(tax_metrics(steps)) <= described
 
 
 def test_fallback_counting(steps):
@@ -398,8 +409,9 @@ def test_equality_productivity_plot(steps):
         equality, productivity, product = figure.axes
         assert equality.get_lines()[0].get_ydata().tolist() == pytest.approx([0.8, 0.75, 0.7, 0.8])
         assert productivity.get_lines()[0].get_ydata().tolist() == [140000.0, 160000.0, 150000.0, 190000.0]
-        assert product.get_lines()[0].get_ydata().tolist() == pytest.approx([112000.0, 120000.0, 105000.0, 152000.0])
-        assert product.get_title() == "Equality x productivity"
+        # (1 - Gini) x mean income: 0.8 x 70k, 0.75 x 80k, 0.7 x 75k, 0.8 x 95k
+        assert product.get_lines()[0].get_ydata().tolist() == pytest.approx([56000.0, 60000.0, 52500.0, 76000.0])
+        assert product.get_title().startswith("Equality x productivity")
     finally:
         plt.close(figure)
 
