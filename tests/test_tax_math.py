@@ -21,13 +21,21 @@ from dilemmazoo.envs.tax import (
     MAX_HOURS,
     REFERENCE_TOP_EDGE,
     US_FEDERAL_2024_RATES,
+    SAEZ_BRACKET_ELASTICITIES,
+    SAEZ_ELASTICITY,
     apply_deltas,
     bracket_edges,
     bracket_index,
+    equality_times_productivity,
+    gaussian_kde_density,
     gb2_incomes,
+    gini,
     lump_sum,
+    productivity,
     rational_hours,
+    saez_rates,
     skills_from_incomes,
+    swf,
     tax_due,
     uniform_skills,
     worker_utility,
@@ -374,3 +382,208 @@ def test_uniform_skills_and_skills_from_incomes():
         skills_from_incomes(-1.0)
     with pytest.raises(ValueError, match="high"):
         uniform_skills(3, 1, low=5.0, high=2.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Saez, method "llm_economist" (Karten et al.)
+# --------------------------------------------------------------------------------------------
+
+
+def test_kernel_density_is_scipys_gaussian_kde():
+    stats = pytest.importorskip("scipy.stats")
+    sample = gb2_incomes(200, 4)
+    points = np.array([5e3, 3e4, 9e4, 4e5])
+    np.testing.assert_allclose(gaussian_kde_density(sample, points), stats.gaussian_kde(sample)(points), rtol=1e-12)
+    assert isinstance(gaussian_kde_density([1.0, 2.0], 1.5), float)
+    with pytest.raises(ValueError, match="two different values"):
+        gaussian_kde_density([5.0, 5.0], 5.0)
+
+
+def test_saez_llm_economist_by_hand_on_four_incomes():
+    incomes = [400.0, 10.0, 30.0, 20.0]  # any order: the formula sorts
+    edges = [0, 100, 500]  # brackets [0, 100], (100, 500]; E = min(500, 1e7) = 500
+    e = [0.3, 0.5]
+    # welfare weights 1/z = 1/10, 1/20, 1/30, 1/400 = (60, 30, 20, 1.5)/600, total 111.5/600
+    # -> g_400 = 1.5 / 111.5
+    # bracket 0 at the midpoint z = 50: F = 3/4 (10, 20, 30 <= 50)
+    #   KDE: mean 115, deviations -105, -95, -85, 285; var = (11025 + 9025 + 7225 + 81225) / 3 = 36166.67
+    #   h = sqrt(var) * 4^(-1/5) = 144.126;  f(50) = (1/4) sum_i phi((50 - z_i)/h) / h
+    h = math.sqrt(108500.0 / 3.0) * 4 ** (-0.2)
+    f50 = sum(math.exp(-0.5 * ((50.0 - zi) / h) ** 2) for zi in (10, 20, 30, 400)) / (4 * h * math.sqrt(2 * math.pi))
+    assert h == pytest.approx(144.126, abs=1e-3) and f50 == pytest.approx(0.0020647, rel=1e-4)
+    a0 = 50.0 * f50 / (1 - 0.75)  # a = z f / (1 - F) = 0.41293
+    g0 = (1.5 / 111.5) / (1 - 0.75)  # G = (weight above 50) / (1 - F) = 6/111.5 = 0.053812
+    tau0 = (1 - g0) / (1 - g0 + a0 * 0.3)  # = 0.88423
+    # bracket 1 (top): z = 100 + 0.1 * (500 - 100) = 140; F = 3/4; incomes >= 140: {400}, m = 400
+    #   a = m / (m - 100) = 4/3;  G = 6/111.5 as above
+    tau1 = (1 - g0) / (1 - g0 + (4 / 3) * 0.5)  # = (105.5/111.5) / (105.5/111.5 + 2/3) = 0.58665
+    rates = saez_rates(incomes, edges, e)
+    np.testing.assert_allclose(rates, [100 * tau0, 100 * tau1], rtol=1e-9)
+    np.testing.assert_allclose(rates, [88.42314, 58.66543], atol=1e-4)
+
+
+def test_saez_top_fallback_and_the_flat_rate():
+    # [10, 20, 30, 40], brackets [0, 50], (50, 100]: the top is evaluated at 50 + 0.1 * 50 = 55,
+    # nobody reaches it: F = 1 -> a = 10, G = 0 -> tau = 1 / (1 + 10 * 0.4) = 0.2
+    assert saez_rates([10, 20, 30, 40], [0, 50, 100], 0.4)[1] == pytest.approx(20.0)
+    # flat: evaluated at 0 + 0.1 * 1e7 = 1e6; no income there -> 1 / (1 + 10 e)
+    assert saez_rates([1000.0, 5e4, 2e5, 9e5], "flat", SAEZ_ELASTICITY) == pytest.approx([100 / (1 + 4)])
+    assert saez_rates([1000.0, 5e4, 2e5, 9e5], "flat", [0.18]) == pytest.approx([100 / (1 + 1.8)])
+    # an income past 1e6: z = 1e6, F = 1/2, m = 2e6, a = 2e6 / (2e6 - 0) = 1;
+    # g_2e6 = (1/2e6) / (1/1e4 + 1/2e6) = 1/201, G = (1/201) / (1/2) = 2/201
+    # tau = (199/201) / (199/201 + 0.4) = 199 / (199 + 80.4) = 0.712240
+    assert saez_rates([1e4, 2e6], "flat", 0.4) == pytest.approx([100 * 199 / 279.4])
+    # the corrected top rule: evaluated at the threshold 0: F = 0, a = m / m = 1, G = 1 -> 0 %
+    assert saez_rates([1e4, 2e6], "flat", 0.4, top_rule="threshold", top_edge=math.inf) == pytest.approx([0.0])
+    # and on the four incomes above, the threshold rule sees the same top income: same top rate
+    threshold = saez_rates([400.0, 10.0, 30.0, 20.0], [0, 100, 500], [0.3, 0.5], top_rule="threshold")
+    assert threshold[1] == pytest.approx(58.66543, abs=1e-4)
+    # the fallback a is an option: 1 / (1 + 5 * 0.4) = 1/3
+    assert saez_rates([10, 20], "flat", 0.4, fallback_a=5.0) == pytest.approx([100 / 3])
+
+
+def test_saez_rates_are_unrounded_percent_in_range():
+    incomes = gb2_incomes(300, 11) * 2.5
+    for edges, e in (("three", SAEZ_BRACKET_ELASTICITIES), ("us_federal", 0.4), ("three", 0.4)):
+        rates = saez_rates(incomes, edges, e)
+        assert rates.shape == (len(bracket_edges(edges)) - 1,)
+        assert np.all((rates >= 0) & (rates <= 100))
+        assert not np.allclose(rates, np.round(rates, 2))  # no rounding for display
+
+
+@pytest.mark.parametrize("method", ["llm_economist", "binned"])
+def test_saez_elasticity_errors(method):
+    incomes = [10.0, 20.0, 30.0]
+    with pytest.raises(ValueError, match="length 3"):
+        saez_rates(incomes, "three", [0.4, 0.4], method)
+    with pytest.raises(ValueError, match="length 3"):
+        saez_rates(incomes, "three", [0.4] * 4, method)
+    with pytest.raises(ValueError, match="elasticities"):
+        saez_rates(incomes, "three", 0.0, method)
+    with pytest.raises(ValueError, match="elasticities"):
+        saez_rates(incomes, "three", "0.4", method)
+    with pytest.raises(ValueError, match="elasticities"):
+        saez_rates(incomes, "three", [0.4, -0.1, 0.4], method)
+    # a scalar broadcasts: the same as the list of three
+    np.testing.assert_allclose(
+        saez_rates(incomes, "three", 0.4, method), saez_rates(incomes, "three", [0.4, 0.4, 0.4], method)
+    )
+
+
+def test_saez_bad_arguments():
+    with pytest.raises(ValueError, match="method"):
+        saez_rates([1.0, 2.0], "flat", 0.4, method="ols")
+    with pytest.raises(ValueError, match="incomes"):
+        saez_rates([1.0, -2.0], "flat", 0.4)
+    with pytest.raises(ValueError, match="two different incomes"):
+        saez_rates([5.0, 5.0], "flat", 0.4)
+    with pytest.raises(ValueError, match="brackets"):
+        saez_rates([1.0, 2.0], [0, 5, 3], 0.4)
+    with pytest.raises(ValueError, match="finite top edge"):
+        saez_rates([1.0, 2.0], "flat", 0.4, top_edge=math.inf)
+    with pytest.raises(ValueError, match="top_edge"):
+        saez_rates([1.0, 2.0], [0, 2e7, math.inf], 0.4)  # the top bracket starts above 1e7
+    with pytest.raises(ValueError, match="top_rule"):
+        saez_rates([1.0, 2.0], "flat", 0.4, top_rule="mean")
+
+
+# --------------------------------------------------------------------------------------------
+# Saez, method "binned" (Zheng et al., the AI Economist)
+# --------------------------------------------------------------------------------------------
+
+
+def test_saez_binned_by_hand_with_two_bins():
+    # brackets [0, 100], (100, inf); bins [0, 50), [50, 100] + the top; incomes 25, 75 | 200, 300
+    # p = (1/4, 1/4, 1/2); weights 1/max(1, z) at the bin midpoints 25, 75 and at 200, 300:
+    #   1/25 + 1/75 + (1/200 + 1/300 = 1/120) = (24 + 8 + 5)/600 = 37/600 -> shares 24/37, 8/37, 5/37
+    # G at the edges 0, 50, 100: (37/37)/1, (13/37)/(3/4) = 52/111, (5/37)/(1/2) = 10/37 = 30/111
+    # G per bin (mean of its edges): (1 + 52/111)/2 = 163/222, (52 + 30)/222 = 41/111; top 30/111
+    # a per bin: z p / P(z' >= z) / width with P = 1 - CDF + p/2 = 7/8, 5/8:
+    #   25 * (1/4) / (7/8) / 50 = 1/7,  75 * (1/4) / (5/8) / 50 = 3/5;  top: m = 250, 250/150 = 5/3
+    # tau = (1 - G) / (1 - G + a e), e = 0.5:
+    tau0 = (59 / 222) / (59 / 222 + (1 / 7) * 0.5)  # 0.78817
+    tau1 = (70 / 111) / (70 / 111 + (3 / 5) * 0.5)  # 0.67764
+    tau_top = (81 / 111) / (81 / 111 + (5 / 3) * 0.5)  # 0.46686
+    # bracket [0, 100]: the bins levy 50 tau0 + 50 tau1 on it -> rate (tau0 + tau1) / 2
+    rates = saez_rates([25.0, 75.0, 200.0, 300.0], [0, 100, math.inf], 0.5, "binned", n_bins=2)
+    np.testing.assert_allclose(rates, [100 * (tau0 + tau1) / 2, 100 * tau_top], atol=1e-5)  # 1e-9 regularisers
+
+
+def test_saez_binned_interpolates_empty_bins():
+    # four bins of width 25: 25 falls in [25, 50), 75 in [75, 100]; bins 0 and 2 are empty (NaN)
+    # weights at midpoints 37.5, 87.5 and above: 1/37.5 + 1/87.5 + 1/120 = (112 + 48 + 35)/4200
+    # G at the five edges: 1, 1, (83/195)/(3/4) = 332/585, 332/585, (35/195)/(1/2) = 210/585
+    # G of bins 1 and 3: (1 + 332/585)/2 = 917/1170, (332 + 210)/1170 = 271/585; top 210/585
+    # a: bin 1: 37.5 * (1/4) / (7/8) / 25 = 3/7; bin 3: 87.5 * (1/4) / (5/8) / 25 = 7/5; top 5/3
+    t1 = (253 / 1170) / (253 / 1170 + (3 / 7) * 0.5)
+    t3 = (314 / 585) / (314 / 585 + (7 / 5) * 0.5)
+    t_top = (375 / 585) / (375 / 585 + (5 / 3) * 0.5)
+    t0, t2 = t1 / 2, (t1 + t3) / 2  # bin 0: from 0 (nothing before) to t1; bin 2: halfway t1 -> t3
+    rates = saez_rates([25.0, 75.0, 200.0, 300.0], [0, 100, math.inf], 0.5, "binned", n_bins=4)
+    np.testing.assert_allclose(rates, [100 * (t0 + t1 + t2 + t3) / 4, 100 * t_top], atol=1e-5)
+
+
+def test_saez_binned_top_rate_is_about_100_when_nobody_passes_the_cutoff():
+    # nobody above 159100: a_top = 0, G_top = 0 -> tau = 1 / (1 + 1e-9)
+    rates = saez_rates([10.0, 20.0], "three", 0.4, "binned")
+    assert rates[-1] == pytest.approx(100.0, abs=1e-5)
+    assert np.all((rates >= 0) & (rates <= 100))
+    us = saez_rates(gb2_incomes(300, 2), "us_federal", 0.4, "binned")
+    assert us.shape == (7,) and np.all((us >= 0) & (us <= 100))
+    with pytest.raises(ValueError, match="n_bins"):
+        saez_rates([10.0, 20.0], "three", 0.4, "binned", n_bins=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Welfare, Gini, equality x productivity
+# --------------------------------------------------------------------------------------------
+
+
+def test_both_swfs_on_three_workers():
+    u = [100.0, 50.0, -20.0]
+    z = [200.0, 0.5, 50.0]  # the 0.5 income is floored at 1
+    # LLM Economist: 100/200 + 50/1 + (-20)/50 = 0.5 + 50 - 0.4 = 50.1
+    assert swf(u, z) == pytest.approx(50.1)
+    assert swf(u, z, kind="llm_economist") == pytest.approx(50.1)
+    # AI Economist: weights 1/200, 1, 1/50 sum to 1.025 -> 50.1 / 1.025 = 48.878049
+    assert swf(u, z, kind="ai_economist") == pytest.approx(50.1 / 1.025)
+    with pytest.raises(ValueError, match="kind"):
+        swf(u, z, kind="rawls")
+    with pytest.raises(ValueError, match="equally long"):
+        swf(u, z[:2])
+    with pytest.raises(ValueError, match="equally long"):
+        swf([], [])
+
+
+def test_gini_exact_path_below_30_values():
+    # 1, 2, 3, 4: sum_ij |x_i - x_j| = 2 * (1+2+3+1+2+1) = 20; / (2 * 4 * 10) = 1/4; * 4/3 = 1/3
+    assert gini([1.0, 2.0, 3.0, 4.0]) == pytest.approx(1 / 3)
+    # 0, 0, 0, 1: 2 * 3 = 6; / (2 * 4 * 1) = 3/4; * 4/3 = 1
+    assert gini([0.0, 0.0, 0.0, 1.0]) == pytest.approx(1.0)
+    assert gini([5.0, 5.0, 5.0]) == 0.0
+    assert gini([7.0]) == 0.0
+    assert gini([0.0, 0.0]) == 0.0  # all zero below 30: 0 / 1e-10
+
+
+def test_gini_fast_path_from_30_values():
+    # 1..30: C_k = k(k+1)/2, sum_k C_k = (9455 + 465)/2 = 4960, S = 465
+    # 1 - 2/31 * 4960/465 = 1 - 2/31 * 32/3 = 29/93 = 0.311828 (the pairwise path would give 1/3)
+    assert gini(np.arange(1.0, 31.0)) == pytest.approx(29 / 93)
+    # 29 zeros and a 1: sum_k C_k / S = 1 -> 1 - 2/31 = 29/31 (the pairwise path gives 1)
+    assert gini([0.0] * 29 + [1.0]) == pytest.approx(29 / 31)
+    assert gini(np.full(40, 3.0)) == pytest.approx(0.0, abs=1e-12)
+    assert gini(np.zeros(30)) == 1.0  # the reference's all-zero quirk on the fast path
+    with pytest.raises(ValueError, match="values"):
+        gini([])
+    with pytest.raises(ValueError, match="values"):
+        gini([1.0, -1.0])
+
+
+def test_equality_times_productivity_and_productivity():
+    # (1 - 1/3) * (1 + 2 + 3 + 4)/4 = 2/3 * 2.5 = 5/3
+    assert equality_times_productivity([1.0, 2.0, 3.0, 4.0]) == pytest.approx(5 / 3)
+    # equality weight 1/2: (0.5 * 2/3 + 0.5) * 2.5 = 5/6 * 2.5 = 25/12
+    assert equality_times_productivity([1.0, 2.0, 3.0, 4.0], equality_weight=0.5) == pytest.approx(25 / 12)
+    assert productivity([1.0, 2.0, 3.0, 4.0]) == 10.0
+    with pytest.raises(ValueError, match="equality_weight"):
+        equality_times_productivity([1.0], equality_weight=2.0)
