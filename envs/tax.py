@@ -134,7 +134,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -692,7 +692,8 @@ def swf(utilities: Any, incomes: Any, kind: str = "llm_economist") -> float:
 
     ``"llm_economist"`` (Karten et al.): ``sum_i u_i / max(z_i, 1)``, unnormalised.
     ``"ai_economist"`` (Zheng et al., ``inv_income_weighted_utility``): the same weights
-    normalised to sum to 1, ``sum_i w_i u_i`` with ``w_i = (1/max(z_i, 1)) / sum_j 1/max(z_j, 1)``.
+    normalised to sum to 1, ``sum_i w_i u_i`` with ``w_i = (1/max(z_i, 1)) / sum_j 1/max(z_j, 1)``
+    (the AI Economist weights by coin endowments; here, as the spec says, by the incomes passed).
     """
     kind = check_choice("kind", kind, SWF_KINDS)
     u, _ = _array("utilities", utilities, one_d=True)
