@@ -401,10 +401,12 @@ DESCRIPTIONS: dict[str, str] = {
     "mean_income": "mean pre-tax income z = hours x skill over every worker work step",
     "final_mean_hours": "mean hours (own choices) in the last tax year",
     "final_mean_income": "mean pre-tax income in the last tax year",
-    **{f"final_rate_{j}": f"marginal rate (%) of bracket {j} the last work step was taxed at" for j in range(_DESCRIBED_BRACKETS)},
+    **{f"final_rate_{j}": f"marginal rate (%) of bracket {j} the last work step was taxed at"
+       for j in range(_DESCRIBED_BRACKETS)},
     "gini_income": "Gini of pre-tax incomes at the last work step (AI Economist get_gini)",
     "productivity": "the world's productivity (sum of pre-tax incomes) at the last work step",
-    "equality_x_productivity": "(1 - Gini) x mean pre-tax income (AI Economist coin_eq_times_productivity), last work step",
+    "equality_x_productivity": "(1 - Gini) x mean pre-tax income at the last work step (AI Economist "
+                               "coin_eq_times_productivity)",
     "satisfaction_rate": "share of the workers' own answers that were YES to the tax policy (bounded rationality)",
     "rounds": "work steps played",
     "tax_years": "tax years with a work step",

@@ -453,3 +453,54 @@ def test_tables(steps):
     two = tax_plots.tax_tables({"a": steps, "b": steps}, {"brackets": "three"})
     assert [table["title"] for table in two] == ["Tax years: a", "Workers per bracket: a", "Tax years: b",
                                                  "Workers per bracket: b"]
+
+
+# --- on the world's own records ---------------------------------------------------------------
+
+
+def test_metrics_of_a_real_tax_world_episode():
+    """Drive TaxWorldEnv (a planner seat, 4 workers, 6 work steps, tax years of 3) with rational
+    hours and a planner that falls back once, record rows as the runner does, and check the
+    metrics against the world's own numbers."""
+    from dilemmazoo.envs.tax_world import TaxWorldEnv
+
+    env = TaxWorldEnv(n_workers=4, n_steps=6, tax_year=3, planner="seat", brackets="three")
+    observations, _ = env.reset(seed=7)
+    rows, step, plans = [], 0, 0
+    while env.agents:
+        deciders = env.deciders()
+        actions, fell_back = {}, {}
+        for agent in env.agents:
+            if agent not in deciders:
+                actions[agent] = env.idle_action(agent)
+            elif agent == "planner":
+                plans += 1
+                fell_back[agent] = plans == 2  # the second tax year's answer "did not parse"
+                actions[agent] = {"deltas": np.array([0, 0, 0] if plans == 2 else [-10, 0, 10], dtype=np.int64),
+                                  "fallback": np.int64(plans == 2)}
+            else:
+                seen = observations[agent]
+                hours = tax_math.rational_hours(seen["skill"], seen["edges"], seen["rates"], grid=tax_math.HOURS_GRID)
+                actions[agent] = {"hours": np.asarray(hours, dtype=np.float64).reshape(1)}
+        observations, _, _, _, infos = env.step(actions)
+        step += 1
+        rows.extend({**STANDARD, "episode": 0, "step": step, "agent": agent, "decided": agent in deciders,
+                     "fallback_used": fell_back.get(agent, False), **info} for agent, info in infos.items())
+    steps = pd.DataFrame(rows)
+    metrics = tax_metrics(steps)
+    assert (metrics["rounds"], metrics["tax_years"], metrics["workers"]) == (6, 2, 4)
+    assert (metrics["planner_decisions"], metrics["planner_fallbacks"]) == (2, 1)
+    # the first plan moved the rates from 50% by -10, 0, +10; the second fell back: unchanged
+    assert [metrics[f"final_rate_{j}"] for j in range(3)] == [40.0, 50.0, 60.0]
+    last = steps[(steps["phase"] == "work") & (steps["round"] == 6) & steps["agent"].str.startswith("worker_")]
+    utilities, incomes = last["utility_raw"].to_numpy(), last["income"].to_numpy()
+    assert metrics["final_swf_llm_economist"] == pytest.approx(tax_math.swf(utilities, incomes, kind="llm_economist"))
+    assert metrics["final_swf_ai_economist"] == pytest.approx(tax_math.swf(utilities, incomes, kind="ai_economist"))
+    assert metrics["mean_income"] == pytest.approx(steps.loc[steps["phase"].eq("work") & steps["agent"].ne("planner"),
+                                                             "income"].mean())
+    figures = tax_plots.tax_figures({"run": steps}, {"brackets": "three"})
+    try:
+        assert all(len(figure.axes) >= 2 for _, figure in figures)
+    finally:
+        for _, figure in figures:
+            plt.close(figure)
