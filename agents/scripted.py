@@ -92,9 +92,18 @@ def _world_strategies() -> dict[str, type]:
     from dilemmazoo.agents.cpr_strategies import CPR_STRATEGIES
     from dilemmazoo.agents.grid_strategies import GRID_STRATEGIES
     from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
+    from dilemmazoo.agents.tax_strategies import TAX_STRATEGIES
 
     commons = {f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}
-    return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES}
+    return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES, **TAX_STRATEGIES}
+
+
+def _batch_actors() -> dict:
+    """Strategies that answer a whole step at once: ``act_many(agents, requests) -> actions``
+    (the tax world's rational workers: one vectorized best response for thousands of seats)."""
+    from dilemmazoo.agents.tax_strategies import TAX_BATCH_ACTORS
+
+    return dict(TAX_BATCH_ACTORS)
 
 
 def make_scripted(strategy: str, **params: Any):
@@ -174,6 +183,9 @@ class ScriptedPolicy(BatchPolicy):
             self.agent(seat).reset(seat, text, rng)
 
     def act_batch(self, requests: list[Decision]) -> list[Action]:
+        act_many = _batch_actors().get(self.strategy)
+        if act_many is not None and requests:
+            return act_many([self.agent(r.agent_id) for r in requests], requests)
         return [self.agent(r.agent_id).act(r) for r in requests]
 
     def write_strategies(self, prompts: list[str], rng: np.random.Generator) -> list[str]:
