@@ -257,7 +257,7 @@ def plot_distributions(steps: StepsInput, path: str | Path | None = None) -> Fig
     all_incomes = np.concatenate([rows["income"].to_numpy(dtype=float) for _, rows, _ in years])
     income_bins = np.histogram_bin_edges(all_incomes[np.isfinite(all_incomes)], bins=20)
     for number, (which, rows, color) in enumerate(years):
-        own = rows[~tax._flag(rows, "fallback_used")]
+        own = tax.worker_rows(rows, own_choices=True)
         words = f"{_year_words(rows, which)}, {rows['agent'].nunique()} workers"
         # the two years' bars side by side in each bin, so that equal distributions stay visible
         offset = (number - (len(years) - 1) / 2) / len(years)
@@ -317,16 +317,22 @@ def plot_equality_productivity(steps: StepsInput, path: str | Path | None = None
 
 
 def _world_options(world_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The plot options a run's ``world.kwargs`` tells: its ``brackets``."""
-    if not isinstance(world_kwargs, Mapping) or world_kwargs.get("brackets") is None:
+    """The plot options a run's ``world.kwargs`` tells: its ``brackets`` and the Saez
+    ``elasticity`` it was given (the world's argument names)."""
+    if not isinstance(world_kwargs, Mapping):
         return {}
-    return {"brackets": world_kwargs["brackets"]}
+    options = {}
+    if world_kwargs.get("brackets") is not None:
+        options["brackets"] = world_kwargs["brackets"]
+    if world_kwargs.get("elasticity") is not None:
+        options["elasticities"] = world_kwargs["elasticity"]
+    return options
 
 
 def tax_figures(steps_by_run: Mapping[str, pd.DataFrame], world_kwargs: Mapping[str, Any] | None = None
                 ) -> list[tuple[str, Figure]]:
     """The tax world's report plots as (title, figure) pairs; ``world_kwargs`` (the config's
-    ``world.kwargs``) supplies the bracket edges for the references."""
+    ``world.kwargs``) supplies the bracket edges and the Saez elasticity for the references."""
     return [
         ("Tax rates per bracket", plot_tax_rates(steps_by_run, **_world_options(world_kwargs))),
         ("Social welfare over time", plot_swf(steps_by_run)),

@@ -425,6 +425,14 @@ def test_figures_of_several_runs_and_missing_columns(steps):
                                                    "Equality x productivity over time"]
         swf = figures[1][1]
         assert "seed 1: best so far" in _legend_texts(swf.axes[0])
+        assert "Saez: llm_economist, e = 0.4," in figures[0][1]._suptitle.get_text()
+    finally:
+        for _, figure in figures:
+            plt.close(figure)
+    # the world's elasticity argument reaches the Saez reference
+    figures = tax_plots.tax_figures({"run": steps}, {"brackets": "three", "elasticity": [0.18, 0.11, 0.57]})
+    try:
+        assert "e = [0.18, 0.11, 0.57]" in figures[0][1]._suptitle.get_text()
     finally:
         for _, figure in figures:
             plt.close(figure)
