@@ -10,6 +10,8 @@ layers above ``envs``.
 - :mod:`.commons`: GovSim and the effort CPR: survival, efficiency, equality, over-usage,
   sanctions, norm adherence and norm similarity (Piatti et al. 2024; Gupta et al. 2025);
 - :mod:`.gridworld`: Cleanup and Gathering social outcomes (Perolat et al. 2017);
+- :mod:`.tax`: the LLM-Economist tax world: both SWFs, best so far, hours, incomes, Gini,
+  equality x productivity, Saez and US-federal references (Karten et al. 2025);
 - :mod:`.synthesis`: LLM policy synthesis per iteration, sparse vs dense feedback, code diffs;
 - :mod:`.plots`, :mod:`.commons_plots`: matplotlib pyplot figures (inline in Jupyter; Agg when headless);
 - :mod:`.repeated_game_plots`, :mod:`.trust_split_plots`, :mod:`.gridworld_plots`: the report's
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import commons, donor_game, gridworld, repeated_game, trust_split
+from . import commons, donor_game, gridworld, repeated_game, tax, trust_split
 from .commons import (
     commons_metrics,
     cpr_metrics,

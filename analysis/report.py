@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from . import commons, donor_game, gridworld, repeated_game, trust_split
+from . import commons, donor_game, gridworld, repeated_game, tax, trust_split
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .gridworld_plots import gridworld_figures, outcome_by_episode
@@ -53,6 +53,7 @@ from .metrics import RunRecords, decision_stats, decisions_by_generation, find_r
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures, punishment_possible
 from .repeated_game_plots import cooperation_by_round, repeated_game_figures, repeated_game_tables
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
+from .tax_plots import tax_figures, tax_tables
 from .training import is_training_run, write_training_report
 from .worlds import WORLD_METRICS
 from .trust_split_plots import efficiency_by_round, split_figures, split_tables
@@ -288,6 +289,21 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
         figures=gridworld_figures,
         descriptions=_GRIDWORLD_DESCRIPTIONS,
         time_series=_GRIDWORLD_SERIES,
+    ),
+    tax.WORLD_ID: WorldAnalysis(
+        metrics=WORLD_METRICS[tax.WORLD_ID],
+        figures=tax_figures,
+        tables=tax_tables,
+        descriptions=tax.DESCRIPTIONS,
+        outcome=tax.tax_outcome,
+        cell_metrics=("final_swf_llm_economist", "best_swf_llm_economist", "final_swf_ai_economist", "mean_hours",
+                      "mean_income", "equality_x_productivity"),
+        time_series=(
+            TimeSeries("LLM Economist SWF by work step", "work step", "sum_i u_i / max(z_i, 1)",
+                       tax.swf_by_round("swf_llm_economist")),
+            TimeSeries("AI Economist SWF by work step", "work step", "inverse-income weights normalised to 1",
+                       tax.swf_by_round("swf_ai_economist")),
+        ),
     ),
 }
 

@@ -71,6 +71,11 @@ WORLD_RUNS = {
          "agents": {"kind": "scripted", "strategy": "grid_random"}},
         ['alt="Social outcomes by episode"', "peace"],
     ),
+    "dilemmazoo/tax-world-v0": (
+        {"world": {"id": "tax-world", "kwargs": {"n_workers": 4, "n_steps": 4, "tax_year": 2, "planner": "saez"}},
+         "agents": {"kind": "scripted", "strategy": "tax_rational"}},
+        ['alt="Tax rates per bracket"', 'alt="Social welfare over time"', "final_swf_llm_economist", "<h4>Tax years</h4>"],
+    ),
 }
 
 
