@@ -19,15 +19,27 @@ with its goal (issue 17):
     observation and info dicts) and ``strategy_act_many_10k_ms`` (the ``tax_rational``
     strategy's batched ``act_many`` on 10,000 prepared requests: one vectorized
     ``rational_hours`` call, then one :class:`~dilemmazoo.agents.base.Action` object per worker).
-(b) ``embedded_100_batched_speedup`` (goal >= 5): one step of 100 embedded-model workers
-    (SmolLM2-135M, CPU, bf16 where the CPU has it: ``dtype=auto``), each prompt the ordinary
-    agent prompt (:meth:`dilemmazoo.agents.llm.LLMPolicy.chat_for`: the world's rules as the
-    system message, ``describe()`` and the hours ``action_spec`` instruction as the user
-    message), with the assistant reply prefilled with ``Answer:`` so that a few greedy tokens
-    hold the hours (``--max-tokens``, default 4); every answer is parsed by the world's spec and
-    the parsed count is reported. All 100 chats in ONE ``backend.generate`` call against one call
-    per worker. The one-by-one time is measured on ``--sequential-sample`` workers spread over
-    the 100 (default 25, every fourth) and scaled to 100; ``--sequential-sample 100`` times all.
+(b) ``embedded_100_batched_speedup`` (goal >= 5): one work step of 100 embedded-model workers
+    (SmolLM2-135M, CPU, bf16 where the CPU has it: ``dtype=auto``), in the middle of an
+    episode (after one step of rational hours, so each prompt holds the worker's last step).
+    Each prompt is the ordinary agent prompt (:meth:`dilemmazoo.agents.llm.LLMPolicy.chat_for`:
+    the world's rules as the system message, ``describe()`` and the hours ``action_spec``
+    instruction as the user message), with the assistant reply prefilled with ``Answer:`` so
+    that a few greedy tokens hold the hours (``--max-tokens``, default 4); every answer is
+    parsed by the world's spec and the parsed count is reported. All 100 chats in ONE
+    ``backend.generate`` call (one forward batch: ``--max-batch-size``/``--max-batch-tokens``
+    are raised above the backend's defaults of 32 rows / 32,768 tokens, which would split it)
+    against one call per worker. ``--sequential-sample K`` times K of the workers one by one
+    (spread over the 100) and scales to 100; the default times all 100. ``--threads`` (default
+    1) sets torch's intra-op threads: on this shared 2-core machine two threads spin against
+    other processes (measured: one call 0.43 s with one thread, 0.7 to 13 s with two).
+    The reported ``embedded_shared_prefix_tokens`` is what the backend's shared-prefix prefill
+    runs once for the batch; the rest of every prompt is run per row.
+    Diagnostics, not the acceptance figure, under ``diag_*`` names: ``--worker-lines-last``
+    moves each worker's own lines (skill, last step) to the end of its ``describe()`` text (a
+    prompt order the world does not use) to show what a longer shared prefix buys;
+    ``--free-answer TOKENS`` drops the prefill and lets the model write TOKENS tokens, the
+    decode-heavy regime where batching pays most.
 (c) ``api_1000_round_s`` (goal <= 8): 1,000 workers answering one step through the ``openai``
     backend (concurrency ``--concurrency``, default 64) against the loopback fake server
     (``tests/fake_openai_server.py``) answering each request after 300 ms: the requests built
@@ -47,6 +59,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -164,27 +177,62 @@ def _forward_batches(lengths: list[int], extra: int, max_rows: int, max_tokens: 
     return batches
 
 
+def after_one_step(n_workers: int):
+    """A world of ``n_workers`` after one work step of rational hours (so every worker's prompt
+    holds its last step, as in the middle of an episode), with its observations."""
+    env, _ = work_step_world(n_workers)
+    core = env.core
+    hours = tax.rational_hours(core.skills, core.edges, core.rates, grid=tuple(env.hours_grid))
+    actions = {agent: {"hours": np.array([h])} for agent, h in zip(env.workers, hours)}
+    if env.has_planner_seat:
+        actions["planner"] = env.idle_action("planner")
+    observations, *_ = env.step(actions)
+    return env, observations
+
+
+def worker_lines_last(text: str) -> str:
+    """DIAGNOSTIC ONLY (``--worker-lines-last``): the worker's ``describe()`` text with its own
+    lines (its skill, its last step) moved to the end, so that the text all workers share comes
+    first and the hf backend's shared-prefix prefill covers it. Not the world's prompt."""
+    lines = text.split("\n")
+    head, skill_mark, skill = lines[0].partition(" Your skill:")
+    own = [f"Your skill:{skill}"] if skill_mark else []
+    shared = [head] if skill_mark else [lines[0]]
+    for line in lines[1:]:
+        (own if line.startswith("Last step you worked") else shared).append(line)
+    return "\n".join(shared + own)
+
+
 def embedded_step(n_workers: int, sample: int, max_tokens: int, dtype: str, max_batch_size: int,
-                  max_batch_tokens: int) -> tuple[dict[str, float], dict[str, str]]:
+                  max_batch_tokens: int, threads: int, *, reorder: bool = False,
+                  free: bool = False) -> tuple[dict[str, float], dict[str, str]]:
+    import torch
+
     from dilemmazoo.agents.backends import make_backend
     from dilemmazoo.agents.backends.base import GenerationParams
     from dilemmazoo.agents.llm import LLMPolicy
 
-    env, observations = work_step_world(n_workers)
+    env, observations = after_one_step(n_workers)
     requests = requests_for(env, observations)
+    if reorder:
+        requests = [replace(r, text=worker_lines_last(r.text)) for r in requests]
+    if threads:
+        torch.set_num_threads(threads)
     start = time.perf_counter()
     backend = make_backend("embedded", dtype=dtype, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens)
     load_s = time.perf_counter() - start
     policy = LLMPolicy(backend, decision="generate", temperature=0.0, max_tokens=max_tokens, max_retries=0)
-    prefill = {"role": "assistant", "content": "Answer:"}
-    chats = [policy.chat_for(request) + [prefill] for request in requests]
+    lead = "" if free else "Answer:"  # free: the model writes its whole reply, as LLMPolicy asks it to
+    prefill = [] if free else [{"role": "assistant", "content": lead}]
+    chats = [policy.chat_for(request) + prefill for request in requests]
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=0)
+    shared_tokens = len(os.path.commonprefix([backend.prompt_ids(chat) for chat in chats]))
 
     def parsed(completions, indices) -> int:
         ok = 0
         for i, completion in zip(indices, completions):
             try:
-                requests[i].spec.parse("Answer:" + completion.text)
+                requests[i].spec.parse(lead + completion.text)
                 ok += 1
             except ValueError:  # ActionParseError is a ValueError
                 pass
@@ -212,13 +260,19 @@ def embedded_step(n_workers: int, sample: int, max_tokens: int, dtype: str, max_
         "embedded_sequential_measured_calls": sample,
         "embedded_batched_forward_batches": forward_batches,
         "embedded_prompt_tokens_mean": statistics.fmean(c.prompt_tokens for c in batched),
+        "embedded_shared_prefix_tokens": shared_tokens,
         "embedded_batched_tokens": sum(c.completion_tokens for c in batched),
         "embedded_sequential_tokens_sample": sum(c.completion_tokens for c in one_by_one),
         "embedded_batched_parsed": parsed(batched, range(n_workers)),
         "embedded_sequential_parsed_sample": parsed(one_by_one, indices),
         "embedded_model_load_s": load_s,
     }
-    return figures, {"embedded_dtype": str(backend.dtype).removeprefix("torch."), "embedded_device": str(backend.device)}
+    if reorder or free:  # a diagnostic, under its own names
+        name = "diag_lines_last_" if reorder else f"diag_free_{max_tokens}tok_"
+        figures = {key.replace("embedded_", name): value for key, value in figures.items()
+                   if key != "embedded_model_load_s"}
+    return figures, {"embedded_dtype": str(backend.dtype).removeprefix("torch."),
+                     "embedded_device": str(backend.device), "embedded_threads": torch.get_num_threads()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,13 +323,20 @@ def main() -> None:
     parser.add_argument("--rational-workers", type=int, default=10_000, help="workers of (a) (default 10000)")
     parser.add_argument("--repeats", type=int, default=9, help="repeats of each timing in (a), median (default 9)")
     parser.add_argument("--embedded-workers", type=int, default=100, help="workers of (b) (default 100)")
-    parser.add_argument("--sequential-sample", type=int, default=25,
-                        help="workers timed one call each in (b), scaled to all (default 25)")
+    parser.add_argument("--sequential-sample", type=int, default=100,
+                        help="workers timed one call each in (b), scaled to all (default 100: all of them)")
     parser.add_argument("--max-tokens", type=int, default=4, help="tokens per embedded answer (default 4)")
-    parser.add_argument("--dtype", default="auto", help="embedded model dtype (default auto: bf16 where the CPU has it)")
+    parser.add_argument("--dtype", default="auto",
+                        help="embedded model dtype (default auto: bf16 where the CPU has it)")
     parser.add_argument("--max-batch-size", type=int, default=128, help="embedded rows per forward batch (default 128)")
     parser.add_argument("--max-batch-tokens", type=int, default=65_536,
                         help="embedded padded tokens per forward batch (default 65536: 100 workers in one batch)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads for (b) (default 1; 0 leaves torch's default, see the docstring)")
+    parser.add_argument("--worker-lines-last", action="store_true",
+                        help="also time (b) with each worker's own lines moved to the end of its prompt (diagnostic)")
+    parser.add_argument("--free-answer", type=int, default=0, metavar="TOKENS",
+                        help="also time (b) with no prefilled 'Answer:', TOKENS tokens per reply (diagnostic)")
     parser.add_argument("--api-workers", type=int, default=1000, help="workers of (c) (default 1000)")
     parser.add_argument("--concurrency", type=int, default=64, help="openai backend concurrency in (c) (default 64)")
     parser.add_argument("--latency-ms", type=float, default=300.0, help="fake server latency in (c) (default 300)")
@@ -283,6 +344,8 @@ def main() -> None:
     parser.add_argument("--skip-embedded", action="store_true", help="skip (b), the slow part")
     parser.add_argument("--skip-api", action="store_true", help="skip (c)")
     args = parser.parse_args()
+    if args.threads < 0:
+        parser.error("--threads must be >= 0")
     for name in ("rational_workers", "repeats", "embedded_workers", "sequential_sample", "max_tokens",
                  "max_batch_size", "max_batch_tokens", "api_workers", "concurrency"):
         if getattr(args, name) < 1:
@@ -294,10 +357,16 @@ def main() -> None:
         figures.update(rational_step(args.rational_workers, args.repeats))
         extra["rational_workers"] = args.rational_workers
     if not args.skip_embedded:
-        found, described = embedded_step(args.embedded_workers, args.sequential_sample, args.max_tokens, args.dtype,
-                                         args.max_batch_size, args.max_batch_tokens)
+        sizes = (args.embedded_workers, args.sequential_sample, args.max_tokens, args.dtype, args.max_batch_size,
+                 args.max_batch_tokens, args.threads)
+        found, described = embedded_step(*sizes)
         figures.update(found)
         extra.update(described, embedded_workers=args.embedded_workers)
+        if args.worker_lines_last:
+            figures.update(embedded_step(*sizes, reorder=True)[0])
+        if args.free_answer:
+            free_sizes = (*sizes[:2], args.free_answer, *sizes[3:])
+            figures.update(embedded_step(*free_sizes, free=True)[0])
     if not args.skip_api:
         figures.update(api_step(args.api_workers, args.concurrency, args.latency_ms))
         extra.update(api_workers=args.api_workers, api_concurrency=args.concurrency)
