@@ -45,7 +45,11 @@ with its goal (issue 17):
     (``tests/fake_openai_server.py``) answering each request after 300 ms: the requests built
     from ``describe()``/``action_spec``, ``LLMPolicy.act_batch`` (the ordinary agent path:
     prompt, request, parse) and the ``env.step`` of the parsed hours. The floor is
-    ``ceil(1000 / 64) x 0.3 s = 4.8 s``. ``api_1000_decisions_s`` is the ``act_batch`` alone.
+    ``ceil(1000 / 64) x 0.3 s = 4.8 s``; ``api_1000_decisions_s`` is the ``act_batch`` alone.
+    The server runs in a process of its own (spawned), as any server the backend talks to
+    does, so that its request handling does not share this process's GIL with the client.
+    ``--server-in-process`` also times it on threads of this process (``api_1000_in_process_*``),
+    as ``benchmarks/llm_round.py`` runs it: the client then pays for the server's CPU too.
 
 The keys name the issue's sizes; with other sizes (flags) the sizes used are in the JSON
 (``rational_workers``, ``embedded_workers``, ``api_workers``).
@@ -54,7 +58,9 @@ The keys name the issue's sizes; with other sizes (flags) the sizes used are in 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import multiprocessing
 import os
 import statistics
 import sys
@@ -280,19 +286,76 @@ def embedded_step(n_workers: int, sample: int, max_tokens: int, dtype: str, max_
 # ---------------------------------------------------------------------------------------------
 
 
-def api_step(n_workers: int, concurrency: int, latency_ms: float) -> dict[str, float]:
+API_ANSWER = "I will work 40 hours.\nAnswer: 40"
+
+
+def _serve(connection, latency_ms: float) -> None:
+    """The fake server in a process of its own (the default of (c)): it answers ``url`` first,
+    then ``reset`` (forget requests) and ``stop`` (answer the request count and in-flight peak)."""
     from fake_openai_server import FakeOpenAIServer
 
+    with FakeOpenAIServer(answer=API_ANSWER, latency_ms=latency_ms, lifetime_s=600.0) as server:
+        connection.send(server.url)
+        while (message := connection.recv()) != "stop":
+            if message == "reset":
+                server.reset()
+            connection.send(None)
+        connection.send((len(server.completions), server.max_in_flight))
+
+
+@contextlib.contextmanager
+def fake_server(latency_ms: float, in_process: bool):
+    """``(url, reset, counts)`` of a loopback fake OpenAI server, in this process or another."""
+    if in_process:
+        from fake_openai_server import FakeOpenAIServer
+
+        with FakeOpenAIServer(answer=API_ANSWER, latency_ms=latency_ms) as server:
+            yield server.url, server.reset, lambda: (len(server.completions), server.max_in_flight)
+        return
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    process = context.Process(target=_serve, args=(there, latency_ms), daemon=True)
+    process.start()
+    counts: list[tuple[int, int]] = []
+
+    def reset() -> None:
+        here.send("reset")
+        here.recv()
+
+    def stop() -> tuple[int, int]:
+        if not counts:
+            here.send("stop")
+            counts.append(here.recv())
+        return counts[0]
+
+    try:
+        if not here.poll(120):
+            raise RuntimeError("the fake server process did not start within 120 s")
+        yield here.recv(), reset, stop
+    finally:
+        if process.is_alive():
+            try:
+                stop()
+            except (BrokenPipeError, EOFError, OSError):
+                pass
+        process.join(timeout=10)
+        if process.is_alive():
+            process.terminate()  # our own child, by its handle
+            process.join(timeout=5)
+
+
+def api_step(n_workers: int, concurrency: int, latency_ms: float, *, in_process: bool = False) -> dict[str, float]:
     from dilemmazoo.agents.backends import make_backend
     from dilemmazoo.agents.llm import LLMPolicy
 
     env, observations = work_step_world(n_workers)
-    with FakeOpenAIServer(answer="I will work 40 hours.\nAnswer: 40", latency_ms=latency_ms) as server:
-        backend = make_backend("openai:fake-model", base_url=server.url, concurrency=concurrency)
+    name = "api_1000_in_process_" if in_process else "api_1000_"
+    with fake_server(latency_ms, in_process) as (url, reset, counts):
+        backend = make_backend("openai:fake-model", base_url=url, concurrency=concurrency)
         try:
             policy = LLMPolicy(backend, decision="generate", temperature=0.0, max_tokens=16, max_retries=0)
             policy.act_batch(requests_for(env, observations)[:concurrency])  # warm-up: the connection pool
-            server.reset()
+            reset()
             start = time.perf_counter()
             requests = requests_for(env, observations)
             decided = time.perf_counter()
@@ -305,16 +368,17 @@ def api_step(n_workers: int, concurrency: int, latency_ms: float) -> dict[str, f
             round_s = time.perf_counter() - start
         finally:
             backend.close()
-        calls = len(server.completions)
-        peak = server.max_in_flight
-    return {
-        "api_1000_round_s": round_s,
-        "api_1000_decisions_s": answered - decided,
-        "api_1000_floor_s": math.ceil(n_workers / concurrency) * latency_ms / 1000,
-        "api_requests": calls,
-        "api_peak_in_flight": peak,
-        "api_fallbacks": sum(a.fallback_used for a in actions),
+        calls, peak = counts()
+    figures = {
+        f"{name}round_s": round_s,
+        f"{name}decisions_s": answered - decided,
+        f"{name}requests": calls,
+        f"{name}peak_in_flight": peak,
+        f"{name}fallbacks": sum(a.fallback_used for a in actions),
     }
+    if not in_process:
+        figures["api_1000_floor_s"] = math.ceil(n_workers / concurrency) * latency_ms / 1000
+    return figures
 
 
 def main() -> None:
@@ -340,6 +404,8 @@ def main() -> None:
     parser.add_argument("--api-workers", type=int, default=1000, help="workers of (c) (default 1000)")
     parser.add_argument("--concurrency", type=int, default=64, help="openai backend concurrency in (c) (default 64)")
     parser.add_argument("--latency-ms", type=float, default=300.0, help="fake server latency in (c) (default 300)")
+    parser.add_argument("--server-in-process", action="store_true",
+                        help="also time (c) with the fake server on threads of this process (it then shares the GIL)")
     parser.add_argument("--skip-rational", action="store_true", help="skip (a)")
     parser.add_argument("--skip-embedded", action="store_true", help="skip (b), the slow part")
     parser.add_argument("--skip-api", action="store_true", help="skip (c)")
@@ -369,6 +435,8 @@ def main() -> None:
             figures.update(embedded_step(*free_sizes, free=True)[0])
     if not args.skip_api:
         figures.update(api_step(args.api_workers, args.concurrency, args.latency_ms))
+        if args.server_in_process:
+            figures.update(api_step(args.api_workers, args.concurrency, args.latency_ms, in_process=True))
         extra.update(api_workers=args.api_workers, api_concurrency=args.concurrency)
     print(f"cpus: {os.cpu_count()}, load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print_figures(figures, as_json=args.json, digits=None, json_digits=3, goals=GOALS, extra=extra)
