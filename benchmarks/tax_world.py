@@ -39,7 +39,8 @@ with its goal (issue 17):
     moves each worker's own lines (skill, last step) to the end of its ``describe()`` text (a
     prompt order the world does not use) to show what a longer shared prefix buys;
     ``--free-answer TOKENS`` drops the prefill and lets the model write TOKENS tokens, the
-    decode-heavy regime where batching pays most.
+    decode-heavy regime where batching pays most; ``--score`` times the step in ``score``
+    mode through ``LLMPolicy.act_batch`` (what ``decision: auto`` picks for the hours grid).
 (c) ``api_1000_round_s`` (goal <= 8): 1,000 workers answering one step through the ``openai``
     backend (concurrency ``--concurrency``, default 64) against the loopback fake server
     (``tests/fake_openai_server.py``) answering each request after 300 ms: the requests built
@@ -281,6 +282,43 @@ def embedded_step(n_workers: int, sample: int, max_tokens: int, dtype: str, max_
                      "embedded_device": str(backend.device), "embedded_threads": torch.get_num_threads()}
 
 
+def embedded_score_step(n_workers: int, sample: int, dtype: str, max_batch_size: int, max_batch_tokens: int,
+                        threads: int) -> dict[str, float]:
+    """DIAGNOSTIC (``--score``): the same step through ``LLMPolicy.act_batch`` in ``score`` mode,
+    what ``decision: auto`` picks for the hours grid (a Choice of 11 options) and what the tax
+    presets' LLM workers use: all 100 requests in one ``act_batch`` against one per worker."""
+    import torch
+
+    from dilemmazoo.agents.backends import make_backend
+    from dilemmazoo.agents.llm import LLMPolicy
+
+    env, observations = after_one_step(n_workers)
+    requests = requests_for(env, observations)
+    if threads:
+        torch.set_num_threads(threads)
+    backend = make_backend("embedded", dtype=dtype, max_batch_size=max_batch_size, max_batch_tokens=max_batch_tokens)
+    policy = LLMPolicy(backend, decision="score", temperature=0.0, max_retries=0)
+    policy.act_batch(requests[:2])  # warm-up
+    start = time.perf_counter()
+    batched = policy.act_batch(requests)
+    batched_s = time.perf_counter() - start
+    sample = min(max(sample, 1), n_workers)
+    indices = [round(k * n_workers / sample) for k in range(sample)]
+    start = time.perf_counter()
+    for i in indices:
+        policy.act_batch([requests[i]])
+    sampled_s = time.perf_counter() - start
+    sequential_s = sampled_s * n_workers / sample
+    return {
+        "diag_score_100_batched_s": batched_s,
+        "diag_score_100_sequential_s": sequential_s,
+        "diag_score_100_batched_speedup": sequential_s / batched_s,
+        "diag_score_sequential_measured_calls": sample,
+        "diag_score_options_per_decision": len(requests[0].spec.options() or ()),
+        "diag_score_batched_fallbacks": sum(a.fallback_used for a in batched),
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # (c) an API model through the openai backend against the loopback server
 # ---------------------------------------------------------------------------------------------
@@ -399,6 +437,8 @@ def main() -> None:
                         help="torch intra-op threads for (b) (default 1; 0 leaves torch's default, see the docstring)")
     parser.add_argument("--worker-lines-last", action="store_true",
                         help="also time (b) with each worker's own lines moved to the end of its prompt (diagnostic)")
+    parser.add_argument("--score", action="store_true",
+                        help="also time (b) in score mode through LLMPolicy.act_batch (diagnostic)")
     parser.add_argument("--free-answer", type=int, default=0, metavar="TOKENS",
                         help="also time (b) with no prefilled 'Answer:', TOKENS tokens per reply (diagnostic)")
     parser.add_argument("--api-workers", type=int, default=1000, help="workers of (c) (default 1000)")
@@ -430,6 +470,9 @@ def main() -> None:
         extra.update(described, embedded_workers=args.embedded_workers)
         if args.worker_lines_last:
             figures.update(embedded_step(*sizes, reorder=True)[0])
+        if args.score:
+            figures.update(embedded_score_step(args.embedded_workers, args.sequential_sample, args.dtype,
+                                               args.max_batch_size, args.max_batch_tokens, args.threads))
         if args.free_answer:
             free_sizes = (*sizes[:2], args.free_answer, *sizes[3:])
             figures.update(embedded_step(*free_sizes, free=True)[0])
