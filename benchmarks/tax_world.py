@@ -34,7 +34,12 @@ with its goal (issue 17):
     1) sets torch's intra-op threads: on this shared 2-core machine two threads spin against
     other processes (measured: one call 0.43 s with one thread, 0.7 to 13 s with two).
     The reported ``embedded_shared_prefix_tokens`` is what the backend's shared-prefix prefill
-    runs once for the batch; the rest of every prompt is run per row.
+    runs once for the batch; the rest of every prompt is run per row. On a CPU the prompt pass
+    is compute-bound (about as many tokens per second in a batch as alone), so with a short
+    answer the batched call saves only the shared prefix: the speedup is at most about
+    ``prompt tokens / unshared tokens`` (the world's worker prompt names the worker's skill in
+    its first line, so about half of each prompt is its own). Batching pays in decoding, where
+    one row per forward pass leaves the CPU idle: see ``--free-answer``.
     Diagnostics, not the acceptance figure, under ``diag_*`` names: ``--worker-lines-last``
     moves each worker's own lines (skill, last step) to the end of its ``describe()`` text (a
     prompt order the world does not use) to show what a longer shared prefix buys;
