@@ -47,6 +47,8 @@ from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount
 __all__ = ["LLMPolicy", "PromptStyle", "extract_strategy"]
 
 DECISION_MODES = ("auto", "generate", "score")
+#: where per-seat personas come from: nowhere, or census cells written up by the model
+PERSONA_SOURCES = ("none", "census")
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,11 @@ class LLMPolicy(BatchPolicy):
     Args:
         backend: any :class:`~dilemmazoo.agents.backends.base.Backend`.
         persona: a system-prompt preamble shared by every seat.
+        personas: ``"none"``, or ``"census"``: each seat gets its own persona, written by the
+            model from an occupation x sex x age cell drawn in proportion to census counts
+            (:mod:`dilemmazoo.agents.personas`), once per run, before its first episode; it
+            follows ``persona`` in the system prompt. Unusable answers become plain personas
+            built from the cell, counted in :attr:`persona_fallbacks`.
         decision: ``auto`` (score small choices when the backend can, else generate),
             ``generate`` or ``score``.
         max_retries: re-asks with the parse error before the world's fallback.
@@ -109,6 +116,7 @@ class LLMPolicy(BatchPolicy):
         backend: Backend,
         *,
         persona: str = "",
+        personas: str = "none",
         decision: str = "auto",
         max_retries: int = 2,
         temperature: float = 0.8,
@@ -126,6 +134,12 @@ class LLMPolicy(BatchPolicy):
             raise ValueError(f"decision 'score' needs a backend that can score; {backend.name!r} cannot")
         self.backend = backend
         self.persona = persona
+        if personas not in PERSONA_SOURCES:
+            raise ValueError(f"personas must be one of {PERSONA_SOURCES}, got {personas!r}")
+        self.personas = personas
+        self.seat_personas: dict[str, str] = {}
+        self.persona_cells: dict[str, str] = {}  # seat -> the census cell in words
+        self.persona_fallbacks = 0
         self.decision = decision
         self.max_retries = max_retries
         self.params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
@@ -146,8 +160,28 @@ class LLMPolicy(BatchPolicy):
         """The world's rules, used when writing strategies outside an episode."""
         self.rules_text = rules
 
-    def system_prompt(self, rules: str, strategy: str = "") -> str:
-        parts = [p for p in (self.persona.strip(), rules.strip()) if p]
+    def start_episode(self, rules: dict[str, str], rng: np.random.Generator) -> None:
+        """Episode start: seats without a census persona get one (``personas="census"``)."""
+        if self.personas == "census":
+            self._write_personas([seat for seat in rules if seat not in self.seat_personas])
+
+    def _write_personas(self, seats: list[str]) -> None:
+        from dilemmazoo.agents.personas import sample_cells, write_personas
+
+        if not seats:
+            return
+        # the run seed and how many seats already have one: the same seats get the same cells
+        rng = np.random.default_rng([self.seed, len(self.seat_personas)])
+        cells = sample_cells(len(seats), rng)
+        batch = write_personas(cells, self.backend, seed=self.seed)
+        for seat, cell, text in zip(seats, cells, batch):
+            self.seat_personas[seat] = text
+            self.persona_cells[seat] = cell.describe()
+        self.persona_fallbacks += batch.fallbacks
+
+    def system_prompt(self, rules: str, strategy: str = "", seat: str | None = None) -> str:
+        own = self.seat_personas.get(seat, "") if seat is not None else ""
+        parts = [p for p in (self.persona.strip(), own.strip(), rules.strip()) if p]
         if strategy:
             parts.append(f"{self.style.strategy_header} {strategy.strip()}")
         return "\n\n".join(parts)
@@ -156,7 +190,7 @@ class LLMPolicy(BatchPolicy):
         """The chat for one decision; in ``score`` mode with the score instruction (module docstring)."""
         if mode not in ("generate", "score"):
             raise ValueError(f"mode must be 'generate' or 'score', got {mode!r}")
-        system = self.system_prompt(request.rules, self.strategies.get(request.agent_id, ""))
+        system = self.system_prompt(request.rules, self.strategies.get(request.agent_id, ""), request.agent_id)
         user = request.text
         if request.memory:
             user += "\n\n" + self.style.memory_header + "\n" + "\n".join(request.memory)
@@ -171,15 +205,19 @@ class LLMPolicy(BatchPolicy):
 
         ``score`` or ``generate`` (never ``auto``): the modes used so far; before the first
         decision, the mode a small choice would get. An ``auto`` policy that used both (scored
-        choices, generated amounts) says ``score+generate``.
+        choices, generated amounts) says ``score+generate``. With census personas: ``personas``
+        (seat -> the cell in words) and ``persona_fallbacks``.
         """
+        extra = {}
+        if self.personas == "census":
+            extra = {"personas": dict(self.persona_cells), "persona_fallbacks": self.persona_fallbacks}
         if self.decision != "auto":
             decision = self.decision
         elif self.modes_used:
             decision = "+".join(mode for mode in ("score", "generate") if mode in self.modes_used)
         else:
             decision = "score" if self.backend.can_score else "generate"
-        return {**self.backend.provenance(), "decision": decision}
+        return {**self.backend.provenance(), "decision": decision, **extra}
 
     # -- deciding --------------------------------------------------------------------------
     def scoring_options(self, spec: ActionSpec) -> list[str] | None:

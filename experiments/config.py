@@ -87,6 +87,9 @@ class AgentsConfig(_Strict):
     # llm
     backend: str = "embedded"
     persona: str = ""
+    personas: Literal["none", "census"] = Field(
+        "none", description="census: each seat gets its own model-written persona from a census cell (agents/personas)"
+    )
     decision: Literal["auto", "generate", "score"] = "auto"
     max_retries: int = Field(2, ge=0, le=10)
     temperature: float = Field(0.8, ge=0.0, le=5.0)

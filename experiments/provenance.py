@@ -90,4 +90,7 @@ def agent_provenance(label: str, group: Any, policy: Any) -> dict[str, Any]:
     entry.update({name: info.get(name) for name in ("decision", *_MODEL_FIELDS)})
     if group.kind == "synthesized":  # the sandbox level the written code actually ran under
         entry["isolation"] = info.get("isolation")
+    if "personas" in info:  # census personas: which cell each seat was written from
+        entry["personas"] = info["personas"]
+        entry["persona_fallbacks"] = info["persona_fallbacks"]
     return entry

@@ -136,6 +136,7 @@ def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, 
     return LLMPolicy(
         backend,
         persona=group.persona,
+        personas=group.personas,
         decision=group.decision,
         max_retries=group.max_retries,
         temperature=group.temperature,
