@@ -1128,28 +1128,33 @@ class TaxWorldEnv(LanguageWorld):
         if not self.agents and self.last is None:
             return "The game has not started."
         me = self._seat[agent]
+        # What every worker shares comes first and the worker's own lines last: a batched backend
+        # runs the shared beginning of many prompts once (about 3x faster on a CPU at 100 workers).
         lines = []
         if not self.agents:
             lines.append(f"The economy is over after {self.n_steps} steps.")
         else:
-            lines.append(f"It is step {self.t + 1} of {self.n_steps}. Your skill: {_fmt(self.skills[me])} per hour.")
+            lines.append(f"It is step {self.t + 1} of {self.n_steps}.")
         lines.append("The tax rates now:")
         lines.extend(self._schedule_lines())
+        own = []
+        if self.agents:
+            own.append(f"Your skill: {_fmt(self.skills[me])} per hour.")
         if self.last is not None:
             last = self.last
             lines.append(
-                f"Last step you worked {_fmt(last.hours[me])} hours, earned {_fmt_money(last.income[me])} before tax, paid "
-                f"{_fmt_money(last.tax[me])} in tax, received a rebate of {_fmt_money(last.rebate)} and your utility was "
-                f"{_fmt_money(last.utility[me])}."
-            )
-            lines.append(
                 f"Across all workers last step: mean income {_fmt_money(last.income.mean())}, mean utility "
-                f"{_fmt_money(last.utility.mean())}, social welfare (SWF) {_fmt(last.swf_llm_economist)}."
+                f"{_fmt_money(last.utility.mean())}, social welfare (SWF) {_fmt(last.swf_llm_economist)}; every "
+                f"worker received a rebate of {_fmt_money(last.rebate)}."
+            )
+            own.append(
+                f"Last step you worked {_fmt(last.hours[me])} hours: income {_fmt_money(last.income[me])}, tax "
+                f"{_fmt_money(last.tax[me])}, utility {_fmt_money(last.utility[me])}."
             )
         if self.leader >= 0:
             lines.append(f"The elected leader is {self._names[self.leader]}.")
         if not self.agents:
-            return "\n".join(lines)
+            return "\n".join(lines + own)
         if self.phase == PHASE_PLATFORM:
             lines.append(
                 "An election is held now. Run with a platform (one change of -20, -10, 0, +10 or +20 percentage points "
@@ -1166,7 +1171,15 @@ class TaxWorldEnv(LanguageWorld):
                 lines.append("Also say whether you are satisfied with the tax policy (YES or NO).")
         else:
             lines.append("The tax planner is setting the rates; wait.")
-        return "\n".join(lines)
+        return "\n".join(lines + own)
+
+    def _grid_words(self) -> str:
+        """The hours grid in few words when it is evenly spaced from 0 ("0 to 100 in steps of 10")."""
+        grid = np.asarray(self.hours_grid, dtype=float)
+        steps = np.diff(grid)
+        if len(grid) > 2 and grid[0] == 0 and np.all(steps == steps[0]):
+            return f"{_fmt(grid[0])} to {_fmt(grid[-1])} in steps of {_fmt(steps[0])}"
+        return "one of " + ", ".join(_fmt(h) for h in self.hours_grid)
 
     def _planner_view(self) -> str:
         lines = []
@@ -1254,7 +1267,9 @@ class TaxWorldEnv(LanguageWorld):
                 make_action=lambda hours, yes: self._worker_action(agent, hours=hours, satisfied=yes),
             )
         return Choice(
-            instruction=f"Choose your hours this step. End your reply with 'Answer: <hours>', one of {grid}.",
+            # the allowed hours are in the rules; a short instruction keeps each worker's own part of a
+            # batched prompt short (its skill and last step are the rest)
+            instruction=f"Choose your hours this step. End your reply with 'Answer: <hours>', {self._grid_words()}.",
             fallback=self._worker_action(agent, hours=previous),
             labels=tuple(_fmt(h) for h in self.hours_grid),
             actions=tuple(self._worker_action(agent, hours=h) for h in self.hours_grid),
