@@ -48,13 +48,15 @@ def test_the_presets_give_the_planner_seat_to_the_model_and_the_workers_to_their
     assert (workers.kind, workers.strategy, workers.seats) == ("scripted", "tax_rational", 100)
     assert (planner.kind, planner.decision, planner.seats, planner.max_retries) == ("llm", "generate", None, 1)
     assert icrl.world.kwargs["n_workers"] == 100 and icrl.world.kwargs["planner"] == "seat"
-    # tax_bounded: five LLM workers (scored hours + YES/NO), then the LLM planner (generated)
+    # tax_bounded: five LLM workers (scored hours + YES/NO, census personas), then the LLM planner (generated)
     bounded = preset("tax_bounded")
     assert [(g.kind, g.seats) for g in bounded.groups] == [("llm", 5), ("llm", None)]
     assert bounded.world.kwargs["scenario"] == "bounded" and bounded.groups[1].decision == "generate"
+    assert [g.personas for g in bounded.groups] == ["census", "none"]  # census personas for the workers only
     # tax_voting: one LLM group for the five workers; the democratic scenario has no planner seat
     voting = preset("tax_voting")
     assert len(voting.groups) == 1 and voting.world.kwargs["scenario"] == "democratic"
+    assert voting.groups[0].personas == "census"
     # the fixed schedules: rational scripted workers only, no model
     for name, planner_kind in (("tax_us_federal", "us_federal"), ("tax_saez", "saez")):
         config = preset(name)
