@@ -66,7 +66,7 @@ import numpy as np
 
 from dilemmazoo.agents.base import Action, Decision
 from dilemmazoo.envs.base import Amount, Choice
-from dilemmazoo.envs.checks import check_non_negative, check_probability
+from dilemmazoo.envs.checks import check_non_negative, check_probability, check_real
 
 __all__ = ["CPR_STRATEGIES", "PRIORS", "FixedEffortCPRAgent", "RuleBasedCPRAgent"]
 
@@ -124,14 +124,14 @@ class RuleBasedCPRAgent:
             raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {prior!r}")
         self.prior = prior
         defaults = PRIORS[prior]
-        self.effort = check_probability("effort", defaults["effort"] if effort is None else effort)
+        self.effort = check_real("effort", defaults["effort"] if effort is None else effort, low=0.0, high=1.0)
         self.compliance = check_probability("compliance", defaults["compliance"] if compliance is None else compliance)
         self.noise = check_non_negative("noise", noise)
         self.sanction_response = check_probability("sanction_response", sanction_response)
-        self.sustainable_fraction = check_probability("sustainable_fraction", sustainable_fraction)
+        self.sustainable_fraction = check_real("sustainable_fraction", sustainable_fraction, low=0.0, high=1.0)
         self.endorsement = check_probability("endorsement", endorsement)
         self.proposal_step = check_non_negative("proposal_step", proposal_step)
-        self.norm_margin = check_probability("norm_margin", norm_margin)
+        self.norm_margin = check_real("norm_margin", norm_margin, low=0.0, high=1.0)
         self.agent_id = ""
         self._rng: np.random.Generator | None = None
         self._start_episode()
@@ -156,7 +156,7 @@ class RuleBasedCPRAgent:
         if params.get("prior", self.prior) not in PRIORS:
             raise ValueError(f"prior must be one of {sorted(PRIORS)}, got {params['prior']!r}")
         if "effort" in params:
-            self.effort = self.current_effort = check_probability("effort", params["effort"])
+            self.effort = self.current_effort = check_real("effort", params["effort"], low=0.0, high=1.0)
         if "compliance" in params:
             self.compliance = check_probability("compliance", params["compliance"])
         self.prior = params.get("prior", self.prior)
@@ -227,7 +227,7 @@ class FixedEffortCPRAgent:
     """Always the same effort; proposes that effort's harvest (or ``proposal``) and votes for the closest option."""
 
     def __init__(self, effort: float = 0.5, proposal: float | None = None):
-        self.effort = check_probability("effort", effort)
+        self.effort = check_real("effort", effort, low=0.0, high=1.0)
         self.proposal = None if proposal is None else check_non_negative("proposal", proposal)
         self.last_proposal: float | None = None
 
