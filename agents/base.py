@@ -104,6 +104,11 @@ class BatchPolicy(ABC):
     #: Default: no calls.
     last_strategy_calls: Sequence[CallRecord] = ()
 
+    #: The backend calls of the latest :meth:`start_episode` that were not decisions (e.g. the
+    #: census personas an LLM policy writes for its seats). The runner records them after each
+    #: ``start_episode`` (``llm_calls.parquet``, step 0). Default: no calls.
+    last_setup_calls: Sequence[CallRecord] = ()
+
     #: Strategies asked for that came back unusable, counted over the run (``summary.json``'s
     #: ``counts.strategy_failures``). Default: 0.
     strategy_failures: int = 0

@@ -162,6 +162,7 @@ class LLMPolicy(BatchPolicy):
 
     def start_episode(self, rules: dict[str, str], rng: np.random.Generator) -> None:
         """Episode start: seats without a census persona get one (``personas="census"``)."""
+        self.last_setup_calls = []
         if self.personas == "census":
             self._write_personas([seat for seat in rules if seat not in self.seat_personas])
 
@@ -178,6 +179,13 @@ class LLMPolicy(BatchPolicy):
             self.seat_personas[seat] = text
             self.persona_cells[seat] = cell.describe()
         self.persona_fallbacks += batch.fallbacks
+        self.last_setup_calls = [_call_record(seat, "persona", chat, completion)
+                                 for seat, chat, completion in zip(seats, batch.chats, batch.completions)]
+        for call, used in zip(self.last_setup_calls, batch.fallback_used):
+            if used:
+                call.error = "no usable persona in the answer; a plain one built from the census cell was used"
+        if batch.error:  # the backend failed: no calls came back, every seat has the plain persona
+            self.last_setup_calls = []
 
     def system_prompt(self, rules: str, strategy: str = "", seat: str | None = None) -> str:
         own = self.seat_personas.get(seat, "") if seat is not None else ""

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, GenerationParams
+from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
 from dilemmazoo.agents.backends.cache import CachedBackend
 from dilemmazoo.envs.checks import check_int
 
@@ -194,6 +194,9 @@ class PersonaBatch:
     cached: list[bool] = field(default_factory=list)
     #: the backend error that made every persona a fallback ("" when the call succeeded)
     error: str = ""
+    #: the chats sent and the backend's completions, in order (empty after a backend error)
+    chats: list[Chat] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
 
     @property
     def fallbacks(self) -> int:
@@ -256,8 +259,9 @@ def write_personas(
     params = dataclasses.replace(params or DEFAULT_PERSONA_PARAMS, seed=seed)
     if cache_dir is not None and not isinstance(backend, CachedBackend):
         backend = CachedBackend(backend, cache_dir)
+    chats = [persona_prompt(c) for c in cells]
     try:
-        completions = backend.generate([persona_prompt(c) for c in cells], params=params)
+        completions = backend.generate(chats, params=params)
     except BackendError as error:
         return PersonaBatch([fallback_persona(c) for c in cells], [True] * len(cells),
                             [False] * len(cells), error=str(error))
@@ -266,4 +270,5 @@ def write_personas(
         text = _clean(completion.text, max_sentences)
         fallback_used.append(not text)
         personas.append(text or fallback_persona(cell))
-    return PersonaBatch(personas, fallback_used, [c.cached for c in completions])
+    return PersonaBatch(personas, fallback_used, [c.cached for c in completions], chats=chats,
+                        completions=list(completions))

@@ -264,6 +264,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
     _hand_members(seatings, member_of)
     for s in seatings:
         s.policy.start_episode({seat: rules[seat] for seat in s.seats}, np.random.default_rng([seed, 3]))
+        recorder.add_calls(list(s.policy.last_setup_calls), episode=episode, generation=generation, step=0)
     memory: dict[str, list[str]] = {seat: [] for seat in seats}
     returns = dict.fromkeys(seats, 0.0)
     utility_returns = dict.fromkeys(seats, 0.0)

@@ -27,13 +27,17 @@ def _config(tmp_path, personas="census"):
 def test_each_seat_gets_its_own_census_persona_after_the_shared_one(tmp_path):
     result = execute(_config(tmp_path), tmp_path / "runs", progress=False)
     calls = pd.read_parquet(result.run_dir / "llm_calls.parquet")
-    prompts = {agent: group["prompt"].iloc[0] for agent, group in calls.groupby("agent")}
+    acts = calls[calls["purpose"] != "persona"]
+    prompts = {agent: group["prompt"].iloc[0] for agent, group in acts.groupby("agent")}
     assert set(prompts) == {"worker_0", "worker_1"}
     for agent, persona in zip(["worker_0", "worker_1"], PERSONAS):
         prompt = prompts[agent]
         assert persona in prompt
         assert prompt.index("You live in a small town.") < prompt.index(persona)  # shared preamble first
     assert PERSONAS[1] not in prompts["worker_0"]
+    written = calls[calls["purpose"] == "persona"]  # the persona calls are records too, before the first step
+    assert list(written["agent"]) == ["worker_0", "worker_1"] and list(written["step"]) == [0, 0]
+    assert list(written["text"]) == PERSONAS and (written["error"] == "").all()
     steps = pd.read_parquet(result.run_dir / "steps.parquet")
     assert steps.loc[steps["decided"], "parse_failures"].sum() == 0  # the persona answers were not taken as moves
 
