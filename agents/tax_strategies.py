@@ -38,8 +38,8 @@ arithmetic. :data:`TAX_BATCH_ACTORS` names the batched form of each strategy for
 
 Other decisions of the world's scenarios: with bounded rationality the hours come with a
 YES/NO on the tax policy, which is the worker's ``satisfied`` parameter (default True: YES);
-in the democratic scenario's platform step the scripted workers abstain (a choice, not a
-fallback). A decision they have no rule for (the vote, whose platforms are not in the
+in the democratic scenario's candidacy step the scripted workers abstain (a choice, not a
+fallback), so they never reach a platform step. A decision they have no rule for (the vote, whose platforms are not in the
 observation) is answered with the world's declared fallback and marked ``fallback_used``, so it
 is counted in the records, never passed off as a choice.
 
@@ -59,7 +59,7 @@ from dilemmazoo.agents.base import Action, Decision
 from dilemmazoo.envs import tax
 from dilemmazoo.envs.base import Amount, Choice
 from dilemmazoo.envs.checks import check_bool, check_non_negative, check_real
-from dilemmazoo.envs.tax_world import HoursAndSatisfaction, Platform
+from dilemmazoo.envs.tax_world import HoursAndSatisfaction
 
 __all__ = [
     "TAX_BATCH_ACTORS",
@@ -122,10 +122,11 @@ def _grid_action(spec: Any, grid: np.ndarray, index: int, satisfied: bool) -> Ac
 
 
 def _other_decision(request: Decision) -> Action:
-    """A decision that is not about hours: abstain in the platform step; else the world's
+    """A decision that is not about hours: abstain in the candidacy step; else the world's
     declared fallback, marked ``fallback_used`` (counted in the records)."""
-    if isinstance(request.spec, Platform):
-        return Action(value=request.spec.make_action(None), raw_text="Answer: abstain")
+    if isinstance(request.spec, Choice) and "abstain" in request.spec.labels:
+        index = list(request.spec.labels).index("abstain")
+        return Action(value=request.spec.action_for_option(index), raw_text="Answer: abstain")
     return Action(value=request.spec.fallback, raw_text="", fallback_used=True)
 
 

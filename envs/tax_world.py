@@ -73,11 +73,12 @@ the tie-breaks of elections). ``options["names"]`` (every seat, distinct) sets d
 Agents, phases and actions
 --------------------------
 Seats ``worker_0 .. worker_{N-1}``, plus ``planner`` when ``planner="seat"`` and the scenario
-is not democratic. Phases (observation ``phase``): 0 work, 1 plan, 2 platform, 3 vote. A
-decision point opens with a plan step (``deciders() == ["planner"]``; workers wait with
-:meth:`idle_action`) or, in the democratic scenario, a platform step and a vote step (workers
-decide; the vote step is skipped when nobody runs); then ``tax_year`` work steps follow (workers
-decide, the planner waits). With a fixed schedule every step is a work step.
+is not democratic. Phases (observation ``phase``): 0 work, 1 plan, 2 platform, 3 vote,
+4 candidacy. A decision point opens with a plan step (``deciders() == ["planner"]``; workers
+wait with :meth:`idle_action`) or, in the democratic scenario, a candidacy step (every worker:
+run or abstain), a platform step (the candidates only) and a vote step (every worker); the
+platform and vote steps are skipped when nobody runs. Then ``tax_year`` work steps follow
+(workers decide, the planner waits). With a fixed schedule every step is a work step.
 
 Worker action: ``Dict(hours=Box(0, max_hours, (1,)))``, plus ``satisfied=Discrete(2)`` (1 YES,
 0 NO) with bounded rationality, plus ``run=Discrete(2)``, ``platform=Box(-20, 20, (K,), int64)``
@@ -90,8 +91,10 @@ the rates kept in [0, 100] (``tax.apply_deltas``); ``fallback=1`` marks the decl
 
 Language view. Workers: ``action_spec`` is a :class:`~dilemmazoo.envs.base.Choice` over the
 hours grid (``Answer: 40``); with bounded rationality an :class:`HoursAndSatisfaction`
-(``Answer: 40, YES``); in the platform step a :class:`Platform` (``Answer: run [10, 0, -10]`` or
-``Answer: abstain``); in the vote step a ``Choice`` among the candidates' names. Planner: a
+(``Answer: 40, YES``); in the candidacy step a ``Choice`` of ``run`` or ``abstain`` (two answers:
+a scored model weighs running against abstaining, not against each of 125 platforms); in the
+platform step a :class:`Platform` (``Answer: run [10, 0, -10]``); in the vote step a ``Choice``
+among the candidates' names. Planner: a
 :class:`RateDeltas` (``Answer: [10, 0, -10]``, one number per bracket). ``RateDeltas`` and
 ``Platform`` offer every answer text for scoring (``options()``) when there are at most 125
 delta vectors (three brackets or fewer); with US federal's seven brackets answers are generated.
@@ -108,8 +111,8 @@ Scenarios
   answer as their hours (the reference asks after the step; here the answer of step t scales the
   felt utility of step t): YES scales the felt utility by 1.0, NO by ``no_satisfaction_factor``.
   The planner and the welfare columns see the raw ``u``.
-- ``democratic``: no planner agent; at every decision point each worker runs with a platform
-  (one delta per bracket) or abstains; then all vote for one candidate (a vote naming a seat that
+- ``democratic``: no planner agent; at every decision point each worker runs or abstains, each
+  candidate then gives a platform (one delta per bracket); then all vote for one candidate (a vote naming a seat that
   does not run is a spoiled ballot); plurality wins, ties broken at random with the world's
   generator (:func:`dilemmazoo.envs.institutions.voting.plurality`, one draw per election); the
   winner's platform is applied and the winner is the ``leader`` until the next election. Nobody
@@ -124,22 +127,23 @@ bounded rationality. The planner: ``swf_llm_economist``. Decision steps: 0 for e
 Infos (every agent every step, the same keys; scalars, never NaN; ``steps.parquet`` columns)
 --------------------------------------------------------------------------------------------
 World-level: ``round`` (the work step the row belongs to, from 1; a decision step carries the
-number of the work step it precedes; 0 at reset), ``phase`` ("work" | "plan" | "platform" |
-"vote" | "reset"), ``round_end`` (True on work steps: filter on it for time series),
+number of the work step it precedes; 0 at reset), ``phase`` ("work" | "plan" | "candidacy" |
+"platform" | "vote" | "reset"), ``round_end`` (True on work steps: filter on it for time series),
 ``tax_year`` (from 0), ``rate_0 .. rate_{K-1}`` (percent in force after the step, i.e. the
 rates the work step was taxed at), ``delta_0 .. delta_{K-1}`` (applied this step, else 0),
 ``swf_llm_economist``, ``swf_ai_economist``, ``gini_income``, ``productivity``,
 ``equality_x_productivity`` (0.0 outside work steps), ``planner_fallback`` (1 when the
 planner's action this step was its fallback), ``leader`` (elected seat index, -1 none),
-``n_candidates`` (on the platform step, else 0). Worker-level (neutral for the planner and
+``n_candidates`` (on the candidacy and platform steps, else 0). Worker-level (neutral for the planner and
 outside work steps: -1.0 hours, skill and bracket, 0.0 money): ``hours``, ``income``, ``tax``,
 ``rebate``, ``utility_raw`` (u), ``felt_utility`` (the reward), ``bracket``, ``skill``,
-``satisfied`` (1/0 with bounded rationality, else -1), ``ran`` (1/0 on the platform step, else
--1), ``vote`` (seat voted for on the vote step, else -1).
+``satisfied`` (1/0 with bounded rationality, else -1), ``ran`` (1/0 on the candidacy and
+platform steps, else -1), ``vote`` (seat voted for on the vote step, else -1).
 
 Fallbacks (answers that never parse; the runner counts each use)
 ----------------------------------------------------------------
-Hours: the worker's previous hours (40 before any); satisfied: YES; platform: abstain; vote:
+Hours: the worker's previous hours (40 before any); satisfied: YES; candidacy: abstain; a
+candidate's platform: all changes 0; vote:
 the worker's own seat (a spoiled ballot unless it runs); planner: all deltas 0 with
 ``fallback=1``: the rates do not change.
 
@@ -188,8 +192,8 @@ __all__ = [
     "parse_planner",
 ]
 
-PHASES = ("work", "plan", "platform", "vote")
-PHASE_WORK, PHASE_PLAN, PHASE_PLATFORM, PHASE_VOTE = 0, 1, 2, 3
+PHASES = ("work", "plan", "platform", "vote", "candidacy")
+PHASE_WORK, PHASE_PLAN, PHASE_PLATFORM, PHASE_VOTE, PHASE_CANDIDACY = 0, 1, 2, 3, 4
 SCENARIOS = ("rational", "bounded", "democratic")
 WORKER_TYPES = ("egotistical", "altruistic", "adversarial")
 FIXED_PLANNERS = ("us_federal", "saez", "saez_binned", "none")
@@ -458,37 +462,32 @@ class HoursAndSatisfaction(ActionSpec):
 
 @dataclass(frozen=True)
 class Platform(ActionSpec):
-    """A worker's choice in the platform step: ``Answer: run [10, 0, -10]`` or ``Answer: abstain``.
+    """A candidate's platform, after it chose to run: ``Answer: run [10, 0, -10]`` ("run" optional).
 
-    Grammar: the last ``Answer:`` line either names "abstain" and holds no number, or holds
-    exactly ``n_brackets`` numbers (one change per bracket, clipped to [-20, 20] and rounded to a
-    multiple of 10; "run" may precede them). A negation or another move word is invalid.
-    ``make_action(deltas or None)`` builds the action (None: abstain).
+    Grammar: the last ``Answer:`` line holds exactly ``n_brackets`` numbers (one change per
+    bracket, clipped to [-20, 20] and rounded to a multiple of 10). Abstaining is no longer an
+    answer here (it was the candidacy step's choice); a negation or another move word is invalid.
     """
 
     n_brackets: int = 3
-    make_action: Callable[[np.ndarray | None], Any] = field(default=lambda deltas: deltas)
-    max_options: int = 126
+    make_action: Callable[[np.ndarray], Any] = field(default=lambda deltas: deltas)
+    max_options: int = 125
 
     def parse(self, text: str) -> Any:
         content = answer_line(normalize_answer(text or ""))
         check_answer_words(content, ("abstain", "propose", "vote"))
         example = "'Answer: run [" + ", ".join(["10", "0", "-10"][i % 3] for i in range(self.n_brackets)) + "]'"
-        abstains = re.search(r"\babstain", content, flags=re.IGNORECASE)
-        if abstains:
-            if NUMBER.search(content.replace("%", " ")):
-                raise ActionParseError("Either abstain ('Answer: abstain') or run with a platform, not both.")
-            return self.make_action(None)
+        if re.search(r"\babstain", content, flags=re.IGNORECASE):
+            raise ActionParseError(f"You are a candidate now: give your platform, e.g. {example}.")
         return self.make_action(_sanitized_deltas(_delta_numbers(content, self.n_brackets, example)))
 
     def options(self) -> list[str] | None:
-        """"Answer: abstain" then "Answer: run [...]" for every vector of deltas, when at most
-        ``max_options`` in all; else ``None``."""
-        runs = _delta_options(self.n_brackets, self.max_options - 1)
-        return None if runs is None else ["Answer: abstain"] + [o.replace("Answer: ", "Answer: run ") for o in runs]
+        """"Answer: run [...]" for every vector of deltas, when at most ``max_options``; else ``None``."""
+        runs = _delta_options(self.n_brackets, self.max_options)
+        return None if runs is None else [o.replace("Answer: ", "Answer: run ") for o in runs]
 
     def action_for_option(self, index: int) -> Any:
-        return self.make_action(None if index == 0 else _delta_option(self.n_brackets, index - 1))
+        return self.make_action(_delta_option(self.n_brackets, index))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -728,7 +727,7 @@ class TaxWorldEnv(LanguageWorld):
         if not self._is_decision_point():
             return PHASE_WORK
         if self.scenario == "democratic":
-            return PHASE_PLATFORM
+            return PHASE_CANDIDACY
         if self.has_planner_seat:
             return PHASE_PLAN
         if self.t > 0:  # a fixed schedule: the world re-applies it at the start of every tax year
@@ -764,6 +763,8 @@ class TaxWorldEnv(LanguageWorld):
             return []
         if self.phase == PHASE_PLAN:
             return ["planner"]
+        if self.phase == PHASE_PLATFORM:  # only the candidates write platforms
+            return [agent for agent, runs in zip(self.workers, self.running) if runs]
         return list(self.workers)
 
     def idle_action(self, agent: str) -> Any:
@@ -800,6 +801,8 @@ class TaxWorldEnv(LanguageWorld):
             self.planner_fallbacks += fallback
             self.phase = PHASE_WORK
             infos = self._infos("plan", None, deltas=deltas, planner_fallback=fallback)
+        elif phase == PHASE_CANDIDACY:
+            infos = self._candidacy_step(actions)
         elif phase == PHASE_PLATFORM:
             infos = self._platform_step(actions)
         elif phase == PHASE_VOTE:
@@ -836,19 +839,23 @@ class TaxWorldEnv(LanguageWorld):
             rewards["planner"] = outcome.swf_llm_economist
         return self._infos("work", outcome)
 
-    def _platform_step(self, actions: Mapping[str, Any]) -> dict:
-        running = np.zeros(self.n_workers, dtype=bool)
-        platforms = np.zeros((self.n_workers, self.n_brackets), dtype=np.int64)
-        for i, agent in enumerate(self.workers):
-            run, platform = self._platform_of(agent, actions[agent])
-            running[i] = run
-            platforms[i] = platform if run else 0
-        self.running, self.platforms = running, platforms
+    def _candidacy_step(self, actions: Mapping[str, Any]) -> dict:
+        running = np.array([self._binary_of(a, actions[a], "run") for a in self.workers], dtype=bool)
+        self.running = running
+        self.platforms = np.zeros((self.n_workers, self.n_brackets), dtype=np.int64)
         self.last_election = None
-        self.phase = PHASE_VOTE if running.any() else PHASE_WORK
+        self.phase = PHASE_PLATFORM if running.any() else PHASE_WORK
         if not running.any():
             self.last_election = {"candidates": [], "counts": [], "winner": -1, "spoiled": 0}
-        return self._infos("platform", None, ran=running.astype(np.int64), n_candidates=int(running.sum()))
+        return self._infos("candidacy", None, ran=running.astype(np.int64), n_candidates=int(running.sum()))
+
+    def _platform_step(self, actions: Mapping[str, Any]) -> dict:
+        for i in np.flatnonzero(self.running):
+            agent = self.workers[i]
+            _, platform = self._platform_of(agent, actions[agent])
+            self.platforms[i] = platform
+        self.phase = PHASE_VOTE
+        return self._infos("platform", None, ran=self.running.astype(np.int64), n_candidates=int(self.running.sum()))
 
     def _vote_step(self, actions: Mapping[str, Any]) -> dict:
         votes = np.array([self._vote_of(a, actions[a]) for a in self.workers], dtype=np.int64)
@@ -1155,10 +1162,16 @@ class TaxWorldEnv(LanguageWorld):
             lines.append(f"The elected leader is {self._names[self.leader]}.")
         if not self.agents:
             return "\n".join(lines + own)
-        if self.phase == PHASE_PLATFORM:
+        if self.phase == PHASE_CANDIDACY:
             lines.append(
-                "An election is held now. Run with a platform (one change of -20, -10, 0, +10 or +20 percentage points "
-                "per bracket) or abstain."
+                "An election is held now. Decide whether to run for leader or abstain: a candidate offers a platform "
+                "(one change of -20, -10, 0, +10 or +20 percentage points per bracket), everyone votes, and the "
+                "winner's platform changes the rates."
+            )
+        elif self.phase == PHASE_PLATFORM:
+            lines.append(
+                "You are running for leader. Choose your platform: one change of -20, -10, 0, +10 or +20 percentage "
+                "points per bracket."
             )
         elif self.phase == PHASE_VOTE:
             listed = "; ".join(
@@ -1234,14 +1247,24 @@ class TaxWorldEnv(LanguageWorld):
             )
         me = self._seat[agent]
         previous = float(self.last_hours[me]) if self.last_hours[me] >= 0 else min(FIRST_HOURS_FALLBACK, self.max_hours)
+        if self.phase == PHASE_CANDIDACY:
+            return Choice(
+                instruction="Run for election or abstain. End your reply with 'Answer: run' or 'Answer: abstain'.",
+                fallback=self._worker_action(agent, hours=previous),
+                labels=("run", "abstain"),
+                actions=(self._worker_action(agent, hours=previous, platform=np.zeros(k, np.int64)),
+                         self._worker_action(agent, hours=previous)),
+                allowed_words=("abstain",),
+            )
         if self.phase == PHASE_PLATFORM:
             example = "[" + ", ".join(["10", "0", "-10"][i % 3] for i in range(k)) + "]"
             return Platform(
                 instruction=(
-                    f"Run for election or abstain. End your reply with 'Answer: run {example}' ({k} changes in bracket "
-                    "order, each one of -20, -10, 0, 10, 20) or 'Answer: abstain'."
+                    f"Choose your platform. End your reply with 'Answer: run {example}' ({k} changes in bracket "
+                    "order, each one of -20, -10, 0, 10, 20)."
                 ),
-                fallback=self._worker_action(agent, hours=previous),
+                # a candidate whose platform cannot be read runs on changing nothing (counted)
+                fallback=self._worker_action(agent, hours=previous, platform=np.zeros(k, np.int64)),
                 n_brackets=k,
                 make_action=lambda deltas: self._worker_action(agent, hours=previous, platform=deltas),
             )

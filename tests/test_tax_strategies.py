@@ -291,7 +291,7 @@ def test_democratic_workers_abstain_and_then_work():
                       planner="seat")
     observations, _ = env.reset(seed=0)
     agents = {a: FixedHoursTaxWorker(hours=30) for a in env.possible_agents}
-    observations, infos, actions = _work_step(env, observations, agents)  # the platform step
+    observations, infos, actions = _work_step(env, observations, agents)  # the candidacy step
     assert [a.raw_text for a in actions] == ["Answer: abstain"] * 2 and not any(a.fallback_used for a in actions)
     assert infos["worker_0"]["ran"] == 0 and infos["worker_0"]["n_candidates"] == 0
     _, infos, _ = _work_step(env, observations, agents)  # nobody ran: no vote, a work step

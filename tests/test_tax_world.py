@@ -325,17 +325,27 @@ def _democracy(seed: int, votes: list[int]) -> TaxWorldEnv:
     env = _small(scenario="democratic", initial_rates=50.0)
     env.reset(seed=seed)
     assert env.possible_agents == env.workers and env.deciders() == env.workers
-    platform = {a: env.action_spec(a) for a in env.workers}
+    # candidacy: every worker runs or abstains (two answers)
+    candidacy = {a: env.action_spec(a) for a in env.workers}
+    assert isinstance(candidacy["worker_0"], Choice) and list(candidacy["worker_0"].labels) == ["run", "abstain"]
+    answers = {"worker_0": "Answer: run", "worker_1": "I will stand.\nAnswer: run", "worker_2": "Answer: abstain"}
+    *_, infos = env.step({a: candidacy[a].parse(answers[a]) for a in env.workers})
+    assert infos["worker_0"]["phase"] == "candidacy"
+    assert [infos[a]["ran"] for a in env.workers] == [1, 1, 0] and infos["worker_0"]["n_candidates"] == 2
+    # platforms: only the candidates decide
+    assert env.deciders() == ["worker_0", "worker_1"]
+    platform = {a: env.action_spec(a) for a in env.deciders()}
     assert isinstance(platform["worker_0"], Platform)
     acts = {
         "worker_0": platform["worker_0"].parse("Answer: run [10, 0, -10]"),
-        "worker_1": platform["worker_1"].parse("Answer: run [-20, -20, -20]"),
-        "worker_2": platform["worker_2"].parse("I'd rather not.\nAnswer: abstain"),
+        "worker_1": platform["worker_1"].parse("Answer: [-20, -20, -20]"),
+        "worker_2": env.idle_action("worker_2"),
     }
     *_, infos = env.step(acts)
-    assert [infos[a]["ran"] for a in env.workers] == [1, 1, 0] and infos["worker_0"]["n_candidates"] == 2
+    assert infos["worker_0"]["phase"] == "platform" and infos["worker_0"]["n_candidates"] == 2
     ballot = env.action_spec("worker_2")
     assert isinstance(ballot, Choice) and list(ballot.labels) == ["worker_0", "worker_1"]
+    assert "worker_0: [+10, 0, -10]" in env.describe("worker_2") or "worker_0" in env.describe("worker_2")
     env.step({a: env._worker_action(a, hours=0.0, vote=v) for a, v in zip(env.workers, votes)})
     return env
 
@@ -373,14 +383,27 @@ def test_nobody_running_skips_the_vote():
 
 def test_platform_parse_errors():
     spec = Platform(instruction="x", fallback=None, n_brackets=3)
-    with pytest.raises(ActionParseError, match="not both"):
-        spec.parse("Answer: abstain 10 0 0")
+    with pytest.raises(ActionParseError, match="You are a candidate now"):
+        spec.parse("Answer: abstain")
     with pytest.raises(ActionParseError, match="3 numbers"):
         spec.parse("Answer: run [10]")
     options = spec.options()
-    assert len(options) == 126 and options[0] == "Answer: abstain" and options[1] == "Answer: run [-20, -20, -20]"
-    assert spec.action_for_option(0) is None
+    assert len(options) == 125 and options[0] == "Answer: run [-20, -20, -20]"
     np.testing.assert_array_equal(spec.action_for_option(87), spec.parse(options[87]))
+
+
+def test_a_candidate_whose_platform_cannot_be_read_runs_on_no_change():
+    env = _small(scenario="democratic", initial_rates=50.0)
+    env.reset(seed=0)
+    env.step({a: env.action_spec(a).parse("Answer: run" if a == "worker_1" else "Answer: abstain") for a in env.workers})
+    spec = env.action_spec("worker_1")
+    with pytest.raises(ActionParseError):
+        spec.parse("I am not sure.")
+    acts = {a: env.idle_action(a) for a in env.workers} | {"worker_1": spec.fallback}
+    env.step(acts)
+    env.step({a: env._worker_action(a, hours=0.0, vote=1) for a in env.workers})
+    assert env.leader == 1
+    np.testing.assert_array_equal(env.rates, [50.0, 50.0, 50.0])  # elected on "no change"
 
 
 # --------------------------------------------------------------------------------------------
