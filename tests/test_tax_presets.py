@@ -46,7 +46,7 @@ def test_the_presets_give_the_planner_seat_to_the_model_and_the_workers_to_their
     icrl = preset("tax_icrl")
     workers, planner = icrl.groups
     assert (workers.kind, workers.strategy, workers.seats) == ("scripted", "tax_rational", 100)
-    assert (planner.kind, planner.decision, planner.seats, planner.max_retries) == ("llm", "generate", None, 1)
+    assert (planner.kind, planner.decision, planner.seats, planner.max_retries) == ("llm", "score", None, 1)
     assert icrl.world.kwargs["n_workers"] == 100 and icrl.world.kwargs["planner"] == "seat"
     # tax_bounded: five LLM workers (scored hours + YES/NO, census personas), then the LLM planner (generated)
     bounded = preset("tax_bounded")
@@ -126,7 +126,7 @@ def icrl_with_script(tmp_path, answers, **overrides):
     script.write_text("\n---\n".join(answers))
     return preset("tax_icrl", **{
         "world.kwargs.n_workers": 4, "world.kwargs.n_steps": 6, "world.kwargs.tax_year": 2,
-        "agents.0.seats": 4, "agents.1.backend": f"scripted:{script}", **overrides,
+        "agents.0.seats": 4, "agents.1.backend": f"scripted:{script}", "agents.1.decision": "generate", **overrides,
     })
 
 
