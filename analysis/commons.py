@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .metrics import equality, valid_decision_counts, with_nan_reasons
+from .metrics import equality, flag_column, require_columns, valid_decision_counts, with_nan_reasons
 
 __all__ = [
     "CPR_WORLD_ID",
@@ -195,19 +195,6 @@ def norm_similarity(efforts: Iterable[float]) -> float:
 # --- frames ------------------------------------------------------------------------------
 
 
-def _require(steps: pd.DataFrame, columns: Iterable[str], world: str) -> None:
-    missing = [column for column in columns if column not in steps.columns]
-    if missing:
-        raise ValueError(f"steps lacks the column(s) {missing}; is this a {world} run?")
-
-
-def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
-    """A boolean column; missing values (and a missing column) read as False."""
-    if column not in frame:
-        return pd.Series(False, index=frame.index)
-    return frame[column].astype("boolean").fillna(False).astype(bool)
-
-
 def _ordered(steps: pd.DataFrame) -> pd.DataFrame:
     return steps.sort_values(["episode", "step", "agent"], kind="stable")
 
@@ -217,9 +204,9 @@ def harvest_rows(steps: pd.DataFrame, *, own_choices: bool = False) -> pd.DataFr
     agent-round. ``own_choices`` also drops the rows where the world applied its fallback."""
     rows = steps[steps["phase"] == HARVEST_PHASE]
     if "present" in rows:
-        rows = rows[_flag(rows, "present")]
+        rows = rows[flag_column(rows, "present")]
     if own_choices:
-        rows = rows[~_flag(rows, "fallback_used")]
+        rows = rows[~flag_column(rows, "fallback_used")]
     return rows
 
 
@@ -232,7 +219,7 @@ def _horizon(steps: pd.DataFrame, given: int | None, default: int, name: str) ->
         if last > int(given):
             raise ValueError(f"{name}={given} but the records reach round {last}; pass the run's {name}")
         return int(given)
-    collapsed_episodes = set(steps.loc[_flag(steps, "collapsed"), "episode"])
+    collapsed_episodes = set(steps.loc[flag_column(steps, "collapsed"), "episode"])
     survivors = steps[~steps["episode"].isin(collapsed_episodes)]
     return int(survivors["round"].max()) if len(survivors) else default
 
@@ -240,7 +227,7 @@ def _horizon(steps: pd.DataFrame, given: int | None, default: int, name: str) ->
 def agent_gains(steps: pd.DataFrame) -> pd.DataFrame:
     """Gains ``R_i``: one row per (episode, agent) with the agent's total granted harvest,
     for every agent with at least one (present) harvest row. Columns episode, agent, gain."""
-    _require(steps, ("episode", "agent", "phase", "harvest"), "commons")
+    require_columns(steps, ("episode", "agent", "phase", "harvest"), "commons")
     rows = harvest_rows(steps)
     gains = rows.groupby(["episode", "agent"], sort=True)["harvest"].sum().astype(float)
     return gains.rename("gain").reset_index()
@@ -251,8 +238,8 @@ def stock_by_round(steps: pd.DataFrame) -> pd.DataFrame:
     ``stock`` (after the round's last step, regrowth included), ``stock_after_harvest`` (when
     recorded, else NaN), ``collapsed`` (the round ended in collapse), and
     ``collapse_threshold`` (NaN when not recorded)."""
-    _require(steps, ("episode", "step", "round", "stock_before", "stock"), "commons")
-    ordered = _ordered(steps).assign(collapsed=_flag(steps, "collapsed"))
+    require_columns(steps, ("episode", "step", "round", "stock_before", "stock"), "commons")
+    ordered = _ordered(steps).assign(collapsed=flag_column(steps, "collapsed"))
     for column in ("stock_after_harvest", "collapse_threshold"):
         if column not in ordered:
             ordered[column] = math.nan
@@ -276,8 +263,8 @@ def _mean(values: Iterable[float]) -> float:
 
 def _episode_outcome(episode: pd.DataFrame, harvests: pd.DataFrame, horizon: int, yield_column: str) -> dict[str, Any]:
     """What GovSim and CPR share: survival, gains, efficiency, equality."""
-    months = survival_time(episode["round"], _flag(episode, "collapsed"))
-    collapsed = bool(_flag(episode, "collapsed").any())
+    months = survival_time(episode["round"], flag_column(episode, "collapsed"))
+    collapsed = bool(flag_column(episode, "collapsed").any())
     gains = harvests.groupby("agent")["harvest"].sum().astype(float)
     first_round = harvests[harvests["round"] == harvests["round"].min()] if len(harvests) else episode
     sustainable = float(first_round[yield_column].iloc[0])
@@ -298,7 +285,7 @@ def commons_episodes(steps: pd.DataFrame, n_months: int | None = None) -> pd.Dat
     """GovSim metrics per episode: one row per episode with columns episode, survival_time,
     survived, collapsed, gain, total_harvest, efficiency, equality, over_usage (NaN when no
     agent decided a harvest itself)."""
-    _require(steps, GOVSIM_COLUMNS, GOVSIM_WORLD_ID)
+    require_columns(steps, GOVSIM_COLUMNS, GOVSIM_WORLD_ID)
     horizon = _horizon(steps, n_months, DEFAULT_N_MONTHS, "n_months")
     rows = []
     for _, episode in _ordered(steps).groupby("episode", sort=True):
@@ -365,7 +352,7 @@ def norm_similarity_by_round(steps: pd.DataFrame) -> pd.DataFrame:
     """CPR norm similarity per (episode, round), from the efforts of the harvest step (agents'
     own choices; fallbacks left out). Columns episode, round, norm_similarity (NaN for a round
     with fewer than two efforts), mean_effort, min_effort, max_effort."""
-    _require(steps, ("episode", "round", "phase", "effort"), CPR_WORLD_ID)
+    require_columns(steps, ("episode", "round", "phase", "effort"), CPR_WORLD_ID)
     rows = harvest_rows(steps, own_choices=True)
     rows = rows[rows["effort"] >= 0]
     grouped = rows.groupby(["episode", "round"], sort=True)["effort"]
@@ -383,7 +370,7 @@ def cpr_episodes(steps: pd.DataFrame, n_rounds: int | None = None) -> pd.DataFra
     total_harvest, efficiency, equality, sanction_rate, norm_adherence, over_usage,
     norm_similarity (mean over rounds), final_norm_similarity, mean_group_norm (NaN where
     undefined)."""
-    _require(steps, CPR_COLUMNS, CPR_WORLD_ID)
+    require_columns(steps, CPR_COLUMNS, CPR_WORLD_ID)
     horizon = _horizon(steps, n_rounds, DEFAULT_N_ROUNDS, "n_rounds")
     similarity = norm_similarity_by_round(steps)
     rows = []
@@ -391,9 +378,9 @@ def cpr_episodes(steps: pd.DataFrame, n_rounds: int | None = None) -> pd.DataFra
         harvests = harvest_rows(episode)
         row = _episode_outcome(episode, harvests, horizon, "max_sustainable_yield")
         chosen = harvest_rows(episode, own_choices=True)
-        row["sanction_rate"] = float(_flag(chosen, "sanctioned").mean()) if len(chosen) else math.nan
+        row["sanction_rate"] = float(flag_column(chosen, "sanctioned").mean()) if len(chosen) else math.nan
         row["norm_adherence"] = norm_adherence(chosen["harvest"], chosen["group_norm"].astype(float))
-        row["over_usage"] = float(_flag(chosen, "over_norm").mean()) if len(chosen) else math.nan
+        row["over_usage"] = float(flag_column(chosen, "over_norm").mean()) if len(chosen) else math.nan
         rounds = similarity[similarity["episode"] == episode_id]["norm_similarity"].dropna()
         row["norm_similarity"] = float(rounds.mean()) if len(rounds) else math.nan
         row["final_norm_similarity"] = float(rounds.iloc[-1]) if len(rounds) else math.nan

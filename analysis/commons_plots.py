@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from . import commons
-from .plots import StepsInput, _as_runs, _finish, _missing, _new_figure, note_figure
+from .plots import StepsInput, _as_runs, _finish, _missing, _new_figure, episode_series, integer_axis, note_figure, series_style
 
 __all__ = [
     "commons_cell_figures",
@@ -46,30 +45,6 @@ __all__ = [
 _LEGEND_MAX_SERIES = 10
 
 
-def _series(runs: Mapping[str, pd.DataFrame]) -> list[tuple[str, pd.DataFrame]]:
-    """(label, steps of one episode) for every episode of every non-empty run."""
-    several_runs = sum(not frame.empty for frame in runs.values()) > 1
-    found = []
-    for label, frame in runs.items():
-        if frame.empty:
-            continue
-        episodes = sorted(frame["episode"].unique())
-        for episode in episodes:
-            name = label if len(episodes) == 1 else f"{label} ep {episode}" if several_runs else f"episode {episode}"
-            found.append((name, frame[frame["episode"] == episode]))
-    return found
-
-
-def _style(count: int) -> dict:
-    return {"linewidth": 1.0 if count > 1 else 1.8, "alpha": 0.7 if count > 1 else 1.0}
-
-
-def _round_axis(axes, xlabel: str = "round") -> None:
-    axes.set_xlabel(xlabel)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-
-
 def plot_stock(steps: StepsInput, path: str | Path | None = None) -> Figure:
     """The resource stock over rounds: after each round (regrowth included; at a collapse the
     stock that was left), starting at x = 0 with the initial stock. One line per series, the
@@ -79,10 +54,10 @@ def plot_stock(steps: StepsInput, path: str | Path | None = None) -> Figure:
     reason = _missing(runs, ("episode", "step", "round", "stock_before", "stock"))
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     figure = _new_figure()
     axes = figure.add_subplot()
-    style = _style(len(series))
+    style = series_style(len(series))
     thresholds: set[float] = set()
     collapses = 0
     for label, frame in series:
@@ -101,7 +76,7 @@ def plot_stock(steps: StepsInput, path: str | Path | None = None) -> Figure:
     axes.set_ylim(bottom=0)
     axes.set_ylabel("stock")
     axes.set_title(f"{title} ({collapses} of {len(series)} collapsed)" if len(series) > 1 else title)
-    _round_axis(axes, "round (0 = start)")
+    integer_axis(axes, "round (0 = start)")
     if len(series) <= _LEGEND_MAX_SERIES:
         axes.legend(fontsize="small")
     return _finish(figure, path)
@@ -116,7 +91,7 @@ def plot_harvests(steps: StepsInput, path: str | Path | None = None) -> Figure:
     reason = _missing(runs, ("episode", "round", "agent", "phase", "harvest"))
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     rows = pd.concat(
         [commons.harvest_rows(frame).assign(series=label) for label, frame in series], ignore_index=True
     )
@@ -137,7 +112,7 @@ def plot_harvests(steps: StepsInput, path: str | Path | None = None) -> Figure:
             axes.plot(table.index.to_numpy(), table[agent].to_numpy(), marker="o", markersize=3, label=agent)
         axes.set_title(f"{title} (mean over {len(series)} episodes)")
     axes.set_ylabel("harvest")
-    _round_axis(axes)
+    integer_axis(axes)
     if len(table.columns) <= 12:
         axes.legend(fontsize="small")
     return _finish(figure, path)
@@ -152,10 +127,10 @@ def plot_norms(steps: StepsInput, path: str | Path | None = None) -> Figure:
     reason = _missing(runs, ("episode", "step", "round", "phase", "effort", "group_norm"))
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     figure = _new_figure(7.0, 7.5)
     norm_axes, effort_axes, similarity_axes = figure.subplots(3, 1, sharex=True)
-    style = _style(len(series))
+    style = series_style(len(series))
     band_alpha = max(0.05, 0.25 / len(series))
     any_norm = False
     for index, (label, frame) in enumerate(series):
@@ -187,7 +162,7 @@ def plot_norms(steps: StepsInput, path: str | Path | None = None) -> Figure:
     similarity_axes.set_ylabel("similarity")
     similarity_axes.set_ylim(-0.02, 1.02)
     for axes in (norm_axes, effort_axes, similarity_axes):
-        _round_axis(axes)
+        integer_axis(axes)
     for axes in (norm_axes, effort_axes):  # the shared round axis is labelled once, at the bottom
         axes.set_xlabel("")
     if 1 < len(series) <= _LEGEND_MAX_SERIES:
@@ -204,7 +179,7 @@ def plot_requests(steps: StepsInput, path: str | Path | None = None) -> Figure:
     reason = _missing(runs, ("episode", "round", "phase", "requested", "threshold"))
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     rows = pd.concat([commons.harvest_rows(frame, own_choices=True) for _, frame in series], ignore_index=True)
     rows = rows[rows["requested"] >= 0]
     if rows.empty:
@@ -224,7 +199,7 @@ def plot_requests(steps: StepsInput, path: str | Path | None = None) -> Figure:
     axes.set_title(title if len(series) == 1 else f"{title} ({len(series)} episodes)")
     axes.set_ylabel("harvest request")
     axes.set_ylim(bottom=0)
-    _round_axis(axes, "month")
+    integer_axis(axes, "month")
     axes.legend(fontsize="small")
     return _finish(figure, path)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,9 +41,11 @@ __all__ = [
     "equality",
     "equality_nan_reason",
     "find_runs",
+    "flag_column",
     "gini",
     "llm_call_stats",
     "load_run",
+    "require_columns",
     "valid_decision_counts",
     "with_nan_reasons",
 ]
@@ -129,7 +131,14 @@ def _finished(root: Path, run_dir: Path) -> bool:
     return (run_dir / "complete.json").is_file() or not (run_dir / "run_id").is_file()
 
 
-def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
+def require_columns(steps: pd.DataFrame, columns: Iterable[str], world: str) -> None:
+    """A ``ValueError`` naming the columns ``steps`` lacks, for a world's metrics."""
+    missing = [column for column in columns if column not in steps.columns]
+    if missing:
+        raise ValueError(f"steps lacks the column(s) {missing}; is this a {world} run?")
+
+
+def flag_column(frame: pd.DataFrame, column: str) -> pd.Series:
     """A boolean column, with missing values read as False."""
     return frame[column].fillna(False).astype(bool)
 
@@ -141,9 +150,9 @@ def decision_stats(steps: pd.DataFrame) -> dict[str, Any]:
     ``parse_failures`` sums the failed answers (a decision retried twice counts 2);
     ``fallback_rate = fallbacks / decisions`` (0.0 when there were no decisions).
     """
-    decisions = int(_flag(steps, "decided").sum()) if "decided" in steps else len(steps)
+    decisions = int(flag_column(steps, "decided").sum()) if "decided" in steps else len(steps)
     parse_failures = int(steps["parse_failures"].fillna(0).sum()) if "parse_failures" in steps else 0
-    fallbacks = int(_flag(steps, "fallback_used").sum()) if "fallback_used" in steps else 0
+    fallbacks = int(flag_column(steps, "fallback_used").sum()) if "fallback_used" in steps else 0
     return {
         "decisions": decisions,
         "parse_failures": parse_failures,
@@ -224,7 +233,7 @@ def llm_call_stats(llm_calls: pd.DataFrame) -> dict[str, Any]:
     def total(column: str) -> float:
         return float(llm_calls[column].fillna(0).sum()) if column in llm_calls and calls else 0.0
 
-    cached = int(_flag(llm_calls, "cached").sum()) if "cached" in llm_calls else 0
+    cached = int(flag_column(llm_calls, "cached").sum()) if "cached" in llm_calls else 0
     errors = int((llm_calls["error"].fillna("").astype(str) != "").sum()) if "error" in llm_calls else 0
     return {
         "calls": calls,

@@ -32,7 +32,9 @@ from .metrics import decisions_by_generation
 __all__ = [
     "StepsInput",
     "donor_game_figures",
+    "episode_series",
     "figure_to_data_uri",
+    "integer_axis",
     "note_figure",
     "plot_average_final_resources",
     "plot_decision_failures",
@@ -40,6 +42,7 @@ __all__ = [
     "plot_punishment_rate",
     "plot_share_by_round",
     "punishment_possible",
+    "series_style",
 ]
 
 #: the steps of one run, or of several runs keyed by a label
@@ -262,3 +265,29 @@ def donor_game_figures(steps: StepsInput, world_kwargs: Mapping[str, Any] | None
     if punishment_possible(_as_runs(steps), world_kwargs):
         figures.append(("Punishment use", plot_punishment_rate(steps)))
     return figures
+
+
+def episode_series(runs: Mapping[str, pd.DataFrame]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, steps of one episode) for every episode of every non-empty run."""
+    several_runs = sum(not frame.empty for frame in runs.values()) > 1
+    found = []
+    for label, frame in runs.items():
+        if frame.empty:
+            continue
+        episodes = sorted(frame["episode"].unique())
+        for episode in episodes:
+            name = label if len(episodes) == 1 else f"{label} ep {episode}" if several_runs else f"episode {episode}"
+            found.append((name, frame[frame["episode"] == episode]))
+    return found
+
+
+def series_style(count: int, alpha: float = 0.7) -> dict:
+    """Line width and transparency for one of ``count`` series (one series drawn bold)."""
+    return {"linewidth": 1.0 if count > 1 else 1.8, "alpha": alpha if count > 1 else 1.0}
+
+
+def integer_axis(axes, xlabel: str = "round") -> None:
+    """An x axis of whole rounds or steps, labelled, with a light grid."""
+    axes.set_xlabel(xlabel)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(alpha=0.3)

@@ -76,7 +76,7 @@ import pandas as pd
 from dilemmazoo.envs import tax as tax_math
 from dilemmazoo.envs.checks import check_choice
 
-from .metrics import valid_decision_counts, with_nan_reasons
+from .metrics import flag_column, require_columns, valid_decision_counts, with_nan_reasons
 
 __all__ = [
     "DESCRIPTIONS",
@@ -123,16 +123,7 @@ _DESCRIBED_BRACKETS = 10  # final_rate_j described for j below this (the named b
 
 
 def _require(steps: pd.DataFrame) -> None:
-    missing = [column for column in REQUIRED_COLUMNS if column not in steps.columns]
-    if missing:
-        raise ValueError(f"steps lacks the column(s) {missing}; is this a {WORLD_ID} run?")
-
-
-def _flag(frame: pd.DataFrame, column: str) -> pd.Series:
-    """A boolean column; missing values (and a missing column) read as False."""
-    if column not in frame:
-        return pd.Series(False, index=frame.index)
-    return frame[column].astype("boolean").fillna(False).astype(bool)
+    require_columns(steps, REQUIRED_COLUMNS, WORLD_ID)
 
 
 def _clock(steps: pd.DataFrame) -> str:
@@ -158,7 +149,7 @@ def worker_rows(steps: pd.DataFrame, *, own_choices: bool = False) -> pd.DataFra
     rows = work_rows(steps)
     rows = rows[rows["agent"].astype(str).str.startswith(WORKER_PREFIX)]
     if own_choices:
-        rows = rows[~_flag(rows, "fallback_used")]
+        rows = rows[~flag_column(rows, "fallback_used")]
     return rows
 
 
@@ -168,7 +159,7 @@ def _planner_fallback_steps(steps: pd.DataFrame) -> pd.DataFrame:
     step's ``tax_year`` and work-step number (a plan step carries the round it precedes)."""
     clock = _clock(steps)
     flagged = steps["planner_fallback"].fillna(0).astype(float) > 0
-    flagged |= (steps["agent"] == PLANNER) & _flag(steps, "fallback_used")
+    flagged |= (steps["agent"] == PLANNER) & flag_column(steps, "fallback_used")
     columns = list(dict.fromkeys(["episode", "step", "tax_year", clock]))
     return steps.loc[flagged, columns].drop_duplicates(["episode", "step"])
 
@@ -286,7 +277,7 @@ def _satisfaction(steps: pd.DataFrame) -> dict[str, float]:
     asked = workers[workers["satisfied"].astype(float) >= 0]
     if asked.empty:
         return {}
-    own = asked[~_flag(asked, "fallback_used")]
+    own = asked[~flag_column(asked, "fallback_used")]
     return {"satisfaction_rate": float((own["satisfied"].astype(float) == 1).mean()) if len(own) else math.nan}
 
 
@@ -294,7 +285,7 @@ def _planner_decisions(steps: pd.DataFrame) -> int:
     planner = steps[steps["agent"] == PLANNER]
     if planner.empty:
         return 0
-    return int(_flag(planner, "decided").sum()) if "decided" in planner else len(planner)
+    return int(flag_column(planner, "decided").sum()) if "decided" in planner else len(planner)
 
 
 def _undefined_metrics(rates: Sequence[str]) -> dict[str, Any]:

@@ -34,10 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from . import tax
-from .plots import StepsInput, _as_runs, _finish, _missing, _new_figure, note_figure
+from .plots import StepsInput, _as_runs, _finish, _missing, _new_figure, episode_series, integer_axis, note_figure, series_style
 
 __all__ = [
     "plot_distributions",
@@ -55,28 +54,8 @@ _SAEZ_INCOME_WORDS = {
 }
 
 
-def _series(runs: Mapping[str, pd.DataFrame]) -> list[tuple[str, pd.DataFrame]]:
-    """(label, steps of one episode) for every episode of every non-empty run."""
-    several_runs = sum(not frame.empty for frame in runs.values()) > 1
-    found = []
-    for label, frame in runs.items():
-        if frame.empty:
-            continue
-        episodes = sorted(frame["episode"].unique())
-        for episode in episodes:
-            name = label if len(episodes) == 1 else f"{label} ep {episode}" if several_runs else f"episode {episode}"
-            found.append((name, frame[frame["episode"] == episode]))
-    return found
-
-
-def _style(count: int) -> dict:
-    return {"linewidth": 1.0 if count > 1 else 1.8, "alpha": 0.8 if count > 1 else 1.0}
-
-
 def _step_axis(axes, xlabel: str = "work step") -> None:
-    axes.set_xlabel(xlabel)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
+    integer_axis(axes, xlabel)
 
 
 def _money(value: float) -> str:
@@ -116,7 +95,7 @@ def plot_tax_rates(steps: StepsInput, path: str | Path | None = None, *, bracket
     reason = _missing(runs, tax.REQUIRED_COLUMNS)
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     rates = tax.rate_columns(series[0][1])
     edges: np.ndarray | None
     skipped = ""
@@ -129,7 +108,7 @@ def plot_tax_rates(steps: StepsInput, path: str | Path | None = None, *, bracket
     rows = math.ceil(k / columns)
     figure = _new_figure(4.2 * columns + 0.6, 3.0 * rows + 0.6)
     panels = np.atleast_1d(figure.subplots(rows, columns, sharex=True, squeeze=False).ravel())
-    style = _style(len(series))
+    style = series_style(len(series), alpha=0.8)
     us_rates = tax.us_federal_reference(edges) if edges is not None else None
     saez_words = (f"Saez: {saez_method}, e = {_elasticity_text(elasticities)}, "
                   f"from {_SAEZ_INCOME_WORDS.get(saez_incomes, saez_incomes)}")
@@ -189,10 +168,10 @@ def plot_swf(steps: StepsInput, path: str | Path | None = None) -> Figure:
     reason = _missing(runs, tax.REQUIRED_COLUMNS)
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     figure = _new_figure(7.0, 6.0)
     panels = figure.subplots(len(tax.SWF_KINDS), 1, sharex=True)
-    style = _style(len(series))
+    style = series_style(len(series), alpha=0.8)
     for axes, (kind, words) in zip(panels, tax.SWF_KINDS.items()):
         for number, (label, frame) in enumerate(series):
             color = f"C{number % 10}"
@@ -236,7 +215,7 @@ def plot_distributions(steps: StepsInput, path: str | Path | None = None) -> Fig
     reason = _missing(runs, tax.REQUIRED_COLUMNS)
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     first_rows, last_rows = [], []
     for _, frame in series:
         workers = tax.worker_rows(frame)
@@ -289,10 +268,10 @@ def plot_equality_productivity(steps: StepsInput, path: str | Path | None = None
     reason = _missing(runs, tax.REQUIRED_COLUMNS)
     if reason:
         return note_figure(title, reason, path)
-    series = _series(runs)
+    series = episode_series(runs)
     figure = _new_figure(7.0, 7.0)
     equality_axes, productivity_axes, product_axes = figure.subplots(3, 1, sharex=True)
-    style = _style(len(series))
+    style = series_style(len(series), alpha=0.8)
     for number, (label, frame) in enumerate(series):
         color = f"C{number % 10}"
         table = tax.world_by_round(frame)
