@@ -144,6 +144,7 @@ class ScriptedPolicy(BatchPolicy):
         self.strategy = strategy
         self.params = dict(params or {})
         make_scripted(strategy, **self.params)  # fail early on bad config
+        self.act_many = _batch_actors().get(strategy)  # a whole step in one call, where the strategy has one
         self.agents: dict[str, Any] = {}
         self.member_params: dict[str, dict[str, Any]] = {}
         self.rules: dict[str, str] = {}
@@ -183,9 +184,8 @@ class ScriptedPolicy(BatchPolicy):
             self.agent(seat).reset(seat, text, rng)
 
     def act_batch(self, requests: list[Decision]) -> list[Action]:
-        act_many = _batch_actors().get(self.strategy)
-        if act_many is not None and requests:
-            return act_many([self.agent(r.agent_id) for r in requests], requests)
+        if self.act_many is not None and requests:
+            return self.act_many([self.agent(r.agent_id) for r in requests], requests)
         return [self.agent(r.agent_id).act(r) for r in requests]
 
     def write_strategies(self, prompts: list[str], rng: np.random.Generator) -> list[str]:
