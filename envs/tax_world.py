@@ -1155,7 +1155,7 @@ class TaxWorldEnv(LanguageWorld):
                 f"worker received a rebate of {_fmt_money(last.rebate)}."
             )
             own.append(
-                f"Last step you worked {_fmt(last.hours[me])} hours: income {_fmt_money(last.income[me])}, tax "
+                f"Your last step: {_fmt(last.hours[me])} hours, income {_fmt_money(last.income[me])}, tax "
                 f"{_fmt_money(last.tax[me])}, utility {_fmt_money(last.utility[me])}."
             )
         if self.leader >= 0:
@@ -1179,9 +1179,16 @@ class TaxWorldEnv(LanguageWorld):
             )
             lines.append(f"The candidates and their platforms (changes per bracket): {listed}. Vote for one of them.")
         elif self.phase == PHASE_WORK:
-            lines.append("Choose how many hours to work this step.")
             if self.bounded_rationality:
+                lines.append(f"Choose how many hours to work this step ({self._grid_words()}).")
                 lines.append("Also say whether you are satisfied with the tax policy (YES or NO).")
+            else:
+                # the answer format is shared by all workers, so it goes here, before the worker's own
+                # lines; the instruction after them is a short reminder
+                lines.append(
+                    f"Choose how many hours to work this step ({self._grid_words()}) and end your reply with "
+                    "'Answer: <hours>'."
+                )
         else:
             lines.append("The tax planner is setting the rates; wait.")
         return "\n".join(lines + own)
@@ -1290,9 +1297,10 @@ class TaxWorldEnv(LanguageWorld):
                 make_action=lambda hours, yes: self._worker_action(agent, hours=hours, satisfied=yes),
             )
         return Choice(
-            # the allowed hours are in the rules; a short instruction keeps each worker's own part of a
-            # batched prompt short (its skill and last step are the rest)
-            instruction=f"Choose your hours this step. End your reply with 'Answer: <hours>', {self._grid_words()}.",
+            # the allowed hours and the answer format are in the shared lines of describe(); a short
+            # instruction keeps each worker's own part of a batched prompt short (its skill and last
+            # step are the rest)
+            instruction="End your reply with 'Answer: <hours>'.",
             fallback=self._worker_action(agent, hours=previous),
             labels=tuple(_fmt(h) for h in self.hours_grid),
             actions=tuple(self._worker_action(agent, hours=h) for h in self.hours_grid),

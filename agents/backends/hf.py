@@ -79,6 +79,8 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transf
 
 import torch  # noqa: E402  (after the install hint above)
 
+from dilemmazoo.agents.backends import shared_prefix  # noqa: E402  (needs torch)
+
 __all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "weights_digest"]
 
 #: weights folders larger than this are not hashed (``weights_sha256`` is None); 4 GiB take ~10 s
@@ -315,6 +317,10 @@ class HFBackend(Backend):
         name: the identity used in records and cache keys (default ``hf:<model>``).
         min_shared_prefix: when all prompts of a score batch share at least this many leading
             tokens (the world's rules, say), that prefix is run once for the batch.
+        cascade_attention: hold that prefix once and attend to it as one block for all rows
+            (:mod:`~dilemmazoo.agents.backends.shared_prefix`) instead of copying it into every
+            row's cache. None (default): on a CPU, where it makes a 100-row batch about twice as
+            fast; True: always (an error where the model or PyTorch cannot); False: never.
         trust_remote_code: passed to ``from_pretrained``; off unless you trust the folder.
     """
 
@@ -333,12 +339,15 @@ class HFBackend(Backend):
         name: str | None = None,
         trust_remote_code: bool = False,
         min_shared_prefix: int = 32,
+        cascade_attention: bool | None = None,
     ):
         if max_batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("max_batch_size and max_batch_tokens must be positive")
         self.source = os.path.expanduser(str(model))
         self.gguf_file = gguf_file
         self.min_shared_prefix = min_shared_prefix
+        self.cascade_attention = cascade_attention
+        self._cascade_ok: bool | None = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.max_batch_size = max_batch_size
@@ -438,22 +447,58 @@ class HFBackend(Backend):
                 mask[row, width - len(s):] = 1
         return ids.to(self.device), mask.to(self.device)
 
+    def _cascade(self) -> bool:
+        """Whether batches with a shared prefix use shared-prefix attention (see
+        :mod:`~dilemmazoo.agents.backends.shared_prefix`): ``cascade_attention`` if set, else on a
+        CPU whose PyTorch has the fused kernel, for models that route attention through
+        transformers' attention interface (Llama, Qwen, Mistral, SmolLM and most others)."""
+        if self._cascade_ok is None:
+            model = self.loaded.model
+            fits = (
+                shared_prefix.available()
+                and getattr(model, "_supports_attention_backend", False)
+                and getattr(model.config, "num_key_value_heads", None) is not None
+                and model.config._attn_implementation == "sdpa"
+            )
+            wanted = self.device.type == "cpu" if self.cascade_attention is None else self.cascade_attention
+            if self.cascade_attention and not fits:
+                raise BackendError(
+                    f"cascade_attention=True, but {self.name} cannot use it (it needs PyTorch's fused CPU "
+                    "attention kernel and a model on transformers' sdpa attention interface)"
+                )
+            self._cascade_ok = bool(wanted and fits)
+        return self._cascade_ok
+
+    def _running(self, head):
+        """The context a forward pass over ``head`` runs in: shared-prefix attention for a
+        shared-prefix cache, nothing otherwise."""
+        if head is not None and shared_prefix.is_shared_prefix_cache(head):
+            return shared_prefix.active(self.loaded.model, head)
+        return contextlib.nullcontext()
+
     def _prefill_shared_prefix(self, sequences: list[list[int]]):
         """``(ids, mask, cache)`` for a batch, with a prefix common to all rows run only once.
 
         Seats of one world share their rules, so their prompts share a long prefix. The rows are
-        laid out as ``[prefix][pads][own tail]``: the prefix's KV cache is computed for one row
-        and copied to all, and the model continues from it (positions follow the mask, so the
-        pads in the middle are invisible). Without a long enough prefix: plain left padding and
-        no cache.
+        laid out as ``[prefix][pads][own tail]``: the prefix's KV cache is computed for one row,
+        and the model continues from it (positions follow the mask, so the pads in the middle are
+        invisible). With shared-prefix attention (:meth:`_cascade`) the cache holds the prefix
+        once and every forward pass over it must run inside :meth:`_running`; otherwise the
+        prefix's cache is copied to every row. Without a long enough prefix: plain left padding
+        and no cache.
         """
         shared = _common_prefix_length(sequences) if len(sequences) > 1 else 0
         if shared < self.min_shared_prefix:
             ids, mask = self._left_pad(sequences)
             return ids, mask, None
         prefix = torch.tensor([sequences[0][:shared]], device=self.device)
-        head = self.loaded.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
-        head.batch_repeat_interleave(len(sequences))
+        model = self.loaded.model
+        head = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+        if self._cascade():
+            groups = model.config.num_attention_heads // model.config.num_key_value_heads
+            head = shared_prefix.shared_prefix_cache(head, groups)  # the prefix held once
+        else:
+            head.batch_repeat_interleave(len(sequences))
         tail_ids, tail_mask = self._left_pad([s[shared:] for s in sequences])
         ids = torch.cat([prefix.expand(len(sequences), -1), tail_ids], dim=1)
         mask = torch.cat([torch.ones((len(sequences), shared), dtype=torch.long, device=self.device), tail_mask], dim=1)
@@ -488,10 +533,11 @@ class HFBackend(Backend):
             for batch in self._batches([len(p) for p in prompts], extra=params.max_tokens):
                 start = time.perf_counter()
                 ids, mask, head = self._prefill_shared_prefix([prompts[i] for i in batch])
-                output = loaded.model.generate(
-                    input_ids=ids, attention_mask=mask, past_key_values=head, generation_config=config,
-                    tokenizer=self.tokenizer,
-                )
+                with self._running(head):
+                    output = loaded.model.generate(
+                        input_ids=ids, attention_mask=mask, past_key_values=head, generation_config=config,
+                        tokenizer=self.tokenizer,
+                    )
                 latency = time.perf_counter() - start
                 new_tokens = output[:, ids.shape[1]:].tolist()
                 for row, i in enumerate(batch):
@@ -547,8 +593,9 @@ class HFBackend(Backend):
         ids, mask, head = self._prefill_shared_prefix([prompts[i] for i in batch])
         done = head.get_seq_length() if head is not None else 0
         positions = (mask.cumsum(-1) - 1)[:, done:].clamp(min=0)
-        out = model(input_ids=ids[:, done:], attention_mask=mask, position_ids=positions, past_key_values=head,
-                    use_cache=True, logits_to_keep=1)
+        with self._running(head):
+            out = model(input_ids=ids[:, done:], attention_mask=mask, position_ids=positions, past_key_values=head,
+                        use_cache=True, logits_to_keep=1)
         width = ids.shape[1]
         # the distribution of each reply's first token
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
@@ -604,8 +651,9 @@ class HFBackend(Backend):
             feed = tokens[:, :-1]  # the last token's prediction is never needed
             attention = torch.cat([mask[index], valid[:, :-1].long()], dim=1)
             positions = prompt_len[index, None] + torch.arange(length - 1, device=self.device)
-            out = model(input_ids=feed, attention_mask=attention, position_ids=positions,
-                        past_key_values=cache, use_cache=True)
+            with self._running(cache):
+                out = model(input_ids=feed, attention_mask=attention, position_ids=positions,
+                            past_key_values=cache, use_cache=True)
             rest = torch.log_softmax(out.logits.float(), dim=-1)
             logp[:, 1:] = rest.gather(2, tokens[:, 1:, None]).squeeze(2)
         totals = (logp * valid).sum(dim=1).tolist()

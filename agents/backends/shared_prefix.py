@@ -1,0 +1,174 @@
+"""Shared-prefix ("cascade") attention for a batch of prompts that begin alike.
+
+The seats of one world share their rules, so a batch of their prompts shares a long beginning.
+The plain way to run such a batch (``hf.py``, off a CPU) computes the prefix's keys and values
+once and copies them into every row: each row's cache then holds its own copy, every decoding
+step concatenates onto all of them, and every row's attention reads the prefix again. On a CPU
+that memory traffic costs more than the prompt tails themselves (100 rows x 400 shared tokens
+of SmolLM2-135M is about 0.9 GB of cache).
+
+Here the prefix is held once. Each attention layer splits its work in two:
+
+- every row's queries against the one prefix, as ONE long query sequence (``rows x queries``
+  long, no mask: the prefix is visible to every later token), and
+- each row's queries against its own tail (padding and causal order masked as usual),
+
+and merges the two partial softmaxes by their log-sum-exps:
+``out = (o_p e^(l_p - m) + o_t e^(l_t - m)) / (e^(l_p - m) + e^(l_t - m))`` with ``m`` the larger
+log-sum-exp. That is exact attention over ``[prefix, tail]`` (up to rounding), without any row's
+cache holding the prefix.
+
+The two partial attentions run through PyTorch's fused CPU kernel, which returns the
+log-sum-exp beside the output. :func:`available` says whether the running PyTorch has it;
+:mod:`hf` uses this path on the CPU only and the copying path elsewhere.
+
+Wiring: the cache's layers (:class:`SharedPrefixLayer`) keep the tail and report the full length
+(prefix + tail), so positions and masks come out as for a plain cache; the attention function is
+registered with transformers under :data:`ATTENTION` and finds the active cache through a
+context variable set by :func:`active`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+from collections.abc import Iterator
+
+import torch
+
+ATTENTION = "dilemmazoo_shared_prefix"
+
+_ACTIVE: contextvars.ContextVar["SharedPrefixCache | None"] = contextvars.ContextVar("shared_prefix_cache", default=None)
+_REGISTERED = False
+
+
+def _flash():
+    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def available() -> bool:
+    """Whether this PyTorch has the fused CPU attention that returns log-sum-exps."""
+    return _flash() is not None
+
+
+@functools.cache
+def _layer_classes():
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    class SharedPrefixLayer(DynamicLayer):
+        """A cache layer holding one shared prefix (batch 1) and each row's own tail."""
+
+        def __init__(self, prefix_keys: torch.Tensor, prefix_values: torch.Tensor, groups: int):
+            super().__init__()
+            # the prefix, with its key/value heads repeated to the query heads once, here
+            self.prefix_keys = prefix_keys.repeat_interleave(groups, dim=1) if groups > 1 else prefix_keys
+            self.prefix_values = prefix_values.repeat_interleave(groups, dim=1) if groups > 1 else prefix_values
+            self.prefix_length = prefix_keys.shape[-2]
+
+        def get_seq_length(self) -> int:
+            return self.prefix_length + super().get_seq_length()
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return self.get_seq_length() + query_length, 0
+
+        # crop, batch_repeat_interleave and batch_select_indices act on the tail, as they should:
+        # the prefix is the same for every row
+
+    class SharedPrefixCache(DynamicCache):
+        """A cache whose layers share one prefix across the batch (see the module docstring)."""
+
+        def __init__(self, prefix_cache, groups: int):
+            super().__init__()
+            self.layers = [
+                SharedPrefixLayer(layer.keys, layer.values, groups) for layer in prefix_cache.layers
+            ]
+            self.layer_class_to_replicate = None
+
+    return SharedPrefixLayer, SharedPrefixCache
+
+
+def is_shared_prefix_cache(cache) -> bool:
+    """Whether ``cache`` was made by :func:`shared_prefix_cache`."""
+    return bool(cache.layers) and isinstance(cache.layers[0], _layer_classes()[0])
+
+
+def shared_prefix_cache(prefix_cache, groups: int):
+    """A cache continuing from ``prefix_cache`` (a one-row cache of the shared prefix) for any
+    number of rows; ``groups`` is query heads per key/value head."""
+    _, cache_class = _layer_classes()
+    return cache_class(prefix_cache, groups)
+
+
+def _register() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(ATTENTION, shared_prefix_attention)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+    _REGISTERED = True
+
+
+@contextlib.contextmanager
+def active(model, cache) -> Iterator[None]:
+    """Run ``model`` with shared-prefix attention over ``cache`` inside the block (the caller
+    holds the model's lock: the attention implementation is switched for the block only)."""
+    _register()
+    config = model.config
+    before = config._attn_implementation
+    token = _ACTIVE.set(cache)
+    config._attn_implementation = ATTENTION
+    try:
+        yield
+    finally:
+        config._attn_implementation = before
+        _ACTIVE.reset(token)
+
+
+def shared_prefix_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """Attention over ``[shared prefix, own tail]`` for every row (see the module docstring).
+
+    ``query``: (rows, heads, q, dim); ``key``/``value``: each row's tail, (rows, kv_heads, t, dim);
+    ``attention_mask``: a boolean (rows, 1, q, prefix + t) mask (True = attend), or None when the
+    tail needs no mask (one query, or a causal tail as long as the query)."""
+    cache = _ACTIVE.get()
+    if cache is None:
+        raise RuntimeError("shared-prefix attention ran without an active shared-prefix cache")
+    layer = cache.layers[module.layer_idx]
+    flash = _flash()
+    rows, heads, q, dim = query.shape
+    groups = heads // key.shape[1]
+    if groups > 1:
+        key = key.repeat_interleave(groups, dim=1)
+        value = value.repeat_interleave(groups, dim=1)
+    prefix = layer.prefix_length
+    # 1. all rows' queries as one sequence against the one prefix: no mask, one fused call
+    flat = query.transpose(0, 1).reshape(1, heads, rows * q, dim)
+    out_p, lse_p = flash(flat, layer.prefix_keys, layer.prefix_values, 0.0, False, scale=scaling)
+    out_p = out_p.reshape(heads, rows, q, dim).transpose(0, 1)
+    lse_p = lse_p.reshape(heads, rows, q).transpose(0, 1)
+    # 2. each row's queries against its own tail
+    tail = key.shape[-2]
+    if attention_mask is None:
+        if q > 1 and q != tail:
+            raise RuntimeError("shared-prefix attention needs a mask when the query is shorter than the tail")
+        out_t, lse_t = flash(query, key, value, 0.0, q > 1, scale=scaling)
+    else:
+        if attention_mask.dtype != torch.bool:
+            raise RuntimeError(f"shared-prefix attention expects a boolean mask, got {attention_mask.dtype}")
+        mask = attention_mask[..., prefix:]
+        # the fused kernel takes an additive mask of the query's dtype; on a fully masked row (a
+        # padding query, which sees only the prefix) it returns 0 with a log-sum-exp of 0, so
+        # that row's tail weight is set to zero below
+        additive = torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill_(~mask, float("-inf"))
+        out_t, lse_t = flash(query, key, value, 0.0, False, attn_mask=additive, scale=scaling)
+        lse_t = lse_t.masked_fill(~mask.any(dim=-1), float("-inf"))
+    # 3. merge the two softmaxes
+    top = torch.maximum(lse_p, lse_t)
+    w_p = torch.exp(lse_p - top).unsqueeze(-1)
+    w_t = torch.exp(lse_t - top).unsqueeze(-1)
+    merged = (out_p.float() * w_p + out_t.float() * w_t) / (w_p + w_t)
+    return merged.to(query.dtype).transpose(1, 2).contiguous(), None
