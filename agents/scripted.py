@@ -13,7 +13,8 @@ Other worlds' scripted agents live beside their worlds' strategies and are found
 :func:`make_scripted`: matrix games, the splitting worlds, GovSim's commons (``commons_sustainable``,
 ``commons_greedy``, ``commons_fixed_amount``, ``commons_conditional_cooperator``), the effort CPR's
 (``cpr_rule_based``, ``cpr_fixed_effort``), the gridworlds' (``grid_random``, ``grid_bfs``,
-``grid_cleaner``, ``grid_roles``).
+``grid_cleaner``, ``grid_roles``), the team-production world's (``team_equilibrium``,
+``team_fixed_effort``, ``team_free_rider``, ``team_full_effort``).
 
 :class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
 interfaces; their strategies are parameters, so they write no strategy text.
@@ -93,9 +94,10 @@ def _world_strategies() -> dict[str, type]:
     from dilemmazoo.agents.grid_strategies import GRID_STRATEGIES
     from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
     from dilemmazoo.agents.tax_strategies import TAX_STRATEGIES
+    from dilemmazoo.agents.team_strategies import TEAM_STRATEGIES
 
     commons = {f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}
-    return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES, **TAX_STRATEGIES}
+    return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES, **TAX_STRATEGIES, **TEAM_STRATEGIES}
 
 
 def _batch_actors() -> dict:

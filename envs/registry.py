@@ -26,6 +26,7 @@ register("parallel", "dilemmazoo/gathering-v0", entry_point="dilemmazoo.envs.gri
 register("parallel", "dilemmazoo/repeated-game-v0", entry_point="dilemmazoo.envs.repeated_game:RepeatedGameEnv")
 register("parallel", "dilemmazoo/split-nocomm-v0", entry_point="dilemmazoo.envs.split_nocomm:SplitNoCommEnv")
 register("parallel", "dilemmazoo/tax-world-v0", entry_point="dilemmazoo.envs.tax_world:TaxWorldEnv")
+register("parallel", "dilemmazoo/team-production-v0", entry_point="dilemmazoo.envs.team_production:TeamProductionEnv")
 register("parallel", "dilemmazoo/trust-split-v0", entry_point="dilemmazoo.envs.trust_split:TrustSplitEnv")
 
 _VERSIONED = re.compile(r"^(?P<name>.+)-v(?P<version>\d+)$")
