@@ -428,6 +428,8 @@ def sweep_table(*, omega: Any = PAPER_SWEEP["omega"], beta: Any = PAPER_SWEEP["b
     _model(axes["omega"], axes["beta"], axes["c"], axes["n"], phi_b, phi_c)
     _values("theta", axes["theta"], low=0.0, high=1.0)
     low, high = _range(a_min, a_max)
+    if isinstance(ratio_thetas, (str, bytes)) or not isinstance(ratio_thetas, Sequence) or len(ratio_thetas) != 2:
+        raise ValueError(f"ratio_thetas must be two loyalties (high, low), got {ratio_thetas!r}")
     theta_high, theta_low = (float(_values("ratio_thetas", t, low=0.0, high=1.0)) for t in ratio_thetas)
     theta_synergy = float(_values("synergy_theta", synergy_theta, low=0.0, high=1.0))
     phi_b_ = float(_values("phi_b", phi_b, low=0.0))

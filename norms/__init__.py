@@ -12,6 +12,7 @@ import importlib
 from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, StrategyWriter, UtilityTransform
 from dilemmazoo.norms.cultural_evolution import CulturalEvolution
 from dilemmazoo.norms.institutions import INSTITUTIONS, CostlyPunishment
+from dilemmazoo.norms.loyalty import LoyaltyUtility
 from dilemmazoo.norms.social_learning import SocialLearning
 from dilemmazoo.norms.utilities import InequityAversion, WelfareInternalization
 
@@ -73,6 +74,7 @@ def make_utility(name: str, **kwargs) -> UtilityTransform:
 
 register_utility("inequity_aversion", InequityAversion)
 register_utility("welfare", WelfareInternalization)
+register_utility("loyalty", LoyaltyUtility)
 
 
 def list_norms() -> dict[str, str]:
@@ -89,6 +91,7 @@ __all__ = [
     "INSTITUTIONS",
     "InequityAversion",
     "Institution",
+    "LoyaltyUtility",
     "Member",
     "POPULATION_DYNAMICS",
     "PopulationDynamics",

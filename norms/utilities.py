@@ -11,7 +11,9 @@ Transforms (config ``utility: {name: ..., kwargs: {...}}``):
 
 - ``inequity_aversion`` -- :class:`InequityAversion`, Fehr & Schmidt (1999) on temporally
   smoothed rewards, as in Hughes et al. (2018);
-- ``welfare`` -- :class:`WelfareInternalization`, a weight on the group's mean reward.
+- ``welfare`` -- :class:`WelfareInternalization`, a weight on the group's mean reward;
+- ``loyalty`` -- :class:`dilemmazoo.norms.loyalty.LoyaltyUtility`, Pant & Yu's loyalty
+  (teammates' welfare and tolerance of one's own cost, per team; arXiv 2601.16237).
 
 Inequity aversion
 -----------------
