@@ -19,7 +19,8 @@ a defector sees ``k``; so each curve has ``n`` points, ``l = 0 .. n - 1``.
 **Payoff** = the world's own reward summed over one episode (a player's total reward per
 episode, before any utility transform), averaged over the role's members, the episodes and the
 seeds. In the repeated game that is the stage payoff times the number of rounds; in the Donor
-Game the final resources minus the endowment; in the commons the units harvested.
+Game the final resources minus the endowment; in the commons the units harvested; in team
+production the base payoff ``Q / n - c a_i`` summed over the rounds.
 
 Seats: in each episode the ``k`` cooperators take seats drawn at random (a permutation from
 ``numpy.random.default_rng([seed, k, episode])``), so worlds whose seats differ (the Donor
@@ -29,20 +30,22 @@ from the same generator. Everything is seeded: the same call gives the same numb
 :data:`SCHELLING_SETUPS` names ready-made populations (cooperate / defect strategies of the
 world's scripted agents, :mod:`dilemmazoo.agents.scripted`):
 
-==================  ============================  ==========================  ===========================  ==
-name                world (kwargs)                cooperate                   defect                       n
-==================  ============================  ==========================  ===========================  ==
-``repeated_game``   repeated-game-v0, PD R3 S0    ``always_cooperate``        ``always_defect``            2
-                    T5 P1 (Axelrod 1984), 10 rds
-``donor_game``      donor-game-v0, 6 agents,      ``fixed_fraction``          ``defector``                 6
-                    6 rounds, b = 2 (Vallinder    (fraction 0.5)
-                    & Hughes 2024)
-``commons``         commons-v0 (GovSim, Piatti    ``commons_sustainable``     ``commons_greedy``           5
-                    et al. 2024), no talk, 12     (the per-agent threshold)   (fraction 0.2 of the stock)
-                    months
-``cpr``             cpr-v0 (Gupta et al. 2025),   ``cpr_fixed_effort``        ``cpr_fixed_effort``         10
-                    50 rounds, no sanctions       (effort 1/6: the MSY)       (effort 0.75: selfish prior)
-==================  ============================  ==========================  ===========================  ==
+===================  =============================  =========================  ======================  ==
+name                 world (kwargs)                 cooperate                  defect                  n
+===================  =============================  =========================  ======================  ==
+``repeated_game``    repeated-game-v0: PD R3 S0 T5  ``always_cooperate``       ``always_defect``       2
+                     P1 (Axelrod 1984), 10 rounds
+``donor_game``       donor-game-v0: 6 agents, 6     ``fixed_fraction``         ``defector``            6
+                     rounds, b = 2 (Vallinder &     (fraction 0.5)
+                     Hughes 2024)
+``commons``          commons-v0 (GovSim, Piatti et  ``commons_sustainable``    ``commons_greedy``      5
+                     al. 2024): no talk, 12 months  (the per-agent threshold)  (a fifth of the stock)
+``cpr``              cpr-v0 (Gupta et al. 2025):    ``cpr_fixed_effort``       ``cpr_fixed_effort``    10
+                     50 rounds, no sanctions        (effort 1/6: the MSY)      (effort 0.75: selfish)
+``team_production``  team-production-v0 (Pant &     ``team_full_effort``       ``team_free_rider``     5
+                     Yu 2026): one round, omega     (a_max = 50)               (a_min = 0.01)
+                     25, beta 0.7, c 1
+===================  =============================  =========================  ======================  ==
 
 Each setup is a :class:`SchellingSetup` ``(world, world_kwargs, cooperate, defect, n)``; any
 part can be overridden per call. Any other world (by registered name or id) works too, given
@@ -109,6 +112,12 @@ SCHELLING_SETUPS: dict[str, SchellingSetup] = {
     "cpr": SchellingSetup(
         "dilemmazoo/cpr-v0", {"n_agents": 10, "n_rounds": 50},
         ("cpr_fixed_effort", {"effort": 1 / 6}), ("cpr_fixed_effort", {"effort": 0.75}), 10,
+    ),
+    # Pant & Yu's team production, one shot at the paper's defaults: full effort a_max against free riding a_min.
+    "team_production": SchellingSetup(
+        "dilemmazoo/team-production-v0",
+        {"n_members": 5, "omega": 25.0, "beta": 0.7, "c": 1.0, "a_min": 0.01, "a_max": 50.0, "n_rounds": 1},
+        ("team_full_effort", {}), ("team_free_rider", {}), 5,
     ),
 }
 

@@ -103,6 +103,31 @@ def test_commons_sustainable_group_and_greedy_group_by_hand():
     assert dilemma_conditions(frame)["social_dilemma"]
 
 
+def test_team_production_by_hand():
+    # Pant & Yu's base payoff pi_i = omega S^beta / n - c a_i; with k full-effort members (a_max)
+    # and the rest free riding (a_min): S = k a_max + (n - k) a_min.
+    omega, beta, c, a_min, a_max, n = 25.0, 0.7, 1.0, 0.01, 50.0, 3
+    frame = schelling_payoffs("team_production", n=n)
+
+    def share(k: int) -> float:
+        return omega * (k * a_max + (n - k) * a_min) ** beta / n
+
+    for others in range(n):
+        assert payoff(frame, "cooperator", others) == pytest.approx(share(others + 1) - c * a_max)
+        assert payoff(frame, "defector", others) == pytest.approx(share(others) - c * a_min)
+    # full effort beats free riding at every l for 3 members (the extra 50 units raise one's share
+    # of Q by more than their cost c a_max): no greed, no fear, no dilemma between these two efforts
+    three = dilemma_conditions(frame)
+    assert three["defection_pays_at"] == [] and not three["social_dilemma"]
+    # at the paper's 5 members a lone free rider among workers gains (T > R: greed), while a lone
+    # worker still out-earns a free rider among free riders (no fear): a dilemma by greed alone
+    five = dilemma_conditions(schelling_payoffs("team_production"))
+    assert five["T"] == pytest.approx(omega * (4 * a_max + a_min) ** beta / 5 - c * a_min)
+    assert five["R"] == pytest.approx(omega * (5 * a_max) ** beta / 5 - c * a_max)
+    assert five["greed"] and not five["fear"] and five["social_dilemma"]
+    assert five["defection_pays_at"] == [1, 2, 3, 4]  # shirking pays once anyone else works
+
+
 def test_seeded_runs_reproduce_and_seeds_matter():
     kwargs = {"n": 4, "world_kwargs": {"n_rounds": 4}, "episodes": 2}
     first = schelling_payoffs("donor_game", seeds=(0, 1), **kwargs)
