@@ -29,10 +29,16 @@ the curves' terms (the two-player game is the case ``n = 2``):
 - ``R = C(n-1)`` (all cooperate), ``P = D(0)`` (all defect), ``S = C(0)`` (a lone cooperator),
   ``T = D(n-1)`` (a lone defector);
 - conditions 1-3 read these four end points: ``C(n-1) > D(0)``, ``C(n-1) > C(0)``,
-  ``2 C(n-1) > D(n-1) + C(0)`` (Hughes et al. state only 1, 2 and 4 for ``n`` players; 3 is
-  kept in its two-player form at the curves' ends and reported for every ``n``);
+  ``2 C(n-1) > D(n-1) + C(0)``;
 - fear: ``D(l) > C(l)`` for sufficiently small ``l``, read here at ``l = 0`` (``P > S``);
 - greed: ``D(l) > C(l)`` for sufficiently large ``l``, read here at ``l = n-1`` (``T > R``).
+
+Hughes et al.'s ``n``-player definition asks for 1, 2 and fear or greed; it drops 3, which
+compares a lone defector's gain with a lone cooperator's loss and says little once ``n > 2``
+(in a commons one defector among many cooperators can gain far more than ``2R - S``). So
+:func:`dilemma_conditions` reports all five inequalities and two verdicts, ``macy_flache``
+(1-3 and fear or greed) and ``hughes`` (1, 2 and fear or greed); ``social_dilemma`` is the
+former for two players and the latter for more.
 
 :func:`dilemma_conditions` also lists every ``l`` where defecting pays (``D(l) > C(l)``).
 Comparisons are strict, with a tolerance ``tol`` (relative to the payoffs' scale) so that
@@ -126,11 +132,12 @@ def dilemma_conditions(frame: pd.DataFrame, *, tol: float = 1e-9) -> dict[str, A
     """Which social-dilemma inequalities (Macy & Flache 2002; Hughes et al. 2018) the diagram meets.
 
     Returns ``{"n", "R", "P", "S", "T", "conditions", "fear", "greed", "defection_pays_at",
-    "social_dilemma"}``: ``conditions`` is a list of ``{"name", "curves", "meaning", "left",
-    "right", "holds"}`` for ``R > P``, ``R > S``, ``2R > T + S``, greed ``T > R`` and fear
+    "macy_flache", "hughes", "social_dilemma"}``: ``conditions`` is a list of ``{"name",
+    "curves", "meaning", "left", "right", "holds"}`` for ``R > P``, ``R > S``, ``2R > T + S``, greed ``T > R`` and fear
     ``P > S`` (the module docstring gives the curve form of each); ``defection_pays_at`` the
-    numbers of other cooperators ``l`` with ``D(l) > C(l)``; ``social_dilemma`` is True when
-    the first three hold and greed or fear (or both) does.
+    numbers of other cooperators ``l`` with ``D(l) > C(l)``; ``macy_flache``: the first three
+    hold and greed or fear (or both) does; ``hughes``: ``R > P``, ``R > S`` and greed or fear;
+    ``social_dilemma``: ``macy_flache`` for two players, ``hughes`` for more.
     """
     cooperator, defector = schelling_curves(frame)
     n = len(cooperator)
@@ -151,11 +158,17 @@ def dilemma_conditions(frame: pd.DataFrame, *, tol: float = 1e-9) -> dict[str, A
         for name, curves, meaning, left, right in table
     ]
     holds = [c["holds"] for c in conditions]
+    greed_or_fear = holds[3] or holds[4]
+    macy_flache = bool(all(holds[:3]) and greed_or_fear)
+    hughes = bool(holds[0] and holds[1] and greed_or_fear)
     return {
         "n": n, "R": R, "P": P, "S": S, "T": T,
         "conditions": conditions,
         "greed": holds[3],
         "fear": holds[4],
-        "defection_pays_at": [others for others in range(n) if _greater(float(defector[others]), float(cooperator[others]), tol)],
-        "social_dilemma": bool(all(holds[:3]) and (holds[3] or holds[4])),
+        "defection_pays_at": [others for others in range(n)
+                              if _greater(float(defector[others]), float(cooperator[others]), tol)],
+        "macy_flache": macy_flache,
+        "hughes": hughes,
+        "social_dilemma": macy_flache if n == 2 else hughes,
     }

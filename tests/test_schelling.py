@@ -73,6 +73,34 @@ def test_stag_hunt_has_fear_but_no_greed():
     assert result["social_dilemma"]
 
 
+def curves_frame(cooperator: list[float], defector: list[float]) -> pd.DataFrame:
+    """A Schelling frame written by hand (no world run)."""
+    n = len(cooperator)
+    rows = [{"others_cooperating": i, "role": "cooperator", "payoff": v, "n": n} for i, v in enumerate(cooperator)]
+    rows += [{"others_cooperating": i, "role": "defector", "payoff": v, "n": n} for i, v in enumerate(defector)]
+    return pd.DataFrame(rows)
+
+
+def test_n_player_verdicts_of_macy_flache_and_hughes():
+    # 3 players: R = C(2) = 10, S = C(0) = 1, T = D(2) = 30, P = D(0) = 2. A lone defector gains so
+    # much that 2R = 20 < T + S = 31: Macy & Flache's condition 3 fails, Hughes et al.'s n-player
+    # definition (R > P, R > S, fear or greed) holds, and for n > 2 that is the verdict.
+    result = dilemma_conditions(curves_frame([1.0, 4.0, 10.0], [2.0, 6.0, 30.0]))
+    assert (result["R"], result["S"], result["T"], result["P"]) == (10.0, 1.0, 30.0, 2.0)
+    assert [c["holds"] for c in result["conditions"]] == [True, True, False, True, True]
+    assert result["conditions"][2]["curves"] == "2 C(2) > D(2) + C(0)"
+    assert not result["macy_flache"] and result["hughes"] and result["social_dilemma"]
+    # deadlock-like: mutual defection beats mutual cooperation (R = 3 < P = 4): no dilemma by either
+    deadlock = dilemma_conditions(curves_frame([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]))
+    assert not deadlock["conditions"][0]["holds"] and not deadlock["hughes"] and not deadlock["social_dilemma"]
+
+
+def test_equal_payoffs_with_float_rounding_are_not_an_inequality():
+    result = dilemma_conditions(curves_frame([0.1 + 0.2, 3.0], [0.3, 3.0 + 1e-13]))
+    assert not result["fear"] and not result["greed"] and result["defection_pays_at"] == []
+    assert dilemma_conditions(curves_frame([0.3, 3.0], [0.3, 3.001]))["greed"]
+
+
 def test_donor_game_follows_the_donation_rule():
     # 2 players, 2 rounds, 10 units, b = 2, cooperators give half of what they hold.
     # Both cooperate: the round-1 donor gives 5 (keeps 5, the other has 10 + 10 = 20); in round 2
@@ -189,6 +217,10 @@ def test_diagram_in_one_call_draws_both_curves_and_the_group_mean():
 def test_every_setup_names_a_registered_world():
     from dilemmazoo.envs import list_worlds
 
+    assert set(SCHELLING_SETUPS) >= {"repeated_game", "donor_game", "commons", "team_production"}
     for name, setup in SCHELLING_SETUPS.items():
         assert setup.world in list_worlds(), name
-        assert setup.n >= 2
+        frame = schelling_payoffs(name)
+        cooperator, defector = schelling_curves(frame)
+        assert len(cooperator) == len(defector) == setup.n, name
+        assert frame.attrs["setup"] == name and frame.attrs["world"] == setup.world
