@@ -69,9 +69,9 @@ def _utility_note(runs: Mapping[str, pd.DataFrame]) -> str:
     transformed = [label for label, frame in runs.items() if tp.utility_differs(frame)]
     if not transformed:
         return ""
-    who = "the run's" if len(runs) == 1 else f"{', '.join(transformed)}:"
-    return (f"{who} utility differs from the reward (a utility transform such as loyalty was on); "
-            "theta-0 is the selfish benchmark")
+    who = "utility differs from reward" if len(transformed) == len(runs) else \
+        f"utility differs from reward in {len(transformed)} of {len(runs)} runs"
+    return f"{who} (a utility transform such as loyalty): theta 0 is the selfish benchmark"
 
 
 def plot_effort_by_round(steps: StepsInput, path: str | Path | None = None, *, theta: float | Sequence[float] = 0.0,
@@ -121,7 +121,7 @@ def plot_effort_by_round(steps: StepsInput, path: str | Path | None = None, *, t
     if utility:
         notes.append(utility)
     axes.legend(fontsize="x-small", loc="best", framealpha=0.7)
-    axes.set_title(title + ("\n" + "; ".join(notes) if notes else ""), fontsize="medium")
+    axes.set_title("\n".join([title, *notes]), fontsize="medium" if not notes else "small")
     return _finish(figure, path)
 
 

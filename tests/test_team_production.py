@@ -420,7 +420,7 @@ def test_figures_draw_and_say_when_utility_is_not_the_reward():
     assert "free-riding equilibrium (theta 0): 3.125" in labels and "team optimum: 12.5" in labels
     assert "utility differs" not in effort_axes.get_title()
     transformed = plot_effort_by_round(_two_rounds(utility_bonus=1.0), theta=[0.0, 0.5])
-    assert "utility differs from the reward" in transformed.axes[0].get_title()
+    assert "utility differs from reward (a utility transform" in transformed.axes[0].get_title()
     # theta 0.5 with n = 2: W = [1.4 * 10 * 0.5 / (2 * 0.85)]^2 = 4.1176^2 = 16.955, a = 8.478
     assert f"equilibrium at theta 0.5: {(1.4 * 5 / 1.7) ** 2 / 2:.4g}" in transformed.axes[0].get_legend_handles_labels()[1]
     missing = plot_effort_by_round(pd.DataFrame({"episode": [0]}))
