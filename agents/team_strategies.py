@@ -1,6 +1,7 @@
 """Scripted members for the team-production world (``dilemmazoo/team-production-v0``).
 
-Source: Pant & Yu, "Strategic coopetition: loyalty in team production" (arXiv 2601.16237).
+Source: Pant & Yu, "Computational Foundations for Strategic Coopetition: Formalizing Collective
+Action and Loyalty" (arXiv 2601.16237).
 Team output ``Q = omega * S^beta``, base payoff ``pi_i = Q / n - c a_i``; a member with loyalty
 ``theta`` maximises ``U_i = pi_i + theta (phi_b * mean_{j != i} pi_j + phi_c * c a_i)``. The
 equilibrium math is :mod:`dilemmazoo.envs.loyalty`'s (``closed_form_effort``,

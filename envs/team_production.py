@@ -1,10 +1,10 @@
 """Team production with free riding — ``dilemmazoo/team-production-v0``.
 
-Source: Pant & Yu, "Strategic coopetition: loyalty in team production" (arXiv 2601.16237;
-public code vikpant/strategic-coopetition). ``n`` members of a team each choose an effort
-``a_i in [a_min, a_max]``; the team produces ``Q = omega * S^beta`` from the total effort
-``S = sum_i a_i`` (``0 < beta < 1``: decreasing returns); the output is shared equally and each
-member pays for its own effort:
+Source: Pant & Yu, "Computational Foundations for Strategic Coopetition: Formalizing Collective
+Action and Loyalty" (arXiv 2601.16237; public code vikpant/strategic-coopetition). ``n``
+members of a team each choose an effort ``a_i in [a_min, a_max]``; the team produces
+``Q = omega * S^beta`` from the total effort ``S = sum_i a_i`` (``0 < beta < 1``: decreasing
+returns); the output is shared equally and each member pays for its own effort:
 
     pi_i = Q / n - c * a_i
 
