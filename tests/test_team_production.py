@@ -444,3 +444,25 @@ def test_a_real_run_through_the_runner(tmp_path):
     # the equilibrium payoff 79.976 against the team optimum (everyone at a_max = 50): 25 * 250^0.7 / 5 - 50 = 188.52
     assert metrics["efficiency"] == pytest.approx(79.97616204677526 / 188.52176283216795, rel=1e-9)
     assert (metrics["rounds"], metrics["valid_decisions"], metrics["fallbacks"]) == (2, 10, 0)
+
+
+def test_loyal_members_under_the_loyalty_utility_through_the_runner(tmp_path):
+    from dilemmazoo.envs.loyalty import loyalty_utilities
+    from dilemmazoo.experiments.config import validate
+    from dilemmazoo.experiments.runner import execute
+
+    config = validate({"name": "loyal-team", "seeds": [0],
+                       "world": {"id": "team-production", "kwargs": {"n_rounds": 2, "effort_grid": None, "a_max": 100.0}},
+                       "agents": {"kind": "scripted", "strategy": "team_equilibrium", "params": {"theta": 0.5}},
+                       "utility": {"name": "loyalty", "kwargs": {"theta": 0.5}}})
+    steps = pd.read_parquet(execute(config, tmp_path / "runs", progress=False).run_dir / "steps.parquet")
+    # W(0.5) = [1.4 * 17.5 / (5 * 0.85)]^(10/3) = 343.2, a = 68.64 (below a_max = 100)
+    loyal = (1.4 * 17.5 / (5 * 0.85)) ** (10 / 3) / 5
+    assert steps["effort"].to_numpy() == pytest.approx(np.full(10, loyal), rel=1e-12)
+    # the utility is the paper's U_i = pi_i + theta (phi_b pibar_-i + phi_c c a_i), from the world's cost column
+    first = steps[steps["step"] == 1].sort_values("agent")
+    expected = loyalty_utilities(first["reward"].to_numpy(), first["cost"].to_numpy(), 0.5, 0.8, 0.3)
+    assert first["utility"].to_numpy() == pytest.approx(expected, rel=1e-12)
+    metrics = tp.team_production_metrics(steps)
+    assert tp.utility_differs(steps) and metrics["mean_utility"] > metrics["mean_payoff"]
+    assert metrics["effort_ratio_to_equilibrium"] == pytest.approx(loyal / FREE_RIDING_EFFORT, rel=1e-12)
