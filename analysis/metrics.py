@@ -57,6 +57,7 @@ _TABLE_FILES = {
     "episodes": "episodes.parquet",
     "population": "population.parquet",
     "llm_calls": "llm_calls.parquet",
+    "study": "study.parquet",  # a study run's table (experiments/studies.py); absent for played runs
 }
 
 
@@ -71,6 +72,12 @@ class RunRecords:
     episodes: pd.DataFrame = field(default_factory=pd.DataFrame)
     population: pd.DataFrame = field(default_factory=pd.DataFrame)
     llm_calls: pd.DataFrame = field(default_factory=pd.DataFrame)
+    study: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def study_name(self) -> str:
+        """The study a study run computed (``summary.json`` provenance), or ``""`` for a played run."""
+        return str((self.summary.get("provenance") or {}).get("study") or "")
 
     @property
     def run_id(self) -> str:

@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from . import commons, donor_game, gridworld, repeated_game, tax, trust_split
+from . import commons, donor_game, gridworld, repeated_game, tax, team_production, trust_split
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .gridworld_plots import gridworld_figures, outcome_by_episode
@@ -53,7 +53,9 @@ from .metrics import RunRecords, decision_stats, decisions_by_generation, find_r
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures, punishment_possible
 from .repeated_game_plots import cooperation_by_round, repeated_game_figures, repeated_game_tables
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
+from .studies import STUDY_ANALYSES
 from .tax_plots import tax_figures, tax_tables
+from .team_production_plots import team_production_figures
 from .training import is_training_run, write_training_report
 from .worlds import WORLD_METRICS
 from .trust_split_plots import efficiency_by_round, split_figures, split_tables
@@ -304,6 +306,16 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
             TimeSeries("AI Economist SWF by work step", "work step", "inverse-income weights normalised to 1",
                        tax.swf_by_round("swf_ai_economist")),
         ),
+    ),
+    team_production.WORLD_ID: WorldAnalysis(
+        metrics=WORLD_METRICS[team_production.WORLD_ID],
+        figures=team_production_figures,
+        descriptions=team_production.DESCRIPTIONS,
+        outcome=team_production.team_production_outcome,
+        cell_metrics=("mean_effort", "equilibrium_effort", "effort_ratio_to_equilibrium", "mean_payoff",
+                      "mean_utility", "efficiency"),
+        time_series=(TimeSeries("Mean effort by round", "round", "mean effort (own choices)",
+                                team_production.effort_by_round),),
     ),
 }
 
@@ -914,6 +926,46 @@ def _synthesis_section(runs: Sequence[RunRecords], labels: Sequence[str], notes:
     }
 
 
+def _table_dict(title: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """A DataFrame as the template's table: title, columns, rows of plain values."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, (bool, np.bool_)):
+            return "yes" if value else "no"
+        return value.item() if isinstance(value, np.generic) else value
+
+    rows = [[plain(value) for value in row] for row in frame.itertuples(index=False)]
+    return {"title": title, "note": "", "columns": [str(c) for c in frame.columns], "rows": rows}
+
+
+def _study_sections(runs: Sequence[RunRecords], labels: Sequence[str], notes: list[str]) -> list[dict[str, Any]]:
+    """One section per study run (:mod:`.studies`): its explanation, tables and figures; a broken
+    table or plot becomes a note, never a lost report."""
+    sections = []
+    for run, label in zip(runs, labels):
+        if not run.study_name:
+            continue
+        analysis = STUDY_ANALYSES.get(run.study_name)
+        where = f"{label}: study {run.study_name}"
+        if analysis is None:
+            notes.append(f"{where}: no report section for this study")
+            continue
+        if run.study.empty:
+            notes.append(f"{where}: study.parquet is missing or empty")
+            continue
+        section: dict[str, Any] = {"label": label, "title": analysis.title, "explanation": analysis.explanation,
+                                   "tables": [], "figures": []}
+        try:
+            section["tables"] = [_table_dict(title, frame) for title, frame in analysis.tables(run.study)]
+        except Exception as error:  # a broken table must not cost the rest of the report
+            notes.append(f"{where}: tables failed ({type(error).__name__}: {error})")
+        try:
+            section["figures"] = _encoded(analysis.figures(run.study))
+        except Exception as error:  # a broken plot must not cost the rest of the report
+            notes.append(f"{where}: plots failed ({type(error).__name__}: {error})")
+        sections.append(section)
+    return sections
+
+
 def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     runs, worlds = _group_by_world_and_cell(runs)
     labels = _labels(runs, worlds)
@@ -941,7 +993,10 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
         }
         for index, (run, label) in enumerate(zip(runs, labels))
     ]
-    sections = [_world_section(world, runs, labels, cells, notes) for world, cells in worlds]
+    # a study run has no episodes: it is shown in its study's section, not its world's
+    sections = [_world_section(world, runs, labels, cells, notes) for world, cells in worlds
+                if not all(runs[i].study_name for cell in cells for i in cell.members)]
+    studies = _study_sections(runs, labels, notes)
 
     decisions = [{"label": label, **decision_stats(run.steps)} for run, label in zip(runs, labels)]
     llm_calls = [{"label": label, **llm_call_stats(run.llm_calls)} for run, label in zip(runs, labels)]
@@ -973,6 +1028,7 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
         "llm_total": llm_total,
         "strategies": strategies,
         "synthesis": synthesis,
+        "studies": studies,
         "configs": configs,
         "notes": notes,
     }

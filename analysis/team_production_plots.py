@@ -173,7 +173,44 @@ def team_production_figures(steps_by_run: Mapping[str, pd.DataFrame], world_kwar
     from the records' own parameter columns, so ``world_kwargs`` is not needed (accepted for the
     report's signature); the equilibrium line is the selfish one (theta 0), and the figure says
     when the run's utilities differ from its rewards."""
-    return [
-        ("Effort by round against the equilibrium", plot_effort_by_round(steps_by_run)),
+    told = told_loyalties(steps_by_run)
+    thetas = [0.0] + [t for t in told if t > 0]
+    figures = [
+        ("Effort by round against the equilibrium", plot_effort_by_round(steps_by_run, theta=thetas)),
         ("Effort and payoff per member", plot_member_outcomes(steps_by_run)),
     ]
+    figures.append(("Chosen effort against the equilibrium curve", plot_effort_against_curve(steps_by_run)))
+    return figures
+
+
+def told_loyalties(steps_by_run: Mapping[str, pd.DataFrame]) -> list[float]:
+    """The loyalties the runs' rules told their members (the ``told_loyalty`` column; none: [])."""
+    values = set()
+    for steps in steps_by_run.values():
+        if "told_loyalty" in steps.columns:
+            values.update(float(v) for v in steps["told_loyalty"].dropna().unique())
+    return sorted(values)
+
+
+def plot_effort_against_curve(steps_by_run: Mapping[str, pd.DataFrame], path: str | Path | None = None) -> Figure:
+    """Each run's mean chosen effort (own choices) at the loyalty its rules told (0 where none),
+    on the symmetric equilibrium curve over theta in [0, 1] of the runs' parameters (closed form,
+    phi_b and phi_c as told; :func:`dilemmazoo.envs.loyalty.closed_form_effort`)."""
+    from .loyalty import plot_equilibrium_curve
+
+    frames = [tp.member_rows(steps) for steps in steps_by_run.values() if not steps.empty]
+    frames = [rows for rows in frames if not rows.empty]
+    if not frames:
+        raise ValueError("no played rounds to draw")
+    rows = frames[0].iloc[:1]
+    grid = np.linspace(0.0, 1.0, 41)
+    curve = [float(tp.equilibrium_efforts(rows, float(t)).iloc[0]) for t in grid]
+    observed = []
+    for steps in frames:
+        own = tp.member_rows(steps, own_choices=True)
+        told = steps["told_loyalty"].dropna() if "told_loyalty" in steps.columns else pd.Series(dtype=float)
+        theta = float(told.iloc[0]) if len(told) else 0.0
+        if len(own):
+            observed.append((theta, float(own["effort"].mean())))
+    return plot_equilibrium_curve(grid, curve, observed=observed, a_max=float(rows["a_max"].iloc[0]),
+                                  observed_label="mean chosen effort (a run)", path=path)

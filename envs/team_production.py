@@ -34,6 +34,11 @@ Arguments and defaults (the paper's base case)
   (``"member_0"`` ...) that partitions the members: each team's output is computed from its
   own members' efforts and shared among them (``n`` = the team's size);
 - ``history_rounds=5``: how many past rounds ``describe`` shows;
+- ``told_loyalty=None``: a loyalty theta in [0, 1] told to every member in the rules (how much it
+  values its teammates' mean payoff, ``theta * phi_b``, and how much of its own effort cost it
+  counts as a contribution, ``theta * phi_c``; ``phi_b=0.8``, ``phi_c=0.3``): the paper's loyalty
+  as words a language agent reads, beside the ``loyalty`` utility transform, which changes what
+  the records score but not what an agent is told. ``None``: nothing told;
 - ``render_mode=None | "ansi" | "human"``.
 
 A bad argument is a ``ValueError`` naming it.
@@ -136,6 +141,9 @@ class TeamProductionEnv(LanguageWorld):
         effort_grid: str | Sequence[float] | None = "auto",
         teams: Sequence[Sequence[str]] | None = None,
         history_rounds: int = 5,
+        told_loyalty: float | None = None,
+        phi_b: float = 0.8,
+        phi_c: float = 0.3,
         render_mode: str | None = None,
     ):
         self.n_members = check_int("n_members", n_members, 1)
@@ -148,6 +156,9 @@ class TeamProductionEnv(LanguageWorld):
         self.a_max = check_real("a_max", a_max, low=self.a_min, low_open=True)
         self.n_rounds = check_int("n_rounds", n_rounds, 1)
         self.history_rounds = check_int("history_rounds", history_rounds, 1)
+        self.told_loyalty = None if told_loyalty is None else check_real("told_loyalty", told_loyalty, low=0.0, high=1.0)
+        self.phi_b = check_real("phi_b", phi_b, low=0.0)
+        self.phi_c = check_real("phi_c", phi_c, low=0.0, high=1.0)
         self.render_mode = self._checked_render_mode(render_mode)
         self.effort_grid = self._checked_grid(effort_grid)
 
@@ -316,7 +327,16 @@ class TeamProductionEnv(LanguageWorld):
         if others:
             lines.append("All members choose at the same time; after each round everyone in the team sees every "
                          "member's effort and payoff.")
-        lines.append("Your goal is to earn as many points as possible over all rounds.")
+        if self.told_loyalty is None or not others:
+            lines.append("Your goal is to earn as many points as possible over all rounds.")
+        else:
+            theta = self.told_loyalty
+            lines.append(
+                f"You are loyal to your team, with loyalty {_fmt(theta)} on a scale from 0 (none) to 1. You value each "
+                f"point your teammates earn on average at {_fmt(theta * self.phi_b)} of a point of your own, and you "
+                f"count {_fmt(theta * self.phi_c)} of each point your effort costs as a contribution to the team rather "
+                "than a loss. Your goal is to make your payoff plus this loyalty as high as possible over all rounds."
+            )
         return "\n".join(lines)
 
     def describe(self, agent: str) -> str:
@@ -425,7 +445,7 @@ class TeamProductionEnv(LanguageWorld):
               clipped: bool) -> dict[str, Any]:
         me = self._seat[agent]
         team = int(self.team_of[me])
-        return {
+        info = {
             "effort": effort,
             "cost": cost,
             "output": output,
@@ -440,6 +460,9 @@ class TeamProductionEnv(LanguageWorld):
             "a_min": self.a_min,
             "a_max": self.a_max,
         }
+        if self.told_loyalty is not None:  # the loyalty the rules told, so an analysis can draw that equilibrium
+            info["told_loyalty"] = self.told_loyalty
+        return info
 
     def _render_text(self) -> str:
         played = len(self.efforts)

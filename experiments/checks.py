@@ -148,6 +148,15 @@ def check_experiment(config: ExperimentConfig) -> None:
 
 
 def _check_run(config: ExperimentConfig) -> None:
+    if config.study is not None:  # a computation, not episodes: the world must build, the study take its kwargs
+        from dilemmazoo.experiments.studies import check_study
+
+        _world_seats(config)
+        try:
+            check_study(config.study.name, config.world.kwargs, config.study.kwargs)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"study: {_error_text(error)}") from None
+        return
     seats = _world_seats(config)
     _check_seats(config, seats)
     _check_norms(config)

@@ -42,6 +42,7 @@ __all__ = [
     "ConfigError",
     "ExperimentConfig",
     "PopulationConfig",
+    "StudyConfig",
     "UtilityConfig",
     "WorldConfig",
     "apply_overrides",
@@ -163,6 +164,17 @@ class UtilityConfig(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class StudyConfig(_Strict):
+    """A computation run in place of episodes (e.g. ``loyalty_sweep``: a theory sweep).
+
+    ``name`` is a study registered in :mod:`dilemmazoo.experiments.studies`; ``kwargs`` are its
+    parameters. The world names the game the study is about; agents and episodes are unused.
+    """
+
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class ExperimentConfig(_Strict):
     name: str = Field(description="the experiment's folder under --out: one safe folder name")
     description: str = ""
@@ -170,6 +182,8 @@ class ExperimentConfig(_Strict):
     agents: AgentsConfig | list[AgentsConfig] = AgentsConfig()
     population: PopulationConfig | None = None
     utility: UtilityConfig | None = None
+    study: StudyConfig | None = Field(
+        None, description="a registered study computed in place of episodes (its table is study.parquet)")
     episodes_per_generation: int = Field(1, ge=1)
     repeat_episode_seeds: bool = Field(
         False, description="every generation plays its games on the same seeds (compare iterates on equal terms)")

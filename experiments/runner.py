@@ -405,6 +405,8 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
     execution = store.new_execution()
     started = time.perf_counter()
     seed = config.seeds[0]
+    if config.study is not None:
+        return _execute_study(config, out_root, run_dir, rid, execution, started, progress=progress, position=position)
     world = build_world(config)
     dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
     utility = make_utility(config.utility.name, **config.utility.kwargs) if config.utility else None
@@ -503,6 +505,39 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
                               "agents": [agent_provenance(s.label, s.group, s.policy) for s in seatings]}
     finally:
         bar.close()
+    store.finish(run_dir, frames, summary.to_dict(), execution["id"])
+    return RunResult(run_dir, summary.to_dict())
+
+
+def _execute_study(config: ExperimentConfig, out_root: Path, run_dir: Path, rid: str, execution: dict, started: float,
+                   *, progress: bool, position: str) -> RunResult:
+    """Compute ``config.study`` (:mod:`.studies`) in its claimed folder: ``study.parquet`` beside
+    empty episode tables, the study's headline numbers as the run's metrics."""
+    from dilemmazoo.agents.backends.redaction import redact_text
+    from dilemmazoo.experiments.studies import run_study
+
+    where = run_dir.relative_to(out_root / config.name).as_posix()
+    title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
+    bar = _progress(progress, 1, title, unit="studies")
+    try:
+        bar.describe(f"computing study {config.study.name}")
+        table, metrics = run_study(config.study.name, config.world.kwargs, config.study.kwargs)
+        bar.advance()
+    except Exception as error:  # noqa: BLE001 - as a failed episode: recorded, raised as RunFailed
+        bar.close()
+        store.write_failure(run_dir, error)
+        raise RunFailed(redact_text(f"run {run_dir} failed: {type(error).__name__}: {error}")) from error
+    bar.close()
+    summary = Summary(
+        experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=config.seeds[0], episodes=0,
+        generations=0, wall_time_s=round(time.perf_counter() - started, 3), cell=cell_values(config),
+        execution=execution,
+    )
+    frames = store.frames(_Recorder())
+    frames["study"] = table
+    summary.counts = _counts(frames, [])
+    summary.metrics = metrics
+    summary.provenance = {**code_provenance(), "agents": [], "study": config.study.name}
     store.finish(run_dir, frames, summary.to_dict(), execution["id"])
     return RunResult(run_dir, summary.to_dict())
 

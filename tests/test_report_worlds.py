@@ -76,6 +76,11 @@ WORLD_RUNS = {
          "agents": {"kind": "scripted", "strategy": "tax_rational"}},
         ['alt="Tax rates per bracket"', 'alt="Social welfare over time"', "final_swf_llm_economist", "<h4>Tax years</h4>"],
     ),
+    "dilemmazoo/team-production-v0": (
+        {"world": {"id": "team-production", "kwargs": {"n_members": 3, "n_rounds": 3}},
+         "agents": {"kind": "scripted", "strategy": "team_equilibrium"}},
+        ['alt="Effort by round against the equilibrium"', 'alt="Effort and payoff per member"', "equilibrium_effort"],
+    ),
 }
 
 

@@ -164,6 +164,9 @@ def test_every_member_must_act():
     ({"teams": [["member_0", "member_7"], ["member_1"]], "n_members": 2}, "teams"),
     ({"teams": "member_0"}, "teams"),
     ({"render_mode": "rgb_array"}, "render_mode"),
+    ({"told_loyalty": 1.5}, "told_loyalty"),
+    ({"told_loyalty": "high"}, "told_loyalty"),
+    ({"phi_c": 1.2}, "phi_c"),
 ])
 def test_bad_constructor_arguments_name_themselves(kwargs, name):
     with pytest.raises(ValueError, match=name):
@@ -414,7 +417,8 @@ def test_per_member_table_and_outcome():
 
 def test_figures_draw_and_say_when_utility_is_not_the_reward():
     figures = team_production_figures({"run": _two_rounds()})
-    assert [title for title, _ in figures] == ["Effort by round against the equilibrium", "Effort and payoff per member"]
+    assert [title for title, _ in figures] == ["Effort by round against the equilibrium", "Effort and payoff per member",
+                                               "Chosen effort against the equilibrium curve"]
     effort_axes = figures[0][1].axes[0]
     labels = effort_axes.get_legend_handles_labels()[1]
     assert "free-riding equilibrium (theta 0): 3.125" in labels and "team optimum: 12.5" in labels
@@ -466,3 +470,32 @@ def test_loyal_members_under_the_loyalty_utility_through_the_runner(tmp_path):
     metrics = tp.team_production_metrics(steps)
     assert tp.utility_differs(steps) and metrics["mean_utility"] > metrics["mean_payoff"]
     assert metrics["effort_ratio_to_equilibrium"] == pytest.approx(loyal / FREE_RIDING_EFFORT, rel=1e-12)
+
+
+def test_a_told_loyalty_is_in_the_rules_and_the_records_and_drawn_on_the_curve(tmp_path):
+    from dilemmazoo.experiments.config import validate
+    from dilemmazoo.experiments.runner import execute
+
+    plain = TeamProductionEnv(n_members=3)
+    told = TeamProductionEnv(n_members=3, told_loyalty=0.7)
+    assert "loyal" not in plain.rules("member_0")
+    # theta phi_B = 0.7 x 0.8 = 0.56 of a point per teammate point; theta phi_C = 0.7 x 0.3 = 0.21 of own cost
+    text = told.rules("member_0")
+    assert "loyalty 0.7" in text and "at 0.56 of a point" in text and "count 0.21 of each point" in text
+    assert "as many points as possible" not in text
+    assert "loyal" not in TeamProductionEnv(n_members=1, told_loyalty=0.7).rules("member_0")  # no teammates to care about
+    config = validate({
+        "name": "told", "world": {"id": "team-production", "kwargs": {"n_members": 3, "n_rounds": 2, "told_loyalty": 0.7}},
+        "agents": {"kind": "scripted", "strategy": "team_fixed_effort", "params": {"effort": 20.0}},
+    })
+    steps = execute(config, tmp_path, progress=False).steps
+    played = tp.member_rows(steps)
+    assert set(played["told_loyalty"]) == {0.7} and set(played["effort"]) == {20.0}
+    figures = dict(team_production_figures({"run": steps}))
+    effort_labels = figures["Effort by round against the equilibrium"].axes[0].get_legend_handles_labels()[1]
+    loyal = closed_form_effort(0.7, omega=25.0, beta=0.7, c=1.0, n=3, phi_b=0.8, phi_c=0.3, a_max=50.0)
+    assert any(label.startswith("equilibrium at theta 0.7") for label in effort_labels) and loyal == 50.0
+    curve = figures["Chosen effort against the equilibrium curve"].axes[0]
+    points = curve.collections[0].get_offsets()
+    assert points.tolist() == [[0.7, 20.0]]  # the run's mean chosen effort at the loyalty it was told
+    plt.close("all")
