@@ -130,3 +130,13 @@ def test_embedded_model_answers_and_scores_the_same_with_and_without_cascade():
     without = copying.score(chats(lines), options)
     for a, b in zip(with_cascade, without):
         assert list(a) == pytest.approx(list(b), abs=2e-3)
+    # one chat (a planner): its whole prompt is the shared prefix of its option rows, in chunks
+    # of at most max_batch_size rows (here 4 chunks of 3, 3, 3 and 1)
+    cascade.max_batch_size = copying.max_batch_size = 3
+    many = [[f"Answer: {k}" for k in range(0, 100, 10)]]
+    try:
+        alone = cascade.score(chats(lines[:1]), many)[0]
+        plain = copying.score(chats(lines[:1]), many)[0]
+    finally:
+        cascade.max_batch_size = copying.max_batch_size = 32
+    assert list(alone) == pytest.approx(list(plain), abs=2e-3) and alone.option_tokens == plain.option_tokens

@@ -594,6 +594,9 @@ class HFBackend(Backend):
     def _score_batch(self, batch: list[int], prompts: list[list[int]], option_ids: list[list[list[int]]],
                      scores: list[list[float]]) -> None:
         """Score every option of the chats in ``batch`` on top of one shared prompt pass."""
+        if len(batch) == 1 and self._cascade():
+            self._score_alone(batch[0], prompts, option_ids, scores)
+            return
         model = self.loaded.model
         # a shared prefix (the world's rules) is run once; every chat's own tail continues from it
         ids, mask, head = self._prefill_shared_prefix([prompts[i] for i in batch])
@@ -617,6 +620,25 @@ class HFBackend(Backend):
             # the last chunk may consume the prompt cache itself; earlier ones work on a copy
             chunk_cache = cache if n == len(chunks) - 1 else copy.deepcopy(cache)
             self._score_options(chunk, batch, option_ids, first, chunk_cache, mask, prompt_len, scores)
+
+    def _score_alone(self, i: int, prompts: list[list[int]], option_ids: list[list[list[int]]],
+                     scores: list[list[float]]) -> None:
+        """Score one chat's options with its whole prompt as the shared prefix of the option rows
+        (shared-prefix attention): the prompt's cache is held once, not copied into each of the
+        rows. A planner choosing among 125 answers after a long history is the case this is for."""
+        model = self.loaded.model
+        prompt = torch.tensor([prompts[i]], device=self.device)
+        out = model(input_ids=prompt, use_cache=True, logits_to_keep=1)
+        first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
+        groups = model.config.num_attention_heads // model.config.num_key_value_heads
+        mask = torch.ones_like(prompt)
+        prompt_len = mask.sum(-1)
+        scores[i] = [0.0] * len(option_ids[i])
+        rows = [(0, j) for j in range(len(option_ids[i]))]
+        # the prompt is not repeated per row, so only the options count against the token budget
+        for chunk in self._option_chunks(rows, [i], option_ids, 0):
+            cache = shared_prefix.shared_prefix_cache(out.past_key_values, groups)
+            self._score_options(chunk, [i], option_ids, first, cache, mask, prompt_len, scores)
 
     def _option_chunks(self, rows, batch, option_ids, width) -> list[list[tuple[int, int]]]:
         """(chat, option) rows grouped so that rows x (prompt + option tokens) fits the budget."""

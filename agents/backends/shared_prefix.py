@@ -72,8 +72,17 @@ def _layer_classes():
         def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
             return self.get_seq_length() + query_length, 0
 
-        # crop, batch_repeat_interleave and batch_select_indices act on the tail, as they should:
-        # the prefix is the same for every row
+        # crop, batch_repeat_interleave and batch_select_indices act on the tail: the prefix is
+        # the same for every row. Before the first tail is stored there is nothing to select
+        # (the rows are then only the prefix: any number of them, all alike).
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            if super().get_seq_length() > 0:
+                super().batch_repeat_interleave(repeats)
+
+        def batch_select_indices(self, indices: torch.Tensor) -> None:
+            if super().get_seq_length() > 0:
+                super().batch_select_indices(indices)
 
     class SharedPrefixCache(DynamicCache):
         """A cache whose layers share one prefix across the batch (see the module docstring)."""
