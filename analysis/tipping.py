@@ -278,6 +278,8 @@ def compare_backends(runs: Mapping[str, pd.DataFrame], column: str, *, by: str =
                      "final_high": float(final["high"]), "tipping_round": tip.round, "tipping_size": tip.size,
                      "before": tip.before, "after": tip.after, "n": int(final["n"]), "rounds": int(len(curve))})
     frame = pd.DataFrame(rows)
+    # object dtype keeps None (no tip) apart from a round number, where a float column would say NaN
+    frame["tipping_round"] = pd.Series([row["tipping_round"] for row in rows], dtype=object)
     frame.attrs.update({"column": column, "by": by, "group": group, "method": method, "min_jump": min_jump})
     return frame
 
