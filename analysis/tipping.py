@@ -56,7 +56,7 @@ Figures
 -------
 :func:`plot_adoption` draws curves with their bands and the tipping round;
 :func:`plot_diffusion` draws a networkx graph whose nodes are coloured by the round in which
-they adopted (grey: never). :func:`compare_backends` tabulates one row per backend (final
+they adopted (grey: never; :func:`first_adoption_round` reads those rounds off the records). :func:`compare_backends` tabulates one row per backend (final
 rate, tipping round and size, replicates). Extractors put other worlds in the same shape:
 :func:`donor_cooperation_by_generation` (Vallinder & Hughes 2024) and
 :func:`commons_overuse_by_month` (GovSim, Piatti et al. 2024).
@@ -75,7 +75,7 @@ from matplotlib.figure import Figure
 from .cell_plots import mean_interval
 from .commons import GOVSIM_WORLD_ID, harvest_rows
 from .metrics import flag_column, require_columns
-from .plots import _new_figure, note_figure
+from .plots import _finish, _new_figure, note_figure
 
 __all__ = [
     "METHODS",
@@ -86,6 +86,7 @@ __all__ = [
     "default_penalty",
     "detect_tipping",
     "donor_cooperation_by_generation",
+    "first_adoption_round",
     "plot_adoption",
     "plot_diffusion",
 ]
@@ -248,6 +249,25 @@ def detect_tipping(curve_values: Any, *, method: str = "pelt", penalty: float | 
     return TippingPoint(found.item() if hasattr(found, "item") else found, float(size), before, after, method, penalty)
 
 
+def first_adoption_round(steps: pd.DataFrame, column: str, *, episode: int | None = None, by: str = "round",
+                         node: str = "agent") -> dict[Any, Any]:
+    """Each agent's first ``by`` value with ``column`` at 1 (or above 0.5) in one episode, ``None``
+    when it never adopted: the colouring of :func:`plot_diffusion`. ``episode``: which one
+    (default the first recorded); fallback rows are not adoptions."""
+    require_columns(steps, (column, by, node, "episode"), f"records with {column!r}")
+    chosen = int(steps["episode"].min()) if episode is None else int(episode)
+    rows = steps[steps["episode"] == chosen]
+    if rows.empty:
+        raise ValueError(f"episode {episode!r} is not in the records (episodes {sorted(steps['episode'].unique())[:10]})")
+    agents = list(dict.fromkeys(rows[node]))
+    if "fallback_used" in rows:
+        rows = rows[~flag_column(rows, "fallback_used")]
+    adopted = rows[pd.to_numeric(rows[column].astype("float64"), errors="coerce") > 0.5]
+    first = adopted.groupby(node, sort=False)[by].min()
+    return {agent: (first[agent].item() if hasattr(first[agent], "item") else first[agent]) if agent in first.index else None
+            for agent in agents}
+
+
 # --- comparisons and extractors -------------------------------------------------------------
 
 
@@ -323,13 +343,14 @@ def commons_overuse_by_month(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_adoption(curves: Mapping[str, pd.DataFrame], tipping: Mapping[str, TippingPoint] | TippingPoint | None = None,
-                  *, title: str = "Adoption", ylabel: str = "share adopting", bounds: tuple[float, float] | None = (0.0, 1.0)) -> Figure:
+                  *, title: str = "Adoption", ylabel: str = "share adopting", bounds: tuple[float, float] | None = (0.0, 1.0),
+                  path: str | None = None) -> Figure:
     """Adoption curves (label -> :func:`adoption_curve` frame): the mean with its shaded band,
     and a dashed vertical line at each tipping round (``tipping``: one point for all curves, or
-    label -> point). ``bounds`` clip the bands (``None``: no clipping)."""
+    label -> point). ``bounds`` clip the bands (``None``: no clipping); ``path`` saves a PNG."""
     curves = {str(label): frame for label, frame in curves.items() if frame is not None and not frame.empty}
     if not curves:
-        return note_figure(title, "no adoption values to plot")
+        return note_figure(title, "no adoption values to plot", path)
     if isinstance(tipping, TippingPoint):
         tipping = dict.fromkeys(curves, tipping)
     figure = _new_figure(7.5, 4.2)
@@ -356,14 +377,15 @@ def plot_adoption(curves: Mapping[str, pd.DataFrame], tipping: Mapping[str, Tipp
         axes.set_ylim(bounds[0] - 0.03 * (bounds[1] - bounds[0]), bounds[1] + 0.03 * (bounds[1] - bounds[0]))
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    return figure
+    return _finish(figure, path)
 
 
 def plot_diffusion(graph: Any, adoption_round: Mapping[Any, int | None], *, title: str = "Diffusion",
-                   seed: int = 0) -> Figure:
+                   seed: int = 0, path: str | None = None) -> Figure:
     """A networkx ``graph`` with each node coloured by the round it adopted in
-    (``adoption_round``: node -> round, ``None`` or absent: never, drawn grey). Layout: the
-    spring layout seeded with ``seed`` (circular for up to 12 nodes, where it reads best)."""
+    (``adoption_round``: node -> round, ``None`` or absent: never, drawn grey; e.g.
+    :func:`first_adoption_round`). Layout: the spring layout seeded with ``seed`` (circular for
+    up to 12 nodes, where it reads best). ``path`` saves a PNG."""
     import networkx as nx
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -372,7 +394,7 @@ def plot_diffusion(graph: Any, adoption_round: Mapping[Any, int | None], *, titl
     if not isinstance(graph, nx.Graph):
         raise ValueError(f"graph must be a networkx Graph, got {type(graph).__name__}")
     if graph.number_of_nodes() == 0:
-        return note_figure(title, "the graph has no nodes")
+        return note_figure(title, "the graph has no nodes", path)
     unknown = [node for node in adoption_round if node not in graph]
     if unknown:
         raise ValueError(f"adoption_round names nodes not in the graph: {unknown[:5]}")
@@ -394,4 +416,4 @@ def plot_diffusion(graph: Any, adoption_round: Mapping[Any, int | None], *, titl
     nx.draw_networkx_labels(graph, positions, ax=axes, font_size=8)
     axes.set_title(f"{title}\n{len(adopted)} of {len(rounds)} adopted; grey: never", fontsize="medium")
     axes.set_axis_off()
-    return figure
+    return _finish(figure, path)

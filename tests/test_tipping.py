@@ -22,6 +22,7 @@ from dilemmazoo.analysis.tipping import (
     default_penalty,
     detect_tipping,
     donor_cooperation_by_generation,
+    first_adoption_round,
     plot_adoption,
     plot_diffusion,
 )
@@ -313,3 +314,17 @@ def test_plot_diffusion_colours_nodes_by_adoption_round_and_never_grey():
     plt.close(figure)
     with pytest.raises(ValueError, match="not in the graph"):
         plot_diffusion(graph, {9: 1})
+
+
+def test_first_adoption_round_per_agent_for_the_diffusion_plot():
+    steps = pd.DataFrame({
+        "episode": [0] * 6 + [1] * 2,
+        "round": [1, 1, 2, 2, 3, 3, 1, 1],
+        "agent": ["a", "b"] * 4,
+        "collective": [0, 0, 1, 0, 1, 1, 1, 1],
+        "fallback_used": [False, False, False, False, False, True, False, False],
+    })
+    assert first_adoption_round(steps, "collective") == {"a": 2, "b": None}  # b's round-3 row is a fallback
+    assert first_adoption_round(steps, "collective", episode=1) == {"a": 1, "b": 1}
+    with pytest.raises(ValueError, match="episode 5"):
+        first_adoption_round(steps, "collective", episode=5)
