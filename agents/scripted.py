@@ -14,7 +14,8 @@ Other worlds' scripted agents live beside their worlds' strategies and are found
 ``commons_greedy``, ``commons_fixed_amount``, ``commons_conditional_cooperator``), the effort CPR's
 (``cpr_rule_based``, ``cpr_fixed_effort``), the gridworlds' (``grid_random``, ``grid_bfs``,
 ``grid_cleaner``, ``grid_roles``), the team-production world's (``team_equilibrium``,
-``team_fixed_effort``, ``team_free_rider``, ``team_full_effort``).
+``team_fixed_effort``, ``team_free_rider``, ``team_full_effort``), the ATP exploration world's
+(``atp_comply``, ``atp_violate``, ``atp_violate_when_unsupervised``, ``atp_greedy_learner``).
 
 :class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
 interfaces; their strategies are parameters, so they write no strategy text.
@@ -89,6 +90,7 @@ SCRIPTED_AGENTS: dict[str, type] = {
 
 def _world_strategies() -> dict[str, type]:
     """The other worlds' scripted agents; GovSim's carry a ``commons_`` prefix (``greedy`` is a matrix strategy)."""
+    from dilemmazoo.agents.atp_strategies import ATP_STRATEGIES
     from dilemmazoo.agents.commons_strategies import COMMONS_STRATEGIES
     from dilemmazoo.agents.cpr_strategies import CPR_STRATEGIES
     from dilemmazoo.agents.grid_strategies import GRID_STRATEGIES
@@ -97,7 +99,8 @@ def _world_strategies() -> dict[str, type]:
     from dilemmazoo.agents.team_strategies import TEAM_STRATEGIES
 
     commons = {f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}
-    return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES, **TAX_STRATEGIES, **TEAM_STRATEGIES}
+    return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES, **TAX_STRATEGIES, **TEAM_STRATEGIES,
+            **ATP_STRATEGIES}
 
 
 def _batch_actors() -> dict:
