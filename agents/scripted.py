@@ -15,7 +15,8 @@ Other worlds' scripted agents live beside their worlds' strategies and are found
 (``cpr_rule_based``, ``cpr_fixed_effort``), the gridworlds' (``grid_random``, ``grid_bfs``,
 ``grid_cleaner``, ``grid_roles``), the team-production world's (``team_equilibrium``,
 ``team_fixed_effort``, ``team_free_rider``, ``team_full_effort``), the ATP exploration world's
-(``atp_comply``, ``atp_violate``, ``atp_violate_when_unsupervised``, ``atp_greedy_learner``).
+(``atp_comply``, ``atp_violate``, ``atp_violate_when_unsupervised``, ``atp_greedy_learner``) and the
+ATP diffusion world's (``atp_collective``, ``atp_independent``, ``atp_threshold``, ``atp_committed``).
 
 :class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
 interfaces; their strategies are parameters, so they write no strategy text.
@@ -90,6 +91,7 @@ SCRIPTED_AGENTS: dict[str, type] = {
 
 def _world_strategies() -> dict[str, type]:
     """The other worlds' scripted agents; GovSim's carry a ``commons_`` prefix (``greedy`` is a matrix strategy)."""
+    from dilemmazoo.agents.atp_diffusion_strategies import ATP_DIFFUSION_STRATEGIES
     from dilemmazoo.agents.atp_strategies import ATP_STRATEGIES
     from dilemmazoo.agents.commons_strategies import COMMONS_STRATEGIES
     from dilemmazoo.agents.cpr_strategies import CPR_STRATEGIES
@@ -100,7 +102,7 @@ def _world_strategies() -> dict[str, type]:
 
     commons = {f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}
     return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES, **TAX_STRATEGIES, **TEAM_STRATEGIES,
-            **ATP_STRATEGIES}
+            **ATP_STRATEGIES, **ATP_DIFFUSION_STRATEGIES}
 
 
 def _batch_actors() -> dict:

@@ -433,6 +433,14 @@ def test_strategies_are_registered_by_name():
         make_scripted("atp_violate_when_unsupervised", k=-1)
 
 
+def test_diffusion_strategies_are_registered_by_name_too():
+    from dilemmazoo.agents.atp_diffusion_strategies import ATP_DIFFUSION_STRATEGIES
+
+    assert not set(ATP_DIFFUSION_STRATEGIES) & set(ATP_STRATEGIES)
+    for name, cls in ATP_DIFFUSION_STRATEGIES.items():
+        assert type(make_scripted(name)) is cls
+
+
 def test_comply_and_violate_answer_through_the_choice():
     env = ATPExplorationEnv(n_agents=2, supervision="mostly_supervised")  # S S S U S S
     played = _play_agents(env, {"agent_0": ATPComply(), "agent_1": ATPViolate()})
