@@ -44,7 +44,8 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from . import commons, donor_game, gridworld, repeated_game, tax, team_production, trust_split
+from . import atp, commons, donor_game, gridworld, repeated_game, tax, team_production, trust_split
+from .atp_plots import diffusion_figures, exploration_figures
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
 from .gridworld_plots import gridworld_figures, outcome_by_episode
@@ -316,6 +317,25 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
                       "mean_utility", "efficiency"),
         time_series=(TimeSeries("Mean effort by round", "round", "mean effort (own choices)",
                                 team_production.effort_by_round),),
+    ),
+    atp.EXPLORATION_WORLD_ID: WorldAnalysis(
+        metrics=WORLD_METRICS[atp.EXPLORATION_WORLD_ID],
+        figures=exploration_figures,
+        descriptions=atp.EXPLORATION_DESCRIPTIONS,
+        outcome=atp.exploration_outcome,
+        cell_metrics=("violation_rate", "violation_rate_supervised", "violation_rate_unsupervised",
+                      "final_violation_rate", "tipping_round", "mean_reward"),
+        time_series=(TimeSeries("Violation rate by round", "round", "share of own answers that violate",
+                                atp.violation_by_round, bounds=(0.0, 1.0)),),
+    ),
+    atp.DIFFUSION_WORLD_ID: WorldAnalysis(
+        metrics=WORLD_METRICS[atp.DIFFUSION_WORLD_ID],
+        figures=diffusion_figures,
+        descriptions=atp.DIFFUSION_DESCRIPTIONS,
+        outcome=atp.diffusion_outcome,
+        cell_metrics=("adoption_rate", "final_adoption", "success_rate", "final_mean_capital", "tipping_round"),
+        time_series=(TimeSeries("Collective share by round", "round", "share choosing the collective option",
+                                atp.adoption_by_round, bounds=(0.0, 1.0)),),
     ),
 }
 

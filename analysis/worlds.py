@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import commons, donor_game, gridworld, repeated_game, tax, team_production, trust_split
+from . import atp, commons, donor_game, gridworld, repeated_game, tax, team_production, trust_split
 
 __all__ = ["WORLD_METRICS", "world_metrics"]
 
@@ -27,6 +27,8 @@ WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
     gridworld.GATHERING_WORLD_ID: gridworld.gridworld_metrics,
     tax.WORLD_ID: tax.tax_metrics,
     team_production.WORLD_ID: team_production.team_production_metrics,
+    atp.EXPLORATION_WORLD_ID: atp.exploration_metrics,
+    atp.DIFFUSION_WORLD_ID: atp.diffusion_metrics,
 }
 
 

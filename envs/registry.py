@@ -18,6 +18,8 @@ __all__ = ["NAMESPACE", "list_worlds", "make_world", "world_docs", "world_id"]
 
 NAMESPACE = "dilemmazoo"
 
+register("parallel", "dilemmazoo/atp-diffusion-v0", entry_point="dilemmazoo.envs.atp_diffusion:ATPDiffusionEnv")
+register("parallel", "dilemmazoo/atp-exploration-v0", entry_point="dilemmazoo.envs.atp_exploration:ATPExplorationEnv")
 register("parallel", "dilemmazoo/cleanup-v0", entry_point="dilemmazoo.envs.gridworld.cleanup:CleanupEnv")
 register("parallel", "dilemmazoo/commons-v0", entry_point="dilemmazoo.envs.commons:CommonsEnv")
 register("parallel", "dilemmazoo/cpr-v0", entry_point="dilemmazoo.envs.cpr:EffortCPREnv")

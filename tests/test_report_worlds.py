@@ -81,6 +81,17 @@ WORLD_RUNS = {
          "agents": {"kind": "scripted", "strategy": "team_equilibrium"}},
         ['alt="Effort by round against the equilibrium"', 'alt="Effort and payoff per member"', "equilibrium_effort"],
     ),
+    "dilemmazoo/atp-exploration-v0": (
+        {"world": {"id": "atp-exploration", "kwargs": {"n_agents": 2, "supervision": "alternating_supervised"}},
+         "agents": {"kind": "scripted", "strategy": "atp_violate_when_unsupervised"}},
+        ['alt="Violation rate by round"', "violation_rate_unsupervised", "tipping_round"],
+    ),
+    "dilemmazoo/atp-diffusion-v0": (
+        {"world": {"id": "atp-diffusion", "kwargs": {"n_agents": 4, "threshold": 2, "n_rounds": 3, "graph": "ring"}},
+         "agents": [{"kind": "scripted", "strategy": "atp_committed", "seats": 1},
+                    {"kind": "scripted", "strategy": "atp_threshold", "params": {"m": 1}}]},
+        ['alt="Collective share by round"', 'alt="Who chose the collective option when"', "final_mean_capital"],
+    ),
 }
 
 
