@@ -53,6 +53,8 @@ from .html import format_number, render_template, write_html
 from .metrics import RunRecords, decision_stats, decisions_by_generation, find_runs, llm_call_stats, load_run
 from .plots import donor_game_figures, figure_to_data_uri, note_figure, plot_decision_failures, punishment_possible
 from .repeated_game_plots import cooperation_by_round, repeated_game_figures, repeated_game_tables
+from .tipping import (TippingPoint, adoption_curve, commons_overuse_by_month, detect_tipping,
+                      donor_cooperation_by_generation, plot_adoption)
 from .synthesis import SYNTHESIS_METRICS, code_diffs, is_synthesis_population, synthesis_figure, synthesis_iterations
 from .studies import STUDY_ANALYSES
 from .tax_plots import tax_figures, tax_tables
@@ -192,11 +194,111 @@ _GRIDWORLD_DESCRIPTIONS = {
 _GRIDWORLD_SERIES = (TimeSeries("Efficiency by episode", "episode", "efficiency", outcome_by_episode("efficiency")),)
 
 
+# --- tipping of the Donor Game's cooperation and GovSim's over-use (Han et al., arXiv 2510.04860) ----
+
+
+#: the fewest points (generations, months) a curve needs for its tipping analysis
+_TIPPING_MIN_POINTS = 3
+
+
+@dataclass(frozen=True)
+class _TippingCurve:
+    """How to read a world's records as an adoption curve: ``frame(steps)`` (one row per real
+    decision, :mod:`.tipping`'s extractors), the ``column`` adopted, by ``by`` over ``group``
+    replicates, and the words of the report (``name`` of the metrics, ``unit`` of ``by``).
+
+    A curve of fewer than :data:`_TIPPING_MIN_POINTS` points gets no tipping analysis (no
+    metric, no figure): with two points a "tip" is only the difference between them, which the
+    world's own per-generation or per-month plots already show."""
+
+    frame: Callable[[pd.DataFrame], pd.DataFrame]
+    column: str
+    by: str
+    group: str
+    name: str
+    unit: str
+    title: str
+    ylabel: str
+
+    def curve(self, steps_by_run: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+        """The curve over every run given, each (run, replicate) one replicate."""
+        parts = []
+        for label, steps in steps_by_run.items():
+            rows = self.frame(steps) if not steps.empty else pd.DataFrame()
+            if not rows.empty:
+                parts.append(rows.assign(_replicate=f"{label}/" + rows[self.group].astype(str)))
+        if not parts:
+            return pd.DataFrame(columns=[self.by, "mean", "low", "high", "n"])
+        return adoption_curve(pd.concat(parts, ignore_index=True), self.column, by=self.by, group="_replicate")
+
+    def tipping(self, steps: pd.DataFrame) -> TippingPoint | None:
+        """The tip of one run's curve; ``None`` for a curve too short to analyse."""
+        curve = self.curve({"run": steps})
+        return detect_tipping(curve) if len(curve) >= _TIPPING_MIN_POINTS else None
+
+    def metrics(self, metrics: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        """``metrics`` with ``<name>_tipping_<unit>`` and ``<name>_tipping_size`` added (NaN with
+        its reason when the curve does not tip or has no point)."""
+
+        def with_tipping(steps: pd.DataFrame, **options: Any) -> dict[str, Any]:
+            result = dict(metrics(steps, **options))
+            reasons = dict(result.pop(_NAN_REASONS, {}) or {})
+            point = self.tipping(steps) if not steps.empty else None
+            where, size = f"{self.name}_tipping_{self.unit}", f"{self.name}_tipping_size"
+            if point is None:
+                result[where] = result[size] = math.nan
+                reasons[where] = reasons[size] = (f"the {self.name} curve has fewer than {_TIPPING_MIN_POINTS} "
+                                                  f"{self.unit}s with a real decision")
+            else:
+                result[size] = float(point.size)
+                result[where] = math.nan if point.round is None else float(point.round)
+                if point.round is None:
+                    reasons[where] = f"the {self.name} curve does not tip (no change of at least 0.1)"
+            if reasons:
+                result[_NAN_REASONS] = reasons
+            return result
+
+        return with_tipping
+
+    def outcome(self, steps: pd.DataFrame, **options: Any) -> str:
+        """The tip in words, e.g. ``"cooperation tips at generation 3 (+0.40)"``."""
+        point = self.tipping(steps)
+        if point is None:
+            return f"{self.name}: fewer than {_TIPPING_MIN_POINTS} {self.unit}s, no tipping analysis"
+        if point.round is None:
+            return f"{self.name} does not tip (level {point.before:.2f})"
+        return f"{self.name} tips at {self.unit} {point.round} ({point.size:+.2f}: {point.before:.2f} to {point.after:.2f})"
+
+    def figures(self, steps_by_run: Mapping[str, pd.DataFrame]) -> list[tuple[str, Figure]]:
+        """The curve over every run with its band and tipping line; none for a short curve."""
+        curve = self.curve(steps_by_run)
+        if len(curve) < _TIPPING_MIN_POINTS:
+            return []
+        return [(self.title, plot_adoption({self.name: curve}, detect_tipping(curve), title=self.title,
+                                           ylabel=self.ylabel))]
+
+
+_DONOR_TIPPING = _TippingCurve(donor_cooperation_by_generation, "cooperation", "generation", "game", "cooperation",
+                               "generation", "Cooperation tipping across generations",
+                               "share of resources donated (refusals 0)")
+_COMMONS_TIPPING = _TippingCurve(commons_overuse_by_month, "overuse", "round", "episode", "overuse", "month",
+                                 "Over-use tipping across months", "share of requests above the threshold")
+
+
+def _donor_game_figures(steps_by_run: Mapping[str, pd.DataFrame], world_kwargs: Mapping[str, Any]) -> list[tuple[str, Figure]]:
+    return [*donor_game_figures(steps_by_run, world_kwargs), *_DONOR_TIPPING.figures(steps_by_run)]
+
+
+def _commons_figures(steps_by_run: Mapping[str, pd.DataFrame], world_kwargs: Mapping[str, Any]) -> list[tuple[str, Figure]]:
+    return [*commons_figures(steps_by_run), *_COMMONS_TIPPING.figures(steps_by_run)]
+
+
 #: world id -> its analysis; other worlds plug in here
 WORLD_ANALYSES: dict[str, WorldAnalysis] = {
     donor_game.WORLD_ID: WorldAnalysis(
-        metrics=WORLD_METRICS[donor_game.WORLD_ID],
-        figures=donor_game_figures,
+        metrics=_DONOR_TIPPING.metrics(WORLD_METRICS[donor_game.WORLD_ID]),
+        figures=_donor_game_figures,
+        outcome=_DONOR_TIPPING.outcome,
         descriptions={
             "final_generation_avg_resources": "average final resources of the last generation (the headline)",
             "initial_cooperation": "mean share of resources donated in generation 1",
@@ -204,6 +306,8 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
             "avg_final_resources": "mean over agents and games of resources after the last round",
             "donation_fraction": "mean share of resources given in real donations (fallbacks excluded)",
             "punishment_rate": "% of real donor encounters that punished",
+            "cooperation_tipping_generation": "generation where the share donated (refusals 0) tips (ruptures PELT)",
+            "cooperation_tipping_size": "after - before level of that tip (0 without one)",
         },
         time_series=(
             TimeSeries("Average final resources per generation", "generation", "average final resources",
@@ -248,12 +352,14 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
                                 bounds=(0.0, 1.0)),),
     ),
     commons.GOVSIM_WORLD_ID: WorldAnalysis(
-        metrics=WORLD_METRICS[commons.GOVSIM_WORLD_ID],
-        figures=_steps_only(commons_figures),
+        metrics=_COMMONS_TIPPING.metrics(WORLD_METRICS[commons.GOVSIM_WORLD_ID]),
+        figures=_commons_figures,
         descriptions={
             **_COMMONS_DESCRIPTIONS,
             "over_usage": "share of (agent, month) harvest requests above the per-agent threshold (fallbacks left out)",
             "n_months": "horizon T in months",
+            "overuse_tipping_month": "month where the share of over-use requests tips (ruptures PELT)",
+            "overuse_tipping_size": "after - before level of that tip (0 without one)",
         },
         metric_options=partial(commons.metric_options, commons.GOVSIM_WORLD_ID),
         outcome=_commons_outcome("month", commons.commons_episodes),

@@ -170,3 +170,66 @@ def test_diffusion_graph_rebuilt_from_the_world_kwargs(tmp_path):
 def test_the_metrics_are_registered_for_both_worlds():
     assert WORLD_METRICS[atp.EXPLORATION_WORLD_ID] is atp.exploration_metrics
     assert WORLD_METRICS[atp.DIFFUSION_WORLD_ID] is atp.diffusion_metrics
+
+
+# --- the tipping analysis of the Donor Game and GovSim in the report ---------------------------------
+
+def donor_rows(fractions: dict[int, float]) -> pd.DataFrame:
+    """Donor decisions of two games per generation: every donor gives ``fractions[generation]``
+    (0 = refuses); recipient rows and a fallback row are not decisions of the curve."""
+    rows = []
+    for generation, fraction in fractions.items():
+        for game in (0, 1):
+            move = "donate" if fraction > 0 else "refuse"
+            rows.append({"generation": generation, "game": game, "episode": 2 * generation + game, "round": 1,
+                         "agent": "a", "role": "donor", "move": move, "fraction": fraction, "fallback_used": False})
+            rows.append({"generation": generation, "game": game, "episode": 2 * generation + game, "round": 1,
+                         "agent": "b", "role": "recipient", "move": "", "fraction": 0.0, "fallback_used": False})
+            rows.append({"generation": generation, "game": game, "episode": 2 * generation + game, "round": 2,
+                         "agent": "b", "role": "donor", "move": "refuse", "fraction": 0.0, "fallback_used": True})
+    return pd.DataFrame(rows)
+
+
+def test_the_donor_game_outcome_names_the_generation_where_cooperation_tips():
+    from dilemmazoo.analysis.report import WORLD_ANALYSES
+
+    outcome = WORLD_ANALYSES["dilemmazoo/donor-game-v0"].outcome
+    assert outcome(donor_rows({1: 0.0, 2: 0.0, 3: 0.5, 4: 0.5})) == "cooperation tips at generation 3 (+0.50: 0.00 to 0.50)"
+    assert outcome(donor_rows({1: 0.5, 2: 0.5, 3: 0.5})) == "cooperation does not tip (level 0.50)"
+    assert outcome(donor_rows({1: 0.0, 2: 1.0})) == "cooperation: fewer than 3 generations, no tipping analysis"
+
+
+def test_donor_and_govsim_report_metrics_carry_their_tipping_point(tmp_path):
+    from dilemmazoo.analysis.report import WORLD_ANALYSES
+
+    donor = validate({"name": "donor", "seeds": [0], "population": {"dynamics": "cultural_evolution", "generations": 3},
+                      "world": {"id": "donor-game", "kwargs": {"n_agents": 4, "n_rounds": 2}},
+                      "agents": {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.5}}})
+    steps = execute(donor, tmp_path / "runs", progress=False).steps
+    metrics = WORLD_ANALYSES["dilemmazoo/donor-game-v0"].metrics(steps)
+    # every real donation gives half: a flat curve over 3 generations
+    assert math.isnan(metrics["cooperation_tipping_generation"]) and metrics["cooperation_tipping_size"] == 0.0
+    assert "does not tip" in metrics["nan_reasons"]["cooperation_tipping_generation"]
+    assert metrics["final_generation_avg_resources"] == WORLD_METRICS["dilemmazoo/donor-game-v0"](steps)[
+        "final_generation_avg_resources"]
+    govsim = run(tmp_path / "govsim", "commons", {"n_agents": 5, "n_months": 3, "communication": False},
+                 {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.3}})
+    metrics = WORLD_ANALYSES["dilemmazoo/commons-v0"].metrics(govsim.steps)
+    # collapsed in month 1: one month on the curve, too short for a tip
+    assert math.isnan(metrics["overuse_tipping_month"])
+    assert metrics["nan_reasons"]["overuse_tipping_month"] == "the overuse curve has fewer than 3 months with a real decision"
+
+
+def test_a_surviving_govsim_run_shows_its_overuse_curve_in_the_report(tmp_path):
+    from dilemmazoo.analysis import write_report
+    from dilemmazoo.analysis.report import WORLD_ANALYSES
+
+    # four agents ask 2% of the stock, one 20%: only that one over-uses, every month (1 in 5)
+    agents = [{"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.02}, "seats": 4},
+              {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.2}}]
+    result = run(tmp_path, "commons", {"n_agents": 5, "n_months": 4, "communication": False}, agents)
+    metrics = WORLD_ANALYSES["dilemmazoo/commons-v0"].metrics(result.steps, n_months=4)
+    assert metrics["over_usage"] == pytest.approx(0.2) and metrics["survival_time"] == 4
+    assert math.isnan(metrics["overuse_tipping_month"]) and metrics["overuse_tipping_size"] == 0.0
+    html = write_report(result.run_dir).read_text(encoding="utf-8")
+    assert 'alt="Over-use tipping across months"' in html and "failed (" not in html
