@@ -92,6 +92,11 @@ def diffusion_figures(steps_by_run: Mapping[str, pd.DataFrame],
     played = steps[pd.to_numeric(steps["round"], errors="coerce") >= 1]
     adopted = first_adoption_round(played, "collective")
     graph = diffusion_graph(world_kwargs, list(adopted))
+    # nodes drawn by seat number (agent_3 -> 3): short labels fit inside the nodes
+    seat = {name: index for index, name in enumerate(graph.nodes)}
+    graph = nx.relabel_nodes(graph, seat)
+    adopted = {seat[name]: first for name, first in adopted.items() if name in seat}
     episode = int(played["episode"].min())
-    figures.append((GRAPH_TITLE, plot_diffusion(graph, adopted, title=f"{GRAPH_TITLE} ({label}, episode {episode})")))
+    title = f"Seats by round of going collective ({label}, ep. {episode})"
+    figures.append((GRAPH_TITLE, plot_diffusion(graph, adopted, title=title)))
     return figures
