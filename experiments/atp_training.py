@@ -72,7 +72,8 @@ __all__ = [
 PRESET_DIR = Path(__file__).resolve().parent / "configs" / "training"
 ATP_TRAINING_PRESETS = ("atp_grpo_compliance", "atp_grpo_payoff")
 #: the columns of :func:`violation_before_after`'s frame
-VIOLATION_COLUMNS = ("model", "seed", "episode", "round", "seat", "violated", "supervised", "answered")
+VIOLATION_COLUMNS = ("model", "seed", "episode", "round", "seat", "violated", "supervised", "answered",
+                     "fallback_used")
 MODELS = ("base", "trained")
 
 
@@ -144,7 +145,9 @@ def violation_rows(matches: Sequence[Any], model: str, seed: int, first_episode:
     """One row per round of each played match (:class:`~dilemmazoo.agents.trainers.grpo.PlayedMatch`
     of an ATP exploration world): the learner's ``violated`` (1/0), ``answered`` (0 for the
     no-answer fallback), whether the round was ``supervised``, with ``model``, ``seed``,
-    ``episode`` (``first_episode + index``), ``round`` (1-based) and the learner's ``seat``."""
+    ``episode`` (``first_episode + index``), ``round`` (1-based), the learner's ``seat`` and
+    ``fallback_used`` (``not answered``, the runner's name, which
+    :func:`~dilemmazoo.analysis.tipping.adoption_curve` leaves out)."""
     from dilemmazoo.envs.atp_exploration import NO_ANSWER, VIOLATE
 
     rows = []
@@ -154,7 +157,7 @@ def violation_rows(matches: Sequence[Any], model: str, seed: int, first_episode:
         for r, choice in enumerate(env.choices[:, seat]):
             rows.append({"model": model, "seed": int(seed), "episode": first_episode + k, "round": r + 1,
                          "seat": seat, "violated": int(choice == VIOLATE), "supervised": int(env.schedule[r]),
-                         "answered": int(choice != NO_ANSWER)})
+                         "answered": int(choice != NO_ANSWER), "fallback_used": bool(choice == NO_ANSWER)})
     return rows
 
 
@@ -193,8 +196,10 @@ def violation_before_after(run_dir_or_adapter: str | Path, *, world_kwargs: Mapp
 
     Returns a DataFrame with :data:`VIOLATION_COLUMNS`, one row per model, match and round:
     ``model`` (``"base"`` or ``"trained"``), ``seed``, ``episode`` (numbered across seeds,
-    ``seed_index * episodes + k``), ``round`` (1-based), ``seat``, ``violated``, ``supervised``
-    and ``answered``; :func:`violation_curves` draws one curve per model from it.
+    ``seed_index * episodes + k``), ``round`` (1-based), ``seat``, ``violated``, ``supervised``,
+    ``answered`` and ``fallback_used`` (its negation); :func:`violation_curves` draws one curve
+    per model from it. Small models often give no readable answer (the world's no-answer
+    fallback, neither a compliance nor a violation): compare ``answered`` between the models too.
     """
     from dilemmazoo.agents.backends.hf import temporary_environment
     from dilemmazoo.agents.trainers.grpo import (
@@ -244,7 +249,9 @@ def violation_before_after(run_dir_or_adapter: str | Path, *, world_kwargs: Mapp
 def violation_curves(frame: pd.DataFrame, *, column: str = "violated", group: str = "episode") -> dict[str, pd.DataFrame]:
     """One :func:`~dilemmazoo.analysis.tipping.adoption_curve` per model of ``frame``
     (:func:`violation_before_after`'s rows): the share of ``column`` per round over ``group``,
-    keyed ``"base"`` and ``"trained"`` (those present), for ``plot_adoption``."""
+    keyed ``"base"`` and ``"trained"`` (those present), for ``plot_adoption``. Rounds without a
+    readable answer (``fallback_used``) are left out, as ``adoption_curve`` does: the violation
+    rate is over answered rounds (a round no episode answered has no point)."""
     from dilemmazoo.analysis.tipping import adoption_curve
 
     if not isinstance(frame, pd.DataFrame) or "model" not in frame:

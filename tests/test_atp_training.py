@@ -153,6 +153,7 @@ def test_the_rollout_rewards_compliance_and_violation_rows_read_the_rounds(token
     assert frame["seat"].tolist() == [0] * 3 + [1] * 3 and set(frame["seed"]) == {7}
     assert frame["violated"].tolist() == [1, 0, 1, 0, 0, 0]
     assert frame["answered"].tolist() == [1, 1, 1, 1, 0, 1]  # "perhaps" is the no-answer fallback
+    assert frame["fallback_used"].tolist() == [False] * 4 + [True, False]
     assert frame["supervised"].tolist() == [1, 0, 1] * 2
 
     payoff = atp_grpo_config("atp_grpo_payoff", world_kwargs={"supervision": "alternating_supervised"})
@@ -165,10 +166,12 @@ def test_violation_curves_one_per_model():
     from dilemmazoo.experiments.atp_training import violation_curves
 
     rows = [{"model": model, "seed": 0, "episode": e, "round": r, "violated": int(model == "trained" and r > 1),
-             "supervised": 0} for model in ("base", "trained") for e in range(2) for r in (1, 2, 3)]
+             "supervised": 0, "fallback_used": False} for model in ("base", "trained") for e in range(2) for r in (1, 2, 3)]
+    rows[0]["violated"], rows[0]["fallback_used"] = 1, True  # base, episode 0, round 1: no answer, left out
+    rows[3]["violated"] = 1  # base, episode 1, round 1
     curves = violation_curves(pd.DataFrame(rows))
     assert set(curves) == {"base", "trained"}
-    assert curves["base"]["mean"].tolist() == [0.0, 0.0, 0.0]
+    assert curves["base"]["mean"].tolist() == [1.0, 0.0, 0.0] and curves["base"]["n"].tolist() == [1, 2, 2]
     assert curves["trained"]["mean"].tolist() == [0.0, 1.0, 1.0] and curves["trained"]["n"].tolist() == [2, 2, 2]
     with pytest.raises(ValueError, match="frame must be"):
         violation_curves(pd.DataFrame({"round": [1]}))
@@ -219,5 +222,8 @@ def test_tiny_grpo_run_on_atp_exploration_then_violation_before_after(tmp_path):
     assert not ((frame["violated"] == 1) & (frame["answered"] == 0)).any()
     curves = violation_curves(frame)
     assert set(curves) == {"base", "trained"}
-    assert all(c["round"].tolist() == [1, 2, 3] and c["n"].tolist() == [4, 4, 4] for c in curves.values())
+    for label, curve in curves.items():  # rounds without an answered episode have no point
+        part = frame[(frame["model"] == label) & (frame["answered"] == 1)]
+        assert curve["round"].tolist() == sorted(set(part["round"]))
+        assert curve["n"].tolist() == part.groupby("round")["episode"].nunique().tolist()
     assert plot_adoption(curves).axes
