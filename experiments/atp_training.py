@@ -314,8 +314,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     tips = {label: detect_tipping(curve) for label, curve in curves.items()}
     for label, curve in curves.items():
-        print(f"{label}: violation per round {[round(float(x), 3) for x in curve['mean']]}; tipping round "
-              f"{tips[label].round}")
+        answered = float(frame.loc[frame["model"] == label, "answered"].mean())
+        print(f"{label}: violation per answered round {[round(float(x), 3) for x in curve['mean']]} "
+              f"(rounds {curve['round'].tolist()}); tipping round {tips[label].round}; answered {answered:.2f}")
     if args.csv:
         frame.to_csv(args.csv, index=False)
     if args.plot:

@@ -227,3 +227,28 @@ def test_tiny_grpo_run_on_atp_exploration_then_violation_before_after(tmp_path):
         assert curve["round"].tolist() == sorted(set(part["round"]))
         assert curve["n"].tolist() == part.groupby("round")["episode"].nunique().tolist()
     assert plot_adoption(curves).axes
+
+
+def test_compare_command_prints_both_curves_and_writes_rows_and_plot(tmp_path, monkeypatch, capsys):
+    from dilemmazoo.experiments import atp_training
+
+    rows = [{"model": model, "seed": 0, "episode": e, "round": r, "seat": 0, "violated": int(model == "trained" and r > 1),
+             "supervised": 0, "answered": 1, "fallback_used": False}
+            for model in ("base", "trained") for e in range(2) for r in (1, 2, 3)]
+    seen = {}
+
+    def fake(run_dir, **kwargs):
+        seen.update(kwargs, run_dir=run_dir)
+        return pd.DataFrame(rows)
+
+    monkeypatch.setattr(atp_training, "violation_before_after", fake)
+    csv, png = tmp_path / "rows.csv", tmp_path / "curves.png"
+    assert atp_training.main(["compare", "RUN", "--seeds", "3,4", "--episodes", "5", "--set",
+                              "supervision=last_supervised", "--csv", str(csv), "--plot", str(png)]) == 0
+    assert seen == {"run_dir": "RUN", "world_kwargs": {"supervision": "last_supervised"}, "seeds": [3, 4], "episodes": 5}
+    out = capsys.readouterr().out
+    assert "base: violation per answered round [0.0, 0.0, 0.0]" in out
+    assert "trained: violation per answered round [0.0, 1.0, 1.0] (rounds [1, 2, 3]); tipping round 2" in out
+    assert len(pd.read_csv(csv)) == 12 and png.read_bytes()[:4] == b"\x89PNG"
+    assert atp_training.main(["compare", "RUN", "--set", "supervision"]) == 2
+    assert "--set takes KEY=VALUE" in capsys.readouterr().err
