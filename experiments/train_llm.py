@@ -48,7 +48,7 @@ __all__ = ["EvaluationConfig", "TRAINING_PRESETS", "TrainingConfig", "load_train
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs" / "training"
 TRAINING_PRESETS = ("ipd_naive", "ipd_advantage_alignment", "trust_split_naive", "trust_split_advantage_alignment",
-                    "ipd_grpo")
+                    "ipd_grpo", "atp_grpo_compliance", "atp_grpo_payoff")
 ALGORITHMS = ("policy_gradient", "grpo")
 
 
