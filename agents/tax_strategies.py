@@ -76,12 +76,8 @@ def _grid_values(spec: Any) -> np.ndarray | None:
     satisfaction); None for any other spec."""
     if isinstance(spec, HoursAndSatisfaction):
         return np.asarray(spec.hours_grid, dtype=float)
-    if not isinstance(spec, Choice):
-        return None
-    try:
-        return np.array([float(label) for label in spec.labels])
-    except ValueError:
-        return None
+    values = spec.number_values if isinstance(spec, Choice) else None
+    return None if values is None else np.asarray(values, dtype=float)
 
 
 def _is_hours_decision(spec: Any) -> bool:

@@ -83,12 +83,8 @@ def world_parameters(observation: Any) -> dict[str, Any]:
 
 def _grid_values(spec: Any) -> np.ndarray | None:
     """The efforts of a grid decision (a Choice whose labels are all numbers), else None."""
-    if not isinstance(spec, Choice):
-        return None
-    try:
-        return np.array([float(label) for label in spec.labels])
-    except ValueError:
-        return None
+    values = spec.number_values if isinstance(spec, Choice) else None
+    return None if values is None else np.asarray(values, dtype=float)
 
 
 def _closest(grid: np.ndarray, effort: float) -> int:

@@ -229,6 +229,11 @@ class Choice(ActionSpec):
         if unknown:
             raise ValueError(f"allowed_words must be MOVE_WORDS families, got {sorted(unknown)}")
 
+    @property
+    def number_values(self) -> list[float] | None:
+        """The labels as numbers when every one is a plain number (a grid of hours or efforts), else None."""
+        return _label_values(self.labels)
+
     def parse(self, text: str) -> Any:
         content = answer_line(normalize_answer(text or ""))
         values = _label_values(self.labels)
