@@ -201,14 +201,7 @@ def violation_before_after(run_dir_or_adapter: str | Path, *, world_kwargs: Mapp
     per model from it. Small models often give no readable answer (the world's no-answer
     fallback, neither a compliance nor a violation): compare ``answered`` between the models too.
     """
-    from dilemmazoo.agents.backends.hf import temporary_environment
-    from dilemmazoo.agents.trainers.grpo import (
-        _OFFLINE_ENV,
-        MatchRollout,
-        _quiet_library_warnings,
-        model_generator,
-    )
-    from dilemmazoo.agents.trainers.llm_model import end_of_turn_ids, plain_base
+    from dilemmazoo.agents.trainers.grpo import MatchRollout, adapter_generator
 
     if isinstance(episodes, bool) or not isinstance(episodes, Integral) or episodes < 1:
         raise ValueError(f"episodes must be an integer >= 1; got {episodes!r}")
@@ -224,14 +217,7 @@ def violation_before_after(run_dir_or_adapter: str | Path, *, world_kwargs: Mapp
     _check_atp_config(config)
 
     rows: list[dict[str, Any]] = []
-    with temporary_environment(_OFFLINE_ENV), _quiet_library_warnings():
-        from peft import PeftModel
-
-        network, tokenizer = plain_base(base, config.model, config.device, config.dtype, training=False)
-        model = PeftModel.from_pretrained(network, str(adapter), is_trainable=False)
-        model.eval()
-        eot = end_of_turn_ids(network, tokenizer)
-        generate = model_generator(model, tokenizer, eot, config.max_new_tokens, config.temperature)
+    with adapter_generator(config, adapter, base) as (model, tokenizer, eot, generate):
         for label in MODELS:
             context = model.disable_adapter() if label == "base" else contextlib.nullcontext()
             with context:

@@ -164,6 +164,7 @@ __all__ = [
     "GRPO_METRIC_KEYS",
     "MatchRollout",
     "PlayedMatch",
+    "adapter_generator",
     "agrae_rescale",
     "evaluate_grpo",
     "grpo_config_from_dict",
@@ -896,6 +897,22 @@ def train_grpo(config: GRPOBaselineConfig, out_dir: str | Path, *, resume: bool 
 # --------------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def adapter_generator(config: GRPOBaselineConfig, adapter: str | Path, base: tuple[Any, Any] | None = None):
+    """``(model, tokenizer, end_of_turn_ids, generate)`` for the config's model with the peft
+    ``adapter`` loaded (eval mode; ``model.disable_adapter()`` gives the base model back), and a
+    :func:`model_generator` sampling at the config's settings; offline and quiet inside the block.
+    ``base``: a fresh ``(model, tokenizer)`` from ``load_base_model`` to load the adapter into."""
+    with temporary_environment(_OFFLINE_ENV), _quiet_library_warnings():
+        from peft import PeftModel
+
+        network, tokenizer = plain_base(base, config.model, config.device, config.dtype, training=False)
+        model = PeftModel.from_pretrained(network, str(adapter), is_trainable=False)
+        model.eval()
+        eot = end_of_turn_ids(network, tokenizer)
+        yield model, tokenizer, eot, model_generator(model, tokenizer, eot, config.max_new_tokens, config.temperature)
+
+
 def evaluate_grpo(out_dir_or_adapter: str | Path, opponents: Sequence[str], matches: int = 8, seed: int = 0, *,
                   config: GRPOBaselineConfig | None = None,
                   base: tuple[Any, Any] | None = None) -> list[dict[str, Any]]:
@@ -919,14 +936,7 @@ def evaluate_grpo(out_dir_or_adapter: str | Path, opponents: Sequence[str], matc
         raise ValueError(f"no peft adapter in {str(path)!r} (expected adapter_config.json there or in adapter/)")
     if isinstance(matches, bool) or not isinstance(matches, int) or matches < 1:
         raise ValueError(f"matches must be an integer >= 1; got {matches!r}")
-    with temporary_environment(_OFFLINE_ENV), _quiet_library_warnings():
-        from peft import PeftModel
-
-        network, tokenizer = plain_base(base, config.model, config.device, config.dtype, training=False)
-        model = PeftModel.from_pretrained(network, str(adapter), is_trainable=False)
-        model.eval()
-        eot = end_of_turn_ids(network, tokenizer)
-        generate = model_generator(model, tokenizer, eot, config.max_new_tokens, config.temperature)
+    with adapter_generator(config, adapter, base) as (_, tokenizer, eot, generate):
         rows = []
         for name in opponents:
             params = config.opponent_params if name == config.opponent else {}
