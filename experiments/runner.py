@@ -43,7 +43,7 @@ from dilemmazoo.experiments.records import Summary
 from dilemmazoo.experiments import store
 from dilemmazoo.norms import Member, make_dynamics, make_utility
 
-__all__ = ["RunFailed", "RunResult", "execute", "run_experiment"]
+__all__ = ["RunEvent", "RunFailed", "RunPlay", "RunResult", "execute", "run_experiment"]
 
 _log = logging.getLogger(__name__)
 
@@ -245,13 +245,15 @@ def _round_ended(infos: dict, live: list[str]) -> int | None:
     return None
 
 
-def _play_episode(world, seatings, members, *, episode, generation, game, seed, recorder, on_step, learn=None,
-                  utility=None):
-    """Play one episode; ``learn(round, scores)`` may return new members after a completed round.
+def _play_episode(world, seatings, members, *, episode, generation, game, seed, recorder, learn=None,
+                  utility=None, live=None):
+    """Play one episode, yielding after each world step; its return value maps names to returns.
 
-    Within-episode dynamics (social learning) keep the members' names and seats; the runner
-    hands the new strategies to the policies at once, so the next round is played with them.
-    ``utility`` (a norms utility transform) maps each step's rewards to the recorded utilities.
+    ``learn(round, scores)`` may return new members after a completed round: within-episode
+    dynamics (social learning) keep the members' names and seats; the runner hands the new
+    strategies to the policies at once, so the next round is played with them. ``utility`` (a
+    norms utility transform) maps each step's rewards to the recorded utilities. ``live`` (a
+    :class:`RunPlay`) is kept up to date with the members, names and returns for watchers.
     """
     seats = list(world.possible_agents)
     names = {seat: m.name for seat, m in zip(seats, members)}
@@ -271,6 +273,8 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
     last_infos = {seat: _scalar_infos(infos.get(seat, {})) for seat in seats}
     since_learning = dict.fromkeys(seats, 0.0)  # payoffs since the last learning event
     shows_rewards = world.shows_rewards  # worlds that hide payoffs keep them out of memory
+    if live is not None:
+        live.member_of, live.names, live.returns = member_of, names, returns
     step = 0
     while world.agents:
         step += 1
@@ -291,13 +295,14 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
             ]
             decided.update(zip(mine, s.policy.act_batch(requests)))
         actions = {seat: decided[seat].value if seat in decided else world.idle_action(seat) for seat in world.agents}
-        live = list(world.agents)
+        live_seats = list(world.agents)
         observations, rewards, terminations, truncations, infos = world.step(actions)
-        utilities = {seat: float(rewards.get(seat, 0.0)) for seat in live}
+        utilities = {seat: float(rewards.get(seat, 0.0)) for seat in live_seats}
         if utility is not None:
-            transformed = utility({seat: utilities[seat] for seat in live}, {"step": step, "agents": live, "infos": infos})
-            utilities = {seat: float(transformed[seat]) for seat in live}
-        for seat in live:
+            transformed = utility({seat: utilities[seat] for seat in live_seats},
+                                  {"step": step, "agents": live_seats, "infos": infos})
+            utilities = {seat: float(transformed[seat]) for seat in live_seats}
+        for seat in live_seats:
             action = decided.get(seat)
             info = _scalar_infos(infos.get(seat, {}))
             last_infos[seat] = info
@@ -323,7 +328,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
                 memory[seat].append(f"Step {step}: your reward was {reward:+g}.")
             if action is not None:
                 recorder.add_calls(action.calls, episode=episode, generation=generation, step=step, agent=seat)
-        finished_round = _round_ended(infos, live) if learn is not None and world.agents else None
+        finished_round = _round_ended(infos, live_seats) if learn is not None and world.agents else None
         if finished_round is not None:
             learned = learn(finished_round, {names[seat]: since_learning[seat] for seat in seats})
             if learned is not None:
@@ -332,7 +337,9 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
                 member_of = dict(zip(seats, learned))
                 _hand_members(seatings, member_of)
                 since_learning = dict.fromkeys(seats, 0.0)
-        on_step(step)
+                if live is not None:
+                    live.member_of = member_of
+        yield step
     for seat in seats:
         recorder.episodes.append(
             {
@@ -396,6 +403,165 @@ def _finished(out_root: Path, config: ExperimentConfig, rid: str, *, repair: boo
     return None
 
 
+@dataclass
+class RunEvent:
+    """Where a run stands after one of its steps (:meth:`RunPlay.events`).
+
+    ``kind`` is ``"step"`` after a world step (``step`` counts from 1 in the episode) and
+    ``"generation"`` after the population dynamics made the next generation (``generation`` is
+    then the new one). ``episode`` counts from 0 across the run, ``game`` from 1 within the
+    generation (the records' numbering).
+    """
+
+    kind: str
+    generation: int
+    episode: int
+    game: int
+    step: int = 0
+
+
+class RunPlay:
+    """One run's world, agents and records, played one world step at a time.
+
+    :func:`execute` drives it to the end and writes the files; the Mesa model
+    (:mod:`dilemmazoo.experiments.mesa_model`) advances it one :class:`RunEvent` per Mesa step,
+    so a dashboard shows exactly what a run records. While it plays, ``member_of`` (seat ->
+    :class:`~dilemmazoo.norms.Member`), ``names`` (seat -> member name) and ``returns`` (seat ->
+    return so far in the episode) describe the current episode; ``recorder`` holds every row so far.
+    """
+
+    def __init__(self, config: ExperimentConfig, out_root: str | Path = "runs", *, backend=None):
+        self.config = config
+        self.out_root = Path(out_root)
+        self.backend = backend
+        self.seed = config.seeds[0]
+        self.world = build_world(config)
+        self.dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
+        self.utility = make_utility(config.utility.name, **config.utility.kwargs) if config.utility else None
+        self.recorder = _Recorder()
+        self.seatings = seat_groups(config, list(self.world.possible_agents))
+        self.members: list[Member] = []
+        self.member_of: dict[str, Member] = {}
+        self.names: dict[str, str] = {}
+        self.returns: dict[str, float] = {}
+        self.episodes_played = 0
+
+    @property
+    def total_games(self) -> int:
+        return self.config.generations * self.config.episodes_per_generation
+
+    def events(self, describe: Callable[[str], None] = lambda text: None,
+               advance: Callable[[], None] = lambda: None) -> Iterator[RunEvent]:
+        """Play the whole run, yielding after every world step and every new generation.
+
+        ``describe`` hears the phase (for a progress bar); ``advance`` is called after each game.
+        """
+        config, world, dynamics, recorder, seatings = self.config, self.world, self.dynamics, self.recorder, self.seatings
+        seed = self.seed
+        population_rng = np.random.default_rng([seed, 1])
+        episode_rng = np.random.default_rng([seed, 2])
+        size = len(world.possible_agents)
+        describe("loading agents")
+        for s in seatings:
+            s.policy = build_policy(s.group, config, self.out_root, backend=self.backend)
+            s.policy.set_rules(world.rules(s.seats[0]))
+        # population dynamics act on a single group (the config validator makes sure)
+        policy = seatings[0].policy
+        if dynamics is not None:
+            describe(f"writing strategies: initial population of {size}")
+            self.members = dynamics.initial(size, policy, population_rng, params=dict(config.groups[0].params))
+            recorder.add_calls(policy.last_strategy_calls, episode=-1, generation=1, step=0)
+        else:
+            # without population dynamics the members are the world's own players, named as it names them
+            # (GovSim's John, Kate, ...); a throwaway reset reads the names
+            world.reset(seed=seed)
+            self.members = [Member(name=world.display_name(seat), generation=1, params=dict(s.group.params))
+                            for s in seatings for seat in s.seats]
+        within = dynamics is not None and dynamics.within_episode
+        for generation in range(1, config.generations + 1):
+            scores = {m.name: 0.0 for m in self.members}
+            games = config.episodes_per_generation
+            for game in range(1, games + 1):
+                deciding = f"deciding: gen {generation}/{config.generations}, game {game}/{games}"
+                describe(deciding)
+                episode = self.episodes_played
+
+                def learn(round_number, window_scores, generation=generation, episode=episode):
+                    if not dynamics.learns_after_round(round_number):
+                        return None
+                    policy.last_strategy_calls = []
+                    self.members = dynamics.update(self.members, window_scores, policy, population_rng, round_number)
+                    recorder.add_calls(policy.last_strategy_calls, episode=episode, generation=generation, step=0)
+                    for m in self.members:
+                        recorder.population.append(_population_row(m, generation, window_scores[m.name], True,
+                                                                   episode=episode, round_number=round_number))
+                    return self.members
+
+                episode_seed = int(episode_rng.integers(2**31))
+                if config.repeat_episode_seeds:  # every generation plays games 1..G on the same seeds
+                    episode_seed = int(np.random.default_rng([seed, 2, game]).integers(2**31))
+                playing = _play_episode(
+                    world, seatings, self.members, episode=episode, generation=generation, game=game,
+                    seed=episode_seed, recorder=recorder, learn=learn if within else None, utility=self.utility,
+                    live=self,
+                )
+                while True:
+                    try:
+                        step = next(playing)
+                    except StopIteration as finished:
+                        result = finished.value
+                        break
+                    describe(f"{deciding}, step {step}")
+                    yield RunEvent("step", generation, episode, game, step)
+                for name, ret in result.items():
+                    scores[name] += ret / config.episodes_per_generation
+                self.episodes_played += 1
+                advance()
+            next_members = None
+            if dynamics is not None and generation < config.generations:
+                policy.last_strategy_calls = []
+                records = None
+                if dynamics.wants_records:  # e.g. policy synthesis: its metrics need every step
+                    records = pd.DataFrame([row for row in recorder.steps if row["generation"] == generation])
+                describe(f"writing strategies: generation {generation + 1}/{config.generations} ({size} members)")
+                next_members = dynamics.next_generation(self.members, scores, policy, population_rng, generation + 1,
+                                                        records=records)
+                recorder.add_calls(policy.last_strategy_calls, episode=-1, generation=generation + 1, step=0)
+            carried = {m.name for m in next_members} if next_members else set()
+            for m in self.members:
+                recorder.population.append(_population_row(m, generation, scores[m.name], m.name in carried))
+            if next_members is not None:
+                self.members = next_members
+                yield RunEvent("generation", generation + 1, self.episodes_played, 0)
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """The records so far as the run's tables (``steps``, ``episodes``, ``population``, ``llm_calls``)."""
+        return store.frames(self.recorder)
+
+    def metrics(self, steps: pd.DataFrame | None = None) -> dict[str, Any]:
+        """The world's headline metrics over the steps so far (what ``summary.json`` holds at the end)."""
+        steps = self.frames()["steps"] if steps is None else steps
+        return _world_metrics(world_id(self.config.world.id), steps, self.config.world.kwargs)
+
+    def summary(self, rid: str, execution: dict, started: float) -> tuple[dict[str, pd.DataFrame], Summary]:
+        """The finished run's tables and :class:`Summary`."""
+        config = self.config
+        summary = Summary(
+            experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=self.seed,
+            episodes=self.episodes_played, generations=config.generations,
+            wall_time_s=round(time.perf_counter() - started, 3), cell=cell_values(config), execution=execution,
+        )
+        frames = self.frames()
+        summary.counts = _counts(frames, [s.policy for s in self.seatings])
+        summary.metrics = self.metrics(frames["steps"])
+        summary.provenance = {**code_provenance(),
+                              "agents": [agent_provenance(s.label, s.group, s.policy) for s in self.seatings]}
+        return frames, summary
+
+    def close(self) -> None:
+        self.world.close()
+
+
 def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, rid: str, *, progress: bool, backend,
                      position: str) -> RunResult:
     """Run ``config`` in its claimed folder ``run_dir`` (holding the run's lock)."""
@@ -404,105 +570,24 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
     store.prepare(run_dir, config)
     execution = store.new_execution()
     started = time.perf_counter()
-    seed = config.seeds[0]
     if config.study is not None:
         return _execute_study(config, out_root, run_dir, rid, execution, started, progress=progress, position=position)
-    world = build_world(config)
-    dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
-    utility = make_utility(config.utility.name, **config.utility.kwargs) if config.utility else None
-    population_rng = np.random.default_rng([seed, 1])
-    episode_rng = np.random.default_rng([seed, 2])
-    recorder = _Recorder()
-    size = len(world.possible_agents)
-    total = config.generations * config.episodes_per_generation
+    play = RunPlay(config, out_root, backend=backend)
     where = run_dir.relative_to(out_root / config.name).as_posix()
     title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
-    bar = _progress(progress, total, title, unit="games")
-    seatings = seat_groups(config, list(world.possible_agents))
+    bar = _progress(progress, play.total_games, title, unit="games")
     try:
-        bar.describe("loading agents")
-        for s in seatings:
-            s.policy = build_policy(s.group, config, out_root, backend=backend)
-            s.policy.set_rules(world.rules(s.seats[0]))
-        # population dynamics act on a single group (the config validator makes sure)
-        policy = seatings[0].policy
-        if dynamics is not None:
-            bar.describe(f"writing strategies: initial population of {size}")
-            members = dynamics.initial(size, policy, population_rng, params=dict(config.groups[0].params))
-            recorder.add_calls(policy.last_strategy_calls, episode=-1, generation=1, step=0)
-        else:
-            # without population dynamics the members are the world's own players, named as it names them
-            # (GovSim's John, Kate, ...); a throwaway reset reads the names
-            world.reset(seed=seed)
-            members = [Member(name=world.display_name(seat), generation=1, params=dict(s.group.params))
-                       for s in seatings for seat in s.seats]
-        episode = 0
-        within = dynamics is not None and dynamics.within_episode
-        for generation in range(1, config.generations + 1):
-            scores = {m.name: 0.0 for m in members}
-            games = config.episodes_per_generation
-            for game in range(1, games + 1):
-                deciding = f"deciding: gen {generation}/{config.generations}, game {game}/{games}"
-                bar.describe(deciding)
-
-                def learn(round_number, window_scores, generation=generation, episode=episode):
-                    nonlocal members
-                    if not dynamics.learns_after_round(round_number):
-                        return None
-                    policy.last_strategy_calls = []
-                    members = dynamics.update(members, window_scores, policy, population_rng, round_number)
-                    recorder.add_calls(policy.last_strategy_calls, episode=episode, generation=generation, step=0)
-                    for m in members:
-                        recorder.population.append(_population_row(m, generation, window_scores[m.name], True,
-                                                                   episode=episode, round_number=round_number))
-                    return members
-
-                episode_seed = int(episode_rng.integers(2**31))
-                if config.repeat_episode_seeds:  # every generation plays games 1..G on the same seeds
-                    episode_seed = int(np.random.default_rng([seed, 2, game]).integers(2**31))
-                result = _play_episode(
-                    world, seatings, members, episode=episode, generation=generation, game=game,
-                    seed=episode_seed, recorder=recorder,
-                    on_step=lambda s, deciding=deciding: bar.describe(f"{deciding}, step {s}"),
-                    learn=learn if within else None, utility=utility,
-                )
-                for name, ret in result.items():
-                    scores[name] += ret / config.episodes_per_generation
-                episode += 1
-                bar.advance()
-            next_members = None
-            if dynamics is not None and generation < config.generations:
-                policy.last_strategy_calls = []
-                records = None
-                if dynamics.wants_records:  # e.g. policy synthesis: its metrics need every step
-                    records = pd.DataFrame([row for row in recorder.steps if row["generation"] == generation])
-                bar.describe(f"writing strategies: generation {generation + 1}/{config.generations} ({size} members)")
-                next_members = dynamics.next_generation(members, scores, policy, population_rng, generation + 1,
-                                                        records=records)
-                recorder.add_calls(policy.last_strategy_calls, episode=-1, generation=generation + 1, step=0)
-            carried = {m.name for m in next_members} if next_members else set()
-            for m in members:
-                recorder.population.append(_population_row(m, generation, scores[m.name], m.name in carried))
-            if next_members is not None:
-                members = next_members
+        for _ in play.events(bar.describe, bar.advance):
+            pass
     except Exception as error:  # noqa: BLE001 - any failure ends this run cleanly, records kept aside
         bar.close()
         store.write_failure(run_dir, error)
         raise RunFailed(redact_text(f"run {run_dir} failed: {type(error).__name__}: {error}")) from error
     finally:
-        world.close()
+        play.close()
     bar.describe("summarising")
     try:
-        summary = Summary(
-            experiment=config.name, run_id=rid, world=world_id(config.world.id), seed=seed, episodes=episode,
-            generations=config.generations, wall_time_s=round(time.perf_counter() - started, 3),
-            cell=cell_values(config), execution=execution,
-        )
-        frames = store.frames(recorder)
-        summary.counts = _counts(frames, [s.policy for s in seatings])
-        summary.metrics = _world_metrics(summary.world, frames["steps"], config.world.kwargs)
-        summary.provenance = {**code_provenance(),
-                              "agents": [agent_provenance(s.label, s.group, s.policy) for s in seatings]}
+        frames, summary = play.summary(rid, execution, started)
     finally:
         bar.close()
     store.finish(run_dir, frames, summary.to_dict(), execution["id"])
