@@ -289,6 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("train", help="train agents: LoRA policy gradient and GRPO (language agents), IPPO (grid worlds); "
                                  "'train --help' lists them", add_help=False)
     sub.add_parser("replay", help="save a gridworld episode of a run as a GIF", add_help=False)
+    sub.add_parser("dashboard", help="watch a preset, config or finished run in the browser (Mesa/Solara); "
+                                     "'dashboard --help'", add_help=False)
+    sub.add_parser("classroom", help="serve a classroom game on a local port: students play each other and agents "
+                                     "in their browsers; 'classroom --help'", add_help=False)
 
     tr = sub.add_parser("transcript", help="print the prompts and answers of a run")
     tr.add_argument("run", help="a run directory")
@@ -320,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
         from dilemmazoo.experiments.replay import main_replay
 
         return main_replay(argv[1:])
+    if argv[:1] == ["dashboard"]:
+        from dilemmazoo.experiments.dashboard import main_dashboard
+
+        return main_dashboard(argv[1:])
+    if argv[:1] == ["classroom"]:
+        from dilemmazoo.experiments.classroom import main_classroom
+
+        return main_classroom(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 
