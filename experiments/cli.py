@@ -294,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("classroom", help="serve a classroom game on a local port: students play each other and agents "
                                      "in their browsers; 'classroom --help'", add_help=False)
 
+    sub.add_parser("check-backend", help="run a backend through the backend contract (conformance kit); "
+                                         "'check-backend --help'", add_help=False)
+
     tr = sub.add_parser("transcript", help="print the prompts and answers of a run")
     tr.add_argument("run", help="a run directory")
     tr.add_argument("--agent", help="seat, e.g. player_3")
@@ -328,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         from dilemmazoo.experiments.dashboard import main_dashboard
 
         return main_dashboard(argv[1:])
+    if argv[:1] == ["check-backend"]:
+        from dilemmazoo.experiments.check_backend import main_check_backend
+
+        return main_check_backend(argv[1:])
     if argv[:1] == ["classroom"]:
         from dilemmazoo.experiments.classroom import main_classroom
 
