@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{result.run_dir}{note}", flush=True)
 
     try:
-        run_experiment(config, out, workers=args.workers, progress=not args.quiet, on_result=announce)
+        run_experiment(config, out, workers=args.workers, progress=not args.quiet, on_result=announce,
+                       executor=args.executor, address=args.address)
     except ConfigError as error:
         return _fail(str(error))
     except RunFailed as error:
@@ -260,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
     run.add_argument("--workers", type=_workers, default=None,
                      help="parallel runs, at least 1 (default: the config's workers)")
+    run.add_argument("--executor", choices=["local", "ray"], default=None,
+                     help="local processes, or one Ray task per run (default: the config's executor, local)")
+    run.add_argument("--address", default=None,
+                     help="with --executor ray: join this Ray cluster (auto, ray://head:10001); default: a local instance")
     run.add_argument("--report", action="store_true", help="write an HTML report when done")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--check", action="store_true",

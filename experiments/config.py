@@ -175,6 +175,17 @@ class StudyConfig(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class RayConfig(_Strict):
+    """How a grid runs on Ray (:mod:`dilemmazoo.experiments.ray_executor`); not part of a run's identity."""
+
+    address: str | None = Field(
+        None, description="an existing cluster to join (ray://host:10001 or auto); default: start a local instance")
+    store: Literal["driver", "shared"] = Field(
+        "driver", description="driver: each task returns its run's files and the driver writes them; "
+                              "shared: tasks write into --out directly (a path every node sees)")
+    num_cpus: int | None = Field(None, ge=1, description="CPUs of a local instance (default: workers)")
+
+
 class ExperimentConfig(_Strict):
     name: str = Field(description="the experiment's folder under --out: one safe folder name")
     description: str = ""
@@ -199,6 +210,9 @@ class ExperimentConfig(_Strict):
     )
     cache: bool = True
     workers: int = Field(1, ge=1, strict=True, description="runs at once (processes); at least 1")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where the grid's runs execute: local processes, or Ray tasks (`--executor ray`)")
+    ray: RayConfig = Field(default_factory=lambda: RayConfig(), description="Ray options (with executor: ray)")
 
     @field_validator("name")
     @classmethod
@@ -521,7 +535,7 @@ def _is_plain_value(value: Any, label: str) -> bool:
 def run_id(config: ExperimentConfig) -> str:
     """Hash of the resolved config: a run's identity (stored in ``summary.json``; the folder is
     named by the grid cell and seed, see :func:`dilemmazoo.experiments.store.run_dir_for`)."""
-    data = config.model_dump(exclude={"workers", "description", "cell"})
+    data = config.model_dump(exclude={"workers", "description", "cell", "executor", "ray"})
     if data.get("utility") is None:  # fields added later stay out of the hash when unused, so old run ids hold
         data.pop("utility", None)
     if not data.get("repeat_episode_seeds"):

@@ -93,7 +93,12 @@ def build_world(config: ExperimentConfig):
         raise ConfigError(f"world: cannot build {config.world.id!r} with kwargs {config.world.kwargs}: {error}") from None
 
 
-def build_backend(group: AgentsConfig, config: ExperimentConfig, out_root: Path):
+#: ``wrap(backend, group) -> backend``: applied to every backend a run builds (a cluster-wide rate
+#: limiter on Ray, a budget guard)
+BackendWrapper = Callable[[Any, AgentsConfig], Any]
+
+
+def build_backend(group: AgentsConfig, config: ExperimentConfig, out_root: Path, wrap: BackendWrapper | None = None):
     """The group's backend, behind the on-disk cache when the config asks for one (``cache``).
 
     A backend whose answers follow the order of the calls rather than what is asked
@@ -109,10 +114,11 @@ def build_backend(group: AgentsConfig, config: ExperimentConfig, out_root: Path)
         from dilemmazoo.agents.backends.cache import CachedBackend
 
         backend = CachedBackend(backend, cache_dir_for(out_root))
-    return backend
+    return backend if wrap is None else wrap(backend, group)
 
 
-def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, backend=None):
+def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, backend=None,
+                 wrap: BackendWrapper | None = None):
     """The BatchPolicy (and StrategyWriter) playing one group's seats."""
     seed = config.seeds[0]
     if group.kind == "scripted":
@@ -125,7 +131,7 @@ def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, 
     from dilemmazoo.agents.llm import LLMPolicy
 
     if backend is None:
-        backend = build_backend(group, config, out_root)
+        backend = build_backend(group, config, out_root, wrap)
     if group.kind == "synthesized":  # LLM-written Python policies, run in a sandbox
         from dilemmazoo.agents.synthesis import SynthesizedPolicy
 
@@ -357,7 +363,7 @@ _RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy",
 
 
 def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress: bool = True, backend=None,
-            position: str = "", wait: bool = True) -> RunResult:
+            position: str = "", wait: bool = True, wrap_backend: BackendWrapper | None = None) -> RunResult:
     """Run one single-seed, grid-free config, or return it if already finished.
 
     The run's folder is named by its grid cell and seed (:func:`store.run_dir_for`);
@@ -365,7 +371,8 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
 
     The run is executed holding its lock (:func:`store.run_lock`): when another live process
     holds it, ``wait`` waits for that process (and then usually finds the run finished), and
-    ``wait=False`` raises :class:`store.RunBusy` at once. A damaged folder is moved aside and
+    ``wait=False`` raises :class:`store.RunBusy` at once. ``wrap_backend`` is applied to every
+    backend the run builds (:data:`BackendWrapper`). A damaged folder is moved aside and
     the run redone; temporary files that killed writers left are removed
     (:func:`store.inspect_run`, :func:`store.move_aside`).
     """
@@ -380,7 +387,8 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         if found is not None:
             return found
         run_dir = store.run_dir_for(out_root, config, rid, claim=True)
-        return _execute_claimed(config, out_root, run_dir, rid, progress=progress, backend=backend, position=position)
+        return _execute_claimed(config, out_root, run_dir, rid, progress=progress, backend=backend, position=position,
+                                wrap_backend=wrap_backend)
 
 
 def _finished(out_root: Path, config: ExperimentConfig, rid: str, *, repair: bool = False) -> RunResult | None:
@@ -430,10 +438,12 @@ class RunPlay:
     return so far in the episode) describe the current episode; ``recorder`` holds every row so far.
     """
 
-    def __init__(self, config: ExperimentConfig, out_root: str | Path = "runs", *, backend=None):
+    def __init__(self, config: ExperimentConfig, out_root: str | Path = "runs", *, backend=None,
+                 wrap_backend: BackendWrapper | None = None):
         self.config = config
         self.out_root = Path(out_root)
         self.backend = backend
+        self.wrap_backend = wrap_backend
         self.seed = config.seeds[0]
         self.world = build_world(config)
         self.dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
@@ -463,7 +473,7 @@ class RunPlay:
         size = len(world.possible_agents)
         describe("loading agents")
         for s in seatings:
-            s.policy = build_policy(s.group, config, self.out_root, backend=self.backend)
+            s.policy = build_policy(s.group, config, self.out_root, backend=self.backend, wrap=self.wrap_backend)
             s.policy.set_rules(world.rules(s.seats[0]))
         # population dynamics act on a single group (the config validator makes sure)
         policy = seatings[0].policy
@@ -563,7 +573,7 @@ class RunPlay:
 
 
 def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, rid: str, *, progress: bool, backend,
-                     position: str) -> RunResult:
+                     position: str, wrap_backend: BackendWrapper | None = None) -> RunResult:
     """Run ``config`` in its claimed folder ``run_dir`` (holding the run's lock)."""
     from dilemmazoo.agents.backends.redaction import redact_text
 
@@ -572,7 +582,7 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
     started = time.perf_counter()
     if config.study is not None:
         return _execute_study(config, out_root, run_dir, rid, execution, started, progress=progress, position=position)
-    play = RunPlay(config, out_root, backend=backend)
+    play = RunPlay(config, out_root, backend=backend, wrap_backend=wrap_backend)
     where = run_dir.relative_to(out_root / config.name).as_posix()
     title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
     bar = _progress(progress, play.total_games, title, unit="games")
@@ -714,6 +724,8 @@ def run_experiment(
     workers: int | None = None,
     progress: bool = True,
     on_result: Callable[[RunResult], None] | None = None,
+    executor: str | None = None,
+    address: str | None = None,
 ) -> list[RunResult]:
     """Every grid point and seed; finished runs are skipped, failures reported at the end.
 
@@ -722,10 +734,13 @@ def run_experiment(
     and the other process's finished run is then skipped. With more than one worker the runs
     go to worker processes (:class:`_Workers`) that die with this process; a worker that dies
     (killed, out of memory) fails its run with a message naming it, is replaced, and the grid
-    goes on. :class:`RunFailed` at the end lists every failed run.
+    goes on. ``executor="ray"`` (default: the config's ``executor``) sends each run to Ray as a
+    task (:mod:`.ray_executor`; ``address`` joins a cluster). :class:`RunFailed` at the end lists
+    every failed run.
     """
     check_config(config)  # the whole grid, before any folder is made
     runs = expand_grid(config)
+    executor = executor or config.executor
     workers = min(workers or config.workers, len(runs))
     results: list[RunResult] = []
     failures: list[str] = []
@@ -736,7 +751,12 @@ def run_experiment(
         if on_result:
             on_result(result)
 
-    if workers <= 1:
+    if executor == "ray":
+        from dilemmazoo.experiments.ray_executor import run_on_ray
+
+        run_on_ray(config, runs, out_root, workers=workers or 1, progress=progress, finished=finished,
+                   failed=failures.append, address=address)
+    elif workers <= 1:
         def attempt(i: int, *, wait: bool) -> bool:
             """Run ``runs[i]``; False when another process holds it (and ``wait`` is off)."""
             cell, cell_count = cells[i]

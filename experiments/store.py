@@ -218,7 +218,7 @@ def _claim(folder: Path, rid: str) -> bool:
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         return folder_run_id(folder) == rid
-    _sync_folder(folder.parent)
+    sync_folder(folder.parent)
     return True
 
 
@@ -277,7 +277,7 @@ def process_umask() -> int:
     return mask
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     """Flush a folder's entries (renames into it) to disk; a no-op where folders cannot be opened."""
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -495,7 +495,7 @@ def move_aside(experiment_dir: Path, run_dir: Path, reasons: list[str]) -> Path:
         "what_next": "the run was redone in its folder; this copy is kept for inspection and may be deleted",
     }
     atomic_write_bytes(target / "damage.json", json.dumps(note, indent=2).encode())
-    _sync_folder(run_dir.parent)
+    sync_folder(run_dir.parent)
     return target
 
 
@@ -516,7 +516,8 @@ def prepare(run_dir: Path, config) -> None:
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "failure.json").unlink(missing_ok=True)
-    data = redact_config(config.model_dump(mode="json"))
+    # how the grid was executed (executor, Ray options) is not part of the run
+    data = redact_config(config.model_dump(mode="json", exclude={"executor", "ray"}))
     atomic_write_bytes(run_dir / "config.yaml", yaml.safe_dump(data, sort_keys=False).encode())
 
 
@@ -564,8 +565,8 @@ def finish(run_dir: Path, tables: dict[str, pd.DataFrame], summary: dict[str, An
         else:
             digest = _file_sha256(path)
         files[name] = {"bytes": path.stat().st_size, "sha256": digest}
-    _sync_folder(run_dir)
+    sync_folder(run_dir)
     marker = {"run_id": summary["run_id"], "execution": execution,
               "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "files": files}
     atomic_write_bytes(run_dir / COMPLETE_FILE, json.dumps(marker, indent=2).encode())
-    _sync_folder(run_dir)
+    sync_folder(run_dir)
