@@ -99,7 +99,7 @@ def test_rate_limits_are_one_bucket_for_the_whole_cluster(local_ray):
     assert key is not None and key == limiter_key(group)
     from dilemmazoo.experiments.ray_executor import _LimiterState
 
-    actor = ray.remote(num_cpus=0)(_LimiterState).options(name=key, get_if_exists=True).remote(60, None)  # noqa: F841
+    actor = ray.remote(num_cpus=0)(_LimiterState).options(name=key, get_if_exists=True).remote(60, None)
 
     @ray.remote(num_cpus=1)
     def book(name):
@@ -110,6 +110,7 @@ def test_rate_limits_are_one_bucket_for_the_whole_cluster(local_ray):
     # 60 a minute with one second of burst: the four requests of two tasks start about 0, 1, 2, 3 s apart
     assert waits[0] == pytest.approx(0.0, abs=0.05)
     assert [round(b - a) for a, b in zip(waits, waits[1:])] == [1, 1, 1]
+    assert ray.get(actor.waited_s.remote()) == pytest.approx(sum(waits))  # one set of buckets booked them all
     assert limiter_key(validate({"name": "x", "world": {"id": "donor-game"}}).groups[0]) is None
 
 
