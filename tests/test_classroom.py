@@ -295,3 +295,74 @@ def test_settings_are_checked():
         ClassSettings(fallback="llm:embedded").checked()
     assert ClassSettings(game="trust_split").checked().opponent == "split_greedy"
     assert ClassSettings(opponent="axelrod:TitForTat").checked().opponent == "axelrod:TitForTat"
+
+
+def test_a_language_model_opponent_decides_through_its_backend(tmp_path, clock):
+    answers = tmp_path / "answers.txt"
+    answers.write_text("Answer: Defect\nAnswer: Cooperate\n")
+    classroom, app = make_class(tmp_path, clock, rounds=2, opponent=f"llm:scripted:{answers}")
+    alice = student(app, "Alice")
+    teacher(alice, "start")
+    answer(alice, "Cooperate")
+    answer(alice, "Cooperate")
+    # the script answers D then C: CD 0,5  CC 3,3
+    assert board(alice) == {"Alice": 3.0}
+    run_dir = classroom.export()[0]
+    calls = pd.read_parquet(run_dir / "llm_calls.parquet")
+    assert len(calls) == 2 and set(calls["agent"]) == {"player_1"}
+    config = (run_dir / "config.yaml").read_text()
+    assert "backend: scripted:" in config and "label: person" in config
+
+
+def test_trust_split_students_write_messages_and_claim_coins(tmp_path, clock):
+    classroom, app = make_class(tmp_path, clock, game="trust-split", rounds=2)
+    alice = student(app, "Alice")
+    teacher(alice, "start")
+    kinds = []
+    for _ in range(10):
+        view = state(alice)["table"]
+        if view["done"]:
+            break
+        assert view["asked"]
+        kinds.append(view["form"]["kind"])
+        if view["form"]["kind"] == "message":
+            assert answer(alice, "")["ok"] is False  # an empty message is refused by the world's spec
+            assert answer(alice, "I hold <rock> & you?") == {"ok": True}
+        else:
+            assert answer(alice, "11")["ok"] is False
+            assert answer(alice, "4") == {"ok": True}
+    # each round: one message each (the agent's is not asked of Alice), then both claim coins
+    assert kinds.count("message") == 2 and kinds.count("amount") == 2
+    steps = pd.DataFrame(classroom.current.records.steps)
+    mine = steps[(steps["name"] == "Alice") & steps["decided"]]
+    assert (mine.loc[mine["phase"] == "message", "message"] == "I hold <rock> & you?").all()
+    assert (mine.loc[mine["phase"] == "proposal", "proposal"] == 4).all()
+    agent = steps[(steps["name"] == "agent 1") & (steps["phase"] == "proposal")]
+    assert (agent["proposal"] == 10).all()  # split_greedy keeps everything
+
+
+def test_teacher_pace_holds_each_round_until_released(tmp_path, clock):
+    classroom, app = make_class(tmp_path, clock, rounds=2, pace="teacher")
+    alice, bob = student(app, "Alice"), student(app, "Bob")
+    teacher(alice, "start")
+    answer(alice, "Cooperate")
+    answer(bob, "Cooperate")
+    view = state(alice)["table"]
+    assert view["asked"] is False and view["waiting_teacher"] is True and view["round"] == 2
+    assert teacher(alice, "round")["message"] == "round 2 may be played"
+    assert state(alice)["table"]["asked"] is True
+    answer(alice, "Defect")
+    answer(bob, "Cooperate")
+    assert board(alice) == {"Alice": 8.0, "Bob": 3.0}
+
+
+def test_the_command_line_refuses_bad_arguments(capsys):
+    from dilemmazoo.experiments.classroom import main_classroom
+
+    with pytest.raises(SystemExit) as exit_info:
+        main_classroom(["--game", "chess"])
+    assert exit_info.value.code == 2
+    assert "game must be one of prisoners_dilemma, stag_hunt, trust-split, donor-game" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main_classroom(["--name", "../elsewhere"])
+    assert "name must be one folder name" in capsys.readouterr().err

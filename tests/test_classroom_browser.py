@@ -58,12 +58,12 @@ def _total(page, name: str):
     return page.locator(f"#leaderboard tr[data-name='{name}'] td.total")
 
 
-def play_class(browser, base: str, shots: Path | None = None) -> None:
+def play_class(chromium, base: str, shots: Path | None = None) -> None:
     """Two students and the teacher: game 1 to the end, game 2 with Bob leaving after two rounds."""
-    alice = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
-    bob_context = browser.new_context(viewport={"width": 1200, "height": 800})
+    alice = chromium.new_context(viewport={"width": 1200, "height": 800}).new_page()
+    bob_context = chromium.new_context(viewport={"width": 1200, "height": 800})
     bob = bob_context.new_page()
-    teacher = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
+    teacher = chromium.new_context(viewport={"width": 1200, "height": 800}).new_page()
     _join(alice, base, "Alice")
     _join(bob, base, "Bob")
     teacher.goto(f"{base}/teacher?token={TOKEN}")
