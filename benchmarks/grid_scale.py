@@ -1,0 +1,85 @@
+"""Grid throughput: one grid of 64 small runs on the local executor (1 and 2 workers) and on Ray.
+
+    python benchmarks/grid_scale.py            # readable table
+    python benchmarks/grid_scale.py --json     # ... and one JSON object of the figures, last line
+    python benchmarks/grid_scale.py --runs 16  # a smaller grid (a smoke run)
+
+Setting: a Donor Game of 12 scripted agents (fixed-fraction donors), 12 rounds, 10 generations of
+cultural evolution with 4 games each, over 64 seeds (about two seconds a run on one core: Ray's
+start-up, some 8 s here, is then a small part of the grid). Each
+executor writes into its own empty folder, so every figure is a grid executed from scratch,
+files and all.
+
+Figures: ``local_1_worker_s``, ``local_2_workers_s`` (worker processes, spawned and importing
+dilemmazoo inside the time), ``ray_2_cpus_s`` (a local Ray instance with 2 CPUs, start-up
+included) and ``ray_startup_s`` (the start-up alone: ``ray.init`` to ready); the speedups are
+against one local worker. Goals (issue 21): ``local_2_workers_speedup`` >= 1.8 and
+``ray_2_cpus_speedup`` >= 1.6 on the same machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+from bench_report import print_figures
+
+from dilemmazoo.experiments.config import validate
+from dilemmazoo.experiments.runner import run_experiment
+
+
+def grid(runs: int, **extra):
+    return validate({
+        "name": "scale", "world": {"id": "donor-game", "kwargs": {"n_agents": 12, "n_rounds": 12}},
+        "agents": {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.5}},
+        "population": {"dynamics": "cultural_evolution", "generations": 10, "kwargs": {"mutation_sd": 0.1}},
+        "episodes_per_generation": 4, "seeds": runs, "cache": False, **extra,
+    })
+
+
+def timed(config, workers: int) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        results = run_experiment(config, out, workers=workers, progress=False)
+        elapsed = time.perf_counter() - started
+    assert len(results) == len(config.seeds) and not any(r.skipped for r in results)
+    return elapsed
+
+
+def ray_startup() -> float:
+    import ray
+
+    started = time.perf_counter()
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ready = time.perf_counter() - started
+    ray.shutdown()
+    return ready
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="end with one JSON object of the figures")
+    parser.add_argument("--runs", type=int, default=64, help="runs in the grid (default 64)")
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    one = timed(grid(args.runs), 1)
+    two = timed(grid(args.runs), 2)
+    on_ray = timed(grid(args.runs, executor="ray", ray={"num_cpus": 2}), 2)
+    startup = ray_startup()
+    figures = {
+        "runs": args.runs,
+        "local_1_worker_s": one,
+        "local_2_workers_s": two,
+        "ray_2_cpus_s": on_ray,
+        "ray_startup_s": startup,
+        "local_2_workers_speedup": one / two,
+        "ray_2_cpus_speedup": one / on_ray,
+        "ray_2_cpus_speedup_without_startup": one / max(on_ray - startup, 1e-9),
+    }
+    print_figures(figures, as_json=args.json, goals={"local_2_workers_speedup": ">= 1.8", "ray_2_cpus_speedup": ">= 1.6"})
+
+
+if __name__ == "__main__":
+    main()
