@@ -50,7 +50,8 @@ is silent for ``--timeout`` seconds, or whose page sends its ``pagehide`` beacon
 tab), is marked away and the ``--fallback`` strategy plays their seat from the next decision
 on, so the partner's game goes on. Each takeover is counted (teacher page, the partner's page,
 the records). A student who comes back (the same browser, or joining again with the same name
-while away) takes the seat back.
+while away) takes the seat back. The teacher's "End game" hands every student's remaining
+decisions to the fallback (counted as takeovers too), for a table that would otherwise wait.
 
 Records
 -------
@@ -616,6 +617,26 @@ class Classroom:
         self.advance()
         return game
 
+    def finish_game(self) -> _Game:
+        """End the current game early: the fallback plays the remaining decisions of every student
+        (each counts as a takeover, with the teacher named as the reason)."""
+        with self.lock:
+            game = self.current
+            if game is None or game.finished:
+                raise ClassroomError("no game is being played")
+            for table in game.tables:
+                if table.done:
+                    continue
+                for seat in table.seats.values():
+                    if seat.person and not seat.taken_over:
+                        seat.taken_over = True
+                        seat.takeovers += 1
+                table.news.append(f"The teacher ended the game: {game.settings.fallback} plays the remaining "
+                                  "rounds for the students.")
+            game.released = game.settings.rounds
+        self.advance()
+        return game
+
     def release_round(self) -> int:
         """Pace ``teacher``: let the tables play the next round; returns the rounds released."""
         with self.lock:
@@ -864,7 +885,8 @@ class Classroom:
             view: dict[str, Any] = {
                 "settings": {**asdict(self.settings), "title": self.settings.title()},
                 "games": list(CLASSROOM_GAMES),
-                "strategies": {name: _strategies_for(kind.family) for name, kind in CLASSROOM_GAMES.items()},
+                "strategies": {name: _strategies_for(kind.family) + (["axelrod:Name"] if kind.family == "matrix" else [])
+                               for name, kind in CLASSROOM_GAMES.items()},
                 "students": [{"name": s.name, "away": s.away, "silent_s": round(max(0.0, now - s.last_seen), 1),
                               "table": busy_names.get(s.name)}
                              for s in sorted(self.students.values(), key=lambda s: s.order)],
@@ -1090,7 +1112,7 @@ function drawForm(t){
   const box=$('answer'); const key=t.asked?t.key:('x'+t.key+t.answered);
   if(key===formKey)return; formKey=key; box.replaceChildren();
   if(!t.asked){const p=document.createElement('p');p.className='note';
-    p.textContent=t.done?'':(t.taken_over?'The fallback strategy plays your seat while you are away.':
+    p.textContent=t.done?'':(t.taken_over?'The fallback strategy plays your seat now (see the news above).':
       (t.waiting_teacher?'Waiting for the teacher to start the next round.':
       (t.answered?'Answer sent; waiting for the others.':'Nothing to decide this step; waiting for the others.')));
     box.appendChild(p);return;}
@@ -1166,21 +1188,21 @@ function showSettings(v){
 function draw(v){
   drawBoard(v.leaderboard); text('next', v.settings.title+' — opponent '+v.settings.opponent+', fallback '+v.settings.fallback+', pace '+v.settings.pace);
   if(!settingsShown)showSettings(v);
-  text('strategies','Strategies for this game: '+v.strategies[$('set-game').value].join(', ')+(v.settings.game.includes('_')?', axelrod:Name':'')+', llm:BACKEND (opponent only)');
+  text('strategies','Strategies for this game: '+v.strategies[$('set-game').value].join(', ')+', llm:BACKEND (opponent only)');
   const sb=document.querySelector('#students tbody'); sb.replaceChildren();
   v.students.forEach(s=>{const tr=document.createElement('tr');tr.dataset.name=s.name;if(s.away)tr.className='away';
     cell(tr,s.name);cell(tr,s.away?'away':'here');cell(tr,s.silent_s+' s','num');cell(tr,s.table?String(s.table):'–','num');sb.appendChild(tr);});
   text('count', v.students.filter(s=>!s.away).length+' here, '+v.students.length+' joined');
   const g=v.game, tb=$('tables'); tb.replaceChildren();
   if(g){text('gametitle','Game '+g.number+': '+g.title+(g.finished?' — finished':' — playing'));
-    text('takeovers','Takeovers: '+g.takeovers); $('release').hidden=!(g.pace==='teacher'&&!g.finished);
+    text('takeovers','Takeovers: '+g.takeovers); $('release').hidden=!(g.pace==='teacher'&&!g.finished); $('finish').hidden=g.finished;
     g.tables.forEach(t=>{const d=document.createElement('div');const h=document.createElement('h3');
       h.textContent='Table '+t.index+(t.done?' — done':' — round '+t.round);d.appendChild(h);
       const ul=document.createElement('ul');t.seats.forEach(s=>{const li=document.createElement('li');
         li.textContent=s.name+(s.person?'':' (computer)')+': '+fmt(s.score)+(s.taken_over?' — away, fallback plays':'')+
           (s.takeovers?' (taken over '+s.takeovers+'×)':'')+(s.waiting?' — thinking…':'');
         if(s.taken_over)li.className='taken';ul.appendChild(li);});d.appendChild(ul);tb.appendChild(d);});}
-  else{text('gametitle','No game yet.');text('takeovers','');}
+  else{text('gametitle','No game yet.');text('takeovers','');$('finish').hidden=true;}
   const ex=$('exports'); ex.replaceChildren();
   v.exports.forEach(e=>{const li=document.createElement('li');li.textContent='game '+e.game+': '+e.dir;ex.appendChild(li);});
 }
@@ -1189,6 +1211,7 @@ async function poll(){try{const r=await fetch('/api/teacher/state?token='+encode
 $('start').onclick=()=>act('/api/teacher/start');
 $('release').onclick=()=>act('/api/teacher/round');
 $('export').onclick=()=>act('/api/teacher/export');
+$('finish').onclick=()=>{if(confirm('End the game? The fallback strategy plays the remaining rounds for every student.'))act('/api/teacher/finish');};
 $('settings').onsubmit=(e)=>{e.preventDefault();act('/api/teacher/settings',{game:$('set-game').value,rounds:$('set-rounds').value,
    noise:$('set-noise').value,opponent:$('set-opponent').value,fallback:$('set-fallback').value,pace:$('set-pace').value})
    .then(d=>{if(!d.error){settingsShown=false;}});};
@@ -1201,7 +1224,7 @@ def teacher_page(classroom: Classroom) -> str:
     body = ("<header><h1>dilemmazoo classroom — teacher</h1><span id=count></span></header><main>"
             "<section class=play><h2 id=gametitle></h2><p id=takeovers class=taken></p>"
             "<p><button id=start>Start game</button> <button id=release hidden>Start next round</button> "
-            "<button id=export>Export results</button></p><p id=message class=note></p><div id=tables></div>"
+            "<button id=finish>End game (fallback plays on)</button> <button id=export>Export results</button></p><p id=message class=note></p><div id=tables></div>"
             "<h2>Next game</h2><p id=next class=note></p><form id=settings>"
             "<label>game <select id=set-game></select></label> <label>rounds <input id=set-rounds size=3></label> "
             "<label>noise <input id=set-noise size=4></label><br><label>opponent <input id=set-opponent size=22></label> "
@@ -1224,6 +1247,7 @@ def create_app(classroom: Classroom, *, ticker: bool = True, tick_seconds: float
     from starlette.requests import Request
     from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
     from starlette.routing import Route
+    from starlette.concurrency import run_in_threadpool
 
     @asynccontextmanager
     async def lifespan(app):
@@ -1310,7 +1334,8 @@ def create_app(classroom: Classroom, *, ticker: bool = True, tick_seconds: float
     async def answer(request: Request) -> Response:
         try:
             data = await body_of(request)
-            return JSONResponse(classroom.answer(key_of(request), data.get("answer")))
+            # agents may decide within this call (a language model takes a while): off the event loop
+            return JSONResponse(await run_in_threadpool(classroom.answer, key_of(request), data.get("answer")))
         except ClassroomError as error:
             return refused(error)
 
@@ -1342,11 +1367,15 @@ def create_app(classroom: Classroom, *, ticker: bool = True, tick_seconds: float
         return JSONResponse(classroom.teacher_view())
 
     async def teacher_start(request: Request) -> Response:
-        game = classroom.start_game()
+        game = await run_in_threadpool(classroom.start_game)
         return JSONResponse({"ok": True, "message": f"game {game.number} started: {len(game.tables)} table(s)"})
 
+    async def teacher_finish(request: Request) -> Response:
+        game = await run_in_threadpool(classroom.finish_game)
+        return JSONResponse({"ok": True, "message": f"game {game.number} ended: the fallback played the rest"})
+
     async def teacher_round(request: Request) -> Response:
-        released = classroom.release_round()
+        released = await run_in_threadpool(classroom.release_round)
         return JSONResponse({"ok": True, "message": f"round {released} may be played"})
 
     async def teacher_settings(request: Request) -> Response:
@@ -1355,7 +1384,7 @@ def create_app(classroom: Classroom, *, ticker: bool = True, tick_seconds: float
         return JSONResponse({"ok": True, "message": f"next game: {settings.title()}"})
 
     async def teacher_export(request: Request) -> Response:
-        written = classroom.export()
+        written = await run_in_threadpool(classroom.export)
         message = ("written: " + ", ".join(map(str, written))) if written else "every finished game is exported already"
         return JSONResponse({"ok": True, "message": message, "dirs": [str(p) for p in written]})
 
@@ -1366,6 +1395,7 @@ def create_app(classroom: Classroom, *, ticker: bool = True, tick_seconds: float
         Route("/teacher", teacher_only(teacher)), Route("/api/teacher/state", teacher_only(teacher_state)),
         Route("/api/teacher/start", teacher_only(teacher_start), methods=["POST"]),
         Route("/api/teacher/round", teacher_only(teacher_round), methods=["POST"]),
+        Route("/api/teacher/finish", teacher_only(teacher_finish), methods=["POST"]),
         Route("/api/teacher/settings", teacher_only(teacher_settings), methods=["POST"]),
         Route("/api/teacher/export", teacher_only(teacher_export), methods=["POST"]),
     ]

@@ -366,3 +366,18 @@ def test_the_command_line_refuses_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         main_classroom(["--name", "../elsewhere"])
     assert "name must be one folder name" in capsys.readouterr().err
+
+
+def test_the_teacher_ends_a_game_and_the_fallback_plays_the_rest(tmp_path, clock):
+    classroom, app = make_class(tmp_path, clock, rounds=3)
+    alice, bob = student(app, "Alice"), student(app, "Bob")
+    teacher(alice, "start")
+    answer(alice, "Defect")
+    answer(bob, "Cooperate")
+    assert teacher(alice, "finish")["message"] == "game 1 ended: the fallback played the rest"
+    assert classroom.current.finished
+    # round 1 DC 5,0; then tit-for-tat for both: Alice copies Bob's C, Bob copies Alice's D: CD 0,5; then DC 5,0
+    assert board(alice) == {"Alice": 10.0, "Bob": 5.0}
+    assert teacher(alice, "export")["dirs"]
+    summary = json.loads((tmp_path / "runs" / "class_test" / "game=1" / "seed=0" / "summary.json").read_text())
+    assert summary["counts"]["takeovers"] == 2 and summary["counts"]["taken_over_decisions"] == 4
