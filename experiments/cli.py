@@ -299,6 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("classroom", help="serve a classroom game on a local port: students play each other and agents "
                                      "in their browsers; 'classroom --help'", add_help=False)
 
+    sub.add_parser("evaluate", help="score an agent across held-out scenarios (normalised focal return, "
+                                    "background welfare, exploitation); 'evaluate --help'", add_help=False)
+    sub.add_parser("league", help="play agents against each other across worlds and fit ratings; 'league --help'",
+                   add_help=False)
     sub.add_parser("check-backend", help="run a backend through the backend contract (conformance kit); "
                                          "'check-backend --help'", add_help=False)
 
@@ -336,6 +340,14 @@ def main(argv: list[str] | None = None) -> int:
         from dilemmazoo.experiments.dashboard import main_dashboard
 
         return main_dashboard(argv[1:])
+    if argv[:1] == ["evaluate"]:
+        from dilemmazoo.experiments.evaluation import main_evaluate
+
+        return main_evaluate(argv[1:])
+    if argv[:1] == ["league"]:
+        from dilemmazoo.experiments.league import main_league
+
+        return main_league(argv[1:])
     if argv[:1] == ["check-backend"]:
         from dilemmazoo.experiments.check_backend import main_check_backend
 
