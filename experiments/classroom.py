@@ -55,7 +55,8 @@ decisions to the fallback (counted as takeovers too), for a table that would oth
 
 Records
 -------
-Each game the teacher starts is one run; each table is one episode of it. "Export" on the
+Each game the teacher starts is one run; each table is one episode of it. Game ``k`` is played
+with the seed ``--seed + k - 1`` (the seating, each table's world seed, the agents' generators). "Export" on the
 teacher's page (and stopping the server) writes every finished game as a normal run directory
 ``<out>/<name>/game=<k>/seed=<seed>/`` with :mod:`dilemmazoo.experiments.store` (``config.yaml``,
 the four tables, ``summary.json``, ``complete.json``), so ``dilemmazoo report <out>/<name>``
@@ -208,8 +209,15 @@ class ClassSettings:
             raise ClassroomError(f"pace must be 'students' or 'teacher'; got {self.pace!r}")
         opponent = _check_strategy("opponent", self.opponent or kind.opponent, kind.family, allow_llm=True)
         fallback = _check_strategy("fallback", self.fallback or kind.fallback, kind.family, allow_llm=False)
-        return replace(self, game=game, rounds=rounds, noise=noise, timeout=timeout, seed=seed, opponent=opponent,
-                       fallback=fallback)
+        checked = replace(self, game=game, rounds=rounds, noise=noise, timeout=timeout, seed=seed, opponent=opponent,
+                          fallback=fallback)
+        for what, name in (("opponent", opponent), ("fallback", fallback)):
+            if not name.startswith(LLM_PREFIX):  # build it once: an unknown Axelrod name fails here, not mid-class
+                try:
+                    _make_policy(name, checked, {})
+                except (ValueError, ImportError) as error:
+                    raise ClassroomError(f"{what}: {error}") from None
+        return checked
 
     @property
     def kind(self) -> _GameKind:
@@ -571,6 +579,12 @@ class Classroom:
 
     def start_game(self) -> _Game:
         """Seat the students who are here and start a game with the current settings."""
+        if self.settings.opponent.startswith(LLM_PREFIX):  # load a model before taking the lock (seconds)
+            try:
+                _make_policy(self.settings.opponent, self.settings, self.backends)
+            except Exception as error:  # noqa: BLE001 - a backend that cannot start: the teacher reads why
+                raise ClassroomError(f"the opponent {self.settings.opponent} cannot start: "
+                                     f"{type(error).__name__}: {error}") from None
         with self.lock:
             if self.current is not None and not self.current.finished:
                 raise ClassroomError(f"game {self.current.number} is still being played; start the next one when it ends")

@@ -294,7 +294,6 @@ def test_settings_are_checked():
     with pytest.raises(ClassroomError, match="fallback 'llm:embedded' cannot play"):
         ClassSettings(fallback="llm:embedded").checked()
     assert ClassSettings(game="trust_split").checked().opponent == "split_greedy"
-    assert ClassSettings(opponent="axelrod:TitForTat").checked().opponent == "axelrod:TitForTat"
 
 
 def test_a_language_model_opponent_decides_through_its_backend(tmp_path, clock):
@@ -381,3 +380,21 @@ def test_the_teacher_ends_a_game_and_the_fallback_plays_the_rest(tmp_path, clock
     assert teacher(alice, "export")["dirs"]
     summary = json.loads((tmp_path / "runs" / "class_test" / "game=1" / "seed=0" / "summary.json").read_text())
     assert summary["counts"]["takeovers"] == 2 and summary["counts"]["taken_over_decisions"] == 4
+
+
+@pytest.mark.slow  # importing axelrod takes seconds
+def test_axelrod_opponents_are_checked_by_name():
+    pytest.importorskip("axelrod", reason="the games extra (axelrod) is not installed")
+    assert ClassSettings(opponent="axelrod:TitForTat").checked().opponent == "axelrod:TitForTat"
+    with pytest.raises(ClassroomError, match="opponent: .*NoSuchStrategy"):
+        ClassSettings(opponent="axelrod:NoSuchStrategy").checked()
+
+
+def test_unknown_agents_are_refused_before_a_game_starts(tmp_path, clock):
+    classroom, app = make_class(tmp_path, clock)
+    alice = student(app, "Alice")
+    refused = alice.post(f"/api/teacher/settings?token={TOKEN}", json={"opponent": "llm:nonsense"})
+    assert refused.status_code == 200  # a backend spec is only tried when the game starts ...
+    refused = alice.post(f"/api/teacher/start?token={TOKEN}")
+    assert refused.status_code == 400 and "the opponent llm:nonsense cannot start" in refused.json()["error"]
+    assert classroom.current is None
