@@ -96,7 +96,7 @@ from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.envs import make_world, world_id
 from dilemmazoo.envs.base import ActionParseError, Amount, Choice
 from dilemmazoo.experiments import store
-from dilemmazoo.experiments.play import parse_answer, parse_move
+from dilemmazoo.experiments.play import parse_move
 
 __all__ = [
     "CLASSROOM_GAMES",
@@ -434,6 +434,7 @@ class _Game:
         self.tables: list[_Table] = []
         self.records = _Records()
         self.released = 1  # rounds the teacher released (pace "teacher")
+        self.ended = False  # the teacher ended it: the fallback plays every student's seat to the end
         self.world_id = ""
         self.world_kwargs: dict[str, Any] = {}
         self.export_dir: Path | None = None
@@ -520,7 +521,7 @@ class Classroom:
         student.last_seen = self.clock()
         for table in self._tables_of(student.name):
             seat = table.person_seat(student.name)
-            if seat.taken_over:
+            if seat.taken_over and not table.done and not table.game.ended:
                 seat.taken_over = False
                 decided = table.decided.get(seat.seat)
                 if decided is not None and decided[1]:  # the open step is not played yet: the student decides it
@@ -648,6 +649,7 @@ class Classroom:
                 table.news.append(f"The teacher ended the game: {game.settings.fallback} plays the remaining "
                                   "rounds for the students.")
             game.released = game.settings.rounds
+            game.ended = True
         self.advance()
         return game
 
@@ -683,7 +685,9 @@ class Classroom:
                 raise ClassroomError("There is nothing to answer right now.")
             spec = table.world.action_spec(seat.seat)
             try:
-                value = parse_move(text, spec) if isinstance(spec, Choice) else parse_answer(text, spec)
+                # a move by label, first letter or number (as in `dilemmazoo play`); other answers are read as the
+                # world reads a model's reply ending "Answer: <text>" (the last "Answer:" counts, so typing one is fine)
+                value = parse_move(text, spec) if isinstance(spec, Choice) else spec.parse(f"Answer: {text}")
             except ActionParseError as error:
                 seat.failures += 1
                 seat.error = str(error)

@@ -326,7 +326,7 @@ def test_trust_split_students_write_messages_and_claim_coins(tmp_path, clock):
         kinds.append(view["form"]["kind"])
         if view["form"]["kind"] == "message":
             assert answer(alice, "")["ok"] is False  # an empty message is refused by the world's spec
-            assert answer(alice, "I hold <rock> & you?") == {"ok": True}
+            assert answer(alice, "My honest answer is <rock> & you?") == {"ok": True}
         else:
             assert answer(alice, "11")["ok"] is False
             assert answer(alice, "4") == {"ok": True}
@@ -334,7 +334,7 @@ def test_trust_split_students_write_messages_and_claim_coins(tmp_path, clock):
     assert kinds.count("message") == 2 and kinds.count("amount") == 2
     steps = pd.DataFrame(classroom.current.records.steps)
     mine = steps[(steps["name"] == "Alice") & steps["decided"]]
-    assert (mine.loc[mine["phase"] == "message", "message"] == "I hold <rock> & you?").all()
+    assert (mine.loc[mine["phase"] == "message", "message"] == "My honest answer is <rock> & you?").all()
     assert (mine.loc[mine["phase"] == "proposal", "proposal"] == 4).all()
     agent = steps[(steps["name"] == "agent 1") & (steps["phase"] == "proposal")]
     assert (agent["proposal"] == 10).all()  # split_greedy keeps everything
