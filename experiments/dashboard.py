@@ -87,6 +87,7 @@ __all__ = [
     "draw_graph",
     "find_runs",
     "is_run_dir",
+    "latest_text",
     "live_components",
     "live_graph",
     "main_dashboard",
@@ -289,6 +290,12 @@ def plot_columns(headline: Sequence[str], limit: int | None = 4) -> list[str]:
     return columns if limit is None else columns[:limit]
 
 
+def latest_text(metrics: dict[str, Any], columns: Sequence[str]) -> str:
+    """``"now: a=1.5, b=0.25"``: the current value of each of ``columns`` (3 significant digits)."""
+    shown = [f"{c}={_format(float(metrics[c]))}" for c in columns if _number(metrics.get(c)) is not None]
+    return "now: " + (", ".join(shown) if shown else "no values yet")
+
+
 def metrics_figure(frame: pd.DataFrame, columns: Sequence[str], *, x: str | None = None, title: str = "headline metrics",
                    xlabel: str = "step", size: tuple[float, float] = (5.5, 3.6)) -> Figure:
     """One line per column of ``frame`` (x: the index, or the column ``x``); NaN rows leave gaps."""
@@ -361,7 +368,7 @@ def _format(value: Any) -> str:
 
 
 def html_table(frame: pd.DataFrame, css_class: str = "dz-table") -> str:
-    """``frame`` as a small HTML table (floats to 4 significant digits), every value escaped."""
+    """``frame`` as a small HTML table (floats to 3 significant digits), every value escaped."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for record in frame.itertuples(index=False):
@@ -411,6 +418,8 @@ def MetricsPlot(model: DilemmaModel, limit: int = 4):
             solara.SelectMultiple("metrics", values=columns, all_values=available, on_value=set_chosen, dense=True)
             solara.FigureMatplotlib(metrics_figure(frame, columns, title=f"{model.config.name}: headline metrics"),
                                     format="png")
+            solara.HTML(tag="div", unsafe_innerHTML=html.escape(latest_text(model.metrics, columns)),
+                        classes=["dz-latest"])
         else:
             solara.Text("metrics appear after the first world step")
 
