@@ -523,10 +523,10 @@ def Dashboard(model: DilemmaModel, play_interval: int = 300):
                     ModelController(reactive_model, model_parameters=parameters, play_interval=interval,
                                     render_interval=render_interval, use_threads=use_threads)
                     solara.SliderInt("play interval (ms)", value=interval, min=10, max=2000, step=10)
-                with solara.Card("Model parameters (Reset applies them)"):
-                    ParameterInputs(model_params(current), parameters)
                 with solara.Card("Information"):
                     ShowSteps(current)
+                with solara.Card("Parameters (on Reset)"):
+                    ParameterInputs(model_params(current), parameters)
             with solara.Column():
                 panels = live_components(current)
                 for row in range(0, len(panels), 2):

@@ -10,7 +10,8 @@ import re
 
 import pytest
 
-from browser import browser, cli, free_port, served  # noqa: F401
+import browser as helpers
+from browser import cli, free_port, served
 from dilemmazoo.experiments.config import validate
 from dilemmazoo.experiments.dashboard import action_text, missing_assets
 from dilemmazoo.experiments.runner import run_experiment
@@ -19,6 +20,8 @@ pytestmark = pytest.mark.slow
 
 LOAD_MS = 120_000  # a first page load starts a kernel and builds the page: generous, not asserted
 CHANGE_MS = 60_000
+
+browser = helpers.browser  # the fixture: a headless Chromium, or a skip with the reason
 
 PD = {"name": "pd", "world": {"id": "dilemmazoo/repeated-game-v0",
                               "kwargs": {"game": "akata_prisoners_dilemma", "n_rounds": 4}},
@@ -36,7 +39,7 @@ def assets():
 
 
 @pytest.fixture
-def page(browser, assets):  # noqa: F811
+def page(browser, assets):
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     page = context.new_page()
     yield page
