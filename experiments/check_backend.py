@@ -1,6 +1,6 @@
 """``dilemmazoo check-backend SPEC``: a conformance kit for backend authors.
 
-    dilemmazoo check-backend SPEC [--option key=value]... [--json] [--quick]
+    dilemmazoo check-backend SPEC [--option key=value]... [--json] [--quick] [--only CHECK,...]
 
 Runs one backend through the contract of :mod:`dilemmazoo.agents.backends.base` and prints a
 table with one row per check: ``pass``, ``fail`` or ``skip`` (with the reason), a detail line and
@@ -76,7 +76,7 @@ import statistics
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -838,7 +838,7 @@ def _http_builder(prefix: str, model: str, server: FakeOpenAIServer, key: str,
 
 def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | None = None, quick: bool = False,
                   promises: Promises | None = None, seed: int = 7, timeout_s: float = 0.5,
-                  retry_after_s: float = 0.2) -> ConformanceReport:
+                  retry_after_s: float = 0.2, only: Iterable[str] | None = None) -> ConformanceReport:
     """Run a backend through the contract; see the module docstring for the checks.
 
     Args:
@@ -851,6 +851,7 @@ def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | N
         seed: the seed of every generation.
         timeout_s: the request timeout of the HTTP fault checks (the server hangs 8 times longer).
         retry_after_s: the ``Retry-After`` the server sends with its 429.
+        only: run these checks (names from :data:`CHECKS`); the others are skipped as not selected.
 
     Raises:
         ValueError: a bad spec or option (nothing was checked).
@@ -858,6 +859,11 @@ def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | N
         BackendError: the backend could not be built.
     """
     options = dict(options or {})
+    selected = tuple(CHECKS if only is None else only)
+    unknown = sorted(set(selected) - set(CHECKS))
+    if unknown:
+        raise ValueError(f"only: unknown check{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"checks: {', '.join(CHECKS)}")
     if timeout_s <= 0 or retry_after_s < 0:
         raise ValueError(f"timeout_s must be > 0 and retry_after_s >= 0, got {timeout_s} and {retry_after_s}")
     if isinstance(spec_or_backend, Backend):
@@ -890,7 +896,7 @@ def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | N
                                       retry_after=f"{retry_after_s:g}", hang_s=8 * timeout_s).start()
             http = _Http(server, _http_builder(kit_promises.http, backend.model, server, key, {}), key, timeout_s,
                          retry_after_s)
-        return _run_all(backend, kit_promises, http, quick=quick, seed=seed)
+        return _run_all(backend, kit_promises, http, quick=quick, seed=seed, selected=selected)
     finally:
         if saved_env is None:
             os.environ.pop(KEY_ENV, None)
@@ -904,7 +910,8 @@ def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | N
                 built.close()
 
 
-def _run_all(backend: Backend, promises: Promises, http: _Http | None, *, quick: bool, seed: int) -> ConformanceReport:
+def _run_all(backend: Backend, promises: Promises, http: _Http | None, *, quick: bool, seed: int,
+             selected: tuple[str, ...]) -> ConformanceReport:
     kit = _Kit(backend, promises, quick=quick, seed=seed, batch_size=4 if quick else 8,
                pristine=copy.deepcopy(backend) if backend.order_dependent else None)
     report = ConformanceReport(backend.name)
@@ -928,7 +935,8 @@ def _run_all(backend: Backend, promises: Promises, http: _Http | None, *, quick:
             "throughput": lambda: _check_throughput(kit),
             "secrets": lambda: _check_secrets(kit, http, captured),
         }
-        results = {name: _run_check(name, body) for name, body in checks.items()}
+        results = {name: _run_check(name, body) if name in selected else
+                   CheckResult(name, "skip", "not selected (--only)") for name, body in checks.items()}
     report.rows = [results[name] for name in CHECKS]
     report.measurements = dict(kit.measurements)
     return report
@@ -961,10 +969,13 @@ def main_check_backend(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 chats instead of 8, fewer tokens")
     parser.add_argument("--seed", type=int, default=7, help="the seed of every generation (default 7)")
     parser.add_argument("--timeout-s", type=float, default=0.5, help="request timeout of the HTTP fault checks")
+    parser.add_argument("--only", metavar="CHECK,...", help=f"run only these checks: {', '.join(CHECKS)}")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         options = dict(_parse_option(item) for item in args.option)
-        report = check_backend(args.spec, options=options, quick=args.quick, seed=args.seed, timeout_s=args.timeout_s)
+        only = None if args.only is None else [name.strip() for name in args.only.split(",") if name.strip()]
+        report = check_backend(args.spec, options=options, quick=args.quick, seed=args.seed, timeout_s=args.timeout_s,
+                               only=only)
     except (ValueError, TypeError, ImportError, BackendError) as error:
         print(redact_text(f"error: cannot check {args.spec!r}: {error}"), file=sys.stderr)
         return 2
