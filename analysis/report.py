@@ -1092,6 +1092,21 @@ def _study_sections(runs: Sequence[RunRecords], labels: Sequence[str], notes: li
     return sections
 
 
+def _add_published_numbers(sections: list[dict[str, Any]], runs: Sequence[RunRecords], notes: list[str]) -> None:
+    """Put a paper's published numbers beside the runs' figures, first among the tables of the matching
+    world's section, for runs of a preset that has them (:mod:`.published`)."""
+    from .published import published_tables
+
+    try:
+        found = published_tables(runs)
+    except Exception as error:  # a broken data file must not cost the rest of the report
+        notes.append(f"published numbers failed ({type(error).__name__}: {error})")
+        return
+    for section in sections:
+        for title, note, frame in reversed(found.get(section["world"], [])):
+            section["tables"].insert(0, {**_table_dict(title, frame), "note": note})
+
+
 def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     runs, worlds = _group_by_world_and_cell(runs)
     labels = _labels(runs, worlds)
@@ -1122,6 +1137,7 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     # a study run has no episodes: it is shown in its study's section, not its world's
     sections = [_world_section(world, runs, labels, cells, notes) for world, cells in worlds
                 if not all(runs[i].study_name for cell in cells for i in cell.members)]
+    _add_published_numbers(sections, runs, notes)
     studies = _study_sections(runs, labels, notes)
 
     decisions = [{"label": label, **decision_stats(run.steps)} for run, label in zip(runs, labels)]
