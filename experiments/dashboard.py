@@ -97,6 +97,7 @@ __all__ = [
     "node_colours",
     "plot_columns",
     "seat_table",
+    "settings_text",
     "structure_graph",
 ]
 
@@ -395,6 +396,12 @@ def model_params(model: DilemmaModel) -> dict[str, Any]:
     return params
 
 
+def settings_text(model: DilemmaModel) -> str:
+    """The run a live page shows: ``"seed 3 · n_agents=6, n_rounds=4"`` (the seed and the world's keyword arguments)."""
+    kwargs = ", ".join(f"{k}={_format(v)}" for k, v in model.config.world.kwargs.items())
+    return f"seed {model.config.seeds[0]} · {kwargs}"
+
+
 def _step_caption(model: DilemmaModel) -> str:
     event = model.event
     if event is None:
@@ -525,6 +532,7 @@ def Dashboard(model: DilemmaModel, play_interval: int = 300):
                     solara.SliderInt("play interval (ms)", value=interval, min=10, max=2000, step=10)
                 with solara.Card("Information"):
                     ShowSteps(current)
+                    solara.HTML(tag="div", unsafe_innerHTML=html.escape(settings_text(current)), classes=["dz-settings"])
                 with solara.Card("Parameters (on Reset)"):
                     ParameterInputs(model_params(current), parameters)
             with solara.Column():

@@ -18,7 +18,7 @@ from dilemmazoo.experiments.dashboard import (
     COUNTER_COLUMNS, FRONTEND_ASSETS, MISSING_COLOUR, Dashboard, DashboardError, Replay, ReplayRun, action_text,
     action_value, colour_options, draw_graph, find_runs, html_table, is_run_dir, live_components, live_graph,
     main_dashboard, metrics_figure, missing_assets, model_params, node_colours, plot_columns, resolve_target,
-    seat_table, StockPlot,
+    seat_table, settings_text, StockPlot,
 )
 from dilemmazoo.experiments.mesa_model import DilemmaModel
 from dilemmazoo.experiments.runner import run_experiment
@@ -273,6 +273,16 @@ def test_dashboard_component_steps_the_model(commons_model):
         table = next(t for t in html_of(rc) if "dz-table" in t)
         for agent in model.seat_agents:
             assert f"<td>{agent.seat}</td><td>{agent.name}</td>" in table
+        # the sliders set what Reset builds: a new model with that seed and world setting, at step 0
+        rc.find(v.Slider, label="seed").widget.v_model = 5
+        rc.find(v.Slider, label="n_rounds").widget.v_model = 3
+        assert model.config.world.kwargs["n_rounds"] == 4  # nothing changes before Reset
+        rc.find(v.Btn, children=["Reset"]).widget.click()
+        rc.find(children=["Step: 0"]).assert_single()
+        settings = next(t for t in html_of(rc) if t.startswith("seed "))
+        assert settings.startswith("seed 5 · ") and "n_rounds=3" in settings
+        assert settings == settings_text(DilemmaModel({k: v for k, v in SOCIAL.items() if k != "grid"}, seed=5,
+                                                      settings={"world.kwargs.n_rounds": 3}))
     finally:
         rc.close()
 
