@@ -30,8 +30,9 @@ exploitation`. The focal group takes the first ``focal_seats`` seats, labelled `
 background groups follow in order, labelled ``background<i>``.
 
 :attr:`Scenario.content_hash` is the sha256 of the scenario's canonical JSON (sorted keys, no
-whitespace, world id resolved to its registered ``-vN`` id): any change to the world, its
-payoffs, the background, the seats, the episodes or the baselines changes it. Every result
+whitespace, world id resolved to its registered ``-vN`` id; ``description`` and ``source`` are
+prose and left out): any change to the world, its payoffs, the background, the seats, the
+episodes or the baselines changes it. Every result
 carries it, and a hash of the per-episode returns it came from, so silent drift (a world or a
 strategy that plays differently under the same name) shows up as a changed hash.
 
@@ -102,11 +103,11 @@ __all__ = [
 
 #: floats in the score bundle are rounded to this many decimal places
 DECIMALS = 6
-#: the fields of a scenario definition (all of them enter its content hash)
+#: the fields of a scenario definition
 SCENARIO_FIELDS = ("id", "world", "background", "focal_seats", "episodes", "baselines", "description", "source")
+#: the fields that decide what is played and scored, and so enter the content hash (prose does not)
+HASHED_FIELDS = ("id", "world", "background", "focal_seats", "episodes", "baselines")
 FOCAL_LABEL = "focal"
-#: string agent specs: prefix -> the kind of agents group it makes
-SPEC_PREFIXES = ("scripted:", "axelrod:", "neural:", "llm:", "synthesized:")
 
 
 class EvaluationError(ValueError):
@@ -230,8 +231,8 @@ class Scenario:
 
     @property
     def content_hash(self) -> str:
-        """sha256 of the scenario's canonical JSON definition."""
-        return _sha256(canonical_json(self.definition))
+        """sha256 of the canonical JSON of the scenario's definition (its prose left out)."""
+        return _sha256(canonical_json({key: self.definition[key] for key in HASHED_FIELDS}))
 
     @property
     def episodes(self) -> int:
@@ -747,7 +748,7 @@ def _print_summary(bundle: ScoreBundle) -> None:
     for column in ("world", "scenarios", "normalised", "background welfare change", "exploitation"):
         table.add_column(column, justify="left" if column == "world" else "right")
     for row in bundle.summary.to_dict("records"):
-        table.add_row(str(row["world"]), f"{row['scored']}/{row['scenarios']}", _number(row["normalised"]),
+        table.add_row(str(row["world"]).removeprefix("dilemmazoo/"), f"{row['scored']}/{row['scenarios']}", _number(row["normalised"]),
                       _number(row["background_welfare_change"]), _number(row["exploitation"]))
     Console(stderr=True).print(table)
 
