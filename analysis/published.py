@@ -302,7 +302,8 @@ def _value(run: Mapping[str, Any], figure: PublishedFigure) -> float | None:
 def comparison_table(published: PublishedNumbers, runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per figure (:data:`TABLE_COLUMNS`): the paper's figure as reported, its source,
     its value in the metric's units (the range as ``low–high`` text), the run's value (mean over
-    the runs its ``select`` matches; ``None`` without one), how many runs, and the difference.
+    the runs its ``select`` matches; missing (NaN) without one), how many runs, and the difference
+    (NaN where either number is missing).
 
     ``runs`` are mappings with ``metrics`` (a ``summary.json`` metrics dict), optionally
     ``cell`` (``summary["cell"]``), ``config`` (the resolved config) and ``steps`` (for
