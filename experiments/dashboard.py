@@ -86,6 +86,7 @@ __all__ = [
     "action_value",
     "draw_graph",
     "find_runs",
+    "frame_figure",
     "is_run_dir",
     "latest_text",
     "live_components",
@@ -285,6 +286,17 @@ def _short(text: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def frame_figure(frame: np.ndarray, title: str = "") -> Figure:
+    """A grid world's RGB frame (``(H, W, 3)`` uint8), pixel for pixel, without axes."""
+    figure = Figure(figsize=(4.5, 4.5), layout="constrained")
+    ax = figure.subplots()
+    ax.imshow(frame, interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=10)
+    return figure
+
+
 def plot_columns(headline: Sequence[str], limit: int | None = 4) -> list[str]:
     """The headline metrics plotted by default: those that measure (not :data:`COUNTER_COLUMNS`), first ``limit``."""
     columns = [c for c in headline if c not in COUNTER_COLUMNS and c != "stock"]
@@ -451,11 +463,7 @@ def WorldFrame(model: DilemmaModel):
     if frame is None:
         solara.Text("this world has no frame")
         return
-    figure = Figure(figsize=(4.5, 4.5), layout="constrained")
-    ax = figure.subplots()
-    ax.imshow(frame, interpolation="nearest")
-    ax.set_axis_off()
-    solara.FigureMatplotlib(figure, format="png")
+    solara.FigureMatplotlib(frame_figure(frame, f"model step {model.steps}"), format="png")
 
 
 @solara.component
@@ -599,6 +607,9 @@ class ReplayRun:
         self.seats: list[str] = list(dict.fromkeys(self.steps["agent"]))
         self._metrics: dict[int, dict[str, Any]] = {}
         self._graph: nx.Graph | None = None
+        self._frames: tuple[int, list[np.ndarray], Any] | None = None  # (episode, frames so far, their generator)
+        self._has_frames: bool | None = None
+        self.frame_error = ""  # why there are no frames (a world without them, or a replay that diverged)
 
     @property
     def length(self) -> int:
@@ -698,6 +709,37 @@ class ReplayRun:
             graph.nodes[seat]["score"] = float(scores.get(seat, 0.0))
         return graph
 
+    def frame_at(self, k: int) -> np.ndarray | None:
+        """The grid world's frame after the step at position ``k``, or None for a world without frames.
+
+        Drawn by the world itself from the recorded seed and actions (:mod:`dilemmazoo.experiments.replay`,
+        which stops if a replayed reward differs from the recorded one); the frames of the current
+        episode are kept, and made only as far as the scrubber has gone.
+        """
+        from dilemmazoo.experiments.replay import ReplayError, load_episode, replay_frames
+
+        episode, step = self.where(k)
+        if self._has_frames is False:
+            return None
+        if self._frames is None or self._frames[0] != episode:
+            try:
+                record = load_episode(self.run_dir, episode)
+                frames = replay_frames(record)
+                first = next(frames)
+            except ReplayError as error:
+                self._has_frames, self.frame_error = False, str(error)
+                return None
+            self._has_frames = True
+            self._frames = (episode, [first], frames)
+        _, kept, frames = self._frames
+        try:
+            while len(kept) <= step:
+                kept.append(next(frames))
+        except ReplayError as error:  # the world's mechanics changed since the run: say so, draw nothing
+            self._has_frames, self.frame_error = False, str(error)
+            return None
+        return kept[step]
+
     def caption(self, k: int) -> str:
         episode, step = self.where(k)
         rows = self.rows_at(k)
@@ -741,6 +783,10 @@ def Replay(source: str | Path, by: str = "action"):
             with solara.Column():
                 solara.FigureMatplotlib(metrics_figure(history, columns, title="headline metrics over steps 1..k",
                                                        xlabel="replay step"), format="png")
+                frame = run.frame_at(k)
+                if frame is not None:
+                    episode, step = run.where(k)
+                    solara.FigureMatplotlib(frame_figure(frame, f"episode {episode}, step {step}"), format="png")
                 stock = run.stock_history(k)
                 if stock is not None:
                     solara.FigureMatplotlib(metrics_figure(stock.to_frame("stock"), ["stock"], title="commons stock",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import ipyvuetify as v
 import networkx as nx
+import numpy as np
 import pandas as pd
 import pytest
 import solara
@@ -16,7 +17,7 @@ from dilemmazoo.analysis import world_metrics
 from dilemmazoo.experiments.config import validate
 from dilemmazoo.experiments.dashboard import (
     COUNTER_COLUMNS, FRONTEND_ASSETS, MISSING_COLOUR, Dashboard, DashboardError, Replay, ReplayRun, action_text,
-    action_value, colour_options, draw_graph, find_runs, html_table, is_run_dir, live_components, live_graph,
+    action_value, colour_options, draw_graph, find_runs, frame_figure, html_table, is_run_dir, live_components, live_graph,
     main_dashboard, metrics_figure, missing_assets, model_params, node_colours, plot_columns, resolve_target,
     seat_table, settings_text, StockPlot,
 )
@@ -322,3 +323,33 @@ def test_resolve_target_tells_live_from_replay(runs, tmp_path):
     config.write_text(json.dumps(PD))
     assert resolve_target(str(config))["target"] == str(config.resolve())
     assert not any(Path(tmp_path).glob("**/summary.json"))  # checking a target writes no run
+
+
+# -- grid worlds ----------------------------------------------------------------------------------
+
+CLEANUP = {"name": "cleanup", "world": {"id": "dilemmazoo/cleanup-v0", "kwargs": {"n_agents": 3, "episode_length": 6}},
+           "agents": {"kind": "scripted", "strategy": "grid_bfs"}, "seeds": [1]}
+
+
+def test_a_grid_world_shows_its_frame_live_and_in_the_replay(tmp_path):
+    model = DilemmaModel(CLEANUP, out_root=tmp_path)
+    assert [c.__name__ for c in live_components(model)] == ["MetricsPlot", "WorldFrame", "GraphPanel", "SeatTable"]
+    live = []
+    while model.running:
+        model.step()
+        if model.event.kind == "step":
+            live.append(model.frame())
+    assert len(live) == 6
+    image = frame_figure(live[2]).axes[0].images[0].get_array()
+    assert (np.asarray(image) == live[2]).all()
+    replay = ReplayRun(run_experiment(validate(CLEANUP), tmp_path / "runs", progress=False)[0].run_dir)
+    assert replay.length == 6
+    for k in (3, 1, 6):  # back and forth: the frames are kept, made once
+        assert (replay.frame_at(k) == live[k - 1]).all()
+    assert replay.frame_error == ""
+
+
+def test_a_world_without_frames_replays_without_them(runs):
+    replay = ReplayRun(runs["pd"])
+    assert replay.frame_at(2) is None
+    assert "has no rgb_array rendering" in replay.frame_error
