@@ -1,13 +1,14 @@
 """``dilemmazoo dashboard``: watch a run live, or scrub through a finished one, in the browser or Jupyter.
 
-    dilemmazoo dashboard PRESET|config.yaml [--set dotted.key=value]... [--seed N] [--cell N]
+    dilemmazoo dashboard PRESET|config.yaml [--set dotted.key=value]... [--seed N] [--cell N] [--out-root runs]
     dilemmazoo dashboard RUN_DIR|EXPERIMENT_DIR
-                         [--port 8521] [--host 127.0.0.1] [--out-root runs]
+        [--port 8521] [--host 127.0.0.1] [--play-interval MS]
 
 **Live** (a preset or YAML): the experiment as a :class:`~dilemmazoo.experiments.mesa_model.DilemmaModel`
-on a Solara page built from Mesa 3.3's SolaraViz controls: Step / Play / Reset, sliders for
-the world's numeric settings (:meth:`DilemmaModel.parameters`) and the seed, and panels that
-follow the model step by step:
+(a grid config: ``--cell``, from 0 in expansion order) on a page made of Mesa 3.3's SolaraViz
+controls (``ModelController``: Step / Play / Reset; ``UserInputs``: sliders for the world's numeric
+settings, :meth:`DilemmaModel.parameters`, and the seed, applied on Reset; ``ShowSteps``) and
+panels that follow the model step by step:
 
 - the world's headline metrics (the ``DataCollector``'s model columns, :func:`plot_columns`);
 - the interaction graph (:meth:`DilemmaModel.interaction_graph`: the world's graph, the
@@ -20,14 +21,21 @@ follow the model step by step:
 records, never recomputed. A step scrubber walks the run's world steps in order (episode, then
 step); at position k the page shows exactly the records' actions at that step, the world's metrics
 :func:`dilemmazoo.analysis.world_metrics` over the steps 1..k, the leaderboard (rewards summed over
-1..k) and the interaction graph. The graph is rebuilt from the run's config and seed as the run built
-it (the world's own graph, or the social-learning graph drawn first from the population generator
-``default_rng([seed, 1])``, :meth:`dilemmazoo.norms.social_learning.SocialLearning.build_graph`);
-nothing is played again.
+1..k), the interaction graph, and for a grid world its frame. The graph is rebuilt from the run's
+config and seed as the run built it (the world's own graph, or the social-learning graph drawn first
+from the population generator ``default_rng([seed, 1])``,
+:meth:`dilemmazoo.norms.social_learning.SocialLearning.build_graph`); a grid world's frames are drawn
+by the world from the recorded seed and actions (:mod:`dilemmazoo.experiments.replay`, which checks
+every reward against the records). No agent decides anything again.
 
 The same components work in a notebook cell: ``Dashboard(model)`` and ``Replay(run_dir)`` are
 Solara components, which Jupyter shows as widgets. The logic behind them (which columns are
 plotted, replay slicing, colouring) is plain functions, tested with exact values.
+
+Mesa's own ``SolaraViz`` page is not used whole: its tabbed panel grid (``ComponentsView``) calls
+``ipyvuetify.TabsItems``, which ipyvuetify 3 (what Solara 1.64 installs) no longer has, and its
+``ModelCreator`` accepts a model's ``**`` parameter (how dotted keys reach ``DilemmaModel``) only
+when it is named ``kwargs``.
 
 Serving: the page is Solara's server (``solara.server.starlette``) run by uvicorn in this
 process; nothing opens a browser. The page loads Solara's front-end bundle through the server's
@@ -503,8 +511,8 @@ def ParameterInputs(params: dict[str, Any], parameters: solara.Reactive[dict]):
     """Mesa's ``UserInputs`` for the adjustable entries of ``params``; ``parameters`` holds the keyword
     arguments the next Reset builds the model with (the fixed entries and the inputs' values).
 
-    Mesa's ``ModelCreator`` does the same but first checks the names against the model's
-    ``__init__``, which accepts dotted keys only through ``**`` keyword arguments.
+    Mesa's ``ModelCreator`` does the same after checking the names against the model's ``__init__``,
+    a check that accepts a ``**`` parameter (dotted keys) only when it is named ``kwargs``.
     """
     adjustable, fixed = split_model_params(params)
     solara.use_effect(lambda: parameters.set({**fixed, **{k: v.get("value") for k, v in adjustable.items()}}), [])

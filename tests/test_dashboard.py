@@ -16,10 +16,10 @@ from matplotlib.colors import to_hex
 from dilemmazoo.analysis import world_metrics
 from dilemmazoo.experiments.config import validate
 from dilemmazoo.experiments.dashboard import (
-    COUNTER_COLUMNS, FRONTEND_ASSETS, MISSING_COLOUR, Dashboard, DashboardError, Replay, ReplayRun, action_text,
-    action_value, colour_options, draw_graph, find_runs, frame_figure, html_table, is_run_dir, live_components, live_graph,
-    main_dashboard, metrics_figure, missing_assets, model_params, node_colours, plot_columns, resolve_target,
-    seat_table, settings_text, StockPlot,
+    COUNTER_COLUMNS, FRONTEND_ASSETS, MISSING_COLOUR, Dashboard, DashboardError, Replay, ReplayRun, StockPlot,
+    action_text, action_value, colour_options, draw_graph, find_runs, frame_figure, html_table, is_run_dir,
+    latest_text, live_components, live_graph, main_dashboard, metrics_figure, missing_assets, model_params,
+    node_colours, plot_columns, resolve_target, seat_table, settings_text,
 )
 from dilemmazoo.experiments.mesa_model import DilemmaModel
 from dilemmazoo.experiments.runner import run_experiment
@@ -91,6 +91,9 @@ def test_plot_columns_skips_counters_and_the_stock():
     assert plot_columns(headline) == ["survival_time", "gain", "efficiency", "equality"]
     assert plot_columns(headline, limit=None) == ["survival_time", "gain", "efficiency", "equality", "fallback_rate"]
     assert {"episodes", "n_rounds", "valid_decisions"} <= set(COUNTER_COLUMNS)
+    metrics = {"gain": 19.4321, "efficiency": float("nan"), "survival_time": 12, "label": "x"}
+    assert latest_text(metrics, ["survival_time", "gain", "efficiency", "label"]) == "now: survival_time=12, gain=19.4"
+    assert latest_text({}, ["gain"]) == "now: no values yet"
 
 
 def test_html_table_escapes_and_rounds():
