@@ -1446,6 +1446,12 @@ def main_classroom(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--token", help="the teacher's token (default: random, printed)")
     args = parser.parse_args(argv)
+    from importlib.util import find_spec
+
+    missing = [module for module in ("starlette", "uvicorn") if find_spec(module) is None]
+    if missing:
+        parser.exit(2, f"error: the classroom needs starlette and uvicorn ({', '.join(missing)} missing): "
+                       "pip install 'dilemmazoo[viz]'\n")
     try:
         settings = ClassSettings(game=args.game, rounds=args.rounds, noise=args.noise, opponent=args.opponent,
                                  fallback=args.fallback, pace=args.pace, timeout=args.timeout, seed=args.seed)

@@ -9,10 +9,13 @@ import json
 
 import pandas as pd
 import pytest
-from starlette.testclient import TestClient
 
-from dilemmazoo.experiments import store
-from dilemmazoo.experiments.classroom import ClassSettings, Classroom, ClassroomError, create_app, validate_name
+pytest.importorskip("starlette", reason="the classroom needs starlette (pip install 'dilemmazoo[viz]')")
+pytest.importorskip("httpx", reason="starlette's TestClient needs httpx")
+from starlette.testclient import TestClient  # noqa: E402
+
+from dilemmazoo.experiments import store  # noqa: E402
+from dilemmazoo.experiments.classroom import ClassSettings, Classroom, ClassroomError, create_app, validate_name  # noqa: E402
 
 TOKEN = "teacher-secret"
 
