@@ -1128,7 +1128,7 @@ async function send(answer){
 }
 function drawForm(t){
   const box=$('answer'); const key=t.asked?t.key:('x'+t.key+t.answered);
-  if(key===formKey)return; formKey=key; box.replaceChildren();
+  if(key===formKey)return; formKey=key; box.replaceChildren(); text('error',t.error||'');
   if(!t.asked){const p=document.createElement('p');p.className='note';
     p.textContent=t.done?'':(t.taken_over?'The fallback strategy plays your seat now (see the news above).':
       (t.waiting_teacher?'Waiting for the teacher to start the next round.':
