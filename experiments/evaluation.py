@@ -133,7 +133,7 @@ def parse_agent_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
     (``llm:embedded``, ``llm:openai:MODEL``, ``llm:litellm:MODEL``), ``synthesized:BACKEND``, the
     path of a YAML or JSON file holding one agents group, or such a group as a mapping. The answer
     is the group without ``seats`` and ``label`` and without fields left at their defaults (so
-    equal agents give equal hashes), with ``kind`` always present.
+    equal agents give equal hashes), with ``kind`` and its ``strategy`` or ``backend`` always present.
     """
     from dilemmazoo.experiments.config import AgentsConfig
 
@@ -183,7 +183,12 @@ def parse_agent_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
         except (ValueError, ImportError) as error:
             raise EvaluationError(f"agent spec {_shown(spec)}: {error}") from None
     dumped = group.model_dump(mode="json", exclude_defaults=True, exclude={"seats", "label"})
+    # what the agent is always shows, default or not
     dumped["kind"] = group.kind
+    if group.kind == "scripted":
+        dumped["strategy"] = group.strategy
+    else:
+        dumped["backend"] = group.backend
     return dumped
 
 
@@ -527,12 +532,13 @@ def _episode_returns_hash(episodes: list[dict[str, Any]]) -> str:
 
 
 def evaluate(agent_spec: str | dict[str, Any], scenarios: str | Path | ScenarioSet | list[Scenario], seeds: int = 1,
-             out: str | Path = "evaluation", *, progress: bool = True) -> ScoreBundle:
+             out: str | Path = "evaluation", *, progress: bool = True, runs: str | Path | None = None) -> ScoreBundle:
     """Score ``agent_spec`` in the focal seats of every scenario, over seeds ``0..seeds-1``.
 
     ``scenarios`` is a set name (``quick``, ``full``), a scenario YAML path, a loaded
-    :class:`ScenarioSet` or a list of :class:`Scenario`. Runs go to ``<out>/runs`` (cached and
-    resumable); the bundle is returned, not written (:meth:`ScoreBundle.write`). A scenario the
+    :class:`ScenarioSet` or a list of :class:`Scenario`. Runs go to ``runs`` (default
+    ``<out>/runs``; cached and resumable: give several agents one ``runs`` folder and the
+    baselines are run once); the bundle is returned, not written (:meth:`ScoreBundle.write`). A scenario the
     agent cannot play (a scripted strategy of another world, a failing backend) gets
     ``status`` ``failed`` with the reason and NaN scores; the others are scored.
     """
@@ -549,7 +555,7 @@ def evaluate(agent_spec: str | dict[str, Any], scenarios: str | Path | ScenarioS
             raise EvaluationError("scenarios must be a set name, a scenario file, or a non-empty list of Scenario")
         scenario_set = ScenarioSet(listed[0].set_name, listed[0].set_version, listed)
     seed_list = list(range(seeds))
-    runs_root = Path(out) / "runs"
+    runs_root = Path(runs) if runs is not None else Path(out) / "runs"
     rows: list[dict[str, Any]] = []
     scenario_rows: list[dict[str, Any]] = []
     bar = _Progress(progress, len(scenario_set.scenarios), f"evaluate {agent_name(group)}")
@@ -593,10 +599,12 @@ def _score_scenario(scenario: Scenario, group: dict[str, Any], seeds: list[int],
         key = canonical_json(spec)
         if key not in plays:
             plays[key] = _play(scenario, spec, seeds, runs_root)
-    zero_spec = min(references["zero"], key=lambda s: (_mean(list(plays[canonical_json(s)].focal.values())),
-                                                       canonical_json(s)))
-    one_spec = max(references["one"], key=lambda s: (_mean(list(plays[canonical_json(s)].focal.values())),
-                                                     _negated(canonical_json(s))))
+    def mean_return(spec: dict[str, Any]) -> float:
+        return _mean(list(plays[canonical_json(spec)].focal.values()))
+
+    # the lowest zero and the highest one reference; ties go to the first in canonical order
+    zero_spec = sorted(references["zero"], key=lambda s: (mean_return(s), canonical_json(s)))[0]
+    one_spec = sorted(references["one"], key=lambda s: (-mean_return(s), canonical_json(s)))[0]
     zero, one = plays[canonical_json(zero_spec)], plays[canonical_json(one_spec)]
     zero_mean, one_mean = _mean(list(zero.focal.values())), _mean(list(one.focal.values()))
     error = ""
@@ -638,11 +646,6 @@ def _score_scenario(scenario: Scenario, group: dict[str, Any], seeds: list[int],
                    "background_welfare_change", "exploitation"):
         summary[column] = _mean([r[column] for r in scored]) if scored else math.nan
     return rows, summary
-
-
-def _negated(text: str) -> tuple[int, ...]:
-    """A key that sorts strings in reverse, so ``max`` breaks ties towards the first name, like ``min``."""
-    return tuple(-ord(c) for c in text)
 
 
 def _short_error(error: Exception, runs_root: Path) -> str:
@@ -694,13 +697,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--scenarios", default="quick", help="a shipped set (quick, full) or a scenario YAML file")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 (default 1)")
     parser.add_argument("--out", default="evaluation", help="folder for the runs and the score bundle")
+    parser.add_argument("--runs", default=None, help="folder for the runs (default OUT/runs); share one between "
+                                                     "agents and the baselines run once")
     parser.add_argument("--worlds", default="", help="only these worlds, comma-separated (e.g. repeated-game,commons)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
 def main_evaluate(argv: list[str] | None = None) -> int:
-    """``dilemmazoo evaluate AGENT_SPEC [--scenarios SET] [--seeds N] [--out DIR] [--worlds W,...]``.
+    """``dilemmazoo evaluate AGENT_SPEC [--scenarios SET] [--seeds N] [--out DIR] [--runs DIR] [--worlds W,...]``.
 
     Exit codes: 0 scored (some scenarios may have failed; they are listed), 1 every scenario
     failed, 2 bad arguments (spec, set, seeds, worlds).
@@ -728,7 +733,7 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     except EvaluationError as error:
         print(f"dilemmazoo evaluate: error: {error}", file=sys.stderr)
         return 2
-    bundle = evaluate(group, scenario_set, args.seeds, args.out, progress=not args.no_progress)
+    bundle = evaluate(group, scenario_set, args.seeds, args.out, progress=not args.no_progress, runs=args.runs)
     paths = bundle.write(args.out)
     _print_summary(bundle)
     for path in paths.values():

@@ -247,10 +247,11 @@ def test_bad_scenario_files_are_refused_with_the_field_named(tmp_path):
 def test_agent_specs_parse_to_groups(tmp_path):
     assert parse_agent_spec("scripted:tit_for_tat") == {"kind": "scripted", "strategy": "tit_for_tat"}
     assert parse_agent_spec("llm:openai:gpt-4o-mini") == {"kind": "llm", "backend": "openai:gpt-4o-mini"}
-    assert parse_agent_spec("llm:embedded") == {"kind": "llm"}  # embedded is the default backend
+    assert parse_agent_spec("llm:embedded") == {"kind": "llm", "backend": "embedded"}
     path = tmp_path / "agent.yaml"
     path.write_text("{kind: llm, backend: embedded, temperature: 0.2, seats: 3, label: mine}\n")
-    assert parse_agent_spec(str(path)) == {"kind": "llm", "temperature": 0.2}  # seats and label are the scenario's
+    # seats and label are the scenario's; defaults are left out, so equal agents hash equally
+    assert parse_agent_spec(str(path)) == {"kind": "llm", "backend": "embedded", "temperature": 0.2}
 
 
 def test_pure_score_functions():
