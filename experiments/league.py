@@ -274,11 +274,11 @@ class Leaderboard:
         return paths
 
 
-def _play(config: ExperimentConfig, out: Path, labels: tuple[str, str]) -> dict[str, tuple[float, int, int]]:
+def _play(config: ExperimentConfig, out: Path, labels: tuple[str, str], backend=None) -> dict[str, tuple[float, int, int]]:
     """One match: ``label -> (mean return per seat, decisions, fallbacks)``."""
     from dilemmazoo.experiments.runner import RunPlay
 
-    play = RunPlay(config, out)
+    play = RunPlay(config, out, backend=backend)
     try:
         for _ in play.events():
             pass
@@ -298,14 +298,16 @@ def _play(config: ExperimentConfig, out: Path, labels: tuple[str, str]) -> dict[
 
 def league(specs: Sequence[str], worlds: Sequence[str] = DEFAULT_WORLDS, seeds: int = 2, out: str | Path | None = None,
            *, seed: int = 0, world_kwargs: Mapping[str, Mapping[str, Any]] | None = None, model: str = "PlackettLuce",
-           z: float = 3.0, cache: bool = True, progress: bool = False) -> Leaderboard:
+           z: float = 3.0, cache: bool = True, backend=None, progress: bool = False) -> Leaderboard:
     """Play a league among ``specs`` in ``worlds`` (names of :data:`LEAGUE_WORLDS`), ``seeds``
     rounds per world, and rate it; with ``out`` the outputs are written there as well.
 
     ``seed`` is the first match seed; ``world_kwargs`` overrides a world's keyword arguments
     (``{"pd_noise": {"noise": 0.1}}``); ``model`` and ``z`` choose the OpenSkill model and the
     ordinal's z; ``cache`` caches language agents' calls under ``out`` (or a temporary folder's
-    ``.llm_cache`` when no ``out`` is given, which is not kept).
+    ``.llm_cache`` when no ``out`` is given, which is not kept); ``backend``, an already built
+    backend, is used by every language entrant instead of the one its spec names (one loaded
+    model for a notebook or a test).
     """
     if len(specs) < 2:
         raise ValueError(f"a league needs at least two agent specs, got {len(specs)}")
@@ -361,7 +363,7 @@ def league(specs: Sequence[str], worlds: Sequence[str] = DEFAULT_WORLDS, seeds: 
                         "seeds": [match_seed], "cache": cache,
                     })
                     try:
-                        played = _play(config, root, ("a", "b"))
+                        played = _play(config, root, ("a", "b"), backend)
                     except ConfigError as error:
                         raise ValueError(f"{world.name}: {error}") from None
                     except Exception as error:  # a backend or agent failure: say which match, keep the cause

@@ -175,3 +175,19 @@ def test_ratings_from_rounds_by_hand():
     assert order == ["c", "a", "b"]
     with pytest.raises(ValueError, match="rating model"):
         fit_ratings(rounds, model="Elo")
+
+
+@pytest.mark.slow
+def test_embedded_model_plays_a_league_reproducibly(embedded_backend, tmp_path):
+    agent = tmp_path / "smollm.yaml"
+    agent.write_text("{kind: llm, backend: embedded, decision: score}\n")  # scores the two options: one pass each
+    specs = [str(agent), "always_defect"]
+    kwargs = {"pd": {"n_rounds": 1}}  # one decision per league: the model's time is the test's time
+    board = league(specs, ["pd"], seeds=1, world_kwargs=kwargs, backend=embedded_backend)
+    model = board.table.set_index("agent").loc[str(agent)]
+    assert (model["matches"], model["decisions"], model["fallbacks"]) == (1, 1, 0)  # scored answers never fall back
+    (match,) = board.matches.itertuples()
+    assert (match.score_a, match.score_b) in ((0.0, 5.0), (1.0, 1.0))  # C against D, or D against D
+    again = league(specs, ["pd"], seeds=1, world_kwargs=kwargs, backend=embedded_backend)
+    pd.testing.assert_frame_equal(board.matches, again.matches)
+    pd.testing.assert_frame_equal(board.table, again.table)
