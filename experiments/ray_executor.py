@@ -140,31 +140,39 @@ def _cluster_limits(limiters: dict[str, tuple[str, float | None, float | None]])
     return wrap
 
 
-def _task(config_data: dict, out_root: str, mode: str, limiters: dict, cache_dir: str) -> dict[str, Any]:
-    """One run, in a Ray worker: execute it and report (with its files, in ``driver`` mode)."""
-    from dilemmazoo.experiments.runner import RunFailed, execute
+def _task(execute: Callable, config_data: dict, out_root: str, mode: str, limiters: dict,
+          cache_dir: str) -> dict[str, Any]:
+    """One run, in a Ray worker: ``execute`` it (the runner's) and report, with its files in ``driver`` mode.
 
+    A failed run (the runner's ``RunFailed``, or anything else it raised) is reported with its
+    message; its ``failure.json`` travels back in ``driver`` mode.
+    """
     os.environ.setdefault("DILEMMAZOO_CACHE", cache_dir)  # the grid's LLM cache, as for local runs
     config = validate(config_data)
     wrap = _cluster_limits(limiters)
     if mode == "shared":
         try:
             result = execute(config, out_root, progress=False, wrap_backend=wrap)
-        except RunFailed as error:
-            return {"status": "failed", "message": str(error)}
+        except Exception as error:  # noqa: BLE001 - reported to the driver, which goes on with the grid
+            return {"status": "failed", "message": _failure_message(error)}
         return {"status": "ok", "run_dir": str(result.run_dir), "skipped": result.skipped}
     scratch = tempfile.mkdtemp(prefix="dilemmazoo-ray-")
     try:
         try:
             result = execute(config, scratch, progress=False, wrap_backend=wrap)
-        except RunFailed as error:
+        except Exception as error:  # noqa: BLE001 - as above
             failure = next(Path(scratch).rglob("failure.json"), None)
-            return {"status": "failed", "message": str(error).replace(scratch, out_root),
+            return {"status": "failed", "message": _failure_message(error).replace(scratch, out_root),
                     "failure": failure.read_bytes() if failure else None}
         files = {path.name: path.read_bytes() for path in result.run_dir.iterdir() if path.is_file()}
         return {"status": "ok", "files": files, "skipped": False}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _failure_message(error: BaseException) -> str:
+    # the runner's RunFailed already names the run and the error; anything else is named by its type
+    return str(error) if type(error).__name__ == "RunFailed" else f"{type(error).__name__}: {error}"
 
 
 def _place(config: ExperimentConfig, out_root: Path, files: dict[str, bytes]) -> Path:
@@ -201,31 +209,23 @@ def _note_failure(config: ExperimentConfig, out_root: Path, failure: bytes | Non
 
 
 def run_on_ray(config: ExperimentConfig, runs: list[ExperimentConfig], out_root: str | Path, *, workers: int,
-               progress: bool, finished: Callable, failed: Callable[[str], None], address: str | None = None) -> None:
-    """Execute ``runs`` as Ray tasks; ``finished(RunResult)`` and ``failed(message)`` hear each outcome.
+               execute: Callable, bar, finished: Callable[[Path, bool], None], failed: Callable[[str], None],
+               address: str | None = None) -> None:
+    """Execute ``runs`` (the runner has skipped the finished ones) as Ray tasks running ``execute``.
 
-    Finished runs are skipped before anything is submitted. The bar counts runs done and shows
-    how many failed and how many are running across the cluster.
+    ``finished(run_dir, skipped)`` and ``failed(message)`` hear each outcome; ``bar`` (the
+    runner's progress bar, ``describe``/``advance``) counts runs done and shows how many failed
+    and how many are running across the cluster.
     """
-    from dilemmazoo.experiments.runner import RunResult, _finished, _progress
-
     ray = _ray()
     out_root = Path(out_root).resolve()
     mode = config.ray.store
     address = address or config.ray.address
-    todo = []
-    for run in runs:
-        found = _finished(out_root, run, run_id(run))
-        if found is not None:
-            finished(found)
-        else:
-            todo.append(run)
-    if not todo:
+    if not runs:
         return
     for key, value in _QUIET.items():
         os.environ.setdefault(key, value)
     started_here = not ray.is_initialized()
-    bar = _progress(progress, len(todo), f"{config.name} (ray)", unit="runs")
     try:
         if started_here:
             bar.describe("starting Ray" if address is None else f"joining the Ray cluster at {address}")
@@ -237,10 +237,11 @@ def run_on_ray(config: ExperimentConfig, runs: list[ExperimentConfig], out_root:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             bar.describe(f"Ray ready in {time.perf_counter() - t0:.1f} s")
         handles: list = []
-        limiters = _start_limiters(ray, todo, handles)
+        limiters = _start_limiters(ray, runs, handles)
         remote = ray.remote(num_cpus=1, max_retries=0)(_task)
         cache_dir = str(Path(os.environ.get("DILEMMAZOO_CACHE", out_root / ".llm_cache")).resolve())
-        pending = {remote.remote(run.model_dump(), str(out_root), mode, limiters, cache_dir): run for run in todo}
+        pending = {remote.remote(execute, run.model_dump(), str(out_root), mode, limiters, cache_dir): run
+                   for run in runs}
         done = failures = 0
         while pending:
             running = min(len(pending), int(ray.cluster_resources().get("CPU", 1)))
@@ -255,7 +256,7 @@ def run_on_ray(config: ExperimentConfig, runs: list[ExperimentConfig], out_root:
                                                           f"failed on Ray: {type(error).__name__}: {error}"}
             if outcome["status"] == "ok":
                 run_dir = Path(outcome["run_dir"]) if mode == "shared" else _place(run, out_root, outcome["files"])
-                finished(RunResult(run_dir, store.load_summary(run_dir) or {}, skipped=outcome["skipped"]))
+                finished(run_dir, outcome["skipped"])
                 done += 1
             else:
                 if mode != "shared" or "failure" in outcome:
@@ -264,7 +265,6 @@ def run_on_ray(config: ExperimentConfig, runs: list[ExperimentConfig], out_root:
                 failures += 1
             bar.advance()
     finally:
-        bar.close()
         if started_here:
             ray.shutdown()
 

@@ -754,8 +754,21 @@ def run_experiment(
     if executor == "ray":
         from dilemmazoo.experiments.ray_executor import run_on_ray
 
-        run_on_ray(config, runs, out_root, workers=workers or 1, progress=progress, finished=finished,
-                   failed=failures.append, address=address)
+        todo = []
+        for run in runs:  # finished runs are skipped before anything is submitted
+            found = _finished(Path(out_root), run, run_id(run))
+            if found is not None:
+                finished(found)
+            else:
+                todo.append(run)
+        bar = _progress(progress, len(todo), f"{config.name} (ray)", unit="runs")
+        try:
+            run_on_ray(config, todo, out_root, workers=workers or 1, execute=execute, bar=bar, failed=failures.append,
+                       finished=lambda run_dir, skipped: finished(
+                           RunResult(run_dir, store.load_summary(run_dir) or {}, skipped=skipped)),
+                       address=address)
+        finally:
+            bar.close()
     elif workers <= 1:
         def attempt(i: int, *, wait: bool) -> bool:
             """Run ``runs[i]``; False when another process holds it (and ``wait`` is off)."""
