@@ -165,7 +165,7 @@ _PAGE = """{% extends "_page.html" %}
 <h2 id="leaderboard">Leaderboard</h2>
 <p class="muted">Sorted by the conservative rating mu − {{ z|num }}σ (OpenSkill {{ model }}). Each round is a round robin in
 one world under one seed, rated as one ranking of the agents by their round-robin totals. World columns: mean score per
-match (NaN: the agent has no strategy there). Fallbacks: decisions a language agent failed to answer validly, out of its
+match (–: the agent has no strategy there). Fallbacks: decisions a language agent failed to answer validly, out of its
 decisions.</p>
 <table>
   <tr>{% for column in columns %}<th>{{ column }}</th>{% endfor %}</tr>

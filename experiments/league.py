@@ -26,6 +26,12 @@ A language agent plays every world as it is (the world tells it the rules). A sc
 strategy is a rule for one kind of world, so each league world says what it becomes there, or
 that it has no meaning there; an entrant without one sits that world out (said in the notes):
 
+Worlds (:data:`LEAGUE_WORLDS`; ``--set WORLD.KEY=VALUE`` changes any keyword argument): ``pd``,
+the prisoner's dilemma R3 S0 T5 P1 for 10 rounds without noise; ``pd_noise``, the same for 20
+rounds with a 5% trembling hand; ``stag_hunt`` (SS 4, SH 1, HS 3, HH 2), 20 rounds;
+``donor_game``, 4 players, 4 rounds, endowment 10, multiplier 2 (the world splits the seats
+into donor halves at random from the match seed).
+
 - ``pd`` / ``pd_noise`` / ``stag_hunt`` (``dilemmazoo/repeated-game-v0``, two seats): matrix
   strategies (:mod:`dilemmazoo.agents.matrix_strategies`) are told the world's game;
   ``axelrod:Name`` gets the payoffs, match length and noise as ``tournament.make_entrant`` gives
@@ -200,15 +206,15 @@ _REPEATED = "dilemmazoo/repeated-game-v0"
 #: the worlds a league can play, by name
 LEAGUE_WORLDS: dict[str, LeagueWorld] = {
     "pd": LeagueWorld("pd", _REPEATED, {"game": "prisoners_dilemma", "n_rounds": 10},
-                      "prisoner's dilemma (R3 S0 T5 P1), 10 rounds, no noise", _matrix_translate),
+                      "prisoner's dilemma (R3 S0 T5 P1), no noise", _matrix_translate),
     "pd_noise": LeagueWorld("pd_noise", _REPEATED, {"game": "prisoners_dilemma", "n_rounds": 20, "noise": 0.05},
-                            "prisoner's dilemma (R3 S0 T5 P1), 20 rounds, trembling hand 5%", _matrix_translate),
+                            "prisoner's dilemma (R3 S0 T5 P1) with a trembling hand", _matrix_translate),
     "stag_hunt": LeagueWorld("stag_hunt", _REPEATED, {"game": "stag_hunt", "n_rounds": 20},
-                             "stag hunt (SS 4, SH 1, HS 3, HH 2), 20 rounds", _matrix_translate),
+                             "stag hunt (SS 4, SH 1, HS 3, HH 2)", _matrix_translate),
     "donor_game": LeagueWorld(
         "donor_game", "dilemmazoo/donor-game-v0",
         {"n_agents": 4, "n_rounds": 4, "endowment": 10.0, "donation_multiplier": 2.0},
-        "Donor Game (Vallinder & Hughes 2024), 4 players (2 per entrant), 4 rounds, multiplier 2",
+        "Donor Game (Vallinder & Hughes 2024), a mixed group: half the seats per entrant",
         _donor_translate, seats_each=None),
 }
 DEFAULT_WORLDS = ("pd_noise", "stag_hunt", "donor_game")
@@ -397,7 +403,8 @@ def league(specs: Sequence[str], worlds: Sequence[str] = DEFAULT_WORLDS, seeds: 
         "rating": "OpenSkill; one update per round (a round robin in one world under one seed), ranked by totals",
     }
     board = Leaderboard(table, ratings, matches, rounds, settings, notes,
-                        {w.name: w.description for w, _, _ in plan})
+                        {w.name: f"{w.description}; {w.world_id} with {json.dumps(kw, sort_keys=True)}"
+                         for w, kw, _ in plan})
     if out is not None:
         board.write(out)
     return board
