@@ -9,12 +9,12 @@ report as one JSON object on the last line. Exit code 0 when every applicable ch
 when one fails, 2 when the spec (or an ``--option``) is bad and nothing could be checked.
 
 Checks
-    ``generate``   one :class:`Completion` per chat, in order; text is ``str``, token counts are
-                   ``>= 0``, latency is recorded. The chats ask for distinct words ("Say the word
-                   apple three times."; a backend that can prefill gets ``"apple, apple,"`` as
-                   the start of its reply, which even a 135M model continues), so the order is
-                   read off the answers; where an answer says no word it is compared with the
-                   same chat sent alone (greedy, same seed).
+    ``generate``   one :class:`Completion` per chat, in order (none for no chats); text is
+                   ``str``, token counts are ``>= 0``, latency is recorded. The chats ask for
+                   distinct words ("Say the word apple three times."; a backend that can
+                   prefill gets ``"apple, apple,"`` as the start of its reply, which even a 135M
+                   model continues), so the order is read off the answers; where an answer says
+                   no word it is compared with the same chat sent alone (greedy, same seed).
     ``seeds``      the same chats, parameters and seed twice (temperature 1) give the same texts.
                    Skipped where the backend does not promise it (API providers: a seed is a
                    best-effort hint) or where answers follow the call order (``scripted:``).
@@ -115,7 +115,8 @@ LONGER_TAIL = " and then I would like to add a few more words about something el
 #: what the kit's loopback server answers when a chat asks for the secret (redaction must blank it)
 SECRET_PROMPT = "Say the secret."
 #: the HTTP libraries whose log records are captured (at DEBUG) while an HTTP backend is checked
-CAPTURED_LOGGERS = ("openai", "httpx", "httpcore", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm", "dilemmazoo")
+CAPTURED_LOGGERS = ("openai", "httpx", "httpcore", "LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm",
+                    "dilemmazoo")
 
 _HF = "dilemmazoo.agents.backends.hf.HFBackend"
 _SCRIPTED = "dilemmazoo.agents.backends.scripted.ScriptedBackend"
@@ -303,6 +304,8 @@ class _Fail(AssertionError):
 
 @dataclass
 class _Kit:
+    """What the checks share: the backend, its promises, the settings, and what was seen so far."""
+
     backend: Backend
     promises: Promises
     quick: bool
@@ -331,8 +334,9 @@ class _Kit:
     def word_chats(self) -> list[Chat]:
         return [word_chat(w, prefill=self.prefill) for w in WORDS[: self.batch_size]]
 
-    def greedy(self, max_tokens: int = 12) -> GenerationParams:
-        return GenerationParams(max_tokens=max_tokens, temperature=0.0, seed=self.seed)
+    def greedy(self) -> GenerationParams:
+        """Greedy decoding: 6 tokens with ``quick`` (enough to say a word), else 12."""
+        return GenerationParams(max_tokens=6 if self.quick else 12, temperature=0.0, seed=self.seed)
 
     def singles(self, chats: list[Chat], params: GenerationParams) -> list[Completion]:
         """Each chat sent alone (cached: generate and batching share them); records the latency."""
@@ -407,6 +411,9 @@ def _check_generate(kit: _Kit) -> str:
                 raise _Fail(f"completion {i}: {label} = {value!r}, not an int >= 0")
         if not isinstance(c.latency_s, (int, float)) or not math.isfinite(c.latency_s) or c.latency_s < 0:
             raise _Fail(f"completion {i}: latency_s = {c.latency_s!r}, not a finite number >= 0")
+    nothing = kit.fresh().generate([], params=params)
+    if nothing != []:
+        raise _Fail(f"generate([]) gave {nothing!r}, not []")
     texts = [c.text for c in answers]
     if kit.backend.order_dependent:
         alone = [c.text for c in kit.singles(chats, params)]
@@ -446,7 +453,7 @@ def _check_seeds(kit: _Kit) -> str:
     if not kit.promises.reproducible_seeds:
         raise _Skip(kit.promises.note or "the backend does not promise reproducible seeds")
     chats = [sentence_chat(w) for w in WORDS[: min(4, kit.batch_size)]]
-    params = GenerationParams(max_tokens=12 if kit.quick else 20, temperature=1.0, top_p=1.0, seed=kit.seed)
+    params = GenerationParams(max_tokens=8 if kit.quick else 20, temperature=1.0, top_p=1.0, seed=kit.seed)
     first = [c.text for c in kit.generate(chats, params)]
     second = [c.text for c in kit.generate(chats, params)]
     differ = [i for i, (a, b) in enumerate(zip(first, second)) if a != b]
@@ -489,9 +496,9 @@ def _in_a_thread(coroutine_fn: Callable[[], Any]) -> Any:
 
 
 def _check_async(kit: _Kit) -> str:
-    chats = kit.word_chats()[:4]
+    chats = kit.word_chats()[: 2 if kit.quick else 4]
     seeded = kit.promises.reproducible_seeds and not kit.backend.order_dependent
-    params = GenerationParams(max_tokens=12, temperature=0.8 if seeded else 0.0, seed=kit.seed)
+    params = GenerationParams(max_tokens=6 if kit.quick else 12, temperature=0.8 if seeded else 0.0, seed=kit.seed)
     backend = kit.fresh()
     answers = _in_a_thread(lambda: backend.agenerate(chats, params=params))
     kit.seen.extend(c.text for c in answers if isinstance(c, Completion))
@@ -517,7 +524,8 @@ def _check_async(kit: _Kit) -> str:
 
 def _peek_params(kit: _Kit) -> GenerationParams:
     """Greedy parameters long enough for an answer to end by itself (a script's answers cost nothing)."""
-    return GenerationParams(max_tokens=10_000 if kit.backend.order_dependent else 48, temperature=0.0, seed=kit.seed)
+    return GenerationParams(max_tokens=10_000 if kit.backend.order_dependent else 24 if kit.quick else 48,
+                            temperature=0.0, seed=kit.seed)
 
 
 def _close(a: float, b: float, exact: bool) -> bool:

@@ -9,6 +9,7 @@ loopback server; nothing leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
@@ -142,7 +143,7 @@ def test_top_level_cli_hands_its_arguments_to_the_kit(tmp_path, capsys):
 
 @pytest.mark.parametrize("spec", ["openai:gpt-4o-mini", "litellm:gpt-4o-mini"])
 def test_http_backends_pass_against_the_loopback_server(spec):
-    import litellm  # noqa: F401  (importing it sets httpx's log level: before the levels are read)
+    importlib.import_module("litellm")  # importing it sets httpx's log level: before the levels are read
 
     levels = {name: logging.getLogger(name).level for name in kit.CAPTURED_LOGGERS}
     report = check_backend(spec, quick=True, **FAST)
@@ -271,3 +272,15 @@ def test_the_embedded_model_passes(embedded_backend):
     assert report.measurements["tokens_per_s"] > 0 and report.measurements["batch_size"] == 4
     exact = str(embedded_backend.dtype) == "torch.float32"
     assert promises_for(embedded_backend).exact_batching is exact
+
+
+@pytest.mark.slow
+def test_hf_is_the_embedded_class_and_passes_too(embedded_backend):
+    from dilemmazoo.agents.backends.embedded import EMBEDDED_GGUF, embedded_model_folder
+
+    # the same folder, file, dtype and device: the session's loaded model is shared, not loaded again
+    report = check_backend(f"hf:{embedded_model_folder()}", options={"gguf_file": EMBEDDED_GGUF}, quick=True,
+                           only=["generate", "score"])
+    assert report.passed, report.text()
+    assert report.backend == f"hf:{embedded_model_folder()}"
+    assert [row.name for row in report.rows if row.status == "pass"] == ["generate", "score"]
