@@ -30,10 +30,11 @@ File format::
 A figure's ``metric`` is a key of the run's ``summary.json`` metrics or one of
 :data:`DERIVED_METRICS`, computed here from the run's steps where the summary has no such
 number (the battle of the sexes' coordination rate, the first-round violation rate, the
-collective share after a successful round). ``select`` keys are dotted config paths, matched
-against the run's grid cell (``summary["cell"]``: raw value or label) and else its resolved
-config. The run's value is the mean over the matching runs (NaNs left out); the difference is
-run minus paper, or, for a range, the distance outside it (0 inside, negative below).
+share of collective choosers who choose it again after it succeeded). ``select`` keys are
+dotted config paths, matched against the run's grid cell (``summary["cell"]``: raw value or
+label) and else its resolved config. The run's value is the mean over the matching runs (NaNs
+left out); the difference is run minus paper, or, for a range, the distance outside it (0
+inside, negative below).
 
 Functions: :func:`published_presets`, :func:`load_published`, :func:`published_for`,
 :func:`comparison_table` (pure: runs given as mappings), :func:`published_tables` (for the
@@ -227,24 +228,26 @@ def first_round_violation_rate(steps: pd.DataFrame) -> float:
     return float(pd.to_numeric(first["violated"]).mean())
 
 
-def collective_after_success(steps: pd.DataFrame) -> float:
-    """ATP diffusion: share of collective choices (own choices) in the round right after a
-    round in which the collective option succeeded."""
+def collective_repeated_after_success(steps: pd.DataFrame) -> float:
+    """ATP diffusion: of the agents who chose the collective option in a round where it
+    succeeded, the share who chose it again in the next round (own choices in both rounds)."""
     choices = own_choices(steps)
     if choices.empty:
         return math.nan
-    played = steps[pd.to_numeric(steps["collective"], errors="coerce") >= 0]
-    succeeded = {(e, int(r)) for (e, r), s in played.groupby(["episode", "round"])["success"].max().items()
-                 if bool(s)}
-    after = choices[[(e, int(r) - 1) in succeeded for e, r in zip(choices["episode"], choices["round"])]]
-    return float(pd.to_numeric(after["collective"]).mean()) if len(after) else math.nan
+    choice = {(e, a, int(r)): int(c) for e, a, r, c in zip(choices["episode"], choices["agent"], choices["round"],
+                                                           pd.to_numeric(choices["collective"]))}
+    success = {(e, a, int(r)): bool(s) for e, a, r, s in zip(choices["episode"], choices["agent"], choices["round"],
+                                                            choices["success"])}
+    repeated = [choice[(e, a, r + 1)] for (e, a, r), c in choice.items()
+                if c == 1 and success[(e, a, r)] and (e, a, r + 1) in choice]
+    return float(np.mean(repeated)) if repeated else math.nan
 
 
 #: metric name -> ``steps -> number``, for figures whose number no summary holds
 DERIVED_METRICS: dict[str, Callable[[pd.DataFrame], float]] = {
     "coordination_rate": coordination_rate,
     "first_round_violation_rate": first_round_violation_rate,
-    "collective_after_success": collective_after_success,
+    "collective_repeated_after_success": collective_repeated_after_success,
 }
 
 

@@ -280,7 +280,8 @@ class Leaderboard:
         return paths
 
 
-def _play(config: ExperimentConfig, out: Path, labels: tuple[str, str], backend=None) -> dict[str, tuple[float, int, int]]:
+def _play(config: ExperimentConfig, out: Path, labels: tuple[str, str],
+          backend=None) -> dict[str, tuple[float, int, int]]:
     """One match: ``label -> (mean return per seat, decisions, fallbacks)``."""
     from dilemmazoo.experiments.runner import RunPlay
 
@@ -426,7 +427,8 @@ def _print_table(board: Leaderboard) -> None:
         shown.add_column(f"{world} /match", justify="right")
     shown.add_column("fallbacks", justify="right")
     for row in board.table.to_dict("records"):
-        cells = [str(row["rank"]), str(row["agent"]), f"{row['ordinal']:.2f}", f"{row['mu']:.2f}", f"{row['sigma']:.2f}"]
+        cells = [str(row["rank"]), str(row["agent"]),
+                 *(f"{row[key]:.2f}" for key in ("ordinal", "mu", "sigma"))]
         cells += ["–" if world not in row or np.isnan(row[world]) else f"{row[world]:.2f}" for world in worlds]
         cells.append(f"{row['fallbacks']}/{row['decisions']}")
         shown.add_row(*cells)

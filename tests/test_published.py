@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dilemmazoo.analysis.published import (DERIVED_METRICS, comparison_table, coordination_rate, load_published,
+from dilemmazoo.analysis.published import (DERIVED_METRICS, collective_repeated_after_success, comparison_table,
+                                           coordination_rate, first_round_violation_rate, load_published,
                                            published_for, published_presets)
 from dilemmazoo.analysis.report import write_report
 from dilemmazoo.experiments.config import ExperimentConfig
@@ -36,7 +37,8 @@ def test_every_preset_file_loads_and_every_figure_has_its_source():
             for number in _numbers(figure.reported):
                 assert number in _numbers(figure.quote), (name, figure.name)
             # ... and the stored value is it, as is or as a fraction of a percentage
-            stored = [figure.value] if figure.value is not None else [figure.low, figure.high] if figure.low is not None else []
+            stored = ([figure.value] if figure.value is not None
+                      else [figure.low, figure.high] if figure.low is not None else [])
             reported = _numbers(figure.reported)
             assert len(stored) in (0, len(reported)), (name, figure.name)
             for value, number in zip(stored, reported):
@@ -114,7 +116,8 @@ def test_coordination_rate_from_steps_by_hand():
                  {"episode": 0, "step": step, "phase": "act", "played": b, "fallback_used": fallback}]
     steps = pd.DataFrame(rows)
     assert coordination_rate(steps) == 0.5
-    assert set(DERIVED_METRICS) == {"coordination_rate", "first_round_violation_rate", "collective_after_success"}
+    assert set(DERIVED_METRICS) == {"coordination_rate", "first_round_violation_rate",
+                                    "collective_repeated_after_success"}
     table = comparison_table(load_published("akata_repeated_games"), [
         {"metrics": {}, "steps": steps, "cell": {"world.kwargs.game": "battle_of_the_sexes",
                                                  "world.kwargs.predict_first": False,
@@ -122,6 +125,21 @@ def test_coordination_rate_from_steps_by_hand():
     plain, predicting = table.iloc[0], table.iloc[1]
     assert (plain["this run"], plain["difference"]) == (0.5, 0.0)
     assert predicting["runs"] == 0 and pd.isna(predicting["this run"])  # no run of that cell
+
+
+def test_atp_derived_rates_by_hand():
+    # exploration: two episodes; round 1 violated in one of them, round 2 in both
+    rows = [{"episode": e, "agent": "a", "round": r, "reward": 0.0, "violated": v, "answered": 1, "supervised": 0,
+             "fallback_used": False} for e, r, v in ((0, 1, 1), (0, 2, 1), (1, 1, 0), (1, 2, 1))]
+    assert first_round_violation_rate(pd.DataFrame(rows)) == 0.5
+    # diffusion: round 1 succeeds with a and b collective; in round 2 a repeats, b does not (c's choice does not
+    # count: it was independent); round 2 fails, so round 3 is no one's repetition
+    choices = {"a": (1, 1, 0), "b": (1, 0, 1), "c": (0, 1, 1)}
+    success = (1, 0, 1)
+    rows = [{"episode": 0, "agent": agent, "round": r + 1, "reward": 0.0, "collective": picks[r],
+             "success": success[r], "capital": 100.0, "threshold": 2, "fallback_used": False}
+            for agent, picks in choices.items() for r in range(3)]
+    assert collective_repeated_after_success(pd.DataFrame(rows)) == 0.5
 
 
 def test_bad_data_files_are_refused(tmp_path):
