@@ -39,7 +39,7 @@ from dilemmazoo.experiments.check_backend import (  # noqa: E402
 )
 
 HTTP_CHECKS = ("retry-429", "retry-5xx", "timeout", "malformed", "secrets")
-FAST = {"timeout_s": 0.3, "retry_after_s": 0.1}  # the HTTP fault checks, quickly
+FAST = {"retry_after_s": 0.1}  # the HTTP fault checks, quickly (a 0.5 s timeout holds on a busy machine)
 FILLER = ("soft", "bright", "slow", "green", "quiet", "round", "cold", "early")
 
 
@@ -99,6 +99,22 @@ class ProbabilityScorer(ScriptedBackend):
 
     def score(self, chats, options):
         return [OptionScores([math.exp(x) for x in row]) for row in super().score(chats, options)]
+
+
+class UncountedRetries(OpenAIBackend):
+    """Retries, but reports every answer as a first try."""
+
+    async def _complete(self, *args, **kwargs):
+        completion = await super()._complete(*args, **kwargs)
+        completion.retries = 0
+        return completion
+
+
+class NeverRetries(OpenAIBackend):
+    """Gives up on the first transient failure, whatever it is told."""
+
+    def __init__(self, model, **options):
+        super().__init__(model, **{**options, "max_retries": 0})
 
 
 class KeyInRepr(OpenAIBackend):
@@ -214,6 +230,17 @@ def test_a_key_in_repr_fails_the_secrets_check(monkeypatch):
     report = check_backend("openai:fake-model", quick=True, only=["secrets"], **FAST)
     assert report.failed == ["secrets"]
     assert report.row("secrets").detail == "the API key appeared in: repr(backend), str(backend)"
+
+
+@pytest.mark.parametrize("broken, detail", [
+    (UncountedRetries, "500 then ok: 2 requests but Completion.retries = 0, not 1: retries are not counted"),
+    (NeverRetries, "raised BackendError: openai:fake-model: request failed on the first attempt: InternalServerError"),
+])
+def test_a_backend_that_does_not_retry_or_count_fails_the_retry_check(monkeypatch, broken, detail):
+    monkeypatch.setattr(kit, "make_backend", lambda spec, **options: broken(spec.partition(":")[2], **options))
+    report = check_backend("openai:fake-model", quick=True, only=["generate", "retry-5xx"], **FAST)
+    assert report.failed == ["retry-5xx"] and report.row("generate").status == "pass"
+    assert report.row("retry-5xx").detail.startswith(detail)
 
 
 def test_a_broken_backend_makes_the_cli_exit_1(monkeypatch, capsys):
