@@ -110,6 +110,11 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _short_world(world_id: str) -> str:
+    """``dilemmazoo/cleanup-v0`` -> ``cleanup-v0`` (the page is about dilemmazoo worlds only)."""
+    return world_id.split("/", 1)[-1]
+
+
 def _bars(items: list[tuple[str, float | None]], *, width: int = 640, bar_height: int = 18) -> str:
     """An inline SVG bar chart of normalised scores, with the 0 and 1 references marked."""
     finite = [v for _, v in items if v is not None and math.isfinite(v)]
@@ -165,7 +170,7 @@ def render_report(bundle: dict[str, Any]) -> str:
              "<h2>Per world</h2><table><tr><th>world</th><th>scored</th><th>normalised</th><th>focal return</th>"
              "<th>background welfare change</th><th>exploitation</th></tr>"]
     for row in bundle["worlds"]:
-        lines.append(f"<tr><td>{_cell(row['world'])}</td><td>{row['scored']}/{row['scenarios']}</td>"
+        lines.append(f"<tr><td>{_cell(_short_world(row['world']))}</td><td>{row['scored']}/{row['scenarios']}</td>"
                      f"<td>{_cell(row['normalised'])}</td><td>{_cell(row['focal_return'])}</td>"
                      f"<td>{_cell(row['background_welfare_change'])}</td><td>{_cell(row['exploitation'])}</td></tr>")
     lines.append("</table><h2>Normalised focal return per scenario</h2>")
@@ -174,14 +179,19 @@ def render_report(bundle: dict[str, Any]) -> str:
                  "<th>zero (agent)</th><th>one (agent)</th><th>normalised</th><th>background welfare</th>"
                  "<th>change</th><th>exploitation</th><th>scenario hash</th><th>returns hash</th><th>status</th></tr>")
     for s in bundle["scenarios"]:
-        status = s["status"] if not s.get("error") else f"{s['status']}: {s['error']}"
         lines.append(
-            f"<tr><td>{_cell(s['scenario'])}</td><td class=\"text\">{_cell(s['world'])}</td>"
+            f"<tr><td>{_cell(s['scenario'])}</td><td class=\"text\">{_cell(_short_world(s['world']))}</td>"
             f"<td>{_cell(s['focal_return'])}</td><td>{_cell(s['zero_return'])} ({_cell(s['zero_agent'])})</td>"
             f"<td>{_cell(s['one_return'])} ({_cell(s['one_agent'])})</td><td>{_cell(s['normalised'])}</td>"
             f"<td>{_cell(s['background_welfare'])}</td><td>{_cell(s['background_welfare_change'])}</td>"
             f"<td>{_cell(s['exploitation'])}</td><td class=\"text\"><code>{_cell(s['scenario_hash'][:12])}</code></td>"
             f"<td class=\"text\"><code>{_cell(s['episode_returns_hash'][:12])}</code></td>"
-            f"<td class=\"text\">{_cell(status)}</td></tr>")
-    lines.append("</table></body></html>")
+            f"<td class=\"text\">{_cell(s['status'])}</td></tr>")
+    lines.append("</table>")
+    failed = [s for s in bundle["scenarios"] if s.get("error")]
+    if failed:
+        lines.append("<h2>Scenarios not scored</h2><ul>")
+        lines.extend(f"<li><code>{_cell(s['scenario'])}</code>: {_cell(s['error'])}</li>" for s in failed)
+        lines.append("</ul>")
+    lines.append("</body></html>")
     return "\n".join(lines) + "\n"
