@@ -197,6 +197,18 @@ def test_replay_graph_is_the_runs_social_learning_graph(runs):
     assert not nx.is_isomorphic(replay.graph(), nx.complete_graph(6))
 
 
+def test_replay_graph_is_the_worlds_own_graph(tmp_path):
+    atp = {"name": "atp", "world": {"id": "dilemmazoo/atp-diffusion-v0",
+                                    "kwargs": {"n_agents": 6, "n_rounds": 2, "graph": "ring"}},
+           "agents": {"kind": "scripted", "strategy": "atp_threshold"}, "seeds": [0]}
+    replay = ReplayRun(run_experiment(validate(atp), tmp_path, progress=False)[0].run_dir)
+    ring = [("agent_0", "agent_1"), ("agent_0", "agent_5"), ("agent_1", "agent_2"), ("agent_2", "agent_3"),
+            ("agent_3", "agent_4"), ("agent_4", "agent_5")]
+    assert sorted(tuple(sorted(e)) for e in replay.graph().edges) == ring
+    model = DilemmaModel(atp, out_root=tmp_path)
+    assert sorted(tuple(sorted(e)) for e in model.interaction_graph().edges) == ring
+
+
 def test_replay_component_scrubs_through_the_records(runs):
     box, rc = solara.render(Replay(runs["pd"]), handle_error=False)
     try:
