@@ -185,10 +185,14 @@ def test_shipped_sets_cover_the_worlds_and_quick_is_a_subset_of_full():
         assert scenario.content_hash == full[scenario.id].content_hash, scenario.id
     roles = {item["role"] for s in full.values() for item in s.background}
     assert roles == {"cooperator", "conditional", "defector", "mixed"}
-    for scenario in full.values():  # every scenario builds a valid experiment for its baselines
-        for spec in scenario.baselines("zero") + scenario.baselines("one"):
+    from dilemmazoo.experiments.checks import check_experiment
+
+    for scenario in full.values():  # every baseline and background can play its world (the pre-run checks)
+        specs = {json.dumps(spec, sort_keys=True): spec for spec in scenario.baselines("zero") + scenario.baselines("one")}
+        for spec in specs.values():
             config = scenario.experiment(spec, [0])
-            assert [g.label for g in config.groups][0] == "focal"
+            assert config.groups[0].label == "focal" and config.groups[0].seats == scenario.focal_seats
+            check_experiment(config)
 
 
 def test_a_focal_agent_that_cannot_play_a_world_fails_that_scenario_only(hand_set, tmp_path):
