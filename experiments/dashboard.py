@@ -94,6 +94,7 @@ __all__ = [
     "action_value",
     "draw_graph",
     "find_runs",
+    "frontend_assets",
     "frame_figure",
     "is_run_dir",
     "latest_text",
@@ -115,8 +116,21 @@ DEFAULT_PORT = 8521
 SPEC_VARIABLE = "DILEMMAZOO_DASHBOARD"
 #: metrics that count rather than measure (episodes played, decisions so far): not plotted by default
 COUNTER_COLUMNS = ("episodes", "n_rounds", "valid_decisions", "decisions", "steps", "episodes_played")
-#: npm packages (name@version) Solara's page loads through the server's asset proxy (solara 1.64, ipyvue 3)
-FRONTEND_ASSETS = ("@widgetti/solara-vuetify3-app@5.2.0", "requirejs@2.3.6", "font-awesome@4.5.0")
+
+
+def frontend_assets() -> tuple[str, ...]:
+    """The npm packages (``name@version``) that Solara 1.64's page loads through its server's asset proxy:
+    its Vuetify app (the Vue 3 build with ipyvue 3, else the Vue 2 one), RequireJS and Font Awesome
+    (``solara/server/templates/solara.html.j2``)."""
+    import ipyvue
+
+    app = ("@widgetti/solara-vuetify3-app@5.2.0" if ipyvue.__version__.startswith("3")
+           else "@widgetti/solara-vuetify-app@10.1.1")
+    return (app, "requirejs@2.3.6", "font-awesome@4.5.0")
+
+
+#: what :func:`frontend_assets` says for the installed ipyvue
+FRONTEND_ASSETS = frontend_assets()
 #: colour of a node with nothing to show (no action this step)
 MISSING_COLOUR = "#cccccc"
 #: plot at most this many points of a replay's metric history (evenly spaced, always the current step)
