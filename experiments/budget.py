@@ -661,9 +661,20 @@ class Budget:
             self._new_calls, self._new_usd = change(self._new_calls, self._new_usd)
             return self._new_calls, self._new_usd
 
-    def guard(self, backend: Backend) -> BudgetedBackend:
-        """``backend`` behind this budget: every call is counted, and stopped at a limit."""
+    def guard(self, backend: Backend, group: AgentsConfig | None = None) -> BudgetedBackend:
+        """``backend`` behind this budget: every call is counted, and stopped at a limit.
+
+        Takes the runner's ``wrap_backend(backend, group)`` arguments, so ``budget.guard`` is a
+        :data:`~dilemmazoo.experiments.runner.BackendWrapper` (``group`` is not needed).
+        """
         return BudgetedBackend(backend, self)
+
+    def share(self, ledger: str | Path) -> None:
+        """Keep this command's spending in the file ``ledger`` from now on (worker processes that
+        get a copy of this budget then count together); what was spent so far is carried over."""
+        calls, usd = self._new()
+        self.ledger = Path(ledger)
+        _Ledger(self.ledger).update(lambda _calls, _usd: (calls, usd))
 
 
 class _Ledger:
@@ -701,8 +712,10 @@ class BudgetedBackend(Backend):
     """A backend whose calls a :class:`Budget` counts and stops (the same contract, wrapped).
 
     Every chat of a ``generate`` or ``score`` call is one model call, unless the answer says it
-    came from a cache. The wrapped backend's name, provenance and abilities are this one's, so a
-    cache in front of it keys answers as before.
+    came from a cache (the runner puts the guard around the on-disk cache: a hit is not counted,
+    but the chats of a call are reserved against ``max_calls`` before it is known which will be
+    hits). The wrapped backend's name, provenance and abilities are this one's, so a cache in
+    front of it keys answers as before.
     """
 
     def __init__(self, inner: Backend, budget: Budget):

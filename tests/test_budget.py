@@ -313,16 +313,77 @@ def test_a_budget_stops_the_grid_keeps_finished_runs_and_a_larger_one_resumes(tm
         config = api_config(server)
         first = run_experiment(validate({**config.model_dump(), "seeds": [0]}), tmp_path, progress=False)
         per_run = run_spending(first[0].run_dir)[1]
-        assert per_run > 0
+        costs = list(first[0].llm_calls["cost_usd"])  # the seeds' runs ask the same four prompts
+        assert per_run > 0 and len(costs) == 4
         sent = len(server.completions)
-        budget = Budget(usd=per_run * 2.5)  # the finished run counts: 1.5 runs' worth is left
+        # the finished run counts; seed 1 fits, and seed 2's second call reaches the limit
+        budget = Budget(usd=2 * per_run + costs[0] + costs[1] / 2)
         with pytest.raises(BudgetExceeded) as info:
             run_experiment(config, tmp_path, progress=False, budget=budget)
         assert info.value.reached == "usd" and "--budget-usd" in str(info.value)
         finished = sorted(p.parent.name for p in tmp_path.rglob("complete.json"))
         assert finished == ["seed=0", "seed=1"]  # seed 2 was stopped mid-way
         assert (tmp_path / "api-budget" / "seed=2" / "failure.json").exists()
-        assert len(server.completions) - sent == 4 + 2  # seed 1's four calls, then seed 2 until $2.5 were spent
+        assert len(server.completions) - sent == 4 + 2  # seed 1's four calls, then seed 2's first two
         results = run_experiment(config, tmp_path, progress=False, budget=Budget(usd=per_run * 10))
         assert [r.skipped for r in results] == [True, True, False]
         assert sorted(p.parent.name for p in tmp_path.rglob("complete.json")) == ["seed=0", "seed=1", "seed=2"]
+
+
+def cli_takes_budget() -> bool:
+    from dilemmazoo.experiments.cli import build_parser
+
+    return "--budget-usd" in build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+
+
+needs_cli_flags = pytest.mark.skipif(not (RUNNER_TAKES_BUDGET and cli_takes_budget()),
+                                     reason="run --estimate/--budget-usd not integrated yet")
+
+
+@needs_cli_flags
+def test_cli_estimate_prints_the_table_and_writes_nothing(tmp_path, capsys):
+    import yaml
+
+    from dilemmazoo.experiments.cli import main
+
+    script = write_script(tmp_path / "answers.txt", ["Answer: Cooperate"])
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(repeated_game(script, seeds=(0, 1)).model_dump(exclude={"cell"})))
+    assert main(["run", str(path), "--out", str(tmp_path / "runs"), "--estimate"]) == 0
+    out = capsys.readouterr().out
+    assert f"scripted:{script}" in out and "calls at most" in out and "budget-test: 2 run(s)" in out
+    assert not (tmp_path / "runs").exists()
+
+
+@needs_cli_flags
+def test_cli_budget_usd_stops_with_exit_code_3_and_a_larger_budget_resumes(tmp_path, capsys):
+    import yaml
+
+    from dilemmazoo.experiments.cli import main
+
+    with FakeOpenAIServer(answer="Answer: Cooperate") as server:
+        path = tmp_path / "grid.yaml"
+        path.write_text(yaml.safe_dump(api_config(server, seeds=(0, 1)).model_dump(exclude={"cell"})))
+        command = ["run", str(path), "--out", str(tmp_path / "runs"), "--quiet", "--budget-usd", "0.05"]
+        assert main(command) == 3  # a call costs more than $0.05 (about 200 prompt tokens at $1 per 1000)
+        err = capsys.readouterr().err
+        assert "budget reached: spent $" in err and "of --budget-usd 0.05" in err
+        assert not list((tmp_path / "runs").rglob("complete.json")) and len(server.completions) == 1
+        resume = err.split("resume with: ")[1].split()
+        assert resume[:-1] == ["dilemmazoo", *command[:-1]] and float(resume[-1]) > 0.05
+        assert main([*command[:-1], "100"]) == 0  # a larger budget resumes: both runs finish
+        assert len(list((tmp_path / "runs").rglob("complete.json"))) == 2
+
+
+@pytest.mark.slow  # two spawned worker processes, twice
+@needs_runner_hook
+def test_worker_processes_share_one_budget(tmp_path):
+    script = write_script(tmp_path / "answers.txt", ["Answer: Cooperate"])
+    config = repeated_game(script, seeds=(0, 1, 2), memory=0)  # 4 calls a run
+    with pytest.raises(BudgetExceeded) as info:
+        run_experiment(config, tmp_path / "runs", workers=2, progress=False, budget=Budget(max_calls=6))
+    assert info.value.reached == "calls" and info.value.calls <= 6
+    done = [p.parent for p in (tmp_path / "runs").rglob("complete.json")]
+    assert len(done) <= 1 and sum(run_spending(d)[0] for d in done) <= 6  # the two workers counted together
+    results = run_experiment(config, tmp_path / "runs", workers=2, progress=False, budget=Budget(max_calls=12))
+    assert len(results) == 3 and sum(run_spending(r.run_dir)[0] for r in results) == 12
