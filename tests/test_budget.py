@@ -387,3 +387,60 @@ def test_worker_processes_share_one_budget(tmp_path):
     assert len(done) <= 1 and sum(run_spending(d)[0] for d in done) <= 6  # the two workers counted together
     results = run_experiment(config, tmp_path / "runs", workers=2, progress=False, budget=Budget(max_calls=12))
     assert len(results) == 3 and sum(run_spending(r.run_dir)[0] for r in results) == 12
+
+
+# -- the report's calls, tokens, cache hits and cost (analysis/costs.py) ---------------------------
+
+def two_runs():
+    """Run A: two language-model groups; run B: one. Strategy calls (agent "") of A cannot be placed."""
+    a_steps = pd.DataFrame({"agent": ["player_0", "player_1"], "name": ["Ann", "Bob"],
+                            "policy": ["0:llm:openai:x", "1:llm:scripted:s"]})
+    a_agents = [{"label": "0:llm:openai:x", "kind": "llm", "backend": "openai:x"},
+                {"label": "1:llm:scripted:s", "kind": "llm", "backend": "scripted:s"}]
+    a_calls = pd.DataFrame({"agent": ["player_0", "player_0", "player_1", ""], "prompt_tokens": [100, 120, 50, 7],
+                            "completion_tokens": [10, 10, 5, 3], "cached": [False, True, False, False],
+                            "cost_usd": [0.12, 0.0, 0.0, 0.01]})
+    b_steps = pd.DataFrame({"agent": ["player_0", "player_1"], "name": ["Cy", "Di"], "policy": ["llm:openai:x"] * 2})
+    b_agents = [{"label": "llm:openai:x", "kind": "llm", "backend": "openai:x"}]
+    b_calls = pd.DataFrame({"agent": ["Di", ""], "prompt_tokens": [80, 40], "completion_tokens": [20, 30],
+                            "cached": [False, None], "cost_usd": [0.05, 0.02]})
+    return [("A", a_calls, a_steps, a_agents), ("B", b_calls, b_steps, b_agents)]
+
+
+def test_costs_per_backend_and_per_run_by_hand():
+    from dilemmazoo.analysis.costs import UNATTRIBUTED, call_backends, cost_stats, costs_by, label_calls
+
+    runs = two_runs()
+    assert list(call_backends(*runs[0][1:])) == ["openai:x", "openai:x", "scripted:s", UNATTRIBUTED]
+    assert list(call_backends(*runs[1][1:])) == ["openai:x", "openai:x"]  # a member's name; the one group
+    calls = label_calls(runs)
+    by_backend = costs_by(calls, ["backend"])
+    assert by_backend.to_dict("records") == [
+        {"backend": "openai:x", "runs": 2, "calls": 4, "model_calls": 3, "cache_hits": 1, "cache_hit_rate": 0.25,
+         "prompt_tokens": 340, "completion_tokens": 70, "cost_usd": pytest.approx(0.19)},
+        {"backend": "scripted:s", "runs": 1, "calls": 1, "model_calls": 1, "cache_hits": 0, "cache_hit_rate": 0.0,
+         "prompt_tokens": 50, "completion_tokens": 5, "cost_usd": 0.0},
+        {"backend": UNATTRIBUTED, "runs": 1, "calls": 1, "model_calls": 1, "cache_hits": 0, "cache_hit_rate": 0.0,
+         "prompt_tokens": 7, "completion_tokens": 3, "cost_usd": pytest.approx(0.01)},
+    ]
+    per_run = costs_by(calls, ["run"])
+    assert list(per_run["calls"]) == [4, 2] and list(per_run["cost_usd"]) == pytest.approx([0.13, 0.07])
+    assert cost_stats(pd.DataFrame()) == {"calls": 0, "model_calls": 0, "cache_hits": 0, "cache_hit_rate": 0.0,
+                                          "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    assert costs_by(label_calls([]), ["backend"]).empty
+
+
+def test_the_report_shows_calls_tokens_cache_hits_and_cost_per_backend(tmp_path):
+    from dilemmazoo.analysis.report import write_report
+
+    script = write_script(tmp_path / "answers.txt", ["Answer: Cooperate"])
+    config = repeated_game(script, seeds=(0, 1), memory=0)
+    results = run_experiment(config, tmp_path / "runs", progress=False)
+    calls = real_calls(results)
+    html = write_report(tmp_path / "runs" / "budget-test").read_text()
+    section = html.split('id="llm-backends"')[1].split("</table>")[0]
+    cells = [c.split("</td>")[0] for c in section.split("<td")[1:]]
+    assert f"scripted:{script}" in cells[0]
+    numbers = [c.split(">")[-1] for c in cells[1:]]
+    assert numbers[:5] == ["2", "8", "8", "0", "0"]  # runs, calls, model calls, cache hits, hit rate
+    assert numbers[5].replace(",", "") == str(int(calls["prompt_tokens"].sum()))
