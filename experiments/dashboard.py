@@ -73,7 +73,7 @@ import warnings  # noqa: E402
 with warnings.catch_warnings():  # Mesa's ComponentsView trips Solara's hook-order lint at import; not ours to fix
     warnings.filterwarnings("ignore", category=UserWarning, module="solara.validate_hooks")
     from mesa.visualization.solara_viz import ModelController, ShowSteps, UserInputs, split_model_params
-    from mesa.visualization.utils import update_counter
+    from mesa.visualization.utils import force_update, update_counter
 
 __all__ = [
     "COUNTER_COLUMNS",
@@ -106,6 +106,7 @@ __all__ = [
     "model_params",
     "node_colours",
     "plot_columns",
+    "refresh",
     "seat_table",
     "settings_text",
     "structure_graph",
@@ -508,6 +509,11 @@ def SeatTable(model: DilemmaModel):
         solara.HTML(tag="div", unsafe_innerHTML=f"<b>Seats</b> · model step {model.steps} · {html.escape(_step_caption(model))}",
                     classes=["dz-seats-caption"])
         solara.HTML(tag="div", unsafe_innerHTML=html_table(seat_table(model)))
+
+
+def refresh() -> None:
+    """Redraw every live dashboard panel shown (e.g. in a notebook, after stepping a model in code)."""
+    force_update()
 
 
 def live_components(model: DilemmaModel) -> list:

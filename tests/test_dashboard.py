@@ -19,7 +19,7 @@ from dilemmazoo.experiments.dashboard import (
     COUNTER_COLUMNS, FRONTEND_ASSETS, MISSING_COLOUR, Dashboard, DashboardError, Replay, ReplayRun, StockPlot,
     action_text, action_value, colour_options, draw_graph, find_runs, frame_figure, html_table, is_run_dir,
     latest_text, live_components, live_graph, main_dashboard, metrics_figure, missing_assets, model_params,
-    node_colours, plot_columns, resolve_target, seat_table, settings_text,
+    node_colours, plot_columns, refresh, resolve_target, seat_table, settings_text,
 )
 from dilemmazoo.experiments.mesa_model import DilemmaModel
 from dilemmazoo.experiments.runner import run_experiment
@@ -289,6 +289,10 @@ def test_dashboard_component_steps_the_model(commons_model):
         table = next(t for t in html_of(rc) if "dz-table" in t)
         for agent in model.seat_agents:
             assert f"<td>{agent.seat}</td><td>{agent.name}</td>" in table
+        model.step()  # stepped in code (a notebook cell): refresh() redraws the panels
+        rc.find(children=["Step: 2"]).assert_single()
+        refresh()
+        rc.find(children=["Step: 3"]).assert_single()
         # the sliders set what Reset builds: a new model with that seed and world setting, at step 0
         rc.find(v.Slider, label="seed").widget.v_model = 5
         rc.find(v.Slider, label="n_rounds").widget.v_model = 3
