@@ -315,6 +315,7 @@ class _Kit:
     pristine: Backend | None = None
     measurements: dict[str, float] = field(default_factory=dict)
     singles_cache: dict[Any, list[Completion]] = field(default_factory=dict)
+    batch_cache: dict[Any, list[Completion]] = field(default_factory=dict)
     #: every text the checks saw (answers, errors): the secrets check searches them
     seen: list[str] = field(default_factory=list)
 
@@ -337,6 +338,13 @@ class _Kit:
     def greedy(self) -> GenerationParams:
         """Greedy decoding: 6 tokens with ``quick`` (enough to say a word), else 12."""
         return GenerationParams(max_tokens=6 if self.quick else 12, temperature=0.0, seed=self.seed)
+
+    def batch(self, chats: list[Chat], params: GenerationParams) -> list[Completion]:
+        """The chats as one batch (cached: generate and batching share it)."""
+        key = (json.dumps(chats), params)
+        if key not in self.batch_cache:
+            self.batch_cache[key] = self.generate(chats, params)
+        return self.batch_cache[key]
 
     def singles(self, chats: list[Chat], params: GenerationParams) -> list[Completion]:
         """Each chat sent alone (cached: generate and batching share them); records the latency."""
@@ -396,7 +404,7 @@ def _nearest(text: str, candidates: list[str]) -> list[int]:
 def _check_generate(kit: _Kit) -> str:
     chats = kit.word_chats()
     params = kit.greedy()
-    answers = kit.generate(chats, params)
+    answers = kit.batch(chats, params)
     if not isinstance(answers, list) or len(answers) != len(chats):
         count = len(answers) if isinstance(answers, list) else type(answers).__name__
         raise _Fail(f"{len(chats)} chats gave {count} completions")
@@ -461,16 +469,18 @@ def _check_seeds(kit: _Kit) -> str:
         i = differ[0] if differ else 0
         raise _Fail(f"seed {kit.seed} twice at temperature 1 gave different texts for {len(differ)}/{len(chats)} "
                     f"chats, e.g. chat {i}: {_clip(first[i])} then {_clip(second[i])} (the seed is ignored)")
+    same = f"seed {kit.seed} twice (temperature 1): {len(chats)}/{len(chats)} texts identical"
+    if kit.quick:
+        return same
     other = [c.text for c in kit.generate(chats, GenerationParams(**{**params.key(), "seed": kit.seed + 1}))]
     changed = sum(a != b for a, b in zip(first, other))
-    return (f"seed {kit.seed} twice (temperature 1): {len(chats)}/{len(chats)} texts identical; "
-            f"seed {kit.seed + 1} changed {changed}/{len(chats)}")
+    return f"{same}; seed {kit.seed + 1} changed {changed}/{len(chats)}"
 
 
 def _check_batching(kit: _Kit) -> str:
     chats = kit.word_chats()
     params = kit.greedy()
-    batch = [c.text for c in kit.generate(chats, params)]
+    batch = [c.text for c in kit.batch(chats, params)]
     alone = [c.text for c in kit.singles(chats, params)]
     if len(batch) != len(alone):
         raise _Fail(f"a batch of {len(chats)} gave {len(batch)} completions")
@@ -846,6 +856,12 @@ def _http_builder(prefix: str, model: str, server: FakeOpenAIServer, key: str,
     return build
 
 
+def _start_server(key: str, timeout_s: float, retry_after_s: float) -> FakeOpenAIServer:
+    """The kit's loopback server: answers what the chats ask, wants ``key``, hangs 8 timeouts long."""
+    return FakeOpenAIServer(answer=_loopback_answer(key), expected_api_key=key, retry_after=f"{retry_after_s:g}",
+                            hang_s=8 * timeout_s).start()
+
+
 def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | None = None, quick: bool = False,
                   promises: Promises | None = None, seed: int = 7, timeout_s: float = 0.5,
                   retry_after_s: float = 0.2, only: Iterable[str] | None = None) -> ConformanceReport:
@@ -893,8 +909,7 @@ def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | N
     os.environ[KEY_ENV] = key
     try:
         if backend is None and prefix in ("openai", "litellm"):
-            server = FakeOpenAIServer(answer=_loopback_answer(key), expected_api_key=key,
-                                      retry_after=f"{retry_after_s:g}", hang_s=8 * timeout_s).start()
+            server = _start_server(key, timeout_s, retry_after_s)
             http = _Http(server, _http_builder(prefix, argument, server, key, options), key, timeout_s, retry_after_s)
             backend = http.faulty()  # the contract checks and the fault checks share one backend
         elif backend is None:
@@ -902,8 +917,7 @@ def check_backend(spec_or_backend: str | Backend, *, options: dict[str, Any] | N
         kit_promises = promises or promises_for(backend)
         if http is None and kit_promises.http is not None and hasattr(backend, "model"):
             # a built HTTP backend: its contract runs where it points, the faults on the loopback server
-            server = FakeOpenAIServer(answer=_loopback_answer(key), expected_api_key=key,
-                                      retry_after=f"{retry_after_s:g}", hang_s=8 * timeout_s).start()
+            server = _start_server(key, timeout_s, retry_after_s)
             http = _Http(server, _http_builder(kit_promises.http, backend.model, server, key, {}), key, timeout_s,
                          retry_after_s)
         return _run_all(backend, kit_promises, http, quick=quick, seed=seed, selected=selected)
