@@ -182,6 +182,13 @@ def parse_agent_spec(spec: str | dict[str, Any]) -> dict[str, Any]:
             make_scripted(group.strategy, **group.params)
         except (ValueError, ImportError) as error:
             raise EvaluationError(f"agent spec {_shown(spec)}: {error}") from None
+    else:
+        from dilemmazoo.agents.backends import check_backend_spec
+
+        try:
+            check_backend_spec(group.backend)
+        except ValueError as error:
+            raise EvaluationError(f"agent spec {_shown(spec)}: {error}") from None
     dumped = group.model_dump(mode="json", exclude_defaults=True, exclude={"seats", "label"})
     # what the agent is always shows, default or not
     dumped["kind"] = group.kind

@@ -221,6 +221,7 @@ def test_cli_writes_the_bundle(hand_set, tmp_path, capsys):
     (["gibberish"], "unknown agent spec 'gibberish'"),
     (["scripted:no_such_strategy"], "unknown scripted strategy 'no_such_strategy'"),
     (["llm:"], "names no backend"),
+    (["llm:nonsense"], "unknown backend spec 'nonsense'"),
     (["missing.yaml"], "agent spec file 'missing.yaml' does not exist"),
     (["scripted:tit_for_tat", "--scenarios", "no_such_set"], "no scenario set or file named 'no_such_set'; shipped sets: full, quick"),
     (["scripted:tit_for_tat", "--seeds", "0"], "--seeds must be at least 1"),
