@@ -70,7 +70,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -84,6 +84,9 @@ from dilemmazoo.analysis.evaluation import (
     render_report,
     world_summary,
 )
+
+if TYPE_CHECKING:
+    from dilemmazoo.experiments.config import ExperimentConfig
 
 __all__ = [
     "DECIMALS",
@@ -108,6 +111,8 @@ SCENARIO_FIELDS = ("id", "world", "background", "focal_seats", "episodes", "base
 #: the fields that decide what is played and scored, and so enter the content hash (prose does not)
 HASHED_FIELDS = ("id", "world", "background", "focal_seats", "episodes", "baselines")
 FOCAL_LABEL = "focal"
+#: a scenario id heads its runs' folder name (with two 8-character hashes)
+MAX_ID_CHARS = 60
 
 
 class EvaluationError(ValueError):
@@ -262,7 +267,7 @@ class Scenario:
         """The parsed agent specs of the ``zero`` or ``one`` baselines."""
         return [parse_agent_spec(spec) for spec in self.definition["baselines"][which]]
 
-    def experiment(self, group: dict[str, Any], seeds: list[int]) -> Any:
+    def experiment(self, group: dict[str, Any], seeds: list[int]) -> ExperimentConfig:
         """The experiment config of ``group`` in the focal seats of this scenario."""
         from dilemmazoo.experiments.config import validate
 
@@ -353,8 +358,10 @@ def _checked_scenario(item: Any, index: int, where: str) -> dict[str, Any]:
         raise EvaluationError(f"{label}: " + "; ".join(
             ([f"unknown fields {unknown}"] if unknown else []) + ([f"missing {missing}"] if missing else []))
             + f" (fields: {', '.join(SCENARIO_FIELDS)})")
-    if not isinstance(sid, str) or not sid.replace("_", "").isalnum() or not sid.islower():
-        raise EvaluationError(f"{label}: id must be lower-case letters, digits and '_', got {sid!r}")
+    if (not isinstance(sid, str) or not sid.replace("_", "").isalnum() or not sid.isascii() or not sid.islower()
+            or len(sid) > MAX_ID_CHARS):
+        raise EvaluationError(f"{label}: id must be at most {MAX_ID_CHARS} lower-case letters, digits and '_', "
+                              f"got {sid!r}")
     world = item["world"]
     if not isinstance(world, dict) or "id" not in world or set(world) - {"id", "kwargs"}:
         raise EvaluationError(f"{label}: world must be {{id: NAME, kwargs: {{...}}}}")
