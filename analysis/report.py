@@ -13,8 +13,8 @@ config and step records). It warns when the runs come from different code versio
 
 Sections: grid cells (when the runs form two or more), runs, one section per world (headline
 metrics with the valid decisions and fallbacks beside them, the world's tables and plots),
-decisions, LLM calls, the final generation's strategy texts, policy synthesis, and the
-resolved configs. World-specific metrics, tables and plots are looked up in
+decisions, LLM calls (per run, and per backend: calls, cache hits, tokens and cost, :mod:`.costs`),
+the final generation's strategy texts, policy synthesis, and the resolved configs. World-specific metrics, tables and plots are looked up in
 :data:`WORLD_ANALYSES` by ``summary["world"]``; a world without an entry still gets the generic
 sections and the metrics its runs recorded in ``summary.json``. A rate with no valid decision
 is NaN and shown with its reason (the metrics' ``nan_reasons``).
@@ -48,6 +48,7 @@ from . import atp, commons, donor_game, gridworld, repeated_game, tax, team_prod
 from .atp_plots import diffusion_figures, exploration_figures
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
+from .costs import costs_by, label_calls
 from .gridworld_plots import gridworld_figures, outcome_by_episode
 from .html import format_number, render_template, write_html
 from .metrics import RunRecords, decision_stats, decisions_by_generation, find_runs, llm_call_stats, load_run
@@ -1143,6 +1144,9 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     decisions = [{"label": label, **decision_stats(run.steps)} for run, label in zip(runs, labels)]
     llm_calls = [{"label": label, **llm_call_stats(run.llm_calls)} for run, label in zip(runs, labels)]
     llm_total = llm_call_stats(pd.concat([run.llm_calls for run in runs], ignore_index=True)) if len(runs) > 1 else None
+    # calls, cache hits, tokens and cost per backend spec over all runs (:mod:`.costs`)
+    llm_backends = costs_by(label_calls([(label, run.llm_calls, run.steps, _agent_groups(run))
+                                         for run, label in zip(runs, labels)]), ["backend"]).to_dict("records")
 
     strategies = []
     for run, label in zip(runs, labels):
@@ -1168,6 +1172,7 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
         "decisions": decisions,
         "llm_calls": llm_calls,
         "llm_total": llm_total,
+        "llm_backends": llm_backends,
         "strategies": strategies,
         "synthesis": synthesis,
         "studies": studies,
