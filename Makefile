@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean dashboard-assets
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ SYSTEM_PACKAGES := bubblewrap libseccomp2 chromium chromium-driver
 
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! (command -v bwrap >/dev/null && ldconfig -p | grep -q libseccomp.so.2 && command -v chromium >/dev/null); then \
-		echo "installing $(SYSTEM_PACKAGES) (Debian packages for the policy sandbox)"; \
+		echo "installing $(SYSTEM_PACKAGES) (Debian packages for the policy sandbox and the browser tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null || \
 		echo "warning: could not install $(SYSTEM_PACKAGES); the sandbox will report weaker isolation and browser tests skip"; \
 	fi
@@ -36,10 +36,24 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 
 install: $(STAMP)
 
-demo: install
+demo: install dashboard-assets
 	$(BIN)/dilemmazoo run donor_game_demo --out runs --report
 
-test: install
+# The dashboard page (Solara) loads Solara's front-end packages through its server's asset proxy, which
+# fetches them from a CDN on first use; offline they must be in the proxy's cache. npm packs them there
+# (npm registry); without npm the dashboard prints a warning and its browser tests skip with the reason.
+dashboard-assets: $(STAMP)
+	@cdn=$$($(BIN)/python -c "import solara.server.settings as s; print(s.assets.proxy_cache_dir)" 2>/dev/null); \
+	for spec in $$($(BIN)/python -c "from dilemmazoo.experiments.dashboard import FRONTEND_ASSETS; print(*FRONTEND_ASSETS)" 2>/dev/null); do \
+		[ -f "$$cdn/$$spec/package.json" ] && continue; \
+		tmp=$$(mktemp -d); \
+		if command -v npm >/dev/null && (cd "$$tmp" && npm pack --silent "$$spec" >/dev/null 2>&1); then \
+			mkdir -p "$$cdn/$$spec" && tar xzf "$$tmp"/*.tgz -C "$$cdn/$$spec" --strip-components=1; \
+		else echo "warning: could not fetch $$spec with npm: the dashboard page needs it offline, its browser tests skip"; fi; \
+		rm -rf "$$tmp"; \
+	done
+
+test: install dashboard-assets
 	$(BIN)/python -m pytest
 
 bench: install

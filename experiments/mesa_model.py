@@ -161,8 +161,9 @@ class DilemmaModel(mesa.Model):
 
     def __init__(self, config: str | Path | dict | ExperimentConfig = "donor_game_demo", seed: int | None = None, *,
                  settings: dict[str, Any] | None = None, out_root: str | Path = "runs", backend=None, cell: int = 0,
-                 metrics_every: int = 1, **dotted_settings: Any):
-        settings = {**dict(settings or {}), **dotted_settings}
+                 metrics_every: int = 1, **kwargs: Any):
+        # dotted keys as keyword arguments; named **kwargs so that Mesa's parameter panels accept the model
+        settings = {**dict(settings or {}), **kwargs}
         self.config = resolve_config(config, settings, seed=seed, cell=cell)
         super().__init__(seed=self.config.seeds[0])
         if int(metrics_every) < 1:
