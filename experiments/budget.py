@@ -356,7 +356,8 @@ def _candidates(spec: ActionSpec) -> list[str]:
         first = [label for label, action in zip(labels, spec.actions) if _same(action, spec.fallback)]
         return [f"Answer: {label}" for label in first + [lb for lb in labels if lb not in first]]
     if isinstance(spec, Amount):
-        values = [spec.low, spec.high, math.floor(spec.high), math.ceil(spec.low), (spec.low + spec.high) / 2]
+        values = [*_numbers_in(spec.fallback), spec.low, spec.high, math.floor(spec.high), math.ceil(spec.low),
+                  (spec.low + spec.high) / 2]
         numbers = list(dict.fromkeys(format_number(v) for v in values if spec.low <= v <= spec.high))
         if not spec.moves:
             texts = [f"Answer: {n}" for n in numbers]
@@ -378,6 +379,17 @@ def _candidates(spec: ActionSpec) -> list[str]:
             examples += "\n" + str(error)
     found += re.findall(r"Answer:[^\n\"'`]*[^\s\"'`.]", examples)  # examples the instruction or the error give
     return list(dict.fromkeys(found))
+
+
+def _numbers_in(action: Any) -> list[float]:
+    """The numbers an action holds (a number, or one-number arrays and mapping values): the amounts
+    an answer may have to name to give it."""
+    if isinstance(action, dict):
+        return [n for value in action.values() for n in _numbers_in(value)]
+    values = np.asarray(action) if isinstance(action, (np.ndarray, list, tuple, np.generic, int, float)) else None
+    if values is None or values.size != 1 or not np.issubdtype(values.dtype, np.number):
+        return []
+    return [float(values.reshape(-1)[0])]
 
 
 def _same(a: Any, b: Any) -> bool:
