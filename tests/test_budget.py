@@ -229,6 +229,9 @@ def test_guard_counts_no_cache_hits_and_no_failed_calls(tmp_path):
         for _ in range(5):  # asked once, then served by the cache: one model call
             backend.generate([CHAT], params=params)
         assert budget.calls == 1 and budget.spent_usd == pytest.approx(0.010)
+        outside = budget.guard(CachedBackend(priced_backend(server), tmp_path / "cache"))  # as the runner wraps
+        outside.generate([CHAT], params=params)  # a hit: reserved, then given back
+        assert budget.calls == 1 and len(server.completions) == 1
         server.enqueue(*["500"] * 10)
         failing = budget.guard(make_backend("openai:fake-model", base_url=server.url, max_retries=0))
         with pytest.raises(Exception):
