@@ -1,7 +1,8 @@
 """The ``dilemmazoo`` command.
 
     dilemmazoo run PRESET|FILE.yaml [--set dotted.key=value]... [--backend SPEC] [--out DIR]
-                   [--workers N] [--report] [--quiet] [--check]
+                   [--workers N] [--report] [--quiet] [--check] [--estimate]
+                   [--budget-usd X] [--max-calls N]
     dilemmazoo list [worlds|presets|tournaments|backends|norms]
     dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
     dilemmazoo play repeated-game [--game NAME] [--rounds N] [--opponent NAME|axelrod:Name|llm:SPEC] [--seat 0|1]
@@ -16,6 +17,11 @@
 is written the whole config is checked (:mod:`dilemmazoo.experiments.checks`): a bad config exits
 with 2 and a message naming the field, and no folder is made. ``run --check`` stops there and
 prints the plan: cells, seeds, runs, an estimate of the model calls, and the run folders.
+``run --estimate`` prints the expected model calls, tokens and cost per backend
+(:func:`dilemmazoo.experiments.budget.estimate`) and exits, running and writing nothing.
+``--budget-usd X`` and ``--max-calls N`` cap the grid's recorded spending
+(:class:`~dilemmazoo.experiments.budget.Budget`): when one is reached the grid stops, finished runs
+are kept, the message names the command that resumes with a larger budget, and the exit code is 3.
 Error messages and tracebacks are printed with secrets redacted.
 """
 
@@ -62,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     plan, or the grid runs. A config error exits with 2 and creates no folder."""
     from dilemmazoo.agents.backends.redaction import redact_text, register_secrets, secrets_in_config
     from dilemmazoo.experiments import ConfigError, RunFailed, resolve
+    from dilemmazoo.experiments.budget import Budget, BudgetExceeded, estimate, resume_command
     from dilemmazoo.experiments.checks import check_experiment, plan
     from dilemmazoo.experiments.config import apply_overrides, load_config, parse_set
     from dilemmazoo.experiments.runner import run_experiment
@@ -83,6 +90,12 @@ def _run(args: argparse.Namespace) -> int:
         print(redact_text(plan(config).text(out)))  # grid labels and folders may quote config values
         print(f"{config.name}: config valid; nothing was run or written", file=sys.stderr)
         return 0
+    if args.estimate:
+        print(redact_text(estimate(config).text()))
+        return 0
+    budget = None
+    if args.budget_usd is not None or args.max_calls is not None:
+        budget = Budget(usd=args.budget_usd, max_calls=args.max_calls)
     printed: list[Path] = []
 
     def announce(result) -> None:
@@ -92,9 +105,13 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         run_experiment(config, out, workers=args.workers, progress=not args.quiet, on_result=announce,
-                       executor=args.executor, address=args.address)
+                       executor=args.executor, address=args.address, budget=budget)
     except ConfigError as error:
         return _fail(str(error))
+    except BudgetExceeded as error:
+        _fail(str(error), 3)
+        print(f"resume with: {resume_command(args.argv, error)}", file=sys.stderr)
+        return 3
     except RunFailed as error:
         _fail(str(error), 1)
         print("Finished runs are kept; run the same command again to resume.", file=sys.stderr)
@@ -121,6 +138,20 @@ def _workers(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (runs at once), got {value}")
     return value
+
+
+def _at_least_zero(kind: type):
+    """``--budget-usd``/``--max-calls``: a number (``kind``) >= 0 (argparse exits with 2 otherwise)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {'whole ' if kind is int else ''}number >= 0, got {text!r}") \
+                from None
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        return value
+    return parse
 
 
 def _phase(text: str, *, quiet: bool):
@@ -270,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--check", action="store_true",
                      help="check the config and print the expanded grid (cells, seeds, runs, estimated model calls, "
                           "run folders); run and write nothing")
+    run.add_argument("--estimate", action="store_true",
+                     help="print the expected model calls, tokens and cost per backend; run and write nothing")
+    run.add_argument("--budget-usd", type=_at_least_zero(float), default=None, metavar="X",
+                     help="stop the grid once its runs' recorded cost reaches X USD (finished runs count); exit code 3")
+    run.add_argument("--max-calls", type=_at_least_zero(int), default=None, metavar="N",
+                     help="stop the grid before its model calls pass N (finished runs count; cache hits do not)")
     run.set_defaults(func=_cmd_run)
 
     lst = sub.add_parser("list", help="list worlds, presets, backends and norms")
@@ -357,6 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return main_classroom(argv[1:])
     args = build_parser().parse_args(argv)
+    args.argv = argv  # what resumes a run the budget stopped (resume_command)
     return args.func(args)
 
 

@@ -154,6 +154,8 @@ def _task(execute: Callable, config_data: dict, out_root: str, mode: str, limite
         try:
             result = execute(config, out_root, progress=False, wrap_backend=wrap)
         except Exception as error:  # noqa: BLE001 - reported to the driver, which goes on with the grid
+            if getattr(error, "stops_grid", False):  # a budget reached: the driver stops the grid
+                return {"status": "stop", "error": error, "message": str(error)}
             return {"status": "failed", "message": _failure_message(error)}
         return {"status": "ok", "run_dir": str(result.run_dir), "skipped": result.skipped}
     scratch = tempfile.mkdtemp(prefix="dilemmazoo-ray-")
@@ -162,7 +164,8 @@ def _task(execute: Callable, config_data: dict, out_root: str, mode: str, limite
             result = execute(config, scratch, progress=False, wrap_backend=wrap)
         except Exception as error:  # noqa: BLE001 - as above
             failure = next(Path(scratch).rglob("failure.json"), None)
-            return {"status": "failed", "message": _failure_message(error).replace(scratch, out_root),
+            return {"status": "stop" if getattr(error, "stops_grid", False) else "failed", "error": error,
+                    "message": _failure_message(error).replace(scratch, out_root),
                     "failure": failure.read_bytes() if failure else None}
         files = {path.name: path.read_bytes() for path in result.run_dir.iterdir() if path.is_file()}
         return {"status": "ok", "files": files, "skipped": False}
@@ -210,10 +213,12 @@ def _note_failure(config: ExperimentConfig, out_root: Path, failure: bytes | Non
 
 def run_on_ray(config: ExperimentConfig, runs: list[ExperimentConfig], out_root: str | Path, *, workers: int,
                execute: Callable, bar, finished: Callable[[Path, bool], None], failed: Callable[[str], None],
-               address: str | None = None) -> None:
+               stopped: Callable[[BaseException], None] = lambda error: None, address: str | None = None) -> None:
     """Execute ``runs`` (the runner has skipped the finished ones) as Ray tasks running ``execute``.
 
-    ``finished(run_dir, skipped)`` and ``failed(message)`` hear each outcome; ``bar`` (the
+    ``finished(run_dir, skipped)`` and ``failed(message)`` hear each outcome; a run that stops the
+    grid (a budget reached: its error has ``stops_grid``) goes to ``stopped(error)``, and the other
+    runs are cancelled (one that was running is interrupted and redone on resume). ``bar`` (the
     runner's progress bar, ``describe``/``advance``) counts runs done and shows how many failed
     and how many are running across the cluster.
     """
@@ -243,6 +248,7 @@ def run_on_ray(config: ExperimentConfig, runs: list[ExperimentConfig], out_root:
         pending = {remote.remote(execute, run.model_dump(), str(out_root), mode, limiters, cache_dir): run
                    for run in runs}
         done = failures = 0
+        stopping = False
         while pending:
             running = min(len(pending), int(ray.cluster_resources().get("CPU", 1)))
             bar.describe(f"done {done}, failed {failures}, running {running}, queued {len(pending) - running}")
@@ -251,10 +257,19 @@ def run_on_ray(config: ExperimentConfig, runs: list[ExperimentConfig], out_root:
             run = pending.pop(ref)
             try:
                 outcome = ray.get(ref)
+            except ray.exceptions.TaskCancelledError:
+                continue  # cancelled after a budget stop: never started, nothing to note
             except Exception as error:  # noqa: BLE001 - a worker that died: the run is failed, the grid goes on
                 outcome = {"status": "failed", "message": f"run of {run.name} (seed {run.seeds[0]}, cell {run.cell}) "
                                                           f"failed on Ray: {type(error).__name__}: {error}"}
-            if outcome["status"] == "ok":
+            if outcome["status"] == "stop":
+                _note_failure(run, out_root, outcome.get("failure"), outcome["message"])
+                if not stopping:
+                    stopped(outcome["error"])
+                    stopping = True
+                    for ref in list(pending):  # nothing new starts; a running one is interrupted
+                        ray.cancel(ref)
+            elif outcome["status"] == "ok":
                 run_dir = Path(outcome["run_dir"]) if mode == "shared" else _place(run, out_root, outcome["files"])
                 finished(run_dir, outcome["skipped"])
                 done += 1

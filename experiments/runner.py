@@ -25,7 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from multiprocessing import get_context
 from multiprocessing.connection import wait as wait_for
 from pathlib import Path
@@ -49,7 +49,15 @@ _log = logging.getLogger(__name__)
 
 
 class RunFailed(RuntimeError):
-    """A run stopped (backend failure, bad world input); finished runs are untouched."""
+    """A run stopped (backend failure, bad world input); finished runs are untouched.
+
+    A failure with ``stops_grid`` (a budget reached: :class:`~dilemmazoo.experiments.budget.BudgetExceeded`)
+    is raised from inside a run and stops the whole grid: the run fails (redone on resume), the
+    finished runs are kept, and :func:`run_experiment` raises it as it is.
+    """
+
+    #: the grid stops at this failure instead of going on with the next run
+    stops_grid: bool = False
 
 
 @dataclass
@@ -363,7 +371,8 @@ _RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy",
 
 
 def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress: bool = True, backend=None,
-            position: str = "", wait: bool = True, wrap_backend: BackendWrapper | None = None) -> RunResult:
+            position: str = "", wait: bool = True, wrap_backend: BackendWrapper | None = None,
+            budget=None) -> RunResult:
     """Run one single-seed, grid-free config, or return it if already finished.
 
     The run's folder is named by its grid cell and seed (:func:`store.run_dir_for`);
@@ -372,7 +381,9 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     The run is executed holding its lock (:func:`store.run_lock`): when another live process
     holds it, ``wait`` waits for that process (and then usually finds the run finished), and
     ``wait=False`` raises :class:`store.RunBusy` at once. ``wrap_backend`` is applied to every
-    backend the run builds (:data:`BackendWrapper`). A damaged folder is moved aside and
+    backend the run builds (:data:`BackendWrapper`). ``budget`` (a
+    :class:`~dilemmazoo.experiments.budget.Budget`) is checked before the run starts and guards
+    every backend it builds. A damaged folder is moved aside and
     the run redone; temporary files that killed writers left are removed
     (:func:`store.inspect_run`, :func:`store.move_aside`).
     """
@@ -382,6 +393,9 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
     if found is not None:
         return found
     check_config(config)
+    if budget is not None:
+        budget.check()  # reached already: no folder is made for this run
+        wrap_backend = _guarded(wrap_backend, budget)
     with store.run_lock(out_root, config, rid, wait=wait):
         found = _finished(out_root, config, rid, repair=True)
         if found is not None:
@@ -389,6 +403,13 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         run_dir = store.run_dir_for(out_root, config, rid, claim=True)
         return _execute_claimed(config, out_root, run_dir, rid, progress=progress, backend=backend, position=position,
                                 wrap_backend=wrap_backend)
+
+
+def _guarded(wrap: BackendWrapper | None, budget) -> BackendWrapper:
+    """``wrap``, then the budget's guard around what it returns."""
+    if wrap is None:
+        return budget.guard
+    return lambda backend, group: budget.guard(wrap(backend, group), group)
 
 
 def _finished(out_root: Path, config: ExperimentConfig, rid: str, *, repair: bool = False) -> RunResult | None:
@@ -592,6 +613,8 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
     except Exception as error:  # noqa: BLE001 - any failure ends this run cleanly, records kept aside
         bar.close()
         store.write_failure(run_dir, error)
+        if isinstance(error, RunFailed) and error.stops_grid:  # a budget reached: the grid stops with it
+            raise
         raise RunFailed(redact_text(f"run {run_dir} failed: {type(error).__name__}: {error}")) from error
     finally:
         play.close()
@@ -726,6 +749,7 @@ def run_experiment(
     on_result: Callable[[RunResult], None] | None = None,
     executor: str | None = None,
     address: str | None = None,
+    budget=None,
 ) -> list[RunResult]:
     """Every grid point and seed; finished runs are skipped, failures reported at the end.
 
@@ -737,6 +761,11 @@ def run_experiment(
     goes on. ``executor="ray"`` (default: the config's ``executor``) sends each run to Ray as a
     task (:mod:`.ray_executor`; ``address`` joins a cluster). :class:`RunFailed` at the end lists
     every failed run.
+
+    ``budget`` (:class:`~dilemmazoo.experiments.budget.Budget`) counts the grid's finished runs,
+    then guards every backend of every run; when it is reached the run in progress fails (it is
+    redone on resume), no further run starts, and its
+    :class:`~dilemmazoo.experiments.budget.BudgetExceeded` is raised once the runs in flight end.
     """
     check_config(config)  # the whole grid, before any folder is made
     runs = expand_grid(config)
@@ -745,6 +774,9 @@ def run_experiment(
     results: list[RunResult] = []
     failures: list[str] = []
     cells = _cell_positions(runs)
+    stopped: list[RunFailed] = []  # a budget reached
+    if budget is not None:
+        budget.count_finished(out_root, runs)
 
     def finished(result: RunResult) -> None:
         results.append(result)
@@ -753,6 +785,17 @@ def run_experiment(
 
     if executor == "ray":
         from dilemmazoo.experiments.ray_executor import run_on_ray
+
+        ledger = None
+        if budget is not None and budget.limited:
+            if (address or config.ray.address) and config.ray.store != "shared":
+                raise ConfigError("a budget (--budget-usd, --max-calls) on a Ray cluster needs ray.store: shared "
+                                  "(the tasks count together in a file under --out, which every node must see)")
+            # the tasks count together in a file under --out (a local instance's tasks share this machine)
+            Path(out_root).mkdir(parents=True, exist_ok=True)
+            ledger = Path(out_root).resolve() / f".budget-{os.getpid()}.json"
+            ledger.write_text("")
+            budget.share(str(ledger))
 
         todo = []
         for run in runs:  # finished runs are skipped before anything is submitted
@@ -763,22 +806,27 @@ def run_experiment(
                 todo.append(run)
         bar = _progress(progress, len(todo), f"{config.name} (ray)", unit="runs")
         try:
-            run_on_ray(config, todo, out_root, workers=workers or 1, execute=execute, bar=bar, failed=failures.append,
+            run_on_ray(config, todo, out_root, workers=workers or 1, bar=bar, failed=failures.append,
+                       execute=execute if ledger is None else partial(execute, budget=budget),
                        finished=lambda run_dir, skipped: finished(
                            RunResult(run_dir, store.load_summary(run_dir) or {}, skipped=skipped)),
-                       address=address)
+                       stopped=stopped.append, address=address)
         finally:
             bar.close()
+            if ledger is not None:
+                ledger.unlink(missing_ok=True)
     elif workers <= 1:
         def attempt(i: int, *, wait: bool) -> bool:
             """Run ``runs[i]``; False when another process holds it (and ``wait`` is off)."""
             cell, cell_count = cells[i]
             position = f"run {i + 1}/{len(runs)}, cell {cell}/{cell_count}" if len(runs) > 1 else ""
             try:
-                finished(execute(runs[i], out_root, progress=progress, position=position, wait=wait))
+                finished(execute(runs[i], out_root, progress=progress, position=position, wait=wait, budget=budget))
             except store.RunBusy:
                 return False
             except RunFailed as error:
+                if error.stops_grid:
+                    raise
                 failures.append(str(error))
             return True
 
@@ -790,20 +838,33 @@ def run_experiment(
         cell_count = cells[0][1]
         left_in_cell = Counter(cell for cell, _ in cells)
         bar.describe(f"cells finished 0/{cell_count}")
+        ledger = None
+        if budget is not None:  # the workers count together in a file
+            import tempfile
+
+            handle, ledger = tempfile.mkstemp(prefix="dilemmazoo-budget-", suffix=".json")
+            os.close(handle)
+            budget.share(ledger)
         try:
             with _Workers(workers, out_root) as pool:
-                for index, outcome in pool.run([r.model_dump() for r in runs],
+                for index, outcome in pool.run([r.model_dump() for r in runs], budget=budget,
                                                describe=lambda i: _describe_run(runs[i], out_root)):
                     left_in_cell[cells[index][0]] -= 1
                     bar.describe(f"cells finished {sum(1 for left in left_in_cell.values() if left == 0)}/{cell_count}")
                     bar.advance()
                     if isinstance(outcome, RunResult):
                         finished(outcome)
+                    elif isinstance(outcome, RunFailed):  # stops the grid: the worker wrote failure.json if it began
+                        stopped.append(outcome)
                     else:
                         failures.append(outcome)
                         _note_failure(runs[index], out_root, outcome)
         finally:
             bar.close()
+            if ledger is not None:
+                Path(ledger).unlink(missing_ok=True)
+    if stopped:
+        raise stopped[0]
     if failures:
         done = len(results)
         raise RunFailed(f"{len(failures)} of {len(runs)} runs failed ({done} finished and kept):\n" + "\n".join(failures))
@@ -874,16 +935,16 @@ def _worker_main(conn, parent_pid: int, out_root: str) -> None:
             return
         if task is None:
             return
-        config_data, wait = task
+        config_data, wait, budget = task
         register_secrets(secrets_in_config(config_data))
         config = ExperimentConfig.model_validate(config_data)
         try:
-            result = execute(config, out_root, progress=False, wait=wait)
+            result = execute(config, out_root, progress=False, wait=wait, budget=budget)
             reply = ("done", str(result.run_dir), result.summary, result.skipped)
         except store.RunBusy:
             reply = ("busy",)
         except RunFailed as error:
-            reply = ("failed", str(error))
+            reply = ("stop", error) if error.stops_grid else ("failed", str(error))
         except Exception as error:  # noqa: BLE001 - anything else fails this run, not the grid
             reply = ("failed", redact_text(f"run {_describe_run(config, out_root)} failed: {type(error).__name__}: {error}"))
         conn.send(reply)
@@ -949,8 +1010,12 @@ class _Workers:
         theirs.close()
         return _Worker(process, mine)
 
-    def run(self, tasks: list[dict], *, describe: Callable[[int], str]) -> Iterator[tuple[int, RunResult | str]]:
-        """Run every task (a config as data); yields ``(index, RunResult or failure message)`` as runs end."""
+    def run(self, tasks: list[dict], *, describe: Callable[[int], str],
+            budget=None) -> Iterator[tuple[int, RunResult | RunFailed | str]]:
+        """Run every task (a config as data); yields ``(index, RunResult or failure message)`` as runs end.
+
+        A run stopped by ``budget`` yields its :class:`RunFailed` (``stops_grid``), and no further
+        run is sent; the runs in flight end first."""
         pending = deque((index, False) for index in range(len(tasks)))
         held_elsewhere: list[int] = []
         while pending or self.busy or held_elsewhere:
@@ -961,7 +1026,7 @@ class _Workers:
                 worker = self.idle.pop() if self.idle else self._start()
                 index, wait = pending.popleft()
                 try:
-                    worker.conn.send((tasks[index], wait))
+                    worker.conn.send((tasks[index], wait, budget))
                 except OSError:  # it died while idle
                     self._reap(worker)
                     pending.appendleft((index, wait))
@@ -983,6 +1048,10 @@ class _Workers:
                 self.idle.append(worker)
                 if reply[0] == "busy":
                     held_elsewhere.append(index)
+                elif reply[0] == "stop":
+                    pending.clear()
+                    held_elsewhere.clear()
+                    yield index, reply[1]
                 elif reply[0] == "done":
                     yield index, RunResult(Path(reply[1]), reply[2], skipped=reply[3])
                 else:

@@ -141,3 +141,24 @@ def test_a_killed_driver_loses_no_finished_run(tmp_path):
     for folder, marker in before.items():  # finished before the kill: kept, not redone
         assert after[folder] == marker
     assert result.stdout.count("already finished; skipped") == len(before)
+
+
+def test_a_budget_stops_a_ray_grid_and_a_larger_one_resumes(tmp_path, local_ray):
+    from dilemmazoo.experiments.budget import Budget, BudgetExceeded, run_spending
+
+    script = tmp_path / "answers.txt"
+    script.write_text("Answer: Cooperate\n---\n")
+    config = validate({
+        "name": "budget-ray", "world": {"id": "repeated-game", "kwargs": {"game": "prisoners_dilemma", "n_rounds": 4}},
+        "agents": [{"kind": "llm", "backend": f"scripted:{script}", "seats": 1, "decision": "generate", "memory": 0},
+                   {"kind": "scripted", "strategy": "tit_for_tat"}],
+        "seeds": [0, 1, 2], "cache": False, "executor": "ray",
+    })  # 4 model calls a run
+    with pytest.raises(BudgetExceeded) as info:
+        run_experiment(config, tmp_path / "runs", progress=False, budget=Budget(max_calls=6))
+    assert info.value.reached == "calls" and info.value.calls <= 6
+    done = [p.parent for p in (tmp_path / "runs").rglob("complete.json")]
+    assert len(done) <= 1 and sum(run_spending(d)[0] for d in done) <= 6  # the tasks counted together
+    assert not list((tmp_path / "runs").glob(".budget-*"))  # the shared count is removed
+    results = run_experiment(config, tmp_path / "runs", progress=False, budget=Budget(max_calls=12))
+    assert len(results) == 3 and sum(run_spending(r.run_dir)[0] for r in results) == 12

@@ -73,7 +73,7 @@ _CREDENTIAL_WORDS = frozenset({"apikey", "secret", "secrets", "password", "passw
 _CONTAINER_WORDS = _CREDENTIAL_WORDS | {"key", "signature"}
 #: ``<word>_token`` fields that name a vocabulary item or a count, not a credential
 _TOKEN_NOT_SECRET = frozenset({"max", "min", "stop", "eos", "bos", "pad", "unk", "sep", "cls", "mask",
-                               "num", "n", "count", "limit", "start", "end", "special", "first", "last"})
+                               "num", "n", "count", "limit", "start", "end", "special", "first", "last", "per"})
 
 
 def _words(name: str) -> list[str]:
