@@ -887,7 +887,7 @@ def _parser() -> argparse.ArgumentParser:
                     "with a step scrubber.")
     parser.add_argument("target", help="a preset name, a config YAML, a finished run folder, or a folder of runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field (dotted key), as for `run` (live only)")
+                        help="override a config field (dotted key), as for 'run --set' (live only)")
     parser.add_argument("--seed", type=int, default=None, help="the run's seed (default: the config's first; live only)")
     parser.add_argument("--cell", type=int, default=0,
                         help="grid cell of a grid config, from 0 in expansion order (default: 0; live only)")
