@@ -12,6 +12,11 @@
     dilemmazoo train ippo --world cleanup|gathering [--iterations K] [--device auto] ...
     dilemmazoo train PRESET|CONFIG [--set k=v] [--resume]      (language agents, LoRA; e.g. ipd_advantage_alignment)
     dilemmazoo replay RUN_DIR [--episode E] [--out FILE.gif|.mp4] [--fps 8] [--scale 1] [--max-steps N]
+    dilemmazoo check-backend SPEC [--option k=v]... [--json] [--quick] [--only CHECK,...]   (conformance kit)
+    dilemmazoo dashboard PRESET|FILE.yaml|RUN_DIR [--set k=v]... [--seed N] [--cell N] [--port 8521]
+    dilemmazoo classroom [--game prisoners_dilemma|stag_hunt|trust-split|donor-game] [--rounds N] [--port 8765]
+    dilemmazoo evaluate AGENT_SPEC [--scenarios quick|full] [--seeds N] [--out DIR]
+    dilemmazoo league SPEC SPEC... [--worlds ...] [--seeds N] [--out DIR]
 
 ``run`` prints each run directory on its own line (stdout), progress on stderr. Before anything
 is written the whole config is checked (:mod:`dilemmazoo.experiments.checks`): a bad config exits
