@@ -4,9 +4,9 @@
     python benchmarks/grid_scale.py --json     # ... and one JSON object of the figures, last line
     python benchmarks/grid_scale.py --runs 16  # a smaller grid (a smoke run)
 
-Setting: a Donor Game of 12 scripted agents (fixed-fraction donors), 12 rounds, 10 generations of
-cultural evolution with 4 games each, over 64 seeds (about two seconds a run on one core: Ray's
-start-up, some 8 s here, is then a small part of the grid). Each
+Setting: a Donor Game of 12 scripted agents (fixed-fraction donors), 12 rounds, 80 generations of
+cultural evolution with 4 games each, over 64 seeds (about 1.5 s a run on one core: Ray's
+start-up, some 6 s here, and each worker's first import are then a small part of the grid). Each
 executor writes into its own empty folder, so every figure is a grid executed from scratch,
 files and all.
 
@@ -34,7 +34,7 @@ def grid(runs: int, **extra):
     return validate({
         "name": "scale", "world": {"id": "donor-game", "kwargs": {"n_agents": 12, "n_rounds": 12}},
         "agents": {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.5}},
-        "population": {"dynamics": "cultural_evolution", "generations": 10, "kwargs": {"mutation_sd": 0.1}},
+        "population": {"dynamics": "cultural_evolution", "generations": 80, "kwargs": {"mutation_sd": 0.1}},
         "episodes_per_generation": 4, "seeds": runs, "cache": False, **extra,
     })
 
