@@ -12,6 +12,10 @@ Sources
 - Robinson & Goforth 2005, "The Topology of the 2x2 Games: A New Periodic Table": the 144
   strictly ordinal 2x2 games (each player ranks the four outcomes 1 < 2 < 3 < 4).
 - Textbook iterated prisoner's dilemma (Axelrod 1984): R=3, S=0, T=5, P=1.
+- CoopEval (Tewolde et al. 2026, arXiv 2604.15267; code Xiao215/CoopEval at 8559e85, its
+  ``configs/games/*.yaml`` and ``games/{travellers_dilemma,trust_game}.py``): the one-shot
+  games ``coopeval_pd``, ``travellers_dilemma``, ``trust``, ``coopeval_stag_hunt`` and
+  ``matching_pennies`` below, and the normalisation points in :data:`COOPEVAL_REFERENCE`.
 
 Payoffs
 -------
@@ -27,8 +31,25 @@ akata_prisoners_dilemma    Cooperate, Defect    CC 8,8  CD 0,10 DC 10,0 DD 5,5
 battle_of_the_sexes        Football, Ballet     FF 10,7 FB 0,0  BF 0,0  BB 7,10 (Akata)
 stag_hunt                  Stag, Hare           SS 4,4  SH 1,3  HS 3,1  HH 2,2 (R4 T3 P2 S1)
 chicken                    Swerve, Straight     SS 3,3  SW 1,4  WS 4,1  WW 0,0 (T4 R3 S1 P0)
-matching_pennies           Heads, Tails         match +1,-1, mismatch -1,+1
+matching_pennies           Heads, Tails         match +1,-1, mismatch -1,+1 (also CoopEval's)
+coopeval_pd                Cooperate, Defect    CC 2,2  CD 0,3  DC 3,0  DD 1,1 (CoopEval)
+coopeval_stag_hunt         Stag, Hare           SS 5,5  SH 0,3  HS 3,0  HH 3,3 (CoopEval)
+trust                      Give, Keep           GG 10,10 GK 0,20 KG 6,2 KK 4,4 (CoopEval)
+travellers_dilemma         5, 4, 3, 2           4 x 4, :func:`travellers_dilemma` (CoopEval)
 =========================  ===================  ===================================================
+
+``trust`` is CoopEval's *simultaneous* trust game and is seat-asymmetric: ``player_0`` is the
+investor (seat 1), ``player_1`` the trustee (seat 2), and they move at the same time. Keeping
+is dominant for the trustee and the investor wants to match, so Keep/Keep is the unique
+equilibrium. ``rules`` tells each seat the table from its own side ("you win ... the other
+player wins ...").
+
+``travellers_dilemma`` (Basu 1994, CoopEval's parameters): each player claims one of
+``min_claim + i * claim_spacing`` (2, 3, 4, 5); equal claims ``X`` pay ``X`` each; otherwise,
+with ``L`` the lower claim, the lower claimant gets ``L + bonus`` and the higher ``L - bonus``
+(bonus 2). Action 0 is the highest claim (5), the cooperative one, as action 0 is the
+cooperative move in every named dilemma here; CoopEval numbers the claims upwards (its A0 is
+the claim 2 = our action 3). The unique equilibrium is both claiming the lowest claim.
 
 ``game="ordinal:N"`` (N in 1..144) is :func:`ordinal_game(N)`. The 576 pairs of rank
 permutations fall into 144 classes under relabelling each player's two strategies (no game
@@ -48,8 +69,9 @@ Arguments
   replaced by a uniformly random *other* action (drawn from the reset-seeded generator);
   infos record the intended and the played action;
 - ``labels="named"`` (the game's move names; ``"neutral"`` for games without names),
-  ``"neutral"`` (Akata's "J", "F"; for n > 2 actions letters "A", "B", ...), or an explicit
-  list of ``n`` distinct names;
+  ``"neutral"`` (Akata's "J", "F"; for n > 2 actions letters "A", "B", ...), ``"indexed"``
+  (CoopEval's neutral tokens "A0", "A1", ..., in action order), or an explicit list of ``n``
+  distinct names;
 - ``predict_first=False``: Akata's variant; each round first asks both players to predict
   the other's move (no payoff), then to act;
 - ``render_mode=None`` | ``"ansi"`` (returns a string) | ``"human"`` (prints it).
@@ -69,7 +91,7 @@ indices, -1 where nothing was played this step), ``prediction`` (this round's pr
 the other's move, -1 if none), ``phase`` ("act" | "predict" | "" at reset) and ``round``.
 
 Language view: ``rules`` gives the payoff table in Akata's words from the player's own point
-of view; ``describe`` the history of played moves and the scores; ``action_spec`` a
+of view (``n_rounds=1``: "a game once", the one-shot wording); ``describe`` the history of played moves and the scores; ``action_spec`` a
 :class:`~dilemmazoo.envs.base.Choice` over the labels. Answer grammar: the last ``Answer:``
 line names exactly one label as a whole word ("Answer: I will cooperate"); naming two, a
 negation ("not Defect") or another world's move ("Cooperate and donate") is invalid, and so
@@ -97,6 +119,7 @@ from gymnasium import spaces
 from dilemmazoo.envs.base import ActionSpec, Choice, LanguageWorld
 
 __all__ = [
+    "COOPEVAL_REFERENCE",
     "GAME_LABELS",
     "NAMED_GAMES",
     "N_ORDINAL_GAMES",
@@ -106,10 +129,44 @@ __all__ = [
     "ordinal_game",
     "ordinal_games",
     "stage_nash_equilibria",
+    "travellers_dilemma",
 ]
 
 PHASE_ACT, PHASE_PREDICT = 0, 1
 NEUTRAL_LABELS_2 = ("J", "F")  # Akata et al.'s option names
+
+
+def travellers_dilemma(min_claim: float = 2, n_claims: int = 4, claim_spacing: float = 1, bonus: float = 2) -> np.ndarray:
+    """The traveller's dilemma (Basu 1994) as a payoff array ``(n_claims, n_claims, 2)``.
+
+    Action ``i`` claims ``min_claim + (n_claims - 1 - i) * claim_spacing``: action 0 is the
+    highest (cooperative) claim. Equal claims ``X`` pay ``X`` each; otherwise, with ``L`` the
+    lower claim, the lower claimant gets ``L + bonus`` and the higher ``L - bonus``. The
+    defaults are CoopEval's (claims 2, 3, 4, 5; bonus 2).
+    """
+    if isinstance(n_claims, bool) or not isinstance(n_claims, Integral) or n_claims < 2:
+        raise ValueError(f"n_claims must be an integer of at least 2, got {n_claims!r}")
+    for name, value in (("min_claim", min_claim), ("claim_spacing", claim_spacing), ("bonus", bonus)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if claim_spacing <= 0 or bonus <= 0:
+        raise ValueError(f"claim_spacing and bonus must be > 0, got {claim_spacing!r} and {bonus!r}")
+    claims = [float(min_claim + (n_claims - 1 - i) * claim_spacing) for i in range(n_claims)]
+    payoffs = np.empty((n_claims, n_claims, 2), dtype=np.float64)
+    for i, mine in enumerate(claims):
+        for j, theirs in enumerate(claims):
+            low = min(mine, theirs)
+            if mine == theirs:
+                payoffs[i, j] = (mine, theirs)
+            elif mine < theirs:
+                payoffs[i, j] = (low + bonus, low - bonus)
+            else:
+                payoffs[i, j] = (low - bonus, low + bonus)
+    return payoffs
+
+
+def _travellers_dilemma_table() -> tuple[tuple[tuple[float, float], ...], ...]:
+    return tuple(tuple((float(a), float(b)) for a, b in row) for row in travellers_dilemma())
 
 # (row, column) payoffs per profile, rows = player_0's action.
 NAMED_GAMES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
@@ -119,6 +176,11 @@ NAMED_GAMES: dict[str, tuple[tuple[tuple[float, float], ...], ...]] = {
     "stag_hunt": (((4, 4), (1, 3)), ((3, 1), (2, 2))),
     "chicken": (((3, 3), (1, 4)), ((4, 1), (0, 0))),
     "matching_pennies": (((1, -1), (-1, 1)), ((-1, 1), (1, -1))),
+    # CoopEval's one-shot games (Tewolde et al. 2026): see the module docstring.
+    "coopeval_pd": (((2, 2), (0, 3)), ((3, 0), (1, 1))),
+    "coopeval_stag_hunt": (((5, 5), (0, 3)), ((3, 0), (3, 3))),
+    "trust": (((10, 10), (0, 20)), ((6, 2), (4, 4))),
+    "travellers_dilemma": _travellers_dilemma_table(),
 }
 GAME_LABELS: dict[str, tuple[str, ...]] = {
     "prisoners_dilemma": ("Cooperate", "Defect"),
@@ -127,6 +189,21 @@ GAME_LABELS: dict[str, tuple[str, ...]] = {
     "stag_hunt": ("Stag", "Hare"),
     "chicken": ("Swerve", "Straight"),
     "matching_pennies": ("Heads", "Tails"),
+    "coopeval_pd": ("Cooperate", "Defect"),
+    "coopeval_stag_hunt": ("Stag", "Hare"),
+    "trust": ("Give", "Keep"),
+    "travellers_dilemma": ("5", "4", "3", "2"),
+}
+#: CoopEval's normalisation points per game: (payoff per player at the stage equilibrium it uses,
+#: payoff per player when all cooperate); a mean payoff x normalises to (x - NE) / (coop - NE)
+#: [CoopEval visualization/analysis_utils.py, NormalizeScore]. Matching pennies has no
+#: cooperative outcome; CoopEval's points (-1, 0) are kept as published.
+COOPEVAL_REFERENCE: dict[str, tuple[float, float]] = {
+    "coopeval_pd": (1.0, 2.0),
+    "travellers_dilemma": (2.0, 5.0),
+    "trust": (4.0, 10.0),
+    "coopeval_stag_hunt": (3.0, 5.0),
+    "matching_pennies": (-1.0, 0.0),
 }
 N_ORDINAL_GAMES = 144
 
@@ -137,7 +214,8 @@ N_ORDINAL_GAMES = 144
 
 
 def named_game(name: str) -> np.ndarray:
-    """The payoff array ``(2, 2, 2)`` of a named game (see the module docstring)."""
+    """The payoff array ``(n, n, 2)`` of a named game (``(2, 2, 2)`` but for the 4-claim
+    ``travellers_dilemma``; see the module docstring)."""
     if name not in NAMED_GAMES:
         raise ValueError(f"unknown game {name!r}; known: {', '.join(NAMED_GAMES)} or 'ordinal:N' (N in 1..144)")
     return np.array(NAMED_GAMES[name], dtype=np.float64)
@@ -202,6 +280,10 @@ def _check_payoffs(payoffs: Any) -> np.ndarray:
     if not np.all(np.isfinite(p)):
         raise ValueError("payoffs must be finite numbers")
     return p
+
+
+def _indexed_labels(n: int) -> tuple[str, ...]:
+    return tuple(f"A{i}" for i in range(n))
 
 
 def _neutral_labels(n: int) -> tuple[str, ...]:
@@ -281,8 +363,12 @@ class RepeatedGameEnv(LanguageWorld):
             return GAME_LABELS.get(self.game, _neutral_labels(self.n_actions))
         if labels == "neutral":
             return _neutral_labels(self.n_actions)
+        if labels == "indexed":
+            return _indexed_labels(self.n_actions)
         if isinstance(labels, str) or not isinstance(labels, Sequence):
-            raise ValueError(f"labels must be 'named', 'neutral' or a list of {self.n_actions} names, got {labels!r}")
+            raise ValueError(
+                f"labels must be 'named', 'neutral', 'indexed' or a list of {self.n_actions} names, got {labels!r}"
+            )
         result = tuple(labels)
         if len(result) != self.n_actions or not all(isinstance(x, str) and x.strip() for x in result):
             raise ValueError(f"labels must be {self.n_actions} non-empty strings (one per action), got {list(result)}")
@@ -344,10 +430,14 @@ class RepeatedGameEnv(LanguageWorld):
         options = " and ".join(f"Option {label}" for label in self.labels)
         if self.n_actions > 2:
             options = ", ".join(f"Option {label}" for label in self.labels)
-        lines = [
-            f"You are playing a game repeatedly with another player. In this game, you can choose between {options}. "
-            f"You will play {self.n_rounds} rounds in total with the same player. The rules of the game are as follows:"
-        ]
+        if self.n_rounds == 1:
+            opening = (f"You are playing a game once with another player. In this game, you can choose between {options}. "
+                       "You will play 1 round. The rules of the game are as follows:")
+        else:
+            opening = (f"You are playing a game repeatedly with another player. In this game, you can choose between "
+                       f"{options}. You will play {self.n_rounds} rounds in total with the same player. "
+                       "The rules of the game are as follows:")
+        lines = [opening]
         for own in range(self.n_actions):
             for other in range(self.n_actions):
                 profile = (own, other) if me == 0 else (other, own)
@@ -363,7 +453,8 @@ class RepeatedGameEnv(LanguageWorld):
             )
         if self.predict_first:
             lines.append("In each round you will first be asked to predict the other player's choice, then to choose.")
-        lines.append("Your goal is to win as many points as possible over all rounds.")
+        goal = "as many points as possible" + ("" if self.n_rounds == 1 else " over all rounds")
+        lines.append(f"Your goal is to win {goal}.")
         return "\n".join(lines)
 
     def describe(self, agent: str) -> str:
