@@ -16,6 +16,24 @@ How a decision is made:
   An answer that cannot be parsed is sent back with the parse error, at most ``max_retries``
   times (all failing seats retried in one batch); after that the world's declared fallback
   is used. Every failure and every fallback is counted on the returned :class:`Action`.
+- **distribution** (answers as distributions; CoopEval, Tewolde et al. 2026, ``games/base.py``):
+  the model gives a probability for each option and the action is drawn from it with a
+  generator seeded by (run seed, episode, step, seat), so runs reproduce. The keys are the
+  options as the world names them (its ``Choice`` labels; the neutral ``A0``..``A(n-1)`` where
+  the world shows those), or for an ``Amount`` with ``score_grid`` the grid's answers
+  (``"Donate, 5"``). With ``distribution_source="generate"`` the model writes a JSON object of
+  integer percentages (the world's "Answer:" sentence is replaced by
+  :attr:`PromptStyle.distribution_answer`), read by
+  :func:`~dilemmazoo.agents.distribution.parse_distribution` with the retries and the counted
+  fallback of generate mode. With ``distribution_source="score"`` (a backend that can score)
+  the probabilities are ``softmax(logp)`` of the options' log-likelihoods, one scoring pass as in
+  score mode, at temperature 1: the model's own probabilities renormalised over the options,
+  which is what the distribution is asked to be (``temperature`` governs written answers).
+  The drawn option is ``Action.raw_text`` (``"Answer: <option>"``, as in score mode: the agent's
+  memory shows what it played, never its distribution), and ``Action.distribution`` holds
+  ``{option: probability}`` for the records. Message steps (talk) are generated as text; a
+  number without ``score_grid`` or a several-field answer has no options to weigh and is
+  refused with a ``ValueError`` naming the world's action kind.
 
 Strategies (``write_strategies``, for population dynamics) must contain a sentence beginning
 "My strategy will be" (Vallinder & Hughes 2024). Where the backend can prefill
@@ -42,11 +60,16 @@ import numpy as np
 
 from dilemmazoo.agents.backends.base import Backend, Chat, Completion, GenerationParams, OptionScores, chat_hash
 from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
-from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount
+from dilemmazoo.agents.distribution import distribution_record, parse_distribution, sample_index, softmax
+from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Message
 
 __all__ = ["LLMPolicy", "PromptStyle", "extract_strategy"]
 
-DECISION_MODES = ("auto", "generate", "score")
+DECISION_MODES = ("auto", "generate", "score", "distribution")
+#: where ``decision="distribution"`` gets its probabilities: a written JSON answer, or the scores
+DISTRIBUTION_SOURCES = ("generate", "score")
+#: the prefix of an option's answer line (``ActionSpec.options`` and the score grid)
+_ANSWER_PREFIX = "Answer: "
 #: where per-seat personas come from: nowhere, or census cells written up by the model
 PERSONA_SOURCES = ("none", "census")
 
@@ -65,11 +88,30 @@ class PromptStyle:
     score_drops: str = r"(?:^|(?<=[.!?] ))Think\b.*?[.!?](?=\s|$)"
     #: in score mode, said after the world's instruction
     score_answer: str = "Reply with your answer line only."
+    #: in distribution mode, sentences of the world's instruction that match this (any case) are
+    #: left out: they ask for one "Answer:" line, which the distribution replaces
+    distribution_drops: str = r"(?:^|(?<=[.!?]\s))(?:(?![.!?](?:\s|$)).)*?\banswer\s*:.*?(?:[.!?](?=\s|$)|$)"
+    #: in distribution mode, said after the world's instruction (and in every retry); ``{keys}``
+    #: is the options as JSON strings, comma-separated
+    distribution_answer: str = (
+        "Instead of naming one option, give a probability for each: end your reply with a JSON object with "
+        "exactly one key per option ({keys}) whose values are integer percentages from 0 to 100 that sum to "
+        "100. One option is then drawn at random with these probabilities, and the others see only that option."
+    )
 
     def score_instruction(self, instruction: str) -> str:
         """The world's ``instruction`` as told in score mode (see :attr:`score_drops`)."""
         kept = re.sub(self.score_drops, "", instruction, flags=re.DOTALL)
         return " ".join(f"{kept} {self.score_answer}".split())
+
+    def distribution_format(self, keys: list[str]) -> str:
+        """:attr:`distribution_answer` for these option keys."""
+        return self.distribution_answer.format(keys=", ".join(json.dumps(k, ensure_ascii=False) for k in keys))
+
+    def distribution_instruction(self, instruction: str, keys: list[str]) -> str:
+        """The world's ``instruction`` as told in distribution mode (:attr:`distribution_drops`)."""
+        kept = re.sub(self.distribution_drops, "", instruction, flags=re.DOTALL | re.IGNORECASE)
+        return " ".join(f"{kept} {self.distribution_format(keys)}".split())
 
 
 def _derive_seed(*parts: object) -> int:
@@ -104,7 +146,9 @@ class LLMPolicy(BatchPolicy):
             follows ``persona`` in the system prompt. Unusable answers become plain personas
             built from the cell, counted in :attr:`persona_fallbacks`.
         decision: ``auto`` (score small choices when the backend can, else generate),
-            ``generate`` or ``score``.
+            ``generate``, ``score`` or ``distribution`` (module docstring).
+        distribution_source: in ``distribution`` mode, ``generate`` (a written JSON answer) or
+            ``score`` (the options' log-likelihoods; a backend that can score).
         max_retries: re-asks with the parse error before the world's fallback.
         temperature, max_tokens, top_p: sampling arguments.
         score_grid: fractions of an ``Amount`` range offered as options in score mode.
@@ -125,6 +169,7 @@ class LLMPolicy(BatchPolicy):
         score_grid: tuple[float, ...] = (),
         seed: int = 0,
         style: PromptStyle = PromptStyle(),
+        distribution_source: str = "generate",
     ):
         if decision not in DECISION_MODES:
             raise ValueError(f"decision must be one of {DECISION_MODES}, got {decision!r}")
@@ -132,6 +177,10 @@ class LLMPolicy(BatchPolicy):
             raise ValueError("max_retries must be >= 0")
         if decision == "score" and not backend.can_score:
             raise ValueError(f"decision 'score' needs a backend that can score; {backend.name!r} cannot")
+        if distribution_source not in DISTRIBUTION_SOURCES:
+            raise ValueError(f"distribution_source must be one of {DISTRIBUTION_SOURCES}, got {distribution_source!r}")
+        if decision == "distribution" and distribution_source == "score" and not backend.can_score:
+            raise ValueError(f"distribution_source 'score' needs a backend that can score; {backend.name!r} cannot")
         self.backend = backend
         self.persona = persona
         if personas not in PERSONA_SOURCES:
@@ -141,6 +190,7 @@ class LLMPolicy(BatchPolicy):
         self.persona_cells: dict[str, str] = {}  # seat -> the census cell in words
         self.persona_fallbacks = 0
         self.decision = decision
+        self.distribution_source = distribution_source
         self.max_retries = max_retries
         self.params = GenerationParams(max_tokens=max_tokens, temperature=temperature, top_p=top_p, seed=seed)
         self.score_grid = tuple(score_grid)
@@ -149,7 +199,7 @@ class LLMPolicy(BatchPolicy):
         self.strategies: dict[str, str] = {}
         self.rules_text = ""
         self.strategy_failures = 0
-        self.modes_used: set[str] = set()  # "score" / "generate": the decisions made so far
+        self.modes_used: set[str] = set()  # "score" / "generate" / "distribution": the decisions made so far
 
     # -- setup -----------------------------------------------------------------------------
     def set_strategies(self, strategies: dict[str, str]) -> None:
@@ -195,9 +245,10 @@ class LLMPolicy(BatchPolicy):
         return "\n\n".join(parts)
 
     def chat_for(self, request: Decision, mode: str = "generate") -> Chat:
-        """The chat for one decision; in ``score`` mode with the score instruction (module docstring)."""
-        if mode not in ("generate", "score"):
-            raise ValueError(f"mode must be 'generate' or 'score', got {mode!r}")
+        """The chat for one decision; in ``score`` and ``distribution`` mode with their instructions
+        (module docstring)."""
+        if mode not in ("generate", "score", "distribution"):
+            raise ValueError(f"mode must be 'generate', 'score' or 'distribution', got {mode!r}")
         system = self.system_prompt(request.rules, self.strategies.get(request.agent_id, ""), request.agent_id)
         user = request.text
         if request.memory:
@@ -205,6 +256,8 @@ class LLMPolicy(BatchPolicy):
         instruction = request.spec.instruction
         if mode == "score":
             instruction = self.style.score_instruction(instruction)
+        elif mode == "distribution":
+            instruction = self.style.distribution_instruction(instruction, self._distribution_keys(request.spec))
         user += "\n\n" + instruction
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
@@ -214,9 +267,12 @@ class LLMPolicy(BatchPolicy):
         ``score`` or ``generate`` (never ``auto``): the modes used so far; before the first
         decision, the mode a small choice would get. An ``auto`` policy that used both (scored
         choices, generated amounts) says ``score+generate``. With census personas: ``personas``
-        (seat -> the cell in words) and ``persona_fallbacks``.
+        (seat -> the cell in words) and ``persona_fallbacks``. In distribution mode:
+        ``distribution_source``.
         """
         extra = {}
+        if self.decision == "distribution":
+            extra["distribution_source"] = self.distribution_source
         if self.personas == "census":
             extra = {"personas": dict(self.persona_cells), "persona_fallbacks": self.persona_fallbacks}
         if self.decision != "auto":
@@ -242,9 +298,26 @@ class LLMPolicy(BatchPolicy):
                     options += [f"Answer: {move + ', ' if move else ''}{_format_amount(a)}" for a in amounts]
         return options
 
+    def distribution_options(self, spec: ActionSpec) -> list[str] | None:
+        """The answer lines a distribution weighs (:meth:`scoring_options`: a choice's options, an
+        amount's grid); ``None`` when the spec has none."""
+        return self.scoring_options(spec)
+
+    def _distribution_keys(self, spec: ActionSpec) -> list[str]:
+        options = self.distribution_options(spec)
+        if options is None:
+            raise ValueError(_no_distribution(spec))
+        return [option.removeprefix(_ANSWER_PREFIX) for option in options]
+
     def _mode(self, spec: ActionSpec) -> str:
         if self.decision == "generate":
             return "generate"
+        if self.decision == "distribution":
+            if isinstance(spec, Message):  # words, not a choice: written as in generate mode
+                return "generate"
+            if self.distribution_options(spec) is None:
+                raise ValueError(_no_distribution(spec))
+            return "distribution"
         options = self.scoring_options(spec)
         if self.decision == "score":
             if options is None:
@@ -257,6 +330,7 @@ class LLMPolicy(BatchPolicy):
         modes = [self._mode(r.spec) for r in requests]
         to_score = [i for i, mode in enumerate(modes) if mode == "score"]
         to_generate = [i for i, mode in enumerate(modes) if mode == "generate"]
+        to_distribute = [i for i, mode in enumerate(modes) if mode == "distribution"]
         self.modes_used.update(modes)
         if to_score:
             for i, action in zip(to_score, self._score([requests[i] for i in to_score])):
@@ -264,9 +338,17 @@ class LLMPolicy(BatchPolicy):
         if to_generate:
             for i, action in zip(to_generate, self._generate([requests[i] for i in to_generate])):
                 results[i] = action
+        if to_distribute:
+            batch = [requests[i] for i in to_distribute]
+            chosen = self._score(batch, distribution=True) if self.distribution_source == "score" else \
+                self._generate(batch, mode="distribution")
+            for i, action in zip(to_distribute, chosen):
+                results[i] = action
         return results  # type: ignore[return-value]
 
-    def _score(self, requests: list[Decision]) -> list[Action]:
+    def _score(self, requests: list[Decision], distribution: bool = False) -> list[Action]:
+        """Score mode; with ``distribution`` the options' probabilities are ``softmax(logp)``
+        (temperature 1), recorded, and drawn from with the decision's generator."""
         chats = [self.chat_for(r, mode="score") for r in requests]
         options = [self.scoring_options(r.spec) for r in requests]
         start = time.perf_counter()
@@ -278,18 +360,36 @@ class LLMPolicy(BatchPolicy):
         latency = (time.perf_counter() - start) / max(computed, 1)
         actions = []
         for r, chat, opts, logp in zip(requests, chats, options, scores):
-            index = self._pick(np.asarray(logp, dtype=float), r)
-            raw = opts[index]
-            spec_options = r.spec.options()
-            value = r.spec.action_for_option(index) if spec_options is not None else r.spec.parse(raw)
             call = CallRecord(
                 agent_id=r.agent_id, purpose="score", prompt_hash=chat_hash(chat), prompt=json.dumps(chat, ensure_ascii=False),
                 # for a score call the "completion" is every option read after the prompt
                 prompt_tokens=logp.prompt_tokens, completion_tokens=logp.option_tokens,
-                latency_s=0.0 if logp.cached else latency, cached=logp.cached, cost_usd=0.0, text=raw,
+                latency_s=0.0 if logp.cached else latency, cached=logp.cached, cost_usd=0.0, text="",
             )
-            actions.append(Action(value=value, raw_text=raw, calls=[call]))
+            probabilities = None
+            if distribution:
+                try:
+                    probabilities = softmax(logp)
+                except ValueError as error:  # every option -inf (or nan): no distribution to draw from
+                    call.error = f"no distribution from the scores: {error}"
+                    actions.append(Action(value=r.spec.fallback, parse_failures=1, fallback_used=True, calls=[call]))
+                    continue
+                index = sample_index(probabilities, self._decision_rng(r, "distribution"))
+            else:
+                index = self._pick(np.asarray(logp, dtype=float), r)
+            raw = opts[index]
+            call.text = raw
+            spec_options = r.spec.options()
+            value = r.spec.action_for_option(index) if spec_options is not None else r.spec.parse(raw)
+            action = Action(value=value, raw_text=raw, calls=[call])
+            if probabilities is not None:
+                action.distribution = distribution_record(self._distribution_keys(r.spec), probabilities)
+            actions.append(action)
         return actions
+
+    def _decision_rng(self, request: Decision, purpose: str) -> np.random.Generator:
+        """The generator of one decision: (run seed, episode, step, seat, purpose)."""
+        return np.random.default_rng(_derive_seed(self.seed, request.episode, request.step, request.agent_id, purpose))
 
     def _pick(self, logp: np.ndarray, request: Decision) -> int:
         temperature = self.params.temperature
@@ -298,18 +398,26 @@ class LLMPolicy(BatchPolicy):
         z = logp / temperature
         p = np.exp(z - z.max())
         p /= p.sum()
-        rng = np.random.default_rng(_derive_seed(self.seed, request.episode, request.step, request.agent_id, "score"))
-        return int(rng.choice(len(p), p=p))
+        return int(self._decision_rng(request, "score").choice(len(p), p=p))
 
-    def _generate(self, requests: list[Decision]) -> list[Action]:
-        chats = [self.chat_for(r) for r in requests]
+    def _generate(self, requests: list[Decision], mode: str = "generate") -> list[Action]:
+        """Generate mode; with ``mode="distribution"`` the answer is a written distribution
+        (module docstring), read and drawn from by :meth:`_read_distribution`."""
+        chats = [self.chat_for(r, mode=mode) for r in requests]
+        if mode == "distribution":
+            keys = [self._distribution_keys(r.spec) for r in requests]
+            retry_instructions = [self.style.distribution_format(k) for k in keys]
+        else:
+            retry_instructions = [r.spec.instruction for r in requests]
+        # distribution calls get seeds of their own: a step may also generate (talk) for other seats
+        salt = ("distribution",) if mode == "distribution" else ()
         actions = [Action(value=None) for _ in requests]
         pending = list(range(len(requests)))
         for attempt in range(self.max_retries + 1):
             # One seed per batched call: the same config replays the same batches, so records
             # and cache keys reproduce exactly.
             head = requests[pending[0]]
-            params = replace(self.params, seed=_derive_seed(self.seed, head.episode, head.step, attempt, len(pending)))
+            params = replace(self.params, seed=_derive_seed(self.seed, head.episode, head.step, attempt, len(pending), *salt))
             completions = self.backend.generate([chats[i] for i in pending], params=params)
             still = []
             for i, completion in zip(pending, completions):
@@ -318,13 +426,16 @@ class LLMPolicy(BatchPolicy):
                 call = _call_record(requests[i].agent_id, "act" if attempt == 0 else "retry", chats[i], completion)
                 action.calls.append(call)
                 try:
-                    action.value = requests[i].spec.parse(completion.text)
+                    if mode == "distribution":
+                        self._read_distribution(requests[i], keys[i], completion.text, action)
+                    else:
+                        action.value = requests[i].spec.parse(completion.text)
                 except ActionParseError as error:
                     call.error = str(error)
                     action.parse_failures += 1
                     chats[i] = chats[i] + [
                         {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": self.style.retry.format(error=error, instruction=requests[i].spec.instruction)},
+                        {"role": "user", "content": self.style.retry.format(error=error, instruction=retry_instructions[i])},
                     ]
                     still.append(i)
             pending = still
@@ -334,6 +445,17 @@ class LLMPolicy(BatchPolicy):
             actions[i].value = requests[i].spec.fallback
             actions[i].fallback_used = True
         return actions
+
+    def _read_distribution(self, request: Decision, keys: list[str], text: str, action: Action) -> None:
+        """Parse the written distribution in ``text`` (raises ActionParseError), draw the option
+        with the decision's generator, and fill ``action``."""
+        percents = parse_distribution(text, keys)
+        weights = [percents[key] for key in keys]
+        index = sample_index(weights, self._decision_rng(request, "distribution"))
+        raw = _ANSWER_PREFIX + keys[index]
+        action.value = request.spec.action_for_option(index) if request.spec.options() is not None else request.spec.parse(raw)
+        action.raw_text = raw
+        action.distribution = distribution_record(keys, weights)
 
     # -- strategies ------------------------------------------------------------------------
     def write_strategies(self, prompts: list[str], rng: np.random.Generator) -> list[str]:
@@ -358,6 +480,15 @@ class LLMPolicy(BatchPolicy):
                 call.error = f"no sentence beginning {prefix!r} with a strategy after it; kept the whole answer"
             strategies.append(text)
         return strategies
+
+
+def _no_distribution(spec: ActionSpec) -> str:
+    """Why ``decision='distribution'`` cannot answer ``spec``: it names the world's action kind."""
+    if isinstance(spec, Amount):
+        return ("decision 'distribution' weighs options, and this decision is a number (Amount); give score_grid "
+                "(fractions of the range) to offer a grid of amounts, or use decision: generate")
+    return (f"decision 'distribution' weighs options, and this decision's answer ({type(spec).__name__}) has "
+            "several fields or no options to weigh; use decision: generate (or auto)")
 
 
 def _call_record(agent_id: str, purpose: str, chat: Chat, completion: Completion) -> CallRecord:
