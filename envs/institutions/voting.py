@@ -24,6 +24,14 @@ Rules
 - :func:`elect`: a ballot where each voter names the *seat* whose proposal it supports (a
   seat index is always a valid vote, whatever the number of distinct options); votes for
   seats with the same rounded proposal count for the same option.
+- :func:`approval_winners`: approval voting (Brams & Fishburn 1978), as CoopEval's mediation and
+  contracting mechanisms use it to pick one design among the players' proposals (Tewolde et al.,
+  arXiv 2604.15267): each voter approves any subset of the options (``true``/``false`` per option),
+  an option's score is its number of approvals, and the winners are all options with the highest
+  score. Nobody approving anything makes every option a winner (all tie at zero).
+- :func:`approval_vote`: one winner among :func:`approval_winners`, chosen uniformly with the same
+  single draw as :func:`plurality` (one ``rng.random()``, tie or not). CoopEval breaks the tie with
+  Python's global ``random``; here the seeded generator of the run does it.
 """
 
 from __future__ import annotations
@@ -34,7 +42,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Election", "distinct_proposals", "elect", "is_vote_round", "option_of_seat", "plurality"]
+__all__ = [
+    "Election",
+    "approval_counts",
+    "approval_vote",
+    "approval_winners",
+    "distinct_proposals",
+    "elect",
+    "is_vote_round",
+    "option_of_seat",
+    "plurality",
+]
 
 
 def plurality(ballots: Any, n_options: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
@@ -48,6 +66,40 @@ def plurality(ballots: Any, n_options: int, rng: np.random.Generator) -> tuple[i
     if ballot_array.size and (ballot_array.min() < 0 or ballot_array.max() >= n_options):
         raise ValueError(f"ballots must name options 0..{n_options - 1}, got {ballot_array.tolist()}")
     counts = np.bincount(ballot_array.astype(np.int64), minlength=int(n_options))
+    tied = np.flatnonzero(counts == counts.max())
+    pick = min(int(rng.random() * len(tied)), len(tied) - 1)
+    return int(tied[pick]), counts
+
+
+def approval_counts(ballots: Any) -> np.ndarray:
+    """Approvals per option: ``ballots[v][k]`` says whether voter ``v`` approves option ``k``
+    (booleans, or 0/1 integers); returns the column sums (int64, one per option)."""
+    array = np.asarray(ballots)
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValueError(
+            f"ballots must be a 2-D array: one row per voter, one approval (true/false) per option, got {ballots!r}"
+        )
+    if array.dtype.kind == "b":
+        approvals = array
+    elif array.size == 0 or (array.dtype.kind in "iu" and np.isin(array, (0, 1)).all()):
+        approvals = array.astype(bool)
+    else:
+        raise ValueError(f"ballots must hold booleans (or 0/1), got {array.tolist()}")
+    return approvals.sum(axis=0, dtype=np.int64)
+
+
+def approval_winners(ballots: Any) -> list[int]:
+    """The indices of the most-approved options, ascending: all options tie when nobody
+    approves anything (or there are no voters)."""
+    counts = approval_counts(ballots)
+    return np.flatnonzero(counts == counts.max()).tolist()
+
+
+def approval_vote(ballots: Any, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+    """``(winner_index, counts)`` of an approval vote: the winner is uniform among
+    :func:`approval_winners` (tied option ``floor(u * n_tied)`` for one ``u = rng.random()``,
+    drawn always, so the random stream after a vote does not depend on the ballots)."""
+    counts = approval_counts(ballots)
     tied = np.flatnonzero(counts == counts.max())
     pick = min(int(rng.random() * len(tied)), len(tied) - 1)
     return int(tied[pick]), counts
