@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -85,19 +85,23 @@ def find_json_objects(text: str) -> list[JsonObject]:
     """Every JSON object in ``text``, nested ones included, in the order they start.
 
     ``NaN`` and ``Infinity`` (which Python's json reads) make an object invalid; text that is not
-    JSON is skipped.
+    JSON, or JSON nested deeper than Python's recursion limit, is skipped.
     """
-    found: list[JsonObject] = []
-    start = text.find("{")
+    return list(reversed(list(_objects_from_the_end(text))))
+
+
+def _objects_from_the_end(text: str) -> Iterator[JsonObject]:
+    """The JSON objects of ``text`` from the one starting last to the one starting first, decoded
+    lazily: the answer is usually at the end, so a reader that stops at it decodes little."""
+    start = text.rfind("{")
     while start != -1:
         try:
             value, _ = _DECODER.raw_decode(text, start)
-        except ValueError:  # not JSON from here (JSONDecodeError, NaN/Infinity)
+        except (ValueError, RecursionError):  # not JSON from here (or NaN/Infinity), or nested too deep
             pass
         else:
-            found.append(value)  # starts with "{": an object
-        start = text.find("{", start + 1)
-    return found
+            yield value  # it starts with "{": an object
+        start = text.rfind("{", 0, start)
 
 
 def _fold(key: str) -> str:
@@ -142,7 +146,7 @@ def parse_distribution(text: str, options: Sequence[str], *, whole: bool = True)
 
     wanted = _quoted(options)
     answer = None
-    for candidate in reversed(find_json_objects(text or "")):
+    for candidate in _objects_from_the_end(text or ""):
         if any(option_of(key) is not None for key in candidate):
             answer = candidate
             break
@@ -151,8 +155,9 @@ def parse_distribution(text: str, options: Sequence[str], *, whole: bool = True)
             f"No JSON object with the options as keys was found. End your reply with a JSON object with exactly "
             f"the keys {wanted} and a percentage for each.")
     if answer.duplicates:
-        raise ActionParseError(f"The key{'s' if len(answer.duplicates) > 1 else ''} {_quoted(answer.duplicates)} "
-                               f"appear{'' if len(answer.duplicates) > 1 else 's'} twice; give each option once: {wanted}.")
+        several = len(answer.duplicates) > 1
+        raise ActionParseError(f"The key{'s' if several else ''} {_quoted(answer.duplicates)} "
+                               f"appear{'' if several else 's'} more than once; give each option once: {wanted}.")
     percents: dict[str, float] = {}
     unknown = []
     for key, value in answer.items():

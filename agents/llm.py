@@ -417,7 +417,8 @@ class LLMPolicy(BatchPolicy):
             # One seed per batched call: the same config replays the same batches, so records
             # and cache keys reproduce exactly.
             head = requests[pending[0]]
-            params = replace(self.params, seed=_derive_seed(self.seed, head.episode, head.step, attempt, len(pending), *salt))
+            seed = _derive_seed(self.seed, head.episode, head.step, attempt, len(pending), *salt)
+            params = replace(self.params, seed=seed)
             completions = self.backend.generate([chats[i] for i in pending], params=params)
             still = []
             for i, completion in zip(pending, completions):
@@ -435,7 +436,8 @@ class LLMPolicy(BatchPolicy):
                     action.parse_failures += 1
                     chats[i] = chats[i] + [
                         {"role": "assistant", "content": completion.text},
-                        {"role": "user", "content": self.style.retry.format(error=error, instruction=retry_instructions[i])},
+                        {"role": "user",
+                         "content": self.style.retry.format(error=error, instruction=retry_instructions[i])},
                     ]
                     still.append(i)
             pending = still
@@ -453,7 +455,8 @@ class LLMPolicy(BatchPolicy):
         weights = [percents[key] for key in keys]
         index = sample_index(weights, self._decision_rng(request, "distribution"))
         raw = _ANSWER_PREFIX + keys[index]
-        action.value = request.spec.action_for_option(index) if request.spec.options() is not None else request.spec.parse(raw)
+        spec = request.spec
+        action.value = spec.action_for_option(index) if spec.options() is not None else spec.parse(raw)
         action.raw_text = raw
         action.distribution = distribution_record(keys, weights)
 

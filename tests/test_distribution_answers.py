@@ -10,7 +10,13 @@ import pytest
 from dilemmazoo.agents.backends.base import Backend, OptionScores
 from dilemmazoo.agents.backends.scripted import ScriptedBackend
 from dilemmazoo.agents.base import Decision
-from dilemmazoo.agents.distribution import distribution_record, find_json_objects, parse_distribution, sample_index, softmax
+from dilemmazoo.agents.distribution import (
+    distribution_record,
+    find_json_objects,
+    parse_distribution,
+    sample_index,
+    softmax,
+)
 from dilemmazoo.agents.llm import LLMPolicy
 from dilemmazoo.envs import make_world
 from dilemmazoo.envs.base import ActionParseError, Amount, Choice, Message
@@ -50,7 +56,7 @@ def test_valid_distributions_are_read(text, expected):
     ('{"A0": "60%", "A1": "40%"}', 'got "60%"'),
     ('{"A0": null, "A1": 100}', 'got null'),
     ('{"A0": -10, "A1": 110}', 'from 0 to 100, got -10'),
-    ('{"A0": 60, "A0": 40, "A1": 0}', 'The key "A0" appears twice'),
+    ('{"A0": 60, "A0": 40, "A1": 0}', 'The key "A0" appears more than once'),
     ('{"A0": 50, "a0": 0, "A1": 50}', 'The option "A0" is given twice'),
     ('{"A0": NaN, "A1": 100}', "No JSON object with the options as keys"),  # NaN is not JSON
     ("A0: 60, A1: 40", "No JSON object with the options as keys"),
@@ -78,6 +84,12 @@ def test_named_labels_are_the_keys_and_unrelated_objects_are_skipped():
     text = 'Plan: {"step": 1}. {"cooperate": 35, "DEFECT": 65} {"meta": {"x": 2}}'
     assert parse_distribution(text, labels) == {"Cooperate": 35, "Defect": 65}
     assert [list(o) for o in find_json_objects(text)] == [["step"], ["cooperate", "DEFECT"], ["meta"], ["x"]]
+
+
+def test_a_deeply_nested_answer_is_read_from_the_end():
+    depth = 1500  # the wrappers are nested beyond json's recursion limit; the answer is found first
+    text = '{"a": ' * depth + '{"A0": 40, "A1": 60}' + "}" * depth
+    assert parse_distribution(text, AB) == {"A0": 40, "A1": 60}
 
 
 def test_options_must_be_distinct():
@@ -282,7 +294,8 @@ def test_score_sourced_probabilities_are_the_softmax_of_the_log_likelihoods():
 
 def test_score_sourced_distribution_from_the_scripted_backend():
     _, requests = pd_decisions()
-    policy = LLMPolicy(ScriptedBackend(["Answer: A1", "Answer: A0"]), decision="distribution", distribution_source="score")
+    policy = LLMPolicy(ScriptedBackend(["Answer: A1", "Answer: A0"]), decision="distribution",
+                       distribution_source="score")
     actions = policy.act_batch(requests)
     assert [a.distribution for a in actions] == [{"A0": 0.0, "A1": 1.0}, {"A0": 1.0, "A1": 0.0}]
     assert [int(a.value) for a in actions] == [1, 0]
