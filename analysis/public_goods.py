@@ -19,27 +19,38 @@ as columns: ``round_end``, ``contribution``, ``endowment``, ``multiplier`` ...).
 
 A rate with no valid decision is NaN with its reason in ``nan_reasons``; ``valid_decisions`` and
 ``fallbacks`` count the decisions.
+
+For the report: :data:`DESCRIPTIONS` (metric name -> words), :func:`contribution_by_round` (the
+time series), :func:`public_goods_outcome` (a run in words) and :func:`public_goods_figures`
+(the report's figures function).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from dilemmazoo.envs.public_goods import reference_payoffs
 
 from .metrics import with_nan_reasons
+from .plots import note_figure, plot_share_by_round
 
 __all__ = [
+    "DESCRIPTIONS",
     "WORLD_ID",
+    "contribution_by_round",
     "contribution_rate",
     "full_contribution_rate",
     "mean_payoff",
     "normalised_cooperation",
+    "public_goods_figures",
     "public_goods_metrics",
+    "public_goods_outcome",
 ]
 
 WORLD_ID = "dilemmazoo/public-goods-v0"
@@ -164,3 +175,60 @@ def public_goods_metrics(steps: pd.DataFrame) -> dict[str, Any]:
         "fallback_rate": "no decision",
         "contribution_rate_by_policy": "this policy made no valid decision",
     })
+
+
+def contribution_by_round(steps: pd.DataFrame) -> pd.Series:
+    """Mean ``contribution / endowment`` over valid decisions by round (episodes pooled): the
+    report's time series. A round without a valid decision is left out."""
+    _check(steps)
+    decisions = _decisions(steps)
+    decisions = decisions[~_fallback(decisions)]
+    share = decisions["contribution"].astype(float) / decisions["endowment"].astype(float)
+    return share.groupby(decisions["round"].astype(int)).mean().astype(float)
+
+
+def public_goods_outcome(steps: pd.DataFrame) -> str:
+    """A run's outcome in words, e.g. ``"contribution rate 0.333; mean payoff 1.17 per player and
+    round (all free-ride 1, all contribute 1.5)"``."""
+    _check(steps)
+    rounds = _rounds(steps)
+    if rounds.empty:
+        return "no round played"
+    metrics = public_goods_metrics(steps)
+    rate = metrics["contribution_rate"]
+    rate_text = "undefined (no valid decision)" if math.isnan(rate) else f"{rate:.3g}"
+    settings = rounds[["endowment", "multiplier"]].drop_duplicates()
+    if len(settings) == 1:
+        nash, cooperative = reference_payoffs(float(settings["endowment"].iloc[0]), float(settings["multiplier"].iloc[0]))
+        reference = f" (all free-ride {nash:.3g}, all contribute {cooperative:.3g})"
+    else:
+        reference = ""
+    return f"contribution rate {rate_text}; mean payoff {metrics['mean_payoff']:.3g} per player and round{reference}"
+
+
+def public_goods_figures(steps_by_run: Mapping[str, pd.DataFrame],
+                         world_kwargs: Mapping[str, Any] | None = None) -> list[tuple[str, Figure]]:
+    """The report's figures: the contribution rate by round, one line per run."""
+    title = "Contribution rate by round"
+    runs = {str(label): frame for label, frame in steps_by_run.items() if not frame.empty}
+    missing = [c for c in (*REQUIRED, "round") if any(c not in frame for frame in runs.values())]
+    if not runs or missing:
+        why = "no step records" if not runs else f"the steps have no column(s) {', '.join(missing)}"
+        return [(title, note_figure(title, why))]
+    series = {label: contribution_by_round(frame) for label, frame in runs.items()}
+    series = {label: values for label, values in series.items() if len(values)}
+    if not series:
+        return [(title, note_figure(title, "no valid decision"))]
+    return [(title, plot_share_by_round(series, title, "share of the endowment contributed"))]
+
+
+#: metric name -> what it means, for the report
+DESCRIPTIONS: dict[str, str] = {
+    "contribution_rate": "mean share of the endowment contributed over valid decisions (fallbacks left out)",
+    "full_contribution_rate": "share of rounds, decided validly by all, in which everyone contributed everything",
+    "mean_payoff": "mean payoff per player and round (fallback rounds included)",
+    "normalised_cooperation": "(mean payoff - e) / (m e - e): 0 when all free-ride, 1 when all contribute (CoopEval)",
+    "fallback_rate": "decisions replaced by the world's fallback / decisions",
+    "contribution_rate_by_policy": "contribution rate per agent group",
+    "mean_payoff_by_policy": "mean payoff per player and round per agent group",
+}

@@ -18,11 +18,15 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, ren
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from dilemmazoo.analysis.public_goods import (
+    DESCRIPTIONS,
+    contribution_by_round,
     contribution_rate,
     full_contribution_rate,
     mean_payoff,
     normalised_cooperation,
+    public_goods_figures,
     public_goods_metrics,
+    public_goods_outcome,
 )
 from dilemmazoo.envs import ActionParseError, ActionSpec, Amount, Choice
 from dilemmazoo.envs.public_goods import PublicGoodsEnv, public_goods_payoffs, reference_payoffs
@@ -324,3 +328,20 @@ def test_normalised_cooperation():
         normalised_cooperation(1.0, 2.0, 2.0)
     with pytest.raises(ValueError, match="value"):
         normalised_cooperation(math.nan, 1.0, 2.0)
+
+
+def test_report_helpers():
+    c, f = np.int64(0), np.int64(1)
+    steps = _records([(c, c, f), (c, f, f), (f, f, f)], fallbacks={(2, "player_2")})
+    assert contribution_by_round(steps).to_dict() == pytest.approx({1: 2 / 3, 2: 1 / 2, 3: 0.0})
+    # payoffs: round 1: 1, 1, 2; round 2: 0.5, 1.5, 1.5; round 3: 1, 1, 1 -> mean 10.5 / 9
+    assert public_goods_outcome(steps) == (
+        "contribution rate 0.375; mean payoff 1.17 per player and round (all free-ride 1, all contribute 1.5)"
+    )
+    assert public_goods_outcome(steps.iloc[0:0]) == "no round played"
+    [(title, figure)] = public_goods_figures({"seed 0": steps, "seed 1": steps}, {})
+    assert title == "Contribution rate by round" and len(figure.axes[0].lines) == 3  # two runs and their mean
+    [(_, note)] = public_goods_figures({"seed 0": steps.drop(columns=["round"])}, {})
+    assert "round" in note.axes[0].texts[0].get_text()
+    metrics = public_goods_metrics(_records([(c, f, f)], policies={"player_0": "a"}))
+    assert set(metrics) - {"nan_reasons", "valid_decisions", "fallbacks"} <= set(DESCRIPTIONS)
