@@ -40,7 +40,8 @@ def test_embedded_run_is_reproducible_without_cache(decision, tmp_path, embedded
 
 
 def test_embedded_rerun_is_served_by_the_cache(tmp_path, embedded_backend):
-    config = tiny("generate", cache=True)
+    # scored decisions and written strategies both go through the cache (score mode: the cheaper run)
+    config = tiny("score", cache=True)
     first = execute(config, tmp_path, progress=False)
     (first.run_dir / "summary.json").unlink()
     second = execute(config, tmp_path, progress=False)

@@ -3,6 +3,7 @@ A-GRAE: arXiv 2602.05548)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -293,6 +294,7 @@ def test_grpo_trains_the_embedded_model_toward_defecting_against_always_defect(t
     from dilemmazoo.agents.trainers.llm_trainer import read_metrics
 
     base = load_base_model("embedded", device="cpu", dtype="float32")
+    untrained = copy.deepcopy(base)  # the evaluation's base (training injects LoRA into base); a copy, not a second load
     # small enough for a shared 2-core CPU (~2 minutes): one prompt x G=4 matches of 2 rounds per step,
     # LoRA on the attention's q and v projections only, a large learning rate so 3 steps show
     config = GRPOBaselineConfig(world_kwargs=IPD_2_ROUNDS, opponent="always_defect", device="cpu", iterations=3,
@@ -322,7 +324,7 @@ def test_grpo_trains_the_embedded_model_toward_defecting_against_always_defect(t
 
     # the saved adapter plays again from disk, against fixed opponents
     evaluation = evaluate_grpo(tmp_path, ["always_defect", "always_cooperate"], matches=2, seed=1,
-                               base=load_base_model("embedded", device="cpu", dtype="float32"))
+                               base=untrained)
     assert [row["opponent"] for row in evaluation] == ["always_defect", "always_cooperate"]
     assert all(row["matches"] == 2 and row["adapter"].endswith("adapter") for row in evaluation)
     assert 0.0 <= evaluation[0]["return_per_round"] <= 1.0  # vs always-defect: P = 1 at best
