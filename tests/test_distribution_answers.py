@@ -358,15 +358,29 @@ def test_talk_is_generated_as_text_in_distribution_mode():
 
 @pytest.mark.slow
 def test_embedded_model_probabilities_sum_to_one_and_follow_its_scores(embedded_backend):
+    class Recording(Backend):  # the embedded model, keeping the log-likelihoods it returned
+        name = embedded_backend.name
+        can_score = True
+        rows = []
+
+        def generate(self, chats, *, params):
+            raise AssertionError("score-sourced distributions must not generate")
+
+        def score(self, chats, options):
+            self.rows = embedded_backend.score(chats, options)
+            return self.rows
+
     _, requests = pd_decisions(labels="named")
-    policy = LLMPolicy(embedded_backend, decision="distribution", distribution_source="score", seed=1)
+    backend = Recording()
+    policy = LLMPolicy(backend, decision="distribution", distribution_source="score", seed=1)
     [action] = policy.act_batch(requests[:1])
     probabilities = np.array(list(action.distribution.values()))
     assert list(action.distribution) == ["Cooperate", "Defect"]
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-9)
     assert np.all(probabilities > 0)
-    # the same chat scored directly gives the same probabilities
-    [logp] = embedded_backend.score([policy.chat_for(requests[0], mode="score")],
-                                    [["Answer: Cooperate", "Answer: Defect"]])
-    assert probabilities == pytest.approx(softmax(logp), abs=1e-6)
+    [logp] = backend.rows
+    assert np.all(np.isfinite(logp)) and logp[0] != logp[1]
+    # p_C / p_D = exp(l_C - l_D): the probabilities follow the model's own log-likelihoods
+    assert math.log(probabilities[0] / probabilities[1]) == pytest.approx(logp[0] - logp[1], abs=1e-9)
+    assert action.raw_text in ("Answer: Cooperate", "Answer: Defect")
     assert json.loads(json.dumps(action.distribution)) == action.distribution
