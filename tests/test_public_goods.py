@@ -31,7 +31,11 @@ from dilemmazoo.analysis.public_goods import (
 from dilemmazoo.envs import ActionParseError, ActionSpec, Amount, Choice
 from dilemmazoo.envs.public_goods import PublicGoodsEnv, public_goods_payoffs, reference_payoffs
 
-pytestmark = [pytest.mark.filterwarnings("ignore:Observation is not a NumPy array")]
+# Dict observations by design (ARCHITECTURE: "numpy arrays or Dicts of them"), as in test_worlds_conformance.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Observation is not a NumPy array"),
+    pytest.mark.filterwarnings("ignore:Observation space for each agent probably should be"),
+]
 
 MODES = [{}, {"contributions": "any_amount"}]
 SEATS = ["player_0", "player_1", "player_2"]
