@@ -572,7 +572,9 @@ def evaluate(agent_spec: str | dict[str, Any], scenarios: str | Path | ScenarioS
     runs_root = Path(runs) if runs is not None else Path(out) / "runs"
     rows: list[dict[str, Any]] = []
     scenario_rows: list[dict[str, Any]] = []
-    bar = _Progress(progress, len(scenario_set.scenarios), f"evaluate {agent_name(group)}")
+    from dilemmazoo.experiments.runner import ProgressBar
+
+    bar = ProgressBar(progress, len(scenario_set.scenarios), f"evaluate {agent_name(group)}", unit="scenarios")
     try:
         for scenario in scenario_set.scenarios:
             bar.describe(scenario.id)
@@ -667,35 +669,6 @@ def _short_error(error: Exception, runs_root: Path) -> str:
     text = str(error).replace(str(runs_root.resolve()), "<runs>").replace(str(runs_root), "<runs>")
     lines = [line for line in text.splitlines() if line.strip()]
     return " | ".join(lines[:3])[:400]
-
-
-class _Progress:
-    """A rich progress bar over scenarios (like the runner's), or nothing."""
-
-    def __init__(self, enabled: bool, total: int, title: str):
-        self.progress = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("scenarios"), TimeElapsedColumn(), TextColumn("{task.description}"),
-                                     console=Console(stderr=True))
-            self.progress.start()
-            self.task = self.progress.add_task("", total=total, title=title)
-
-    def describe(self, text: str) -> None:
-        if self.progress:
-            self.progress.update(self.task, description=text)
-
-    def advance(self) -> None:
-        if self.progress:
-            self.progress.advance(self.task)
-
-    def close(self) -> None:
-        if self.progress:
-            self.progress.stop()
-            self.progress = None
 
 
 # -- command line ----------------------------------------------------------------------------

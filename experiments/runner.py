@@ -606,7 +606,7 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
     play = RunPlay(config, out_root, backend=backend, wrap_backend=wrap_backend)
     where = run_dir.relative_to(out_root / config.name).as_posix()
     title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
-    bar = _progress(progress, play.total_games, title, unit="games")
+    bar = ProgressBar(progress, play.total_games, title, unit="games")
     try:
         for _ in play.events(bar.describe, bar.advance):
             pass
@@ -636,7 +636,7 @@ def _execute_study(config: ExperimentConfig, out_root: Path, run_dir: Path, rid:
 
     where = run_dir.relative_to(out_root / config.name).as_posix()
     title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
-    bar = _progress(progress, 1, title, unit="studies")
+    bar = ProgressBar(progress, 1, title, unit="studies")
     try:
         bar.describe(f"computing study {config.study.name}")
         table, metrics = run_study(config.study.name, config.world.kwargs, config.study.kwargs)
@@ -689,7 +689,7 @@ def _world_metrics(world_id: str, steps: pd.DataFrame, world_kwargs: dict[str, A
     return world_metrics(world_id, steps, world_kwargs)
 
 
-class _progress:
+class ProgressBar:
     """A rich progress bar, or nothing when ``enabled`` is false.
 
     It counts ``total`` ``unit`` (a run's games, or a grid's runs), shows the time elapsed and
@@ -804,7 +804,7 @@ def run_experiment(
                 finished(found)
             else:
                 todo.append(run)
-        bar = _progress(progress, len(todo), f"{config.name} (ray)", unit="runs")
+        bar = ProgressBar(progress, len(todo), f"{config.name} (ray)", unit="runs")
         try:
             run_on_ray(config, todo, out_root, workers=workers or 1, bar=bar, failed=failures.append,
                        execute=execute if ledger is None else partial(execute, budget=budget),
@@ -834,7 +834,7 @@ def run_experiment(
         for i in held_elsewhere:  # the other process has probably finished them by now
             attempt(i, wait=True)
     else:
-        bar = _progress(progress, len(runs), f"{config.name} ({workers} workers)", unit="runs")
+        bar = ProgressBar(progress, len(runs), f"{config.name} ({workers} workers)", unit="runs")
         cell_count = cells[0][1]
         left_in_cell = Counter(cell for cell, _ in cells)
         bar.describe(f"cells finished 0/{cell_count}")
