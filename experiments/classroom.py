@@ -97,6 +97,7 @@ from dilemmazoo.envs import make_world, world_id
 from dilemmazoo.envs.base import ActionParseError, Amount, Choice
 from dilemmazoo.experiments import store
 from dilemmazoo.experiments.play import parse_move
+from dilemmazoo.experiments.runner import action_json, scalar_infos
 
 __all__ = [
     "CLASSROOM_GAMES",
@@ -297,39 +298,14 @@ def _make_policy(name: str, settings: ClassSettings, backends: dict[str, Any]) -
     return ScriptedPolicy(name, params)
 
 
-def _scalar(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return round(value, 10)
-    return value
-
-
-def _action_json(value: Any) -> str:
-    def plain(item: Any) -> Any:
-        if isinstance(item, dict):
-            return {k: plain(v) for k, v in item.items()}
-        if isinstance(item, (list, tuple)):
-            return [plain(v) for v in item]
-        if isinstance(item, np.ndarray):
-            return plain(item.tolist())
-        return _scalar(item)
-
-    return json.dumps(plain(value), sort_keys=True)
-
-
 _RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy", "decided", "action", "reward",
              "utility", "parse_failures", "fallback_used", "return", "utility_return", "steps", "seed", "person",
              "taken_over", "takeovers"}
 
 
 def _scalar_infos(info: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in info.items():
-        value = _scalar(value)
-        if key not in _RESERVED and (isinstance(value, (bool, int, float, str)) or value is None):
-            out[key] = value
-    return out
+    """The world's scalar infos for a step row (as a run records them), without the reserved columns."""
+    return {key: value for key, value in scalar_infos(info).items() if key not in _RESERVED}
 
 
 # -- the classroom's state ---------------------------------------------------------------------
@@ -796,7 +772,7 @@ class Classroom:
             game.records.steps.append({
                 "episode": table.index, "generation": 1, "game": table.index + 1, "step": table.step,
                 "agent": seat_id, "name": seat.name, "policy": seat.policy, "decided": action is not None,
-                "action": _action_json(action.value) if action else "", "reward": reward, "utility": reward,
+                "action": action_json(action.value) if action else "", "reward": reward, "utility": reward,
                 "parse_failures": action.parse_failures if action else 0,
                 "fallback_used": action.fallback_used if action else False,
                 "person": seat.person, "taken_over": bool(taken), **info,

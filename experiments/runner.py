@@ -216,7 +216,7 @@ def action_json(value: Any) -> str:
     return json.dumps(_jsonable(value), sort_keys=True)
 
 
-def _scalar_infos(info: dict[str, Any]) -> dict[str, Any]:
+def scalar_infos(info: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in info.items():
         if isinstance(value, np.generic):
@@ -284,7 +284,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
     memory: dict[str, list[str]] = {seat: [] for seat in seats}
     returns = dict.fromkeys(seats, 0.0)
     utility_returns = dict.fromkeys(seats, 0.0)
-    last_infos = {seat: _scalar_infos(infos.get(seat, {})) for seat in seats}
+    last_infos = {seat: scalar_infos(infos.get(seat, {})) for seat in seats}
     since_learning = dict.fromkeys(seats, 0.0)  # payoffs since the last learning event
     shows_rewards = world.shows_rewards  # worlds that hide payoffs keep them out of memory
     if live is not None:
@@ -318,7 +318,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
             utilities = {seat: float(transformed[seat]) for seat in live_seats}
         for seat in live_seats:
             action = decided.get(seat)
-            info = _scalar_infos(infos.get(seat, {}))
+            info = scalar_infos(infos.get(seat, {}))
             last_infos[seat] = info
             reward = float(rewards.get(seat, 0.0))
             returns[seat] += reward
