@@ -44,7 +44,7 @@ import pandas as pd
 import yaml
 from matplotlib.figure import Figure
 
-from . import atp, commons, donor_game, gridworld, repeated_game, tax, team_production, trust_split
+from . import atp, commons, donor_game, gridworld, public_goods, repeated_game, tax, team_production, trust_split
 from .atp_plots import diffusion_figures, exploration_figures
 from .cell_plots import BAND_CAPTION, mean_interval, plot_cell_bands
 from .commons_plots import commons_cell_figures, commons_figures, cpr_cell_figures, cpr_figures
@@ -317,6 +317,15 @@ WORLD_ANALYSES: dict[str, WorldAnalysis] = {
                        donor_game.donation_fraction, bounds=(0.0, 1.0)),
         ),
         omitted_metrics=_donor_game_omitted,
+    ),
+    public_goods.WORLD_ID: WorldAnalysis(
+        metrics=WORLD_METRICS[public_goods.WORLD_ID],
+        figures=public_goods.public_goods_figures,
+        descriptions=public_goods.DESCRIPTIONS,
+        outcome=public_goods.public_goods_outcome,
+        cell_metrics=("contribution_rate", "full_contribution_rate", "mean_payoff", "normalised_cooperation"),
+        time_series=(TimeSeries("Contribution rate by round", "round", "share of the endowment contributed",
+                                public_goods.contribution_by_round, bounds=(0.0, 1.0)),),
     ),
     repeated_game.WORLD_ID: WorldAnalysis(
         metrics=WORLD_METRICS[repeated_game.WORLD_ID],

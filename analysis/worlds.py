@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import atp, commons, donor_game, gridworld, repeated_game, tax, team_production, trust_split
+from . import atp, commons, donor_game, gridworld, public_goods, repeated_game, tax, team_production, trust_split
 
 __all__ = ["WORLD_METRICS", "world_metrics"]
 
@@ -21,6 +21,7 @@ WORLD_METRICS: dict[str, Callable[[pd.DataFrame], dict[str, Any]]] = {
     trust_split.WORLD_ID: trust_split.trust_split_metrics,
     trust_split.NOCOMM_WORLD_ID: trust_split.split_nocomm_metrics,
     repeated_game.WORLD_ID: repeated_game.repeated_game_metrics,
+    public_goods.WORLD_ID: public_goods.public_goods_metrics,
     commons.GOVSIM_WORLD_ID: commons.commons_metrics,
     commons.CPR_WORLD_ID: commons.cpr_metrics,
     gridworld.CLEANUP_WORLD_ID: gridworld.gridworld_metrics,

@@ -25,6 +25,7 @@ register("parallel", "dilemmazoo/commons-v0", entry_point="dilemmazoo.envs.commo
 register("parallel", "dilemmazoo/cpr-v0", entry_point="dilemmazoo.envs.cpr:EffortCPREnv")
 register("parallel", "dilemmazoo/donor-game-v0", entry_point="dilemmazoo.envs.donor_game:DonorGameEnv")
 register("parallel", "dilemmazoo/gathering-v0", entry_point="dilemmazoo.envs.gridworld.gathering:GatheringEnv")
+register("parallel", "dilemmazoo/public-goods-v0", entry_point="dilemmazoo.envs.public_goods:PublicGoodsEnv")
 register("parallel", "dilemmazoo/repeated-game-v0", entry_point="dilemmazoo.envs.repeated_game:RepeatedGameEnv")
 register("parallel", "dilemmazoo/split-nocomm-v0", entry_point="dilemmazoo.envs.split_nocomm:SplitNoCommEnv")
 register("parallel", "dilemmazoo/tax-world-v0", entry_point="dilemmazoo.envs.tax_world:TaxWorldEnv")

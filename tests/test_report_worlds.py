@@ -31,6 +31,12 @@ SPLIT_PAIR = [{"kind": "scripted", "strategy": "split_greedy", "seats": 1},
 
 #: the smallest scripted run of every registered world, and text only its own section shows
 WORLD_RUNS = {
+    "dilemmazoo/public-goods-v0": (
+        {"world": {"id": "public-goods", "kwargs": {"n_rounds": 3}},
+         "agents": [{"kind": "scripted", "strategy": "always_cooperate", "seats": 1},
+                    {"kind": "scripted", "strategy": "always_defect"}]},
+        ['alt="Contribution rate by round"', "normalised_cooperation"],
+    ),
     "dilemmazoo/donor-game-v0": (
         {"world": {"id": "donor-game", "kwargs": {"n_agents": 4, "n_rounds": 2}},
          "agents": {"kind": "scripted", "strategy": "fixed_fraction", "params": {"fraction": 0.5}}},
