@@ -70,6 +70,9 @@ class Action:
     fallback_used: bool = False
     raw_text: str = ""
     calls: list[CallRecord] = field(default_factory=list)
+    #: the probability the agent gave each option, ``{option: probability}``, when it answered
+    #: with a distribution and the action was drawn from it (``decision: distribution``); else None
+    distribution: dict[str, float] | None = None
 
 
 @runtime_checkable

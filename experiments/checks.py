@@ -18,7 +18,8 @@ distinct grid point (seeds do not change what is checked) it checks
   with the accepted ones listed), the types of the common numeric options, ``decision: score``
   against the backend's declared ability to return log-probabilities and against the world's
   decisions (one episode at the fallback actions: each needs options, or an amount and a
-  ``score_grid``), that a ``scripted:PATH``
+  ``score_grid``; ``decision: distribution`` likewise, messages aside, and with
+  ``distribution_source: score`` a backend that can score), that a ``scripted:PATH``
   file exists, reads as UTF-8 and holds answers, that an ``hf:`` folder given as a path
   exists, and that an API backend will find the key variable it is told to read (the variable is
   named, never its value);
@@ -168,7 +169,7 @@ def _check_run(config: ExperimentConfig) -> None:
             _check_backend(group, where)
         if group.kind == "synthesized":
             _check_synthesized(config, group, where)
-    if any(g.kind == "llm" and g.decision == "score" for g in config.groups):
+    if any(g.kind == "llm" and g.decision in ("score", "distribution") for g in config.groups):
         _check_scored_decisions(config)
     if any(g.kind == "scripted" for g in config.groups):
         _check_scripted_first_moves(config)
@@ -269,6 +270,12 @@ def _check_backend(group: AgentsConfig, where: str) -> None:
         raise ConfigError(
             f"{where}.decision: 'score' needs a backend that returns log-probabilities; {group.backend!r} cannot "
             "score. Write decision: generate (or auto), or use a local backend (embedded, hf:MODEL)")
+    if group.kind == "llm" and group.decision == "distribution" and group.distribution_source == "score" \
+            and not info.can_score:
+        raise ConfigError(
+            f"{where}.distribution_source: 'score' needs a backend that returns log-probabilities; "
+            f"{group.backend!r} cannot score. Write distribution_source: generate (a written answer), or use a "
+            "local backend (embedded, hf:MODEL)")
     argument = group.backend.partition(":")[2]
     if info.prefix == "scripted":
         _check_script(argument, f"{where}.backend")
@@ -334,19 +341,33 @@ def _check_synthesized(config: ExperimentConfig, group: AgentsConfig, where: str
 
 
 def _check_scored_decisions(config: ExperimentConfig) -> None:
-    """``decision: score`` needs options at every decision: a choice, or an amount with ``score_grid``.
+    """``decision: score`` needs options at every decision: a choice, or an amount with ``score_grid``;
+    ``decision: distribution`` too, except at messages (talk is written as text).
 
     One episode is played at the world's fallback actions and each decision of a scoring group
     is looked at (agents.llm.LLMPolicy.scoring_options is the rule).
     """
-    from dilemmazoo.envs import Amount
+    from dilemmazoo.envs import Amount, Message
 
     groups = config.groups
     problems: list[str] = []
 
     def visit(step: int, seat: str, index: int, spec) -> None:
         group = groups[index]
-        if problems or group.kind != "llm" or group.decision != "score" or spec.options() is not None:
+        if problems or group.kind != "llm" or group.decision not in ("score", "distribution") \
+                or spec.options() is not None:
+            return
+        if group.decision == "distribution":  # talk is written; numbers need a grid; several fields: none
+            if isinstance(spec, Message):
+                return
+            if isinstance(spec, Amount) and not group.score_grid:
+                problems.append(f"{_group_field(config, index)}.score_grid: decision 'distribution' on an amount "
+                                f"(step {step}, {seat}) needs amounts to weigh; write score_grid: [0, 0.25, 0.5, "
+                                "0.75, 1] (fractions of the range), or decision: generate")
+            elif not isinstance(spec, Amount):
+                problems.append(f"{_group_field(config, index)}.decision: 'distribution' weighs options, and the "
+                                f"{type(spec).__name__} decision at step {step} ({seat}) has several fields or no "
+                                "options; write decision: generate (or auto)")
             return
         if isinstance(spec, Amount):
             if not group.score_grid:

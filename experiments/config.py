@@ -91,7 +91,11 @@ class AgentsConfig(_Strict):
     personas: Literal["none", "census"] = Field(
         "none", description="census: each seat gets its own model-written persona from a census cell (agents/personas)"
     )
-    decision: Literal["auto", "generate", "score"] = "auto"
+    decision: Literal["auto", "generate", "score", "distribution"] = Field(
+        "auto", description="distribution: a probability per option, the action drawn from it (agents/llm)")
+    distribution_source: Literal["generate", "score"] = Field(
+        "generate", description="decision: distribution: a written JSON answer, or the options' log-likelihoods "
+                                "(a backend that can score: embedded, hf)")
     max_retries: int = Field(2, ge=0, le=10)
     temperature: float = Field(0.8, ge=0.0, le=5.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)

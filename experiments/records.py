@@ -55,6 +55,8 @@ STEP_COLUMNS: dict[str, str] = {
     "utility": "the reward after utility transforms (equal to reward without any)",
     "parse_failures": "answers that could not be parsed for this decision",
     "fallback_used": "the world's declared fallback replaced the agent's answer",
+    "distribution": "the probability the agent gave each option, as JSON {option: probability}, when it answered "
+                    "with a distribution and the action was drawn from it ('' otherwise)",
 }
 
 #: column -> meaning, for ``episodes.parquet``

@@ -158,6 +158,7 @@ def build_policy(group: AgentsConfig, config: ExperimentConfig, out_root: Path, 
         top_p=group.top_p,
         score_grid=group.score_grid,
         seed=seed,
+        distribution_source=group.distribution_source,
     )
 
 
@@ -331,6 +332,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
                     "action": action_json(action.value) if action else "", "reward": reward, "utility": utilities[seat],
                     "parse_failures": action.parse_failures if action else 0,
                     "fallback_used": action.fallback_used if action else False,
+                    "distribution": json.dumps(action.distribution) if action and action.distribution else "",
                     **{k: v for k, v in info.items() if k not in _RESERVED},
                 }
             )
@@ -367,6 +369,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
 
 
 _RESERVED = {"episode", "generation", "game", "step", "agent", "name", "policy", "decided", "action", "reward", "utility",
+             "distribution",
              "parse_failures", "fallback_used", "return", "utility_return", "steps", "seed"}
 
 
