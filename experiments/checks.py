@@ -175,9 +175,13 @@ def _check_run(config: ExperimentConfig) -> None:
         _check_scripted_first_moves(config)
 
 
-def _world_seats(config: ExperimentConfig) -> list[str]:
-    """The world's seats, after building it once from the config (then closed)."""
+def configured_world(config: ExperimentConfig):
+    """The world a run of ``config`` plays: the configured world, wrapped by its mechanism if any.
+
+    Bad world arguments and a mechanism that cannot go on the world are :class:`ConfigError`.
+    """
     from dilemmazoo.envs import make_world, world_id
+    from dilemmazoo.norms import make_mechanism
 
     try:
         world_id(config.world.id)
@@ -188,6 +192,19 @@ def _world_seats(config: ExperimentConfig) -> list[str]:
     except (TypeError, ValueError, KeyError, OSError) as error:
         raise ConfigError(f"world.kwargs: cannot build {config.world.id!r} with {config.world.kwargs}: "
                           f"{_error_text(error)}") from None
+    if config.mechanism is None:
+        return world
+    try:
+        return make_mechanism(config.mechanism.name, **config.mechanism.kwargs).wrap(world)
+    except (TypeError, ValueError) as error:
+        field_name = "mechanism.name" if "unknown mechanism" in str(error) else "mechanism"
+        raise ConfigError(f"{field_name}: cannot put {config.mechanism.name!r} on {config.world.id!r}: "
+                          f"{_error_text(error)}") from None
+
+
+def _world_seats(config: ExperimentConfig) -> list[str]:
+    """The world's seats, after building it once from the config (then closed)."""
+    world = configured_world(config)
     try:
         return list(world.possible_agents)
     finally:
@@ -209,7 +226,7 @@ def _check_seats(config: ExperimentConfig, seats: list[str]) -> None:
 
 
 def _check_norms(config: ExperimentConfig) -> None:
-    from dilemmazoo.norms import make_dynamics, make_utility
+    from dilemmazoo.norms import make_dynamics, make_mechanism, make_utility
 
     if config.population:
         try:
@@ -222,6 +239,12 @@ def _check_norms(config: ExperimentConfig) -> None:
             make_utility(config.utility.name, **config.utility.kwargs)
         except (ValueError, TypeError) as error:
             field_name = "utility.name" if "unknown utility" in str(error) else "utility.kwargs"
+            raise ConfigError(f"{field_name}: {_error_text(error)}") from None
+    if config.mechanism:
+        try:
+            make_mechanism(config.mechanism.name, **config.mechanism.kwargs)
+        except (ValueError, TypeError) as error:
+            field_name = "mechanism.name" if "unknown mechanism" in str(error) else "mechanism.kwargs"
             raise ConfigError(f"{field_name}: {_error_text(error)}") from None
     synthesizing = config.population is not None and config.population.dynamics == "policy_synthesis"
     kinds = {g.kind for g in config.groups}
@@ -406,11 +429,9 @@ def _check_scripted_first_moves(config: ExperimentConfig) -> None:
 
     from dilemmazoo.agents.base import Decision
     from dilemmazoo.agents.scripted import ScriptedPolicy
-    from dilemmazoo.envs import make_world
-
     groups = config.groups
     waiting = {i for i, g in enumerate(groups) if g.kind == "scripted"}
-    world = make_world(config.world.id, **config.world.kwargs)
+    world = configured_world(config)
     try:
         seats = list(world.possible_agents)
         owner = _seat_owners(config, seats)
@@ -452,9 +473,7 @@ def _play_at_fallbacks(config: ExperimentConfig, visit) -> None:
 
     ``visit(step, seat, group_index, spec)`` sees each decision. Errors of the world propagate.
     """
-    from dilemmazoo.envs import make_world
-
-    world = make_world(config.world.id, **config.world.kwargs)
+    world = configured_world(config)
     try:
         owner = _seat_owners(config, list(world.possible_agents))
         world.reset(seed=config.seeds[0])
@@ -618,9 +637,7 @@ def _calls_per_run(config: ExperimentConfig, decisions: dict[str, int]) -> tuple
     writer = config.groups[0]
     if config.population is None or writer.kind == "scripted":
         return calls, ()
-    from dilemmazoo.envs import make_world
-
-    world = make_world(config.world.id, **config.world.kwargs)
+    world = configured_world(config)
     size = len(world.possible_agents)
     world.close()
     dynamics, generations = config.population.dynamics, config.generations

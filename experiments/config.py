@@ -168,6 +168,14 @@ class UtilityConfig(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class MechanismConfig(_Strict):
+    """A mechanism put on the world (``repetition``, ``reputation``, ``mediation``, ``contracting``):
+    ``dilemmazoo list norms`` names them; ``kwargs`` are its parameters."""
+
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
 class StudyConfig(_Strict):
     """A computation run in place of episodes (e.g. ``loyalty_sweep``: a theory sweep).
 
@@ -197,6 +205,8 @@ class ExperimentConfig(_Strict):
     agents: AgentsConfig | list[AgentsConfig] = AgentsConfig()
     population: PopulationConfig | None = None
     utility: UtilityConfig | None = None
+    mechanism: MechanismConfig | None = Field(
+        None, description="an institution wrapped around the world: repetition, reputation, mediation, contracting")
     study: StudyConfig | None = Field(
         None, description="a registered study computed in place of episodes (its table is study.parquet)")
     episodes_per_generation: int = Field(1, ge=1)
@@ -305,6 +315,8 @@ _WRITE = {
     "population": "population: {dynamics: cultural_evolution, generations: 3}, or leave it out",
     "utility": "utility: {name: inequity_aversion, kwargs: {alpha: 5, beta: 0.05}}, or leave it out",
     "utility.name": "utility: {name: inequity_aversion} ('dilemmazoo list norms' names them)",
+    "mechanism": "mechanism: {name: contracting}, or leave it out ('dilemmazoo list norms' names them)",
+    "mechanism.name": "mechanism: {name: mediation} ('dilemmazoo list norms' names them)",
     "seeds": "seeds: [0, 1, 2], or a count: seeds: 3",
     "grid": "grid: {world.kwargs.n_rounds: [5, 10]}",
 }
@@ -326,7 +338,8 @@ def _write_hint(loc: list) -> str | None:
 
 def _field_names(loc: list) -> list[str]:
     """The fields allowed where the unknown field at ``loc`` was given (list indexes skipped)."""
-    sections = {"world": WorldConfig, "agents": AgentsConfig, "population": PopulationConfig, "utility": UtilityConfig}
+    sections = {"world": WorldConfig, "agents": AgentsConfig, "population": PopulationConfig, "utility": UtilityConfig,
+                "mechanism": MechanismConfig}
     parents = [p for p in loc[:-1] if not isinstance(p, int)]
     if not parents:
         return sorted(set(ExperimentConfig.model_fields) - {"cell"})
@@ -542,6 +555,8 @@ def run_id(config: ExperimentConfig) -> str:
     data = config.model_dump(exclude={"workers", "description", "cell", "executor", "ray"})
     if data.get("utility") is None:  # fields added later stay out of the hash when unused, so old run ids hold
         data.pop("utility", None)
+    if data.get("mechanism") is None:
+        data.pop("mechanism", None)
     if not data.get("repeat_episode_seeds"):
         data.pop("repeat_episode_seeds", None)
     text = json.dumps(data, sort_keys=True, default=str)

@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
-from dilemmazoo.envs import make_world, world_id
-from dilemmazoo.experiments.checks import check_experiment
+from dilemmazoo.envs import world_id
+from dilemmazoo.experiments.checks import check_experiment, configured_world
 from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid, run_id
 from dilemmazoo.experiments.provenance import agent_provenance, code_provenance
 from dilemmazoo.experiments.records import Summary
@@ -95,10 +95,8 @@ def cache_dir_for(out_root: Path) -> Path:
 
 
 def build_world(config: ExperimentConfig):
-    try:
-        return make_world(config.world.id, **config.world.kwargs)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"world: cannot build {config.world.id!r} with kwargs {config.world.kwargs}: {error}") from None
+    """The world a run plays: the configured world, wrapped by the configured mechanism if any."""
+    return configured_world(config)
 
 
 #: ``wrap(backend, group) -> backend``: applied to every backend a run builds (a cluster-wide rate

@@ -9,7 +9,7 @@ imported when a config first names them (:func:`dynamics_class`).
 
 import importlib
 
-from dilemmazoo.norms.base import Institution, Member, PopulationDynamics, StrategyWriter, UtilityTransform
+from dilemmazoo.norms.base import Institution, Mechanism, Member, PopulationDynamics, StrategyWriter, UtilityTransform
 from dilemmazoo.norms.cultural_evolution import CulturalEvolution
 from dilemmazoo.norms.institutions import INSTITUTIONS, CostlyPunishment
 from dilemmazoo.norms.loyalty import LoyaltyUtility
@@ -77,11 +77,38 @@ register_utility("welfare", WelfareInternalization)
 register_utility("loyalty", LoyaltyUtility)
 
 
+#: name -> ``"module:Class"`` of a :class:`Mechanism`, imported when a config first names it
+MECHANISMS: dict[str, str] = {
+    "repetition": "dilemmazoo.norms.repetition:Repetition",
+    "reputation": "dilemmazoo.norms.repetition:Reputation",
+    "mediation": "dilemmazoo.norms.mediation:Mediation",
+    "contracting": "dilemmazoo.norms.contracting:Contracting",
+}
+
+
+def mechanism_class(name: str) -> type[Mechanism]:
+    """The mechanism class registered as ``name`` (its module is imported on first use)."""
+    try:
+        module, attribute = MECHANISMS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown mechanism {name!r}; known: {', '.join(sorted(MECHANISMS))}") from None
+    return getattr(importlib.import_module(module), attribute)
+
+
+def make_mechanism(name: str, **kwargs) -> Mechanism:
+    cls = mechanism_class(name)
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ValueError(f"bad arguments for mechanism {name!r}: {error}") from None
+
+
 def list_norms() -> dict[str, str]:
     """Registered norm names with the first line of their docstrings (imports every deferred dynamics)."""
     entries = {f"dynamics:{k}": dynamics_class(k) for k in POPULATION_DYNAMICS}
     entries.update({f"utility:{k}": v for k, v in UTILITY_TRANSFORMS.items()})
     entries.update({f"institution:{k}": v for k, v in INSTITUTIONS.items()})
+    entries.update({f"mechanism:{k}": mechanism_class(k) for k in MECHANISMS})
     return {k: (v.__doc__ or "").strip().splitlines()[0] for k, v in entries.items()}
 
 
@@ -90,6 +117,8 @@ __all__ = [
     "CulturalEvolution",
     "INSTITUTIONS",
     "InequityAversion",
+    "MECHANISMS",
+    "Mechanism",
     "Institution",
     "LoyaltyUtility",
     "Member",
@@ -102,6 +131,8 @@ __all__ = [
     "dynamics_class",
     "list_norms",
     "make_dynamics",
+    "make_mechanism",
+    "mechanism_class",
     "make_utility",
     "register_dynamics",
     "register_utility",

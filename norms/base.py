@@ -12,6 +12,11 @@ Three kinds of norm attach to any world and any agent:
    same dynamics serve language and parametric agents.
 3. **Institutions** (:class:`Institution`) that change a world's action space (costly
    punishment, monitoring, sanctions). Worlds expose them as options and call the pure rules.
+4. **Mechanisms** (:class:`Mechanism`) that put an institution on any world by wrapping it
+   (CoopEval's repetition, reputation, mediation and contracting): the wrapper is itself a
+   world (a ``LanguageWorld``) that adds phases (design, vote, sign), actions (delegate),
+   transfers or re-matching around the base world's steps, calling the pure rules of
+   ``dilemmazoo.envs.institutions``.
 
 When the runner (:mod:`dilemmazoo.experiments.runner`) calls each hook of a run:
 
@@ -25,6 +30,8 @@ within an episode, after a      :meth:`PopulationDynamics.learns_after_round`, t
 round (``within_episode``)      says yes, :meth:`PopulationDynamics.update`
 between generations             :meth:`PopulationDynamics.next_generation`, given the
                                 generation's step records when :attr:`~PopulationDynamics.wants_records`
+run start, when the world is    :meth:`Mechanism.wrap` (the run then plays the world it returns)
+built
 ==============================  =============================================================
 
 The runner calls every declared hook and never asks an object whether it has one: a norm
@@ -45,7 +52,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Institution", "Member", "PopulationDynamics", "StrategyWriter", "UtilityTransform"]
+__all__ = ["Institution", "Mechanism", "Member", "PopulationDynamics", "StrategyWriter", "UtilityTransform"]
 
 
 class UtilityTransform(ABC):
@@ -156,3 +163,21 @@ class Institution(Protocol):
 
     name: str
     moves: tuple[str, ...]
+
+
+class Mechanism(ABC):
+    """Puts an institution on any world: ``wrap(world)`` returns the world the run plays.
+
+    The returned world is a :class:`~dilemmazoo.envs.base.LanguageWorld` whose seats are the
+    base world's (or, for a re-matching population, ``copies`` times as many); its steps include
+    the mechanism's own phases, with their own :class:`~dilemmazoo.envs.base.ActionSpec`, and
+    each step's infos carry ``mechanism_phase`` and ``mechanism_round``. One mechanism object
+    serves the whole run (every episode), so it may remember what a member designed.
+    """
+
+    #: the name configs use (``mechanism: {name: ...}``)
+    name: str = ""
+
+    @abstractmethod
+    def wrap(self, world: Any) -> Any:
+        """Run start, when the world is built: the world to play, wrapping ``world``."""
