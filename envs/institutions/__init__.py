@@ -8,7 +8,9 @@
 - :mod:`dilemmazoo.envs.institutions.contracts`: CoopEval's budget-balanced contract transfers,
   ``transfer_i = c(a_i) - sum_{j != i} c(a_j) / (N - 1)``;
 - :mod:`dilemmazoo.envs.institutions.mediation`: CoopEval's mediator, which plays ``mediator[k]``
-  for the ``k`` seats that delegate to it.
+  for the ``k`` seats that delegate to it;
+- :mod:`dilemmazoo.envs.institutions.phases`: the answers those mechanisms' phases ask for
+  (design a contract or a mediator, approve proposals, sign, play with "delegate").
 
 They belong to the envs layer, so they import nothing of ours outside ``dilemmazoo.envs``; the
 norms in :mod:`dilemmazoo.norms` wrap the same rules to put them on any world. The package
@@ -17,6 +19,6 @@ from inside them: call a rule by its module, ``contracts.transfers``, ``mediatio
 ``voting.approval_winners``, so two institutions' helpers never clash.
 """
 
-from . import contracts, mediation, sanctions, voting
+from . import contracts, mediation, phases, sanctions, voting
 
-__all__ = ["contracts", "mediation", "sanctions", "voting"]
+__all__ = ["contracts", "mediation", "phases", "sanctions", "voting"]
