@@ -16,7 +16,16 @@ Other worlds' scripted agents live beside their worlds' strategies and are found
 ``grid_cleaner``, ``grid_roles``), the team-production world's (``team_equilibrium``,
 ``team_fixed_effort``, ``team_free_rider``, ``team_full_effort``), the ATP exploration world's
 (``atp_comply``, ``atp_violate``, ``atp_violate_when_unsupervised``, ``atp_greedy_learner``) and the
-ATP diffusion world's (``atp_collective``, ``atp_independent``, ``atp_threshold``, ``atp_committed``).
+ATP diffusion world's (``atp_collective``, ``atp_independent``, ``atp_threshold``, ``atp_committed``),
+and the generic ones of :mod:`dilemmazoo.agents.mechanism_strategies` (``first_option``,
+``last_option``, ``mirror``, ``myopic_best_response``).
+
+Mechanism worlds (:mod:`dilemmazoo.norms`: contracting, mediation): the parameter ``mechanism``
+(``params: {mechanism: {contract, mediator, approve, sign, delegate, ...}}``) wraps any strategy
+in a :class:`~dilemmazoo.agents.mechanism_strategies.MechanismPlayer`, which answers the
+mechanism's phases from those parameters and passes the base game to the strategy. A strategy
+without it answers the phases with the player's defaults (the spec's neutral contract and
+mediator, approve all, sign, never delegate).
 
 :class:`ScriptedPolicy` gives a population of such agents the BatchPolicy and StrategyWriter
 interfaces; their strategies are parameters, so they write no strategy text.
@@ -96,13 +105,14 @@ def _world_strategies() -> dict[str, type]:
     from dilemmazoo.agents.commons_strategies import COMMONS_STRATEGIES
     from dilemmazoo.agents.cpr_strategies import CPR_STRATEGIES
     from dilemmazoo.agents.grid_strategies import GRID_STRATEGIES
+    from dilemmazoo.agents.mechanism_strategies import GENERIC_STRATEGIES
     from dilemmazoo.agents.split_strategies import SPLIT_STRATEGIES
     from dilemmazoo.agents.tax_strategies import TAX_STRATEGIES
     from dilemmazoo.agents.team_strategies import TEAM_STRATEGIES
 
     commons = {f"commons_{name}": cls for name, cls in COMMONS_STRATEGIES.items()}
     return {**SPLIT_STRATEGIES, **commons, **CPR_STRATEGIES, **GRID_STRATEGIES, **TAX_STRATEGIES, **TEAM_STRATEGIES,
-            **ATP_STRATEGIES, **ATP_DIFFUSION_STRATEGIES}
+            **ATP_STRATEGIES, **ATP_DIFFUSION_STRATEGIES, **GENERIC_STRATEGIES}
 
 
 def _batch_actors() -> dict:
@@ -116,7 +126,17 @@ def _batch_actors() -> dict:
 def make_scripted(strategy: str, **params: Any):
     """Build a scripted agent by name: a Donor Game strategy above, a matrix-game strategy
     (:mod:`dilemmazoo.agents.matrix_strategies`), a splitting-world opponent
-    (:mod:`dilemmazoo.agents.split_strategies`), ``axelrod:Name`` or ``neural:CHECKPOINT`` (a trained torch policy). Unknown names list the known ones."""
+    (:mod:`dilemmazoo.agents.split_strategies`), ``axelrod:Name`` or ``neural:CHECKPOINT`` (a trained torch policy). Unknown names list the known ones.
+
+    ``mechanism={...}`` among the parameters wraps the strategy in a
+    :class:`~dilemmazoo.agents.mechanism_strategies.MechanismPlayer` with those parameters."""
+    if "mechanism" in params:
+        from dilemmazoo.agents.mechanism_strategies import make_mechanism_player
+
+        mechanism = params.pop("mechanism")
+        if mechanism is not None and not isinstance(mechanism, dict):
+            raise ValueError(f"mechanism must be a mapping of mechanism parameters, got {mechanism!r}")
+        return make_mechanism_player(make_scripted(strategy, **params), mechanism)
     if strategy.startswith("neural:"):
         from dilemmazoo.agents.neural import make_neural
 
@@ -151,7 +171,8 @@ class ScriptedPolicy(BatchPolicy):
         self.strategy = strategy
         self.params = dict(params or {})
         make_scripted(strategy, **self.params)  # fail early on bad config
-        self.act_many = _batch_actors().get(strategy)  # a whole step in one call, where the strategy has one
+        # a whole step in one call, where the strategy has one (not behind a mechanism player)
+        self.act_many = None if "mechanism" in self.params else _batch_actors().get(strategy)
         self.agents: dict[str, Any] = {}
         self.member_params: dict[str, dict[str, Any]] = {}
         self.rules: dict[str, str] = {}
@@ -191,9 +212,27 @@ class ScriptedPolicy(BatchPolicy):
             self.agent(seat).reset(seat, text, rng)
 
     def act_batch(self, requests: list[Decision]) -> list[Action]:
-        if self.act_many is not None and requests:
+        from dilemmazoo.agents.mechanism_strategies import MechanismPlayer, is_phase_spec
+
+        if self.act_many is not None and requests and not any(is_phase_spec(r.spec) for r in requests):
             return self.act_many([self.agent(r.agent_id) for r in requests], requests)
-        return [self.agent(r.agent_id).act(r) for r in requests]
+        actions = []
+        for request in requests:
+            agent = self.agent(request.agent_id)
+            if is_phase_spec(request.spec) and not isinstance(agent, MechanismPlayer):
+                agent = self._default_player(request.agent_id, agent)
+            actions.append(agent.act(request))
+        return actions
+
+    def _default_player(self, seat: str, agent: Any):
+        """A mechanism player with the default parameters around a strategy that has none."""
+        from dilemmazoo.agents.mechanism_strategies import MechanismPlayer
+
+        player = MechanismPlayer(agent)
+        player.agent_id = seat
+        if self.rng is not None:
+            player.rng = self.rng
+        return player
 
     def write_strategies(self, prompts: list[str], rng: np.random.Generator) -> list[str]:
         return ["" for _ in prompts]
