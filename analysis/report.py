@@ -1117,6 +1117,20 @@ def _add_published_numbers(sections: list[dict[str, Any]], runs: Sequence[RunRec
             section["tables"].insert(0, {**_table_dict(title, frame), "note": note})
 
 
+def _mechanism_sections(runs: Sequence[RunRecords], notes: list[str]) -> list[dict[str, Any]]:
+    """Tournament runs' section (:func:`.mechanisms.tournament_sections`: the six-mechanism table
+    beside CoopEval's, per-type RD and DR, RD paths), in the study sections' form."""
+    from .mechanisms import tournament_sections
+
+    try:
+        found = tournament_sections(runs)
+    except Exception as error:  # a broken section must not cost the rest of the report
+        notes.append(f"mechanism tournament section failed ({type(error).__name__}: {error})")
+        return []
+    return [{**section, "tables": [{**_table_dict(title, frame), "note": note} for title, note, frame in section["tables"]],
+             "figures": _encoded(section["figures"])} for section in found]
+
+
 def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     runs, worlds = _group_by_world_and_cell(runs)
     labels = _labels(runs, worlds)
@@ -1148,7 +1162,7 @@ def _context(root: Path, runs: Sequence[RunRecords]) -> dict[str, Any]:
     sections = [_world_section(world, runs, labels, cells, notes) for world, cells in worlds
                 if not all(runs[i].study_name for cell in cells for i in cell.members)]
     _add_published_numbers(sections, runs, notes)
-    studies = _study_sections(runs, labels, notes)
+    studies = _mechanism_sections(runs, notes) + _study_sections(runs, labels, notes)
 
     decisions = [{"label": label, **decision_stats(run.steps)} for run, label in zip(runs, labels)]
     llm_calls = [{"label": label, **llm_call_stats(run.llm_calls)} for run, label in zip(runs, labels)]

@@ -51,7 +51,8 @@ from typing import Any
 
 from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, expand_grid
 
-__all__ = ["CellPlan", "GridPlan", "SYNTHESIS_OPTIONS", "check_experiment", "plan"]
+__all__ = ["CellPlan", "GridPlan", "SYNTHESIS_OPTIONS", "check_experiment", "configured_world", "mechanism_kwargs",
+           "plan", "population_tournament", "tournament_profiles"]
 
 #: the grid worlds synthesized policies are written for (agents.synthesis: cleanup, gathering)
 SYNTHESIS_WORLDS = ("dilemmazoo/cleanup-v0", "dilemmazoo/gathering-v0")
@@ -159,7 +160,8 @@ def _check_run(config: ExperimentConfig) -> None:
             raise ConfigError(f"study: {_error_text(error)}") from None
         return
     seats = _world_seats(config)
-    _check_seats(config, seats)
+    if config.tournament is None:
+        _check_seats(config, seats)
     _check_norms(config)
     for index, group in enumerate(config.groups):
         where = _group_field(config, index)
@@ -195,11 +197,48 @@ def configured_world(config: ExperimentConfig):
     if config.mechanism is None:
         return world
     try:
-        return make_mechanism(config.mechanism.name, **config.mechanism.kwargs).wrap(world)
+        return make_mechanism(config.mechanism.name, **mechanism_kwargs(config)).wrap(world)
     except (TypeError, ValueError) as error:
         field_name = "mechanism.name" if "unknown mechanism" in str(error) else "mechanism"
         raise ConfigError(f"{field_name}: cannot put {config.mechanism.name!r} on {config.world.id!r}: "
                           f"{_error_text(error)}") from None
+
+
+def mechanism_kwargs(config: ExperimentConfig) -> dict[str, Any]:
+    """The mechanism's keyword arguments as a run builds it: a tournament under ``reputation``
+    plays the whole population in one world, so ``copies`` is the number of types K (given, it
+    must be K)."""
+    kwargs = dict(config.mechanism.kwargs) if config.mechanism else {}
+    if config.tournament is not None and config.mechanism is not None and config.mechanism.name == "reputation":
+        types = len(config.groups)
+        if kwargs.get("copies", types) != types:
+            raise ConfigError(f"mechanism.kwargs.copies: a tournament under reputation plays one copy of the world "
+                              f"per type ({types} types); leave copies out or write copies: {types}")
+        kwargs["copies"] = types
+    return kwargs
+
+
+def population_tournament(config: ExperimentConfig) -> bool:
+    """Whether ``config`` is a tournament whose whole population plays one world (reputation)."""
+    return config.tournament is not None and config.mechanism is not None and config.mechanism.name == "reputation"
+
+
+def tournament_profiles(config: ExperimentConfig, seats: list[str]) -> list[tuple[int, ...]]:
+    """The seat profiles a tournament plays, in order: each a type index per seat of ``seats``
+    (the world the run plays). Every ordered profile (``itertools.product``, K^N, self-play
+    included) once per repeat; under reputation the whole population, type k in seats
+    ``k*N .. k*N+N-1`` (copy k of the world), once per repeat."""
+    import itertools
+
+    types = len(config.groups)
+    if population_tournament(config):
+        if len(seats) % types:
+            raise ConfigError(f"mechanism: reputation gave {len(seats)} seats, not a multiple of the {types} types")
+        size = len(seats) // types
+        profiles = [tuple(seat // size for seat in range(len(seats)))]
+    else:
+        profiles = list(itertools.product(range(types), repeat=len(seats)))
+    return profiles * config.tournament.repeats
 
 
 def _world_seats(config: ExperimentConfig) -> list[str]:
@@ -242,7 +281,7 @@ def _check_norms(config: ExperimentConfig) -> None:
             raise ConfigError(f"{field_name}: {_error_text(error)}") from None
     if config.mechanism:
         try:
-            make_mechanism(config.mechanism.name, **config.mechanism.kwargs)
+            make_mechanism(config.mechanism.name, **mechanism_kwargs(config))
         except (ValueError, TypeError) as error:
             field_name = "mechanism.name" if "unknown mechanism" in str(error) else "mechanism.kwargs"
             raise ConfigError(f"{field_name}: {_error_text(error)}") from None
@@ -407,6 +446,14 @@ def _check_scored_decisions(config: ExperimentConfig) -> None:
         raise ConfigError(problems[0])
 
 
+def _owner_maps(config: ExperimentConfig, seats: list[str]) -> list[dict[str, int]]:
+    """The seatings a check plays: the groups' own (:func:`_seat_owners`), or in a tournament one
+    seating per type with the type in every seat (what each type must be able to play)."""
+    if config.tournament is None:
+        return [_seat_owners(config, seats)]
+    return [dict.fromkeys(seats, index) for index in range(len(config.groups))]
+
+
 def _seat_owners(config: ExperimentConfig, seats: list[str]) -> dict[str, int]:
     """Seat -> index of the group playing it (in seat order; the group without ``seats`` takes the rest)."""
     groups = config.groups
@@ -424,17 +471,31 @@ _FIRST_MOVE_STEPS = 100  # how far to play for every scripted group to decide on
 
 def _check_scripted_first_moves(config: ExperimentConfig) -> None:
     """Each scripted group makes its first decision in this world (a strategy written for another
-    world fails here, not in a run). The world plays its fallback actions meanwhile."""
+    world fails here, not in a run). The world plays its fallback actions meanwhile. In a
+    tournament each scripted type plays every seat once."""
+    groups = config.groups
+    world = configured_world(config)
+    try:
+        seats = list(world.possible_agents)
+    finally:
+        world.close()
+    for owner in _owner_maps(config, seats):
+        waiting = {owner[seat] for seat in seats if groups[owner[seat]].kind == "scripted"}
+        if waiting:
+            _first_moves(config, owner, waiting)
+
+
+def _first_moves(config: ExperimentConfig, owner: dict[str, int], waiting: set[int]) -> None:
+    """Play the world at its fallbacks until every group in ``waiting`` (seated by ``owner``) decided once."""
     import numpy as np
 
     from dilemmazoo.agents.base import Decision
     from dilemmazoo.agents.scripted import ScriptedPolicy
+
     groups = config.groups
-    waiting = {i for i, g in enumerate(groups) if g.kind == "scripted"}
     world = configured_world(config)
     try:
         seats = list(world.possible_agents)
-        owner = _seat_owners(config, seats)
         observations, _ = world.reset(seed=config.seeds[0])
         policies = {}
         for i in waiting:
@@ -475,7 +536,16 @@ def _play_at_fallbacks(config: ExperimentConfig, visit) -> None:
     """
     world = configured_world(config)
     try:
-        owner = _seat_owners(config, list(world.possible_agents))
+        owners = _owner_maps(config, list(world.possible_agents))
+    finally:
+        world.close()
+    for owner in owners:  # a tournament: each type in every seat, once
+        _play_seated_at_fallbacks(config, owner, visit)
+
+
+def _play_seated_at_fallbacks(config: ExperimentConfig, owner: dict[str, int], visit) -> None:
+    world = configured_world(config)
+    try:
         world.reset(seed=config.seeds[0])
         step = 0
         while world.agents and step < _MAX_STEPS:
@@ -630,7 +700,17 @@ def _decisions_per_episode(config: ExperimentConfig) -> tuple[dict[str, int], tu
 
 
 def _calls_per_run(config: ExperimentConfig, decisions: dict[str, int]) -> tuple[int, tuple[str, ...]]:
-    """Model calls of one run: decisions x episodes, plus the strategies the dynamics have written."""
+    """Model calls of one run: decisions x episodes, plus the strategies the dynamics have written.
+
+    A tournament's ``decisions`` are each type's in an episode where it holds every seat; each
+    type holds 1/K of all seat-episodes, so a run makes ``episodes x sum / K`` calls."""
+    if config.tournament is not None:
+        world = configured_world(config)
+        seats = list(world.possible_agents)
+        world.close()
+        episodes = len(tournament_profiles(config, seats))
+        return round(sum(decisions.values()) * episodes / len(config.groups)), (
+            f"tournament: {episodes} episode(s) per run; decisions per episode counted with the type in every seat",)
     episodes = config.generations * config.episodes_per_generation
     calls = sum(decisions.values()) * episodes
     notes: list[str] = []

@@ -43,6 +43,7 @@ __all__ = [
     "ExperimentConfig",
     "PopulationConfig",
     "StudyConfig",
+    "TournamentConfig",
     "UtilityConfig",
     "WorldConfig",
     "apply_overrides",
@@ -176,6 +177,23 @@ class MechanismConfig(_Strict):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class TournamentConfig(_Strict):
+    """Play the agent groups as K *types* against each other (CoopEval's tournament, Tewolde et al.
+    2026, ``mechanisms/base.py``): every ordered seat profile of the world's N seats (K^N,
+    self-play included, in ``itertools.product`` order) is one episode, and the whole tournament
+    is played ``repeats`` times. Each type's policy is built once and plays whichever seats the
+    profile gives it; its member at seat k is named ``<label>#P<k>`` (a mechanism remembers the
+    designs of each name). With ``mechanism: {name: reputation}`` the whole population (K types x
+    N seats, ``copies: K``) plays one world per repeat instead.
+
+    ``focal`` names the types the headline numbers average (CoopEval averages its LLM types);
+    empty: every type."""
+
+    repeats: int = Field(1, ge=1, description="how many times every seat profile is played")
+    focal: list[str] = Field(default_factory=list,
+                             description="type labels the headline numbers average (default: every type)")
+
+
 class StudyConfig(_Strict):
     """A computation run in place of episodes (e.g. ``loyalty_sweep``: a theory sweep).
 
@@ -207,6 +225,8 @@ class ExperimentConfig(_Strict):
     utility: UtilityConfig | None = None
     mechanism: MechanismConfig | None = Field(
         None, description="an institution wrapped around the world: repetition, reputation, mediation, contracting")
+    tournament: TournamentConfig | None = Field(
+        None, description="the agent groups are types; every ordered seat profile is played (K^N episodes)")
     study: StudyConfig | None = Field(
         None, description="a registered study computed in place of episodes (its table is study.parquet)")
     episodes_per_generation: int = Field(1, ge=1)
@@ -279,7 +299,7 @@ class ExperimentConfig(_Strict):
     @model_validator(mode="after")
     def _groups_fit(self) -> ExperimentConfig:
         groups = self.groups
-        if sum(g.seats is None for g in groups) > 1:
+        if self.tournament is None and sum(g.seats is None for g in groups) > 1:
             raise ValueError("agents: at most one group may leave out 'seats' (it takes the remaining seats)")
         if len(groups) > 1 and self.population is not None:
             raise ValueError("population: dynamics need a single agents group (they replace every member); "
@@ -290,10 +310,39 @@ class ExperimentConfig(_Strict):
             raise ValueError(f"agents: group labels must be unique; used more than once: {', '.join(map(repr, twice))}")
         return self
 
+    @model_validator(mode="after")
+    def _tournament_types(self) -> ExperimentConfig:
+        if self.tournament is None:
+            return self
+        groups = self.groups
+        if self.population is not None:
+            raise ValueError("tournament: the agent groups are fixed types; leave population out")
+        if self.episodes_per_generation != 1:
+            raise ValueError("tournament: the tournament sets the episodes (every seat profile, times repeats); "
+                             "leave episodes_per_generation out")
+        with_seats = [i for i, g in enumerate(groups) if g.seats is not None]
+        if with_seats:
+            raise ValueError(f"tournament: the agent groups are types that play every seat; leave 'seats' out "
+                             f"(agents.{with_seats[0]} gives seats: {groups[with_seats[0]].seats})")
+        unlabelled = [i for i, g in enumerate(groups) if not g.label or "#" in g.label]
+        if unlabelled:
+            raise ValueError(f"tournament: every type needs a label without '#' (it names the type in the records); "
+                             f"agents.{unlabelled[0]} has {groups[unlabelled[0]].label!r}")
+        unknown = [label for label in self.tournament.focal if label not in {g.label for g in groups}]
+        if unknown:
+            raise ValueError(f"tournament.focal: {unknown[0]!r} is not a type label; the types are "
+                             f"{', '.join(repr(g.label) for g in groups)}")
+        return self
+
     @property
     def groups(self) -> list[AgentsConfig]:
         """The agent groups, in seat order (one group when ``agents`` is a mapping)."""
         return list(self.agents) if isinstance(self.agents, list) else [self.agents]
+
+    @property
+    def type_labels(self) -> list[str]:
+        """A tournament's type labels, in config order (the type index of each)."""
+        return [g.label for g in self.groups]
 
     @property
     def generations(self) -> int:
@@ -317,6 +366,7 @@ _WRITE = {
     "utility.name": "utility: {name: inequity_aversion} ('dilemmazoo list norms' names them)",
     "mechanism": "mechanism: {name: contracting}, or leave it out ('dilemmazoo list norms' names them)",
     "mechanism.name": "mechanism: {name: mediation} ('dilemmazoo list norms' names them)",
+    "tournament": "tournament: {repeats: 1}, or leave it out",
     "seeds": "seeds: [0, 1, 2], or a count: seeds: 3",
     "grid": "grid: {world.kwargs.n_rounds: [5, 10]}",
 }
@@ -339,7 +389,7 @@ def _write_hint(loc: list) -> str | None:
 def _field_names(loc: list) -> list[str]:
     """The fields allowed where the unknown field at ``loc`` was given (list indexes skipped)."""
     sections = {"world": WorldConfig, "agents": AgentsConfig, "population": PopulationConfig, "utility": UtilityConfig,
-                "mechanism": MechanismConfig}
+                "mechanism": MechanismConfig, "tournament": TournamentConfig}
     parents = [p for p in loc[:-1] if not isinstance(p, int)]
     if not parents:
         return sorted(set(ExperimentConfig.model_fields) - {"cell"})
@@ -557,6 +607,8 @@ def run_id(config: ExperimentConfig) -> str:
         data.pop("utility", None)
     if data.get("mechanism") is None:
         data.pop("mechanism", None)
+    if data.get("tournament") is None:
+        data.pop("tournament", None)
     if not data.get("repeat_episode_seeds"):
         data.pop("repeat_episode_seeds", None)
     text = json.dumps(data, sort_keys=True, default=str)

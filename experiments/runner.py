@@ -36,7 +36,7 @@ import pandas as pd
 
 from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.envs import world_id
-from dilemmazoo.experiments.checks import check_experiment, configured_world
+from dilemmazoo.experiments.checks import check_experiment, configured_world, population_tournament, tournament_profiles
 from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid, run_id
 from dilemmazoo.experiments.provenance import agent_provenance, code_provenance
 from dilemmazoo.experiments.records import Summary
@@ -471,7 +471,13 @@ class RunPlay:
         self.dynamics = make_dynamics(config.population.dynamics, **config.population.kwargs) if config.population else None
         self.utility = make_utility(config.utility.name, **config.utility.kwargs) if config.utility else None
         self.recorder = _Recorder()
-        self.seatings = seat_groups(config, list(self.world.possible_agents))
+        #: a tournament's seat profiles, in play order (a type index per seat); empty otherwise
+        self.profiles: list[tuple[int, ...]] = []
+        if config.tournament is not None:  # the groups are types; each episode seats them by its profile
+            self.seatings = [Seating(label, group, []) for label, group in zip(config.type_labels, config.groups)]
+            self.profiles = tournament_profiles(config, list(self.world.possible_agents))
+        else:
+            self.seatings = seat_groups(config, list(self.world.possible_agents))
         self.members: list[Member] = []
         self.member_of: dict[str, Member] = {}
         self.names: dict[str, str] = {}
@@ -480,6 +486,8 @@ class RunPlay:
 
     @property
     def total_games(self) -> int:
+        if self.config.tournament is not None:
+            return len(self.profiles)
         return self.config.generations * self.config.episodes_per_generation
 
     def events(self, describe: Callable[[str], None] = lambda text: None,
@@ -487,7 +495,11 @@ class RunPlay:
         """Play the whole run, yielding after every world step and every new generation.
 
         ``describe`` hears the phase (for a progress bar); ``advance`` is called after each game.
+        A tournament plays its seat profiles instead (:meth:`tournament_events`).
         """
+        if self.config.tournament is not None:
+            yield from self.tournament_events(describe, advance)
+            return
         config, world, dynamics, recorder, seatings = self.config, self.world, self.dynamics, self.recorder, self.seatings
         seed = self.seed
         population_rng = np.random.default_rng([seed, 1])
@@ -566,6 +578,45 @@ class RunPlay:
                 self.members = next_members
                 yield RunEvent("generation", generation + 1, self.episodes_played, 0)
 
+    def tournament_events(self, describe: Callable[[str], None] = lambda text: None,
+                          advance: Callable[[], None] = lambda: None) -> Iterator[RunEvent]:
+        """Play a tournament (``config.tournament``): one episode per seat profile, in
+        :attr:`profiles` order, yielding after every world step.
+
+        The groups are types: each type's policy is built once and plays the seats its type holds
+        in the episode's profile; the member at seat k (1-based; under reputation, k is the base
+        seat within the type's copy) is named ``<label>#P<k>``, so a mechanism that remembers
+        designs by name remembers each (type, seat) agent's own, as CoopEval does. Episode seeds
+        are drawn in order from the run's seed; the records' ``policy`` is each seat's type.
+        """
+        config, world, recorder, types = self.config, self.world, self.recorder, self.seatings
+        seats = list(world.possible_agents)
+        size = len(seats) // len(types) if population_tournament(config) else len(seats)
+        describe("loading agents")
+        for t in types:
+            t.policy = build_policy(t.group, config, self.out_root, backend=self.backend, wrap=self.wrap_backend)
+            t.policy.set_rules(world.rules(seats[0]))
+        episode_rng = np.random.default_rng([self.seed, 2])
+        for episode, profile in enumerate(self.profiles):
+            game = episode + 1
+            describe(f"deciding: profile {game}/{len(self.profiles)} "
+                     f"({', '.join(types[k].label for k in profile[:size])}{', ...' if len(profile) > size else ''})")
+            seatings = [Seating(t.label, t.group, [seat for seat, k in zip(seats, profile) if k == index], t.policy)
+                        for index, t in enumerate(types) if index in profile]
+            self.members = [Member(name=f"{types[k].label}#P{i % size + 1}", generation=1, params=dict(types[k].group.params))
+                            for i, k in enumerate(profile)]
+            playing = _play_episode(world, seatings, self.members, episode=episode, generation=1, game=game,
+                                    seed=int(episode_rng.integers(2**31)), recorder=recorder, utility=self.utility,
+                                    live=self)
+            while True:
+                try:
+                    step = next(playing)
+                except StopIteration:
+                    break
+                yield RunEvent("step", 1, episode, game, step)
+            self.episodes_played += 1
+            advance()
+
     def frames(self) -> dict[str, pd.DataFrame]:
         """The records so far as the run's tables (``steps``, ``episodes``, ``population``, ``llm_calls``)."""
         return store.frames(self.recorder)
@@ -573,7 +624,12 @@ class RunPlay:
     def metrics(self, steps: pd.DataFrame | None = None) -> dict[str, Any]:
         """The world's headline metrics over the steps so far (what ``summary.json`` holds at the end)."""
         steps = self.frames()["steps"] if steps is None else steps
-        return _world_metrics(world_id(self.config.world.id), steps, self.config.world.kwargs)
+        metrics = _world_metrics(world_id(self.config.world.id), steps, self.config.world.kwargs)
+        if self.config.tournament is not None and not steps.empty:
+            from dilemmazoo.analysis.mechanisms import tournament_metrics
+
+            metrics.update(tournament_metrics(steps, self.config.model_dump()))
+        return metrics
 
     def summary(self, rid: str, execution: dict, started: float) -> tuple[dict[str, pd.DataFrame], Summary]:
         """The finished run's tables and :class:`Summary`."""
