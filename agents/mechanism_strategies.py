@@ -202,14 +202,16 @@ class Mirror(_BaseStrategy):
     index), option 0 when nothing has been played yet.
 
     The co-players' last options are read from the observation, the first key present of:
-    ``mechanism_last_others`` (the repetition and reputation worlds: option per co-player, -1
-    none), ``last_other`` (the repeated game: the other's option, -1 none) and
+    ``mechanism_last_actions`` (the repetition and reputation worlds of
+    :mod:`dilemmazoo.norms.repetition`: the option of every base seat of the seat's last match,
+    -1 none; its own base seat, ``seat`` or the agent id's number modulo their count, is left
+    out), ``last_other`` (the repeated game: the other's option, -1 none) and
     ``last_contributions`` with ``seat`` (the public goods game: a contribution above 0 is
     option 0, contribute; nothing is option 1; -1 none).
     """
 
     def choose(self, request: Decision) -> int:
-        others = self.co_player_options(request.observation)
+        others = self.co_player_options(request.observation, request.agent_id)
         n = len(request.spec.options() or ())
         others = [a for a in others if 0 <= a < n]
         if not others:
@@ -218,16 +220,18 @@ class Mirror(_BaseStrategy):
         return int(np.argmax(counts))
 
     @staticmethod
-    def co_player_options(observation: Any) -> list[int]:
+    def co_player_options(observation: Any, agent_id: str = "") -> list[int]:
         """The co-players' last options (possibly empty), from the keys named in the class docstring."""
         if not isinstance(observation, Mapping):
             return []
-        for key in ("mechanism_last_others", "last_other"):
-            if key in observation:
-                return [int(a) for a in np.asarray(observation[key]).reshape(-1) if int(a) >= 0]
+        seat = int(np.asarray(observation["seat"]).reshape(-1)[0]) if "seat" in observation else _seat_index(agent_id)
+        if "mechanism_last_actions" in observation:
+            actions = np.asarray(observation["mechanism_last_actions"]).reshape(-1)
+            return [int(a) for i, a in enumerate(actions) if i != seat % actions.size and a >= 0]
+        if "last_other" in observation:
+            return [int(a) for a in np.asarray(observation["last_other"]).reshape(-1) if a >= 0]
         if "last_contributions" in observation:
             values = np.asarray(observation["last_contributions"], dtype=np.float64).reshape(-1)
-            seat = int(np.asarray(observation.get("seat", -1)).reshape(-1)[0])
             return [0 if v > 0 else 1 for i, v in enumerate(values) if i != seat and v >= 0]
         return []
 

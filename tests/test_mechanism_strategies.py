@@ -156,8 +156,10 @@ def test_generic_finite_strategies():
     mirror = player("mirror")
     assert ask(mirror, four, {"last_other": np.int64(-1)}).value == 0  # nothing played yet
     assert ask(mirror, four, {"last_other": np.int64(2)}).value == 2
-    assert ask(mirror, four, {"mechanism_last_others": np.array([3, 1, 3])}).value == 3
-    assert ask(mirror, four, {"mechanism_last_others": np.array([2, 1])}).value == 1  # a tie: the lower option
+    # repetition/reputation: every base seat's last option, its own left out (player_4 is base seat 4 % 4 = 0)
+    assert ask(mirror, four, {"mechanism_last_actions": np.array([0, 3, 1, 3])}).value == 3
+    assert ask(mirror, four, {"mechanism_last_actions": np.array([3, 2, 1, 3])}, seat="player_4").value == 1
+    assert ask(mirror, four, {"mechanism_last_actions": np.array([-1, -1])}, seat="player_1").value == 0
     public_goods = {"seat": np.int64(1), "last_contributions": np.array([0.0, 1.0, 0.0, 1.0])}
     assert ask(mirror, PD_CHOICE, public_goods).value == 1  # others: free-ride, free-ride, contribute
     assert Mirror.co_player_options({"seat": np.int64(0), "last_contributions": np.array([-1.0, -1.0])}) == []
