@@ -31,9 +31,13 @@ How a decision is made:
   which is what the distribution is asked to be (``temperature`` governs written answers).
   The drawn option is ``Action.raw_text`` (``"Answer: <option>"``, as in score mode: the agent's
   memory shows what it played, never its distribution), and ``Action.distribution`` holds
-  ``{option: probability}`` for the records. Message steps (talk) are generated as text; a
-  number without ``score_grid`` or a several-field answer has no options to weigh and is
-  refused with a ``ValueError`` naming the world's action kind.
+  ``{option: probability}`` for the records. Message steps (talk) are generated as text, and so
+  are a mechanism's phase answers written as one JSON object (a contract or mediator design, an
+  approval ballot: :class:`~dilemmazoo.envs.institutions.phases.JsonAnswer`), with the retries
+  and counted fallback of generate mode; a signature or a play step with ``delegate`` has
+  options and is weighed as usual. A number without ``score_grid`` or another several-field
+  answer has no options to weigh and is refused with a ``ValueError`` naming the world's action
+  kind.
 
 Strategies (``write_strategies``, for population dynamics) must contain a sentence beginning
 "My strategy will be" (Vallinder & Hughes 2024). Where the backend can prefill
@@ -62,6 +66,7 @@ from dilemmazoo.agents.backends.base import Backend, Chat, Completion, Generatio
 from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.agents.distribution import distribution_record, parse_distribution, sample_index, softmax
 from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Message
+from dilemmazoo.envs.institutions.phases import JsonAnswer
 
 __all__ = ["LLMPolicy", "PromptStyle", "extract_strategy"]
 
@@ -313,7 +318,7 @@ class LLMPolicy(BatchPolicy):
         if self.decision == "generate":
             return "generate"
         if self.decision == "distribution":
-            if isinstance(spec, Message):  # words, not a choice: written as in generate mode
+            if isinstance(spec, Message | JsonAnswer):  # words or a JSON design, not a choice: generated
                 return "generate"
             if self.distribution_options(spec) is None:
                 raise ValueError(_no_distribution(spec))
