@@ -32,7 +32,9 @@ whose episode ended waits, its seats idle and paid 0, until every copy has ended
 resets the base world(s) with a seed drawn from the wrapper's generator.
 
 - :class:`Repetition` ``(rounds=15, discount=0.8, horizon="fixed", lookup_depth=3,
-  max_rounds=100)``: the base world's seats, the same co-players every round.
+  max_rounds=100)``: the base world's seats, the same co-players every round. Its history names
+  the co-players by seat, "Player k" (k = base seat + 1, as CoopEval's prompt does), and shows
+  no points.
 - :class:`Reputation` ``(..., nesting=3, copies=1, seat_roles=None)``: ``copies`` copies of the
   base world, ``copies * N`` seats ``player_0 .. player_{copies*N - 1}`` (N = the base world's
   seats).
@@ -61,7 +63,9 @@ action each base seat of this seat's previous match sent, by base seat, this sea
 base seat; -1 before the first round), so that scripted strategies can answer what their
 co-players did last round. Actions, action specs and deciders are the base world's (the seats
 that decide in their copy this step). Rewards are the base rewards. ``rules`` is the base
-rules plus a paragraph on the mechanism; ``describe`` the base view plus the history window.
+rules plus a paragraph on the mechanism (the continuation probability, what is shown);
+``describe`` the base view plus the number of rounds played so far and the history window (the
+runner reads ``rules`` once per episode, so what changes by round is in ``describe``).
 Every step's infos are the base infos plus ``mechanism_phase`` ("play"),
 ``mechanism_round`` (the round the step belonged to; 1 at reset) and, for reputation, ``match``.
 ``reset(options=...)`` passes its options to every base reset; ``names`` (seat -> member name)
@@ -69,9 +73,11 @@ go to the base world as they are (repetition) or, per copy, as the names of the 
 into it this round (reputation).
 
 An action in the history is its option label (the base world's
-:class:`~dilemmazoo.envs.base.Choice`), a number as the worlds print one, or the action's text;
-a multi-step round lists every action the seat took, in order, and its points are the round's
-sum.
+:class:`~dilemmazoo.envs.base.Choice`), a number as the worlds print one, a mapping action's
+numbers ("harvest 5"), or the action's text; answers to a
+:class:`~dilemmazoo.envs.base.Message` (talk) are left out. A multi-step round lists every action
+the seat took, in order, repeats folded ("A0, A1 (2 times)"; "nothing" when it took none), and
+its points are the round's sum.
 
 Scoring is not done here: the tournament's analysis weighs each seat's per-round payoffs (sum
 the rewards of the steps with the same ``mechanism_round``) with :meth:`Repetition.round_weights`
@@ -88,7 +94,7 @@ Decisions (CoopEval spec, "Decide deliberately")
   a drawn horizon. ``horizon="random"`` draws the number of rounds T from the geometric
   distribution ``P(T = t) = d^(t-1) (1 - d)`` (after each round another follows with probability
   ``discount``), seeded by the world's generator at reset and capped at ``max_rounds``; then
-  the rules are literally true and every played round weighs the same, ``1/T``.
+  the rules are true (up to the cap) and every played round weighs the same, ``1/T``.
 - **Matcher (5.6).** CoopEval shuffles with Python's global ``random``; here the shuffle uses the
   world's numpy generator seeded at reset, so a seed gives the same matches.
 - **Window (5.7).** The window is by global round number; that is correct here because every
@@ -103,13 +109,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
-from dilemmazoo.envs.base import ActionSpec, Choice, LanguageWorld, format_number
+from dilemmazoo.envs.base import ActionSpec, Choice, LanguageWorld, Message, format_number
 from dilemmazoo.envs.checks import check_choice, check_int, check_probability
 from dilemmazoo.envs.repeated_game import RepeatedGameEnv
 from dilemmazoo.norms.base import Mechanism
@@ -254,17 +260,31 @@ def _asymmetric(world: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
-def action_text(spec: ActionSpec, action: Any) -> str:
+def action_text(spec: ActionSpec, action: Any) -> str | None:
     """``action`` as the history shows it: its option label under a :class:`Choice`, a number as
-    the worlds print one, else its text."""
+    the worlds print one, a mapping's scalar numbers ("harvest 5"), else its text. ``None`` for
+    an answer to a :class:`Message` spec: talk is not a move, and its text is not repeated."""
+    if isinstance(spec, Message):
+        return None
     if isinstance(spec, Choice):
         for label, candidate in zip(spec.labels, spec.actions):
             if _same(candidate, action):
                 return label
-    value = np.asarray(action) if isinstance(action, (Integral, float, np.ndarray, np.generic)) else None
-    if value is not None and value.dtype.kind in "iuf" and value.size == 1:
-        return format_number(float(value.reshape(())))
-    return str(action)
+    if isinstance(action, Mapping):
+        parts = [f"{key} {_number(value)}" for key, value in action.items() if _number(value) is not None]
+        return ", ".join(parts) or "a move"
+    number = _number(action)
+    return number if number is not None else str(action)
+
+
+def _number(value: Any) -> str | None:
+    """A single number's text (``format_number``), else None."""
+    if isinstance(value, bool) or not isinstance(value, (Real, np.ndarray, np.generic)):
+        return None
+    array = np.asarray(value)
+    if array.size != 1 or array.dtype.kind not in "iuf":
+        return None
+    return format_number(float(array.reshape(())))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -509,16 +529,20 @@ class RoundsWorld(LanguageWorld):
         for i, world in enumerate(self.worlds):
             if not self._live[i]:
                 continue
-            base_actions = {}
+            base_actions, specs = {}, {}
             for base_agent in world.agents:
                 seat = self._seat_of(i, base_agent)
-                action = actions[seat] if seat in actions else world.idle_action(base_agent)
+                base_actions[base_agent] = actions[seat] if seat in actions else world.idle_action(base_agent)
                 if seat in deciders:
-                    self._taken[seat].append(action_text(world.action_spec(base_agent), action))
-                    if self._n_options is not None:
-                        self._last_index[seat] = int(np.asarray(action))
-                base_actions[base_agent] = action
+                    specs[seat] = (world.action_spec(base_agent), base_actions[base_agent])
             observations, base_rewards, _, _, base_infos = world.step(base_actions)
+            # the world accepted the actions: they enter the round's history
+            for seat, (spec, action) in specs.items():
+                text = action_text(spec, action)
+                if text is not None:
+                    self._taken[seat].append(text)
+                if self._n_options is not None:
+                    self._last_index[seat] = int(np.asarray(action))
             self._observed[i].update(observations)
             for base_agent, reward in base_rewards.items():
                 seat = self._seat_of(i, base_agent)
@@ -548,7 +572,7 @@ class RoundsWorld(LanguageWorld):
             seats = tuple(row)
             self.plays.append(Play(
                 round=self.round, match=i, seats=seats,
-                actions=tuple(", ".join(self._taken[self.possible_agents[u]]) or "nothing" for u in seats),
+                actions=tuple(_runs(self._taken[self.possible_agents[u]]) for u in seats),
                 points=tuple(self._earned[self.possible_agents[u]] for u in seats),
             ))
         self._previous = {self.possible_agents[u]: tuple(self._last_index[self.possible_agents[v]] for v in row)
@@ -654,6 +678,19 @@ class RoundsWorld(LanguageWorld):
                               for u, a, x in zip(play.seats, play.actions, play.points))
             lines.append(f"  round {play.round}, match {play.match}: {parts}")
         return "\n".join(lines)
+
+
+def _runs(texts: Sequence[str]) -> str:
+    """A round's actions in order, repeats folded: ["A0", "A1", "A1"] -> "A0, A1 (2 times)"."""
+    if not texts:
+        return "nothing"
+    parts, start = [], 0
+    for i in range(1, len(texts) + 1):
+        if i == len(texts) or texts[i] != texts[start]:
+            count = i - start
+            parts.append(texts[start] if count == 1 else f"{texts[start]} ({count} times)")
+            start = i
+    return ", ".join(parts)
 
 
 def _resting_action(world: LanguageWorld, agent: str) -> Any:

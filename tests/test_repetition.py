@@ -203,7 +203,7 @@ def test_a_multi_step_base_world_is_one_round():
     world.reset(seed=0)
     infos = play(world, [(0, 1), (1, 1), (0, 0), (0, 0)])
     assert [info["player_0"]["mechanism_round"] for info in infos] == [1, 1, 2, 2]
-    assert world.plays[0].actions == ("A0, A1", "A1, A1") and world.plays[0].points == (1.0, 4.0)
+    assert world.plays[0].actions == ("A0, A1", "A1 (2 times)") and world.plays[0].points == (1.0, 4.0)
 
 
 @pytest.mark.parametrize("kwargs, name", [
