@@ -4,9 +4,12 @@ and runs through the runner."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
-from pettingzoo.test import api_test, parallel_api_test
+from gymnasium.utils.env_checker import data_equivalence
+from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, seed_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from dilemmazoo.analysis.evolution import discount_weights
@@ -172,6 +175,27 @@ def test_reputation_rematches_with_the_seed_and_every_match_has_each_seat_group(
         for r, rows in enumerate(first, start=1) for m in range(3)]
 
 
+def test_three_player_public_goods_population_keeps_names_and_pays_each_match():
+    world = Reputation(rounds=2, copies=2).wrap(make_world("public-goods", n_rounds=1))
+    names = {f"player_{s}": f"member {s}" for s in range(6)}
+    world.reset(seed=0, options={"names": names})
+    assert world.display_name("player_4") == "member 4"
+    for agent in world.possible_agents:  # each copy knows its players by their member names
+        match, base_agent = world.place(agent)
+        assert world.worlds[match].display_name(base_agent) == names[agent]
+    assert "In this round you play with Agent #" in world.describe("player_0")  # anonymous in the history
+    contribute = {agent: np.int64(0 if agent in ("player_0", "player_1", "player_5") else 1) for agent in world.agents}
+    rewards, infos = world.step(contribute)[1::3]
+    for match in range(2):
+        seats = [a for a in world.possible_agents if infos[a]["match"] == match]
+        assert sorted(int(a.split("_")[1]) % 3 for a in seats) == [0, 1, 2]
+        share = 1.5 * sum(contribute[a] == 0 for a in seats) / 3
+        assert [rewards[a] for a in seats] == pytest.approx([share + (contribute[a] == 1) for a in seats])
+    plain = Repetition(rounds=2).wrap(make_world("public-goods", n_rounds=1))
+    plain.reset(seed=0, options={"names": {"player_0": "Ann", "player_1": "Bo", "player_2": "Cy"}})
+    assert plain.display_name("player_1") == "Bo"
+
+
 def test_random_horizon_is_seeded_and_capped():
     mechanism = Repetition(horizon="random", discount=0.8, max_rounds=4)
 
@@ -196,6 +220,18 @@ def test_random_horizon_is_seeded_and_capped():
 def test_wrapped_pd_passes_the_pettingzoo_api_tests(mechanism):
     parallel_api_test(mechanism.wrap(pd()), num_cycles=100)
     api_test(parallel_to_aec(mechanism.wrap(pd())), num_cycles=100)
+
+
+def test_wrapped_worlds_repeat_with_the_seed_and_pickle_mid_game():
+    parallel_seed_test(lambda: Reputation(rounds=3, copies=2).wrap(pd(noise=0.3)))
+    seed_test(lambda: parallel_to_aec(Reputation(rounds=3, copies=2).wrap(pd(noise=0.3))))
+    world = Reputation(rounds=3, copies=2).wrap(pd(noise=0.3))
+    world.reset(seed=1)
+    play(world, [(0, 1, 1, 0)])
+    twin = pickle.loads(pickle.dumps(world))
+    actions = {agent: np.int64(1) for agent in world.agents}
+    assert data_equivalence(world.step(actions), twin.step(actions))
+    assert world.describe("player_2") == twin.describe("player_2")
 
 
 def test_a_multi_step_base_world_is_one_round():
