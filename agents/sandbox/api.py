@@ -71,6 +71,8 @@ _NUMPY_HIDDEN = frozenset(
 # functions that read or write attributes named by a string: a getattr/setattr by another name
 _OPERATOR_HIDDEN = frozenset({"attrgetter", "methodcaller"})
 _FUNCTOOLS_HIDDEN = frozenset({"update_wrapper", "wraps"})
+_DATACLASS_NAMES = ("dataclass", "field", "fields", "asdict", "astuple", "replace", "is_dataclass", "Field", "MISSING",
+                    "FrozenInstanceError")
 _NUMPY_RANDOM_METHODS = (
     "rand randn randint random random_sample choice shuffle permutation uniform normal integers "
     "binomial poisson exponential beta gamma".split()
@@ -284,6 +286,7 @@ def build_views(helpers_module: types.ModuleType, seed: int, report: Callable[[s
     """Import name -> read-only view, for every module in :data:`~.guards.ALLOWED_MODULES`."""
     import bisect
     import collections
+    import enum
     import functools
     import heapq
     import itertools
@@ -293,6 +296,8 @@ def build_views(helpers_module: types.ModuleType, seed: int, report: Callable[[s
     import statistics
     import typing
 
+    from . import shims
+
     view_type = _view_type(report)
     python_random = random.Random(seed)
     legacy = np.random.RandomState(seed)
@@ -301,7 +306,8 @@ def build_views(helpers_module: types.ModuleType, seed: int, report: Callable[[s
     views = {
         "numpy.random": _make_view(view_type, "numpy.random", numpy_random, frozenset(), report),
         "numpy.linalg": _make_view(view_type, "numpy.linalg", _public(np.linalg), frozenset(), report),
-        "random": _make_view(view_type, "random", _public(python_random), frozenset(), report),
+        "random": _make_view(view_type, "random", {**_public(python_random), "Random": random.Random}, frozenset(),
+                             report),
         "operator": _make_view(view_type, "operator", _public(operator, _OPERATOR_HIDDEN), _OPERATOR_HIDDEN, report),
         "policy_helpers": _make_view(view_type, "policy_helpers",
                                      {name: getattr(helpers_module, name) for name in helpers_module.__all__},
@@ -311,7 +317,14 @@ def build_views(helpers_module: types.ModuleType, seed: int, report: Callable[[s
     views["numpy"] = _make_view(view_type, "numpy", numpy_names, _NUMPY_HIDDEN, report)
     views["functools"] = _make_view(view_type, "functools", _public(functools, _FUNCTOOLS_HIDDEN), _FUNCTOOLS_HIDDEN,
                                     report)
-    for module in (math, collections, heapq, itertools, bisect, statistics, typing):
+    # the class factories that compile code at run time are replaced by .shims (same behaviour, no compiler)
+    views["collections"] = _make_view(view_type, "collections", {**_public(collections), "namedtuple": shims.namedtuple},
+                                      frozenset(), report)
+    views["typing"] = _make_view(view_type, "typing", {**_public(typing), "NamedTuple": shims.NamedTuple}, frozenset(),
+                                 report)
+    views["dataclasses"] = _make_view(view_type, "dataclasses", {name: getattr(shims, name) for name in _DATACLASS_NAMES},
+                                      frozenset(), report)
+    for module in (math, heapq, itertools, bisect, statistics, enum):
         views[module.__name__] = _make_view(view_type, module.__name__, _public(module), frozenset(), report)
     missing = set(ALLOWED_MODULES) - set(views)
     assert not missing, f"no view for {missing}"

@@ -9,7 +9,9 @@ are reported to the host as they happen.
    runs, dunder and private attribute access (also in ``match`` class patterns), dunder
    names, strings holding ``__`` (format-string attribute walks), banned builtins
    (``open``, ``eval``, ``exec``, ``getattr``, ``globals``...), frame, code and file
-   attributes, and imports outside :data:`ALLOWED_MODULES`. Code assembled at run time
+   attributes, definitions of special methods other than :data:`ALLOWED_SPECIAL_METHODS`
+   (``__init__``, ``__repr__``, comparisons...: what small classes need), and imports outside
+   :data:`ALLOWED_MODULES`. Code assembled at run time
    (``chr()``) gets past any such filter, which is why it is only a first filter.
 2. :func:`make_audit_hook`: a PEP 578 audit hook installed in the worker before the policy's
    module code runs and never removed. It allows only the events in
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 __all__ = [
     "ALLOWED_AUDIT_EVENTS",
     "ALLOWED_MODULES",
+    "ALLOWED_SPECIAL_METHODS",
     "MAX_SOURCE_CHARS",
     "CompiledPolicy",
     "RejectedPolicy",
@@ -54,10 +57,19 @@ ALLOWED_MODULES = {
     "bisect": (),
     "statistics": (),
     "typing": (),
+    "dataclasses": (),
+    "enum": (),
     "random": (),
     "policy_helpers": (),
 }
 MAX_SOURCE_CHARS = 100_000
+# Special methods a policy's small classes may define: construction, comparison, printing and
+# containers. Hooks the interpreter runs at other times (__del__, __getattr__, __set_name__,
+# __init_subclass__, __reduce__, __index__...) stay refused.
+ALLOWED_SPECIAL_METHODS = frozenset(
+    "__init__ __post_init__ __repr__ __str__ __eq__ __ne__ __lt__ __le__ __gt__ __ge__ __hash__ __len__ __iter__ "
+    "__contains__ __getitem__ __call__ __bool__".split()
+)
 
 # Audit events policy code may raise; every other event is blocked and reported.
 ALLOWED_AUDIT_EVENTS = frozenset({"exec", "builtins.id"})
@@ -189,8 +201,9 @@ class _StaticChecker(ast.NodeVisitor):
                 self.fail(node, f"the name {arg.arg!r} is not allowed")
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        if node.name.startswith("__") and node.name.endswith("__"):
-            self.fail(node, f"defining the special method {node.name!r} is not allowed")
+        if node.name.startswith("__") and node.name.endswith("__") and node.name not in ALLOWED_SPECIAL_METHODS:
+            allowed = ", ".join(sorted(ALLOWED_SPECIAL_METHODS))
+            self.fail(node, f"defining the special method {node.name!r} is not allowed; a class may define {allowed}")
         self._check_args(node, node.args)
         self.generic_visit(node)
 

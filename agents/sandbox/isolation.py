@@ -299,7 +299,7 @@ class Layout:
     symlinks: tuple[tuple[str, str], ...] = ()
 
 
-_CODE_FILES = ("worker.py", "guards.py", "api.py", "isolation.py")
+_CODE_FILES = ("worker.py", "guards.py", "api.py", "isolation.py", "shims.py", "warmup.py")
 
 
 @functools.cache

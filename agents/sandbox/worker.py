@@ -14,7 +14,9 @@ worker may have been taken over by the policy):
    then ``{"results": [[action, kind, message], ...]}``; ``{"op": "close"}`` ends the worker.
 
 Start-up order: read the init; (namespaces level) build and enter the new root; import
-everything a policy may use and warm numpy's lazy imports; compile the policy; drop root
+everything a policy may use and warm what it loads lazily (:func:`~.warmup.warm_up`: numpy's
+reductions, printing and error paths import parts of numpy on first use, and a first use
+inside a policy call would go through the policy's restricted import); compile the policy; drop root
 (process level); set resource limits; install the seccomp filter; install the audit hook
 (:func:`~.guards.make_audit_hook`); only then run the policy's top-level code. After the
 filter no file can be opened, so nothing may be imported later.
@@ -110,15 +112,18 @@ def serve(init: dict, in_fd: int, out_fd: int, send, devnull: int, sealed: list)
     # everything a policy or the worker will use, imported now (no file can be opened later)
     import ctypes  # noqa: F401 - installs the seccomp filter
     import resource  # noqa: F401 - sets the limits (after the process level drops root)
-    import numpy as np
+    import numpy  # noqa: F401
     import numpy.linalg  # noqa: F401
     import numpy.ma  # noqa: F401 - np.unique and np.median import it on first use
     import numpy.random  # noqa: F401
+    import warnings  # noqa: F401 - numpy's RuntimeWarnings go through it
 
     guards = importlib.import_module(f"{PACKAGE}.guards")
     api = importlib.import_module(f"{PACKAGE}.api")
-    np.unique(np.zeros(2))
-    np.median(np.zeros(2))
+    # run once what numpy and the other allowed modules load lazily (see .warmup): after the
+    # seal such a load would be refused, and from inside a policy call it would even go
+    # through the policy's restricted import
+    details["warm_up_failed"] = importlib.import_module(f"{PACKAGE}.warmup").warm_up()
     helpers = api.load_helpers(init["helpers_path"])
     limits = init["limits"]
 
