@@ -298,6 +298,8 @@ class MechanismWorld(LanguageWorld):
             self.phase = "sign" if self.sign_phase() else "play"
         else:
             self.phase = "design" if self._needs_design() else "vote"
+            if self.phase == "vote":
+                self._gather_proposals()
         if self.phase == "play":
             self.after_vote()
         infos = {a: {**infos.get(a, {}), **self._mechanism_infos(a)} for a in self.agents}
@@ -333,6 +335,7 @@ class MechanismWorld(LanguageWorld):
             else:
                 self._designs[(self._design_key, self._member(agent))] = design
         self.phase = "vote"
+        self._gather_proposals()
 
     def _end_vote(self, answers: dict[str, Any]) -> None:
         self._played_phase = "vote"
