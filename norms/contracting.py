@@ -40,8 +40,11 @@ What this project adds or decides
   ``design="episode"`` asks for a new design every episode instead of once per member;
   ``amount_info`` names the base info key of the numeric amount played (default per world).
 
-Observation keys: the base world's plus ``mechanism_phase``, ``mechanism_winner`` and
-``mechanism_contract_active`` (Discrete(2)). Action space: ``Dict(base, mechanism_design (Box of
+Observation keys: the base world's plus ``mechanism_phase``, ``mechanism_winner``,
+``mechanism_contract_active`` (Discrete(2): the contract is in force in this play step) and the
+chosen contract (zeros before the vote): ``mechanism_contract`` (Box of one integer per option)
+on a finite action set, ``mechanism_contract_rate`` and ``mechanism_contract_constant`` (Box(1,)
+each) on a numeric one. Action space: ``Dict(base, mechanism_design (Box of
 per-action integers, or (rate, constant)), mechanism_approve (MultiBinary(N)), mechanism_sign
 (Discrete(2)))``. Infos: ``mechanism_transfer`` (float, 0.0 outside play), ``mechanism_contract_active``
 (bool), ``mechanism_contract`` (the chosen contract as JSON text, "" before the vote),
@@ -121,7 +124,12 @@ class ContractingWorld(MechanismWorld):
         return {**super().extra_action_spaces(), "mechanism_sign": spaces.Discrete(2)}
 
     def extra_observation_spaces(self) -> dict[str, spaces.Space]:
-        return {"mechanism_contract_active": spaces.Discrete(2)}
+        if self.play.numeric:
+            terms = {name: spaces.Box(-np.inf, np.inf, (1,), np.float64)
+                     for name in ("mechanism_contract_rate", "mechanism_contract_constant")}
+        else:
+            terms = {"mechanism_contract": spaces.Box(-CONTRACT_LIMIT, CONTRACT_LIMIT, (self.play.n_options,), np.int64)}
+        return {"mechanism_contract_active": spaces.Discrete(2), **terms}
 
     # -- signing ----------------------------------------------------------------------------------
     def _reset_state(self) -> None:
@@ -176,7 +184,15 @@ class ContractingWorld(MechanismWorld):
 
     # -- views ------------------------------------------------------------------------------------
     def extra_observation(self, agent: str) -> dict[str, Any]:
-        return {"mechanism_contract_active": np.int64(self.active and self.phase == "play")}
+        shown: dict[str, Any] = {"mechanism_contract_active": np.int64(self.active and self.phase == "play")}
+        if self.play.numeric:
+            contract = self.chosen or LinearContract(0.0, 0.0)
+            shown["mechanism_contract_rate"] = np.array([contract.rate], dtype=np.float64)
+            shown["mechanism_contract_constant"] = np.array([contract.constant], dtype=np.float64)
+        else:
+            values = self.chosen if self.chosen is not None else (0,) * self.play.n_options
+            shown["mechanism_contract"] = np.array(values, dtype=np.int64)
+        return shown
 
     def extra_infos(self, agent: str) -> dict[str, Any]:
         return {

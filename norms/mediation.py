@@ -34,7 +34,9 @@ What this project adds or decides
 - Options: ``fixed_mediator`` (``{k: label-index or amount}``) imposes one mediator without
   design and vote; ``design="episode"`` asks every episode instead of once per member.
 
-Observation keys: the base world's plus ``mechanism_phase`` and ``mechanism_winner``. Action
+Observation keys: the base world's plus ``mechanism_phase``, ``mechanism_winner`` and
+``mechanism_mediator`` (the chosen mediator's action for ``k = 1..N``: option indices, -1 before
+the vote, or amounts, the range's low end before the vote). Action
 space: ``Dict(base, mechanism_design (MultiDiscrete of N option indices, or a Box of N amounts),
 mechanism_approve (MultiBinary(N)), mechanism_delegate (Discrete(2): 1 delegates))``. Infos:
 ``mechanism_delegated`` (this seat delegated this step), ``mechanism_delegators`` (``k`` of the
@@ -124,6 +126,18 @@ class MediationWorld(MechanismWorld):
 
     def design_text(self, design: Any) -> str:
         return mediator_text(design, self.play.labels)
+
+    def extra_observation_spaces(self) -> dict[str, spaces.Space]:
+        if self.play.numeric:
+            return {"mechanism_mediator": spaces.Box(-np.inf, np.inf, (self.n_seats,), np.float64)}
+        return {"mechanism_mediator": spaces.Box(-1, self.play.n_options - 1, (self.n_seats,), np.int64)}
+
+    def extra_observation(self, agent: str) -> dict[str, Any]:
+        if self.chosen is None:
+            values = [self.play.low if self.play.numeric else -1] * self.n_seats
+        else:
+            values = [self.chosen[k] for k in range(1, self.n_seats + 1)]
+        return {"mechanism_mediator": np.array(values, dtype=np.float64 if self.play.numeric else np.int64)}
 
     def extra_action_spaces(self) -> dict[str, spaces.Space]:
         return {**super().extra_action_spaces(), "mechanism_delegate": spaces.Discrete(2)}

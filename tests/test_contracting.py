@@ -51,6 +51,8 @@ def test_a_contract_punishing_defection_on_the_pd(moves, rewards, paid):
     world = Contracting().wrap(pd())
     signed_contract(world, [(0, -2), (0, -2)])
     assert world.phase == "play" and world.active and world.chosen == (0, -2)
+    shown = world._observation("player_0")
+    assert shown["mechanism_contract"].tolist() == [0, -2] and shown["mechanism_contract_active"] == 1
     assert isinstance(world.action_spec("player_0"), type(pd().action_spec("player_0")))
     _, got, terminations, _, infos = world.step(dict(zip(world.possible_agents, moves)))
     assert tuple(got.values()) == rewards
@@ -116,8 +118,10 @@ def test_three_player_public_goods_with_a_contract():
 def test_a_linear_contract_on_the_commons_pays_rate_times_the_difference_to_the_others_mean():
     world = Contracting(fixed_contract={"rate": -1, "constant": 5}, sign=False).wrap(
         CommonsEnv(n_agents=3, n_months=2, communication=False))
-    world.reset(seed=0)
+    observations, _ = world.reset(seed=0)
     assert world.phase == "play" and world.chosen == LinearContract(-1.0, 5.0)  # imposed: no design, no vote
+    assert observations["player_1"]["mechanism_contract_rate"].tolist() == [-1.0]
+    assert observations["player_1"]["mechanism_contract_constant"].tolist() == [5.0]
     _, rewards, _, _, infos = world.step({"player_0": 10, "player_1": 4, "player_2": 1})
     # transfer_i = -1 * (x_i - mean_{j != i} x_j): -(10 - 2.5), -(4 - 5.5), -(1 - 7)
     assert [infos[a]["mechanism_transfer"] for a in world.possible_agents] == [-7.5, 1.5, 6.0]

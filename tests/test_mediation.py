@@ -47,6 +47,7 @@ def test_the_pd_mediator_plays_its_action_for_k_delegators(moves, played, reward
     world = Mediation().wrap(pd())
     chosen_mediator(world, [{1: 1, 2: 0}, {1: 0, 2: 1}])
     assert world.chosen == {1: 1, 2: 0}
+    assert world._observation("player_1")["mechanism_mediator"].tolist() == [1, 0]
     spec = world.action_spec("player_0")
     assert isinstance(spec, WithDelegate) and spec.options() == ["Answer: A0", "Answer: A1", "Answer: delegate"]
     _, got, _, _, infos = world.step(dict(zip(world.possible_agents, moves)))
