@@ -41,8 +41,12 @@ A policy that cannot be compiled, crashes, hangs, returns an invalid action or t
 forbidden gets the world's fallback (``stay``) for that decision: the :class:`Action` has
 ``fallback_used=True``, ``parse_failures=1`` and ``raw_text`` ``"sandbox <kind>: <message>"``.
 Per seat, the policy writes the failure counts of the current generation into the member's
-params (``params["sandbox_failures"]``, kind -> count), which the runner saves in
-``population.parquet``; ``failures`` holds the counts of the whole run.
+params (``params["sandbox_failures"]``, kind -> count, and ``params["sandbox_reasons"]``,
+``"<kind>: <message>"`` -> count, at most :data:`REASONS_KEPT` distinct reasons), which the
+runner saves in ``population.parquet``; ``failures`` holds the counts of the whole run. The
+refinement prompt and the report show the most frequent reasons. A reason that names a module
+of numpy or of the standard library (``import of 'numpy._core._methods'``) points at the
+sandbox, not at the policy: a sandbox bug (see :mod:`.sandbox.warmup`).
 
 Options (``agents.params`` of a ``kind: synthesized`` group; defaults)
 ----------------------------------------------------------------------
@@ -85,6 +89,7 @@ from dilemmazoo.agents.backends.base import Chat, Completion, GenerationParams, 
 from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.agents.sandbox import (
     ALLOWED_MODULES,
+    ALLOWED_SPECIAL_METHODS,
     REQUESTS,
     FailureReport,
     PolicyResult,
@@ -115,6 +120,7 @@ __all__ = [
     "SynthesizedPolicy",
     "build_snapshot",
     "cross_play_matrix",
+    "fallback_reason",
     "feedback_text",
     "play_codes",
     "refinement_prompt",
@@ -123,6 +129,9 @@ __all__ = [
 ]
 
 GAMES = ("cleanup", "gathering")
+REASONS_SHOWN = 3  # fallback reasons shown to the model and in the report, most frequent first
+REASONS_KEPT = 20  # distinct reasons a member's params keep per generation; the rest count as "other reasons"
+REASON_CHARS = 300
 FEEDBACK_MODES = ("sparse", "dense")
 CELL_CODES = {
     "empty": 0, "wall": 1, "apple": 2, "river": 3, "waste": 4, "stream": 5,
@@ -161,10 +170,17 @@ Helpers (the global `helpers`, also `state.helpers`; positions are (row, col), d
 - helpers.neighbour(position, direction), helpers.find_cells(grid, values), helpers.direction_between(a, b).
 - constants helpers.FORWARD .. helpers.CLEAN (0..8) and helpers.NORTH .. helpers.WEST (0..3).
 
-Rules for the code: define `def policy(state, agent_id):` at top level; you may import only
-{modules}; no file, network or system access; module-level variables persist between calls
-within an episode; each call must finish within {timeout:g} s. A call that fails, runs too long or
-returns anything but a valid action index makes the agent stay."""
+Rules for the code: define `def policy(state, agent_id):` at top level. You may import only
+{modules}. numpy works as usual (arrays, reductions such as .sum()/.max()/.mean()/.any(), argwhere,
+argmin, where, clip, broadcasting, numpy.linalg, numpy.random) except file input/output; `random` and
+`numpy.random` are seeded; dataclasses, enum, collections.namedtuple and typing.NamedTuple work.
+The usual builtins work (len, range, min, max, sum, sorted, abs, enumerate, zip, isinstance, print...),
+but not open, eval, exec, compile, getattr, setattr, hasattr, globals, vars, type, object or super: no
+file, network or system access. Attributes starting with an underscore and names with double
+underscores are not allowed (write `self.count`, not `self._count`); a class may define {special}.
+Module-level variables persist between calls within an episode; each call must finish within
+{timeout:g} s. A call that fails, runs too long or returns anything but a valid action index makes
+the agent stay."""
 
 DENSE_METRIC_DEFINITIONS = """\
 Metrics (Perolat et al. 2017), for N agents over T steps, R_i = agent i's return:
@@ -188,12 +204,16 @@ def _modules_text() -> str:
     return ", ".join(sorted(ALLOWED_MODULES))
 
 
+def _special_methods_text() -> str:
+    return ", ".join(sorted(ALLOWED_SPECIAL_METHODS))
+
+
 def state_api(game: str, n_agents: int, call_timeout_s: float = 1.0) -> str:
     """:data:`STATE_API` filled in for a game and a number of agents."""
     _check_game(game)
     return STATE_API.format(
         clean=", 8 clean" if game == "cleanup" else "", last=max(n_agents - 1, 0), game=game,
-        modules=_modules_text(), timeout=call_timeout_s,
+        modules=_modules_text(), special=_special_methods_text(), timeout=call_timeout_s,
     )
 
 
@@ -225,6 +245,7 @@ class IterationResult:
     code: str
     metrics: dict[str, float]
     failures: dict[str, int] = field(default_factory=dict)
+    reasons: dict[str, int] = field(default_factory=dict)  # "kind: message" -> decisions, most frequent first
 
 
 def feedback_text(result: IterationResult, feedback: str) -> str:
@@ -232,7 +253,8 @@ def feedback_text(result: IterationResult, feedback: str) -> str:
 
     Sparse: the mean per-agent reward only. Dense: that plus efficiency, equality,
     sustainability and peace (their definitions are in the prompt). Both mention how many
-    decisions fell back to ``stay`` because the code failed, by kind.
+    decisions fell back to ``stay`` because the code failed, by kind, and the most frequent
+    reasons (at most :data:`REASONS_SHOWN`).
     """
     _check_feedback(feedback)
     m = result.metrics
@@ -243,7 +265,11 @@ def feedback_text(result: IterationResult, feedback: str) -> str:
     if result.failures:
         kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(result.failures.items()))
         line += f". Decisions where your code failed and the agent stayed: {kinds}"
-    return line + "."
+    line += "."
+    if result.reasons:
+        top = Counter(result.reasons).most_common(REASONS_SHOWN)
+        line += " Most frequent reasons: " + "; ".join(f"{reason} ({count}x)" for reason, count in top) + "."
+    return line
 
 
 def refinement_prompt(game: str, n_agents: int, history: Sequence[IterationResult], *, objective: str = OBJECTIVE,
@@ -392,6 +418,19 @@ class _CodeRunner:
 
     def reports(self) -> list[FailureReport]:
         return [report for runner in self.runners.values() for report in runner.reports]
+
+
+def fallback_reason(kind: str, message: str) -> str:
+    """The reason of a failed decision as counted and shown: ``"<kind>: <message>"`` (cut to
+    :data:`REASON_CHARS`)."""
+    reason = f"{kind}: {message}" if message else kind
+    return reason if len(reason) <= REASON_CHARS else reason[: REASON_CHARS - 3] + "..."
+
+
+def _count_reason(counts: dict[str, int], reason: str) -> None:
+    if reason not in counts and len(counts) >= REASONS_KEPT:
+        reason = "other reasons"
+    counts[reason] = counts.get(reason, 0) + 1
 
 
 def _spec_numbers(spec: Any) -> tuple[int, int, tuple[str, ...]]:
@@ -565,6 +604,7 @@ class SynthesizedPolicy(BatchPolicy):
             if params is not None:
                 counts = params.setdefault("sandbox_failures", {})
                 counts[result.error] = counts.get(result.error, 0) + 1
+                _count_reason(params.setdefault("sandbox_reasons", {}), fallback_reason(result.error, result.message))
             actions.append(Action(value=spec.fallback, parse_failures=1, fallback_used=True,
                                   raw_text=f"sandbox {result.error}: {result.message}"))
         return actions

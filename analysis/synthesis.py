@@ -12,7 +12,8 @@ member's ``strategy``, its evaluation episodes in ``steps.parquet``, and in the 
 isolation level (``sandbox_isolation``: bubblewrap, namespaces or process).
 
 - :func:`synthesis_iterations`: one row per iterate: social outcomes (mean over its episodes),
-  decisions, fallbacks, sandbox failures by kind and the isolation the code ran under;
+  decisions, fallbacks with their most frequent reasons (:func:`fallback_reasons`), sandbox
+  failures by kind and the isolation the code ran under;
 - :func:`run_isolation`: the isolation levels a run's ``summary.json`` records;
 - :func:`feedback_comparison`: those rows for many runs, labelled by feedback mode;
 - :func:`code_diffs`: unified diffs between consecutive iterates (difflib);
@@ -38,6 +39,7 @@ from .plots import _new_figure
 __all__ = [
     "SYNTHESIS_METRICS",
     "code_diffs",
+    "fallback_reasons",
     "feedback_comparison",
     "is_synthesis_population",
     "run_isolation",
@@ -52,11 +54,15 @@ SYNTHESIS_METRICS = {
     "equality": "E = 1 - sum_ij |R_i - R_j| / (2 N sum_i R_i)",
     "sustainability": "S = mean over agents of the mean step of their positive rewards",
     "peace": "P = (N T - removed agent-steps) / T",
+    "fallbacks": "decisions where the code failed and the agent stayed (the world's fallback was played)",
     "fallback_rate": "decisions where the code failed and the agent stayed / decisions",
+    "fallback_reasons": "the most frequent reasons of those fallbacks, '<kind>: <message> (count)'; a reason naming "
+                        "a module of numpy or of the standard library points at the sandbox, not the policy",
     "isolation": "the sandbox the code ran in: bubblewrap or namespaces (operating-system isolation), "
                  "or process (a plain process: weaker, chosen explicitly)",
 }
 _OUTCOMES = ("efficiency", "equality", "sustainability", "peace", "maximin")
+REASONS_SHOWN = 3  # fallback reasons per iterate, most frequent first
 
 
 def is_synthesis_population(population: pd.DataFrame) -> bool:
@@ -93,8 +99,9 @@ def synthesis_iterations(steps: pd.DataFrame, population: pd.DataFrame) -> pd.Da
     Columns: ``generation``, ``iteration``, ``feedback``, ``valid`` (the code passed validation),
     ``code_lines``, ``mean_reward``, ``efficiency``, ``equality``, ``sustainability``, ``peace``,
     ``maximin`` (each the mean over the iterate's episodes), ``decisions``, ``fallbacks``,
-    ``fallback_rate``, ``failures`` (sandbox failures), ``failure_kinds`` (e.g. ``"crash 120"``)
-    and ``isolation`` (the members' ``sandbox_isolation``; ``""`` for runs made before it was recorded).
+    ``fallback_rate``, ``failures`` (sandbox failures), ``failure_kinds`` (e.g. ``"crash 120"``),
+    ``fallback_reasons`` (:func:`fallback_reasons` of the members' ``sandbox_reasons``; ``""`` for
+    runs made before reasons were recorded) and ``isolation`` (the members' ``sandbox_isolation``; ``""`` for runs made before it was recorded).
     """
     if not is_synthesis_population(population):
         raise ValueError("the population holds no policy code; not a policy-synthesis run")
@@ -104,8 +111,10 @@ def synthesis_iterations(steps: pd.DataFrame, population: pd.DataFrame) -> pd.Da
         params = [_params(p) for p in members.get("params", pd.Series([], dtype=object))]
         first = params[0] if params else {}
         failures: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
         for p in params:
             failures.update(p.get("sandbox_failures", {}))
+            reasons.update(p.get("sandbox_reasons", {}))
         code = str(members["strategy"].iloc[0])
         own = steps[steps["generation"] == generation] if not steps.empty else steps
         per_episode = [_episode_outcomes(e) for _, e in own.groupby("episode", sort=True)] if len(own) else []
@@ -126,9 +135,24 @@ def synthesis_iterations(steps: pd.DataFrame, population: pd.DataFrame) -> pd.Da
             "fallback_rate": fallbacks / decisions if decisions else float("nan"),
             "failures": int(sum(failures.values())),
             "failure_kinds": ", ".join(f"{kind} {count}" for kind, count in sorted(failures.items())),
+            "fallback_reasons": fallback_reasons(reasons),
             "isolation": ", ".join(sorted({str(p["sandbox_isolation"]) for p in params if p.get("sandbox_isolation")})),
         })
     return pd.DataFrame(rows)
+
+
+def fallback_reasons(reasons: Mapping[str, int], shown: int = REASONS_SHOWN) -> str:
+    """The ``shown`` most frequent reasons, ``"<kind>: <message> (count)"`` joined by ``"; "``,
+    with how many other decisions failed for other reasons (``""`` when nothing failed)."""
+    if shown < 1:
+        raise ValueError(f"shown must be >= 1, got {shown}")
+    counts = Counter({str(reason): int(count) for reason, count in reasons.items() if int(count) > 0})
+    top = counts.most_common(shown)
+    text = "; ".join(f"{reason} ({count})" for reason, count in top)
+    rest = sum(counts.values()) - sum(count for _, count in top)
+    if rest:
+        text += f"; {rest} more for other reasons"
+    return text
 
 
 def run_isolation(summary: Mapping[str, Any]) -> str:

@@ -29,7 +29,8 @@ the mean reward comes from the scores.
 Member params (saved in ``population.parquet``): ``iteration`` (0 = the initial code),
 ``feedback``, ``valid``, ``validation_errors``, ``reasoning`` (the model's answer without the
 code), ``code_attempts``; after evaluation ``metrics``; and, written while playing,
-``sandbox_failures`` (kind -> count for that seat).
+``sandbox_failures`` (kind -> count for that seat) and ``sandbox_reasons`` (``"<kind>: <message>"``
+-> count). The refinement prompt tells the model its failure counts and the most frequent reasons.
 
 Members are named ``"{generation}_{index}"``; each has the member of its seat in the previous
 generation as parent.
@@ -155,11 +156,14 @@ class PolicySynthesis(PopulationDynamics):
         else:
             metrics = {"mean_reward": float(np.mean([scores[m.name] for m in members])), **dict.fromkeys(_DENSE)}
         failures: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
         for m in members:
             failures.update(m.params.get("sandbox_failures", {}))
+            reasons.update(m.params.get("sandbox_reasons", {}))
             m.params["metrics"] = dict(metrics)
         iteration = int(members[0].params.get("iteration", members[0].generation - 1))
-        return IterationResult(iteration=iteration, code=members[0].strategy, metrics=metrics, failures=dict(failures))
+        return IterationResult(iteration=iteration, code=members[0].strategy, metrics=metrics, failures=dict(failures),
+                               reasons=dict(reasons.most_common()))
 
     def next_generation(self, members: list[Member], scores: Mapping[str, float], writer: StrategyWriter,
                         rng: np.random.Generator, generation: int, records: pd.DataFrame | None = None) -> list[Member]:

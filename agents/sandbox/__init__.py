@@ -47,6 +47,11 @@ Layers, from the boundary inwards (each part can be read alone):
 - :mod:`.api`: what the policy sees: :class:`Snapshot`, module views, its namespace;
 - :mod:`.guards`: the Python-level second layer: the static filter (:func:`compile_policy`)
   and the worker's audit hook;
+- :mod:`.warmup`: what the worker runs once before it seals, so that what numpy and the
+  other allowed modules load lazily is loaded (issue 25: without it ``ndarray.sum()`` failed
+  with ``import of 'numpy._core._methods'``);
+- :mod:`.shims`: ``dataclass``, ``namedtuple`` and ``NamedTuple`` without a compiler, for the
+  policy's ``dataclasses``, ``collections`` and ``typing`` views;
 - :mod:`.worker`: the worker's entry point.
 
 Not covered: CPU time and memory of the host spent on pickling the snapshot; side channels
@@ -54,11 +59,22 @@ Not covered: CPU time and memory of the host spent on pickling the snapshot; sid
 
 Version history: v1 (issue 8, part 1): one module, Python guards with a deny-list seccomp
 filter on x86-64. v2 (issue 15): this package; OS isolation levels, allow-list filter,
-host-side violation log, no in-process execution from configs.
+host-side violation log, no in-process execution from configs. v3 (issue 25): the worker is
+warmed before it seals, ``dataclasses`` and ``enum`` may be imported, and small classes may
+define plain special methods (``__init__``, comparisons...), so that honest model-written code
+runs without false alarms (tests/honest_policies).
 """
 
 from .api import FAILURE_KINDS, PolicyTimeout, Snapshot, make_snapshot
-from .guards import ALLOWED_MODULES, CompiledPolicy, RejectedPolicy, SandboxViolation, compile_policy, extract_code
+from .guards import (
+    ALLOWED_MODULES,
+    ALLOWED_SPECIAL_METHODS,
+    CompiledPolicy,
+    RejectedPolicy,
+    SandboxViolation,
+    compile_policy,
+    extract_code,
+)
 from .isolation import (
     LEVELS,
     PRETEND_MISSING_ENV,
@@ -84,6 +100,7 @@ from .launch import (
 
 __all__ = [
     "ALLOWED_MODULES",
+    "ALLOWED_SPECIAL_METHODS",
     "FAILURE_KINDS",
     "LEVELS",
     "PRETEND_MISSING_ENV",

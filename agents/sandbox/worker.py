@@ -116,7 +116,6 @@ def serve(init: dict, in_fd: int, out_fd: int, send, devnull: int, sealed: list)
     import numpy.linalg  # noqa: F401
     import numpy.ma  # noqa: F401 - np.unique and np.median import it on first use
     import numpy.random  # noqa: F401
-    import warnings  # noqa: F401 - numpy's RuntimeWarnings go through it
 
     guards = importlib.import_module(f"{PACKAGE}.guards")
     api = importlib.import_module(f"{PACKAGE}.api")
