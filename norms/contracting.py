@@ -66,7 +66,7 @@ from dilemmazoo.envs.institutions import contracts
 from dilemmazoo.envs.institutions.contracts import LinearContract
 from dilemmazoo.envs.institutions.phases import CONTRACT_LIMIT, ContractDesign, Signature, contract_text
 from dilemmazoo.norms.base import Mechanism
-from dilemmazoo.norms.mechanism_world import MechanismWorld, design_json, option_index
+from dilemmazoo.norms.mechanism_world import MechanismWorld, design_json, option_index, play_step_open
 
 __all__ = ["Contracting", "ContractingWorld"]
 
@@ -157,10 +157,11 @@ class ContractingWorld(MechanismWorld):
     # -- playing ----------------------------------------------------------------------------------
     def play_step(self, actions: Mapping[str, Any], deciders: list[str]) -> tuple:
         specs = {a: self.base.action_spec(a) for a in deciders}
+        settles = self.active and len(deciders) >= 2 and play_step_open(self.base)
         observations, rewards, terminations, truncations, infos = self.base.step(actions)
         rewards = dict(rewards)
         self.transfers_paid = {}
-        if self.active and len(deciders) >= 2:
+        if settles:
             if self.play.numeric:
                 played = [self._amount(a, actions[a], infos) for a in deciders]
             else:

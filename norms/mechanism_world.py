@@ -34,8 +34,9 @@ the talk or the norm vote; every step of the public goods game and of the Donor 
 of that step is read once, when the mechanism wraps the world (``wrap`` resets the base world
 with seed 0 to look at it): a :class:`~dilemmazoo.envs.base.Choice` makes the action set finite
 (its labels, option ``i`` = ``spec.actions[i]``), an :class:`~dilemmazoo.envs.base.Amount`
-numeric (its ``[low, high]``). A base world whose episode opens with another step (the effort
-CPR with ``voting=True``) is refused. Other steps pass through unchanged. The amount a seat
+numeric (its ``[low, high]``); a world whose episode opens with another step (a prediction, the
+effort CPR's norm proposal) is read as if its play step came first. Other steps pass through
+unchanged: no transfers, no delegation. The amount a seat
 played in a numeric world is read from the base step's infos (``amount_info``; defaults: commons
 ``requested``, effort CPR ``effort``, Donor Game ``amount`` (units given), public goods
 ``contribution``) or, for another world, from the action itself when it is a number.
@@ -74,22 +75,51 @@ from dilemmazoo.envs.institutions.phases import ApprovalBallot
 from dilemmazoo.envs.public_goods import PublicGoodsEnv
 from dilemmazoo.envs.repeated_game import RepeatedGameEnv
 
-__all__ = ["MECHANISM_PHASES", "MechanismWorld", "PlayStep", "default_amount_info", "option_index", "play_step_open"]
+__all__ = [
+    "MECHANISM_PHASES",
+    "MechanismWorld",
+    "PlayStep",
+    "amount_parse_floor",
+    "default_amount_info",
+    "design_json",
+    "option_index",
+    "play_step_open",
+    "play_step_spec",
+]
 
 #: the phases of a mechanism episode, in order (``mechanism_phase`` in observations is the index)
 MECHANISM_PHASES = ("design", "vote", "sign", "play")
 _VOTE_SALT = 24  # the vote generator is default_rng([seed, 24]): its own stream, apart from the base world's
 
 
+def _play_phase(world: Any) -> int | None:
+    """The value of ``world.phase`` in its play step, for the worlds with several kinds of step."""
+    for kind, phase in ((RepeatedGameEnv, repeated_game.PHASE_ACT), (CommonsEnv, commons.PHASE_HARVEST),
+                        (EffortCPREnv, cpr.PHASE_HARVEST)):
+        if isinstance(world, kind):
+            return phase
+    return None
+
+
 def play_step_open(world: Any) -> bool:
     """Whether the base world's next step is its play step (module docstring)."""
-    if isinstance(world, RepeatedGameEnv):
-        return world.phase == repeated_game.PHASE_ACT
-    if isinstance(world, CommonsEnv):
-        return world.phase == commons.PHASE_HARVEST
-    if isinstance(world, EffortCPREnv):
-        return world.phase == cpr.PHASE_HARVEST
-    return True
+    phase = _play_phase(world)
+    return phase is None or world.phase == phase
+
+
+def play_step_spec(world: Any) -> ActionSpec:
+    """The answer of the base world's play step, for its first decider, read just after a reset:
+    a world that opens with another step (a prediction, a norm proposal) is looked at as if its
+    play step were next (its ``phase`` set to the play step's for the reading, then restored)."""
+    phase = _play_phase(world)
+    if phase is None or world.phase == phase:
+        return world.action_spec(world.deciders()[0])
+    opening = world.phase
+    world.phase = phase
+    try:
+        return world.action_spec(world.deciders()[0])
+    finally:
+        world.phase = opening
 
 
 def default_amount_info(world: Any) -> str:
@@ -174,10 +204,10 @@ class MechanismWorld(LanguageWorld):
         self.amount_info = amount_info or default_amount_info(base)
 
         base.reset(seed=0)  # to read the play step's answer (module docstring)
-        if not base.agents or not play_step_open(base):
-            raise ValueError(f"{type(base).__name__} does not open its episode with a play step; "
+        if not base.agents or not base.deciders():
+            raise ValueError(f"{type(base).__name__} has nobody deciding after a reset; "
                              f"{self.mechanism_name} cannot read what its players choose")
-        self.play = PlayStep(base.action_spec(base.deciders()[0]))
+        self.play = PlayStep(play_step_spec(base))
         self.fixed_design = None if fixed_design is None else self.check_design(fixed_design)
         self._design_key = (self.mechanism_name, self.play.labels, self.play.n_options if self.play.labels else
                             (self.play.low, self.play.high), self.n_seats)
@@ -284,8 +314,6 @@ class MechanismWorld(LanguageWorld):
     def reset(self, seed: int | None = None, options: dict | None = None):
         options = dict(options or {})
         observations, infos = self.base.reset(seed=seed, options=options)
-        if not self.base.agents or not play_step_open(self.base):
-            raise ValueError(f"{type(self.base).__name__} does not open its episode with a play step")
         if seed is not None or self._rng is None:
             self._rng = np.random.default_rng(None if seed is None else [seed, _VOTE_SALT])
         self._reset_state()

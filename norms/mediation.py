@@ -143,7 +143,8 @@ class MediationWorld(MechanismWorld):
         return {**super().extra_action_spaces(), "mechanism_delegate": spaces.Discrete(2)}
 
     def base_answer_from_sample(self, sample: Mapping[str, Any]) -> Any:
-        return DELEGATE if int(sample["mechanism_delegate"]) == 1 else sample["base"]
+        delegates = int(sample["mechanism_delegate"]) == 1 and play_step_open(self.base)
+        return DELEGATE if delegates else sample["base"]
 
     # -- playing ----------------------------------------------------------------------------------
     def _reset_state(self) -> None:

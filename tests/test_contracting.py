@@ -10,7 +10,6 @@ from pettingzoo.test import api_test, parallel_api_test
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from dilemmazoo.envs.commons import CommonsEnv
-from dilemmazoo.envs.cpr import EffortCPREnv
 from dilemmazoo.envs.donor_game import DonorGameEnv
 from dilemmazoo.envs.institutions.contracts import LinearContract
 from dilemmazoo.envs.institutions.phases import ApprovalBallot, ContractDesign, Signature
@@ -104,6 +103,18 @@ def test_without_signing_the_chosen_contract_is_active_in_every_round():
         assert rewards == {"player_0": 2.0, "player_1": 1.0}
 
 
+def test_steps_other_than_the_play_step_pass_through_without_transfers():
+    world = Contracting(fixed_contract=[0, -2], sign=False).wrap(
+        RepeatedGameEnv(game="coopeval_pd", n_rounds=1, labels="indexed", predict_first=True))
+    world.reset(seed=0)
+    assert world.play.labels == ("A0", "A1")  # read from the act step although a prediction opens
+    _, rewards, _, _, infos = world.step({"player_0": D, "player_1": C})  # the predictions
+    assert rewards == {"player_0": 0.0, "player_1": 0.0} and infos["player_0"]["mechanism_transfer"] == 0.0
+    assert infos["player_0"]["phase"] == "predict"
+    _, rewards, *_ = world.step({"player_0": C, "player_1": D})
+    assert rewards == {"player_0": 2.0, "player_1": 1.0}
+
+
 def test_three_player_public_goods_with_a_contract():
     # k = 2 contributors of 3: share 1.5 * 2 / 3 = 1; contributors get 1, the free-rider 1 + 1 = 2.
     # c = (0, -3): transfers 0 - (0 - 3) / 2 = 1.5 to each contributor, -3 - 0 = -3 for the free-rider.
@@ -193,8 +204,6 @@ def test_bad_arguments_and_worlds_are_refused():
         Contracting(fixed_contract=[0, -1, 2]).wrap(pd())
     with pytest.raises(ValueError, match="LinearContract"):
         Contracting(fixed_contract=[0, -1]).wrap(CommonsEnv(n_agents=3, communication=False))
-    with pytest.raises(ValueError, match="play step"):
-        Contracting().wrap(EffortCPREnv(voting=True))
     world = pd()
     world._observation_spaces = {a: world.observation_space(a)["round"] for a in world.possible_agents}
     with pytest.raises(ValueError, match="Dict"):

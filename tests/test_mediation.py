@@ -123,6 +123,19 @@ def test_delegate_is_one_more_key_of_a_distribution_answer():
     assert rewards == {"player_0": 3.0, "player_1": 0.0}  # k = 1: the mediator defects against A0
 
 
+def test_delegation_is_offered_in_the_play_step_only():
+    world = Mediation(fixed_mediator={1: 1, 2: 0}).wrap(
+        RepeatedGameEnv(game="coopeval_pd", n_rounds=1, labels="indexed", predict_first=True))
+    world.reset(seed=0)
+    assert not isinstance(world.action_spec("player_0"), WithDelegate)  # the prediction
+    with pytest.raises(ValueError, match="integer action index"):
+        world.step({"player_0": DELEGATE, "player_1": C})
+    world.step({"player_0": C, "player_1": C})
+    assert isinstance(world.action_spec("player_0"), WithDelegate)
+    _, rewards, *_ = world.step({"player_0": DELEGATE, "player_1": DELEGATE})
+    assert rewards == {"player_0": 2.0, "player_1": 2.0}
+
+
 def test_bad_mediators_are_refused():
     with pytest.raises(ValueError, match="design"):
         Mediation(design="never")
