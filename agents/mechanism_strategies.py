@@ -11,7 +11,8 @@ A mechanism world (:mod:`dilemmazoo.norms`) asks its phases with the specs of
 :mod:`dilemmazoo.envs.institutions.phases`; a :class:`MechanismPlayer` recognises them by type
 and answers from its parameters. It writes the answer a model would write (the JSON object, or
 ``Answer: sign``) and reads it back with the spec's own ``parse``, so it never sends an answer
-the world would not accept. Every other decision (the base game) goes to an inner scripted
+the world would not accept (a linear contract is sent as the mapping ``{"rate": r, "constant":
+k}``, which the contracting world reads as the same contract and the records write as JSON). Every other decision (the base game) goes to an inner scripted
 strategy: a :class:`~dilemmazoo.envs.institutions.phases.WithDelegate` spec is unwrapped to its
 base spec (unless the player delegates) and the observation is passed as it is (the base
 world's ``Dict`` plus the mechanism's ``mechanism_*`` keys).
@@ -105,6 +106,7 @@ __all__ = [
     "MyopicBestResponse",
     "SIGN_RULES",
     "active_contract",
+    "contract_array",
     "is_phase_spec",
     "make_mechanism_player",
 ]
@@ -132,24 +134,30 @@ def _number(observation: Any, key: str) -> float | None:
     return float(np.asarray(observation[key], dtype=np.float64).reshape(-1)[0])
 
 
-def active_contract(observation: Any) -> Any:
+def active_contract(observation: Any, numeric: bool = True) -> Any:
     """The contract in force at this step, as the observation shows it: a
-    :class:`~dilemmazoo.envs.institutions.contracts.LinearContract`, a tuple of per-option values,
-    or ``None`` when no contract is active (or the world has none).
+    :class:`~dilemmazoo.envs.institutions.contracts.LinearContract` (``numeric``), a tuple of
+    per-option values, or ``None`` when no contract is active (or the world has none).
 
-    Read from the contracting world's keys: ``mechanism_contract_active`` (0/1) and either
-    ``mechanism_contract_rate`` (with ``mechanism_contract_constant``) for a numeric action or
-    ``mechanism_contract`` (one value per option).
+    Read from ``mechanism_contract_active`` (0/1, the contracting world's) and
+    ``mechanism_contract``: ``(rate, constant)`` on a numeric action, one value per option
+    otherwise. A :class:`MechanismPlayer` adds ``mechanism_contract`` to the observation it
+    passes on, from the contract it was asked to sign (or the ballot's winner), when the world's
+    observation does not show it.
     """
-    active = _number(observation, "mechanism_contract_active")
-    if not active:
+    if not _number(observation, "mechanism_contract_active") or "mechanism_contract" not in observation:
         return None
-    rate = _number(observation, "mechanism_contract_rate")
-    if rate is not None:
-        return LinearContract(rate, _number(observation, "mechanism_contract_constant") or 0.0)
-    if "mechanism_contract" in observation:
-        return tuple(float(v) for v in np.asarray(observation["mechanism_contract"], dtype=np.float64).reshape(-1))
-    return None
+    values = np.asarray(observation["mechanism_contract"], dtype=np.float64).reshape(-1)
+    if numeric:
+        return LinearContract(float(values[0]), float(values[1]) if values.size > 1 else 0.0)
+    return tuple(float(v) for v in values)
+
+
+def contract_array(contract: Any) -> np.ndarray:
+    """``contract`` as the observation key ``mechanism_contract`` holds it (:func:`active_contract`)."""
+    if isinstance(contract, LinearContract):
+        return np.array([contract.rate, contract.constant], dtype=np.float64)
+    return np.asarray(contract, dtype=np.float64).reshape(-1)
 
 
 def _answer(spec: ActionSpec, text: str) -> Action:
@@ -316,8 +324,8 @@ class MyopicBestResponse(_BaseStrategy):
     def payoffs(self, amounts: np.ndarray, request: Decision) -> np.ndarray:
         """The immediate payoff of each amount (class docstring)."""
         observation = request.observation
-        contract = active_contract(observation)
-        rate = contract.rate if isinstance(contract, LinearContract) else 0.0
+        contract = active_contract(observation, numeric=True)
+        rate = contract.rate if contract is not None else 0.0
         return self.own_payoffs(amounts, observation, request.agent_id) + rate * amounts
 
     def own_payoffs(self, amounts: np.ndarray, observation: Any, agent_id: str) -> np.ndarray:
@@ -425,27 +433,55 @@ class MechanismPlayer:
         self.unit_value = None if unit_value is None else float(unit_value)
         self.agent_id = ""
         self.rng = np.random.default_rng(0)
+        self.forget()
 
     def reset(self, agent_id: str, rules: str | None, rng: np.random.Generator) -> None:
         self.agent_id, self.rng = agent_id, rng
+        self.forget()
         self.inner.reset(agent_id, rules, rng)
+
+    def forget(self) -> None:
+        """Forget the episode's contract (a new episode votes and signs again)."""
+        self.signed_contract: Any = None
+        self.ballot: tuple[Any, ...] = ()
 
     def act(self, request: Decision) -> Action:
         spec = request.spec
         if isinstance(spec, ContractDesign):
-            return _answer(spec, self.contract_answer(spec))
+            action = _answer(spec, self.contract_answer(spec))
+            if isinstance(action.value, LinearContract):  # sent as the mapping the worlds read as the same contract
+                action.value = {"rate": action.value.rate, "constant": action.value.constant}
+            return action
         if isinstance(spec, MediatorDesign):
             return _answer(spec, self.mediator_answer(spec))
         if isinstance(spec, ApprovalBallot):
+            self.ballot = tuple(spec.proposals)
             approvals = [bool(self.approves(p, who, request, spec.proposals)) for p, who in zip(spec.proposals, spec.proposers)]
             return _answer(spec, json.dumps(dict(zip(spec.keys, approvals))))
         if isinstance(spec, Signature):
+            self.signed_contract = spec.contract
             return _option(spec, 0 if self.signs(spec, request) else 1)
+        request = self.with_contract(request)
         if isinstance(spec, WithDelegate):
             if self.delegates():
                 return _answer(spec, f"Answer: {DELEGATE}")
             return self.inner.act(replace(request, spec=spec.base))
         return self.inner.act(request)
+
+    def with_contract(self, request: Decision) -> Decision:
+        """``request`` with ``mechanism_contract`` in its observation when a contract is active and
+        the observation does not show which (:func:`active_contract`): the one it was asked to sign,
+        else the winner of the ballot it saw (``mechanism_winner``, 1-based)."""
+        observation = request.observation
+        if not _number(observation, "mechanism_contract_active") or "mechanism_contract" in observation:
+            return request
+        contract = self.signed_contract
+        winner = int(_number(observation, "mechanism_winner") or 0)
+        if contract is None and 1 <= winner <= len(self.ballot):
+            contract = self.ballot[winner - 1]
+        if contract is None:
+            return request
+        return replace(request, observation={**observation, "mechanism_contract": contract_array(contract)})
 
     # -- answers ---------------------------------------------------------------------------------
     def contract_answer(self, spec: ContractDesign) -> str:

@@ -177,6 +177,7 @@ class ScriptedPolicy(BatchPolicy):
         self.member_params: dict[str, dict[str, Any]] = {}
         self.rules: dict[str, str] = {}
         self.rng: np.random.Generator | None = None
+        self.default_players: dict[str, Any] = {}  # mechanism players with default parameters, per seat
 
     def set_members(self, seat_params: dict[str, dict[str, Any]]) -> None:
         """Rebuild the seats whose parameters changed; the others keep their state.
@@ -208,6 +209,7 @@ class ScriptedPolicy(BatchPolicy):
 
     def start_episode(self, rules: dict[str, str], rng: np.random.Generator) -> None:
         self.rules, self.rng = dict(rules), rng
+        self.default_players = {}
         for seat, text in rules.items():
             self.agent(seat).reset(seat, text, rng)
 
@@ -218,9 +220,13 @@ class ScriptedPolicy(BatchPolicy):
             return self.act_many([self.agent(r.agent_id) for r in requests], requests)
         actions = []
         for request in requests:
-            agent = self.agent(request.agent_id)
-            if is_phase_spec(request.spec) and not isinstance(agent, MechanismPlayer):
-                agent = self._default_player(request.agent_id, agent)
+            seat = request.agent_id
+            agent = self.agent(seat)
+            default = self.default_players.get(seat)
+            if default is not None and default.inner is agent:
+                agent = default  # it saw this episode's phases: it knows the contract
+            elif is_phase_spec(request.spec) and not isinstance(agent, MechanismPlayer):
+                agent = self.default_players[seat] = self._default_player(seat, agent)
             actions.append(agent.act(request))
         return actions
 

@@ -48,9 +48,9 @@ def test_contract_design_per_option(contract, expected):
 
 def test_contract_design_linear_and_wrong_forms():
     spec = ContractDesign(numeric=True)
-    assert ask(player(contract={"rate": -2}), spec).value == LinearContract(-2.0, 0.0)
-    assert ask(player(contract={"rate": 0.5, "constant": 3}), spec).value == LinearContract(0.5, 3.0)
-    assert ask(player(), spec).value == LinearContract(0.0, 0.0)
+    assert ask(player(contract={"rate": -2}), spec).value == {"rate": -2.0, "constant": 0.0}
+    assert ask(player(contract={"rate": 0.5, "constant": 3}), spec).value == {"rate": 0.5, "constant": 3.0}
+    assert ask(player(), spec).value == {"rate": 0.0, "constant": 0.0}
     with pytest.raises(ValueError, match="rate, constant"):
         ask(player(contract=[0, 1]), spec)
     with pytest.raises(ValueError, match="value per option"):
@@ -192,8 +192,7 @@ def commons_request(env, seat, extra=None):
 
 
 def contract_keys(rate):
-    return {"mechanism_contract_active": np.int64(1), "mechanism_contract_rate": np.array([rate]),
-            "mechanism_contract_constant": np.array([0.0])}
+    return {"mechanism_contract_active": np.int64(1), "mechanism_contract": np.array([rate, 0.0])}
 
 
 def test_myopic_best_response_on_a_tiny_commons():
