@@ -227,3 +227,38 @@ def test_myopic_best_response_on_a_donation():
     with pytest.raises(ValueError, match="unit_value"):
         ask(best, spec, {})
     assert ask(make_scripted("myopic_best_response", unit_value=-0.5), spec, contract_keys(1.0)).value == 8.0
+
+
+# -- through a contracting world ----------------------------------------------------------------------
+def play_requests(world, policy, seed=0):
+    """Every harvest request of a contracting commons episode played by ``policy``."""
+    observations, _ = world.reset(seed=seed)
+    policy.set_members({seat: {} for seat in world.possible_agents})
+    policy.start_episode({seat: world.rules(seat) for seat in world.possible_agents}, np.random.default_rng(seed))
+    requests = []
+    while world.agents:
+        deciders = world.deciders()
+        decisions = [Decision(agent_id=seat, observation=observations[seat], text="", spec=world.action_spec(seat),
+                              rules="", step=0, episode=0) for seat in deciders]
+        answers = dict(zip(deciders, (a.value for a in policy.act_batch(decisions))))
+        actions = {seat: answers.get(seat, world.idle_action(seat)) for seat in world.agents}
+        observations, _, _, _, infos = world.step(actions)
+        requests += [info["requested"] for info in infos.values() if info.get("mechanism_phase") == "play"]
+    return requests
+
+
+@pytest.mark.parametrize("kwargs, mechanism, expected", [
+    # no sign phase: the contract is the ballot's winner (every proposal is -2)
+    ({"sign": False}, {"contract": {"rate": -2.0}}, [0, 0, 0, 0]),
+    ({"sign": False}, {"contract": {"rate": 0.0}}, [10, 10]),  # both ask for all 10: collapse in month 1
+    # an imposed contract, signed by a strategy without mechanism parameters (the defaults sign)
+    ({"fixed_contract": {"rate": -2.0, "constant": 0.0}}, None, [0, 0, 0, 0]),
+    ({"fixed_contract": {"rate": -2.0, "constant": 0.0}}, {"sign": "never"}, [10, 10]),
+])
+def test_the_contract_reaches_the_inner_strategy(kwargs, mechanism, expected):
+    from dilemmazoo.norms.contracting import Contracting
+
+    base = CommonsEnv(n_agents=2, n_months=2, initial_stock=10, capacity=10, collapse_threshold=1, communication=False)
+    params = {} if mechanism is None else {"mechanism": mechanism}
+    policy = ScriptedPolicy("myopic_best_response", params)
+    assert play_requests(Contracting(**kwargs).wrap(base), policy) == expected
