@@ -276,12 +276,19 @@ class MyopicBestResponse(_BaseStrategy):
 
     ``grid``: ``None`` (the whole numbers from ``low`` to ``high`` when both are whole and at most
     1000 apart, else 11 evenly spaced amounts), an integer (that many evenly spaced amounts,
-    at least 2) or a list of fractions of the range in ``[0, 1]``. On a
-    :class:`~dilemmazoo.envs.base.Choice` (a wait step) it takes option 0; in a talk step it says
-    nothing.
+    at least 2) or a list of fractions of the range in ``[0, 1]``.
+
+    On a finite two-player game (a :class:`~dilemmazoo.envs.base.Choice` with a stage table,
+    ``payoffs=`` or ``game=`` as :mod:`~dilemmazoo.agents.matrix_strategies` takes them; the
+    seat from the agent id's number, even: row player) it plays the option ``a`` maximising
+    ``u(a, b) + c(a)``: ``b`` is what the co-player played last (:meth:`Mirror.co_player_options`;
+    option 0 before anything was played) and ``c`` the active per-option contract (its transfer
+    ``c(a) - c(b)`` up to the part that does not depend on ``a``); ties to the lower option. A
+    one-option Choice (a wait step) is answered with that option; in a talk step it says nothing.
     """
 
-    def __init__(self, grid: int | Sequence[float] | None = None, unit_value: float | None = None):
+    def __init__(self, grid: int | Sequence[float] | None = None, unit_value: float | None = None,
+                 payoffs: Any = None, game: str | None = None):
         if grid is not None:
             if isinstance(grid, bool) or not isinstance(grid, Integral | Sequence) or isinstance(grid, str):
                 raise ValueError(f"grid must be None, an integer >= 2 or a list of fractions in [0, 1], got {grid!r}")
@@ -294,8 +301,18 @@ class MyopicBestResponse(_BaseStrategy):
         if unit_value is not None and (isinstance(unit_value, bool) or not isinstance(unit_value, Real)
                                        or not math.isfinite(unit_value)):
             raise ValueError(f"unit_value must be a finite number, got {unit_value!r}")
+        if payoffs is not None and game is not None:
+            raise ValueError("give either payoffs or game, not both")
+        if game is not None:
+            from dilemmazoo.envs.repeated_game import game_payoffs
+
+            payoffs = game_payoffs(game)
         self.grid = grid
         self.unit_value = None if unit_value is None else float(unit_value)
+        self.payoffs_table = None if payoffs is None else np.asarray(payoffs, dtype=np.float64)
+        if self.payoffs_table is not None and (self.payoffs_table.ndim != 3 or self.payoffs_table.shape[2] != 2
+                                               or self.payoffs_table.shape[0] != self.payoffs_table.shape[1]):
+            raise ValueError(f"payoffs must be a two-player table of shape (n, n, 2), got {self.payoffs_table.shape}")
 
     def act(self, request: Decision) -> Action:
         spec = request.spec
@@ -306,9 +323,25 @@ class MyopicBestResponse(_BaseStrategy):
             return Action(value=spec.make_action(0, best), raw_text=f"Answer: {best:g}")
         if isinstance(spec, Choice) and len(spec.labels) == 1:
             return _option(spec, 0)
+        if isinstance(spec, Choice) and self.payoffs_table is not None:
+            return _option(spec, int(np.argmax(self.option_payoffs(len(spec.labels), request))))
         if isinstance(spec, Message):
             return super().act(request)
-        raise TypeError(f"myopic_best_response plays a numeric action (an Amount), not a {type(spec).__name__} spec")
+        raise TypeError(f"myopic_best_response plays a numeric action (an Amount), or a finite game given its "
+                        f"payoffs= or game=; not a {type(spec).__name__} spec")
+
+    def option_payoffs(self, n_options: int, request: Decision) -> np.ndarray:
+        """``u(a, b) + c(a)`` for every option ``a`` of a finite game (class docstring)."""
+        table = self.payoffs_table
+        if table is None or table.shape[0] != n_options:
+            raise ValueError(f"myopic_best_response's payoffs are for {None if table is None else table.shape[0]} "
+                             f"options; this game has {n_options}")
+        own = table[:, :, 0] if _seat_index(request.agent_id) % 2 == 0 else table[:, :, 1].T
+        others = Mirror.co_player_options(request.observation, request.agent_id)
+        other = others[-1] if others else 0
+        contract = active_contract(request.observation, numeric=False)
+        bonus = np.zeros(n_options) if contract is None else np.asarray(contract, dtype=np.float64)[:n_options]
+        return own[:, other] + bonus
 
     def amounts(self, spec: Amount) -> np.ndarray:
         """The grid of amounts it considers in ``[spec.low, spec.high]``, increasing."""
@@ -581,13 +614,18 @@ class MechanismPlayer:
 
     def _own_table(self, n_options: int) -> np.ndarray | None:
         """This seat's stage payoffs ``u[own, other]``, when a two-player table of the right size is known."""
-        table = self.table
-        if table is None:
-            inner = getattr(self.inner, "payoffs", None)
-            table = None if inner is None else np.asarray(inner, dtype=np.float64)
+        table = self.table if self.table is not None else self._inner_table()
         if table is None or table.shape != (n_options, n_options, 2):
             return None
         return table[:, :, 0] if _seat_index(self.agent_id) % 2 == 0 else table[:, :, 1].T
+
+    def _inner_table(self) -> np.ndarray | None:
+        """The inner strategy's stage table, when it has one (matrix strategies, the myopic best response)."""
+        for name in ("payoffs", "payoffs_table"):
+            value = getattr(self.inner, name, None)
+            if isinstance(value, np.ndarray):
+                return value
+        return None
 
     def _best_contract(self, values: list[float]) -> bool:
         own = self._own_table(len(values))
@@ -605,7 +643,7 @@ class MechanismPlayer:
             return math.isclose(float(top), best)
         if top != 0:
             return False
-        table = self.table if self.table is not None else getattr(self.inner, "payoffs", None)
+        table = self.table if self.table is not None else self._inner_table()
         own = None if table is None or n != 2 else self._own_table(np.asarray(table).shape[0])
         return own is None or own[0, 0] >= own[:, mediator[1]].max()
 

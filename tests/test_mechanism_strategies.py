@@ -99,7 +99,8 @@ def test_ballot_simple_rules(rule, expected):
 
 
 def test_ballot_best_contracts():
-    # CoopEval's PD: u(C,C)=3, u(D,C)=5. (0, -3): deviating earns 5 - 3 = 2 <= 3; (0, 0): 5 > 3; (2, 0): 5 - 2 = 3 <= 3.
+    # CoopEval's PD: R = u(C,C) = 2, T = u(D,C) = 3. (0, -3): deviating earns 3 - 3 = 0 <= 2; (0, 0): 3 > 2;
+    # (2, 0): 3 - 2 = 1 <= 2.
     assert ask(player(approve="best", game="coopeval_pd"), BALLOT).value == (True, False, True)
     # without a table: the contract must pay option 0 strictly more than every other option
     assert ask(player(approve="best"), BALLOT).value == (True, False, True)
@@ -115,7 +116,7 @@ def test_ballot_best_contracts():
 def test_ballot_best_mediators():
     ballot = ApprovalBallot(keys=("M1", "M2", "M3"), proposals=({1: 1, 2: 0}, {1: 0, 2: 0}, {1: 1, 2: 1}),
                             proposers=("player_0", "player_1", "player_0"))
-    # PD: everyone delegating cooperates, and u(C,C)=3 >= best reply to the mediator alone: D (1) vs C (5)
+    # PD: everyone delegating cooperates, and R = 2 >= the best reply to the mediator alone: to D (P = 1), to C (T = 3)
     assert ask(player(approve="best", game="coopeval_pd"), ballot).value == (True, False, False)
     assert ask(player(approve="best"), ballot).value == (True, True, False)
     numeric = ApprovalBallot(keys=("M1", "M2"), proposals=({1: 5.0, 2: 3.0}, {1: 0.0, 2: 8.0}),
@@ -227,6 +228,24 @@ def test_myopic_best_response_on_a_donation():
     with pytest.raises(ValueError, match="unit_value"):
         ask(best, spec, {})
     assert ask(make_scripted("myopic_best_response", unit_value=-0.5), spec, contract_keys(1.0)).value == 8.0
+
+
+def test_myopic_best_response_on_a_finite_game():
+    best = make_scripted("myopic_best_response", game="coopeval_pd")  # R = 2, T = 3, S = 0, P = 1
+    assert ask(best, PD_CHOICE, {"last_other": np.int64(-1)}).value == 1  # T = 3 > R = 2 against C
+    assert ask(best, PD_CHOICE, {"last_other": np.int64(1)}).value == 1  # P = 1 > S = 0 against D
+    deterrent = {"mechanism_contract_active": np.int64(1), "mechanism_contract": np.array([0.0, -2.0])}
+    assert ask(best, PD_CHOICE, {"last_other": np.int64(-1), **deterrent}).value == 0  # 2 > 3 - 2
+    assert ask(best, PD_CHOICE, {"last_other": np.int64(1), **deterrent}, seat="player_1").value == 0  # 0 > 1 - 2
+    weak = {"mechanism_contract_active": np.int64(1), "mechanism_contract": np.array([0.0, -1.0])}
+    assert ask(best, PD_CHOICE, {"last_other": np.int64(-1), **weak}).value == 0  # 2 = 3 - 1: ties to the lower option
+    # approve "best" reads the inner strategy's table: (0, -1) deters (2 >= 3 - 1), (0, 0) does not
+    ballot = ApprovalBallot(keys=("C1", "C2"), proposals=((0, -1), (0, 0)), proposers=("player_0", "player_1"))
+    agent = make_scripted("myopic_best_response", game="coopeval_pd", mechanism={"approve": "best"})
+    agent.reset("player_0", "", np.random.default_rng(0))
+    assert ask(agent, ballot).value == (True, False)
+    with pytest.raises(TypeError, match="payoffs= or game="):
+        ask(make_scripted("myopic_best_response"), PD_CHOICE)
 
 
 # -- through a contracting world ----------------------------------------------------------------------
