@@ -161,3 +161,88 @@ def test_synthesis_run_replaying_corpus_policies_reports_no_fallbacks(tmp_path):
     assert table["fallback_reasons"].tolist() == ["", "", ""] and table["valid"].all()
     html = write_report(result.run_dir).read_text()
     assert 'id="synthesis"' in html and "fallback_rate" in html
+
+
+# -- the pieces: fallback reasons, the policy's import, the compiler-free class factories ----------
+
+def test_fallback_reasons_most_frequent_first():
+    from dilemmazoo.agents.synthesis import IterationResult, fallback_reason, feedback_text
+    from dilemmazoo.analysis.synthesis import fallback_reasons
+
+    reasons = {"crash: IndexError: a": 5, "timeout: slow": 2, "forbidden: import of 'os'": 7, "crash: b": 1}
+    assert fallback_reasons(reasons) == "forbidden: import of 'os' (7); crash: IndexError: a (5); timeout: slow (2); " \
+                                        "1 more for other reasons"
+    assert fallback_reasons(reasons, shown=1) == "forbidden: import of 'os' (7); 8 more for other reasons"
+    assert fallback_reasons({}) == "" and fallback_reasons({"crash: x": 0}) == ""
+    with pytest.raises(ValueError, match="shown must be >= 1"):
+        fallback_reasons(reasons, shown=0)
+    assert fallback_reason("crash", "x" * 400) == "crash: " + "x" * 290 + "..." and fallback_reason("timeout", "") == "timeout"
+    result = IterationResult(0, "", {"mean_reward": 1.0}, failures={"crash": 6}, reasons={"crash: a": 5, "crash: b": 1})
+    assert feedback_text(result, "sparse") == (
+        "Iteration 0: mean reward per agent 1.000. Decisions where your code failed and the agent stayed: crash 6. "
+        "Most frequent reasons: crash: a (5x); crash: b (1x).")
+
+
+def test_the_policy_import_hands_out_no_internal_module():
+    """numpy's C code may re-import a loaded internal module during a policy call (answered with
+    nothing); the policy's own import of it is still refused and reported."""
+    import warnings
+
+    from dilemmazoo.agents.sandbox import UnsafeInProcessPolicy, make_snapshot
+
+    reached = "def policy(state, agent_id):\n    got = __import__('numpy._core._dtype', None, None, [], 0)\n" \
+              "    return 1 if got is None else 2\n"
+    named = "import numpy._core._dtype\ndef policy(state, agent_id):\n    return 1\n"
+    dtype_repr = "def policy(state, agent_id):\n    return len(repr(state.grid.dtype)) % 9\n"
+    snapshot = make_snapshot({"grid": np.zeros((2, 2), dtype=np.uint8)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runners = [UnsafeInProcessPolicy(compile_policy(code, static_checks=False), n_actions=9, fallback_action=7)
+                   for code in (reached, named, dtype_repr)]
+    [got], [refused], [shown] = (runner.call(snapshot, [0]) for runner in runners)
+    assert got.ok and got.action == 1 and not runners[0].violations
+    assert refused.error == "forbidden" and "this is a sandbox bug" in refused.message
+    assert [v.text for v in runners[1].violations] == ["import of 'numpy._core._dtype'"]
+    assert shown.ok and shown.action == len("dtype('uint8')") % 9
+
+
+def test_class_factories_without_a_compiler():
+    from dilemmazoo.agents.sandbox import shims
+
+    @shims.dataclass(frozen=True, order=True)
+    class Cell:
+        row: int
+        col: int = 0
+        note: str = shims.field(default="", compare=False)
+
+    assert repr(Cell(1)) == "Cell(row=1, col=0, note='')"
+    assert Cell(1, 2) == Cell(1, 2, "other") and Cell(1, 2) < Cell(2, 0) and hash(Cell(1)) == hash(Cell(1, 0, "x"))
+    assert shims.asdict(Cell(3, 4)) == {"row": 3, "col": 4, "note": ""} and shims.astuple(Cell(3)) == (3, 0, "")
+    assert shims.replace(Cell(3, 4), col=5) == Cell(3, 5) and [f.name for f in shims.fields(Cell)] == ["row", "col", "note"]
+    with pytest.raises(shims.FrozenInstanceError):
+        Cell(1).row = 2
+    with pytest.raises(TypeError, match="missing required argument: 'row'"):
+        Cell()
+    with pytest.raises(ValueError, match="use default_factory"):
+        shims.dataclass(type("Bad", (), {"__annotations__": {"items": list}, "items": []}))
+
+    @shims.dataclass
+    class Memory:
+        seen: list = shims.field(default_factory=list)
+
+    first, second = Memory(), Memory()
+    first.seen.append(1)
+    assert second.seen == [] and Memory.__hash__ is None
+
+    Point = shims.namedtuple("Point", "row, col", defaults=(0,))
+    assert Point(1) == (1, 0) and Point(col=2, row=1).col == 2 and repr(Point(1, 2)) == "Point(row=1, col=2)"
+    assert Point(1)._asdict() == {"row": 1, "col": 0} and Point(1)._replace(col=3) == (1, 3)
+
+    class Step(shims.NamedTuple):
+        cost: int
+        cell: tuple = (0, 0)
+
+        def far(self):
+            return self.cost > 3
+
+    assert Step(5).far() and Step(1) < Step(2) and Step(1, (2, 3)).cell == (2, 3) and isinstance(Step(1), tuple)

@@ -14,7 +14,11 @@ write attributes named by strings built at run time; ``random`` and
 reference to anything private: no target object, no log. Writing to a view, or reading a
 hidden name, is refused and reported through the runtime's ``report`` callable, which in the
 worker sends the report to the host at once (the host keeps the log; see :mod:`.launch`).
-Module-level variables of the policy persist between calls within one worker.
+Module-level variables of the policy persist between calls within one worker. A library's C
+code that imports a module while the policy runs goes through this same import (CPython takes
+``__import__`` from the running frame); a module already loaded (:mod:`.warmup` loads them
+before the worker seals) is then answered with nothing handed out, anything else is refused
+with a message saying that it points at the sandbox, not at the policy.
 
 :class:`PolicyRuntime` loads policy code into that namespace and makes guarded decisions
 (the worker wraps each in a timer; the host-side trusted runner in nothing). Line numbers of
@@ -332,13 +336,31 @@ def build_views(helpers_module: types.ModuleType, seed: int, report: Callable[[s
 
 
 def build_namespace(views: Mapping[str, Any], report: Callable[[str], None]) -> dict[str, Any]:
-    """The policy's globals: curated builtins, an import that hands out views, and ``helpers``."""
+    """The policy's globals: curated builtins, an import that hands out views, and ``helpers``.
+
+    Build it after the worker's warm-up (:mod:`.warmup`): the modules loaded by then are those a
+    library's C code may import again while the policy runs (answered without handing anything
+    out, see ``restricted_import``)."""
     import builtins
+    import sys
 
     def restricted_import(name, globals=None, locals=None, fromlist=(), level=0, _views=dict(views),
-                          _report=report, _allowed=", ".join(sorted(ALLOWED_MODULES))):
+                          _report=report, _allowed=", ".join(sorted(ALLOWED_MODULES)),
+                          _loaded=frozenset(sys.modules)):
+        if type(fromlist) is list and not fromlist and not level and name in _loaded:
+            # C code importing a module that is loaded already (numpy's dtype repr does so on
+            # every call): CPython's PyImport_Import calls the running frame's __import__ with an
+            # empty *list* and then reads the module from sys.modules itself, ignoring what this
+            # returns. Nothing is handed to the policy.
+            return None
         if level or name not in _views:
             _report(f"import of {name!r}")
+            if name.partition(".")[0] in _views and not level:
+                # a part of an allowed module that the policy cannot name itself: usually the
+                # library importing its own internals lazily, which the worker's warm-up missed
+                raise SandboxViolation(f"import of {name!r} is not allowed: {name.partition('.')[0]} loads this part "
+                                       "itself; if the policy did not import it, this is a sandbox bug (the worker's "
+                                       "warm-up, agents/sandbox/warmup.py, missed it), not an error in the policy")
             raise SandboxViolation(f"import of {name!r} is not allowed; allowed modules: {_allowed}")
         return _views[name] if fromlist else _views[name.partition(".")[0]]
 

@@ -45,6 +45,7 @@ import numpy as np
 
 from .api import FAILURE_KINDS, PolicyRuntime, Snapshot, load_helpers, short, snapshot_to_wire
 from .guards import CompiledPolicy, RejectedPolicy, compile_policy
+from .warmup import warm_up
 from .isolation import (
     WORKER_ENV,
     Isolation,
@@ -205,6 +206,17 @@ class _Accounting:
 # ---------------------------------------------------------------------------------------------
 
 
+_WARMED: list[bool] = []
+
+
+def _warm_this_process() -> None:
+    """Run the worker's warm-up once in this process too, so that trusted code answers here as it
+    does in the worker (numpy's lazy imports during a policy call go through its restricted import)."""
+    if not _WARMED:
+        warm_up()
+        _WARMED.append(True)
+
+
 class UnsafeInProcessPolicy(_Accounting):
     """UNSAFE: runs policy code in THIS process, with the static checks and the restricted
     namespace only (no isolation, no audit hook, no timeouts).
@@ -225,6 +237,7 @@ class UnsafeInProcessPolicy(_Accounting):
         self.n_actions, self.fallback_action = int(n_actions), int(fallback_action)
         self.runtime = None
         if isinstance(self.policy, CompiledPolicy):
+            _warm_this_process()
             helpers = load_helpers(worker_layout(sandboxed=False).helpers_path)
             self.runtime = PolicyRuntime(self.policy.code, seed=seed, n_actions=self.n_actions, helpers_module=helpers,
                                          report=self._violation)

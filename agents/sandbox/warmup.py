@@ -12,6 +12,11 @@ each cached inside numpy after its first success). Without warming, ordinary num
 falls back with ``forbidden: import of 'numpy._core._methods'``: a reason that points at the
 sandbox's own internals, which is a sandbox bug, not the policy's fault (issue 25).
 
+Some C code imports again on every call (numpy's ``repr(dtype)`` imports ``numpy._core._dtype``
+each time); for those the policy's import answers, without handing anything to the policy, when
+the module is loaded already (:func:`~.api.build_namespace`). Either way the module must be
+loaded before the seal.
+
 So :func:`warm_up` runs, in trusted code before the worker seals, each operation of the
 allowed modules that loads something lazily: numpy's reductions and methods, printing, its
 error paths (each raised once and caught), set operations, statistics, linear algebra and

@@ -15,7 +15,7 @@ def policy(state, agent_id):
         value = np.where(distance > 0, 1.0 / distance, np.inf)
     value = np.nan_to_num(value, posinf=2.0)
     best = apples[int(np.nanargmax(value))]
-    label = f"{value.max():.2f}"
+    label = f"{value.max():.2f} {value.dtype}"
     marked = grid.copy()
     marked[best[0], best[1]] = 15
     found = helpers.nearest(marked, here, targets=[15, 2], walls=1)
