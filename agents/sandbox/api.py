@@ -9,7 +9,10 @@ Imports. The policy may ``import`` only :data:`~.guards.ALLOWED_MODULES`. Each i
 out a *view*: a new module object holding copies of the module's public names (numpy without
 its file, ctypes and sub-package parts; ``operator`` without ``attrgetter`` and
 ``methodcaller`` and ``functools`` without ``update_wrapper`` and ``wraps``, which read or
-write attributes named by strings built at run time; ``random`` and
+write attributes named by strings built at run time; ``enum`` without ``global_enum`` and its
+kin, which write into the module an enum names; ``dataclasses``, ``collections.namedtuple`` and
+``typing.NamedTuple`` from :mod:`.shims`, which compile nothing; ``random`` (with its
+``Random`` class) and
 ``numpy.random`` bound to generators seeded from the sandbox seed). A view keeps no
 reference to anything private: no target object, no log. Writing to a view, or reading a
 hidden name, is refused and reported through the runtime's ``report`` callable, which in the
@@ -77,6 +80,9 @@ _OPERATOR_HIDDEN = frozenset({"attrgetter", "methodcaller"})
 _FUNCTOOLS_HIDDEN = frozenset({"update_wrapper", "wraps"})
 _DATACLASS_NAMES = ("dataclass", "field", "fields", "asdict", "astuple", "replace", "is_dataclass", "Field", "MISSING",
                     "FrozenInstanceError")
+_ENUM_NAMES = ("Enum", "IntEnum", "Flag", "IntFlag", "StrEnum", "ReprEnum", "EnumType", "EnumMeta", "auto", "unique",
+               "verify", "member", "nonmember", "EnumCheck", "UNIQUE", "CONTINUOUS", "NAMED_FLAGS", "FlagBoundary",
+               "STRICT", "CONFORM", "EJECT", "KEEP")
 _NUMPY_RANDOM_METHODS = (
     "rand randn randint random random_sample choice shuffle permutation uniform normal integers "
     "binomial poisson exponential beta gamma".split()
@@ -328,7 +334,11 @@ def build_views(helpers_module: types.ModuleType, seed: int, report: Callable[[s
                                  report)
     views["dataclasses"] = _make_view(view_type, "dataclasses", {name: getattr(shims, name) for name in _DATACLASS_NAMES},
                                       frozenset(), report)
-    for module in (math, heapq, itertools, bisect, statistics, enum):
+    # enum without global_enum and its kin: they write an enum's members into the module its
+    # __module__ names, which the functional API lets the policy choose
+    views["enum"] = _make_view(view_type, "enum", {name: vars(enum)[name] for name in _ENUM_NAMES if name in vars(enum)},
+                               frozenset(), report)
+    for module in (math, heapq, itertools, bisect, statistics):
         views[module.__name__] = _make_view(view_type, module.__name__, _public(module), frozenset(), report)
     missing = set(ALLOWED_MODULES) - set(views)
     assert not missing, f"no view for {missing}"
@@ -468,8 +478,9 @@ class PolicyRuntime:
 
     def _describe(self, error: BaseException) -> str:
         try:
-            text = f"{type(error).__name__}: {error}"
-        except BaseException:  # noqa: BLE001 - a policy-defined __str__ may fail
+            with self.guard():  # a policy-defined __str__ runs under the call's timer too
+                text = f"{type(error).__name__}: {error}"
+        except BaseException:  # noqa: BLE001 - a policy-defined __str__ may fail or hang
             text = type(error).__name__
         try:
             where = self._where(error)
