@@ -12,10 +12,13 @@ A mechanism world (:mod:`dilemmazoo.norms`) asks its phases with the specs of
 and answers from its parameters. It writes the answer a model would write (the JSON object, or
 ``Answer: sign``) and reads it back with the spec's own ``parse``, so it never sends an answer
 the world would not accept (a linear contract is sent as the mapping ``{"rate": r, "constant":
-k}``, which the contracting world reads as the same contract and the records write as JSON). Every other decision (the base game) goes to an inner scripted
-strategy: a :class:`~dilemmazoo.envs.institutions.phases.WithDelegate` spec is unwrapped to its
-base spec (unless the player delegates) and the observation is passed as it is (the base
-world's ``Dict`` plus the mechanism's ``mechanism_*`` keys).
+k}``, which the contracting world reads as the same contract and the records write as JSON).
+Every other decision (the base game) goes to an inner scripted strategy: a
+:class:`~dilemmazoo.envs.institutions.phases.WithDelegate` spec is unwrapped to its base spec
+(unless the player delegates) and the observation is passed as it is (the base world's ``Dict``
+plus the mechanism's ``mechanism_*`` keys), with one key added while a contract is active and
+the world's observation does not say which: ``mechanism_contract``, the contract the player was
+asked to sign (or the ballot's winner), read by :func:`active_contract`.
 
 Parameters (``params: {mechanism: {...}}`` of a scripted group; every key optional):
 
@@ -68,7 +71,8 @@ game and the last option the stage-game Nash equilibrium one, ``../shared/specs/
   option), option 0 before anything was played; read from the observation (see the class);
 - ``myopic_best_response`` (:class:`MyopicBestResponse`): on a numeric action (a commons
   harvest, a Donor Game donation) the amount on a grid with the highest immediate payoff,
-  the active contract's transfers included.
+  the active contract's transfers included; on a finite two-player game given its table, the
+  best reply to the co-player's last option with the contract's values added.
 """
 
 from __future__ import annotations
