@@ -16,9 +16,9 @@ k}``, which the contracting world reads as the same contract and the records wri
 Every other decision (the base game) goes to an inner scripted strategy: a
 :class:`~dilemmazoo.envs.institutions.phases.WithDelegate` spec is unwrapped to its base spec
 (unless the player delegates) and the observation is passed as it is (the base world's ``Dict``
-plus the mechanism's ``mechanism_*`` keys), with one key added while a contract is active and
-the world's observation does not say which: ``mechanism_contract``, the contract the player was
-asked to sign (or the ballot's winner), read by :func:`active_contract`.
+plus the mechanism's ``mechanism_*`` keys); while a contract is active and the world's
+observation does not say which, the player adds the contract it was asked to sign (or the
+ballot's winner) under the keys :func:`active_contract` reads.
 
 Parameters (``params: {mechanism: {...}}`` of a scripted group; every key optional):
 
@@ -110,7 +110,7 @@ __all__ = [
     "MyopicBestResponse",
     "SIGN_RULES",
     "active_contract",
-    "contract_array",
+    "contract_keys",
     "is_phase_spec",
     "make_mechanism_player",
 ]
@@ -143,25 +143,29 @@ def active_contract(observation: Any, numeric: bool = True) -> Any:
     :class:`~dilemmazoo.envs.institutions.contracts.LinearContract` (``numeric``), a tuple of
     per-option values, or ``None`` when no contract is active (or the world has none).
 
-    Read from ``mechanism_contract_active`` (0/1, the contracting world's) and
-    ``mechanism_contract``: ``(rate, constant)`` on a numeric action, one value per option
-    otherwise. A :class:`MechanismPlayer` adds ``mechanism_contract`` to the observation it
-    passes on, from the contract it was asked to sign (or the ballot's winner), when the world's
-    observation does not show it.
+    Read from the contracting world's keys (:mod:`dilemmazoo.norms.contracting`):
+    ``mechanism_contract_active`` (0/1) and the chosen contract, ``mechanism_contract_rate`` and
+    ``mechanism_contract_constant`` on a numeric action, ``mechanism_contract`` (one value per
+    option) otherwise. A :class:`MechanismPlayer` adds those keys to the observation it passes on,
+    from the contract it was asked to sign (or the ballot's winner), when the world's observation
+    lacks them.
     """
-    if not _number(observation, "mechanism_contract_active") or "mechanism_contract" not in observation:
+    if not _number(observation, "mechanism_contract_active"):
         return None
-    values = np.asarray(observation["mechanism_contract"], dtype=np.float64).reshape(-1)
     if numeric:
-        return LinearContract(float(values[0]), float(values[1]) if values.size > 1 else 0.0)
-    return tuple(float(v) for v in values)
+        rate = _number(observation, "mechanism_contract_rate")
+        return None if rate is None else LinearContract(rate, _number(observation, "mechanism_contract_constant") or 0.0)
+    if "mechanism_contract" not in observation:
+        return None
+    return tuple(float(v) for v in np.asarray(observation["mechanism_contract"], dtype=np.float64).reshape(-1))
 
 
-def contract_array(contract: Any) -> np.ndarray:
-    """``contract`` as the observation key ``mechanism_contract`` holds it (:func:`active_contract`)."""
+def contract_keys(contract: Any) -> dict[str, np.ndarray]:
+    """``contract`` as the observation keys :func:`active_contract` reads (without the active flag)."""
     if isinstance(contract, LinearContract):
-        return np.array([contract.rate, contract.constant], dtype=np.float64)
-    return np.asarray(contract, dtype=np.float64).reshape(-1)
+        return {"mechanism_contract_rate": np.array([contract.rate]),
+                "mechanism_contract_constant": np.array([contract.constant])}
+    return {"mechanism_contract": np.asarray(contract, dtype=np.float64).reshape(-1)}
 
 
 def _answer(spec: ActionSpec, text: str) -> Action:
@@ -506,11 +510,12 @@ class MechanismPlayer:
         return self.inner.act(request)
 
     def with_contract(self, request: Decision) -> Decision:
-        """``request`` with ``mechanism_contract`` in its observation when a contract is active and
-        the observation does not show which (:func:`active_contract`): the one it was asked to sign,
+        """``request`` with the contract's keys (:func:`contract_keys`) in its observation when a
+        contract is active and the observation does not show which: the one it was asked to sign,
         else the winner of the ballot it saw (``mechanism_winner``, 1-based)."""
         observation = request.observation
-        if not _number(observation, "mechanism_contract_active") or "mechanism_contract" in observation:
+        shown = ("mechanism_contract", "mechanism_contract_rate")
+        if not _number(observation, "mechanism_contract_active") or any(key in observation for key in shown):
             return request
         contract = self.signed_contract
         winner = int(_number(observation, "mechanism_winner") or 0)
@@ -518,7 +523,7 @@ class MechanismPlayer:
             contract = self.ballot[winner - 1]
         if contract is None:
             return request
-        return replace(request, observation={**observation, "mechanism_contract": contract_array(contract)})
+        return replace(request, observation={**observation, **contract_keys(contract)})
 
     # -- answers ---------------------------------------------------------------------------------
     def contract_answer(self, spec: ContractDesign) -> str:

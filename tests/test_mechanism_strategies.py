@@ -193,7 +193,8 @@ def commons_request(env, seat, extra=None):
 
 
 def contract_keys(rate):
-    return {"mechanism_contract_active": np.int64(1), "mechanism_contract": np.array([rate, 0.0])}
+    return {"mechanism_contract_active": np.int64(1), "mechanism_contract_rate": np.array([rate]),
+            "mechanism_contract_constant": np.array([0.0])}
 
 
 def test_myopic_best_response_on_a_tiny_commons():
@@ -216,6 +217,25 @@ def test_myopic_best_response_on_a_tiny_commons():
     assert payoffs[6] == pytest.approx(3.0) and payoffs[7] == pytest.approx(70 / 11 - 3.5)
     assert harvest(contract_keys(-0.5)) == 6
     assert harvest(contract_keys(-1.0)) == 0  # x - x = 0 up to 6: ties go to the smallest amount
+
+
+def test_the_player_shows_the_contract_it_signed_when_the_observation_does_not():
+    env = CommonsEnv(n_agents=2, n_months=2, initial_stock=10, capacity=10, collapse_threshold=1, communication=False)
+    env.reset(seed=0)
+    harvest = lambda agent, extra: int(agent.act(commons_request(env, "player_0", extra)).value["harvest"])  # noqa: E731
+    active = {"mechanism_contract_active": np.int64(1), "mechanism_winner": np.int64(2)}
+    signer = player("myopic_best_response")
+    assert harvest(signer, active) == 10  # it knows of no contract yet
+    ask(signer, Signature(contract=LinearContract(-2.0), proposer="player_1"))
+    assert harvest(signer, active) == 0
+    assert harvest(signer, {**active, "mechanism_contract_active": np.int64(0)}) == 10  # refused by someone
+    assert harvest(signer, {**active, **contract_keys(-0.5)}) == 10  # the world's own keys come first
+    voter = player("myopic_best_response")  # no sign phase: the ballot's winner (2nd proposal)
+    ask(voter, ApprovalBallot(keys=("C1", "C2"), proposals=(LinearContract(0.0), LinearContract(-3.0)),
+                              proposers=("player_0", "player_1")), {"stock": 10, "last_harvests": np.array([-1, -1])})
+    assert harvest(voter, active) == 0
+    voter.reset("player_0", "", np.random.default_rng(0))  # a new episode votes again
+    assert harvest(voter, active) == 10
 
 
 def test_myopic_best_response_on_a_donation():
