@@ -39,9 +39,13 @@ def world_metrics(world: str, steps: pd.DataFrame, world_kwargs: Mapping[str, An
     ``world_kwargs`` (the config's ``world.kwargs``) supplies what the records cannot tell,
     e.g. the horizon T of the commons worlds (:func:`.commons.metric_options`).
     ``{}`` for a world without registered metrics or a run without steps; a steps frame that
-    lacks the world's columns raises ``ValueError`` naming them.
+    lacks the world's columns raises ``ValueError`` naming them. A run under a mechanism
+    (:mod:`dilemmazoo.norms`) is measured on its base game's steps only: the rows whose
+    ``mechanism_phase`` is "play" (design, vote and sign steps carry none of the world's columns).
     """
     metrics = WORLD_METRICS.get(world)
+    if metrics is not None and "mechanism_phase" in steps.columns:
+        steps = steps[steps["mechanism_phase"].eq("play")]
     if metrics is None or steps.empty:
         return {}
     return metrics(steps, **commons.metric_options(world, world_kwargs))

@@ -56,7 +56,6 @@ def commons_cells(tmp_path_factory):
     return run_twice("commons_contracting", tmp_path_factory.mktemp("commons"))
 
 
-@NEEDS_PLAY_ROWS
 def test_commons_contracting_collapses_without_the_contract_and_survives_with_it(commons_cells):
     assert set(commons_cells) == {"no_contract", "pay_for_restraint"}
     outcome = {}
@@ -78,7 +77,6 @@ def test_commons_contracting_collapses_without_the_contract_and_survives_with_it
     assert (restraint.loc[restraint["mechanism_phase"] == "play", "requested"] == 0).all()
 
 
-@NEEDS_PLAY_ROWS
 def test_commons_contracting_summary_reports_survival(commons_cells):
     metrics = {cell: summary["metrics"] for cell, (summary, _) in commons_cells.items()}
     assert metrics["no_contract"]["survival_rate"] == 0.0 and metrics["no_contract"]["survival_time"] == 1.0
