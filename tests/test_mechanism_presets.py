@@ -44,13 +44,6 @@ def test_the_presets_load_and_pass_the_checks(name):
     assert "CoopEval" in config.description
 
 
-#: until summary.json's world metrics skip a mechanism's design/vote/sign rows, whose NaN month
-#: the commons' survival time refuses, a commons run under a mechanism fails at its metrics
-NEEDS_PLAY_ROWS = pytest.mark.xfail(
-    strict=True, raises=ValueError, reason="analysis.worlds.world_metrics must skip the mechanism's design/vote/sign rows "
-                        "(the diff is in helper H3's report); remove this mark when it is applied")
-
-
 @pytest.fixture(scope="module")
 def commons_cells(tmp_path_factory):
     return run_twice("commons_contracting", tmp_path_factory.mktemp("commons"))
