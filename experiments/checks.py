@@ -410,6 +410,7 @@ def _check_scored_decisions(config: ExperimentConfig) -> None:
     is looked at (agents.llm.LLMPolicy.scoring_options is the rule).
     """
     from dilemmazoo.envs import Amount, Message
+    from dilemmazoo.envs.institutions.phases import JsonAnswer
 
     groups = config.groups
     problems: list[str] = []
@@ -419,8 +420,8 @@ def _check_scored_decisions(config: ExperimentConfig) -> None:
         if problems or group.kind != "llm" or group.decision not in ("score", "distribution") \
                 or spec.options() is not None:
             return
-        if group.decision == "distribution":  # talk is written; numbers need a grid; several fields: none
-            if isinstance(spec, Message):
+        if group.decision == "distribution":  # talk and a mechanism's JSON designs are written; numbers need a
+            if isinstance(spec, Message | JsonAnswer):  # grid; other several-field answers: none
                 return
             if isinstance(spec, Amount) and not group.score_grid:
                 problems.append(f"{_group_field(config, index)}.score_grid: decision 'distribution' on an amount "
