@@ -8,7 +8,9 @@ aside, once per process), nothing written. For every
 distinct grid point (seeds do not change what is checked) it checks
 
 - the world: its id and its keyword arguments (the world is built, and closed);
-- the seats: the groups' ``seats`` fill the world's seats exactly;
+- the seats: the groups' ``seats`` fill the world's seats exactly (a ``tournament``'s groups are
+  types without seats: each is checked holding every seat, and under reputation ``copies`` is
+  the number of types, :func:`mechanism_kwargs`);
 - the population dynamics and the utility transform: registered names, valid arguments, and
   that policy synthesis and ``kind: synthesized`` come together;
 - scripted groups: the strategy and its parameters, and that each group's first decision in
@@ -36,7 +38,9 @@ checked when it is validated (:mod:`dilemmazoo.experiments.config`).
 with every decision at the world's declared fallback action and counts the decisions of each
 language-model group (one model call each; retries after unparseable answers add up to
 ``max_retries`` more per decision, and cached calls cost nothing), plus the strategies the
-population dynamics ask the model to write. Worlds whose length depends on the moves (a commons
+population dynamics ask the model to write. A tournament's calls are each type's decisions with
+the type in every seat, times the episodes (:func:`tournament_profiles`), over the number of
+types (each type holds that share of all seats). Worlds whose length depends on the moves (a commons
 that runs out early) may differ.
 """
 

@@ -4,7 +4,9 @@ One run is one resolved config (one grid point, one seed). For each generation a
 episodes the runner resets the world with the members' names, asks the world who decides,
 hands all decisions of the step to the policy in ONE ``act_batch`` call, steps the world and
 records one row per agent. Between generations the population dynamics (e.g. cultural
-evolution) replace members. Files are written by :mod:`dilemmazoo.experiments.store`.
+evolution) replace members. A ``tournament`` config plays its groups as types in every ordered
+seat profile instead (:meth:`RunPlay.tournament_events`). Files are written by
+:mod:`dilemmazoo.experiments.store`.
 
 The runner calls the hooks that the contracts declare, at the points they name, on every
 policy (:class:`~dilemmazoo.agents.base.BatchPolicy`), population dynamics

@@ -4,6 +4,7 @@ repeat, types named by seat, the reputation population, config errors, and the c
 from __future__ import annotations
 
 import itertools
+import json
 
 import pandas as pd
 import pytest
@@ -113,13 +114,39 @@ def test_a_scaled_down_coopeval_quick_reproduces_its_steps(tmp_path):
     data = load_config("coopeval_quick")
     data["agents"] = [g for g in data["agents"] if g["kind"] == "scripted"]
     data["tournament"] = {"repeats": 1, "focal": ["mirror"]}
-    data["grid"] = {"world": {"PD": data["grid"]["world"]["PD"]},
-                    "mechanism": {k: data["grid"]["mechanism"][k] for k in ("none", "repetition")}}
+    data["grid"] = {"world": {"PD": data["grid"]["world"]["PD"]}, "mechanism": data["grid"]["mechanism"]}
     config = validate(data)
     first = run_experiment(config, tmp_path / "a", progress=False)
     again = run_experiment(config, tmp_path / "b", progress=False)
-    assert len(first) == 2
+    assert len(first) == 6  # the six mechanisms on the prisoner's dilemma
     for one, two in zip(first, again):
         pd.testing.assert_frame_equal(one.steps, two.steps)
-    repetition = next(r for r in first if r.summary["cell"]["mechanism"] == "repetition")
-    assert len(repetition.steps) == 9 * 5 * 2  # 3^2 profiles x 5 rounds x 2 seats
+    by_mechanism = {r.summary["cell"]["mechanism"]: r for r in first}
+    assert len(by_mechanism["repetition"].steps) == 9 * 5 * 2  # 3^2 profiles x 5 rounds x 2 seats
+    assert len(by_mechanism["reputation+"].steps) == 5 * 6  # 5 rounds x 3 types x 2 seats
+    # contracting: the defector signs whatever is chosen; against a co-player playing option 0 under the
+    # cooperator's or mirror's contract (11 for option 0) it earns 3 - 11 = -8; against itself the
+    # transfers cancel and it earns 1
+    contracting = by_mechanism["contracting"].steps
+    bound = contracting[(contracting["mechanism_phase"] == "play") & contracting["mechanism_contract_active"]
+                        & (contracting["policy"] == "defector")]
+    assert set(bound["reward"]) == {-8.0, 1.0}
+
+
+def test_the_embedded_model_is_built_once_and_plays_whichever_seats_its_type_holds(tmp_path, embedded_backend,
+                                                                                  monkeypatch):
+    from dilemmazoo.experiments import runner
+
+    built = []
+    real = runner.build_policy
+    monkeypatch.setattr(runner, "build_policy", lambda group, *a, **k: built.append(group.label) or real(group, *a, **k))
+    model = {"kind": "llm", "backend": "embedded", "label": "M", "decision": "distribution",
+             "distribution_source": "score"}
+    result = execute(_config(agents=[TYPES[0], model]), tmp_path, progress=False, backend=embedded_backend)
+    assert built == ["C", "M"]  # one policy per type, for the whole tournament
+    steps = result.steps
+    assert _profiles(steps) == list(itertools.product(["C", "M"], repeat=2))
+    mine = steps[steps["policy"] == "M"]
+    assert len(mine) == 4 and mine["name"].tolist() == ["M#P2", "M#P1", "M#P1", "M#P2"]
+    assert all(json.loads(d).keys() == {"A0", "A1"} for d in mine["distribution"])  # drawn from its scores
+    assert (steps[steps["policy"] == "C"]["distribution"] == "").all()
