@@ -613,7 +613,7 @@ class GridPlan:
     name: str
     cells: tuple[CellPlan, ...]
     seeds: tuple[int, ...]
-    episodes: int  # episodes per run: generations x episodes per generation
+    episodes: int  # episodes per run: generations x episodes per generation (0: a tournament's, by cell)
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -627,8 +627,9 @@ class GridPlan:
     def text(self, out_root: str | Path | None = None) -> str:
         """The plan in words; run folders under ``out_root`` when given."""
         seeds = ", ".join(str(s) for s in self.seeds)
+        episodes = f"{self.episodes} episode(s) per run" if self.episodes else "episodes per run: by cell (a tournament)"
         lines = [f"{self.name}: {len(self.cells)} cell(s) x {len(self.seeds)} seed(s) = {self.runs} run(s); "
-                 f"seeds {seeds}; {self.episodes} episode(s) per run",
+                 f"seeds {seeds}; {episodes}",
                  f"model calls (estimate): {self.model_calls}"]
         for cell in self.cells:
             per_episode = ", ".join(f"{label}: {n}" for label, n in cell.decisions_per_episode.items())
@@ -671,8 +672,8 @@ def plan(config: ExperimentConfig) -> GridPlan:
             run_folders=tuple(f"{config.name}/{run_folder_name(r)}" for r in members),
             decisions_per_episode=decisions, calls_per_run=calls, notes=(*notes, *more),
         ))
-    return GridPlan(name=config.name, cells=tuple(cells), seeds=tuple(config.seeds),
-                    episodes=config.generations * config.episodes_per_generation, notes=(_HOW,))
+    episodes = 0 if config.tournament is not None else config.generations * config.episodes_per_generation
+    return GridPlan(name=config.name, cells=tuple(cells), seeds=tuple(config.seeds), episodes=episodes, notes=(_HOW,))
 
 
 def _group_labels(config: ExperimentConfig) -> list[str]:

@@ -108,6 +108,12 @@ def test_coopeval_presets_sweep_four_games_and_six_mechanisms():
         assert (nesting["reputation-"], nesting["reputation+"]) == (1, 3)
         models = [g for g in config.groups if g.kind == "llm"]
         assert models and all(g.backend.startswith(kind) and g.decision == "distribution" for g in models)
+    check_experiment(config)  # the hosted preset passes every check (it is not run here)
+    counted = {cell.label: cell for cell in plan(config).cells}
+    # six types: 36 profiles x 15 rounds x 2 seats decisions under repetition; one population world
+    # of 6 x 2 seats x 15 rounds under reputation
+    assert counted["cell.world=PD,mechanism=repetition"].calls_per_run == 36 * 15 * 2
+    assert counted["cell.world=PD,mechanism=reputation-"].calls_per_run == 6 * 2 * 15
 
 
 def test_a_scaled_down_coopeval_quick_reproduces_its_steps(tmp_path):
