@@ -630,7 +630,10 @@ class RunPlay:
         if self.config.tournament is not None and not steps.empty:
             from dilemmazoo.analysis.mechanisms import tournament_metrics
 
-            metrics.update(tournament_metrics(steps, self.config.model_dump()))
+            try:  # the run's records stand even if its evaluation fails (the report recomputes it)
+                metrics.update(tournament_metrics(steps, self.config.model_dump()))
+            except (ValueError, RuntimeError) as error:
+                _log.warning("tournament metrics of %s failed: %s", self.config.name, error)
         return metrics
 
     def summary(self, rid: str, execution: dict, started: float) -> tuple[dict[str, pd.DataFrame], Summary]:
