@@ -1013,7 +1013,7 @@ def _strategies(run: RunRecords) -> dict[str, Any] | None:
 
 
 _SYNTHESIS_COLUMNS = ("iteration", "feedback", "valid", "isolation", "code_lines", "mean_reward", "efficiency", "equality",
-                      "sustainability", "peace", "fallback_rate", "failure_kinds")
+                      "sustainability", "peace", "fallbacks", "fallback_rate", "failure_kinds", "fallback_reasons")
 _FEEDBACK_COMPARED = ("mean_reward", "efficiency", "equality", "sustainability", "peace", "fallback_rate")
 
 

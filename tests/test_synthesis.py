@@ -304,6 +304,8 @@ def test_report_has_a_synthesis_section(tmp_path, crash_then_bfs):
     assert 'id="synthesis"' in html and "Policy synthesis" in html
     assert "+    found = helpers.nearest(" in html.replace("&#34;", '"').replace("&#39;", "'")
     assert 'alt="metrics per iteration"' in html
+    # the crashing iterate's fallbacks are shown with their most frequent reason and its count
+    assert "crash: IndexError: list index out of range (policy line 2: return [1, 2][5]) (120)" in html.replace("&#39;", "'")
 
 
 def test_cross_play_matrix_of_idle_and_bfs():
