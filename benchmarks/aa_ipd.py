@@ -3,6 +3,7 @@
     python benchmarks/aa_ipd.py            # readable table
     python benchmarks/aa_ipd.py --json     # ... and one JSON object of the figures, last line
     python benchmarks/aa_ipd.py --seeds 10 --iterations 300
+    python benchmarks/aa_ipd.py --profile  # ... and where the time goes (cProfile, to stderr)
 
 Self-play PPO of two memory-one MLP policies (``dilemmazoo.agents.trainers.small_net.train_ipd``,
 10 rounds, R=3 S=0 T=5 P=1, 32 groups of 8 games per iteration) with three credits: ``naive``
@@ -22,6 +23,7 @@ Figures per method, averaged over seeds (the last iteration's games and policies
 - tit_for_tat_seeds: seeds where both policies have P(C) > 0.9 first and after CC, < 0.1 after
   CD and DD;
 - wall_s: training time of all seeds of the method.
+The JSON also holds ``peak_rss_mb``: peak resident memory of the process (and its children), MiB.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import math
 import numpy as np
 
 from dilemmazoo.agents.trainers.small_net import evaluate_against, reciprocity, train_ipd
+from harness import add_common_args, peak_rss_mb, profiled
 
 METHODS = ("naive", "sum_rewards", "aa")
 COLUMNS = ("return_per_round", "cooperation_rate", "p_c_given_opp_c", "p_c_given_opp_d", "p_c_after_CC",
@@ -80,15 +83,20 @@ def _cell(key: str, value: float, seeds: int) -> str:
     return f"{value:.1f}" if key == "wall_s" else f"{value:.2f}"
 
 
+def bench_methods(methods: list[str], seeds: int, iterations: int) -> dict[str, dict[str, float]]:
+    """:func:`bench_method` for each of ``methods``, by name."""
+    return {method: bench_method(method, seeds, iterations) for method in methods}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    add_common_args(parser)
     parser.add_argument("--seeds", type=int, default=5, help="training seeds per method (default 5)")
     parser.add_argument("--iterations", type=int, default=200, help="PPO iterations per run (default 200)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args()
 
-    results = {method: bench_method(method, args.seeds, args.iterations) for method in args.methods}
+    results = profiled(args, bench_methods, args.methods, args.seeds, args.iterations)
 
     print(f"IPD self-play, {args.iterations} iterations x 256 games x 10 rounds, {args.seeds} seeds per method")
     widths = [max(len(h), 7) for h in HEADERS]
@@ -102,6 +110,7 @@ def main() -> None:
         for method, figures in results.items():
             for key, value in figures.items():
                 flat[f"{method}_{key}"] = None if isinstance(value, float) and math.isnan(value) else round(value, 4)
+        flat["peak_rss_mb"] = round(peak_rss_mb(), 3)
         print(json.dumps(flat))
 
 

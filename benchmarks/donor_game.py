@@ -3,6 +3,7 @@
     python benchmarks/donor_game.py            # readable table
     python benchmarks/donor_game.py --json     # ... and one JSON object of the figures, last line
     python benchmarks/donor_game.py --no-model # skip the embedded-model figures
+    python benchmarks/donor_game.py --profile  # ... and where the time goes (cProfile, to stderr)
 
 Figures:
 - world_steps_per_s: raw ``DonorGameEnv.step`` calls per second at paper size (12 x 12).
@@ -11,6 +12,7 @@ Figures:
 - embedded_*: decisions per second with SmolLM2-135M on this machine: one batched ``act_batch``
   of 6 donors (a paper-size round) in score mode and in generate mode, against the same
   decisions one call at a time (best of two). Score batches run the shared rules prefix once.
+- peak_rss_mb: peak resident memory of the process (and its children), MiB.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import argparse
 import os
 import tempfile
 import time
-from bench_report import print_figures
+from harness import add_common_args, emit, profiled
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -91,10 +93,14 @@ def bench_embedded(mode: str, donors: int = 6) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    add_common_args(parser)
     parser.add_argument("--no-model", action="store_true", help="skip the embedded-model figures")
     args = parser.parse_args()
+    emit(profiled(args, measure, args), args, digits=1)
 
+
+def measure(args: argparse.Namespace) -> dict[str, float]:
+    """Every figure of the table, by the flags in ``args``."""
     figures: dict[str, float] = {}
     figures["world_steps_per_s"] = bench_world()
     figures["runner_decisions_per_s"], figures["runner_decisions"] = bench_runner()
@@ -102,8 +108,7 @@ def main() -> None:
         for mode in ("score", "generate"):
             for key, value in bench_embedded(mode).items():
                 figures[f"embedded_{mode}_{key}"] = value
-
-    print_figures(figures, as_json=args.json, digits=1)
+    return figures
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python benchmarks/grid_scale.py            # readable table
     python benchmarks/grid_scale.py --json     # ... and one JSON object of the figures, last line
     python benchmarks/grid_scale.py --runs 16  # a smaller grid (a smoke run)
+    python benchmarks/grid_scale.py --profile  # ... and where the time goes (cProfile, to stderr)
 
 Setting: a Donor Game of 12 scripted agents (fixed-fraction donors), 12 rounds, 80 generations of
 cultural evolution with 4 games each, over 64 seeds (about 1.5 s a run on one core: Ray's
@@ -14,7 +15,8 @@ Figures: ``local_1_worker_s``, ``local_2_workers_s`` (worker processes, spawned 
 dilemmazoo inside the time), ``ray_2_cpus_s`` (a local Ray instance with 2 CPUs, start-up
 included) and ``ray_startup_s`` (the start-up alone: ``ray.init`` to ready); the speedups are
 against one local worker. Goals (issue 21): ``local_2_workers_speedup`` >= 1.8 and
-``ray_2_cpus_speedup`` >= 1.6 on the same machine.
+``ray_2_cpus_speedup`` >= 1.6 on the same machine. ``peak_rss_mb`` is the peak resident memory of
+this process or its largest finished worker, MiB (Ray's workers are not its children: not counted).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 import tempfile
 import time
 
-from bench_report import print_figures
+from harness import add_common_args, emit, profiled
 
 from dilemmazoo.experiments.config import validate
 from dilemmazoo.experiments.runner import run_experiment
@@ -60,16 +62,22 @@ def ray_startup() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="end with one JSON object of the figures")
+    add_common_args(parser)
     parser.add_argument("--runs", type=int, default=64, help="runs in the grid (default 64)")
     args = parser.parse_args()
+    figures = profiled(args, measure, args.runs)
+    emit(figures, args, goals={"local_2_workers_speedup": ">= 1.8", "ray_2_cpus_speedup": ">= 1.6"})
+
+
+def measure(runs: int) -> dict[str, float]:
+    """Every figure of the table for a grid of ``runs`` runs."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    one = timed(grid(args.runs), 1)
-    two = timed(grid(args.runs), 2)
-    on_ray = timed(grid(args.runs, executor="ray", ray={"num_cpus": 2}), 2)
+    one = timed(grid(runs), 1)
+    two = timed(grid(runs), 2)
+    on_ray = timed(grid(runs, executor="ray", ray={"num_cpus": 2}), 2)
     startup = ray_startup()
-    figures = {
-        "runs": args.runs,
+    return {
+        "runs": runs,
         "local_1_worker_s": one,
         "local_2_workers_s": two,
         "ray_2_cpus_s": on_ray,
@@ -78,7 +86,6 @@ def main() -> None:
         "ray_2_cpus_speedup": one / on_ray,
         "ray_2_cpus_speedup_without_startup": one / max(on_ray - startup, 1e-9),
     }
-    print_figures(figures, as_json=args.json, goals={"local_2_workers_speedup": ">= 1.8", "ray_2_cpus_speedup": ">= 1.6"})
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python benchmarks/ippo_learning.py                  # readable table (both variants, ~3 minutes)
     python benchmarks/ippo_learning.py --json           # ... and one JSON object of the figures, last line
     python benchmarks/ippo_learning.py --variants shared --iterations 30   # shorter
+    python benchmarks/ippo_learning.py --variants shared --iterations 30 --profile   # where the time goes (stderr)
     python benchmarks/ippo_learning.py --variants independent --credit naive,aa --seeds 0,1 --iterations 40
 
 Trains two presets of :mod:`dilemmazoo.agents.trainers.ippo` on one CPU thread, 4 agents under
@@ -23,7 +24,8 @@ Then every population plays the same held-out episode seeds (all 4 seats alike):
 Figures: per-agent episode return, apples, beams fired and Perolat et al. 2017 efficiency of each
 population; per variant the training time, throughput (agent-steps per second, updates included)
 and the training return of the first and last iterations; ``<variant>_learned`` is 1 when the
-variant's sampled return beats the random return.
+variant's sampled return beats the random return; ``peak_rss_mb`` is the peak resident memory of the
+process (and its children), MiB.
 
 Measured on the shared 2-core development machine (seed 0, 32 held-out episodes, about 3.5
 minutes in all): independent 101.5 s, training return -320.5 -> -27.3, held-out return -27.4
@@ -68,6 +70,7 @@ import json
 import time
 
 import numpy as np
+from harness import add_common_args, peak_rss_mb, profiled
 
 VARIANTS = ("independent", "shared")
 CREDITS = ("naive", "sum_rewards", "aa")
@@ -113,7 +116,7 @@ def _integers(text: str) -> list[int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    add_common_args(parser)
     parser.add_argument("--world", default="gathering", choices=["gathering", "cleanup"],
                         help="small map of this world (default gathering)")
     parser.add_argument("--rules", default=None, choices=["ssd", "meltingpot", "vicgalle"],
@@ -140,7 +143,11 @@ def main() -> None:
         parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
     if not seeds:
         parser.error("--seeds names no seed")
+    profiled(args, measure, args, variants, credits, seeds)
 
+
+def measure(args: argparse.Namespace, variants: list[str], credits: list[str], seeds: list[int]) -> None:
+    """Train, evaluate and print every population of ``variants`` x ``credits`` x ``seeds``."""
     from dilemmazoo.agents.trainers.ippo import IPPOConfig, evaluate, policy_chooser, train_ippo
     from dilemmazoo.envs.gridworld.core import actions_for
 
@@ -217,6 +224,7 @@ def main() -> None:
         for name, values in outcomes.items():
             for column in columns:
                 figures[f"{name}_{column}"] = values[column]
+        figures["peak_rss_mb"] = peak_rss_mb()
         print(json.dumps({k: round(float(v), 3) for k, v in figures.items()}))
 
 

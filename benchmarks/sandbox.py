@@ -3,6 +3,7 @@
     python benchmarks/sandbox.py            # readable table
     python benchmarks/sandbox.py --json     # ... and one JSON object of the figures, last line
     python benchmarks/sandbox.py --quick    # fewer repetitions (a smoke run)
+    python benchmarks/sandbox.py --profile  # ... and where the time goes (cProfile, to stderr)
     python benchmarks/sandbox.py --isolation process   # another level (default: the machine's strongest)
 
 Setting: a Cleanup-sized map (18 x 25, walls around, about 100 apples), 10 agents, as in the
@@ -17,7 +18,8 @@ Figures:
   (``batched``), and with one round-trip per agent (``unbatched``);
   ``trivial_overhead_us_per_step`` is the extra time per batched round-trip;
 - ``bfs_*``: a BFS harvester written against the helpers (the usual LLM-written policy),
-  decisions/s in process and in the sandbox (batched), and the ratio.
+  decisions/s in process and in the sandbox (batched), and the ratio;
+- ``peak_rss_mb``: peak resident memory of this process or its largest finished worker, MiB.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from dilemmazoo.agents.sandbox import (
     make_snapshot,
     probe_isolation,
 )
-from bench_report import print_figures
+from harness import add_common_args, emit, profiled
 
 N_AGENTS = 10
 TRIVIAL = "def policy(state, agent_id):\n    return 7\n"
@@ -97,15 +99,19 @@ def startup_seconds(isolation: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    add_common_args(parser)
     parser.add_argument("--quick", action="store_true", help="shorter timings")
     parser.add_argument("--isolation", default=None, choices=("bubblewrap", "namespaces", "process"),
                         help="the sandbox's isolation level (default: the strongest this machine gives)")
     args = parser.parse_args()
-    seconds = 0.3 if args.quick else 2.0
     isolation = args.isolation or probe_isolation().level
     print(f"isolation: {isolation}")
+    figures = profiled(args, measure, 0.3 if args.quick else 2.0, isolation)
+    emit(figures, args, digits=None, json_digits=4, extra={"isolation": isolation})
 
+
+def measure(seconds: float, isolation: str) -> dict[str, float]:
+    """Every figure of the table: each timing runs about ``seconds``, the sandbox under ``isolation``."""
     figures: dict[str, float] = {"startup_s": startup_seconds(isolation)}
     trivial = bench(TRIVIAL, seconds, isolation)
     for key, value in trivial.items():
@@ -117,8 +123,7 @@ def main() -> None:
     figures["bfs_in_process_decisions_per_s"] = bfs["in_process_decisions_per_s"]
     figures["bfs_sandbox_decisions_per_s"] = bfs["batched_decisions_per_s"]
     figures["bfs_sandbox_over_in_process"] = bfs["batched_decisions_per_s"] / bfs["in_process_decisions_per_s"]
-
-    print_figures(figures, as_json=args.json, digits=None, json_digits=4, extra={"isolation": isolation})
+    return figures
 
 
 if __name__ == "__main__":

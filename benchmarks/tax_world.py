@@ -3,6 +3,7 @@
     python benchmarks/tax_world.py                 # readable table, goals beside the figures
     python benchmarks/tax_world.py --json          # ... and one JSON object of the figures, last line
     python benchmarks/tax_world.py --skip-embedded --rational-workers 1000 --api-workers 100   # quick
+    python benchmarks/tax_world.py --profile       # ... and where the time goes (cProfile, to stderr)
 
 The world is Karten et al.'s LLM Economist tax economy (arXiv 2507.15815; the labour-utility
 model of Zheng et al., "The AI Economist"): N workers choose weekly hours on the grid 0, 10, ...,
@@ -62,7 +63,8 @@ with its goal (issue 17):
     as ``benchmarks/llm_round.py`` runs it: the client then pays for the server's CPU too.
 
 The keys name the issue's sizes; with other sizes (flags) the sizes used are in the JSON
-(``rational_workers``, ``embedded_workers``, ``api_workers``).
+(``rational_workers``, ``embedded_workers``, ``api_workers``). ``peak_rss_mb`` is the peak resident
+memory of this process or its largest finished child (the fake server's process included), MiB.
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import numpy as np  # noqa: E402
 
-from bench_report import print_figures  # noqa: E402
+from harness import add_common_args, emit, profiled  # noqa: E402
 from dilemmazoo.agents.base import Decision  # noqa: E402
 from dilemmazoo.envs import make_world, tax  # noqa: E402
 
@@ -413,7 +415,7 @@ def api_step(n_workers: int, concurrency: int, latency_ms: float, *, in_process:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    add_common_args(parser)
     parser.add_argument("--rational-workers", type=int, default=10_000, help="workers of (a) (default 10000)")
     parser.add_argument("--repeats", type=int, default=9, help="repeats of each timing in (a), median (default 9)")
     parser.add_argument("--embedded-workers", type=int, default=100, help="workers of (b) (default 100)")
@@ -446,7 +448,13 @@ def main() -> None:
                  "max_batch_size", "max_batch_tokens", "api_workers", "concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    figures, extra = profiled(args, measure, args)
+    print(f"cpus: {os.cpu_count()}, load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    emit(figures, args, digits=None, json_digits=3, goals=GOALS, extra=extra)
 
+
+def measure(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, object]]:
+    """Every figure of the table by the flags in ``args``, and the sizes used (the JSON's extra keys)."""
     figures: dict[str, float] = {}
     extra: dict[str, object] = {}
     if not args.skip_rational:
@@ -469,8 +477,7 @@ def main() -> None:
         if args.server_in_process:
             figures.update(api_step(args.api_workers, args.concurrency, args.latency_ms, in_process=True))
         extra.update(api_workers=args.api_workers, api_concurrency=args.concurrency)
-    print(f"cpus: {os.cpu_count()}, load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print_figures(figures, as_json=args.json, digits=None, json_digits=3, goals=GOALS, extra=extra)
+    return figures, extra
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python benchmarks/train_throughput.py --json          # ... and one JSON object of the figures, last line
     python benchmarks/train_throughput.py --trust-split   # also Trust-and-Split (generated messages; slow on CPU)
     python benchmarks/train_throughput.py --grpo          # also the TRL GRPO baseline (agents/trainers/grpo.py)
+    python benchmarks/train_throughput.py --profile       # ... and where the time goes (cProfile, to stderr)
 
 Figures (per world, after one warm-up iteration that is not counted):
 - matches_per_iteration: ``groups x group_size`` matches played per iteration;
@@ -14,6 +15,7 @@ Figures (per world, after one warm-up iteration that is not counted):
   the whole iteration (rollouts and update); decisions_per_s and matches_per_s: the same per
   decision and per match.
 The model loads once (``load_s``). float32 on CPU, bfloat16 on CUDA (``dtype=auto``).
+``peak_rss_mb``: peak resident memory of the process (and its children), MiB.
 
 With ``--grpo``, the GRPO baseline on the same IPD against always-defect: ``groups`` prompts x
 ``group_size`` generations (whole matches) per optimizer step, answers of at most 4 tokens after
@@ -28,7 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from bench_report import print_figures
+from harness import add_common_args, emit, profiled
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -78,7 +80,7 @@ def bench_grpo(base, args) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    add_common_args(parser)
     parser.add_argument("--trust-split", action="store_true", help="also Trust-and-Split (messages are generated)")
     parser.add_argument("--grpo", action="store_true", help="also the TRL GRPO baseline on the IPD")
     parser.add_argument("--iterations", type=int, default=2, help="timed iterations per world")
@@ -89,7 +91,14 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24, help="message length cap (Trust-and-Split)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
+    figures, device, threads = profiled(args, measure, args)
+    print(f"device: {device} ({threads} threads), {args.groups} x {args.group_size} matches of "
+          f"{args.rounds} rounds, LoRA r={args.lora_r}")
+    emit(figures, args, digits=2)
 
+
+def measure(args: argparse.Namespace) -> tuple[dict[str, float], object, int]:
+    """Every figure of the table by the flags in ``args``, the model's device and torch's thread count."""
     import torch
 
     from dilemmazoo.agents.trainers.llm_model import load_base_model
@@ -111,10 +120,7 @@ def main() -> None:
             figures[f"trust_split_{key}"] = value
     if args.grpo:
         figures.update(bench_grpo(load_base_model("embedded", device=args.device, dtype="auto"), args))
-
-    print(f"device: {device} ({torch.get_num_threads()} threads), {args.groups} x {args.group_size} matches of "
-          f"{args.rounds} rounds, LoRA r={args.lora_r}")
-    print_figures(figures, as_json=args.json, digits=2)
+    return figures, device, torch.get_num_threads()
 
 
 if __name__ == "__main__":
