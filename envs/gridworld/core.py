@@ -13,8 +13,8 @@ Layout. Grids are flattened and padded with walls by ``reach + 1`` cells (the lo
 beam), so that moves and beams are plain index additions that never leave the array; one
 extra "sentinel" cell at the end of each grid absorbs writes for agents that are not on the
 map. Apples and waste are kept compactly, one column per apple cell / river cell. Egocentric
-windows are block copies out of four rotated copies of each map (:meth:`GridCore.observe`),
-coloured through a uint8 lookup table; collisions and beam hits are resolved with pairwise
+windows are row copies out of four turned, pre-coloured copies of each map that are rewritten
+only where a cell changed (:meth:`GridCore.observe`); collisions and beam hits are resolved with pairwise
 (B, N, N) comparisons and ``np.add.at`` on a scratch grid.
 
 Differences from the sources, by design: all agents act simultaneously (vicgalle's code moves
@@ -244,9 +244,6 @@ class GridCore:
                 relative[viewer, AGENT_UP + absolute] = AGENT_UP + (absolute - viewer) % 4
         self._symbolic_lut = relative.ravel().astype(np.uint8)
         self._rgb_lut = PALETTE[self._symbolic_lut]
-        rgba = np.zeros((len(self._rgb_lut), 4), dtype=np.uint8)
-        rgba[:, :3] = self._rgb_lut
-        self._rgba_lut = rgba.view(np.uint32).ravel()
 
         if game == "gathering" and rules.regrowth == "density":
             # for each neighbourhood offset, the apple index of the neighbouring cell (K: none);
@@ -288,27 +285,27 @@ class GridCore:
         self._batch_offset = (np.arange(B, dtype=np.int64) * S)[:, None]
         self._scratch = np.zeros(B * S, dtype=np.int64)  # zero between uses
         self._codes = np.zeros((B, S), dtype=np.uint8)
-        side = max(Hp, Wp)
-        self._rotated = np.zeros((B, 4, side, side), dtype=np.uint8)
-        self._windows = np.lib.stride_tricks.sliding_window_view(self._rotated.reshape(B * 4, side, side), (h, w),
-                                                                 axis=(1, 2))
+        # where each padded cell lands in the copy of the map turned o quarter turns
+        # counter-clockwise (so that an agent facing o looks "up" in it): (4, S - 1) flat
+        # offsets into a (side, side) block
+        self._side = side = max(Hp, Wp)
+        row, col = np.divmod(np.arange(S - 1, dtype=np.int64), Wp)
+        turned_row = np.stack([row, Wp - 1 - col, Hp - 1 - row, col])
+        turned_col = np.stack([col, row, Wp - 1 - col, Hp - 1 - row])
+        self._turned_cell = turned_row * side + turned_col
+        # the same per cell, offset to copy o of the env's four: (S - 1, 4)
+        self._turned_at = np.ascontiguousarray((self._turned_cell + np.arange(4)[:, None] * side * side).T)
+        self._views: dict[str, tuple[np.ndarray, ...]] = {}  # per kind, built on demand
         self._batch_index = np.arange(B)[:, None]
         self._eye = np.eye(N, dtype=bool)
         self._index = np.arange(N)
         self._was_reset = False
 
     def __getstate__(self) -> dict[str, Any]:
-        # the sliding-window view must stay a view of the rotation buffer: rebuilt on load
+        # the turned maps and their window views are a cache of the state: rebuilt after loading
         state = dict(self.__dict__)
-        del state["_windows"]
+        state["_views"] = {}
         return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        h, w = self.view_shape
-        self._windows = np.lib.stride_tricks.sliding_window_view(
-            self._rotated.reshape(-1, *self._rotated.shape[2:]), (h, w), axis=(1, 2)
-        )
 
     # -- geometry -------------------------------------------------------------------------------
 
@@ -609,42 +606,69 @@ class GridCore:
         codes.ravel()[where] = np.where(active, AGENT_UP + self.orientation, TAGGED).astype(np.uint8)
         return codes
 
+    def _turned_maps(self, kind: str) -> np.ndarray:
+        """Every env's map turned four ways in ``kind``'s values, brought up to date.
+
+        Each env keeps, per viewer orientation ``o``, its padded map turned ``o`` quarter turns
+        counter-clockwise and already coloured as a viewer facing ``o`` sees it (RGB bytes for
+        ``"rgb"``, relative cell codes for ``"symbolic"``): a ``(B, 4, side, side, channels)``
+        buffer, allocated once. Only the cells whose code changed since the last call are
+        rewritten (apples eaten or grown, waste, agents that moved or turned: a few per env and
+        step), in all four copies at once. Returns an overlapping strided view
+        ``(starts, h, w * channels)`` of that buffer in which entry ``i`` is the window whose
+        top-left cell is flat cell ``i``.
+        """
+        if kind == "rgb":
+            lut = self._rgb_lut  # (4 * N_CODES, 3)
+        elif kind == "symbolic":
+            lut = self._symbolic_lut[:, None]  # (4 * N_CODES, 1)
+        else:
+            raise ValueError(f"kind must be 'rgb' or 'symbolic', got {kind!r}")
+        B, side, channels = self.batch_size, self._side, lut.shape[1]
+        if kind not in self._views:
+            turned = np.zeros(B * 4 * side * side * channels, dtype=np.uint8)
+            # per code, its values in the four copies; per cell, its bytes in the four copies
+            colours = np.ascontiguousarray(lut.reshape(4, N_CODES, channels).transpose(1, 0, 2))  # (N_CODES, 4, ch)
+            at = self._turned_at[:, :, None] * channels + np.arange(channels)  # (S - 1, 4, ch)
+            shown = np.full((B, self.stride - 1), 255, dtype=np.uint8)  # no cell holds code 255: all change
+            h, w = self.view_shape
+            starts = B * 4 * side * side - (h - 1) * side - (w - 1)
+            windows = np.lib.stride_tricks.as_strided(turned, shape=(starts, h, w * channels),
+                                                      strides=(channels, side * channels, 1), writeable=False)
+            self._views[kind] = (turned, shown, windows, colours, at)
+        turned, shown, windows, colours, at = self._views[kind]
+        codes = self.codes()[:, :-1]
+        changed = np.flatnonzero(codes != shown)
+        if changed.size:
+            env, cell = np.divmod(changed, self.stride - 1)
+            code = codes.ravel()[changed]
+            where = np.take(at, cell, axis=0) + (env * (4 * side * side * channels))[:, None, None]
+            turned[where] = np.take(colours, code, axis=0)  # (n, 4, channels): all four copies
+            shown.ravel()[changed] = code
+        return windows
+
     def observe(self, kind: str = "rgb") -> np.ndarray:
         """Egocentric windows of every agent: ``(B, N, h, w, 3)`` RGB or ``(B, N, h, w)`` codes.
 
-        The map of each env is rotated once per orientation (four copies of B small grids);
-        each agent's window is then a plain rectangle of the copy that faces its way, cut out
-        by one fancy index over a sliding-window view (block copies, no per-cell index
-        arithmetic). Colours come from a lookup table indexed by the viewer's orientation and
-        the cell code, which also turns other agents' orientations relative. The RGB array is a
-        view of an RGBA buffer (``np.ascontiguousarray`` it where a contiguous copy is needed).
+        Every env keeps four turned, pre-coloured copies of its map (:meth:`_turned_maps`,
+        rewritten only where a cell changed), so an agent's window is a plain rectangle of the
+        copy that faces its way. All B x N windows are cut out by one fancy index of an
+        overlapping strided view (one flat start cell per agent; h row copies of w cells each,
+        no per-agent Python, no per-cell index arithmetic or colour lookup) into a new
+        C-contiguous array; then the centre cell becomes the viewer itself.
         """
+        windows = self._turned_maps(kind)
         B, N = self.position.shape
-        Hp, Wp = self.padded_height, self.padded_width
-        grid = self.codes()[:, :-1].reshape(B, Hp, Wp)
-        rotated = self._rotated
-        rotated[:, 0, :Hp, :Wp] = grid
-        rotated[:, 1, :Wp, :Hp] = np.rot90(grid, 1, axes=(1, 2))
-        rotated[:, 2, :Hp, :Wp] = np.rot90(grid, 2, axes=(1, 2))
-        rotated[:, 3, :Wp, :Hp] = np.rot90(grid, 3, axes=(1, 2))
-        row, col = np.divmod(self.position, Wp)
-        o = self.orientation
-        # the agent's cell in the copy rotated by o quarter turns counter-clockwise
-        r = np.choose(o, (row, Wp - 1 - col, Hp - 1 - row, col))
-        c = np.choose(o, (col, row, Wp - 1 - col, Hp - 1 - row))
-        window = self._windows[self._batch_index * 4 + o, r - self.rules.view_ahead, c - self.rules.view_side]
         h, w = self.view_shape
-        window = window.reshape(B, N, h * w)
-        window[:, :, self._self_cell] = SELF
-        lut_index = window + (o * N_CODES).astype(np.uint8)[:, :, None]
+        side, o = self._side, self.orientation
+        top_left = self._turned_cell[o, self.position] - (self.rules.view_ahead * side + self.rules.view_side)
+        window = windows[(self._batch_index * 4 + o) * (side * side) + top_left]  # (B, N, h, w * channels)
         if kind == "rgb":
-            # one 4-byte lookup per cell is twice as fast as a (48, 3) row gather; the result is
-            # the RGB part of an RGBA buffer (a strided view: last-axis stride 1, pixel stride 4)
-            rgba = np.take(self._rgba_lut, lut_index)
-            return rgba.view(np.uint8).reshape(B, N, h, w, 4)[..., :3]
-        if kind == "symbolic":
-            return np.take(self._symbolic_lut, lut_index).reshape(B, N, h, w)
-        raise ValueError(f"kind must be 'rgb' or 'symbolic', got {kind!r}")
+            window = window.reshape(B, N, h, w, 3)
+            window[:, :, self.rules.view_ahead, self.rules.view_side] = PALETTE[SELF]
+            return window
+        window[:, :, self.rules.view_ahead, self.rules.view_side] = SELF
+        return window
 
     def observe_by_offsets(self, kind: str = "rgb") -> np.ndarray:
         """The same windows as :meth:`observe`, gathered cell by cell (a slower reference)."""
