@@ -630,21 +630,24 @@ class GridCore:
             # per code, its values in the four copies; per cell, its bytes in the four copies
             colours = np.ascontiguousarray(lut.reshape(4, N_CODES, channels).transpose(1, 0, 2))  # (N_CODES, 4, ch)
             at = self._turned_at[:, :, None] * channels + np.arange(channels)  # (S - 1, 4, ch)
-            shown = np.full((B, self.stride - 1), 255, dtype=np.uint8)  # no cell holds code 255: all change
+            shown = np.full((B, self.stride), 255, dtype=np.uint8)  # no cell holds code 255: all change
             h, w = self.view_shape
             starts = B * 4 * side * side - (h - 1) * side - (w - 1)
             windows = np.lib.stride_tricks.as_strided(turned, shape=(starts, h, w * channels),
                                                       strides=(channels, side * channels, 1), writeable=False)
             self._views[kind] = (turned, shown, windows, colours, at)
         turned, shown, windows, colours, at = self._views[kind]
-        codes = self.codes()[:, :-1]
-        changed = np.flatnonzero(codes != shown)
+        codes = self.codes()
+        changed = np.flatnonzero(codes != shown)  # whole rows: one contiguous comparison
         if changed.size:
-            env, cell = np.divmod(changed, self.stride - 1)
             code = codes.ravel()[changed]
+            shown.ravel()[changed] = code
+            env, cell = np.divmod(changed, self.stride)
+            on_map = cell != self.sentinel  # the sentinel (agents off the map) is shown nowhere
+            if not on_map.all():
+                env, cell, code = env[on_map], cell[on_map], code[on_map]
             where = np.take(at, cell, axis=0) + (env * (4 * side * side * channels))[:, None, None]
             turned[where] = np.take(colours, code, axis=0)  # (n, 4, channels): all four copies
-            shown.ravel()[changed] = code
         return windows
 
     def observe(self, kind: str = "rgb") -> np.ndarray:
