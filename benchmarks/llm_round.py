@@ -2,10 +2,19 @@
 
     python benchmarks/llm_round.py          # readable table
     python benchmarks/llm_round.py --json   # ... and one JSON object of the figures, last line
+    python benchmarks/llm_round.py --profile  # ... and where the time goes (cProfile, to stderr)
 
 (a) Embedded model (SmolLM2-135M, CPU): one Donor Game step of 12 donor decisions (24 agents),
     answered in ONE batched call against one call per agent. Greedy decoding, so both ways do
-    the same work (tokens generated are reported). Goal: >= 5x faster batched.
+    the same work (tokens generated are reported). Goal: >= 10x faster batched.
+(a') Embedded model, the demo's decisions: 12 donor decisions with ``donor_game_demo``'s world and
+    agent settings (scored amounts, temperature 0.8, seed 0; every seat given a fixed one-line
+    strategy), made by ``LLMPolicy.act_batch`` as the runner makes them, three ways in one run:
+    every seat's prompt run whole (no shared prefix), the shared rules run once for the batch,
+    and the rules' KV cache kept from the round before (``prefix_cache_mb``). The decisions are
+    checked equal. ``embedded_decisions_per_s`` is the kept-prefix round's rate;
+    ``prefix_reuse_speedup`` is the whole-prompt round's time over the kept-prefix round's
+    (goal >= 2), ``prefix_kept_speedup`` the once-per-batch round's over the kept-prefix round's.
 (b) A loopback OpenAI-compatible server answering after 300 ms: 100 decisions one after the
     other against all at once through the backend's bounded concurrency. Goal: the concurrent
     round takes <= 1 s.
@@ -29,13 +38,13 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from fake_openai_server import FakeOpenAIServer  # noqa: E402
+from harness import add_common_args, emit, profiled  # noqa: E402
 
 from dilemmazoo.agents.backends import make_backend  # noqa: E402
 from dilemmazoo.agents.backends.base import GenerationParams  # noqa: E402
 from dilemmazoo.agents.base import Decision  # noqa: E402
 from dilemmazoo.agents.llm import LLMPolicy  # noqa: E402
 from dilemmazoo.envs import make_world  # noqa: E402
-from bench_report import print_figures  # noqa: E402
 
 
 def donor_round(n_decisions: int) -> list[Decision]:
@@ -67,6 +76,55 @@ def embedded_round(max_tokens: int) -> dict[str, float]:
         "embedded_batched_speedup": sequential_s / batched_s,
         "embedded_batched_tokens": sum(c.completion_tokens for c in batched),
         "embedded_sequential_tokens": sum(c.completion_tokens for c in one_by_one),
+    }
+
+
+def demo_round(n_decisions: int = 12, repeats: int = 2) -> dict[str, float]:
+    """The demo's scored decisions, one batched round, with and without the shared prefix (see (a'))."""
+    from dilemmazoo.experiments.config import load_config, validate
+
+    config = validate(load_config("donor_game_demo"))
+    group = config.groups[0]
+    world = make_world(config.world.id, **{**config.world.kwargs, "n_agents": 2 * n_decisions})
+    obs, _ = world.reset(seed=config.seeds[0])
+    requests = [
+        Decision(agent_id=a, observation=obs[a], text=world.describe(a), spec=world.action_spec(a),
+                 rules=world.rules(a), step=1, episode=0)
+        for a in world.deciders()
+    ]
+    strategies = {a: f"My strategy will be to give {25 * (i % 5)}% of my units to players who gave before."
+                  for i, a in enumerate(world.possible_agents)}
+    ways = {
+        "whole": make_backend("embedded", min_shared_prefix=10**9, prefix_cache_mb=0),
+        "per_batch": make_backend("embedded", prefix_cache_mb=0),
+        "kept": make_backend("embedded"),
+    }
+    times: dict[str, float] = {}
+    answers: dict[str, list] = {}
+    for name, backend in ways.items():
+        policy = LLMPolicy(backend, persona=group.persona, decision=group.decision, temperature=group.temperature,
+                           max_tokens=group.max_tokens, top_p=group.top_p, score_grid=group.score_grid,
+                           seed=config.seeds[0])
+        policy.set_strategies(strategies)
+        policy.act_batch(requests[:2])  # warm-up; for "kept" it also keeps the rules' cache
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            actions = policy.act_batch(requests)
+            best = min(best, time.perf_counter() - start)
+        times[name] = best
+        answers[name] = [a.value for a in actions]
+    if not answers["whole"] == answers["per_batch"] == answers["kept"]:
+        raise AssertionError(f"the three ways decided differently: {answers}")
+    return {
+        "embedded_demo_decisions": len(requests),
+        "embedded_demo_whole_prompt_s": times["whole"],
+        "embedded_demo_prefix_per_batch_s": times["per_batch"],
+        "embedded_demo_prefix_kept_s": times["kept"],
+        "embedded_decisions_per_s": len(requests) / times["kept"],
+        "prefix_reuse_speedup": times["whole"] / times["kept"],
+        "prefix_kept_speedup": times["per_batch"] / times["kept"],
+        "prefix_kept_hits": ways["kept"].prefix_store.hits,
     }
 
 
@@ -112,21 +170,26 @@ def cache_rerun(server: FakeOpenAIServer) -> dict[str, float]:
             "cache_rerun_speedup": first_s / rerun_s}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
-    parser.add_argument("--max-tokens", type=int, default=100, help="tokens per embedded answer (default 100)")
-    args = parser.parse_args()
-
+def measure(max_tokens: int) -> dict[str, float]:
+    """Every figure of the module docstring."""
     figures: dict[str, float] = {}
-    figures.update(embedded_round(args.max_tokens))
+    figures.update(embedded_round(max_tokens))
+    figures.update(demo_round())
     with FakeOpenAIServer(answer="My strategy will be fair. Answer: 1", latency_ms=300) as server:
         figures.update(concurrent_round(server))
         figures.update(cache_rerun(server))
+    return figures
 
-    goals = {"embedded_batched_speedup": ">= 5", "concurrent_round_s": "<= 1", "cache_rerun_backend_calls": "== 0",
-             "cache_rerun_speedup": ">= 100"}
-    print_figures(figures, as_json=args.json, digits=2, json_digits=4, goals=goals)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--max-tokens", type=int, default=100, help="tokens per embedded answer (default 100)")
+    args = parser.parse_args()
+    figures = profiled(args, measure, args.max_tokens)
+    goals = {"embedded_batched_speedup": ">= 10", "prefix_reuse_speedup": ">= 2", "concurrent_round_s": "<= 1",
+             "cache_rerun_backend_calls": "== 0", "cache_rerun_speedup": ">= 100"}
+    emit(figures, args, digits=2, json_digits=4, goals=goals)
 
 
 if __name__ == "__main__":

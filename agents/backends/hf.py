@@ -29,7 +29,13 @@ Shared prefix
     Chats of one batch that begin alike (seats of one world share their rules) have that
     beginning run once, for one row (``min_shared_prefix`` tokens at least). On a CPU the rows
     then attend to it as one block held once (:mod:`~dilemmazoo.agents.backends.shared_prefix`,
-    ``cascade_attention``); elsewhere its KV cache is copied into every row.
+    ``cascade_attention``); elsewhere its KV cache is copied into every row. The prefix ends at
+    the last line break the chats share (at least ``min_shared_prefix`` tokens; else where they
+    part), so it does not depend on which seats a batch holds: the rules, not the first words
+    of the seats' strategies. Its KV cache is kept (``prefix_cache_mb``, least recently used out,
+    keyed by the prefix's tokens) and reused by later batches beginning with the same prefix:
+    the next round of the same world runs only the seats' own tails. A kept cache is the one
+    a new prefix pass would compute, so answers and records are the same with or without it.
 
 Prefill
     ``can_prefill = True``: a chat ending with an assistant message is rendered with the
@@ -328,6 +334,8 @@ class HFBackend(Backend):
             row's cache. None (default): on a CPU, where it makes a 100-row batch about twice as
             fast; True: always (an error where the model or PyTorch cannot); False: never.
         trust_remote_code: passed to ``from_pretrained``; off unless you trust the folder.
+        prefix_cache_mb: most MiB of shared-prefix KV caches kept for later batches (one world's
+            rules in bf16 SmolLM2-135M are about 4 MiB); 0 runs every batch's prefix anew.
     """
 
     can_score = True
@@ -346,6 +354,7 @@ class HFBackend(Backend):
         trust_remote_code: bool = False,
         min_shared_prefix: int = 32,
         cascade_attention: bool | None = None,
+        prefix_cache_mb: float = 64.0,
     ):
         if max_batch_size < 1 or max_batch_tokens < 1:
             raise ValueError("max_batch_size and max_batch_tokens must be positive")
@@ -353,6 +362,10 @@ class HFBackend(Backend):
         self.gguf_file = gguf_file
         self.min_shared_prefix = min_shared_prefix
         self.cascade_attention = cascade_attention
+        self.prefix_cache_mb = prefix_cache_mb
+        self.prefix_store = shared_prefix.PrefixStore(prefix_cache_mb)
+        self._line_ends: dict[int, bool] = {}
+        self._end_ids: list[int] | None = None
         self._cascade_ok: bool | None = None
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
@@ -379,7 +392,9 @@ class HFBackend(Backend):
 
     def __getstate__(self) -> dict:
         # a model and a lock do not travel to worker processes; the worker loads (or reuses) its own
-        return {**self.__dict__, "_loaded": None, "_closed": self._loaded is None}
+        # nor do kept prefix caches: each process keeps its own
+        return {**self.__dict__, "_loaded": None, "_closed": self._loaded is None,
+                "prefix_store": shared_prefix.PrefixStore(self.prefix_cache_mb)}
 
     def __setstate__(self, state: dict) -> None:
         closed = state.pop("_closed")
@@ -482,28 +497,80 @@ class HFBackend(Backend):
             return shared_prefix.active(self.loaded.model, head)
         return contextlib.nullcontext()
 
+    def _ends_line(self, token: int) -> bool:
+        """Whether the text of ``token`` ends with a line break (kept per token id)."""
+        ends = self._line_ends.get(token)
+        if ends is None:
+            ends = self._line_ends[token] = self.tokenizer.decode([token]).endswith("\n")
+        return ends
+
+    def shared_prefix_length(self, sequences: list[list[int]]) -> int:
+        """How many leading tokens a batch runs once for all its rows; 0: none.
+
+        The tokens all rows begin with, at most through the first message's end-of-turn marker
+        and the line break after it, cut back to just after the last line break among them when
+        that leaves at least ``min_shared_prefix`` tokens; 0 when fewer than
+        ``min_shared_prefix`` tokens are shared. So the cut, and the kept cache, are the same
+        for any seats of one world in any round: their rules end in a line break where their
+        own texts begin, and a system message they all share ends before the round's text.
+        """
+        shared = _common_prefix_length(sequences) if len(sequences) > 1 else 0
+        if shared < self.min_shared_prefix:
+            return 0
+        first = sequences[0]
+        marker = self._end_of_turn_ids()
+        for i in range(shared - len(marker) + 1):
+            if first[i:i + len(marker)] == marker:
+                shared = min(shared, i + len(marker) + 1)
+                break
+        for n in range(shared, self.min_shared_prefix - 1, -1):
+            if self._ends_line(first[n - 1]):
+                return n
+        return shared if shared >= self.min_shared_prefix else 0
+
+    def _end_of_turn_ids(self) -> list[int]:
+        """The token ids of the template's end-of-turn marker (kept)."""
+        if self._end_ids is None:
+            text = self.loaded.end_of_turn
+            self._end_ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+        return self._end_ids or [-1]
+
+    def _prefix_cache(self, tokens: list[int]):
+        """The one-row KV cache of the prefix ``tokens``: kept from an earlier batch when there is
+        one (:attr:`prefix_store`), else run now and kept. Callers must not change it in place."""
+        key = tuple(tokens)
+        cache = self.prefix_store.get(key) if self.prefix_store.max_bytes > 0 else None
+        if cache is None:
+            prefix = torch.tensor([tokens], device=self.device)
+            cache = self.loaded.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+            if self.prefix_store.max_bytes > 0:
+                self.prefix_store.put(key, cache)
+        return cache
+
     def _prefill_shared_prefix(self, sequences: list[list[int]]):
         """``(ids, mask, cache)`` for a batch, with a prefix common to all rows run only once.
 
-        Seats of one world share their rules, so their prompts share a long prefix. The rows are
-        laid out as ``[prefix][pads][own tail]``: the prefix's KV cache is computed for one row,
-        and the model continues from it (positions follow the mask, so the pads in the middle are
+        Seats of one world share their rules, so their prompts share a long prefix
+        (:meth:`shared_prefix_length`). The rows are laid out as ``[prefix][pads][own tail]``:
+        the prefix's KV cache is computed for one row (or taken from :attr:`prefix_store`), and
+        the model continues from it (positions follow the mask, so the pads in the middle are
         invisible). With shared-prefix attention (:meth:`_cascade`) the cache holds the prefix
         once and every forward pass over it must run inside :meth:`_running`; otherwise the
         prefix's cache is copied to every row. Without a long enough prefix: plain left padding
         and no cache.
         """
-        shared = _common_prefix_length(sequences) if len(sequences) > 1 else 0
-        if shared < self.min_shared_prefix:
+        shared = self.shared_prefix_length(sequences)
+        if shared == 0:
             ids, mask = self._left_pad(sequences)
             return ids, mask, None
         prefix = torch.tensor([sequences[0][:shared]], device=self.device)
         model = self.loaded.model
-        head = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+        head = self._prefix_cache(sequences[0][:shared])
         if self._cascade():
             groups = model.config.num_attention_heads // model.config.num_key_value_heads
-            head = shared_prefix.shared_prefix_cache(head, groups)  # the prefix held once
+            head = shared_prefix.shared_prefix_cache(head, groups)  # the prefix held once; a new cache
         else:
+            head = copy.deepcopy(head)  # the kept one stays one row
             head.batch_repeat_interleave(len(sequences))
         tail_ids, tail_mask = self._left_pad([s[shared:] for s in sequences])
         ids = torch.cat([prefix.expand(len(sequences), -1), tail_ids], dim=1)

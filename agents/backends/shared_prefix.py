@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import threading
 from collections.abc import Iterator
 
 import torch
@@ -181,3 +182,73 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
     w_t = torch.exp(lse_t - top).unsqueeze(-1)
     merged = (out_p.float() * w_p + out_t.float() * w_t) / (w_p + w_t)
     return merged.to(query.dtype).transpose(1, 2).contiguous(), None
+
+
+class PrefixStore:
+    """The KV caches of shared prefixes already run, kept for later batches (least recently used
+    first out), keyed by the prefix's token ids.
+
+    A world's rules open every seat's prompt in every round, so the batch of one round and the
+    next share the prefix exactly: its cache is computed once and reused while the rules stay.
+    An entry is the one-row cache the model returned for the prefix; it is never changed in
+    place (callers build a shared-prefix cache on top of it, or copy it before repeating rows),
+    so a reused prefix gives bit for bit the keys and values a new forward pass would.
+
+    Args:
+        max_mb: most MiB of keys and values held; 0 keeps nothing. An entry larger than the
+            bound is not kept.
+
+    Safe to share between threads (its own lock); the backend also only calls it under the
+    model's lock.
+    """
+
+    def __init__(self, max_mb: float):
+        if max_mb < 0:
+            raise ValueError(f"max_mb must be >= 0, got {max_mb}")
+        self.max_bytes = int(max_mb * (1 << 20))
+        self._entries: dict[tuple[int, ...], tuple[object, int]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of keys and values held now."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, tokens: tuple[int, ...]):
+        """The stored cache of exactly the prefix ``tokens``, or None (counted as a hit or miss)."""
+        with self._lock:
+            entry = self._entries.pop(tokens, None)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries[tokens] = entry  # most recently used last
+            self.hits += 1
+            return entry[0]
+
+    def put(self, tokens: tuple[int, ...], cache) -> None:
+        """Keep ``cache`` (the prefix ``tokens``' one-row cache), dropping the least recently used
+        entries beyond the memory bound."""
+        size = sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(tokens, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._entries[tokens] = (cache, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                first = next(iter(self._entries))
+                self._bytes -= self._entries.pop(first)[1]
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
