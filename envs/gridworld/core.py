@@ -295,10 +295,41 @@ class GridCore:
         self._turned_cell = turned_row * side + turned_col
         # the same per cell, offset to copy o of the env's four: (S - 1, 4)
         self._turned_at = np.ascontiguousarray((self._turned_cell + np.arange(4)[:, None] * side * side).T)
-        self._views: dict[str, tuple[np.ndarray, ...]] = {}  # per kind, built on demand
+        # per viewer orientation and padded cell, the flat pixel at which that viewer's window
+        # starts in the env's four turned copies (the window's top-left cell, in copy o)
+        view_corner = rules.view_ahead * side + rules.view_side
+        self._window_start = self._turned_cell - view_corner + np.arange(4)[:, None] * side * side  # (4, S - 1)
+        # per env, where its four copies begin, and the offsets of a window's h rows: (B, 1, h)
+        self._window_rows = (np.arange(B, dtype=np.int64) * 4 * side * side)[:, None, None] + np.arange(h) * side
+        self._views: dict[str, dict[str, Any]] = {}  # per kind, built on demand
         self._batch_index = np.arange(B)[:, None]
-        self._eye = np.eye(N, dtype=bool)
         self._index = np.arange(N)
+        # tie-break part of the movement priority key: a lower index wins ties
+        self._tiebreak = (N - 1 - self._index).astype(np.int64)
+        self._held_key = np.int64(2**31 * N)  # above every key
+        # beam blockers of every env's grid: bit 2 on walls (permanent), bit 1 on agents that
+        # stop the penalty beam (set and cleared within :meth:`_fire`)
+        self._blockers = np.tile(np.where(self.wall, np.uint8(2), np.uint8(0)), B)
+        # per flat cell of every env, its index into the (B, M + 1) padded waste array (M: none)
+        self._river_of = (np.arange(B, dtype=np.int64)[:, None] * (M + 1) + self.cell_to_river[None, :]).ravel()
+        if game == "cleanup":
+            # waste and apple probabilities as tables of the number of clean river cells: the same
+            # element-wise float arithmetic as the rule functions, looked up instead of recomputed
+            n = np.arange(M + 1)
+            self._waste_p_table = waste_spawn_probability(
+                1.0 - n / M, n, rules.waste_spawn_delay, mode=rules.waste_spawn, spawn_prob=rules.waste_spawn_prob,
+                depletion_threshold=rules.depletion_threshold, delay=rules.waste_spawn_delay)
+            # growth compares a float32 uniform with a float64 probability: ``u < p`` holds exactly
+            # when ``u`` is below the smallest float32 that is >= p, so compare in float32
+            apple_p = self._apple_probability(1.0 - n / M)
+            threshold = apple_p.astype(np.float32)
+            low = threshold.astype(np.float64) < apple_p
+            threshold[low] = np.nextafter(threshold[low], np.float32(np.inf))
+            self._apple_threshold = threshold
+        # when every env is at the same place in its block of uniforms (always, unless envs were
+        # reset one by one), that place is one number and ``_cursor`` is not kept up to date
+        self._aligned = False
+        self._block_cursor = RNG_BLOCK
         self._was_reset = False
 
     def __getstate__(self) -> dict[str, Any]:
@@ -336,6 +367,9 @@ class GridCore:
             raise ValueError(f"seeds must hold one seed per environment reset ({len(ids)}), got {len(seeds)}")
         m, rules, N = self.map, self.rules, self.n_agents
         n_spawns = len(self.spawn_flat)
+        if self._aligned:
+            self._cursor[:] = self._block_cursor
+            self._aligned = False
         for b, seed in zip(ids, seeds):
             generator = np.random.default_rng(seed)
             self._generators[b] = generator
@@ -364,10 +398,20 @@ class GridCore:
         for array in (self.last_rewards, self.last_collected, self.last_fired, self.last_cleaned, self.last_hits,
                       self.last_tagged):
             array[idx] = 0
+        if np.all(self._cursor == self._cursor[0]):
+            self._aligned, self._block_cursor = True, int(self._cursor[0])
         self._was_reset = True
 
     def _draw(self) -> np.ndarray:
         """This step's uniforms, ``(B, draws_per_step)``; refills exhausted blocks per env."""
+        if self._aligned:
+            at = self._block_cursor
+            if at >= RNG_BLOCK:  # once every RNG_BLOCK steps, one call per environment
+                for generator, block in zip(self._generators, self._uniforms):
+                    generator.random(out=block, dtype=np.float32)
+                at = 0
+            self._block_cursor = at + 1
+            return self._uniforms[:, at]
         empty = np.flatnonzero(self._cursor >= RNG_BLOCK)
         for b in empty:  # once every RNG_BLOCK steps, one call per environment
             self._generators[b].random(out=self._uniforms[b], dtype=np.float32)
@@ -395,7 +439,8 @@ class GridCore:
         a = np.asarray(actions)
         if a.shape != (B, N) or a.dtype.kind not in "iu":
             raise ValueError(f"actions must be an integer array of shape ({B}, {N}), got {a.dtype} {a.shape}")
-        if a.size and (a.min() < 0 or a.max() >= self.n_actions):
+        # negative actions wrap to huge unsigned values: one reduction checks both bounds
+        if a.size and a.view(a.dtype.str.replace("i", "u")).max() >= self.n_actions:
             raise ValueError(f"actions must be in 0..{self.n_actions - 1} ({', '.join(self.actions)})")
         a = a.astype(np.int64, copy=False)
         u = self._draw()
@@ -403,10 +448,9 @@ class GridCore:
         respawn_u = u[:, N : 2 * N]
         waste_u = u[:, 2 * N : 2 * N + 2]
         apple_u = u[:, 2 * N + 2 :]
-        # beats[b, i, j]: agent j wins a tie-break against agent i
-        beats = (priority[:, None, :] > priority[:, :, None]) | (
-            (priority[:, None, :] == priority[:, :, None]) & (self._index[None, :] < self._index[:, None])[None]
-        )
+        # agent j beats agent i in a tie-break when key[j] > key[i]: the higher priority, then the
+        # lower index (uniforms in [0, 1) order like the integers of their float32 bits)
+        key = priority.view(np.int32).astype(np.int64) * N + self._tiebreak
         rewards = np.zeros((B, N))
 
         # 1. timers
@@ -419,7 +463,7 @@ class GridCore:
         np.maximum(self.clean_cooldown - 1, 0, out=self.clean_cooldown)
 
         # 2. turns and moves
-        self.orientation = (self.orientation + self._turn[a] * acting) % 4
+        self.orientation = (self.orientation + self._turn[a] * acting) & 3
         moving = acting & self._is_move[a]
         target = self.position + self._move_delta[self.orientation, a] * moving
         moving &= ~self.wall[target]
@@ -431,10 +475,19 @@ class GridCore:
             spawn_pick = np.minimum((respawn_u * len(self.spawn_flat)).astype(np.int64), len(self.spawn_flat) - 1)
             target = np.where(returning, self.spawn_flat[spawn_pick], np.where(moving, target, self.position))
             claiming = moving | returning
-            occupant = self.on_map & ~returning  # cells held at the start of the step
-            occupied = ((target[:, :, None] == self.position[:, None, :]) & occupant[:, None, :] & ~self._eye).any(-1)
-            contested = ((target[:, :, None] == target[:, None, :]) & claiming[:, None, :] & beats).any(-1)
-            success = claiming & ~occupied & ~contested
+            # A claim fails when its cell was held at the start of the step or a claimer with a
+            # higher key wants it: on the scratch grid, held cells get a key above all keys, each
+            # claimed cell the highest key of its claimers, and a claim succeeds when that is its
+            # own. (A claimer's target is never its own cell: moves change it, returning agents
+            # hold none.)
+            scratch = self._scratch
+            held = self._batch_offset + np.where(self.on_map & ~returning, self.position, self.sentinel)
+            claimed = self._batch_offset + target
+            scratch[held] = self._held_key
+            np.maximum.at(scratch, claimed, np.where(claiming, key, -1))
+            success = claiming & (scratch[claimed] <= key)
+            scratch[held] = 0
+            scratch[claimed] = 0
             self.position = np.where(success, target, self.position)
             self.on_map |= returning & success
             failed_return = returning & ~success
@@ -473,9 +526,9 @@ class GridCore:
         under_agent[np.arange(B)[:, None], on_map_apple] = True
         free = ~self.apples if rules.grow_under_agents else ~self.apples & ~under_agent[:, :K]
         if self.game == "cleanup":
-            density = self._spawn_waste(waste_u)
-            p = self._apple_probability(density)
-            self.apples |= free & (apple_u < p[:, None])
+            n_clean = self._spawn_waste(waste_u)
+            # apple_u < _apple_probability(1 - n_clean / M), compared in float32
+            self.apples |= free & (apple_u < self._apple_threshold[n_clean][:, None])
         elif rules.regrowth == "timer":
             np.maximum(self.apple_timer - 1, 0, out=self.apple_timer)
             self.apples |= free & (self.apple_timer == 0)
@@ -494,9 +547,11 @@ class GridCore:
         alive = np.concatenate([self.apples, np.zeros((B, 1), dtype=bool)], axis=1)
         rows = np.arange(B)[:, None]
         can = alive[rows, apple_index]
-        if rules.agents_overlap:
-            rival = (apple_index[:, :, None] == apple_index[:, None, :]) & can[:, None, :] & beats
-            can &= ~rival.any(-1)
+        if rules.agents_overlap:  # of several agents on one apple, the highest key collects it
+            scratch, where = self._scratch, self._batch_offset + apple_index
+            np.maximum.at(scratch, where, np.where(can, key, -1))
+            can &= scratch[where] <= key
+            scratch[where] = 0
         eaten = np.where(can, apple_index, K)
         alive[rows, eaten] = False
         self.apples = alive[:, :K]
@@ -514,53 +569,60 @@ class GridCore:
         self.last_tagged = self.removed_steps > 0
         return rewards, self.step_count >= self.episode_length
 
-    def _beam(self, firing: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Cells of the firing agents' beams: ``(env, cells (F, L, W) flat, before_wall (F, L, W))``."""
+    def _beam(self, firing: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Cells of the firing agents' beams in the batched flat grid ``(F, length, width)``."""
         env, agent = np.nonzero(firing)
-        cells = self.position[env, agent][:, None, None] + offsets[self.orientation[env, agent]]
-        wall = self.wall[cells]
-        return env, cells, wall
-
-    @staticmethod
-    def _before_first(mask: np.ndarray, inclusive: bool) -> np.ndarray:
-        """Along each ray (axis 1): True up to the first True of ``mask`` (that cell included or not)."""
-        seen = np.logical_or.accumulate(mask, axis=1)
-        if inclusive:
-            seen = np.concatenate([np.zeros_like(seen[:, :1]), seen[:, :-1]], axis=1)
-        return ~seen
+        origin = env * self.stride + self.position[env, agent]
+        return origin[:, None, None] + offsets[self.orientation[env, agent]]
 
     def _fire(self, fired: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Hits each agent takes this step from the penalty beams of ``fired`` agents."""
-        rules, S = self.rules, self.stride
-        env, cells, wall = self._beam(fired, self._fire_offsets)
-        reach = ~wall if rules.fire_shape == "area" else self._before_first(wall, inclusive=False)
+        """Hits each agent takes this step from the penalty beams of ``fired`` agents.
+
+        Along a ray (axis 1) a cell is reached when it is no wall and no earlier cell is a wall
+        or (``fire_stops_at_agent``) an agent that can be hit; with ``fire_shape="area"`` every
+        cell that is no wall is reached.
+        """
+        rules = self.rules
+        cells = self._beam(fired, self._fire_offsets)
+        blockers = self._blockers
+        hittable = targets & self.on_map
+        target_flat = (self._batch_offset + self.position)[hittable]
+        stops = rules.fire_shape == "rays" and rules.fire_stops_at_agent
+        if stops:
+            blockers[target_flat] |= 1
+        seen = blockers[cells]
+        reach = seen < 2  # not a wall
+        if rules.fire_shape == "rays":
+            reach[:, 1:] &= ~np.logical_or.accumulate(seen[:, :-1] != 0, axis=1)
+        if stops:
+            blockers[target_flat] &= 2
         present = self._scratch
-        target_flat = (self._batch_offset + self.position)[targets & self.on_map]
-        global_cells = env[:, None, None] * S + cells
-        if rules.fire_shape == "rays" and rules.fire_stops_at_agent:
-            present[target_flat] = 1
-            occupied = present[global_cells] > 0
-            present[target_flat] = 0
-            reach &= self._before_first(occupied, inclusive=True)
-        marked = global_cells[reach]
+        marked = cells[reach]
         np.add.at(present, marked, 1)
         hits = np.zeros(self.position.shape, dtype=np.int64)
-        hits[targets & self.on_map] = present[target_flat]
+        hits[hittable] = present[target_flat]
         present[marked] = 0
         return hits
 
     def _clean(self, cleaned: np.ndarray) -> None:
+        """Clear the waste that the clean beams of ``cleaned`` agents reach (rays stop at walls
+        and, with ``clean_first_waste_only``, after the first waste)."""
         rules, M = self.rules, self.n_river_cells
-        env, cells, wall = self._beam(cleaned, self._clean_offsets)
-        reach = ~wall if rules.clean_shape == "area" else self._before_first(wall, inclusive=False)
-        river = self.cell_to_river[cells]
-        waste = np.concatenate([self.waste, np.zeros((self.batch_size, 1), dtype=bool)], axis=1)
-        polluted = waste[env[:, None, None], river]
-        if rules.clean_shape == "rays" and rules.clean_first_waste_only:
-            reach &= self._before_first(polluted, inclusive=True)
-        hit = reach & polluted
-        waste[np.broadcast_to(env[:, None, None], hit.shape)[hit], river[hit]] = False
-        self.waste = waste[:, :M]
+        cells = self._beam(cleaned, self._clean_offsets)
+        river = self._river_of[cells]
+        waste = np.concatenate([self.waste, np.zeros((self.batch_size, 1), dtype=bool)], axis=1).ravel()
+        polluted = waste[river]
+        wall = self._blockers[cells]  # no agents are marked outside _fire: 2 on walls, else 0
+        if rules.clean_shape == "area":
+            hit = polluted  # river cells are never walls
+        else:
+            stop = wall[:, :-1] != 0
+            if rules.clean_first_waste_only:
+                stop |= polluted[:, :-1]
+            hit = polluted.copy()
+            hit[:, 1:] &= ~np.logical_or.accumulate(stop, axis=1)
+        env, index = np.divmod(river[hit], M + 1)
+        self.waste[env, index] = False
 
     def waste_density(self) -> np.ndarray:
         """Polluted river cells / river cells, per environment (zeros in Gathering)."""
@@ -575,35 +637,51 @@ class GridCore:
                                        restoration_threshold=r.restoration_threshold)
 
     def _spawn_waste(self, waste_u: np.ndarray) -> np.ndarray:
-        """Maybe pollute one clean river cell per env; returns the density afterwards."""
-        r, M = self.rules, self.n_river_cells
-        n_clean = M - self.waste.sum(1)
-        p = waste_spawn_probability(1.0 - n_clean / M, n_clean, self.step_count, mode=r.waste_spawn,
-                                    spawn_prob=r.waste_spawn_prob, depletion_threshold=r.depletion_threshold,
-                                    delay=r.waste_spawn_delay)
-        spawn = waste_u[:, 0] < p
-        if spawn.any():
-            k = np.minimum((waste_u[:, 1] * n_clean).astype(np.int64), np.maximum(n_clean - 1, 0))
-            rank = np.cumsum(~self.waste, axis=1)  # 1-based rank of each clean cell
-            choice = np.argmax(rank > k[:, None], axis=1)
-            envs = np.flatnonzero(spawn)
-            self.waste[envs, choice[envs]] = True
-            n_clean = n_clean - spawn
-        return 1.0 - n_clean / M
+        """Maybe pollute one clean river cell per env; returns the clean river cells afterwards.
+
+        Env ``b`` spawns when ``waste_u[b, 0]`` is below :func:`.rules.waste_spawn_probability`
+        and then pollutes its clean cell of rank ``k = floor(waste_u[b, 1] * clean_cells)``
+        (in river-cell order), found in the list of all envs' clean cells at the offset where
+        env ``b``'s begin.
+        """
+        M, waste = self.n_river_cells, self.waste
+        n_clean = M - waste.sum(1)
+        p = self._waste_p_table[n_clean]
+        if self.rules.waste_spawn_delay > 0:
+            p = np.where(self.step_count >= self.rules.waste_spawn_delay, p, 0.0)
+        envs = np.flatnonzero(waste_u[:, 0] < p)
+        if envs.size:
+            n = n_clean[envs]
+            k = np.minimum((waste_u[envs, 1] * n).astype(np.int64), np.maximum(n - 1, 0))
+            clean = np.flatnonzero(~waste)  # env * M + river index of every clean cell, env-major
+            first = np.cumsum(n_clean) - n_clean  # where each env's clean cells begin in that list
+            waste[envs, clean[first[envs] + k] - envs * M] = True
+            n_clean[envs] -= 1
+        return n_clean
 
     # -- views ----------------------------------------------------------------------------------
+
+    def _terrain(self) -> np.ndarray:
+        """The padded map as cell codes ``(B, stride)`` without agents (a new array)."""
+        terrain = np.repeat(self.base_codes[None, :], self.batch_size, axis=0)
+        terrain[:, self.apple_flat] = self.apples * np.uint8(APPLE)
+        if self.n_river_cells:
+            terrain[:, self.river_flat] = RIVER + self.waste.view(np.uint8)
+        return terrain
+
+    def _agent_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where each agent shows in the batched flat grid (the env's sentinel when off the map)
+        and its code there (absolute orientation, or tagged): two ``(B, N)`` arrays."""
+        cell = self._batch_offset + np.where(self.on_map, self.position, self.sentinel)
+        code = np.where(self.removed_steps == 0, AGENT_UP + self.orientation, TAGGED).astype(np.uint8)
+        return cell, code
 
     def codes(self) -> np.ndarray:
         """The padded map as cell codes ``(B, stride)``; agents by absolute orientation."""
         codes = self._codes
-        codes[:] = self.base_codes
-        codes[:, self.apple_flat] = self.apples * np.uint8(APPLE)
-        if self.n_river_cells:
-            codes[:, self.river_flat] = RIVER + self.waste.view(np.uint8)
-        on_map = self.on_map
-        where = np.where(on_map, self._batch_offset + self.position, self._batch_offset + self.sentinel)
-        active = self.removed_steps == 0
-        codes.ravel()[where] = np.where(active, AGENT_UP + self.orientation, TAGGED).astype(np.uint8)
+        codes[:] = self._terrain()
+        cell, code = self._agent_codes()
+        codes.ravel()[cell] = code  # in index order: the last agent on a cell shows
         return codes
 
     def _turned_maps(self, kind: str) -> np.ndarray:
@@ -612,11 +690,11 @@ class GridCore:
         Each env keeps, per viewer orientation ``o``, its padded map turned ``o`` quarter turns
         counter-clockwise and already coloured as a viewer facing ``o`` sees it (RGB bytes for
         ``"rgb"``, relative cell codes for ``"symbolic"``): a ``(B, 4, side, side, channels)``
-        buffer, allocated once. Only the cells whose code changed since the last call are
-        rewritten (apples eaten or grown, waste, agents that moved or turned: a few per env and
-        step), in all four copies at once. Returns an overlapping strided view
-        ``(starts, h, w * channels)`` of that buffer in which entry ``i`` is the window whose
-        top-left cell is flat cell ``i``.
+        buffer, allocated once. Only cells whose code may have changed since the last call are
+        rewritten, in all four copies at once: found by comparing the state (apples, waste,
+        each agent's cell and code) with the state last shown, not by rebuilding the map.
+        Returns a strided view ``(starts,)`` of ``w * channels``-byte rows of that buffer in
+        which entry ``i`` is the window row that starts at pixel ``i``.
         """
         if kind == "rgb":
             lut = self._rgb_lut  # (4 * N_CODES, 3)
@@ -624,53 +702,90 @@ class GridCore:
             lut = self._symbolic_lut[:, None]  # (4 * N_CODES, 1)
         else:
             raise ValueError(f"kind must be 'rgb' or 'symbolic', got {kind!r}")
-        B, side, channels = self.batch_size, self._side, lut.shape[1]
-        if kind not in self._views:
-            turned = np.zeros(B * 4 * side * side * channels, dtype=np.uint8)
-            # per code, its values in the four copies; per cell, its bytes in the four copies
-            colours = np.ascontiguousarray(lut.reshape(4, N_CODES, channels).transpose(1, 0, 2))  # (N_CODES, 4, ch)
-            at = self._turned_at[:, :, None] * channels + np.arange(channels)  # (S - 1, 4, ch)
-            shown = np.full((B, self.stride), 255, dtype=np.uint8)  # no cell holds code 255: all change
-            h, w = self.view_shape
-            starts = B * 4 * side * side - (h - 1) * side - (w - 1)
-            windows = np.lib.stride_tricks.as_strided(turned, shape=(starts, h, w * channels),
-                                                      strides=(channels, side * channels, 1), writeable=False)
-            self._views[kind] = (turned, shown, windows, colours, at)
-        turned, shown, windows, colours, at = self._views[kind]
-        codes = self.codes()
-        changed = np.flatnonzero(codes != shown)  # whole rows: one contiguous comparison
-        if changed.size:
-            code = codes.ravel()[changed]
-            shown.ravel()[changed] = code
-            env, cell = np.divmod(changed, self.stride)
-            on_map = cell != self.sentinel  # the sentinel (agents off the map) is shown nowhere
-            if not on_map.all():
-                env, cell, code = env[on_map], cell[on_map], code[on_map]
-            where = np.take(at, cell, axis=0) + (env * (4 * side * side * channels))[:, None, None]
-            turned[where] = np.take(colours, code, axis=0)  # (n, 4, channels): all four copies
-        return windows
+        B, S, side, channels = self.batch_size, self.stride, self._side, lut.shape[1]
+        block = 4 * side * side * channels  # bytes of one env's four copies
+        view = self._views.get(kind)
+        if view is None:
+            row_bytes = self.view_shape[1] * channels
+            turned = np.zeros(B * block + row_bytes, dtype=np.uint8)  # slack: the last row stays inside
+            rows = np.lib.stride_tricks.as_strided(turned[:row_bytes].view(np.dtype((np.void, row_bytes))),
+                                                   shape=(B * block // channels,), strides=(channels,),
+                                                   writeable=False)
+            view = {
+                "turned": turned, "rows": rows,
+                # per code, its values in the four copies; per cell, its bytes in the four copies
+                "colours": np.ascontiguousarray(lut.reshape(4, N_CODES, channels).transpose(1, 0, 2)),
+                "at": self._turned_at[:, :, None] * channels + np.arange(channels),  # (S - 1, 4, ch)
+            }
+            self._views[kind] = view
+            everything = np.arange(B * S)
+            terrain = self._terrain()
+            view["terrain"], view["codes"] = terrain.ravel(), terrain.ravel().copy()
+            view["apples"], view["waste"] = self.apples.copy(), self.waste.copy()
+            cell, code = self._agent_codes()
+            view["cell"], view["code"] = cell, code
+            view["codes"][cell] = code
+            self._rewrite(view, everything, block)
+            return view["rows"]
+        terrain, codes = view["terrain"], view["codes"]
+        changed = []
+        K, M = self.n_apple_cells, self.n_river_cells
+        for name, now, flat, value in (("apples", self.apples, self.apple_flat, APPLE), ("waste", self.waste,
+                                                                                        self.river_flat, 1)):
+            if now.shape[1] == 0:
+                continue
+            diff = np.flatnonzero(now != view[name])
+            if diff.size:
+                env, index = np.divmod(diff, K if name == "apples" else M)
+                where = env * S + flat[index]
+                terrain[where] = now.ravel()[diff] * np.uint8(value) + (RIVER if name == "waste" else 0)
+                codes[where] = terrain[where]
+                view[name][...] = now
+                changed.append(where)
+        cell, code = self._agent_codes()
+        moved = (cell != view["cell"]) | (code != view["code"])
+        if moved.any():
+            before = view["cell"][moved]
+            codes[before] = terrain[before]
+            changed += [before, cell[moved]]
+            view["cell"], view["code"] = cell, code
+        if changed:
+            codes[cell] = code  # in index order: the last agent on a cell shows
+            self._rewrite(view, np.concatenate(changed), block)
+        return view["rows"]
+
+    def _rewrite(self, view: dict[str, Any], where: np.ndarray, block: int) -> None:
+        """Write the codes of batched flat cells ``where`` into all four turned copies."""
+        env, cell = np.divmod(where, self.stride)
+        on_map = cell != self.sentinel  # the sentinel (agents off the map) is shown nowhere
+        if not on_map.all():
+            env, cell, where = env[on_map], cell[on_map], where[on_map]
+        at = np.take(view["at"], cell, axis=0) + (env * block)[:, None, None]
+        view["turned"][at] = np.take(view["colours"], view["codes"][where], axis=0)  # (n, 4, channels)
 
     def observe(self, kind: str = "rgb") -> np.ndarray:
         """Egocentric windows of every agent: ``(B, N, h, w, 3)`` RGB or ``(B, N, h, w)`` codes.
 
         Every env keeps four turned, pre-coloured copies of its map (:meth:`_turned_maps`,
         rewritten only where a cell changed), so an agent's window is a plain rectangle of the
-        copy that faces its way. All B x N windows are cut out by one fancy index of an
-        overlapping strided view (one flat start cell per agent; h row copies of w cells each,
-        no per-agent Python, no per-cell index arithmetic or colour lookup) into a new
-        C-contiguous array; then the centre cell becomes the viewer itself.
+        copy that faces its way: ``h`` rows of ``w`` cells, each row contiguous. All B x N x h
+        rows are gathered by one fancy index of a strided view whose items are whole rows
+        (numpy copies each as one block of bytes; no per-agent Python, no per-cell index
+        arithmetic or colour lookup) into a new C-contiguous array; then the centre cell
+        becomes the viewer itself.
         """
-        windows = self._turned_maps(kind)
+        rows = self._turned_maps(kind)
         B, N = self.position.shape
         h, w = self.view_shape
-        side, o = self._side, self.orientation
-        top_left = self._turned_cell[o, self.position] - (self.rules.view_ahead * side + self.rules.view_side)
-        window = windows[(self._batch_index * 4 + o) * (side * side) + top_left]  # (B, N, h, w * channels)
+        start = self._window_start[self.orientation, self.position]  # (B, N)
+        window = rows[start[:, :, None] + self._window_rows].view(np.uint8)  # (B, N, h * w * channels)
+        ahead, side = self.rules.view_ahead, self.rules.view_side
         if kind == "rgb":
             window = window.reshape(B, N, h, w, 3)
-            window[:, :, self.rules.view_ahead, self.rules.view_side] = PALETTE[SELF]
+            window[:, :, ahead, side] = PALETTE[SELF]
             return window
-        window[:, :, self.rules.view_ahead, self.rules.view_side] = SELF
+        window = window.reshape(B, N, h, w)
+        window[:, :, ahead, side] = SELF
         return window
 
     def observe_by_offsets(self, kind: str = "rgb") -> np.ndarray:
