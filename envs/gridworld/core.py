@@ -265,9 +265,13 @@ class GridCore:
         self.fire_cooldown = np.zeros((B, N), dtype=np.int64)
         self.clean_cooldown = np.zeros((B, N), dtype=np.int64)
         self.on_map = np.ones((B, N), dtype=bool)
-        self.apples = np.zeros((B, K), dtype=bool)
-        self.apple_timer = np.zeros((B, K), dtype=np.int64)
-        self.waste = np.zeros((B, M), dtype=bool)
+        # apples (B, K), apple_timer (B, K) and waste (B, M) are views of stores with one more
+        # column, "no such cell", that stays empty: agents off the apple cells and beam cells
+        # off the river index it without a mask (see the properties)
+        self._apples_store = np.zeros((B, K + 1), dtype=bool)
+        self._timer_store = np.zeros((B, K + 1), dtype=np.int64)
+        self._waste_store = np.zeros((B, M + 1), dtype=bool)
+        self._apple_row = np.arange(B, dtype=np.int64)[:, None] * (K + 1)
         self.step_count = np.zeros(B, dtype=np.int64)
         self.episode_length = np.full(B, rules.max_episode_length, dtype=np.int64)
         self.seeds: list[Any] = [None] * B
@@ -293,15 +297,24 @@ class GridCore:
         turned_row = np.stack([row, Wp - 1 - col, Hp - 1 - row, col])
         turned_col = np.stack([col, row, Wp - 1 - col, Hp - 1 - row])
         self._turned_cell = turned_row * side + turned_col
-        # the same per cell, offset to copy o of the env's four: (S - 1, 4)
-        self._turned_at = np.ascontiguousarray((self._turned_cell + np.arange(4)[:, None] * side * side).T)
+        # the same per cell, offset to copy o of the env's four: (S, 4); the sentinel goes to four
+        # spare cells after the copies, seen by no window
+        self._env_cells = 4 * side * side + 4  # cells of one env's four copies and the spare ones
+        self._turned_at = np.concatenate([(self._turned_cell + np.arange(4)[:, None] * side * side).T,
+                                          4 * side * side + np.arange(4)[None, :]])
+        # every apple cell and river cell of every env in the batched flat grid: (B, K), (B, M)
+        self._apple_at = self._batch_offset + self.apple_flat
+        self._river_at = self._batch_offset + self.river_flat
         # per viewer orientation and padded cell, the flat pixel at which that viewer's window
         # starts in the env's four turned copies (the window's top-left cell, in copy o)
         view_corner = rules.view_ahead * side + rules.view_side
         self._window_start = self._turned_cell - view_corner + np.arange(4)[:, None] * side * side  # (4, S - 1)
         # per env, where its four copies begin, and the offsets of a window's h rows: (B, 1, h)
-        self._window_rows = (np.arange(B, dtype=np.int64) * 4 * side * side)[:, None, None] + np.arange(h) * side
+        self._window_rows = (np.arange(B, dtype=np.int64) * self._env_cells)[:, None, None] + np.arange(h) * side
         self._views: dict[str, dict[str, Any]] = {}  # per kind, built on demand
+        # the code of an apple cell / a river cell without and with its apple / waste
+        self._apple_values = np.array([EMPTY, APPLE], dtype=np.uint8)
+        self._river_values = np.array([RIVER, WASTE], dtype=np.uint8)
         self._batch_index = np.arange(B)[:, None]
         self._index = np.arange(N)
         # tie-break part of the movement priority key: a lower index wins ties
@@ -337,6 +350,33 @@ class GridCore:
         state = dict(self.__dict__)
         state["_views"] = {}
         return state
+
+    @property
+    def apples(self) -> np.ndarray:
+        """``(B, K)`` bool: which apple cells hold an apple (a view; assigning copies into it)."""
+        return self._apples_store[:, :-1]
+
+    @apples.setter
+    def apples(self, value: np.ndarray) -> None:
+        self._apples_store[:, :-1] = value
+
+    @property
+    def apple_timer(self) -> np.ndarray:
+        """``(B, K)`` int: steps until an eaten apple returns (Gathering's timer regrowth)."""
+        return self._timer_store[:, :-1]
+
+    @apple_timer.setter
+    def apple_timer(self, value: np.ndarray) -> None:
+        self._timer_store[:, :-1] = value
+
+    @property
+    def waste(self) -> np.ndarray:
+        """``(B, M)`` bool: which river cells are polluted (a view; assigning copies into it)."""
+        return self._waste_store[:, :-1]
+
+    @waste.setter
+    def waste(self, value: np.ndarray) -> None:
+        self._waste_store[:, :-1] = value
 
     # -- geometry -------------------------------------------------------------------------------
 
@@ -434,15 +474,16 @@ class GridCore:
         """
         if not self._was_reset:
             raise RuntimeError("call reset() before step()")
-        B, N, K, M, S = self.batch_size, self.n_agents, self.n_apple_cells, self.n_river_cells, self.stride
+        B, N, K = self.batch_size, self.n_agents, self.n_apple_cells
         rules = self.rules
         a = np.asarray(actions)
         if a.shape != (B, N) or a.dtype.kind not in "iu":
             raise ValueError(f"actions must be an integer array of shape ({B}, {N}), got {a.dtype} {a.shape}")
-        # negative actions wrap to huge unsigned values: one reduction checks both bounds
-        if a.size and a.view(a.dtype.str.replace("i", "u")).max() >= self.n_actions:
-            raise ValueError(f"actions must be in 0..{self.n_actions - 1} ({', '.join(self.actions)})")
         a = a.astype(np.int64, copy=False)
+        # negative actions (and uint64 ones past int64) read as huge unsigned values: one
+        # reduction checks both bounds
+        if a.size and a.view(np.uint64).max() >= self.n_actions:
+            raise ValueError(f"actions must be in 0..{self.n_actions - 1} ({', '.join(self.actions)})")
         u = self._draw()
         priority = u[:, :N]
         respawn_u = u[:, N : 2 * N]
@@ -499,10 +540,13 @@ class GridCore:
         fired = acting & (a == FIRE) & (self.fire_cooldown == 0)
         hits = np.zeros((B, N), dtype=np.int64)
         tagged_now = np.zeros((B, N), dtype=bool)
+        at = self._batch_offset + self.position  # each agent's cell in the batched flat grid
         if fired.any():
-            hits = self._fire(fired, active)
-            rewards -= rules.fire_cost * fired
-            rewards -= rules.hit_penalty * hits
+            hits = self._fire(fired, active, at)
+            if rules.fire_cost:  # x - 0.0 == x: skipping a zero cost changes no reward
+                rewards -= rules.fire_cost * fired
+            if rules.hit_penalty:
+                rewards -= rules.hit_penalty * hits
             self.fire_cooldown[fired] = rules.fire_cooldown
             if rules.hits_to_tag > 0:
                 self.hit_count += hits
@@ -516,49 +560,48 @@ class GridCore:
         if self.game == "cleanup":
             cleaned = acting & (a == CLEAN) & (self.clean_cooldown == 0)
             if cleaned.any():
-                self._clean(cleaned)
-                rewards -= rules.clean_cost * cleaned
+                self._clean(cleaned, at)
+                if rules.clean_cost:
+                    rewards -= rules.clean_cost * cleaned
                 self.clean_cooldown[cleaned] = rules.clean_cooldown
 
         # 4-5. waste and apples
         on_map_apple = np.where(self.on_map, self.cell_to_apple[self.position], K)
         under_agent = np.zeros((B, K + 1), dtype=bool)
         under_agent[np.arange(B)[:, None], on_map_apple] = True
-        free = ~self.apples if rules.grow_under_agents else ~self.apples & ~under_agent[:, :K]
+        apples = self.apples
+        free = ~apples if rules.grow_under_agents else ~apples & ~under_agent[:, :K]
         if self.game == "cleanup":
             n_clean = self._spawn_waste(waste_u)
             # apple_u < _apple_probability(1 - n_clean / M), compared in float32
-            self.apples |= free & (apple_u < self._apple_threshold[n_clean][:, None])
+            apples |= free & (apple_u < self._apple_threshold[n_clean][:, None])
         elif rules.regrowth == "timer":
-            np.maximum(self.apple_timer - 1, 0, out=self.apple_timer)
-            self.apples |= free & (self.apple_timer == 0)
+            timer = self.apple_timer
+            np.maximum(timer - 1, 0, out=timer)
+            apples |= free & (timer == 0)
         else:
-            alive = np.concatenate([self.apples, np.zeros((B, 1), dtype=bool)], axis=1).view(np.uint8)
+            alive = self._apples_store.view(np.uint8)  # column K: no neighbour
             neighbours = np.zeros((B, K), dtype=np.uint8)
             for offset in self._neighbours:  # 8 or 12 neighbourhood offsets, each a (B, K) gather
                 neighbours += alive[:, offset]
             table = np.asarray(rules.regrowth_probs, dtype=np.float32)
             p = table[np.minimum(neighbours, len(table) - 1)]
-            self.apples |= free & (apple_u < p)
+            apples |= free & (apple_u < p)
 
         # 6. collection
         collectors = active & self.on_map & ~tagged_now
         apple_index = np.where(collectors, self.cell_to_apple[self.position], K)
-        alive = np.concatenate([self.apples, np.zeros((B, 1), dtype=bool)], axis=1)
-        rows = np.arange(B)[:, None]
-        can = alive[rows, apple_index]
+        where = self._apple_row + apple_index  # into the flat apple store
+        can = np.take(self._apples_store, where)
         if rules.agents_overlap:  # of several agents on one apple, the highest key collects it
-            scratch, where = self._scratch, self._batch_offset + apple_index
+            scratch = self._scratch
             np.maximum.at(scratch, where, np.where(can, key, -1))
             can &= scratch[where] <= key
             scratch[where] = 0
-        eaten = np.where(can, apple_index, K)
-        alive[rows, eaten] = False
-        self.apples = alive[:, :K]
+        eaten = where[can]
+        self._apples_store.ravel()[eaten] = False
         if rules.regrowth == "timer" and self.game == "gathering":
-            timer = np.concatenate([self.apple_timer, np.zeros((B, 1), dtype=np.int64)], axis=1)
-            timer[rows, eaten] = rules.regrowth_delay
-            self.apple_timer = timer[:, :K]
+            self._timer_store.ravel()[eaten] = rules.regrowth_delay
         rewards += can
 
         # 7. time
@@ -569,13 +612,13 @@ class GridCore:
         self.last_tagged = self.removed_steps > 0
         return rewards, self.step_count >= self.episode_length
 
-    def _beam(self, firing: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        """Cells of the firing agents' beams in the batched flat grid ``(F, length, width)``."""
-        env, agent = np.nonzero(firing)
-        origin = env * self.stride + self.position[env, agent]
-        return origin[:, None, None] + offsets[self.orientation[env, agent]]
+    def _beam(self, firing: np.ndarray, offsets: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Cells of the firing agents' beams in the batched flat grid ``(F, length, width)``;
+        ``at``: every agent's cell in that grid ``(B, N)``."""
+        which = np.flatnonzero(firing)
+        return np.take(at, which)[:, None, None] + np.take(offsets, np.take(self.orientation, which), axis=0)
 
-    def _fire(self, fired: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    def _fire(self, fired: np.ndarray, targets: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Hits each agent takes this step from the penalty beams of ``fired`` agents.
 
         Along a ray (axis 1) a cell is reached when it is no wall and no earlier cell is a wall
@@ -583,10 +626,10 @@ class GridCore:
         cell that is no wall is reached.
         """
         rules = self.rules
-        cells = self._beam(fired, self._fire_offsets)
+        cells = self._beam(fired, self._fire_offsets, at)
         blockers = self._blockers
         hittable = targets & self.on_map
-        target_flat = (self._batch_offset + self.position)[hittable]
+        target_flat = at[hittable]
         stops = rules.fire_shape == "rays" and rules.fire_stops_at_agent
         if stops:
             blockers[target_flat] |= 1
@@ -604,13 +647,13 @@ class GridCore:
         present[marked] = 0
         return hits
 
-    def _clean(self, cleaned: np.ndarray) -> None:
+    def _clean(self, cleaned: np.ndarray, at: np.ndarray) -> None:
         """Clear the waste that the clean beams of ``cleaned`` agents reach (rays stop at walls
         and, with ``clean_first_waste_only``, after the first waste)."""
-        rules, M = self.rules, self.n_river_cells
-        cells = self._beam(cleaned, self._clean_offsets)
+        rules = self.rules
+        cells = self._beam(cleaned, self._clean_offsets, at)
         river = self._river_of[cells]
-        waste = np.concatenate([self.waste, np.zeros((self.batch_size, 1), dtype=bool)], axis=1).ravel()
+        waste = self._waste_store.ravel()  # column M: not a river cell, never polluted
         polluted = waste[river]
         wall = self._blockers[cells]  # no agents are marked outside _fire: 2 on walls, else 0
         if rules.clean_shape == "area":
@@ -621,8 +664,7 @@ class GridCore:
                 stop |= polluted[:, :-1]
             hit = polluted.copy()
             hit[:, 1:] &= ~np.logical_or.accumulate(stop, axis=1)
-        env, index = np.divmod(river[hit], M + 1)
-        self.waste[env, index] = False
+        waste[river[hit]] = False
 
     def waste_density(self) -> np.ndarray:
         """Polluted river cells / river cells, per environment (zeros in Gathering)."""
@@ -689,12 +731,13 @@ class GridCore:
 
         Each env keeps, per viewer orientation ``o``, its padded map turned ``o`` quarter turns
         counter-clockwise and already coloured as a viewer facing ``o`` sees it (RGB bytes for
-        ``"rgb"``, relative cell codes for ``"symbolic"``): a ``(B, 4, side, side, channels)``
-        buffer, allocated once. Only cells whose code may have changed since the last call are
-        rewritten, in all four copies at once: found by comparing the state (apples, waste,
-        each agent's cell and code) with the state last shown, not by rebuilding the map.
-        Returns a strided view ``(starts,)`` of ``w * channels``-byte rows of that buffer in
-        which entry ``i`` is the window row that starts at pixel ``i``.
+        ``"rgb"``, relative cell codes for ``"symbolic"``): a buffer of ``B`` blocks of four
+        ``(side, side, channels)`` copies, allocated once. Only cells whose code may have
+        changed since the last call are rewritten, in all four copies at once: found by
+        comparing the state (apples, waste, each agent's cell and code) with the state last
+        shown, not by rebuilding the map. Returns a strided view ``(starts,)`` of
+        ``w * channels``-byte rows of that buffer in which entry ``i`` is the window row that
+        starts at pixel ``i``.
         """
         if kind == "rgb":
             lut = self._rgb_lut  # (4 * N_CODES, 3)
@@ -702,44 +745,37 @@ class GridCore:
             lut = self._symbolic_lut[:, None]  # (4 * N_CODES, 1)
         else:
             raise ValueError(f"kind must be 'rgb' or 'symbolic', got {kind!r}")
-        B, S, side, channels = self.batch_size, self.stride, self._side, lut.shape[1]
-        block = 4 * side * side * channels  # bytes of one env's four copies
         view = self._views.get(kind)
         if view is None:
+            B, channels = self.batch_size, lut.shape[1]
             row_bytes = self.view_shape[1] * channels
-            turned = np.zeros(B * block + row_bytes, dtype=np.uint8)  # slack: the last row stays inside
+            turned = np.zeros(B * self._env_cells * channels + row_bytes, dtype=np.uint8)  # slack for the last row
             rows = np.lib.stride_tricks.as_strided(turned[:row_bytes].view(np.dtype((np.void, row_bytes))),
-                                                   shape=(B * block // channels,), strides=(channels,),
+                                                   shape=(B * self._env_cells,), strides=(channels,),
                                                    writeable=False)
-            view = {
-                "turned": turned, "rows": rows,
-                # per code, its values in the four copies; per cell, its bytes in the four copies
-                "colours": np.ascontiguousarray(lut.reshape(4, N_CODES, channels).transpose(1, 0, 2)),
-                "at": self._turned_at[:, :, None] * channels + np.arange(channels),  # (S - 1, 4, ch)
-            }
-            self._views[kind] = view
-            everything = np.arange(B * S)
-            terrain = self._terrain()
-            view["terrain"], view["codes"] = terrain.ravel(), terrain.ravel().copy()
-            view["apples"], view["waste"] = self.apples.copy(), self.waste.copy()
+            terrain = self._terrain().ravel()
             cell, code = self._agent_codes()
-            view["cell"], view["code"] = cell, code
+            pixel = np.dtype((np.void, channels))  # one cell's bytes, copied as one item
+            view = {
+                "turned": turned, "rows": rows, "pixels": turned[:B * self._env_cells * channels].view(pixel),
+                # per code, its pixel in each of the four copies (N_CODES, 4)
+                "colours": np.ascontiguousarray(lut.reshape(4, N_CODES, channels).transpose(1, 0, 2)).view(pixel)[..., 0],
+                # what the copies show: codes without and with agents, and the state they show
+                "terrain": terrain, "codes": terrain.copy(), "apples": self.apples.copy(),
+                "waste": self.waste.copy(), "cell": cell, "code": code,
+            }
             view["codes"][cell] = code
-            self._rewrite(view, everything, block)
-            return view["rows"]
+            self._views[kind] = view
+            self._rewrite(view, np.arange(B * self.stride))
+            return rows
         terrain, codes = view["terrain"], view["codes"]
         changed = []
-        K, M = self.n_apple_cells, self.n_river_cells
-        for name, now, flat, value in (("apples", self.apples, self.apple_flat, APPLE), ("waste", self.waste,
-                                                                                        self.river_flat, 1)):
-            if now.shape[1] == 0:
-                continue
-            diff = np.flatnonzero(now != view[name])
-            if diff.size:
-                env, index = np.divmod(diff, K if name == "apples" else M)
-                where = env * S + flat[index]
-                terrain[where] = now.ravel()[diff] * np.uint8(value) + (RIVER if name == "waste" else 0)
-                codes[where] = terrain[where]
+        for now, name, cells, values in ((self.apples, "apples", self._apple_at, self._apple_values),
+                                         (self.waste, "waste", self._river_at, self._river_values)):
+            diff = now != view[name]
+            if diff.any():
+                where = cells[diff]
+                terrain[where] = codes[where] = values[now[diff].view(np.uint8)]
                 view[name][...] = now
                 changed.append(where)
         cell, code = self._agent_codes()
@@ -751,17 +787,14 @@ class GridCore:
             view["cell"], view["code"] = cell, code
         if changed:
             codes[cell] = code  # in index order: the last agent on a cell shows
-            self._rewrite(view, np.concatenate(changed), block)
+            self._rewrite(view, np.concatenate(changed))
         return view["rows"]
 
-    def _rewrite(self, view: dict[str, Any], where: np.ndarray, block: int) -> None:
+    def _rewrite(self, view: dict[str, Any], where: np.ndarray) -> None:
         """Write the codes of batched flat cells ``where`` into all four turned copies."""
         env, cell = np.divmod(where, self.stride)
-        on_map = cell != self.sentinel  # the sentinel (agents off the map) is shown nowhere
-        if not on_map.all():
-            env, cell, where = env[on_map], cell[on_map], where[on_map]
-        at = np.take(view["at"], cell, axis=0) + (env * block)[:, None, None]
-        view["turned"][at] = np.take(view["colours"], view["codes"][where], axis=0)  # (n, 4, channels)
+        at = np.take(self._turned_at, cell, axis=0) + (env * self._env_cells)[:, None]  # (n, 4) pixels
+        view["pixels"][at] = np.take(view["colours"], view["codes"][where], axis=0)
 
     def observe(self, kind: str = "rgb") -> np.ndarray:
         """Egocentric windows of every agent: ``(B, N, h, w, 3)`` RGB or ``(B, N, h, w)`` codes.
