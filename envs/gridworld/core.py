@@ -494,35 +494,48 @@ class GridCore:
         key = priority.view(np.int32).astype(np.int64) * N + self._tiebreak
         rewards = np.zeros((B, N))
 
-        # 1. timers
+        # 1. timers (while nobody is removed, a cooldown rule is 0 and no cooldown runs, they
+        # change nothing and are skipped)
         removed_before = self.removed_steps
-        self.removed_steps = np.maximum(removed_before - 1, 0)
-        active = self.removed_steps == 0
-        returning = active & (removed_before > 0) & ~self.on_map
-        acting = active & ~returning
-        np.maximum(self.fire_cooldown - 1, 0, out=self.fire_cooldown)
-        np.maximum(self.clean_cooldown - 1, 0, out=self.clean_cooldown)
+        if removed_before.any():
+            self.removed_steps = np.maximum(removed_before - 1, 0)
+            active = self.removed_steps == 0
+            returning = active & (removed_before > 0) & ~self.on_map
+            any_returning = bool(returning.any())
+            acting = active & ~returning if any_returning else active
+        else:
+            active = np.ones((B, N), dtype=bool)
+            returning, any_returning, acting = None, False, active
+        fire_cooling = rules.fire_cooldown > 0 or self.fire_cooldown.any()
+        if fire_cooling:
+            np.maximum(self.fire_cooldown - 1, 0, out=self.fire_cooldown)
+        clean_cooling = self.game == "cleanup" and (rules.clean_cooldown > 0 or self.clean_cooldown.any())
+        if clean_cooling:
+            np.maximum(self.clean_cooldown - 1, 0, out=self.clean_cooldown)
 
-        # 2. turns and moves
+        # 2. turns and moves (a move that is not made keeps its agent's cell as its target)
         self.orientation = (self.orientation + self._turn[a] * acting) & 3
         moving = acting & self._is_move[a]
         target = self.position + self._move_delta[self.orientation, a] * moving
         moving &= ~self.wall[target]
         if rules.agents_overlap:
             self.position = np.where(moving, target, self.position)
-            if returning.any():
+            if any_returning:
                 self.on_map |= returning
         else:
-            spawn_pick = np.minimum((respawn_u * len(self.spawn_flat)).astype(np.int64), len(self.spawn_flat) - 1)
-            target = np.where(returning, self.spawn_flat[spawn_pick], np.where(moving, target, self.position))
-            claiming = moving | returning
+            claiming = moving
+            if any_returning:
+                spawn_pick = np.minimum((respawn_u * len(self.spawn_flat)).astype(np.int64), len(self.spawn_flat) - 1)
+                target = np.where(returning, self.spawn_flat[spawn_pick], target)
+                claiming = moving | returning
             # A claim fails when its cell was held at the start of the step or a claimer with a
             # higher key wants it: on the scratch grid, held cells get a key above all keys, each
             # claimed cell the highest key of its claimers, and a claim succeeds when that is its
             # own. (A claimer's target is never its own cell: moves change it, returning agents
             # hold none.)
             scratch = self._scratch
-            held = self._batch_offset + np.where(self.on_map & ~returning, self.position, self.sentinel)
+            holding = self.on_map & ~returning if any_returning else self.on_map
+            held = self._batch_offset + np.where(holding, self.position, self.sentinel)
             claimed = self._batch_offset + target
             scratch[held] = self._held_key
             np.maximum.at(scratch, claimed, np.where(claiming, key, -1))
@@ -530,14 +543,17 @@ class GridCore:
             scratch[held] = 0
             scratch[claimed] = 0
             self.position = np.where(success, target, self.position)
-            self.on_map |= returning & success
-            failed_return = returning & ~success
-            if failed_return.any():
-                self.removed_steps[failed_return] = 1  # try again next step
-                active &= ~failed_return
+            if any_returning:
+                self.on_map |= returning & success
+                failed_return = returning & ~success
+                if failed_return.any():
+                    self.removed_steps[failed_return] = 1  # try again next step
+                    active &= ~failed_return
 
         # 3. beams
-        fired = acting & (a == FIRE) & (self.fire_cooldown == 0)
+        fired = acting & (a == FIRE)
+        if fire_cooling:
+            fired &= self.fire_cooldown == 0
         hits = np.zeros((B, N), dtype=np.int64)
         tagged_now = np.zeros((B, N), dtype=bool)
         at = self._batch_offset + self.position  # each agent's cell in the batched flat grid
@@ -547,7 +563,8 @@ class GridCore:
                 rewards -= rules.fire_cost * fired
             if rules.hit_penalty:
                 rewards -= rules.hit_penalty * hits
-            self.fire_cooldown[fired] = rules.fire_cooldown
+            if rules.fire_cooldown:
+                self.fire_cooldown[fired] = rules.fire_cooldown
             if rules.hits_to_tag > 0:
                 self.hit_count += hits
                 tagged_now = (hits > 0) & (self.hit_count >= rules.hits_to_tag)
@@ -558,19 +575,25 @@ class GridCore:
                         self.on_map &= ~tagged_now
         cleaned = np.zeros((B, N), dtype=bool)
         if self.game == "cleanup":
-            cleaned = acting & (a == CLEAN) & (self.clean_cooldown == 0)
+            cleaned = acting & (a == CLEAN)
+            if clean_cooling:
+                cleaned &= self.clean_cooldown == 0
             if cleaned.any():
                 self._clean(cleaned, at)
                 if rules.clean_cost:
                     rewards -= rules.clean_cost * cleaned
-                self.clean_cooldown[cleaned] = rules.clean_cooldown
+                if rules.clean_cooldown:
+                    self.clean_cooldown[cleaned] = rules.clean_cooldown
 
         # 4-5. waste and apples
-        on_map_apple = np.where(self.on_map, self.cell_to_apple[self.position], K)
-        under_agent = np.zeros((B, K + 1), dtype=bool)
-        under_agent[np.arange(B)[:, None], on_map_apple] = True
+        apple_of_agent = self.cell_to_apple[self.position]  # K: not on an apple cell
         apples = self.apples
-        free = ~apples if rules.grow_under_agents else ~apples & ~under_agent[:, :K]
+        if rules.grow_under_agents:
+            free = ~apples
+        else:
+            under_agent = np.zeros((B, K + 1), dtype=bool)
+            under_agent.ravel()[self._apple_row + np.where(self.on_map, apple_of_agent, K)] = True
+            free = ~(apples | under_agent[:, :K])
         if self.game == "cleanup":
             n_clean = self._spawn_waste(waste_u)
             # apple_u < _apple_probability(1 - n_clean / M), compared in float32
@@ -590,7 +613,7 @@ class GridCore:
 
         # 6. collection
         collectors = active & self.on_map & ~tagged_now
-        apple_index = np.where(collectors, self.cell_to_apple[self.position], K)
+        apple_index = np.where(collectors, apple_of_agent, K)
         where = self._apple_row + apple_index  # into the flat apple store
         can = np.take(self._apples_store, where)
         if rules.agents_overlap:  # of several agents on one apple, the highest key collects it
@@ -686,8 +709,8 @@ class GridCore:
         (in river-cell order), found in the list of all envs' clean cells at the offset where
         env ``b``'s begin.
         """
-        M, waste = self.n_river_cells, self.waste
-        n_clean = M - waste.sum(1)
+        M, store = self.n_river_cells, self._waste_store
+        n_clean = M - store.sum(1)  # the store's extra column is never polluted
         p = self._waste_p_table[n_clean]
         if self.rules.waste_spawn_delay > 0:
             p = np.where(self.step_count >= self.rules.waste_spawn_delay, p, 0.0)
@@ -695,9 +718,11 @@ class GridCore:
         if envs.size:
             n = n_clean[envs]
             k = np.minimum((waste_u[envs, 1] * n).astype(np.int64), np.maximum(n - 1, 0))
-            clean = np.flatnonzero(~waste)  # env * M + river index of every clean cell, env-major
-            first = np.cumsum(n_clean) - n_clean  # where each env's clean cells begin in that list
-            waste[envs, clean[first[envs] + k] - envs * M] = True
+            # every clean cell of the store, env-major: env b's n_clean[b] river cells in river
+            # order, then its extra column
+            clean = np.flatnonzero(~store)
+            first = np.cumsum(n_clean + 1) - (n_clean + 1)  # where each env's clean cells begin
+            store.ravel()[clean[first[envs] + k]] = True
             n_clean[envs] -= 1
         return n_clean
 
