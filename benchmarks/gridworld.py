@@ -29,6 +29,21 @@ so both games reach it; then every configuration as ``<game>_<obs|no_obs>_b<batc
 old observation code over time in the new, steps excluded); ``obs_copy_floor_agent_steps_per_s``
 and ``obs_fraction_of_floor`` (``cleanup_ref_obs_agent_steps_per_s`` over the floor);
 ``peak_rss_mb``.
+
+The copy floor, as read here. Issue 26 defines it as "the rate at which the machine just writes
+the same observation bytes with ``np.copyto``". The honest reading taken: per batched step, the
+whole batch's observation bytes of that step (``B x N x h x w x 3``, 302 KB at 7 agents, batch
+64, the 15 x 15 ``ssd`` view) copied into a preallocated buffer of the same shape; one such copy
+is one batched step, ``B x N`` agent-steps. It is the least work that could hand over those
+bytes, so it is the strictest floor. 302 KB stays in the L2 cache, so the floor runs at cache
+bandwidth: 35M to 80M agent-steps/s on the 2-core machine (6 us to 9 us per copy). Copying
+into the successive slots of a rollout buffer too large for the cache (what a training loop
+pays to keep them) is slower but not by enough to change the picture: 8M agent-steps/s with a
+512-step buffer (155 MB). Consequence for the acceptance targets: ``obs_fraction_of_floor >=
+0.3`` means a whole batched step (moves, beams, waste, apples and all 448 windows) in under
+about 30 us, which is less than the fixed cost of the hundred-odd numpy calls the step is made
+of (about 1 us each); no numpy implementation reaches it, and ``agent_steps_per_s_obs >= 1.9M``
+(236 us per batched step with observations) is the binding target.
 Anchors from the spec (2-core machine): vicgalle numpy Cleanup ~1.8k env-steps/s without
 observations; SocialJax 7 agents, 64 vmapped envs ~99k agent-steps/s.
 """
