@@ -12,10 +12,14 @@ The PettingZoo worlds (:mod:`.cleanup`, :mod:`.gathering`) are views of a core w
 Layout. Grids are flattened and padded with walls by ``reach + 1`` cells (the longest view or
 beam), so that moves and beams are plain index additions that never leave the array; one
 extra "sentinel" cell at the end of each grid absorbs writes for agents that are not on the
-map. Apples and waste are kept compactly, one column per apple cell / river cell. Egocentric
-windows are row copies out of four turned, pre-coloured copies of each map that are rewritten
-only where a cell changed (:meth:`GridCore.observe`); collisions and beam hits are resolved with pairwise
-(B, N, N) comparisons and ``np.add.at`` on a scratch grid.
+map. Apples and waste are kept compactly, one column per apple cell / river cell (plus one
+always-empty column, so that lookups for "no such cell" need no mask). Egocentric windows are
+row copies out of four turned, pre-coloured copies of each map that are rewritten only where a
+cell changed (:meth:`GridCore.observe`). Move claims and shared apples are resolved by
+scattering priority keys onto a scratch grid (``np.maximum.at``: the highest key on a cell
+wins), beam hits by ``np.add.at`` on it; beams stop at walls and agents read from one grid of
+blockers. Every decision is the one the step made before issue 26 made it cheaper (the
+seeded-state digests in ``tests/test_gridworld_step_speed.py``).
 
 Differences from the sources, by design: all agents act simultaneously (vicgalle's code moves
 agents one after another in index order, SSD in random order), observations do not show
@@ -554,8 +558,8 @@ class GridCore:
         fired = acting & (a == FIRE)
         if fire_cooling:
             fired &= self.fire_cooldown == 0
-        hits = np.zeros((B, N), dtype=np.int64)
-        tagged_now = np.zeros((B, N), dtype=bool)
+        hits = None
+        tagged_now = None  # agents tagged in this step, when any
         at = self._batch_offset + self.position  # each agent's cell in the batched flat grid
         if fired.any():
             hits = self._fire(fired, active, at)
@@ -567,12 +571,15 @@ class GridCore:
                 self.fire_cooldown[fired] = rules.fire_cooldown
             if rules.hits_to_tag > 0:
                 self.hit_count += hits
-                tagged_now = (hits > 0) & (self.hit_count >= rules.hits_to_tag)
-                if tagged_now.any():
+                tagged = (hits > 0) & (self.hit_count >= rules.hits_to_tag)
+                if tagged.any():
+                    tagged_now = tagged
                     self.removed_steps[tagged_now] = rules.tag_steps
                     self.hit_count[tagged_now] = 0
                     if not rules.tagged_stay_on_map:
                         self.on_map &= ~tagged_now
+        if hits is None:
+            hits = np.zeros((B, N), dtype=np.int64)
         cleaned = np.zeros((B, N), dtype=bool)
         if self.game == "cleanup":
             cleaned = acting & (a == CLEAN)
@@ -612,7 +619,9 @@ class GridCore:
             apples |= free & (apple_u < p)
 
         # 6. collection
-        collectors = active & self.on_map & ~tagged_now
+        collectors = active & self.on_map
+        if tagged_now is not None:
+            collectors &= ~tagged_now
         apple_index = np.where(collectors, apple_of_agent, K)
         where = self._apple_row + apple_index  # into the flat apple store
         can = np.take(self._apples_store, where)
