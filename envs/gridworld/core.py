@@ -258,6 +258,10 @@ class GridCore:
                 [[index.get((r + dr, c + dc), K) for r, c in m.apple_cells.tolist()] for dr, dc in offsets],
                 dtype=np.int64,
             ).reshape(len(offsets), K)
+            self._neighbours_flat = self._neighbours.ravel()
+            # growth probability by live neighbours, float32 as the uniforms: probs[min(n, last)]
+            probs = np.asarray(rules.regrowth_probs, dtype=np.float32)
+            self._regrowth_table = probs[np.minimum(np.arange(len(offsets) + 1), len(probs) - 1)]
         # uniforms per step: priorities N, respawn choices N, waste 2, apples K
         self.draws_per_step = 2 * N + 2 + K
 
@@ -610,13 +614,10 @@ class GridCore:
             np.maximum(timer - 1, 0, out=timer)
             apples |= free & (timer == 0)
         else:
-            alive = self._apples_store.view(np.uint8)  # column K: no neighbour
-            neighbours = np.zeros((B, K), dtype=np.uint8)
-            for offset in self._neighbours:  # 8 or 12 neighbourhood offsets, each a (B, K) gather
-                neighbours += alive[:, offset]
-            table = np.asarray(rules.regrowth_probs, dtype=np.float32)
-            p = table[np.minimum(neighbours, len(table) - 1)]
-            apples |= free & (apple_u < p)
+            # live neighbours of every apple cell: one gather of all offsets (column K: none)
+            alive = np.take(self._apples_store.view(np.uint8), self._neighbours_flat, axis=1)
+            neighbours = alive.reshape(B, len(self._neighbours), K).sum(1, dtype=np.uint8)
+            apples |= free & (apple_u < self._regrowth_table[neighbours])
 
         # 6. collection
         collectors = active & self.on_map
