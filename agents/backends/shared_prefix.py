@@ -25,7 +25,11 @@ log-sum-exp beside the output. :func:`available` says whether the running PyTorc
 Wiring: the cache's layers (:class:`SharedPrefixLayer`) keep the tail and report the full length
 (prefix + tail), so positions and masks come out as for a plain cache; the attention function is
 registered with transformers under :data:`ATTENTION` and finds the active cache through a
-context variable set by :func:`active`.
+context variable set by :func:`active`. A pass's mask is turned into the kernel's form once, by its
+first layer, and kept on the cache for the other layers.
+
+:class:`PrefixStore` keeps prefixes' one-row caches between batches (``hf.py``: the next round
+of one world begins with the same rules), least recently used out, within a memory bound.
 """
 
 from __future__ import annotations
@@ -138,6 +142,26 @@ def active(model, cache) -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
+def _tail_mask(cache, attention_mask: torch.Tensor, prefix: int, dtype: torch.dtype):
+    """``(additive, blind)`` for the tail part of :func:`shared_prefix_attention`: the boolean mask's
+    tail as the additive mask of ``dtype`` the fused kernel takes, and the queries that see no
+    tail token. Every layer of one forward pass gets the same mask tensor, so the pair is built
+    by the first layer and kept on ``cache`` for the others (the same values, computed once)."""
+    kept = getattr(cache, "_tail_mask", None)
+    if kept is not None and kept[0] is attention_mask and kept[1] == dtype:
+        return kept[2], kept[3]
+    if attention_mask.dtype != torch.bool:
+        raise RuntimeError(f"shared-prefix attention expects a boolean mask, got {attention_mask.dtype}")
+    mask = attention_mask[..., prefix:]
+    # the fused kernel takes an additive mask of the query's dtype; on a fully masked row (a
+    # padding query, which sees only the prefix) it returns 0 with a log-sum-exp of 0, so that
+    # row's tail weight is set to zero (``blind``)
+    additive = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(~mask, float("-inf"))
+    blind = ~mask.any(dim=-1)
+    cache._tail_mask = (attention_mask, dtype, additive, blind)
+    return additive, blind
+
+
 def shared_prefix_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
     """Attention over ``[shared prefix, own tail]`` for every row (see the module docstring).
 
@@ -167,15 +191,9 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
             raise RuntimeError("shared-prefix attention needs a mask when the query is shorter than the tail")
         out_t, lse_t = flash(query, key, value, 0.0, q > 1, scale=scaling)
     else:
-        if attention_mask.dtype != torch.bool:
-            raise RuntimeError(f"shared-prefix attention expects a boolean mask, got {attention_mask.dtype}")
-        mask = attention_mask[..., prefix:]
-        # the fused kernel takes an additive mask of the query's dtype; on a fully masked row (a
-        # padding query, which sees only the prefix) it returns 0 with a log-sum-exp of 0, so
-        # that row's tail weight is set to zero below
-        additive = torch.zeros(mask.shape, dtype=query.dtype, device=query.device).masked_fill_(~mask, float("-inf"))
+        additive, blind = _tail_mask(cache, attention_mask, prefix, query.dtype)
         out_t, lse_t = flash(query, key, value, 0.0, False, attn_mask=additive, scale=scaling)
-        lse_t = lse_t.masked_fill(~mask.any(dim=-1), float("-inf"))
+        lse_t = lse_t.masked_fill(blind, float("-inf"))
     # 3. merge the two softmaxes
     top = torch.maximum(lse_p, lse_t)
     w_p = torch.exp(lse_p - top).unsqueeze(-1)
