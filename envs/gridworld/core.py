@@ -614,10 +614,12 @@ class GridCore:
             np.maximum(timer - 1, 0, out=timer)
             apples |= free & (timer == 0)
         else:
-            # live neighbours of every apple cell: one gather of all offsets (column K: none)
-            alive = np.take(self._apples_store.view(np.uint8), self._neighbours_flat, axis=1)
-            neighbours = alive.reshape(B, len(self._neighbours), K).sum(1, dtype=np.uint8)
-            apples |= free & (apple_u < self._regrowth_table[neighbours])
+            # live neighbours of every apple cell: one gather of all offsets from the apples laid
+            # out cell-major, so that each index copies the B envs' bytes at once (column K: none)
+            by_cell = np.ascontiguousarray(self._apples_store.view(np.uint8).T)  # (K + 1, B)
+            alive = np.take(by_cell, self._neighbours_flat, axis=0)  # (offsets * K, B)
+            neighbours = alive.reshape(len(self._neighbours), K, B).sum(0, dtype=np.uint8).T
+            apples |= free & (apple_u < np.take(self._regrowth_table, neighbours))
 
         # 6. collection
         collectors = active & self.on_map
