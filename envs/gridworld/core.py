@@ -670,8 +670,8 @@ class GridCore:
             blockers[target_flat] |= 1
         seen = blockers[cells]
         reach = seen < 2  # not a wall
-        if rules.fire_shape == "rays":
-            reach[:, 1:] &= ~np.logical_or.accumulate(seen[:, :-1] != 0, axis=1)
+        if rules.fire_shape == "rays":  # ... and nothing before it on the ray: its running sum is its own
+            reach &= np.cumsum(seen, axis=1, dtype=np.uint16) == seen
         if stops:
             blockers[target_flat] &= 2
         present = self._scratch
@@ -690,15 +690,16 @@ class GridCore:
         river = self._river_of[cells]
         waste = self._waste_store.ravel()  # column M: not a river cell, never polluted
         polluted = waste[river]
-        wall = self._blockers[cells]  # no agents are marked outside _fire: 2 on walls, else 0
         if rules.clean_shape == "area":
             hit = polluted  # river cells are never walls
         else:
-            stop = wall[:, :-1] != 0
+            # blockers on the ray: walls (2; no agents are marked outside _fire) and, with
+            # clean_first_waste_only, waste (1; never on a wall); a cell is reached when the
+            # running sum of blockers before it is 0
+            stop = self._blockers[cells]
             if rules.clean_first_waste_only:
-                stop |= polluted[:, :-1]
-            hit = polluted.copy()
-            hit[:, 1:] &= ~np.logical_or.accumulate(stop, axis=1)
+                stop = stop + polluted
+            hit = polluted & (np.cumsum(stop, axis=1, dtype=np.uint16) == stop)
         waste[river[hit]] = False
 
     def waste_density(self) -> np.ndarray:
