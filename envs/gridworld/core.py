@@ -311,8 +311,12 @@ class GridCore:
         self._turned_at = np.concatenate([(self._turned_cell + np.arange(4)[:, None] * side * side).T,
                                           4 * side * side + np.arange(4)[None, :]])
         # every apple cell and river cell of every env in the batched flat grid: (B, K), (B, M)
-        self._apple_at = self._batch_offset + self.apple_flat
-        self._river_at = self._batch_offset + self.river_flat
+        # (and for the stores' extra column, the env's sentinel): (B, K + 1), (B, M + 1)
+        self._apple_at = self._batch_offset + np.append(self.apple_flat, self.sentinel)
+        self._river_at = self._batch_offset + np.append(self.river_flat, self.sentinel)
+        # per cell of the batched flat grid, its pixel in each of its env's four turned copies
+        # (B * S, 4), built with the first observation
+        self._pixel_at: np.ndarray | None = None
         # per viewer orientation and padded cell, the flat pixel at which that viewer's window
         # starts in the env's four turned copies (the window's top-left cell, in copy o)
         view_corner = rules.view_ahead * side + rules.view_side
@@ -356,7 +360,7 @@ class GridCore:
     def __getstate__(self) -> dict[str, Any]:
         # the turned maps and their window views are a cache of the state: rebuilt after loading
         state = dict(self.__dict__)
-        state["_views"] = {}
+        state["_views"], state["_pixel_at"] = {}, None
         return state
 
     @property
@@ -799,8 +803,8 @@ class GridCore:
                 # per code, its pixel in each of the four copies (N_CODES, 4)
                 "colours": np.ascontiguousarray(lut.reshape(4, N_CODES, channels).transpose(1, 0, 2)).view(pixel)[..., 0],
                 # what the copies show: codes without and with agents, and the state they show
-                "terrain": terrain, "codes": terrain.copy(), "apples": self.apples.copy(),
-                "waste": self.waste.copy(), "cell": cell, "code": code,
+                "terrain": terrain, "codes": terrain.copy(), "apples": self._apples_store.copy(),
+                "waste": self._waste_store.copy(), "cell": cell, "code": code,
             }
             view["codes"][cell] = code
             self._views[kind] = view
@@ -808,8 +812,8 @@ class GridCore:
             return rows
         terrain, codes = view["terrain"], view["codes"]
         changed = []
-        for now, name, cells, values in ((self.apples, "apples", self._apple_at, self._apple_values),
-                                         (self.waste, "waste", self._river_at, self._river_values)):
+        for now, name, cells, values in ((self._apples_store, "apples", self._apple_at, self._apple_values),
+                                         (self._waste_store, "waste", self._river_at, self._river_values)):
             diff = now != view[name]
             if diff.any():
                 where = cells[diff]
@@ -830,8 +834,10 @@ class GridCore:
 
     def _rewrite(self, view: dict[str, Any], where: np.ndarray) -> None:
         """Write the codes of batched flat cells ``where`` into all four turned copies."""
-        env, cell = np.divmod(where, self.stride)
-        at = np.take(self._turned_at, cell, axis=0) + (env * self._env_cells)[:, None]  # (n, 4) pixels
+        if self._pixel_at is None:
+            env_start = np.arange(self.batch_size, dtype=np.int64)[:, None, None] * self._env_cells
+            self._pixel_at = (env_start + self._turned_at[None]).reshape(-1, 4)
+        at = np.take(self._pixel_at, where, axis=0)  # (n, 4) pixels
         view["pixels"][at] = np.take(view["colours"], view["codes"][where], axis=0)
 
     def observe(self, kind: str = "rgb") -> np.ndarray:
