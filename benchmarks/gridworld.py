@@ -36,7 +36,7 @@ whole batch's observation bytes of that step (``B x N x h x w x 3``, 302 KB at 7
 64, the 15 x 15 ``ssd`` view) copied into a preallocated buffer of the same shape; one such copy
 is one batched step, ``B x N`` agent-steps. It is the least work that could hand over those
 bytes, so it is the strictest floor. 302 KB stays in the L2 cache, so the floor runs at cache
-bandwidth: 35M to 80M agent-steps/s on the 2-core machine (6 us to 9 us per copy). Copying
+bandwidth: 35M to 80M agent-steps/s on the 2-core machine (13 us to 6 us per copy). Copying
 into the successive slots of a rollout buffer too large for the cache (what a training loop
 pays to keep them) is slower but not by enough to change the picture: 8M agent-steps/s with a
 512-step buffer (155 MB). Consequence for the acceptance targets: ``obs_fraction_of_floor >=
