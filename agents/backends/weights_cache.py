@@ -149,7 +149,7 @@ def _store(folder: Path, tokenizer, model, record: dict[str, Any]) -> bool:
         return False
 
 
-def load_pretrained(source: str | Path, *, gguf_file: str | None, dtype: torch.dtype,
+def load_pretrained(source: str | Path, *, gguf_file: str | None = None, dtype: torch.dtype,
                     digest: str | None = None, root: str | Path | None = None, **extra: Any):
     """``(tokenizer, model)`` of ``source``, as ``AutoTokenizer``/``AutoModelForCausalLM.from_pretrained`` give.
 
