@@ -14,7 +14,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 # PNG outputs each notebook shows: one per figure it draws. Counting them exactly also catches a
 # figure shown twice (a pyplot figure returned as a cell's value is shown again at the cell's end).
 IMAGES = {"commons": 4, "donor_game_tour": 1, "teaching_repeated_games": 3, "training_advantage_alignment": 2, "tax_world": 3,
-          "loyalty": 8, "alignment_tipping": 6, "watch_norms_emerge": 4}
+          "loyalty": 8, "alignment_tipping": 6, "watch_norms_emerge": 4, "mechanisms": 3}
 
 # what may change in the tree while a notebook runs: caches, the venv, and runs/ (gitignored output)
 _NOT_CONTENT = {".git", ".venv", "runs", "__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
