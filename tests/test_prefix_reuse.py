@@ -1,5 +1,7 @@
 """Kept shared-prefix KV caches (``HFBackend.prefix_store``): the same answers, scores and records."""
 
+import pickle
+
 import pandas as pd
 import pytest
 
@@ -46,6 +48,8 @@ def test_prefix_store_keeps_the_most_recently_used_within_its_bound():
     assert store.get((5,)) is None and len(store) == 3
     store.put((1,), b)  # replacing an entry counts its bytes once
     assert store.nbytes == 3 * mib and store.get((1,)) is b
+    copied = pickle.loads(pickle.dumps(store))  # a worker process's copy: the bound, no entries
+    assert (copied.max_bytes, len(copied)) == (store.max_bytes, 0) and len(store) == 3
     nothing = shared_prefix.PrefixStore(max_mb=0)
     nothing.put((1,), _Cache(8))
     assert len(nothing) == 0

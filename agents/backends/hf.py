@@ -392,9 +392,8 @@ class HFBackend(Backend):
 
     def __getstate__(self) -> dict:
         # a model and a lock do not travel to worker processes; the worker loads (or reuses) its own
-        # nor do kept prefix caches: each process keeps its own
-        return {**self.__dict__, "_loaded": None, "_closed": self._loaded is None,
-                "prefix_store": shared_prefix.PrefixStore(self.prefix_cache_mb)}
+        # nor do kept prefix caches: the store's copy starts empty (PrefixStore.__getstate__)
+        return {**self.__dict__, "_loaded": None, "_closed": self._loaded is None}
 
     def __setstate__(self, state: dict) -> None:
         closed = state.pop("_closed")

@@ -217,7 +217,7 @@ class PrefixStore:
             bound is not kept.
 
     Safe to share between threads (its own lock); the backend also only calls it under the
-    model's lock.
+    model's lock. A pickled copy (a worker process's backend) starts empty.
     """
 
     def __init__(self, max_mb: float):
@@ -229,6 +229,13 @@ class PrefixStore:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+
+    def __getstate__(self) -> dict:
+        # a copy for another process starts empty: tensors and a lock do not travel
+        return {"max_bytes": self.max_bytes}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["max_bytes"] / (1 << 20))
 
     @property
     def nbytes(self) -> int:
