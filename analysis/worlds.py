@@ -42,10 +42,15 @@ def world_metrics(world: str, steps: pd.DataFrame, world_kwargs: Mapping[str, An
     lacks the world's columns raises ``ValueError`` naming them. A run under a mechanism
     (:mod:`dilemmazoo.norms`) is measured on its base game's steps only: the rows whose
     ``mechanism_phase`` is "play" (design, vote and sign steps carry none of the world's columns).
+    Under reputation a step holds several matches (``match``), each a separate game of the base
+    world: every (episode, match) is measured as its own episode, so a round is one match's seats
+    (a "mutual" rate asks whether the players of one match all cooperated, not the whole population).
     """
     metrics = WORLD_METRICS.get(world)
     if metrics is not None and "mechanism_phase" in steps.columns:
         steps = steps[steps["mechanism_phase"].eq("play")]
+    if metrics is not None and "match" in steps.columns and steps["match"].notna().any():
+        steps = steps.assign(episode=steps.groupby(["episode", "match"], sort=True).ngroup())
     if metrics is None or steps.empty:
         return {}
     return metrics(steps, **commons.metric_options(world, world_kwargs))

@@ -292,3 +292,24 @@ def test_reputation_through_the_runner_plays_four_seats_in_two_matches(tmp_path)
         for _, match in rows.groupby("match"):
             assert sorted(int(a.split("_")[1]) % 2 for a in match["agent"]) == [0, 1]
     assert sorted(steps["mechanism_round"].unique()) == [1, 2, 3]
+
+
+def test_reputation_metrics_measure_each_match_as_its_own_game(tmp_path):
+    """Two cooperators and two defectors re-matched for 6 rounds (reputation, copies 2): seats 0 and 1
+    cooperate, 2 and 3 defect; a round's mutual cooperation rate is 1/2 when seats 0 and 1 met (one of
+    its two matches is C-C) and 0 otherwise. The whole population never cooperates as one."""
+
+    config = validate({
+        "name": "rep_metrics",
+        "world": {"id": "repeated-game", "kwargs": {"game": "coopeval_pd", "n_rounds": 1, "labels": "indexed"}},
+        "mechanism": {"name": "reputation", "kwargs": {"rounds": 6, "copies": 2, "nesting": 1}},
+        "agents": [{"kind": "scripted", "strategy": "first_option", "seats": 2},
+                   {"kind": "scripted", "strategy": "last_option", "seats": 2}],
+    })
+    result = execute(config, tmp_path, progress=False)
+    play = result.steps[result.steps["mechanism_phase"] == "play"]
+    match = play.pivot_table(index="mechanism_round", columns="agent", values="match")
+    met = (match["player_0"] == match["player_1"]).to_numpy()
+    assert 0 < met.sum() < len(met)  # this seed gives both kinds of rounds
+    assert result.summary["metrics"]["mutual_cooperation_rate"] == met.mean() / 2
+    assert result.summary["metrics"]["cooperation_rate"] == 0.5
