@@ -82,7 +82,10 @@ def peak_rss_mb() -> float:
     """Peak resident memory so far in MiB: max of this process and its largest waited-for child.
 
     Both come from ``resource.getrusage(...).ru_maxrss`` (``RUSAGE_SELF``, ``RUSAGE_CHILDREN``).
-    Children still running are not counted until they have been waited for.
+    Children still running are not counted until they have been waited for. Linux carries the
+    high-water mark across fork and exec, so a process started from a bigger one reports at least
+    that one's size at the fork: start measured work from a small parent (``benchmarks/memory.py``
+    runs each case in a fresh interpreter started by its small parent).
     """
     return max(_maxrss_mb(resource.RUSAGE_SELF), _maxrss_mb(resource.RUSAGE_CHILDREN))
 
