@@ -623,7 +623,8 @@ def test_options_are_the_constructors_keyword_parameters():
     assert backend_info("litellm:m").options == _keyword_only(LiteLLMBackend) | set(LITELLM_OPTIONS)
     assert {"api_base", "mock_response", "extra_headers"} <= backend_info("litellm:m").options
     assert backend_info("embedded").options == {"dtype", "device", "max_batch_size", "max_batch_tokens",
-                                                "trust_remote_code", "min_shared_prefix", "cascade_attention"}
+                                                "trust_remote_code", "min_shared_prefix", "cascade_attention",
+                                                "prefix_cache_mb"}
 
 
 def test_every_declared_option_is_accepted_by_the_constructor(tmp_path):

@@ -91,7 +91,7 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transf
 
 import torch  # noqa: E402  (after the install hint above)
 
-from dilemmazoo.agents.backends import shared_prefix  # noqa: E402  (needs torch)
+from dilemmazoo.agents.backends import shared_prefix, weights_cache  # noqa: E402  (needs torch)
 
 __all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "weights_digest"]
 
@@ -231,15 +231,13 @@ def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: 
                 trust_remote_code: bool) -> _LoadedModel:
     """Load tokenizer and model from local files only."""
     with _offline():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         extra: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         if gguf_file is not None:
             extra["gguf_file"] = gguf_file
         try:
             with _quiet_transformers():
-                tokenizer = AutoTokenizer.from_pretrained(source, **extra)
-                model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **extra)
+                # a GGUF file is converted once and kept as safetensors (agents/backends/weights_cache.py)
+                tokenizer, model = weights_cache.load_pretrained(source, dtype=dtype, **extra)
         except (OSError, ValueError) as error:
             raise BackendError(f"cannot load local model {source!r} (file {gguf_file!r}): {error}") from error
     model.to(device)
