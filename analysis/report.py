@@ -61,7 +61,7 @@ from .studies import STUDY_ANALYSES
 from .tax_plots import tax_figures, tax_tables
 from .team_production_plots import team_production_figures
 from .training import is_training_run, write_training_report
-from .worlds import WORLD_METRICS
+from .worlds import WORLD_METRICS, measured_steps
 from .trust_split_plots import efficiency_by_round, split_figures, split_tables
 
 __all__ = ["WORLD_ANALYSES", "GridCell", "TimeSeries", "WorldAnalysis", "format_number", "grid_cells", "human_value",
@@ -664,7 +664,7 @@ def _run_metrics(run: RunRecords, label: str, analysis: WorldAnalysis | None, no
     if analysis is not None and not run.steps.empty:
         try:
             options = analysis.metric_options(_world_kwargs(run)) if analysis.metric_options else {}
-            metrics = dict(analysis.metrics(run.steps, **options))
+            metrics = dict(analysis.metrics(measured_steps(run.steps), **options))
         except ValueError as error:
             notes.append(f"{label}: metrics not computed from steps ({error}); showing summary.json metrics")
             metrics = dict(run.summary.get("metrics") or {})

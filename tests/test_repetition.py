@@ -313,3 +313,8 @@ def test_reputation_metrics_measure_each_match_as_its_own_game(tmp_path):
     assert 0 < met.sum() < len(met)  # this seed gives both kinds of rounds
     assert result.summary["metrics"]["mutual_cooperation_rate"] == met.mean() / 2
     assert result.summary["metrics"]["cooperation_rate"] == 0.5
+    # the report's world table measures the same matches
+    from dilemmazoo.analysis.report import write_report
+
+    html = write_report(result.run_dir, tmp_path / "report.html").read_text()
+    assert f'<td class="num">{met.mean() / 2:.4g}</td>' in html
