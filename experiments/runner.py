@@ -37,9 +37,11 @@ import numpy as np
 import pandas as pd
 
 from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
+from dilemmazoo.agents.progress import ProgressBar
 from dilemmazoo.envs import world_id
 from dilemmazoo.experiments.checks import check_experiment, configured_world, population_tournament, tournament_profiles
 from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid, run_id
+from dilemmazoo.experiments.logs import configure_logging, run_log, terminal_level
 from dilemmazoo.experiments.provenance import agent_provenance, code_provenance
 from dilemmazoo.experiments.records import Summary
 from dilemmazoo.experiments import store
@@ -404,8 +406,31 @@ def execute(config: ExperimentConfig, out_root: str | Path = "runs", *, progress
         if found is not None:
             return found
         run_dir = store.run_dir_for(out_root, config, rid, claim=True)
-        return _execute_claimed(config, out_root, run_dir, rid, progress=progress, backend=backend, position=position,
-                                wrap_backend=wrap_backend)
+        with run_log(run_dir):  # run.log in the folder: this execution's records, secrets redacted
+            return _execute_logged(config, out_root, run_dir, rid, progress=progress, backend=backend,
+                                   position=position, wrap_backend=wrap_backend)
+
+
+def _execute_logged(config: ExperimentConfig, out_root: Path, run_dir: Path, rid: str, **options) -> RunResult:
+    """:func:`_execute_claimed`, with the run's start, end or failure logged (into its ``run.log``)."""
+    cell = ", ".join(f"{key}={label}" for key, label in config.cell.items())
+    _log.info("run %s of %s started in %s (%sseed %d, process %d)", rid, config.name, run_dir,
+              f"cell {cell}, " if cell else "", config.seeds[0], os.getpid())
+    started = time.perf_counter()
+    try:
+        result = _execute_claimed(config, out_root, run_dir, rid, **options)
+    except RunFailed as error:
+        _log.error("run %s %s after %.1f s: %s", rid, "stopped" if error.stops_grid else "failed",
+                   time.perf_counter() - started, error)
+        raise
+    except Exception as error:
+        _log.error("run %s failed after %.1f s: %s: %s", rid, time.perf_counter() - started, type(error).__name__, error)
+        raise
+    except BaseException as error:  # Ctrl-C, exit: say so in run.log, then let it go on
+        _log.warning("run %s interrupted after %.1f s (%s)", rid, time.perf_counter() - started, type(error).__name__)
+        raise
+    _log.info("run %s finished in %.1f s", rid, time.perf_counter() - started)
+    return result
 
 
 def _guarded(wrap: BackendWrapper | None, budget) -> BackendWrapper:
@@ -668,7 +693,7 @@ def _execute_claimed(config: ExperimentConfig, out_root: Path, run_dir: Path, ri
     play = RunPlay(config, out_root, backend=backend, wrap_backend=wrap_backend)
     where = run_dir.relative_to(out_root / config.name).as_posix()
     title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
-    bar = ProgressBar(progress, play.total_games, title, unit="games")
+    bar = ProgressBar(play.total_games, title, unit="games", disable=not progress)
     try:
         for _ in play.events(bar.describe, bar.advance):
             pass
@@ -698,7 +723,7 @@ def _execute_study(config: ExperimentConfig, out_root: Path, run_dir: Path, rid:
 
     where = run_dir.relative_to(out_root / config.name).as_posix()
     title = f"{config.name} ({position}) {where}" if position else f"{config.name} {where}"
-    bar = ProgressBar(progress, 1, title, unit="studies")
+    bar = ProgressBar(1, title, unit="studies", disable=not progress)
     try:
         bar.describe(f"computing study {config.study.name}")
         table, metrics = run_study(config.study.name, config.world.kwargs, config.study.kwargs)
@@ -749,42 +774,6 @@ def _world_metrics(world_id: str, steps: pd.DataFrame, world_kwargs: dict[str, A
     from dilemmazoo.analysis import world_metrics
 
     return world_metrics(world_id, steps, world_kwargs)
-
-
-class ProgressBar:
-    """A rich progress bar, or nothing when ``enabled`` is false.
-
-    It counts ``total`` ``unit`` (a run's games, or a grid's runs), shows the time elapsed and
-    the time left at the pace so far, and the phase in its description.
-    """
-
-    def __init__(self, enabled: bool, total: int, title: str, *, unit: str):
-        self.progress = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-
-            self.progress = Progress(
-                TextColumn("[bold]{task.fields[title]}"), BarColumn(), MofNCompleteColumn(), TextColumn(unit),
-                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"),
-                transient=False, console=Console(stderr=True),  # stdout carries the run folders, for scripts
-            )
-            self.progress.start()
-            self.task = self.progress.add_task("", total=total, title=title)
-
-    def describe(self, text: str) -> None:
-        if self.progress:
-            self.progress.update(self.task, description=text)
-
-    def advance(self) -> None:
-        if self.progress:
-            self.progress.advance(self.task)
-
-    def close(self) -> None:
-        if self.progress:
-            self.progress.stop()
-            self.progress = None
 
 
 # -- many runs -------------------------------------------------------------------------------
@@ -866,7 +855,7 @@ def run_experiment(
                 finished(found)
             else:
                 todo.append(run)
-        bar = ProgressBar(progress, len(todo), f"{config.name} (ray)", unit="runs")
+        bar = ProgressBar(len(todo), f"{config.name} (ray)", unit="runs", disable=not progress)
         try:
             run_on_ray(config, todo, out_root, workers=workers or 1, bar=bar, failed=failures.append,
                        execute=execute if ledger is None else partial(execute, budget=budget),
@@ -896,7 +885,7 @@ def run_experiment(
         for i in held_elsewhere:  # the other process has probably finished them by now
             attempt(i, wait=True)
     else:
-        bar = ProgressBar(progress, len(runs), f"{config.name} ({workers} workers)", unit="runs")
+        bar = ProgressBar(len(runs), f"{config.name} ({workers} workers)", unit="runs", disable=not progress)
         cell_count = cells[0][1]
         left_in_cell = Counter(cell for cell, _ in cells)
         bar.describe(f"cells finished 0/{cell_count}")
@@ -975,8 +964,9 @@ def _die_with_parent(parent_pid: int) -> None:
         threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def _worker_main(conn, parent_pid: int, out_root: str) -> None:
-    """A worker process: run the runs it is sent, one at a time, and answer each."""
+def _worker_main(conn, parent_pid: int, out_root: str, log_level: int | None = None) -> None:
+    """A worker process: run the runs it is sent, one at a time, and answer each. ``log_level``:
+    the main process's terminal level (:func:`~dilemmazoo.experiments.logs.configure_logging`), if set."""
     from dilemmazoo.agents.backends.redaction import (
         install_log_redaction,
         redact_text,
@@ -990,6 +980,8 @@ def _worker_main(conn, parent_pid: int, out_root: str) -> None:
     install_log_redaction()
     register_secrets(secrets_in_environment())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle: it stops the workers
+    if log_level is not None:  # its retries and fallbacks show on the same stderr as the main process's
+        configure_logging(log_level)
     while True:
         try:
             task = conn.recv()
@@ -1066,7 +1058,8 @@ class _Workers:
 
     def _start(self) -> _Worker:
         mine, theirs = self.context.Pipe()
-        process = self.context.Process(target=_worker_main, args=(theirs, os.getpid(), self.out_root), daemon=True,
+        process = self.context.Process(target=_worker_main, args=(theirs, os.getpid(), self.out_root, terminal_level()),
+                                       daemon=True,
                                        name="dilemmazoo-worker")
         process.start()
         theirs.close()
