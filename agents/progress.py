@@ -30,9 +30,22 @@ from collections.abc import Iterable, Iterator, Sized
 from contextlib import contextmanager
 from typing import TypeVar
 
-__all__ = ["ProgressBar", "progress", "track"]
+__all__ = ["ProgressBar", "progress", "stderr_console", "track"]
 
 T = TypeVar("T")
+
+_CONSOLE = None
+
+
+def stderr_console():
+    """The one :class:`rich.console.Console` on stderr that bars and log lines share: rich prints a
+    log line above a live bar only when both go through the same console."""
+    global _CONSOLE
+    if _CONSOLE is None:
+        from rich.console import Console
+
+        _CONSOLE = Console(stderr=True)
+    return _CONSOLE
 
 
 class ProgressBar:
@@ -52,7 +65,6 @@ class ProgressBar:
         self._task = None
         if disable:
             return
-        from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)
 
@@ -63,7 +75,7 @@ class ProgressBar:
         if remaining:
             columns += [TextColumn("left"), TimeRemainingColumn()]
         columns.append(TextColumn("{task.description}"))
-        self._progress = Progress(*columns, transient=False, console=Console(stderr=True))
+        self._progress = Progress(*columns, transient=False, console=stderr_console())
         self._progress.start()
         self._task = self._progress.add_task(description, total=total, completed=completed, title=title)
 

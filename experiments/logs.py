@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["LEVELS", "PACKAGE_LOGGER", "RUN_LOG_FILE", "RUN_LOG_LEVEL", "configure_logging", "run_log"]
+__all__ = ["LEVELS", "PACKAGE_LOGGER", "RUN_LOG_FILE", "RUN_LOG_LEVEL", "configure_logging", "run_log", "terminal_level"]
 
 #: the logger every module's logger sits under
 PACKAGE_LOGGER = "dilemmazoo"
@@ -65,10 +65,10 @@ def configure_logging(level: str | int = "warning") -> None:
     Idempotent: a second call replaces the handler the first installed (and sets the new
     level); handlers others attached are left alone. Records also pass secret redaction.
     """
-    from rich.console import Console
     from rich.logging import RichHandler
 
     from dilemmazoo.agents.backends.redaction import install_log_redaction
+    from dilemmazoo.agents.progress import stderr_console
 
     global _terminal
     number = _level(level)
@@ -76,10 +76,16 @@ def configure_logging(level: str | int = "warning") -> None:
     logger = logging.getLogger(PACKAGE_LOGGER)
     if _terminal is not None:
         logger.removeHandler(_terminal)
-    _terminal = RichHandler(console=Console(stderr=True), show_path=False, markup=False, log_time_format="[%X]")
+    _terminal = RichHandler(console=stderr_console(), show_path=False, markup=False, log_time_format="[%X]")
     _terminal.setLevel(number)
     logger.addHandler(_terminal)
     _lower_to(logger, number)
+
+
+def terminal_level() -> int | None:
+    """The level :func:`configure_logging` set for the terminal, or None when it was not called
+    (the runner hands it to its worker processes, so their records show on the same stderr)."""
+    return None if _terminal is None else _terminal.level
 
 
 def _lower_to(logger: logging.Logger, number: int) -> int:

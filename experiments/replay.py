@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from dilemmazoo.agents.progress import track
+
 __all__ = [
     "EpisodeRecord",
     "REWARD_TOLERANCE",
@@ -234,38 +236,10 @@ def episode_frames(run_dir: str | Path, episode: int = 0, *, scale: int = 1, max
     record = load_episode(run_dir, episode)
     total = record.steps if max_steps is None else min(max_steps, record.steps)
     frames: list[np.ndarray] = []
-    with _StepBar(progress, total + 1, f"replay episode {episode}") as bar:
-        for frame in replay_frames(record, max_steps=max_steps):
-            frames.append(upscale(frame, scale))
-            bar.advance()
+    for frame in track(replay_frames(record, max_steps=max_steps), total + 1, f"replay episode {episode}",
+                       unit="frames", remaining=False, disable=not progress):
+        frames.append(upscale(frame, scale))
     return frames
-
-
-class _StepBar:
-    """A rich progress bar over replayed frames, or nothing when ``enabled`` is false."""
-
-    def __init__(self, enabled: bool, total: int, title: str):
-        self.progress = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("frames"), TimeElapsedColumn(), console=Console(stderr=True))
-            self.task = self.progress.add_task(title, total=total)
-
-    def __enter__(self) -> _StepBar:
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def advance(self) -> None:
-        if self.progress:
-            self.progress.advance(self.task)
-
-    def __exit__(self, *exc) -> None:
-        if self.progress:
-            self.progress.stop()
 
 
 # -- writing -------------------------------------------------------------------------------------
