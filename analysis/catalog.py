@@ -14,15 +14,36 @@ A swept key's column is named by the key's last part (``world.kwargs.donation_mu
 ``donation_multiplier``) where that is unambiguous among the keys, else by the whole dotted key
 (:func:`grid_column_names`); run folders use the same names. Numbers and booleans stay typed;
 labelled axes give their labels.
+
+**Schemas are checked before runs are unioned.** Every run writes its tables with an explicit
+schema (the record contract's declared types, and one type per extra column; see
+``dilemmazoo.experiments.records``), but runs of different code versions, worlds or hand-made
+folders can still disagree. For each table, :func:`schema_drifts` compares the type every run's
+file gives each column (parquet's own schema, read from the file footers); a column with two
+types (``int64`` in one run, ``string`` in another, or ``int64`` and ``double``) is a
+:class:`SchemaDrift`, and :func:`catalog` raises :class:`SchemaDriftError` naming the table,
+the column, the types and the run folders holding each, instead of letting duckdb turn the
+column into a common type. ``on_drift="report"`` opens the catalog anyway: it warns
+(:class:`SchemaDriftWarning`, the same message), lists the drift in the ``schema_drift`` table,
+and the drifting column takes duckdb's common type (e.g. ``VARCHAR``) in that table's view; the
+conversion is then explicit, never silent.
+
+What is no drift: a column only some runs have (a world's infos, when a catalog holds runs of
+several worlds) is null in the other runs' rows; a column of nulls only (type ``null``, e.g. a
+table with no rows written before schemas were declared) takes the other runs' type; ``string``
+and ``large_string`` are one type. The ``schema_drift`` table (``table_name``, ``column_name``,
+``column_type``, ``run_dir``: one row per drifting column, type and run) is empty when the runs agree.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
@@ -30,7 +51,8 @@ import yaml
 
 from .metrics import find_runs
 
-__all__ = ["RUN_COLUMNS", "TABLES", "catalog", "grid_column_names"]
+__all__ = ["RUN_COLUMNS", "TABLES", "SchemaDrift", "SchemaDriftError", "SchemaDriftWarning", "catalog",
+           "grid_column_names", "schema_drifts"]
 
 TABLES = ("steps", "episodes", "population", "llm_calls")
 #: the ``runs`` view's columns besides the swept keys
@@ -86,8 +108,78 @@ def _typed(values: list[Any]) -> pd.Series:
     return pd.Series([None if v is None else str(v) for v in values], dtype="object")
 
 
-def catalog(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """An in-memory duckdb connection with views over the runs under ``path``.
+#: how many run folders a drift message names for each type before it says "and N more"
+_NAMED_RUNS = 5
+
+
+@dataclass(frozen=True)
+class SchemaDrift:
+    """One column that runs write with different types: ``types`` maps each type (``int64``,
+    ``double``, ``string``, ...) to the run folders whose ``<table>.parquet`` has it."""
+
+    table: str
+    column: str
+    types: Mapping[str, tuple[str, ...]]
+
+    def message(self) -> str:
+        """``column 'x' of steps.parquet is string in runs/b/seed=0 but int64 in runs/a/seed=0``
+        (the type fewest runs hold first: usually the odd run out)."""
+        parts = []
+        for kind, folders in sorted(self.types.items(), key=lambda item: (len(item[1]), item[0])):
+            named = ", ".join(folders[:_NAMED_RUNS])
+            more = f" and {len(folders) - _NAMED_RUNS} more" if len(folders) > _NAMED_RUNS else ""
+            parts.append(f"{kind} in {len(folders)} run{'s' if len(folders) > 1 else ''} ({named}{more})")
+        return f"column {self.column!r} of {self.table}.parquet is " + " but ".join(parts)
+
+
+class SchemaDriftError(ValueError):
+    """Runs under one catalog write a column with different types; ``drifts`` lists each one."""
+
+    def __init__(self, drifts: Sequence[SchemaDrift]):
+        self.drifts = list(drifts)
+        super().__init__(f"{_drift_text(self.drifts)}\nso they are not unioned; open the catalog with "
+                         "on_drift='report' to union them anyway as duckdb's common type")
+
+
+def _drift_text(drifts: Sequence[SchemaDrift]) -> str:
+    lines = "\n".join(f"- {drift.message()}" for drift in drifts)
+    return f"the runs' tables disagree on column types (schema drift):\n{lines}"
+
+
+class SchemaDriftWarning(UserWarning):
+    """:func:`catalog` with ``on_drift="report"`` found runs whose tables disagree on column types."""
+
+
+def _logical_type(arrow_type) -> str:
+    """A parquet column's type as the drift check compares it: string widths are one type."""
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type) or pa.types.is_string_view(arrow_type):
+        return "string"
+    if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type) or pa.types.is_binary_view(arrow_type):
+        return "binary"
+    return str(arrow_type)
+
+
+def _drifts(files: Mapping[str, Mapping[str, Path]]) -> list[SchemaDrift]:
+    """``files``: table -> run folder -> its parquet file; the drift between the files' schemas."""
+    import pyarrow.parquet as pq
+
+    drifts = []
+    for table, by_run in files.items():
+        seen: dict[str, dict[str, list[str]]] = {}  # column -> type -> run folders
+        for run_dir, file in by_run.items():
+            for field in pq.read_schema(file):
+                kind = _logical_type(field.type)
+                if kind != "null":  # a column of nulls takes any type
+                    seen.setdefault(field.name, {}).setdefault(kind, []).append(str(run_dir))
+        drifts += [SchemaDrift(table, column, {kind: tuple(runs) for kind, runs in types.items()})
+                   for column, types in seen.items() if len(types) > 1]
+    return drifts
+
+
+def _finished_runs(path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The runs under ``path``, once each: run id -> its ``runs`` row, and run id -> its grid cell.
 
     A run found in two folders (the same config and seed, e.g. run once alone and once as a
     grid cell; the records are identical) counts once: the folder that names a grid cell wins.
@@ -111,6 +203,48 @@ def catalog(path: str | Path) -> duckdb.DuckDBPyConnection:
             "run_dir": str(run_dir),
         }
         cells[rid] = cell
+    return rows, cells
+
+
+def _table_files(rows: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Path]]:
+    """table -> run folder -> its ``<table>.parquet``, for the runs that have the file."""
+    files: dict[str, dict[str, Path]] = {}
+    for row in rows.values():
+        for table in TABLES:
+            file = Path(row["run_dir"]) / f"{table}.parquet"
+            if file.is_file():
+                files.setdefault(table, {})[row["run_dir"]] = file
+    return files
+
+
+def schema_drifts(path: str | Path) -> list[SchemaDrift]:
+    """Every column that the finished runs under ``path`` write with different types, per table
+    (empty when they agree); :func:`catalog` raises or reports these."""
+    rows, _ = _finished_runs(Path(path))
+    return _drifts(_table_files(rows))
+
+
+def catalog(path: str | Path, *, on_drift: Literal["raise", "report"] = "raise") -> duckdb.DuckDBPyConnection:
+    """An in-memory duckdb connection with views over the runs under ``path``.
+
+    A run found in two folders (the same config and seed, e.g. run once alone and once as a
+    grid cell; the records are identical) counts once: the folder that names a grid cell wins.
+    Before a table's files are unioned their schemas are compared (:func:`schema_drifts`): a
+    column with different types in two runs raises :class:`SchemaDriftError` naming the table,
+    the column, the types and the run folders; ``on_drift="report"`` warns instead
+    (:class:`SchemaDriftWarning`) and unions them as duckdb's common type. A column that only
+    some runs have is null in the others' rows.
+    """
+    if on_drift not in ("raise", "report"):
+        raise ValueError(f"on_drift must be 'raise' or 'report', not {on_drift!r}")
+    rows, cells = _finished_runs(Path(path))
+    table_files = _table_files(rows)
+    drifts = _drifts(table_files)
+    if drifts and on_drift == "raise":
+        raise SchemaDriftError(drifts)
+    if drifts:
+        warnings.warn(f"{_drift_text(drifts)}\nunioned as duckdb's common type (on_drift='report')", SchemaDriftWarning,
+                      stacklevel=2)
     keys = list(dict.fromkeys(key for cell in cells.values() for key in cell))
     names = grid_column_names(keys)
     runs = pd.DataFrame(list(rows.values()), columns=list(RUN_COLUMNS))
@@ -119,11 +253,18 @@ def catalog(path: str | Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.register("runs_frame", runs)
     con.execute("create view runs as select * from runs_frame")
+    con.execute("create table schema_drift (table_name varchar, column_name varchar, column_type varchar, "
+                "run_dir varchar)")
+    drift_rows = [(d.table, d.column, kind, run_dir) for d in drifts for kind, folders in d.types.items()
+                  for run_dir in folders]
+    if drift_rows:
+        con.executemany("insert into schema_drift values (?, ?, ?, ?)", drift_rows)
     # each data file is registered with the run id of the summary beside it; the key=value folder
     # names are no hive partitions (duckdb would read them as extra columns)
-    files = pd.DataFrame([{"filename": str(Path(row["run_dir"]) / f"{table}.parquet"), "run_id": rid, "table": table}
-                          for rid, row in rows.items() for table in TABLES])
-    files = files[[Path(name).is_file() for name in files["filename"]]]
+    run_of = {row["run_dir"]: rid for rid, row in rows.items()}
+    files = pd.DataFrame([{"filename": str(file), "run_id": run_of[run_dir], "table": table}
+                          for table, by_run in table_files.items() for run_dir, file in by_run.items()],
+                         columns=["filename", "run_id", "table"])
     con.register("run_files", files)
     for table in TABLES:
         listing = ", ".join(_quote(Path(name)) for name in files.loc[files["table"] == table, "filename"])

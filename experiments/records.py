@@ -18,6 +18,27 @@ without a grid; see :func:`dilemmazoo.experiments.store.run_dir_for`) and holds:
 
 A run that failed holds ``failure.json`` (the error, secrets redacted) instead of the tables.
 
+**Column types.** Every table is written with an explicit pyarrow schema
+(:func:`dilemmazoo.experiments.store.table_schema`), never with types pandas guessed for one
+run: the contract's columns have the types :data:`COLUMN_TYPES` declares, whatever values a run
+happened to hold (an empty ``llm_calls.parquet`` still has ``int64`` tokens and ``string`` text).
+A world's extra columns (its scalar infos) and the columns of other tables (``study.parquet``)
+get one type per column from the values the run recorded, by :data:`EXTRA_COLUMN_RULE`:
+
+- every value a ``bool``: ``bool``; every value an ``int``: ``int64``; ``int`` and ``float``
+  values: ``float64`` (the one conversion: integers are widened, exactly up to 2**53);
+- every value a ``str``: ``string``; no value at all (``None`` or the key missing in every
+  row): ``null``, a column of nulls that takes the type of the other runs in a catalog;
+- ``None`` (or a missing key) is a null in a column of any type; any other mix (a ``bool``
+  with numbers, a ``str`` with numbers, ...) is a :class:`~dilemmazoo.experiments.store.RecordSchemaError`
+  naming the table and the column, and the run fails instead of writing it.
+
+Each parquet file carries its schema twice: parquet's own, and under the key-value metadata
+key :data:`SCHEMA_KEY` a JSON document ``{"version", "table", "columns": [[name, type], ...],
+"inferred": [names typed from values], "fingerprint"}``; the fingerprint (16 hex digits of the
+sha256 of the ``columns`` list as JSON) is equal for two files exactly when their columns and
+types are. :func:`dilemmazoo.analysis.catalog.catalog` checks that runs agree before it unions them.
+
 Numbering: ``episode`` counts from 0 across the run; ``generation``, ``game`` (the episode's
 index inside its generation) and ``step`` count from 1, as papers do. Every file is written
 to a temporary name, synced to disk and renamed; a run counts as finished only when the
@@ -31,11 +52,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "COLUMN_TYPES",
     "COMPLETE_FILE",
     "EPISODE_COLUMNS",
+    "EXTRA_COLUMN_RULE",
     "LLM_CALL_COLUMNS",
     "POPULATION_COLUMNS",
     "RUN_FILES",
+    "SCHEMA_KEY",
+    "SCHEMA_VERSION",
     "STEP_COLUMNS",
     "Summary",
 ]
@@ -106,6 +131,37 @@ LLM_CALL_COLUMNS: dict[str, str] = {
     "text": "the completion",
     "error": "parse or backend error this answer caused ('' if none)",
 }
+
+#: table -> column -> the type it is written with: ``int64``, ``float64``, ``bool`` or ``string``
+#: (``None`` is a null in any of them); the columns are those of the ``*_COLUMNS`` above, in order
+COLUMN_TYPES: dict[str, dict[str, str]] = {
+    "steps": {
+        "episode": "int64", "generation": "int64", "game": "int64", "step": "int64", "agent": "string",
+        "name": "string", "policy": "string", "decided": "bool", "action": "string", "reward": "float64",
+        "utility": "float64", "parse_failures": "int64", "fallback_used": "bool", "distribution": "string",
+    },
+    "episodes": {
+        "episode": "int64", "generation": "int64", "game": "int64", "agent": "string", "name": "string",
+        "policy": "string", "return": "float64", "utility_return": "float64", "steps": "int64", "seed": "int64",
+    },
+    "population": {
+        "generation": "int64", "name": "string", "strategy": "string", "params": "string", "parents": "string",
+        "score": "float64", "survived": "bool", "episode": "int64", "round": "int64",
+    },
+    "llm_calls": {
+        "episode": "int64", "generation": "int64", "step": "int64", "agent": "string", "purpose": "string",
+        "prompt_hash": "string", "prompt_tokens": "int64", "completion_tokens": "int64", "latency_s": "float64",
+        "cached": "bool", "cost_usd": "float64", "retries": "int64", "truncated": "bool", "prompt": "string",
+        "text": "string", "error": "string",
+    },
+}
+#: how a column outside :data:`COLUMN_TYPES` is typed, from the values one run recorded in it
+EXTRA_COLUMN_RULE = ("all bool -> bool; all int -> int64; int and float -> float64; all str -> string; "
+                     "no value -> null; None is a null in any type; any other mix is an error naming the column")
+#: the parquet key-value metadata key holding the table's schema document (see the module docstring)
+SCHEMA_KEY = "dilemmazoo.schema"
+#: the version of that document and of the typing rules; raised when either changes
+SCHEMA_VERSION = 1
 
 #: the files of a finished run, besides the completion marker
 RUN_FILES = ("run_id", "config.yaml", "steps.parquet", "episodes.parquet", "population.parquet", "llm_calls.parquet", "summary.json")

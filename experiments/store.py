@@ -28,6 +28,17 @@ synced and the completion marker ``complete.json`` is written last. It names the
 execution that wrote the files, and each file's size and sha256. Parquet files also carry the
 execution id in their metadata (``dilemmazoo.execution``), ``summary.json`` in ``execution``.
 
+**Typed tables.** A table is written with the schema :func:`table_schema` gives it: the record
+contract's declared types (:data:`~dilemmazoo.experiments.records.COLUMN_TYPES`), and for any
+other column one type from the values the run recorded
+(:data:`~dilemmazoo.experiments.records.EXTRA_COLUMN_RULE`); :func:`frames` works that type out
+from the recorded rows themselves (an ``int`` info missing in some rows stays ``int64``, where
+pandas alone would have made it ``float64``). A column whose values mix types, or a contract
+column whose values do not fit its type, raises :class:`RecordSchemaError` naming the table and
+the column; nothing is converted besides ``int`` to ``float64`` in a column that holds both.
+The schema document (key ``dilemmazoo.schema``) goes into the file's metadata beside parquet's
+own schema.
+
 **Finished means the marker and the files agree** (:func:`inspect_run`): the marker is there
 and names this run, every run file is there with the size it lists, each table opens as
 parquet, and ``summary.json`` parses, says ``complete`` and names this run. A folder with the
@@ -57,15 +68,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from dilemmazoo.experiments.records import (
+    COLUMN_TYPES,
     COMPLETE_FILE,
     EPISODE_COLUMNS,
     LLM_CALL_COLUMNS,
     POPULATION_COLUMNS,
     RUN_FILES,
+    SCHEMA_KEY,
+    SCHEMA_VERSION,
     STEP_COLUMNS,
 )
 
@@ -79,6 +94,7 @@ __all__ = [
     "DAMAGED_FOLDER",
     "EXECUTION_KEY",
     "RUN_ID_FILE",
+    "RecordSchemaError",
     "RunBusy",
     "RunState",
     "atomic_write_bytes",
@@ -96,6 +112,9 @@ __all__ = [
     "run_dir_for",
     "run_folder_name",
     "run_lock",
+    "schema_document",
+    "table_schema",
+    "value_type",
     "write_failure",
 ]
 
@@ -111,6 +130,11 @@ TABLES = tuple(name for name in RUN_FILES if name.endswith(".parquet"))
 _MAX_PART = 60
 _MAX_FOLDER = 180
 _TEMPORARY = re.compile(r"^\..+\.tmp$")
+
+
+class RecordSchemaError(ValueError):
+    """A table's column cannot be written with one type: its values mix types, or a contract
+    column holds values its declared type cannot take. The message names the table and column."""
 
 
 class RunBusy(RuntimeError):
@@ -313,12 +337,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_parquet(path: Path, frame: pd.DataFrame, execution: str) -> str:
-    """Write ``frame`` as parquet durably, tagged with ``execution``; returns the file's sha256."""
-    import pyarrow as pa
+def _write_parquet(path: Path, table, execution: str) -> str:
+    """Write the pyarrow ``table`` (:func:`_arrow_table`) as parquet durably, tagged with ``execution``;
+    returns the file's sha256."""
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)  # what DataFrame.to_parquet(index=False) writes
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), EXECUTION_KEY.encode(): execution.encode()})
     fd, tmp = _temporary(path)
     try:
@@ -332,6 +355,147 @@ def _write_parquet(path: Path, frame: pd.DataFrame, execution: str) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return digest
+
+
+# -- table schemas ---------------------------------------------------------------------------
+
+#: the ``DataFrame.attrs`` key where :func:`frames` keeps the types it worked out from the recorded
+#: rows (column -> type name), and the one for columns whose values mix types (column -> message)
+TYPES_ATTR = "dilemmazoo.types"
+PROBLEMS_ATTR = "dilemmazoo.type_problems"
+
+
+def _arrow(name: str):
+    """Type name (:data:`~dilemmazoo.experiments.records.COLUMN_TYPES`) -> pyarrow type."""
+    import pyarrow as pa
+
+    types = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(), "string": pa.large_string(),
+             "null": pa.null()}
+    if name not in types:
+        raise RecordSchemaError(f"unknown column type {name!r} (known: {', '.join(types)})")
+    return types[name]
+
+
+def _type_name(arrow_type) -> str:
+    """pyarrow type -> the name the schema document uses (``string`` for both string widths)."""
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return "string"
+    names = {pa.int64(): "int64", pa.float64(): "float64", pa.bool_(): "bool", pa.null(): "null"}
+    return names.get(arrow_type, str(arrow_type))
+
+
+def value_type(values, *, table: str, column: str) -> str:
+    """The type :data:`~dilemmazoo.experiments.records.EXTRA_COLUMN_RULE` gives a column that holds
+    ``values`` (Python or numpy scalars; ``None`` is a null): ``bool``, ``int64``, ``float64``,
+    ``string`` or ``null``. Mixed values raise :class:`RecordSchemaError` naming ``table`` and
+    ``column`` and an example of each kind found."""
+    examples: dict[str, Any] = {}
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()  # numpy scalar -> Python
+        kind = ("bool" if isinstance(value, bool) else "int" if isinstance(value, int)
+                else "float" if isinstance(value, float) else "str" if isinstance(value, str) else type(value).__name__)
+        examples.setdefault(kind, value)
+    kinds = set(examples)
+    if not kinds:
+        return "null"
+    if kinds == {"bool"}:
+        return "bool"
+    if kinds == {"int"}:
+        return "int64"
+    if kinds <= {"int", "float"}:
+        return "float64"
+    if kinds == {"str"}:
+        return "string"
+    found = ", ".join(f"{kind} (e.g. {value!r:.40})" for kind, value in examples.items())
+    raise RecordSchemaError(f"column {column!r} of {table}.parquet mixes value types: {found}; a column holds one "
+                            "type (bool, int, int and float, or str, with None for missing values)")
+
+
+def _series_type(table: str, column: str, series: pd.Series):
+    """The pyarrow type of a column :func:`frames` did not type: from its pandas dtype where that is
+    one of the rule's types, from its values (:func:`value_type`) for object columns, else the type
+    pyarrow gives that dtype (dates, categories...)."""
+    import pyarrow as pa
+
+    dtype = series.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return _arrow("bool")
+    if pd.api.types.is_integer_dtype(dtype):
+        return _arrow("int64")
+    if pd.api.types.is_float_dtype(dtype):
+        return _arrow("float64")
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return _arrow("string")
+    if pd.api.types.is_object_dtype(dtype):  # pandas fills a missing value with NaN here: a null
+        values = (None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in series)
+        return _arrow(value_type(values, table=table, column=column))
+    return pa.array(series, from_pandas=True).type
+
+
+def schema_document(table: str, schema, inferred: list[str] = ()) -> dict[str, Any]:
+    """The schema document stored under :data:`~dilemmazoo.experiments.records.SCHEMA_KEY`:
+    ``version``, ``table``, ``columns`` (``[name, type]`` in order), ``inferred`` (the columns typed
+    from their values) and ``fingerprint`` (16 hex digits of the sha256 of ``columns`` as JSON)."""
+    columns = [[field.name, _type_name(field.type)] for field in schema]
+    fingerprint = hashlib.sha256(json.dumps(columns, separators=(",", ":")).encode()).hexdigest()[:16]
+    return {"version": SCHEMA_VERSION, "table": table, "columns": columns, "inferred": list(inferred),
+            "fingerprint": fingerprint}
+
+
+def table_schema(table: str, frame: pd.DataFrame):
+    """The pyarrow schema ``frame`` is written with as ``<table>.parquet``, its
+    :func:`schema_document` in the schema's metadata (key ``dilemmazoo.schema``).
+
+    Contract columns take their declared types; the others the types :func:`frames` worked out
+    from the recorded rows (``frame.attrs``), else :func:`_series_type`. Raises
+    :class:`RecordSchemaError` for a column whose values mix types.
+    """
+    import pyarrow as pa
+
+    declared = COLUMN_TYPES.get(table, {})
+    recorded = frame.attrs.get(TYPES_ATTR, {})
+    problems = frame.attrs.get(PROBLEMS_ATTR, {})
+    fields, inferred = [], []
+    for column in frame.columns:
+        name = str(column)
+        if name in declared:
+            arrow_type = _arrow(declared[name])
+        elif name in problems:
+            raise RecordSchemaError(problems[name])
+        else:
+            arrow_type = _arrow(recorded[name]) if name in recorded else _series_type(table, name, frame[column])
+            inferred.append(name)
+        fields.append(pa.field(name, arrow_type))
+    schema = pa.schema(fields)
+    document = schema_document(table, schema, inferred)
+    return schema.with_metadata({SCHEMA_KEY: json.dumps(document, separators=(",", ":"))})
+
+
+def _arrow_table(table: str, frame: pd.DataFrame):
+    """``frame`` as a pyarrow table with its :func:`table_schema` (and pandas' own metadata, so it reads
+    back as before); a value its column's type cannot take raises :class:`RecordSchemaError`."""
+    import pyarrow as pa
+
+    schema = table_schema(table, frame)
+    plain = frame.copy(deep=False)
+    plain.attrs = {}  # pandas would store the attrs in the file's metadata
+    plain.columns = [str(column) for column in plain.columns]
+    try:
+        return pa.Table.from_pandas(plain, schema=schema, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+        for column_field in schema:  # find the column: convert them one at a time
+            try:
+                pa.array(plain[column_field.name], type=column_field.type, from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as column_error:
+                kind = _type_name(column_field.type)
+                raise RecordSchemaError(f"column {column_field.name!r} of {table}.parquet does not fit its type "
+                                        f"{kind}: {column_error}") from error
+        raise RecordSchemaError(f"{table}.parquet does not fit its schema: {error}") from error
 
 
 def _file_sha256(path: Path) -> str:
@@ -533,30 +697,46 @@ def write_failure(run_dir: Path, error: BaseException | str) -> None:
     atomic_write_bytes(run_dir / "failure.json", json.dumps(payload, indent=2).encode())
 
 
-def _frame(rows: list[dict], columns: dict[str, str]) -> pd.DataFrame:
+def _frame(rows: list[dict], columns: dict[str, str], table: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     for column in columns:
         if column not in frame:
             frame[column] = pd.Series(dtype="object")
     extra = [c for c in frame.columns if c not in columns]
-    return frame[list(columns) + extra]
+    frame = frame[list(columns) + extra]
+    types, problems = {}, {}
+    for column in extra:  # typed from the rows: pandas' own dtype would make an int with gaps a float
+        try:
+            types[column] = value_type((row.get(column) for row in rows), table=table, column=column)
+        except RecordSchemaError as error:
+            problems[column] = str(error)
+    frame.attrs[TYPES_ATTR] = types
+    if problems:
+        frame.attrs[PROBLEMS_ATTR] = problems
+    return frame
 
 
 def frames(recorder) -> dict[str, pd.DataFrame]:
+    """The recorder's rows as the run's tables (``steps``, ``episodes``, ``population``, ``llm_calls``):
+    contract columns first, in order, then the world's extra columns, whose types (worked out from the
+    rows, :func:`value_type`) ride in ``DataFrame.attrs`` to :func:`finish`."""
     return {
-        "steps": _frame(recorder.steps, STEP_COLUMNS),
-        "episodes": _frame(recorder.episodes, EPISODE_COLUMNS),
-        "population": _frame(recorder.population, POPULATION_COLUMNS),
-        "llm_calls": _frame(recorder.calls, LLM_CALL_COLUMNS),
+        "steps": _frame(recorder.steps, STEP_COLUMNS, "steps"),
+        "episodes": _frame(recorder.episodes, EPISODE_COLUMNS, "episodes"),
+        "population": _frame(recorder.population, POPULATION_COLUMNS, "population"),
+        "llm_calls": _frame(recorder.calls, LLM_CALL_COLUMNS, "llm_calls"),
     }
 
 
 def finish(run_dir: Path, tables: dict[str, pd.DataFrame], summary: dict[str, Any], execution: str) -> None:
-    """Write the tables and ``summary.json`` durably, sync the folder, then the completion marker."""
+    """Write the tables (each with its :func:`table_schema`) and ``summary.json`` durably, sync the
+    folder, then the completion marker. A table that cannot be typed raises :class:`RecordSchemaError`
+    before any file is written."""
+    typed = {name: _arrow_table(name, frame) for name, frame in tables.items()}  # all are typed, or none is written
     files = {}
-    for name, frame in tables.items():
+    for name, table in typed.items():
         path = run_dir / f"{name}.parquet"
-        digest = _write_parquet(path, frame, execution)
+        digest = _write_parquet(path, table, execution)
         files[path.name] = {"bytes": path.stat().st_size, "sha256": digest}
     for name in ("config.yaml", "summary.json"):
         path = run_dir / name
