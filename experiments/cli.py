@@ -1,9 +1,11 @@
 """The ``dilemmazoo`` command.
 
+    dilemmazoo [--log-level debug|info|warning|error|critical] COMMAND ...   (before or after COMMAND)
     dilemmazoo run PRESET|FILE.yaml [--set dotted.key=value]... [--backend SPEC] [--out DIR]
                    [--workers N] [--report] [--quiet] [--check] [--estimate]
                    [--budget-usd X] [--max-calls N]
-    dilemmazoo list [worlds|presets|tournaments|backends|norms]
+    dilemmazoo list [worlds|presets|training|tournaments|backends|norms]
+    dilemmazoo completion bash|zsh|tcsh                        (prints the shell completion script)
     dilemmazoo report RUN_OR_EXPERIMENT_DIR [--out FILE]
     dilemmazoo play repeated-game [--game NAME] [--rounds N] [--opponent NAME|axelrod:Name|llm:SPEC] [--seat 0|1]
     dilemmazoo tournament STRATEGY... [--turns N] [--game NAME] [--repetitions R] [--seed S] [--noise P]
@@ -18,7 +20,10 @@
     dilemmazoo evaluate AGENT_SPEC [--scenarios quick|full] [--seeds N] [--out DIR]
     dilemmazoo league SPEC SPEC... [--worlds ...] [--seeds N] [--out DIR]
 
-``run`` prints each run directory on its own line (stdout), progress on stderr. Before anything
+``run`` prints each run directory on its own line, and nothing else, on stdout: progress, the report's
+path (``--report``), messages and log records go to stderr, so ``dilemmazoo run ... | xargs`` sees
+folders only. ``--check`` and ``--estimate`` run nothing; what they print (the plan, the estimate)
+is the output asked for and goes to stdout. Before anything
 is written the whole config is checked (:mod:`dilemmazoo.experiments.checks`): a bad config exits
 with 2 and a message naming the field, and no folder is made. ``run --check`` stops there and
 prints the plan: cells, seeds, runs, an estimate of the model calls, and the run folders.
@@ -28,6 +33,14 @@ prints the plan: cells, seeds, runs, an estimate of the model calls, and the run
 (:class:`~dilemmazoo.experiments.budget.Budget`): when one is reached the grid stops, finished runs
 are kept, the message names the command that resumes with a larger budget, and the exit code is 3.
 Error messages and tracebacks are printed with secrets redacted.
+
+``--log-level`` (default ``warning``) shows the package's log records at that level and above on
+stderr (:func:`dilemmazoo.experiments.logs.configure_logging`): ``info`` shows retries, rate-limit
+waits and fallbacks as they happen. ``list worlds|backends|norms`` says where each comes from:
+``built-in``, or the package and version of the plugin that added it
+(:mod:`dilemmazoo.envs.plugins`); a plugin that fails to import is listed as broken.
+``completion`` prints a completion script made by shtab from this parser:
+``eval "$(dilemmazoo completion bash)"``.
 """
 
 from __future__ import annotations
@@ -130,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
         target = printed[0] if len(printed) == 1 else out / config.name
         with _phase(f"writing the report of {len(printed)} run(s)", quiet=args.quiet):
             written = write_report(target)
-        print(f"report: {written}", flush=True)
+        print(f"report: {written}", file=sys.stderr, flush=True)  # stdout carries run folders only
     return 0
 
 
@@ -200,17 +213,26 @@ def plain_text(text: str) -> str:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
+    """``list``: a table per section; worlds, backends and norms say where each comes from
+    (``from``: built-in or a plugin's package), and a plugin that cannot be used shows its error."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    from dilemmazoo.agents.backends import list_backends
-    from dilemmazoo.envs import world_docs
+    from dilemmazoo.agents.backends import backend_listing
+    from dilemmazoo.envs.registry import world_listing
     from dilemmazoo.experiments import list_presets, load_config
-    from dilemmazoo.norms import list_norms
+    from dilemmazoo.norms import norm_listing
 
     def cell(text: str) -> Text:  # literal text: a description's "[...]" is not rich markup
         return Text(plain_text(text))
+
+    def add_listing(table: Table, rows) -> None:
+        for row in rows:
+            if row.error is None:
+                table.add_row(row.name, row.origin, cell(row.description))
+            else:
+                table.add_row(row.name, row.origin, Text(f"BROKEN: {row.error}", style="red"))
 
     console = Console()
     sections = [args.what] if args.what else ["worlds", "presets", "training", "tournaments", "backends", "norms"]
@@ -220,10 +242,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         table.add_column("name", no_wrap=True)
         if section == "training":
             table.add_column("trainer", no_wrap=True)
+        if section in ("worlds", "backends", "norms"):
+            table.add_column("from", no_wrap=True)
         table.add_column("description", overflow="fold")
         if section == "worlds":
-            for world_id, doc in world_docs().items():
-                table.add_row(world_id, cell(doc))
+            add_listing(table, world_listing())
         elif section == "presets":
             for name in sorted(list_presets()):
                 table.add_row(name, cell(" ".join(str(load_config(name).get("description", "")).split())))
@@ -236,13 +259,42 @@ def _cmd_list(args: argparse.Namespace) -> int:
             for name in sorted(tournament_presets()):
                 table.add_row(name, cell(" ".join(str(load_tournament(name).get("description", "")).split())))
         elif section == "backends":
-            for prefix, doc in list_backends().items():
-                table.add_row(prefix, cell(doc))
+            add_listing(table, backend_listing())
         else:
-            for name, doc in list_norms().items():
-                table.add_row(name, cell(doc))
+            add_listing(table, norm_listing())
         console.print(table)
     return 0
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    """``completion SHELL``: the completion script of this command line, made by shtab from
+    :func:`build_parser` (subcommands, options, choices, and file or folder names where a path goes)."""
+    try:
+        import shtab
+    except ImportError:
+        return _fail("shell completion needs shtab: pip install shtab")
+    parser = build_parser()
+    for action in _actions(parser):
+        kind = getattr(action, "path_kind", None)
+        if kind is not None:
+            action.complete = shtab.FILE if kind == "file" else shtab.DIRECTORY
+    print(shtab.complete(parser, shell=args.shell), end="")
+    return 0
+
+
+def _actions(parser: argparse.ArgumentParser):
+    """Every argument of ``parser`` and of its subcommands' parsers."""
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _actions(sub)
+
+
+def _path(action: argparse.Action, kind: str) -> argparse.Action:
+    """Mark an argument as a path (``kind``: "file" or "dir") for :func:`_cmd_completion`."""
+    action.path_kind = kind
+    return action
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -287,21 +339,27 @@ def _cmd_play(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dilemmazoo.experiments.logs import LEVELS
+
     parser = argparse.ArgumentParser(prog="dilemmazoo", description="Multi-agent social-dilemma experiments.")
+    # read by main() wherever it stands (its commands with parsers of their own never see it)
+    parser.add_argument("--log-level", choices=LEVELS, default=DEFAULT_LOG_LEVEL,
+                        help="show log records at this level and above on stderr; info shows retries, waits "
+                             f"and fallbacks as they happen (default: {DEFAULT_LOG_LEVEL}; may follow the command)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run a preset or experiment YAML")
-    run.add_argument("config", help="preset name (see 'dilemmazoo list presets') or path to a YAML file")
+    run = sub.add_parser("run", help="run a preset or experiment YAML; stdout: one run folder a line")
+    _path(run.add_argument("config", help="preset name (see 'dilemmazoo list presets') or path to a YAML file"), "file")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config field (dotted key)")
     run.add_argument("--backend", help="backend spec for LLM agents, e.g. embedded, litellm:gpt-4o-mini")
-    run.add_argument("--out", default="runs", help="root folder for run directories (default: runs)")
+    _path(run.add_argument("--out", default="runs", help="root folder for run directories (default: runs)"), "dir")
     run.add_argument("--workers", type=_workers, default=None,
                      help="parallel runs, at least 1 (default: the config's workers)")
     run.add_argument("--executor", choices=["local", "ray"], default=None,
                      help="local processes, or one Ray task per run (default: the config's executor, local)")
     run.add_argument("--address", default=None,
                      help="with --executor ray: join this Ray cluster (auto, ray://head:10001); default: a local instance")
-    run.add_argument("--report", action="store_true", help="write an HTML report when done")
+    run.add_argument("--report", action="store_true", help="write an HTML report when done (its path goes to stderr)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.add_argument("--check", action="store_true",
                      help="check the config and print the expanded grid (cells, seeds, runs, estimated model calls, "
@@ -314,13 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop the grid before its model calls pass N (finished runs count; cache hits do not)")
     run.set_defaults(func=_cmd_run)
 
-    lst = sub.add_parser("list", help="list worlds, presets, backends and norms")
+    lst = sub.add_parser("list", help="list worlds, presets, backends and norms, and where each comes from "
+                                      "(built-in or a plugin's package)")
     lst.add_argument("what", nargs="?", choices=["worlds", "presets", "training", "tournaments", "backends", "norms"])
     lst.set_defaults(func=_cmd_list)
 
     report = sub.add_parser("report", help="write an HTML report for a run or experiment directory")
-    report.add_argument("path")
-    report.add_argument("--out", default=None, help="output HTML file (default: PATH/report.html)")
+    _path(report.add_argument("path"), "dir")
+    _path(report.add_argument("--out", default=None, help="output HTML file (default: PATH/report.html)"), "file")
     report.set_defaults(func=_cmd_report)
     tour = sub.add_parser("tournament", help="round-robin tournament of matrix-game strategies (axelrod:Name too)",
                           add_help=False)
@@ -349,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "'check-backend --help'", add_help=False)
 
     tr = sub.add_parser("transcript", help="print the prompts and answers of a run")
-    tr.add_argument("run", help="a run directory")
+    _path(tr.add_argument("run", help="a run directory"), "dir")
     tr.add_argument("--agent", help="seat, e.g. player_3")
     tr.add_argument("--step", type=int)
     tr.add_argument("--episode", type=int)
@@ -357,11 +416,60 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--purpose", choices=["act", "retry", "score", "strategy"])
     tr.add_argument("--full", action="store_true", help="repeat system prompts on every call")
     tr.set_defaults(func=_cmd_transcript)
+
+    completion = sub.add_parser("completion", help="print the shell completion script, e.g. "
+                                                   "eval \"$(dilemmazoo completion bash)\"")
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"])
+    completion.set_defaults(func=_cmd_completion)
     return parser
 
 
+#: ``--log-level`` when none is given
+DEFAULT_LOG_LEVEL = "warning"
+
+
+def _take_log_level(argv: list[str]) -> tuple[str, list[str]]:
+    """``(level, argv without it)`` for ``--log-level LEVEL`` or ``--log-level=LEVEL`` anywhere
+    before a ``--`` (the last one counts), so that commands with parsers of their own take it too.
+
+    Raises:
+        ValueError: a missing or unknown level (the message names the option and the levels).
+    """
+    from dilemmazoo.experiments.logs import LEVELS
+
+    level, rest, index = DEFAULT_LOG_LEVEL, [], 0
+    while index < len(argv):
+        token = argv[index]
+        if token == "--":
+            rest += argv[index:]
+            break
+        if token == "--log-level" or token.startswith("--log-level="):
+            if token == "--log-level":
+                if index + 1 >= len(argv):
+                    raise ValueError(f"--log-level needs a level: {', '.join(LEVELS)}")
+                index += 1
+                value = argv[index]
+            else:
+                value = token.partition("=")[2]
+            if value.lower() not in LEVELS:
+                raise ValueError(f"--log-level must be one of {', '.join(LEVELS)}; got {value!r}")
+            level = value.lower()
+        else:
+            rest.append(token)
+        index += 1
+    return level, rest
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` (default: the process's arguments) and return its exit code."""
+    from dilemmazoo.experiments.logs import configure_logging
+
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        level, argv = _take_log_level(argv)
+    except ValueError as error:
+        return _fail(str(error))
+    configure_logging(level)
     if argv[:1] == ["tournament"]:  # its own parser, so that its options (and --help) reach it
         from dilemmazoo.experiments.tournament import main_tournament
 

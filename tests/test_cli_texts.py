@@ -88,13 +88,27 @@ def test_listings_show_no_markdown(capsys, monkeypatch):
     assert "`" not in listing and "u_i = (1 - w) r_i" in listing
 
 
+#: a small scripted Donor Game with cultural evolution: one generation of two games
+SCRIPTED_DONOR_GAME = (
+    "name: donor_scripted\n"
+    "world: {id: donor-game, kwargs: {n_agents: 4, n_rounds: 3}}\n"
+    "agents: {kind: scripted, strategy: fixed_fraction, params: {fraction: 0.5}}\n"
+    "population: {dynamics: cultural_evolution, generations: 1}\n"
+    "episodes_per_generation: 2\n"
+)
+
+
 @pytest.mark.parametrize("quiet", [False, True])
 def test_run_report_shows_the_report_phase(tmp_path, capsys, quiet):
-    argv = ["run", "donor_game_demo", "--out", str(tmp_path), "--set", "agents.kind=scripted",
-            "--set", "population.generations=1", "--report"]
+    config = tmp_path / "donor.yaml"
+    config.write_text(SCRIPTED_DONOR_GAME)
+    argv = ["run", str(config), "--out", str(tmp_path), "--report"]
     assert main(argv + (["--quiet"] if quiet else [])) == 0
     captured = capsys.readouterr()
-    assert captured.out.strip().splitlines()[-1].startswith("report: ")
+    # stdout carries the run folder only; the report's path is said on stderr, after the phase
+    run_dir = tmp_path / "donor_scripted" / "seed=0"
+    assert captured.out.splitlines() == [str(run_dir)]
+    assert captured.err.strip().splitlines()[-1] == f"report: {run_dir / 'report.html'}"
     phase = "writing the report of 1 run(s) ..."
     assert (phase in captured.err) is not quiet
 

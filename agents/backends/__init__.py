@@ -17,6 +17,13 @@ keyword-only parameters); :func:`backend_info` reports both before anything is b
 import their module only when called, so optional extras (torch/transformers, litellm, openai) are
 needed only by the backends that use them, and a missing one raises an ``ImportError`` with the
 ``pip install`` line that fixes it.
+
+Backends of other packages join from ``dilemmazoo.backends`` entry points (see
+:mod:`dilemmazoo.envs.plugins`): the entry point's name is the prefix and its object a
+:class:`Backend` subclass, imported the first time a spec names the prefix. Its constructor's first
+positional parameter, if it has one, receives the spec's argument (the spec is then
+``NAME:ARG``); its keyword-only parameters are its options; ``can_score`` is the class's. A
+built-in or :func:`register_backend` prefix wins over a plugin of the same name.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from dilemmazoo.agents.backends.base import (
     chat_hash,
     truncate_at_stop,
 )
+from dilemmazoo.envs.plugins import BACKENDS, BUILT_IN, Listing, Plugin, PluginError, first_line, plugins
 
 __all__ = [
     "Backend",
@@ -47,6 +55,7 @@ __all__ = [
     "GenerationParams",
     "OptionScores",
     "backend_info",
+    "backend_listing",
     "chat_hash",
     "check_backend_spec",
     "constructor_options",
@@ -82,9 +91,12 @@ class _Entry:
     needs_argument: bool
     can_score: bool
     options: Callable[[], frozenset[str]]
+    origin: str = BUILT_IN
 
 
 _REGISTRY: dict[str, _Entry] = {}
+#: plugin backends already imported, by their entry point
+_LOADED: dict[Plugin, _Entry] = {}
 
 
 def register_backend(prefix: str, factory: BackendFactory, description: str = "", *,
@@ -106,7 +118,32 @@ def register_backend(prefix: str, factory: BackendFactory, description: str = ""
     else:
         fixed = frozenset(options)
         read = lambda: fixed  # noqa: E731
-    _REGISTRY[prefix] = _Entry(factory, description, needs_argument, can_score, read)
+    module = getattr(factory, "__module__", None) or "?"
+    origin = BUILT_IN if module.startswith("dilemmazoo.") else f"registered by {module}"
+    _REGISTRY[prefix] = _Entry(factory, description, needs_argument, can_score, read, origin)
+
+
+def _plugin_entry(plugin: Plugin) -> _Entry:
+    """The registry entry of a plugin backend, importing its class on first use (else :class:`PluginError`)."""
+    if plugin not in _LOADED:
+        cls = plugin.load(Backend)
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        takes_argument = any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters)
+
+        def build(argument: str | None, **kwargs) -> Backend:
+            return cls(argument, **kwargs) if takes_argument else cls(**kwargs)
+
+        _LOADED[plugin] = _Entry(build, first_line(cls), takes_argument, bool(cls.can_score),
+                                 constructor_options(lambda: cls), plugin.origin)
+    return _LOADED[plugin]
+
+
+def _entry(prefix: str) -> _Entry | None:
+    """The entry of ``prefix``: registered, else an installed plugin (imported now), else None."""
+    entry = _REGISTRY.get(prefix)
+    if entry is None and (plugin := plugins(BACKENDS).get(prefix)) is not None:
+        entry = _plugin_entry(plugin)
+    return entry
 
 
 def constructor_options(load_class: Callable[[], type]) -> Callable[[], frozenset[str]]:
@@ -128,19 +165,40 @@ def constructor_options(load_class: Callable[[], type]) -> Callable[[], frozense
 
 
 def list_backends() -> dict[str, str]:
-    """Registered prefixes with their one-line descriptions, in registration order."""
-    return {prefix: entry.description for prefix, entry in _REGISTRY.items()}
+    """Registered prefixes with their one-line descriptions, in registration order, then the
+    plugins that import (sorted; this imports them: :func:`backend_listing` also shows broken ones)."""
+    return {row.name: row.description for row in backend_listing() if row.error is None}
+
+
+def backend_listing() -> list[Listing]:
+    """Every backend with its description and where it comes from (``dilemmazoo list backends``):
+    the registered ones in registration order, then the installed plugins by name, each imported
+    for its description; a plugin that cannot be used is listed with its error."""
+    rows = [Listing(prefix, entry.description, entry.origin) for prefix, entry in _REGISTRY.items()]
+    for name, plugin in sorted(plugins(BACKENDS).items()):
+        if name in _REGISTRY:
+            rows.append(Listing(name, "", plugin.origin, f"{plugin} is not used: {name!r} names the backend "
+                                                         f"registered by {_REGISTRY[name].origin}"))
+            continue
+        try:
+            rows.append(Listing(name, _plugin_entry(plugin).description, plugin.origin))
+        except PluginError as error:
+            rows.append(Listing(name, "", plugin.origin, str(error)))
+    return rows
 
 
 def check_backend_spec(spec: str) -> tuple[str, str | None]:
-    """``(prefix, argument)`` of a valid spec, without building anything; else ``ValueError``."""
+    """``(prefix, argument)`` of a valid spec, without building anything; else ``ValueError``
+    (a :class:`~dilemmazoo.envs.plugins.PluginError` for a plugin backend that fails to import:
+    a plugin's module is imported the first time its prefix is checked)."""
     if not isinstance(spec, str):
         raise ValueError(f"a backend spec is a string like 'embedded' or 'openai:MODEL', got {spec!r}")
     prefix, colon, argument = spec.partition(":")
-    entry = _REGISTRY.get(prefix)
+    entry = _entry(prefix)
     if entry is None:
-        known = ", ".join(f"{p}:ARG" if e.needs_argument else p for p, e in _REGISTRY.items())
-        raise ValueError(f"unknown backend spec {spec!r}; known backends: {known}")
+        known = [f"{p}:ARG" if e.needs_argument else p for p, e in _REGISTRY.items()]
+        known += [f"{name} (plugin)" for name in sorted(plugins(BACKENDS)) if name not in _REGISTRY]
+        raise ValueError(f"unknown backend spec {spec!r}; known backends: {', '.join(known)}")
     if entry.needs_argument and not argument:
         raise ValueError(f"backend spec {spec!r} needs an argument: {prefix}:...")
     if not entry.needs_argument and colon:
@@ -155,10 +213,11 @@ def backend_info(spec: str) -> BackendInfo:
 
     Raises:
         ValueError: unknown prefix, or a missing/unexpected argument (as :func:`check_backend_spec`).
-        ImportError: the backend's optional dependencies are not installed (with the fix).
+        ImportError: the backend's optional dependencies are not installed (with the fix), or a
+            plugin backend fails to import (a ``PluginError`` naming the plugin and its package).
     """
     prefix, _ = check_backend_spec(spec)
-    entry = _REGISTRY[prefix]
+    entry = _entry(prefix)
     return BackendInfo(prefix, entry.description, entry.needs_argument, entry.can_score, entry.options())
 
 
@@ -170,10 +229,11 @@ def make_backend(spec: str, *, cache_dir: str | Path | None = None, **kwargs) ->
 
     Raises:
         ValueError: unknown prefix, or a missing/unexpected argument.
-        ImportError: the backend's optional dependencies are not installed (with the fix).
+        ImportError: the backend's optional dependencies are not installed (with the fix), or a
+            plugin backend fails to import (a ``PluginError`` naming the plugin and its package).
     """
     prefix, argument = check_backend_spec(spec)
-    backend = _REGISTRY[prefix].factory(argument, **kwargs)
+    backend = _entry(prefix).factory(argument, **kwargs)
     if cache_dir is not None:
         from dilemmazoo.agents.backends.cache import CachedBackend
 
