@@ -118,8 +118,9 @@ def _run(args: argparse.Namespace) -> int:
 
     def announce(result) -> None:
         printed.append(result.run_dir)
-        note = " (already finished; skipped)" if result.skipped else ""
-        print(f"{result.run_dir}{note}", flush=True)
+        print(result.run_dir, flush=True)
+        if result.skipped:  # said beside the folder, on stderr: stdout lines are folders, nothing else
+            print(f"{result.run_dir}: already finished; skipped", file=sys.stderr, flush=True)
 
     try:
         run_experiment(config, out, workers=args.workers, progress=not args.quiet, on_result=announce,
