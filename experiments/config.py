@@ -30,19 +30,25 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
 
 from dilemmazoo.agents.backends.redaction import is_secret_name
 
 __all__ = [
+    "AGENT_KINDS",
     "AgentsConfig",
     "ConfigError",
     "ExperimentConfig",
+    "GroupConfig",
+    "LLMAgentsConfig",
     "PopulationConfig",
+    "ScriptedAgentsConfig",
     "StudyConfig",
+    "SynthesizedAgentsConfig",
     "TournamentConfig",
     "UtilityConfig",
     "WorldConfig",
@@ -51,8 +57,10 @@ __all__ = [
     "expand_grid",
     "list_presets",
     "load_config",
+    "member_params",
     "parse_set",
     "run_id",
+    "without_flat_defaults",
 ]
 
 
@@ -77,39 +85,39 @@ class WorldConfig(_Strict):
 
 
 class AgentsConfig(_Strict):
-    """Who plays a group of seats: one language model, or one scripted strategy.
+    """Who plays a group of seats: the settings every kind shares (the base of the three kinds).
 
-    ``seats`` is how many seats the group takes, in seat order; one group may leave it out
+    ``kind`` picks the model of the group's other settings: :class:`LLMAgentsConfig` (``llm``, the
+    default when ``kind`` is left out), :class:`ScriptedAgentsConfig` (``scripted``) or
+    :class:`SynthesizedAgentsConfig` (``synthesized``); a setting of another kind is an error that
+    names it. ``seats`` is how many seats the group takes, in seat order; one group may leave it out
     and takes the seats the others leave. ``label`` names the group in the records.
+
+    ``AgentsConfig.model_validate(data)`` reads ``kind`` and returns the model of that kind.
     """
 
     kind: Literal["llm", "scripted", "synthesized"] = "llm"
     seats: int | None = Field(None, ge=1)
     label: str = ""
-    # llm
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> AgentsConfig:  # type: ignore[override]
+        """Validate one group; on the base class, as the model its ``kind`` names."""
+        if cls is AgentsConfig:
+            return _GROUP_ADAPTER.validate_python(obj, **kwargs)
+        return super().model_validate(obj, **kwargs)
+
+
+class _BackendGroup(AgentsConfig):
+    """Settings of the kinds whose seats ask a backend (a language model)."""
+
     backend: str = "embedded"
-    persona: str = ""
-    personas: Literal["none", "census"] = Field(
-        "none", description="census: each seat gets its own model-written persona from a census cell (agents/personas)"
-    )
-    decision: Literal["auto", "generate", "score", "distribution"] = Field(
-        "auto", description="distribution: a probability per option, the action drawn from it (agents/llm)")
-    distribution_source: Literal["generate", "score"] = Field(
-        "generate", description="decision: distribution: a written JSON answer, or the options' log-likelihoods "
-                                "(a backend that can score: embedded, hf)")
-    max_retries: int = Field(2, ge=0, le=10)
     temperature: float = Field(0.8, ge=0.0, le=5.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_tokens: int = Field(200, ge=1, le=32768)
-    score_grid: tuple[float, ...] = ()
-    memory: int = Field(0, ge=0, description="lines of the agent's own past steps shown in each prompt")
     backend_options: dict[str, Any] = Field(
         default_factory=dict,
         description="keyword arguments for the backend (base_url, concurrency, requests_per_minute, api_key_env, ...)",
     )
-    # scripted
-    strategy: str = "fixed_fraction"
-    params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("backend_options")
     @classmethod
@@ -132,12 +140,88 @@ class AgentsConfig(_Strict):
                 )
         return options
 
+
+class LLMAgentsConfig(_BackendGroup):
+    """``kind: llm``: a language model decides each step (:class:`dilemmazoo.agents.llm.LLMPolicy`)."""
+
+    kind: Literal["llm"] = "llm"
+    persona: str = ""
+    personas: Literal["none", "census"] = Field(
+        "none", description="census: each seat gets its own model-written persona from a census cell (agents/personas)"
+    )
+    decision: Literal["auto", "generate", "score", "distribution"] = Field(
+        "auto", description="distribution: a probability per option, the action drawn from it (agents/llm)")
+    distribution_source: Literal["generate", "score"] = Field(
+        "generate", description="decision: distribution: a written JSON answer, or the options' log-likelihoods "
+                                "(a backend that can score: embedded, hf)")
+    max_retries: int = Field(2, ge=0, le=10)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    score_grid: tuple[float, ...] = ()
+    memory: int = Field(0, ge=0, description="lines of the agent's own past steps shown in each prompt")
+
     @field_validator("score_grid")
     @classmethod
     def _grid_in_unit_interval(cls, grid: tuple[float, ...]) -> tuple[float, ...]:
         if any(not 0.0 <= g <= 1.0 for g in grid):
             raise ValueError("score_grid values are fractions and must lie in [0, 1]")
         return grid
+
+
+class ScriptedAgentsConfig(AgentsConfig):
+    """``kind: scripted``: a fixed strategy (``dilemmazoo list`` names them; ``axelrod:Name``,
+    ``neural:CHECKPOINT``) with its keyword arguments ``params``."""
+
+    kind: Literal["scripted"] = "scripted"
+    strategy: str = "fixed_fraction"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class SynthesizedAgentsConfig(_BackendGroup):
+    """``kind: synthesized``: a language model writes Python policies that run in the sandbox
+    (:class:`dilemmazoo.agents.synthesis.SynthesizedPolicy`). ``backend``, ``temperature`` and
+    ``max_tokens`` are the code writer's; ``params`` holds the synthesis and sandbox options
+    (``max_code_retries``, ``smoke_steps``, ``isolation``, ``call_timeout_s``, ...; checked by
+    :mod:`dilemmazoo.experiments.checks`)."""
+
+    kind: Literal["synthesized"] = "synthesized"
+    params: dict[str, Any] = Field(default_factory=dict, description="synthesis and sandbox options")
+
+
+#: the model of each agent kind
+AGENT_KINDS: dict[str, type[AgentsConfig]] = {
+    "llm": LLMAgentsConfig, "scripted": ScriptedAgentsConfig, "synthesized": SynthesizedAgentsConfig}
+
+
+def _group_kind(value: Any) -> Any:
+    """The ``kind`` of a group as given (``llm`` when left out)."""
+    if isinstance(value, dict):
+        return value.get("kind", "llm")
+    return getattr(value, "kind", None)
+
+
+#: one agents group: the model of its ``kind``
+GroupConfig = Annotated[
+    Annotated[LLMAgentsConfig, Tag("llm")] | Annotated[ScriptedAgentsConfig, Tag("scripted")]
+    | Annotated[SynthesizedAgentsConfig, Tag("synthesized")],
+    Discriminator(_group_kind, custom_error_type="agent_kind",
+                  custom_error_message=f"kind must be one of {', '.join(AGENT_KINDS)}"),
+]
+_GROUP_ADAPTER: TypeAdapter[AgentsConfig] = TypeAdapter(GroupConfig)
+
+def member_params(group: AgentsConfig) -> dict[str, Any]:
+    """The parameters a group's members start with: a scripted or synthesized group's ``params``
+    (a copy); a language-model group has none."""
+    return dict(group.params) if isinstance(group, (ScriptedAgentsConfig, SynthesizedAgentsConfig)) else {}
+
+
+#: what an older, one-model-for-all-kinds group held at its defaults: run ids hash a group with
+#: these filled in, so the runs of unchanged configs keep their ids (and their folders resume)
+_FLAT_GROUP_DEFAULTS: dict[str, Any] = {
+    "kind": "llm", "seats": None, "label": "", "backend": "embedded", "persona": "", "personas": "none",
+    "decision": "auto", "distribution_source": "generate", "max_retries": 2, "temperature": 0.8, "top_p": 1.0,
+    "max_tokens": 200, "score_grid": (), "memory": 0, "backend_options": {}, "strategy": "fixed_fraction",
+    "params": {},
+}
 
 
 def _env_fields(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -220,7 +304,7 @@ class ExperimentConfig(_Strict):
     name: str = Field(description="the experiment's folder under --out: one safe folder name")
     description: str = ""
     world: WorldConfig
-    agents: AgentsConfig | list[AgentsConfig] = AgentsConfig()
+    agents: GroupConfig | list[GroupConfig] = LLMAgentsConfig()
     population: PopulationConfig | None = None
     utility: UtilityConfig | None = None
     mechanism: MechanismConfig | None = Field(
@@ -349,9 +433,9 @@ class ExperimentConfig(_Strict):
         return self.population.generations if self.population else 1
 
 
-# pydantic names the branch of ``agents: AgentsConfig | list[AgentsConfig]`` in error paths;
-# keep only the branch the input took, and drop the branch name.
-_BRANCHES = {"AgentsConfig": dict, "list[AgentsConfig]": list}
+# pydantic names the branch of ``agents: GroupConfig | list[GroupConfig]`` in error paths (then,
+# inside a group, the kind it was read as); keep only the branch the input took, and drop the names.
+_BRANCHES = {"tagged-union[": dict, "list[tagged-union[": list}
 
 _GROUP_EXAMPLE = "{kind: llm, backend: embedded}"
 #: what to write, for a field that is missing or not a mapping (keys: the path, list indexes as N)
@@ -388,7 +472,7 @@ def _write_hint(loc: list) -> str | None:
 
 def _field_names(loc: list) -> list[str]:
     """The fields allowed where the unknown field at ``loc`` was given (list indexes skipped)."""
-    sections = {"world": WorldConfig, "agents": AgentsConfig, "population": PopulationConfig, "utility": UtilityConfig,
+    sections = {"world": WorldConfig, "population": PopulationConfig, "utility": UtilityConfig,
                 "mechanism": MechanismConfig, "tournament": TournamentConfig}
     parents = [p for p in loc[:-1] if not isinstance(p, int)]
     if not parents:
@@ -398,14 +482,27 @@ def _field_names(loc: list) -> list[str]:
     return []
 
 
-def _message(item: dict, loc: list) -> str:
+def _not_a_setting(key: str, kind: str) -> str:
+    """The message for a group key that the group's ``kind`` does not have."""
+    settings = ", ".join(sorted(AGENT_KINDS[kind].model_fields))
+    others = [other for other, model in AGENT_KINDS.items() if other != kind and key in model.model_fields]
+    where = f"it belongs to kind {' and '.join(others)}; " if others else ""
+    return f"not a setting of kind {kind} ({where}its settings: {settings})"
+
+
+def _message(item: dict, loc: list, group_kind: str | None = None) -> str:
     kind, message = item["type"], item["msg"]
     if kind == "missing":
         hint = _write_hint(loc)
         return f"missing; write {hint}" if hint else "missing"
     if kind == "extra_forbidden":
+        if group_kind is not None and len(loc) == (3 if isinstance(loc[1], int) else 2):
+            return _not_a_setting(str(loc[-1]), group_kind)
         known = _field_names(loc)
         return f"unknown field; the fields here are: {', '.join(known)}" if known else "unknown field"
+    if kind == "agent_kind":
+        given = item.get("input", {}).get("kind") if isinstance(item.get("input"), dict) else None
+        return f"must be one of {', '.join(AGENT_KINDS)}; got {_shown(given)}"
     # a value is quoted only for a top-level section: deeper ones (backend options) may hold a key
     given = f"got {_shown(item.get('input'))}, " if len(loc) == 1 else ""
     if kind in ("model_type", "dict_type"):
@@ -416,16 +513,35 @@ def _message(item: dict, loc: list) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _agents_location(loc: list, agents: Any) -> tuple[list, str | None] | None:
+    """``loc`` of an error under ``agents`` without pydantic's branch and kind names, and the kind
+    the group was read as; ``None`` for an error of the branch the input did not take."""
+    if len(loc) < 2 or loc[0] != "agents" or not isinstance(loc[1], str):
+        return loc, None
+    branch = next((name for name in sorted(_BRANCHES, key=len, reverse=True) if loc[1].startswith(name)), None)
+    if branch is None:
+        return loc, None
+    if not isinstance(agents, _BRANCHES[branch]):
+        return None
+    loc = [loc[0], *loc[2:]]
+    at = 2 if len(loc) > 1 and isinstance(loc[1], int) else 1
+    group_kind = None
+    if len(loc) > at and loc[at] in AGENT_KINDS:
+        group_kind = str(loc.pop(at))
+    return loc, group_kind
+
+
 def _format_validation(error: ValidationError, source: str, data: Any) -> str:
     lines = [f"invalid experiment config ({source}):"]
     agents = data.get("agents") if isinstance(data, dict) else None
     for item in error.errors():
-        loc = list(item["loc"])
-        if len(loc) > 1 and loc[0] == "agents" and loc[1] in _BRANCHES:
-            if not isinstance(agents, _BRANCHES[loc[1]]):
-                continue
-            del loc[1]
-        message = _message(item, loc)
+        located = _agents_location(list(item["loc"]), agents)
+        if located is None:
+            continue
+        loc, group_kind = located
+        if item["type"] == "agent_kind":
+            loc = [*loc, "kind"]
+        message = _message(item, loc, group_kind)
         lines.append(f"  {'.'.join(str(p) for p in loc)}: {message}" if loc else f"  {message}")
     return "\n".join(lines)
 
@@ -435,6 +551,30 @@ def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
         return ExperimentConfig.model_validate(data)
     except ValidationError as error:
         raise ConfigError(_format_validation(error, source, data)) from None
+
+
+def without_flat_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored config (a run folder's ``config.yaml``) as it validates today.
+
+    Runs written while one model held the settings of every agent kind list each group's unused
+    settings at their defaults (a scripted group's ``temperature: 0.8``); those are left out here.
+    A setting of another kind at any other value stays, and fails validation as it should.
+    """
+    agents = data.get("agents")
+    if not isinstance(agents, (dict, list)):
+        return data
+    groups = []
+    for group in agents if isinstance(agents, list) else [agents]:
+        model = AGENT_KINDS.get(group.get("kind", "llm")) if isinstance(group, dict) else None
+        if model is not None:
+            group = {key: value for key, value in group.items() if key in model.model_fields
+                     or key not in _FLAT_GROUP_DEFAULTS or not _json_equal(value, _FLAT_GROUP_DEFAULTS[key])}
+        groups.append(group)
+    return {**data, "agents": groups if isinstance(agents, list) else groups[0]}
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def list_presets() -> dict[str, Path]:
@@ -473,9 +613,16 @@ def parse_set(text: str) -> tuple[str, Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``data`` with dotted keys set (``world.kwargs.n_agents``)."""
+    """A copy of ``data`` with dotted keys set (``world.kwargs.n_agents``).
+
+    Setting a group's ``kind`` to another kind (``agents.kind=scripted`` on a language-model
+    preset) starts the group anew as that kind: the settings the new kind does not have are taken
+    out. Kinds are set first, so a setting given alongside (``agents.temperature``) is checked
+    against the new kind.
+    """
     out = copy.deepcopy(data)
-    for key, value in overrides.items():
+    kinds_first = sorted(overrides.items(), key=lambda item: not _is_group_kind(item[0]))
+    for key, value in kinds_first:
         parts = key.split(".")
         node = out
         for part in parts[:-1]:
@@ -490,8 +637,18 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str
         if isinstance(node, list):
             node[_index(node, parts[-1], key)] = value
         else:
+            if _is_group_kind(key) and value in AGENT_KINDS and value != node.get("kind", "llm"):
+                for setting in [k for k in node if k not in AGENT_KINDS[value].model_fields]:
+                    del node[setting]
             node[parts[-1]] = value
     return out
+
+
+def _is_group_kind(key: str) -> bool:
+    """Whether a dotted key is an agents group's ``kind`` (``agents.kind``, ``agents.1.kind``)."""
+    parts = key.split(".")
+    group = len(parts) == 2 or (len(parts) == 3 and parts[1].isdigit())
+    return group and parts[0] == "agents" and parts[-1] == "kind"
 
 
 def _index(items: list, part: str, key: str) -> int:
@@ -611,5 +768,9 @@ def run_id(config: ExperimentConfig) -> str:
         data.pop("tournament", None)
     if not data.get("repeat_episode_seeds"):
         data.pop("repeat_episode_seeds", None)
+    # a group is hashed as the one model of all kinds held it, so runs of unchanged configs keep their ids
+    groups = data["agents"] if isinstance(data["agents"], list) else [data["agents"]]
+    flat = [{**_FLAT_GROUP_DEFAULTS, **group} for group in groups]
+    data["agents"] = flat if isinstance(data["agents"], list) else flat[0]
     text = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

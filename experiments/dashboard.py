@@ -60,7 +60,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from dilemmazoo.experiments.config import ConfigError, ExperimentConfig, parse_set, validate
+from dilemmazoo.experiments.config import ConfigError, ExperimentConfig, parse_set, validate, without_flat_defaults
 # imported before Mesa's visualization: it keeps multiprocessing's start method as it was
 from dilemmazoo.experiments.mesa_model import DilemmaModel
 
@@ -717,7 +717,8 @@ class ReplayRun:
         """The run's interaction graph over seats (:func:`structure_graph`; complete when the config is missing)."""
         if self._graph is None:
             try:
-                config = validate({k: v for k, v in self.config_data.items()}, source=str(self.run_dir / "config.yaml"))
+                stored = without_flat_defaults(dict(self.config_data))  # runs written before typed agent kinds
+                config = validate(stored, source=str(self.run_dir / "config.yaml"))
                 self._graph = structure_graph(config, self.seats)
             except (ConfigError, ValueError, TypeError):
                 self._graph = nx.complete_graph(self.seats)

@@ -572,9 +572,10 @@ def evaluate(agent_spec: str | dict[str, Any], scenarios: str | Path | ScenarioS
     runs_root = Path(runs) if runs is not None else Path(out) / "runs"
     rows: list[dict[str, Any]] = []
     scenario_rows: list[dict[str, Any]] = []
-    from dilemmazoo.experiments.runner import ProgressBar
+    from dilemmazoo.agents.progress import ProgressBar
 
-    bar = ProgressBar(progress, len(scenario_set.scenarios), f"evaluate {agent_name(group)}", unit="scenarios")
+    bar = ProgressBar(len(scenario_set.scenarios), f"evaluate {agent_name(group)}", unit="scenarios",
+                      disable=not progress)
     try:
         for scenario in scenario_set.scenarios:
             bar.describe(scenario.id)

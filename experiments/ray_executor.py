@@ -59,9 +59,11 @@ def _ray():
 
 def limiter_key(group: AgentsConfig) -> str | None:
     """The cluster-wide limiter a group's backend books with, or ``None`` when it sets no rate limit."""
+    if group.kind not in ("llm", "synthesized"):  # scripted groups have no backend
+        return None
     options = group.backend_options
     limits = {k: options.get(k) for k in ("requests_per_minute", "tokens_per_minute") if options.get(k) is not None}
-    if not limits or group.kind not in ("llm", "synthesized"):
+    if not limits:
         return None
     text = json.dumps({"backend": group.backend, **limits}, sort_keys=True)
     return "dilemmazoo-limiter-" + hashlib.sha256(text.encode()).hexdigest()[:16]

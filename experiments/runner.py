@@ -40,7 +40,8 @@ from dilemmazoo.agents.base import Action, BatchPolicy, CallRecord, Decision
 from dilemmazoo.agents.progress import ProgressBar
 from dilemmazoo.envs import world_id
 from dilemmazoo.experiments.checks import check_experiment, configured_world, population_tournament, tournament_profiles
-from dilemmazoo.experiments.config import AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid, run_id
+from dilemmazoo.experiments.config import (AgentsConfig, ConfigError, ExperimentConfig, cell_values, expand_grid,
+                                          member_params, run_id)
 from dilemmazoo.experiments.logs import configure_logging, run_log, terminal_level
 from dilemmazoo.experiments.provenance import agent_provenance, code_provenance
 from dilemmazoo.experiments.records import Summary
@@ -301,7 +302,7 @@ def _play_episode(world, seatings, members, *, episode, generation, game, seed, 
             mine = [seat for seat in deciders if seating_of[seat] is s]
             if not mine:
                 continue
-            keep = s.group.memory
+            keep = s.group.memory if s.group.kind == "llm" else 0  # memory lines are a language agent's setting
             requests = [
                 Decision(
                     agent_id=seat, observation=observations[seat], text=world.describe(seat),
@@ -540,13 +541,13 @@ class RunPlay:
         policy = seatings[0].policy
         if dynamics is not None:
             describe(f"writing strategies: initial population of {size}")
-            self.members = dynamics.initial(size, policy, population_rng, params=dict(config.groups[0].params))
+            self.members = dynamics.initial(size, policy, population_rng, params=member_params(config.groups[0]))
             recorder.add_calls(policy.last_strategy_calls, episode=-1, generation=1, step=0)
         else:
             # without population dynamics the members are the world's own players, named as it names them
             # (GovSim's John, Kate, ...); a throwaway reset reads the names
             world.reset(seed=seed)
-            self.members = [Member(name=world.display_name(seat), generation=1, params=dict(s.group.params))
+            self.members = [Member(name=world.display_name(seat), generation=1, params=member_params(s.group))
                             for s in seatings for seat in s.seats]
         within = dynamics is not None and dynamics.within_episode
         for generation in range(1, config.generations + 1):
@@ -630,7 +631,7 @@ class RunPlay:
                      f"({', '.join(types[k].label for k in profile[:size])}{', ...' if len(profile) > size else ''})")
             seatings = [Seating(t.label, t.group, [seat for seat, k in zip(seats, profile) if k == index], t.policy)
                         for index, t in enumerate(types) if index in profile]
-            self.members = [Member(name=f"{types[k].label}#P{i % size + 1}", generation=1, params=dict(types[k].group.params))
+            self.members = [Member(name=f"{types[k].label}#P{i % size + 1}", generation=1, params=member_params(types[k].group))
                             for i, k in enumerate(profile)]
             playing = _play_episode(world, seatings, self.members, episode=episode, generation=1, game=game,
                                     seed=int(episode_rng.integers(2**31)), recorder=recorder, utility=self.utility,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -106,7 +106,10 @@ CASES = [
     Case("agents-item-a-string", good(agents="agents: [{kind: scripted, strategy: fixed_fraction, seats: 2}, llm]\n"),
          "agents", says=("item 1 must be a mapping",)),
     Case("agents-unknown-field", good(agents="agents: {kind: scripted, stratgy: fixed_fraction}\n"), "agents.stratgy",
-         says=("unknown field", "strategy")),
+         says=("not a setting of kind scripted", "strategy")),
+    Case("scripted-takes-no-temperature", good(agents="agents: {kind: scripted, strategy: fixed_fraction, "
+                                                   "temperature: 0.2}\n"), "agents.temperature",
+         says=("not a setting of kind scripted", "it belongs to kind llm and synthesized")),
     # -- seats and labels --------------------------------------------------------------------
     Case("too-many-seats", good(agents="agents: [{kind: scripted, seats: 3}, {kind: scripted, seats: 3}]\n"),
          "agents.seats", says=("[3, 3]", "4 seats")),

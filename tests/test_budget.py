@@ -24,7 +24,7 @@ from dilemmazoo.experiments.budget import (
     resume_command,
     run_spending,
 )
-from dilemmazoo.experiments.config import AgentsConfig, ConfigError, validate
+from dilemmazoo.experiments.config import ConfigError, LLMAgentsConfig, validate
 from dilemmazoo.experiments.runner import RunFailed, run_experiment
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -131,7 +131,7 @@ def test_estimate_prices_a_hosted_model_from_the_cost_map_per_backend(tmp_path):
 
 def test_prices_per_backend():
     def price(backend, **options):
-        return price_per_token(AgentsConfig(kind="llm", backend=backend, backend_options=options))
+        return price_per_token(LLMAgentsConfig(backend=backend, backend_options=options))
 
     assert price("openai:fake", base_url="http://x/v1", price_per_1k_tokens=[2.0, 8.0])[0] == (0.002, 0.008)
     missing, note = price("openai:fake", base_url="http://x/v1")

@@ -150,7 +150,10 @@ def test_missing_and_unknown_fields_say_what_to_write():
     assert _message(base(utility={"kwargs": {}})).startswith("  utility.name: missing; write utility: {name:")
     assert _message(base(episodes=2)).startswith("  episodes: unknown field; the fields here are: agents, cache, ")
     assert "episodes_per_generation" in _message(base(episodes=2))
-    assert _message(base(agents={"strategyy": "grim"})).startswith("  agents.strategyy: unknown field; the fields here")
+    assert _message(base(agents={"strategyy": "grim"})) == (
+        "  agents.strategyy: not a setting of kind llm (its settings: backend, backend_options, decision, "
+        "distribution_source, kind, label, max_retries, max_tokens, memory, persona, personas, score_grid, seats, "
+        "temperature, top_p)")
 
 
 SECRET = "sk-live-0123456789abcdefXYZ"
@@ -301,3 +304,23 @@ def test_the_checked_synthesis_options_are_the_policys_own():
         SynthesizedPolicy(None, seed=0, isolation="process", retries=2)
     known = re.search(r"known: \[(.*)\]", str(info.value)).group(1)
     assert sorted(name.strip("' ") for name in known.split(",")) == sorted(SYNTHESIS_OPTIONS)
+
+
+def test_a_grid_value_pydantic_coerced_stays_the_plain_value_of_its_cell():
+    # a language group's temperature axis written as 1 is the float 1.0 in the config and in the cell
+    from dilemmazoo.experiments.config import cell_values
+
+    config = validate(base(agents={"kind": "llm"}, grid={"agents.temperature": [1, 0.5]}))
+    assert [cell_values(r) for r in expand_grid(config)] == [{"agents.temperature": 1.0},
+                                                              {"agents.temperature": 0.5}]
+    assert isinstance(cell_values(expand_grid(config)[0])["agents.temperature"], float)
+
+
+def test_setting_a_groups_kind_starts_it_anew_as_that_kind():
+    data = base(agents={"kind": "llm", "backend": "embedded", "temperature": 0.7, "decision": "score"})
+    config = validate(apply_overrides(data, {"agents.strategy": "grim", "agents.kind": "scripted"}))
+    assert config.model_dump()["agents"] == {"kind": "scripted", "seats": None, "label": "", "strategy": "grim",
+                                             "params": {}}
+    with pytest.raises(ConfigError, match="agents.temperature: not a setting of kind scripted"):
+        validate(apply_overrides(data, {"agents.kind": "scripted", "agents.temperature": 0.2}))
+

@@ -145,23 +145,23 @@ def test_summary_cells_keep_plain_values_typed_and_labelled_axes_named(tmp_path)
     config = validate({"name": "cells", "world": {"id": "donor-game", "kwargs": {"n_agents": 2, "n_rounds": 2}},
                        "agents": {"kind": "scripted", "params": {"fraction": 1.0}},
                        "grid": {"world.kwargs.punishment": [False, True], "agents.params.fraction": {"half": 0.5},
-                                "agents.temperature": [1], "world.kwargs.n_rounds": [2]}})
+                                "agents.seats": [2], "world.kwargs.n_rounds": [2]}})
     runs = expand_grid(config)
     assert [cell_values(r) for r in runs] == [
-        {"world.kwargs.punishment": flag, "agents.params.fraction": "half", "agents.temperature": 1.0,
+        {"world.kwargs.punishment": flag, "agents.params.fraction": "half", "agents.seats": 2,
          "world.kwargs.n_rounds": 2} for flag in (False, True)]
     assert runs[0].cell == {"world.kwargs.punishment": "false", "agents.params.fraction": "half",
-                            "agents.temperature": "1", "world.kwargs.n_rounds": "2"}  # config.yaml keeps the labels
+                            "agents.seats": "2", "world.kwargs.n_rounds": "2"}  # config.yaml keeps the labels
     results = run_experiment(config, tmp_path, progress=False)
     assert results[1].run_dir.relative_to(tmp_path).as_posix() == (
-        "cells/punishment=true,fraction=half,temperature=1,n_rounds=2/seed=0")
+        "cells/punishment=true,fraction=half,seats=2,n_rounds=2/seed=0")
     con = catalog(tmp_path / "cells")
     columns = con.execute("select * from runs order by punishment").df()
-    assert list(columns.columns[:7]) == ["run_id", "experiment", "world", "punishment", "fraction", "temperature",
+    assert list(columns.columns[:7]) == ["run_id", "experiment", "world", "punishment", "fraction", "seats",
                                          "n_rounds"]
     types = dict(con.execute("select column_name, column_type from (describe runs)").fetchall())
-    assert (types["punishment"], types["fraction"], types["temperature"], types["n_rounds"]) == (
-        "BOOLEAN", "VARCHAR", "DOUBLE", "BIGINT")
+    assert (types["punishment"], types["fraction"], types["seats"], types["n_rounds"]) == (
+        "BOOLEAN", "VARCHAR", "BIGINT", "BIGINT")
     assert columns["punishment"].tolist() == [False, True] and columns["fraction"].tolist() == ["half", "half"]
     assert json.loads((results[0].run_dir / "summary.json").read_text())["cell"]["world.kwargs.punishment"] is False
 
