@@ -49,12 +49,17 @@ there and something follows it; otherwise the whole answer is kept, the miss is 
 
 Sampling seeds derive from (run seed, episode, step, attempt), so the same config,
 seed and cache reproduce every call exactly.
+
+Each counted fallback is also logged as it happens (``INFO`` on ``dilemmazoo.agents.llm``: the
+backend, seat, episode, step and reason), so a run's ``run.log`` shows them in order; each
+re-ask after an unparsable answer is logged at ``DEBUG``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import time
@@ -69,6 +74,11 @@ from dilemmazoo.envs.base import ActionParseError, ActionSpec, Amount, Message
 from dilemmazoo.envs.institutions.phases import JsonAnswer
 
 __all__ = ["LLMPolicy", "PromptStyle", "extract_strategy"]
+
+_log = logging.getLogger(__name__)
+
+#: how much of a parse error a log line quotes
+_REASON_CHARS = 200
 
 DECISION_MODES = ("auto", "generate", "score", "distribution")
 #: where ``decision="distribution"`` gets its probabilities: a written JSON answer, or the scores
@@ -234,6 +244,9 @@ class LLMPolicy(BatchPolicy):
             self.seat_personas[seat] = text
             self.persona_cells[seat] = cell.describe()
         self.persona_fallbacks += batch.fallbacks
+        if batch.fallbacks:
+            _log.info("%s: %d of %d personas built plainly from their census cells (%s)", self.backend.name,
+                      batch.fallbacks, len(seats), batch.error or "no usable persona in the answer")
         self.last_setup_calls = [_call_record(seat, "persona", chat, completion)
                                  for seat, chat, completion in zip(seats, batch.chats, batch.completions)]
         for call, used in zip(self.last_setup_calls, batch.fallback_used):
@@ -377,6 +390,7 @@ class LLMPolicy(BatchPolicy):
                     probabilities = softmax(logp)
                 except ValueError as error:  # every option -inf (or nan): no distribution to draw from
                     call.error = f"no distribution from the scores: {error}"
+                    self._log_fallback(r, call.error)
                     actions.append(Action(value=r.spec.fallback, parse_failures=1, fallback_used=True, calls=[call]))
                     continue
                 index = sample_index(probabilities, self._decision_rng(r, "distribution"))
@@ -439,6 +453,9 @@ class LLMPolicy(BatchPolicy):
                 except ActionParseError as error:
                     call.error = str(error)
                     action.parse_failures += 1
+                    _log.debug("%s: seat %s, episode %d, step %d: answer %d of %d not parsed (%s)", self.backend.name,
+                               requests[i].agent_id, requests[i].episode, requests[i].step, attempt + 1,
+                               self.max_retries + 1, str(error)[:_REASON_CHARS])
                     chats[i] = chats[i] + [
                         {"role": "assistant", "content": completion.text},
                         {"role": "user",
@@ -451,7 +468,15 @@ class LLMPolicy(BatchPolicy):
         for i in pending:
             actions[i].value = requests[i].spec.fallback
             actions[i].fallback_used = True
+            tries = self.max_retries + 1
+            self._log_fallback(requests[i], f"no parsable answer in {tries} attempt{'s' if tries > 1 else ''}, the "
+                                            f"last: {actions[i].calls[-1].error}")
         return actions
+
+    def _log_fallback(self, request: Decision, reason: str) -> None:
+        """Log that ``request`` got the world's fallback action, and why (a counted fallback)."""
+        _log.info("%s: seat %s, episode %d, step %d: the world's fallback action is used (%s)", self.backend.name,
+                  request.agent_id, request.episode, request.step, reason[:_REASON_CHARS])
 
     def _read_distribution(self, request: Decision, keys: list[str], text: str, action: Action) -> None:
         """Parse the written distribution in ``text`` (raises ActionParseError), draw the option
@@ -486,6 +511,8 @@ class LLMPolicy(BatchPolicy):
             if not found:
                 self.strategy_failures += 1
                 call.error = f"no sentence beginning {prefix!r} with a strategy after it; kept the whole answer"
+                _log.info("%s: strategy %d of %d: %s", self.backend.name, len(strategies) + 1, len(completions),
+                          call.error)
             strategies.append(text)
         return strategies
 

@@ -8,7 +8,9 @@ re-implements backoff or throttling:
   server's ``Retry-After`` when it sent one, else exponential backoff with jitter.
 - :class:`RateLimiter` holds requests-per-minute and tokens-per-minute token buckets, as the
   providers count them (prompt tokens plus ``max_tokens``), so a run stays under its quota
-  instead of bouncing off 429s.
+  instead of bouncing off 429s. :func:`estimate_tokens` counts the prompt with
+  ``litellm.token_counter`` where LiteLLM knows the model, else with the named fallback
+  :func:`chars_per_token_estimate` (4 characters a token).
 - :func:`redact` blanks API keys out of any text that may reach a log or a record.
 - :func:`cap_tokens` holds a completion to ``max_tokens`` even where a server sends more.
 - :class:`LoopThread` runs coroutines from sync code on a private event loop, so a sync
@@ -16,6 +18,11 @@ re-implements backoff or throttling:
 
 A failure that retries do not fix becomes a :class:`~dilemmazoo.agents.backends.base.BackendError`
 naming the backend, the number of attempts and the last error, with secrets redacted.
+
+Each retry is logged as it happens (``INFO`` on ``dilemmazoo.agents.backends.limits``: the
+backend, attempt n of m, the error's class and HTTP status, the wait and whether the server
+asked for it), and so is giving up (``WARNING``); never an error's text, a key or a header
+value. Pacing waits of the rate limiter are logged at ``DEBUG``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import importlib.util
+import logging
 import os
 import random
 import re
@@ -30,6 +38,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from dilemmazoo.agents.backends.base import Backend, BackendError, Chat, Completion, GenerationParams
@@ -45,8 +54,11 @@ __all__ = [
     "TokenCounter",
     "call_with_retries",
     "cap_tokens",
+    "chars_per_token_estimate",
     "chat_request",
     "estimate_tokens",
+    "litellm_token_count",
+    "prompt_tokens",
     "gather_or_cancel",
     "redact",
     "retry_after_s",
@@ -54,6 +66,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+_log = logging.getLogger(__name__)
 
 #: HTTP statuses worth retrying besides 5xx: timeout, conflict, too early, too many requests
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
@@ -392,6 +406,7 @@ class RateLimiter:
         """Wait until one more request of ``tokens_estimate`` tokens fits under the limits."""
         wait = self.reserve(tokens_estimate)
         if wait > 0:
+            _log.debug("%r holds a request of ~%d tokens for %.2f s", self, tokens_estimate, wait)
             await self.sleep(wait)
 
     def __getstate__(self) -> dict:
@@ -406,14 +421,90 @@ class RateLimiter:
                 f"tokens_per_minute={self.tokens_per_minute})")
 
 
-def estimate_tokens(chat: Chat, max_tokens: int) -> int:
+#: the characters a token is taken to hold by :func:`chars_per_token_estimate`
+CHARS_PER_TOKEN = 4
+#: tokens of framing (role, separators) counted per message by :func:`chars_per_token_estimate`
+TOKENS_PER_MESSAGE = 4
+
+
+def chars_per_token_estimate(chat: Chat) -> int:
+    """The prompt's tokens at :data:`CHARS_PER_TOKEN` characters a token, plus
+    :data:`TOKENS_PER_MESSAGE` of framing per message: the **fallback** of :func:`prompt_tokens`.
+
+    It applies where LiteLLM is not installed, does not know the model (a local server's own
+    name, a fine-tune), or would have to download the model's tokenizer to count (Llama and
+    Command-R models). It suits English prose and under-counts code and non-English text (a
+    Chinese character is often a token or more), so a tokens-per-minute budget counted this way
+    lets more through than the provider counts.
+    """
+    return sum(len(str(message.get("content") or "")) // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE for message in chat)
+
+
+def _import_litellm_quietly():
+    """LiteLLM if it is installed (the ``api`` extra), imported with its bundled model-cost map
+    (``LITELLM_LOCAL_MODEL_COST_MAP``: no network), else None."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # read at import time
+    try:
+        import litellm
+    except ImportError:
+        return None
+    litellm.suppress_debug_info = True  # it otherwise prints a provider banner for an unknown model
+    return litellm
+
+
+@lru_cache(maxsize=256)
+def _litellm_counts(model: str) -> bool:
+    """Whether ``litellm.token_counter`` counts ``model`` with its own tokenizer, offline: LiteLLM
+    is installed, its model map knows the model, and the tokenizer needs no download (LiteLLM
+    fetches Llama's and Command-R's from the Hugging Face Hub; tiktoken's files are bundled)."""
+    litellm = _import_litellm_quietly()
+    if litellm is None or not model:
+        return False
+    try:
+        litellm.get_model_info(model)
+    except Exception:  # not in the model map: LiteLLM would guess with a default encoding
+        return False
+    from litellm import utils
+
+    kind_of = getattr(utils, "huggingface_tokenizer_kind", None)  # LiteLLM >= 1.83 names the Hub tokenizers
+    if kind_of is not None:
+        return kind_of(model) in (None, "anthropic")  # Anthropic's tokenizer file ships with LiteLLM
+    return not any(name in model.lower() for name in ("llama-2", "llama-3", "replicate", "command-r"))
+
+
+def litellm_token_count(chat: Chat, model: str) -> int | None:
+    """The prompt's tokens as ``litellm.token_counter(model=..., messages=...)`` counts them (the
+    model's own tokenizer and chat framing), or None where it cannot count offline
+    (see :func:`chars_per_token_estimate` for when)."""
+    if not _litellm_counts(model):
+        return None
+    import litellm
+
+    try:
+        count = int(litellm.token_counter(model=model, messages=chat))
+    except Exception as error:  # a message LiteLLM cannot read: count the fallback way
+        _log.debug("litellm.token_counter failed for %s (%s); counting 4 characters a token", model,
+                   type(error).__name__)
+        return None
+    return count if count > 0 or not chat else None  # 0: LiteLLM's counter is switched off
+
+
+def prompt_tokens(chat: Chat, model: str = "") -> tuple[int, str]:
+    """``(tokens, method)``: the prompt's tokens and how they were counted, ``"litellm.token_counter"``
+    where LiteLLM knows ``model``, else ``"chars_per_token_estimate"`` (:func:`chars_per_token_estimate`)."""
+    count = litellm_token_count(chat, model)
+    if count is not None:
+        return count, "litellm.token_counter"
+    return chars_per_token_estimate(chat), "chars_per_token_estimate"
+
+
+def estimate_tokens(chat: Chat, max_tokens: int, model: str = "") -> int:
     """Tokens a request counts against a tokens-per-minute quota, before it is sent.
 
-    Providers count the prompt plus ``max_tokens``; the prompt is estimated at 4 characters a
-    token plus 4 tokens of framing per message, which errs on the high side for English text.
+    Providers count the prompt plus ``max_tokens``; the prompt is counted by :func:`prompt_tokens`
+    (``litellm.token_counter`` for a model LiteLLM knows, else :func:`chars_per_token_estimate`).
     """
-    prompt = sum(len(str(message.get("content") or "")) // 4 + 4 for message in chat)
-    return prompt + max_tokens
+    return prompt_tokens(chat, model)[0] + max_tokens
 
 
 # -- one request, retried -------------------------------------------------------------------
@@ -473,13 +564,28 @@ async def call_with_retries(
             except Exception as error:
                 if not policy.is_retryable(error) or attempt == policy.max_retries:
                     tries = f"after {attempt + 1} attempts" if attempt else "on the first attempt"
+                    _log.warning("%s: request failed %s (%s)%s", label, tries, _error_kind(error),
+                                 "" if policy.is_retryable(error) else ", not retryable")
                     message = redact(f"{type(error).__name__}: {error}", secrets)[:500]
                     raise BackendError(f"{label}: request failed {tries}: {message}") from error
                 delay = policy.delay(attempt, rng, error)
+                asked = retry_after_s(error) is not None
+                _log.info("%s: attempt %d of %d failed (%s); retrying in %.2f s (%s)", label, attempt + 1,
+                          policy.max_retries + 1, _error_kind(error), delay,
+                          "Retry-After from the server" if asked else "backoff")
                 if on_retry is not None:
                     on_retry(attempt, error, delay)
                 await sleep(delay)
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _error_kind(error: BaseException) -> str:
+    """An error's class and HTTP status (``RateLimitError, HTTP 429, rate limited``), for a log
+    line: never its text, which may echo a request's headers or body."""
+    status = _status_code(error)
+    if status is None:
+        return type(error).__name__
+    return f"{type(error).__name__}, HTTP {status}{', rate limited' if status == 429 else ''}"
 
 
 class _no_semaphore:

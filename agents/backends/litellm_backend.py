@@ -215,6 +215,13 @@ class LiteLLMBackend(LoopBackedBackend):
         found = secrets_in_config(self.litellm_kwargs, environ={})
         return found + ([self._api_key.value] if self._api_key is not None else [])
 
+    def _tokens_estimate(self, chat: Chat, params: GenerationParams) -> int:
+        """What the request counts against ``tokens_per_minute`` (:func:`estimate_tokens`: LiteLLM's
+        count for a model it knows, else 4 characters a token); 0 when no such limit is set."""
+        if self.limiter.tokens_per_minute is None:
+            return 0
+        return estimate_tokens(chat, params.max_tokens, self.model)
+
     def _redact(self, text: str) -> str:
         """The error text with every secret we were given, and anything key-shaped, blanked out."""
         return redact(text, self._secrets())
@@ -224,7 +231,7 @@ class LiteLLMBackend(LoopBackedBackend):
         outcome = await call_with_retries(
             lambda: self._litellm.acompletion(**request),
             label=self.name, policy=self.retry_policy, limiter=self.limiter, semaphore=semaphore,
-            tokens_estimate=estimate_tokens(chat, params.max_tokens), on_retry=self._count_retry,
+            tokens_estimate=self._tokens_estimate(chat, params), on_retry=self._count_retry,
             secrets=self._secrets(), rng=self._jitter,
         )
         response = outcome.value

@@ -227,6 +227,13 @@ class OpenAIBackend(LoopBackedBackend):
     def _secrets(self) -> list[str]:
         return [self._api_key.value] if self._api_key else []
 
+    def _tokens_estimate(self, chat: Chat, params: GenerationParams) -> int:
+        """What the request counts against ``tokens_per_minute`` (:func:`estimate_tokens`: LiteLLM's
+        count for a model it knows, else 4 characters a token); 0 when no such limit is set."""
+        if self.limiter.tokens_per_minute is None:
+            return 0
+        return estimate_tokens(chat, params.max_tokens, self.model)
+
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets())
 
@@ -249,7 +256,7 @@ class OpenAIBackend(LoopBackedBackend):
         outcome = await call_with_retries(
             lambda: self._send(client, request),
             label=self.name, policy=self.retry_policy, limiter=self.limiter, semaphore=semaphore,
-            tokens_estimate=estimate_tokens(chat, params.max_tokens), on_retry=self._count_retry,
+            tokens_estimate=self._tokens_estimate(chat, params), on_retry=self._count_retry,
             secrets=self._secrets(), rng=self._jitter,
         )
         response = outcome.value

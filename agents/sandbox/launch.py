@@ -69,7 +69,7 @@ __all__ = [
     "warn_weak_isolation",
 ]
 
-logger = logging.getLogger("dilemmazoo.sandbox")
+logger = logging.getLogger(__name__)
 MAX_VIOLATIONS_PER_DECISION = 100  # the host keeps this many per decision and counts the rest
 _WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 
@@ -199,6 +199,15 @@ class _Accounting:
                 self.reports.append(FailureReport(self.calls, result.agent_id, result.error, result.message))
         self.calls += 1
         return results
+
+
+def _log_failures(call: int, decisions: list[tuple[int | None, str, str]]) -> None:
+    """Log the failed decisions of one round-trip (they get the fallback action), by kind."""
+    failed = Counter(kind for _, kind, _ in decisions if kind)
+    for kind, count in sorted(failed.items()):
+        message = next(text for _, k, text in decisions if k == kind)
+        logger.info("policy sandbox: call %d: %d of %d decisions failed (%s: %s); the fallback action is used",
+                    call, count, len(decisions), kind, message)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,12 +444,16 @@ class PolicySandbox(_Accounting):
             return
         if self.restarts >= self.limits.max_restarts:
             self.load_error = ("crash", f"the worker was restarted {self.restarts} times; giving up on this policy")
+            logger.warning("policy sandbox: %s", self.load_error[1])
             return
         if self._warn:
             warn_weak_isolation("a policy sandbox")
             self._warn = False
         self._stop_worker()
         self.restarts += 1
+        if self.restarts > 0:
+            logger.info("policy sandbox: restarting the worker (restart %d of at most %d, isolation %s)", self.restarts,
+                        self.limits.max_restarts, self.level)
         command, cwd, paths = self._command()
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          cwd=cwd, env=dict(WORKER_ENV), close_fds=True, start_new_session=True)
@@ -470,6 +483,7 @@ class PolicySandbox(_Accounting):
                 raise _ProtocolError("bad handshake")
         except _WorkerTimeout:
             self.load_error = ("timeout", f"the worker did not start within {self.limits.startup_timeout_s} s")
+            logger.warning("policy sandbox: %s", self.load_error[1])
             self._stop_worker()
             return
         except (_WorkerGone, _ProtocolError) as error:
@@ -477,6 +491,7 @@ class PolicySandbox(_Accounting):
             kind, why = self._death_cause()
             self._take_violations(None)
             self.load_error = (kind, short(f"the worker failed to start ({why}): {detail}"))
+            logger.warning("policy sandbox: %s (%s)", self.load_error[1], kind)
             self._stop_worker()
             return
         self.isolation = {"level": self.level, **ready["details"]}
@@ -488,6 +503,7 @@ class PolicySandbox(_Accounting):
                     and isinstance(load_error[1], str)):
                 load_error = ["crash", "malformed load error from the worker"]
             self.load_error = (load_error[0], short(load_error[1]))
+            logger.info("policy sandbox: the policy failed to load (%s): %s", *self.load_error)
             self._stop_worker()
 
     def close(self) -> None:
@@ -665,6 +681,7 @@ class PolicySandbox(_Accounting):
             for position in (range(len(ids)) if index < 0 else [index]):
                 if decisions[position][1] != "forbidden":
                     decisions[position] = (None, "forbidden", short("; ".join(texts)))
+        _log_failures(self.calls, decisions)
         return self._record(_results(ids, decisions, self.fallback_action))
 
     def _parse(self, answer: Any, count: int) -> list[tuple[int | None, str, str]]:
