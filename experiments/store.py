@@ -62,6 +62,7 @@ import shutil
 import tempfile
 import time
 import traceback
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -359,10 +360,29 @@ def _write_parquet(path: Path, table, execution: str) -> str:
 
 # -- table schemas ---------------------------------------------------------------------------
 
-#: the ``DataFrame.attrs`` key where :func:`frames` keeps the types it worked out from the recorded
-#: rows (column -> type name), and the one for columns whose values mix types (column -> message)
-TYPES_ATTR = "dilemmazoo.types"
-PROBLEMS_ATTR = "dilemmazoo.type_problems"
+#: id(frame) -> (a weak reference to the frame, column -> type name :func:`frames` worked out from
+#: the recorded rows, column -> message for columns whose values mix types). Kept beside the frames,
+#: not in ``DataFrame.attrs``: pandas deep-copies attrs into every frame derived from one, which
+#: would slow down all the metrics code that works on a run's frames.
+_RECORDED: dict[int, tuple[weakref.ref, dict[str, str], dict[str, str]]] = {}
+
+
+def _remember(frame: pd.DataFrame, types: dict[str, str], problems: dict[str, str]) -> None:
+    key = id(frame)
+
+    def forget(reference, key=key):
+        if _RECORDED.get(key, (None,))[0] is reference:
+            _RECORDED.pop(key, None)
+
+    _RECORDED[key] = (weakref.ref(frame, forget), types, problems)
+
+
+def _recorded(frame: pd.DataFrame) -> tuple[dict[str, str], dict[str, str]]:
+    """The types (and type problems) :func:`frames` recorded for ``frame``; empty for any other frame."""
+    entry = _RECORDED.get(id(frame))
+    if entry is not None and entry[0]() is frame:
+        return entry[1], entry[2]
+    return {}, {}
 
 
 def _arrow(name: str):
@@ -452,14 +472,13 @@ def table_schema(table: str, frame: pd.DataFrame):
     :func:`schema_document` in the schema's metadata (key ``dilemmazoo.schema``).
 
     Contract columns take their declared types; the others the types :func:`frames` worked out
-    from the recorded rows (``frame.attrs``), else :func:`_series_type`. Raises
+    from the recorded rows (for a frame it made), else :func:`_series_type`. Raises
     :class:`RecordSchemaError` for a column whose values mix types.
     """
     import pyarrow as pa
 
     declared = COLUMN_TYPES.get(table, {})
-    recorded = frame.attrs.get(TYPES_ATTR, {})
-    problems = frame.attrs.get(PROBLEMS_ATTR, {})
+    recorded, problems = _recorded(frame)
     fields, inferred = [], []
     for column in frame.columns:
         name = str(column)
@@ -482,9 +501,7 @@ def _arrow_table(table: str, frame: pd.DataFrame):
     import pyarrow as pa
 
     schema = table_schema(table, frame)
-    plain = frame.copy(deep=False)
-    plain.attrs = {}  # pandas would store the attrs in the file's metadata
-    plain.columns = [str(column) for column in plain.columns]
+    plain = frame if all(isinstance(column, str) for column in frame.columns) else frame.rename(columns=str)
     try:
         return pa.Table.from_pandas(plain, schema=schema, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
@@ -710,16 +727,14 @@ def _frame(rows: list[dict], columns: dict[str, str], table: str) -> pd.DataFram
             types[column] = value_type((row.get(column) for row in rows), table=table, column=column)
         except RecordSchemaError as error:
             problems[column] = str(error)
-    frame.attrs[TYPES_ATTR] = types
-    if problems:
-        frame.attrs[PROBLEMS_ATTR] = problems
+    _remember(frame, types, problems)
     return frame
 
 
 def frames(recorder) -> dict[str, pd.DataFrame]:
     """The recorder's rows as the run's tables (``steps``, ``episodes``, ``population``, ``llm_calls``):
     contract columns first, in order, then the world's extra columns, whose types (worked out from the
-    rows, :func:`value_type`) ride in ``DataFrame.attrs`` to :func:`finish`."""
+    rows, :func:`value_type`) are kept for :func:`finish` beside each frame (not in it)."""
     return {
         "steps": _frame(recorder.steps, STEP_COLUMNS, "steps"),
         "episodes": _frame(recorder.episodes, EPISODE_COLUMNS, "episodes"),
