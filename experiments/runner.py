@@ -933,6 +933,8 @@ def _note_failure(config: ExperimentConfig, out_root: str | Path, message: str) 
             run_dir = store.run_dir_for(out_root, config, rid, claim=True)
             if not store.inspect_run(run_dir, rid).finished and not (run_dir / "failure.json").exists():
                 store.write_failure(run_dir, message)
+                with run_log(run_dir):  # its worker could not say it in run.log: the main process does
+                    _log.error("%s", message)
     except store.RunBusy:
         pass
 
