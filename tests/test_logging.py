@@ -22,7 +22,7 @@ from dilemmazoo.agents.progress import ProgressBar, progress, track
 from dilemmazoo.experiments import logs
 from dilemmazoo.experiments.config import validate
 from dilemmazoo.experiments.logs import RUN_LOG_FILE, configure_logging, run_log
-from dilemmazoo.experiments.runner import RunFailed, run_experiment
+from dilemmazoo.experiments.runner import RunFailed, execute, run_experiment
 from dilemmazoo.experiments import store
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -139,6 +139,19 @@ def test_every_run_folder_of_a_grid_has_its_run_log(tmp_path):
     again = run_experiment(scripted_grid(), tmp_path, progress=False)
     assert all(r.skipped for r in again)
     assert {r.run_dir: (r.run_dir / RUN_LOG_FILE).read_text() for r in again} == logs_before  # a skip logs nothing
+
+
+def test_a_study_run_has_its_run_log_too(tmp_path):
+    config = validate({
+        "name": "study_log",
+        "world": {"id": "dilemmazoo/team-production-v0", "kwargs": {"a_min": 0.01, "a_max": 50.0}},
+        "study": {"name": "loyalty_sweep",
+                  "kwargs": {"omega": [20.0], "beta": [0.5], "c": [1.0], "n": [3], "theta": [0.0, 0.5]}},
+    })
+    result = execute(config, tmp_path, progress=False)
+    lines = read_log(result.run_dir)
+    rid = result.summary["run_id"]
+    assert len(lines) == 2 and f"run {rid} of study_log started" in lines[0] and f"run {rid} finished" in lines[1]
 
 
 # -- retries and fallbacks, as they happen ----------------------------------------------------
