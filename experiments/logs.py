@@ -105,14 +105,42 @@ class _RedactingFormatter(logging.Formatter):
         return redact_text(super().format(record))
 
 
+class _PassOn(logging.Handler):
+    """What the loggers above the package logger get while :func:`run_log` has lowered its level:
+    only records at the level it had before, as if ``run.log`` were not there.
+
+    The package logger stops propagating for the block and this handler, at the old level, hands
+    each record on as :meth:`logging.Logger.callHandlers` would: to the handlers of every logger
+    above it (an application's, pytest's), or to :data:`logging.lastResort` (stderr, warnings and
+    above) when no logger has a handler. So a ``logging.basicConfig()`` application sees no INFO
+    lines appear because a run is writing its log.
+    """
+
+    def __init__(self, logger: logging.Logger, level: int, file_handler: logging.Handler):
+        super().__init__(level)
+        self.logger, self.file_handler = logger, file_handler
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = sum(1 for h in self.logger.handlers if h is not self and h is not self.file_handler)
+        current = self.logger.parent
+        while current is not None:
+            for handler in current.handlers:
+                found += 1
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+            current = current.parent if current.propagate else None
+        if not found and logging.lastResort is not None and record.levelno >= logging.lastResort.level:
+            logging.lastResort.handle(record)
+
+
 @contextmanager
 def run_log(run_dir: str | Path, *, level: int = RUN_LOG_LEVEL) -> Iterator[Path]:
     """Write the package's records at ``level`` and above to ``<run_dir>/run.log`` during the block.
 
     The file is opened for appending when the first record comes (so a run that logs nothing
     writes no empty file before its folder exists), and closed at the end of the block; yields
-    its path. The ``dilemmazoo`` logger's level is lowered to ``level`` for the block if needed,
-    and restored after.
+    its path. The ``dilemmazoo`` logger's level is lowered to ``level`` for the block if needed
+    (the loggers above it still get only what they got before: :class:`_PassOn`), and restored after.
     """
     from dilemmazoo.agents.backends.redaction import install_log_redaction
 
@@ -122,11 +150,19 @@ def run_log(run_dir: str | Path, *, level: int = RUN_LOG_LEVEL) -> Iterator[Path
     handler.setLevel(level)
     handler.setFormatter(_RedactingFormatter(_RUN_LOG_FORMAT))
     logger = logging.getLogger(PACKAGE_LOGGER)
+    effective, propagate = logger.getEffectiveLevel(), logger.propagate
     old_level = _lower_to(logger, level)
+    pass_on = _PassOn(logger, effective, handler) if propagate and effective > level else None
     logger.addHandler(handler)
+    if pass_on is not None:
+        logger.addHandler(pass_on)
+        logger.propagate = False
     try:
         yield path
     finally:
         logger.removeHandler(handler)
+        if pass_on is not None:
+            logger.removeHandler(pass_on)
+            logger.propagate = propagate
         logger.setLevel(old_level)
         handler.close()

@@ -91,6 +91,29 @@ def test_run_log_takes_info_redacts_and_leaves_the_logger_as_it_was(tmp_path, pa
     assert "not kept" not in text and "after the run" not in text
 
 
+def test_run_log_does_not_change_what_the_application_s_handlers_get(tmp_path, package_logger):
+    """A ``basicConfig()``-style root handler (level NOTSET, root at WARNING) sees the same records
+    during a run as outside one: run.log lowering the package logger's level adds no INFO lines."""
+    seen: list[str] = []
+    root_handler = logging.Handler()
+    root_handler.emit = lambda record: seen.append(f"{record.levelname} {record.getMessage()}")
+    root = logging.getLogger()
+    root.addHandler(root_handler)
+    log = logging.getLogger("dilemmazoo.tests.pass_on")
+    try:
+        with run_log(tmp_path) as path:
+            log.info("for run.log only")
+            log.warning("for both")
+            assert package_logger.propagate is False
+        assert package_logger.propagate is True
+        log.info("after: dropped as before")
+        log.warning("after: shown as before")
+    finally:
+        root.removeHandler(root_handler)
+    assert seen == ["WARNING for both", "WARNING after: shown as before"]
+    assert [line.split(": ", 1)[1] for line in path.read_text().splitlines()] == ["for run.log only", "for both"]
+
+
 def test_progress_bar_goes_to_stderr_and_disable_draws_nothing(capsys):
     with progress(3, "grid", unit="runs", disable=True) as bar:
         bar.describe("hidden")
