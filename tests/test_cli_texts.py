@@ -187,3 +187,50 @@ def test_an_unexpected_failure_prints_a_redacted_traceback(tmp_path, capsys, mon
     err = capsys.readouterr().err
     assert err.startswith("Traceback (most recent call last):") and "RuntimeError: a bug that quotes" in err
     assert token not in err and not (tmp_path / "runs").exists()
+
+
+def test_log_level_is_taken_before_or_after_the_command(capsys):
+    import logging
+
+    from dilemmazoo.experiments import logs
+
+    try:
+        assert main(["list", "backends", "--log-level=debug"]) == 0  # after the command, too
+        assert logs.terminal_level() == logging.DEBUG  # the level of the handler on stderr
+        assert main(["--log-level", "ERROR", "completion", "bash"]) == 0
+        assert logs.terminal_level() == logging.ERROR
+        capsys.readouterr()
+        assert main(["--log-level", "loud", "list"]) == 2
+        assert capsys.readouterr().err == ("error: --log-level must be one of debug, info, warning, error, critical; "
+                                           "got 'loud'\n")
+        assert main(["list", "--log-level"]) == 2
+        assert "--log-level needs a level" in capsys.readouterr().err
+    finally:
+        main(["completion", "bash"])  # back to the default, warning
+        capsys.readouterr()
+    assert logs.terminal_level() == logging.WARNING
+
+
+def test_completion_scripts_know_the_commands_and_are_valid_bash(capsys, tmp_path):
+    import shutil
+    import subprocess
+
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    assert f"_shtab_dilemmazoo_subparsers=({' '.join(_subcommands_in_order())})" in script
+    assert "_shtab_dilemmazoo_list_pos_0_choices=(worlds presets training tournaments backends norms)" in script
+    assert "--log-level" in script and "_shtab_dilemmazoo_run_pos_0_COMPGEN=_shtab_compgen_files" in script
+    (tmp_path / "dilemmazoo.bash").write_text(script)
+    listed = subprocess.run(["bash", "-c", f"source {tmp_path / 'dilemmazoo.bash'}; COMP_WORDS=(dilemmazoo list b); "
+                             "COMP_CWORD=2; _shtab_dilemmazoo; echo ${COMPREPLY[@]}"], capture_output=True, text=True)
+    assert listed.stdout.split() == ["backends"], listed.stderr
+    assert main(["completion", "zsh"]) == 0
+    zsh = capsys.readouterr().out
+    assert zsh.startswith("#compdef dilemmazoo") and "--log-level" in zsh and "_files" in zsh
+    if shutil.which("zsh"):
+        assert subprocess.run(["zsh", "-n"], input=zsh, text=True).returncode == 0
+
+
+def _subcommands_in_order() -> list[str]:
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(actions[0].choices)
