@@ -46,8 +46,10 @@ from __future__ import annotations
 import functools
 import importlib
 from dataclasses import dataclass, replace
-from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 __all__ = [
     "BACKENDS",
@@ -153,6 +155,8 @@ def plugin_listing(plugin: Plugin, name: str, kind: type | tuple[type, ...] | No
 @functools.cache
 def _declared() -> dict[str, dict[str, Plugin]]:
     """Every group's plugins by name, from one scan of the installed distributions' metadata."""
+    from importlib.metadata import entry_points  # here: importing the worlds costs no metadata machinery
+
     found: dict[str, dict[str, Plugin]] = {group: {} for group in GROUPS}
     every = entry_points()
     for group in GROUPS:

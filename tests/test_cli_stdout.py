@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dilemmazoo.experiments.cli import main
 
 CONFIG = (
@@ -18,6 +20,7 @@ CONFIG = (
 )
 
 
+@pytest.mark.slow  # a whole experiment in a process of its own, report included
 def test_run_prints_only_run_folders_on_stdout(tmp_path, capfd):
     config = tmp_path / "stdout_check.yaml"
     config.write_text(CONFIG)
