@@ -62,11 +62,13 @@ __all__ = [
     "NeuralAgent",
     "NeuralPolicy",
     "PolicySet",
+    "UnsafeCheckpointError",
     "build_network",
     "encode_windows",
     "load_policy",
     "make_neural",
     "read_checkpoint",
+    "safe_load",
     "sample_actions",
     "seat_index",
 ]
@@ -345,9 +347,30 @@ def _checkpoint_file(path: str | Path) -> Path:
     return path
 
 
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint that holds Python objects beyond tensors and plain data: loading it would run
+    code it carries, so it is refused."""
+
+
+def safe_load(path: str | Path, device: str = "cpu") -> Any:
+    """``torch.load`` of tensors and plain data only (``weights_only=True``): a file that would need
+    to unpickle other Python objects (whose ``__reduce__`` may run any code) raises
+    :class:`UnsafeCheckpointError` before any of them is built. Every checkpoint the package
+    reads goes through here (adapters are safetensors files)."""
+    import pickle
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise UnsafeCheckpointError(
+            f"{path}: refused to load: it holds Python objects beyond tensors and plain data, and unpickling "
+            f"them could run code ({first}). Load only checkpoints you wrote with this package") from None
+
+
 def read_checkpoint(path: str | Path, device: str = "cpu") -> dict[str, Any]:
     """The checkpoint dict saved by the IPPO trainer (``path``: the file or its run folder)."""
-    data = torch.load(_checkpoint_file(path), map_location=device, weights_only=True)
+    data = safe_load(_checkpoint_file(path), device)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint")
     return data

@@ -447,7 +447,7 @@ class SynthesizedPolicy(BatchPolicy):
 
     Args:
         backend: the backend that writes code (``None``: the policy can play code but not write it).
-        group: the :class:`~dilemmazoo.experiments.config.AgentsConfig` of its seats, or ``None``;
+        group: the :class:`~dilemmazoo.experiments.config.SynthesizedAgentsConfig` of its seats, or ``None``;
             ``temperature`` and ``max_tokens`` are read from it, options from ``group.params``.
         seed: the run seed (sampling seeds and the policies' ``random`` seeds derive from it).
         unsafe_in_process: UNSAFE, for trusted code in tests and benchmarks only: run the code in

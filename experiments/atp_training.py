@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -171,7 +170,7 @@ def _run_config(path: Path, config: Any) -> tuple[Any, Path]:
     if config is None:
         for folder in (path, adapter.parent):
             if (folder / "config.json").exists():
-                config = GRPOBaselineConfig(**json.loads((folder / "config.json").read_text()))
+                config = GRPOBaselineConfig.from_dict(json.loads((folder / "config.json").read_text()))
                 break
         else:
             raise ValueError(f"no config.json beside the adapter in {str(path)!r}: pass config= (a GRPOBaselineConfig)")
@@ -213,7 +212,7 @@ def violation_before_after(run_dir_or_adapter: str | Path, *, world_kwargs: Mapp
     if world_kwargs is not None and not isinstance(world_kwargs, Mapping):
         raise ValueError(f"world_kwargs must be a mapping or None; got {world_kwargs!r}")
     config, adapter = _run_config(Path(run_dir_or_adapter), config)
-    config = dataclasses.replace(config, world_kwargs={**config.world_kwargs, **dict(world_kwargs or {})})
+    config = config.replace(world_kwargs={**config.world_kwargs, **dict(world_kwargs or {})})
     _check_atp_config(config)
 
     rows: list[dict[str, Any]] = []

@@ -34,7 +34,7 @@ Play the result with ``strategy: "neural:<folder>"`` in an experiment config.
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import logging
 import math
 import sys
 from pathlib import Path
@@ -44,6 +44,8 @@ from dilemmazoo.experiments.train_llm import report_training_run
 
 __all__ = ["TRAINERS", "build_train_parser", "config_from_args", "main_train", "plot_learning_curve",
            "train_overview"]
+
+logger = logging.getLogger(__name__)
 
 #: every trainer ``dilemmazoo train`` runs, in the words of its help
 TRAINERS = {
@@ -219,9 +221,9 @@ def main_train(argv: list[str] | None = None) -> int:
     print(run_dir, flush=True)
     credit = "" if config.credit == "naive" else (
         f", credit {config.credit}" + (f" (beta {config.aa_beta})" if config.credit == "aa" else ""))
-    print(f"training {config.world} ({config.grid_map} map, {config.rules} rules), {config.n_agents} agents, "
-          f"{config.iterations} iterations of {config.batch_size} x {config.steps} steps on {device}{credit}",
-          file=sys.stderr, flush=True)
+    logger.info("training %s (%s map, %s rules), %d agents, %d iterations of %d x %d steps on %s%s", config.world,
+                config.grid_map, config.rules, config.n_agents, config.iterations, config.batch_size, config.steps,
+                device, credit)
     try:
         result = train_ippo(config, run_dir, resume=args.resume, progress=not args.quiet)
     except (FileExistsError, ValueError) as error:
@@ -238,7 +240,6 @@ def main_train(argv: list[str] | None = None) -> int:
                             title=f"IPPO {config.world}, {config.n_agents} agents, seed {config.seed}")
         _print_table(result.metrics)
         report_training_run(run_dir)
-    fields = dataclasses.asdict(config)
     print(f"checkpoint: {run_dir / 'checkpoint.pt'} (play it with strategy 'neural:{run_dir}'); "
-          f"{len(result.metrics)} iterations, seed {fields['seed']}", file=sys.stderr)
+          f"{len(result.metrics)} iterations, seed {config.seed}", file=sys.stderr)
     return 0

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -43,8 +44,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dilemmazoo.agents.trainers.settings import Count, Seed, TrainerConfigError, describe_errors
+
 __all__ = ["EvaluationConfig", "TRAINING_PRESETS", "TrainingConfig", "load_training_config", "main_train_llm",
            "report_training_run"]
+
+logger = logging.getLogger(__name__)
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs" / "training"
 TRAINING_PRESETS = ("ipd_naive", "ipd_advantage_alignment", "trust_split_naive", "trust_split_advantage_alignment",
@@ -58,8 +63,8 @@ class EvaluationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     opponents: list[str] = Field(default_factory=list)
-    matches: int = Field(default=16, ge=1)
-    seed: int = 12345
+    matches: Count = 16
+    seed: Seed = 12345
 
 
 class TrainingConfig(BaseModel):
@@ -87,27 +92,17 @@ class TrainingConfig(BaseModel):
 
 
 def trainer_config(fields: dict[str, Any], algorithm: str = "policy_gradient"):
-    """The trainer's config dataclass (:class:`LLMTrainerConfig`, or ``GRPOBaselineConfig`` for
-    ``grpo``) from a dict, each field checked and converted to its declared type by pydantic (so
-    ``--set trainer.lr=1e-3``, which YAML reads as a string, is a float); unknown fields and bad
-    values are ``ValueError``s naming the field."""
-    import dataclasses
-
-    from pydantic import TypeAdapter
-
+    """The trainer's typed config (:class:`LLMTrainerConfig`, or ``GRPOBaselineConfig`` for ``grpo``)
+    from the ``trainer:`` mapping of a training file, each field checked and converted to its
+    declared type by pydantic (so ``--set trainer.lr=1e-3``, which YAML reads as a string, is a
+    float). Unknown fields and bad values raise a
+    :class:`~dilemmazoo.agents.trainers.settings.TrainerConfigError` (a ``ValueError``) naming each
+    as ``trainer.<field>``."""
     if algorithm == "grpo":
         from dilemmazoo.agents.trainers.grpo import GRPOBaselineConfig as config_class
     else:
         from dilemmazoo.agents.trainers.llm_trainer import LLMTrainerConfig as config_class
-
-    known = {f.name for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(f"unknown trainer field(s) {unknown}; known: {sorted(known)}")
-    try:
-        return TypeAdapter(config_class).validate_python(dict(fields))
-    except ValidationError as error:
-        raise ValueError(f"bad trainer fields: {error}") from None
+    return config_class.from_dict(fields, "trainer.")
 
 
 def load_training_config(source: str, overrides: list[str] = ()) -> TrainingConfig:
@@ -132,10 +127,16 @@ def load_training_config(source: str, overrides: list[str] = ()) -> TrainingConf
             if not isinstance(target, dict):
                 raise ValueError(f"--set {key}: {part!r} is not a section")
         target[parts[-1]] = yaml.safe_load(raw)
+    trainer, algorithm = data.get("trainer", {}), data.get("algorithm", "policy_gradient")
     try:
+        if isinstance(trainer, dict) and algorithm in ALGORITHMS:  # its fields, named trainer.<field>
+            trainer_config(trainer, algorithm)
         return TrainingConfig(**data)
+    except TrainerConfigError as error:
+        raise TrainerConfigError(f"invalid training config {source!r}: {error}", error.validation) from None
     except ValidationError as error:
-        raise ValueError(f"invalid training config {source!r}:\n{error}") from None
+        raise TrainerConfigError(f"invalid training config {source!r}: {describe_errors(error, TrainingConfig)}",
+                                 error) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,7 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/training", help="parent folder of the run folder")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     parser.add_argument("--device", help="auto (cuda if present), cpu, cuda, ...; overrides trainer.device")
-    parser.add_argument("--quiet", action="store_true", help="no per-iteration progress lines")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (stderr)")
     return parser
 
 
@@ -254,7 +255,7 @@ def report_training_run(run_dir: Path) -> None:
         write_training_plots(run_dir)
         print(f"report: {write_training_report(run_dir)}", file=sys.stderr, flush=True)
     except (OSError, ValueError) as error:
-        print(f"warning: no report written ({error}); the metrics and checkpoints are kept", file=sys.stderr)
+        logger.warning("no report written (%s); the metrics and checkpoints are kept", error)
 
 
 def main_train_llm(argv: list[str] | None = None) -> int:
@@ -288,13 +289,13 @@ def main_train_llm(argv: list[str] | None = None) -> int:
         if trainer is None:
             from dilemmazoo.agents.trainers.grpo import train_grpo
 
-            print(f"training {config.name} (GRPO, TRL): {trainer_fields.iterations} steps on {trainer_fields.world}",
-                  file=sys.stderr, flush=True)
+            logger.info("training %s (GRPO, TRL): %d steps on %s", config.name, trainer_fields.iterations,
+                        trainer_fields.world)
             history = train_grpo(trainer_fields, run_dir, resume=args.resume, progress=not args.quiet)
         else:
-            print(f"training {config.name}: {trainer_fields.iterations} iterations of {trainer_fields.groups} x "
-                  f"{trainer_fields.group_size} matches of {trainer_fields.world} on {trainer.device}",
-                  file=sys.stderr, flush=True)
+            logger.info("training %s: %d iterations of %d x %d matches of %s on %s", config.name,
+                        trainer_fields.iterations, trainer_fields.groups, trainer_fields.group_size,
+                        trainer_fields.world, trainer.device)
             history = trainer.train(run_dir, resume=args.resume, progress=not args.quiet)
     except KeyboardInterrupt:
         report_training_run(run_dir)

@@ -3,7 +3,6 @@ A-GRAE: arXiv 2602.05548)."""
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 
@@ -47,11 +46,11 @@ def test_defaults_are_the_spec_trl_values():
     ("opponent", "self", "opponent must be a scripted strategy name"),
     ("model", "gpt2", "model must be 'embedded' or 'hf:PATH'"),
     ("beta", -0.1, "beta"),
-    ("epsilon", 0.0, "epsilon must be a finite number > 0"),
+    ("epsilon", 0.0, "epsilon must be a number > 0"),
     ("iterations", 0, "iterations must be an integer >= 1"),
     ("micro_batch_size", 3, "micro_batch_size must be None or a divisor"),
-    ("agrae_suppression", 1.5, "agrae_suppression must be in"),
-    ("agrae_curriculum", 2.5, "agrae_curriculum must be in"),
+    ("agrae_suppression", 1.5, "agrae_suppression must be a number <= 1"),
+    ("agrae_curriculum", 2.5, "agrae_curriculum must be a number <= 2"),
     ("dtype", "float16", "dtype must be one of"),
     ("world_kwargs", [1], "world_kwargs must be a mapping"),
 ])
@@ -75,7 +74,7 @@ def test_config_from_a_training_file_mapping_and_from_flat_fields():
 
 
 def test_config_from_dict_rejects_unknown_fields_and_other_algorithms():
-    with pytest.raises(ValueError, match=r"unknown GRPO field\(s\) \['groups'\]"):
+    with pytest.raises(ValueError, match="trainer.groups: unknown field"):
         grpo_config_from_dict({"algorithm": "grpo", "trainer": {"groups": 4}})
     with pytest.raises(ValueError, match="algorithm must be 'grpo'"):
         grpo_config_from_dict({"algorithm": "policy_gradient", "trainer": {}})
@@ -289,12 +288,11 @@ def _defect_probability(model, tokenizer, config: GRPOBaselineConfig) -> float:
 
 
 @pytest.mark.slow
-def test_grpo_trains_the_embedded_model_toward_defecting_against_always_defect(tmp_path):
-    from dilemmazoo.agents.trainers.llm_model import load_base_model
+def test_grpo_trains_the_embedded_model_toward_defecting_against_always_defect(tmp_path, trainer_base):
     from dilemmazoo.agents.trainers.llm_trainer import read_metrics
 
-    base = load_base_model("embedded", device="cpu", dtype="float32")
-    untrained = copy.deepcopy(base)  # the evaluation's base (training injects LoRA into base); a copy, not a second load
+    base = trainer_base()
+    untrained = trainer_base()  # the evaluation's base (training injects LoRA into base); a copy, not a second load
     # small enough for a shared 2-core CPU (~2 minutes): one prompt x G=4 matches of 2 rounds per step,
     # LoRA on the attention's q and v projections only, a large learning rate so 3 steps show
     config = GRPOBaselineConfig(world_kwargs=IPD_2_ROUNDS, opponent="always_defect", device="cpu", iterations=3,

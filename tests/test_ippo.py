@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from pathlib import Path
@@ -175,7 +174,7 @@ def test_a_few_iterations_run_with_finite_losses_and_repeat_exactly():
     assert reproducible(first.metrics) == reproducible(second.metrics)
     for a, b in zip(first.policies.state_dict().values(), second.policies.state_dict().values()):
         assert torch.equal(a, b)
-    other = train_ippo(dataclasses.replace(config, seed=2, iterations=1))
+    other = train_ippo(config.replace(seed=2, iterations=1))
     assert reproducible(other.metrics) != reproducible(first.metrics[:1])
 
 
@@ -191,12 +190,12 @@ def test_shared_parameters_and_cnn_on_cleanup_run():
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path):
     config = IPPOConfig(**TINY, iterations=4, checkpoint_every=2, seed=3)
     whole = train_ippo(config, tmp_path / "whole")
-    half = train_ippo(dataclasses.replace(config, iterations=2), tmp_path / "split")
+    half = train_ippo(config.replace(iterations=2), tmp_path / "split")
     assert len(half.metrics) == 2
     with pytest.raises(FileExistsError, match="resume"):
         train_ippo(config, tmp_path / "split")
     with pytest.raises(ValueError, match="lr"):
-        train_ippo(dataclasses.replace(config, lr=0.5), tmp_path / "split", resume=True)
+        train_ippo(config.replace(lr=0.5), tmp_path / "split", resume=True)
     resumed = train_ippo(config, tmp_path / "split", resume=True)
     assert resumed.resumed_at == 2
     assert reproducible(resumed.metrics) == reproducible(whole.metrics)
@@ -381,7 +380,7 @@ def test_identity_hashes_credit_fields_only_when_they_change_what_is_learned():
     [(dict(credit="lola"), "credit must be one of"), (dict(aa_beta=-1.0), "aa_beta must be a number >= 0"),
      (dict(credit="aa", n_agents=1), "n_agents must be >= 2"),
      (dict(credit="sum_rewards", n_agents=1), "n_agents must be >= 2"),
-     (dict(credit_standardize="yes"), "credit_standardize must be True or False")],
+     (dict(credit_standardize="yes"), "credit_standardize must be true or false")],
 )
 def test_config_rejects_bad_credit_settings(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -431,7 +430,7 @@ def test_trainer_feeds_the_credited_advantages_to_the_policy_loss(standardize):
     expected = n_player_credit("aa", expected_input.transpose(1, 2, 0), beta=0.7).transpose(2, 0, 1)
     assert np.array_equal(estimates["credited"], expected)
     assert not np.allclose(estimates["credited"], expected_input)
-    naive = IPPOTrainer(dataclasses.replace(config, credit="naive")).advantages(batch)
+    naive = IPPOTrainer(config.replace(credit="naive")).advantages(batch)
     assert naive["credited"] is naive["gae"]
 
 
@@ -449,11 +448,11 @@ def test_aa_and_sum_rewards_train_differently_from_naive_from_the_same_start():
 def test_resume_with_aa_credit_gives_the_same_result(tmp_path):
     config = IPPOConfig(**TINY, iterations=4, checkpoint_every=2, seed=3, credit="aa", aa_beta=1.0)
     whole = train_ippo(config, tmp_path / "whole")
-    train_ippo(dataclasses.replace(config, iterations=2), tmp_path / "split")
+    train_ippo(config.replace(iterations=2), tmp_path / "split")
     with pytest.raises(ValueError, match="aa_beta"):
-        train_ippo(dataclasses.replace(config, aa_beta=0.5), tmp_path / "split", resume=True)
+        train_ippo(config.replace(aa_beta=0.5), tmp_path / "split", resume=True)
     with pytest.raises(ValueError, match="aa_beta, credit"):
-        train_ippo(dataclasses.replace(config, credit="naive"), tmp_path / "split", resume=True)
+        train_ippo(config.replace(credit="naive"), tmp_path / "split", resume=True)
     resumed = train_ippo(config, tmp_path / "split", resume=True)
     assert resumed.resumed_at == 2
     assert reproducible(resumed.metrics) == reproducible(whole.metrics)

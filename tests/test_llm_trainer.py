@@ -246,16 +246,9 @@ IPD_KWARGS = {"n_rounds": 3, "labels": ["A", "B"]}  # B is action 1: defect
 
 
 @pytest.fixture(scope="module")
-def base_model():
-    """The embedded model, loaded once for this module, and the trainers built on it so far."""
-    pytest.importorskip("transformers")
-    from dilemmazoo.agents.trainers.llm_trainer import load_base_model
-
-    try:
-        base = load_base_model("embedded", device="cpu", dtype="float32")
-    except ImportError as error:
-        pytest.skip(f"embedded model not installed: {error}")
-    return base, []
+def base_model(trainer_base):
+    """The embedded model (this module's copy of the session's load) and the trainers built on it so far."""
+    return trainer_base(), []
 
 
 def fresh_trainer(base_model, config):
@@ -398,7 +391,7 @@ def test_training_config_overrides_and_errors(tmp_path):
                                                 "evaluation.matches=2"])
     assert config.trainer["iterations"] == 5 and config.trainer["world_kwargs"]["n_rounds"] == 3
     assert config.evaluation.matches == 2
-    with pytest.raises(ValueError, match="unknown trainer field"):
+    with pytest.raises(ValueError, match="trainer.learning_rate: unknown field"):
         load_training_config("ipd_naive", ["trainer.learning_rate=0.1"])
     with pytest.raises(ValueError, match="credit must be one of"):
         load_training_config("ipd_naive", ["trainer.credit=selfish"])

@@ -126,17 +126,17 @@ conversation (no key/value cache is kept between rounds).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-import math
+import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 try:
     import torch
@@ -146,6 +146,7 @@ except ImportError as error:  # torch comes with the "local" extra
 
 from dilemmazoo.agents.backends.hf import temporary_environment
 from dilemmazoo.agents.base import Decision
+from dilemmazoo.agents.progress import ProgressBar
 from dilemmazoo.agents.trainers.credit import agrae_advantages, agrae_success_mask
 from dilemmazoo.agents.trainers.llm_model import end_of_turn_ids, plain_base
 from dilemmazoo.agents.trainers.llm_rollout import (
@@ -156,6 +157,16 @@ from dilemmazoo.agents.trainers.llm_rollout import (
     sample_completions,
 )
 from dilemmazoo.agents.trainers.llm_trainer import _jsonable, read_metrics
+from dilemmazoo.agents.trainers.settings import (
+    Count,
+    FiniteNumber,
+    NonEmptyText,
+    NonNegativeNumber,
+    PositiveNumber,
+    Probability,
+    Seed,
+    TrainerSettings,
+)
 from dilemmazoo.envs.base import ActionParseError
 
 __all__ = [
@@ -189,6 +200,8 @@ GRPO_METRIC_KEYS = (
     "learning_rate", "rollout_s", "seconds",
 )
 
+logger = logging.getLogger(__name__)
+
 _OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                 "HF_HUB_DISABLE_TELEMETRY": "1", "WANDB_DISABLED": "true", "TRL_EXPERIMENTAL_SILENCE": "1"}
 
@@ -198,8 +211,7 @@ _OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class GRPOBaselineConfig:
+class GRPOBaselineConfig(TrainerSettings):
     """Hyper-parameters of :func:`train_grpo` (TRL's GRPO defaults where the spec names them).
 
     World and opponent:
@@ -241,96 +253,66 @@ class GRPOBaselineConfig:
         agrae_success_threshold: return per round above which a match succeeds; ``None``: above its
             group's mean.
     seed: the one seed of the run (match seeds, LoRA initialisation, TRL's sampler, rollouts).
+
+    A pydantic model (:class:`~dilemmazoo.agents.trainers.settings.TrainerSettings`): every field is
+    checked when the config is built, unknown keys included, and a bad one raises a
+    :class:`~dilemmazoo.agents.trainers.settings.TrainerConfigError` naming it.
     """
 
-    world: str = "repeated-game"
-    world_kwargs: dict[str, Any] = field(default_factory=dict)
+    world: NonEmptyText = "repeated-game"
+    world_kwargs: dict[str, Any] = Field(default_factory=dict)
     opponent: str = "always_defect"
-    opponent_params: dict[str, Any] = field(default_factory=dict)
+    opponent_params: dict[str, Any] = Field(default_factory=dict)
     model: str = "embedded"
-    device: str = "auto"
-    dtype: str = "auto"
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.0
+    device: NonEmptyText = "auto"
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    lora_r: Count = 32
+    lora_alpha: Count = 64
+    lora_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     lora_target_modules: str | list[str] = "all-linear"
     persona: str = ""
-    iterations: int = 100
-    prompts_per_step: int = 4
-    num_generations: int = 8
-    micro_batch_size: int | None = None
-    max_new_tokens: int = 16
-    temperature: float = 1.0
+    iterations: Count = 100
+    prompts_per_step: Count = 4
+    num_generations: Annotated[int, Field(ge=2, description="G >= 2: GRPO normalises rewards within a group")] = 8
+    micro_batch_size: Count | None = None
+    max_new_tokens: Count = 16
+    temperature: PositiveNumber = 1.0
     answer_prefix: str = ""
-    lr: float = 1e-5
-    beta: float = 0.0
-    epsilon: float = 0.2
-    loss_type: str = "dapo"
-    scale_rewards: str = "group"
-    max_grad_norm: float = 1.0
-    checkpoint_every: int = 10
-    agrae: bool = False
-    agrae_suppression: float = 0.3
-    agrae_curriculum: float = 1.0
-    agrae_success_threshold: float | None = None
-    seed: int = 0
+    lr: PositiveNumber = 1e-5
+    beta: NonNegativeNumber = 0.0
+    epsilon: PositiveNumber = 0.2
+    loss_type: Literal[GRPO_LOSS_TYPES] = "dapo"  # type: ignore[valid-type]
+    scale_rewards: Literal[SCALE_REWARDS] = "group"  # type: ignore[valid-type]
+    max_grad_norm: PositiveNumber = 1.0
+    checkpoint_every: Count = 10
+    agrae: StrictBool = False
+    agrae_suppression: Probability = 0.3
+    agrae_curriculum: Annotated[float, Field(ge=0.0, le=2.0, description="in [0, 2]: keeps the weights >= 0")] = 1.0
+    agrae_success_threshold: FiniteNumber | None = None
+    seed: Seed = 0
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.world, str) or not self.world:
-            raise ValueError(f"world must be a registered world name; got {self.world!r}")
-        for name in ("world_kwargs", "opponent_params"):
-            if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"{name} must be a mapping; got {getattr(self, name)!r}")
-        if not isinstance(self.opponent, str) or not self.opponent or self.opponent == "self":
+    @field_validator("opponent")
+    @classmethod
+    def _a_fixed_opponent(cls, opponent: str) -> str:
+        if not opponent or opponent == "self":
             raise ValueError("opponent must be a scripted strategy name (e.g. always_defect, tit_for_tat, greedy, "
-                             f"axelrod:TitForTat); self-play is the LLM trainer's job; got {self.opponent!r}")
-        if not isinstance(self.model, str) or not (self.model == "embedded" or self.model.startswith("hf:")):
-            raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {self.model!r}")
-        if self.dtype not in ("auto", "float32", "bfloat16"):
-            raise ValueError(f"dtype must be one of auto, float32, bfloat16; got {self.dtype!r}")
-        for name in ("lora_r", "lora_alpha", "iterations", "prompts_per_step", "max_new_tokens", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-        if isinstance(self.num_generations, bool) or not isinstance(self.num_generations, int) \
-                or self.num_generations < 2:
-            raise ValueError("num_generations must be an integer >= 2 (GRPO normalises rewards within a group of "
-                             f"G >= 2 completions); got {self.num_generations!r}")
-        if self.micro_batch_size is not None:
-            batch = self.prompts_per_step * self.num_generations
-            if isinstance(self.micro_batch_size, bool) or not isinstance(self.micro_batch_size, int) \
-                    or self.micro_batch_size < 1 or batch % self.micro_batch_size:
-                raise ValueError(f"micro_batch_size must be None or a divisor of prompts_per_step * num_generations "
-                                 f"= {batch}; got {self.micro_batch_size!r}")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise ValueError(f"lora_dropout must be in [0, 1); got {self.lora_dropout!r}")
-        for name in ("temperature", "lr", "epsilon", "max_grad_norm"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
-        if not isinstance(self.beta, (int, float)) or not math.isfinite(self.beta) or self.beta < 0:
-            raise ValueError(f"beta (the KL coefficient) must be a finite number >= 0; got {self.beta!r}")
-        if self.loss_type not in GRPO_LOSS_TYPES:
-            raise ValueError(f"loss_type must be one of {GRPO_LOSS_TYPES}; got {self.loss_type!r}")
-        if self.scale_rewards not in SCALE_REWARDS:
-            raise ValueError(f"scale_rewards must be one of {SCALE_REWARDS}; got {self.scale_rewards!r}")
-        if not isinstance(self.answer_prefix, str):
-            raise ValueError(f"answer_prefix must be a string; got {self.answer_prefix!r}")
-        if not isinstance(self.agrae, bool):
-            raise ValueError(f"agrae must be true or false; got {self.agrae!r}")
-        if not 0.0 <= self.agrae_suppression <= 1.0:
-            raise ValueError(f"agrae_suppression must be in [0, 1]; got {self.agrae_suppression!r}")
-        if not 0.0 <= self.agrae_curriculum <= 2.0:
-            raise ValueError(f"agrae_curriculum must be in [0, 2] (keeps the weights >= 0); "
-                             f"got {self.agrae_curriculum!r}")
-        if self.agrae_success_threshold is not None and not math.isfinite(self.agrae_success_threshold):
-            raise ValueError(f"agrae_success_threshold must be None or a finite number; "
-                             f"got {self.agrae_success_threshold!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be an integer >= 0; got {self.seed!r}")
+                             f"axelrod:TitForTat); self-play is the LLM trainer's job; got {opponent!r}")
+        return opponent
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @field_validator("model")
+    @classmethod
+    def _a_local_model(cls, model: str) -> str:
+        if not (model == "embedded" or model.startswith("hf:")):
+            raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {model!r}")
+        return model
+
+    @model_validator(mode="after")
+    def _micro_batches_divide_the_step(self) -> GRPOBaselineConfig:
+        batch = self.prompts_per_step * self.num_generations
+        if self.micro_batch_size is not None and batch % self.micro_batch_size:
+            raise ValueError(f"micro_batch_size must be None or a divisor of prompts_per_step * num_generations "
+                             f"= {batch}; got {self.micro_batch_size!r}")
+        return self
 
 
 def grpo_config_from_dict(data: dict[str, Any]) -> GRPOBaselineConfig:
@@ -356,16 +338,7 @@ def grpo_config_from_dict(data: dict[str, Any]) -> GRPOBaselineConfig:
     else:
         raise ValueError(f"trainer must be the mapping of GRPO fields (or the word {TRAINER_NAME!r} in a flat "
                          f"mapping); got {trainer!r}")
-    known = {f.name for f in dataclasses.fields(GRPOBaselineConfig)}
-    unknown = sorted(set(fields) - known)
-    if unknown:
-        raise ValueError(f"unknown GRPO field(s) {unknown}; known: {sorted(known)}")
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        return TypeAdapter(GRPOBaselineConfig).validate_python(fields)
-    except ValidationError as error:
-        raise ValueError(f"bad GRPO fields: {error}") from None
+    return GRPOBaselineConfig.from_dict(fields, "trainer." if isinstance(trainer, dict) else "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -678,6 +651,14 @@ def _metrics_callback(rollout: MatchRollout, metrics_path: Path, progress: bool)
         def __init__(self):
             self.step_start = time.perf_counter()
             self.history: list[dict[str, Any]] = []
+            self.bar = ProgressBar(None, disable=True)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.bar = ProgressBar(state.max_steps, "grpo", unit="steps", completed=state.global_step,
+                                   disable=not progress)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.bar.close()
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.step_start = time.perf_counter()
@@ -692,10 +673,10 @@ def _metrics_callback(rollout: MatchRollout, metrics_path: Path, progress: bool)
             self.history.append(row)
             with metrics_path.open("a") as handle:
                 handle.write(json.dumps(_jsonable(row)) + "\n")
-            if progress:
-                print(f"step {row['iteration']:4d}  return/round {row['return_per_round']:.3f}  "
-                      f"coop {row['cooperation_rate']:.2f}  invalid {row['invalid_answer_rate']:.2f}  "
-                      f"loss {row['loss']:+.4f}  {row['seconds']:.1f}s", flush=True)
+            line = (f"return/round {row['return_per_round']:.3f}  coop {row['cooperation_rate']:.2f}  "
+                    f"invalid {row['invalid_answer_rate']:.2f}  loss {row['loss']:+.4f}")
+            self.bar.advance(description=line)
+            logger.info("step %d: %s  (%.1fs)", row["iteration"], line, row["seconds"])
 
     return MetricsWriter()
 
@@ -883,7 +864,7 @@ def train_grpo(config: GRPOBaselineConfig, out_dir: str | Path, *, resume: bool 
         trainer.grpo_baseline = config
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-        for printer in (PrinterCallback, ProgressCallback):  # they print every log dict; ours prints one line
+        for printer in (PrinterCallback, ProgressCallback):  # they print every log dict; ours shows one bar
             trainer.remove_callback(printer)
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
         if trainer.state.global_step % config.checkpoint_every:
@@ -940,7 +921,7 @@ def evaluate_grpo(out_dir_or_adapter: str | Path, opponents: Sequence[str], matc
         rows = []
         for name in opponents:
             params = config.opponent_params if name == config.opponent else {}
-            rollout = MatchRollout(dataclasses.replace(config, opponent=name, opponent_params=params), tokenizer, eot)
+            rollout = MatchRollout(config.replace(opponent=name, opponent_params=params), tokenizer, eot)
             rollout.play(generate, [seed * 1000 + k for k in range(matches)], [k % 2 for k in range(matches)], seed)
             played, _ = rollout.take()
             decisions = sum(m.decisions for m in played)

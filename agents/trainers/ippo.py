@@ -132,7 +132,6 @@ the checkpoint when the run-defining fields (all but ``iterations``, ``device``,
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import json
 import math
@@ -141,9 +140,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import StrictBool, field_validator, model_validator
 
 try:
     import torch
@@ -159,7 +159,16 @@ from dilemmazoo.agents.neural import (
     read_checkpoint,
     sample_actions,
 )
+from dilemmazoo.agents.progress import ProgressBar
 from dilemmazoo.agents.trainers.credit import CREDIT_METHODS, n_player_credit
+from dilemmazoo.agents.trainers.settings import (
+    Count,
+    NonNegativeNumber,
+    PositiveNumber,
+    Probability,
+    Seed,
+    TrainerSettings,
+)
 from dilemmazoo.envs.gridworld.core import VectorGridworld
 from dilemmazoo.envs.gridworld.maps import MAPS
 from dilemmazoo.envs.gridworld.metrics import social_outcomes
@@ -205,88 +214,60 @@ MAP_ALIASES = {
 OBSERVATIONS = {"symbolic": "onehot", "rgb": "rgb"}
 
 
-@dataclass(frozen=True)
-class IPPOConfig:
-    """Everything that defines an IPPO run (see the module docstring for the meaning)."""
+class IPPOConfig(TrainerSettings):
+    """Everything that defines an IPPO run (see the module docstring for the meaning).
 
-    world: str = "gathering"
-    rules: str = "ssd"
-    n_agents: int = 4
+    A pydantic model (:class:`~dilemmazoo.agents.trainers.settings.TrainerSettings`): every field is
+    checked when the config is built, unknown keys included, and a bad one raises a
+    :class:`~dilemmazoo.agents.trainers.settings.TrainerConfigError` naming it.
+    """
+
+    world: Literal[GAMES] = "gathering"  # type: ignore[valid-type]
+    rules: Literal[RULE_SETS] = "ssd"  # type: ignore[valid-type]
+    n_agents: Count = 4
     grid_map: str = "small"
-    iterations: int = 50
-    batch_size: int = 16
-    steps: int = 100
-    seed: int = 0
+    iterations: Count = 50
+    batch_size: Count = 16
+    steps: Count = 100
+    seed: Seed = 0
     device: str = "auto"
-    share_params: bool = False
-    architecture: str = "cnn"
-    observation: str = "symbolic"
-    hidden: int = 64
-    lr: float = 1e-3
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    value_coef: float = 0.5
-    entropy_coef: float = 0.01
-    max_grad_norm: float = 0.5
-    epochs: int = 4
-    minibatches: int = 4
-    reward_scale: float = 0.1
-    credit: str = "naive"
-    aa_beta: float = 0.5
-    credit_standardize: bool = True
-    checkpoint_every: int = 10
-    threads: int = 1
+    share_params: StrictBool = False
+    architecture: Literal[ARCHITECTURES] = "cnn"  # type: ignore[valid-type]
+    observation: Literal[tuple(OBSERVATIONS)] = "symbolic"  # type: ignore[valid-type]
+    hidden: Count = 64
+    lr: PositiveNumber = 1e-3
+    gamma: Probability = 0.99
+    gae_lambda: Probability = 0.95
+    clip: PositiveNumber = 0.2
+    value_coef: NonNegativeNumber = 0.5
+    entropy_coef: NonNegativeNumber = 0.01
+    max_grad_norm: PositiveNumber = 0.5
+    epochs: Count = 4
+    minibatches: Count = 4
+    reward_scale: PositiveNumber = 0.1
+    credit: Literal[CREDIT_METHODS] = "naive"  # type: ignore[valid-type]
+    aa_beta: NonNegativeNumber = 0.5
+    credit_standardize: StrictBool = True
+    checkpoint_every: Count = 10
+    threads: Count = 1
 
-    def __post_init__(self) -> None:
-        def choice(name: str, allowed: tuple) -> None:
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+    @field_validator("device")
+    @classmethod
+    def _a_torch_device(cls, device: str) -> str:
+        if not (device in ("auto", "cpu") or device.startswith("cuda")):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {device!r}")
+        return device
 
-        def integer(name: str, low: int) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-        def number(name: str, low: float, high: float = math.inf, open_low: bool = False) -> None:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                (value > low if open_low else value >= low) and value <= high
-            ):
-                bound = f"> {low}" if open_low else f">= {low}"
-                raise ValueError(f"{name} must be a number {bound}" + (f" and <= {high}" if high < math.inf else "")
-                                 + f", got {value!r}")
-
-        choice("world", GAMES)
-        choice("rules", RULE_SETS)
-        choice("architecture", ARCHITECTURES)
-        choice("observation", tuple(OBSERVATIONS))
-        choice("credit", CREDIT_METHODS)
-        if not (self.device == "auto" or self.device == "cpu" or str(self.device).startswith("cuda")):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
-        for name in ("n_agents", "iterations", "batch_size", "steps", "hidden", "epochs", "minibatches",
-                     "checkpoint_every", "threads"):
-            integer(name, 1)
-        integer("seed", 0)
-        number("lr", 0.0, open_low=True)
-        number("gamma", 0.0, 1.0)
-        number("gae_lambda", 0.0, 1.0)
-        number("clip", 0.0, open_low=True)
-        number("value_coef", 0.0)
-        number("entropy_coef", 0.0)
-        number("max_grad_norm", 0.0, open_low=True)
-        number("reward_scale", 0.0, open_low=True)
-        number("aa_beta", 0.0)
+    @model_validator(mode="after")
+    def _settings_fit_together(self) -> IPPOConfig:
         if self.credit != "naive" and self.n_agents < 2:
             raise ValueError(f"credit={self.credit!r} needs the co-players' advantages: n_agents must be >= 2, "
                              f"got {self.n_agents}; use credit='naive' for one agent")
-        for name in ("share_params", "credit_standardize"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         resolve_map(self.world, self.grid_map)  # fails early on an unknown map
         if self.batch_size * self.steps < self.minibatches:
             raise ValueError(f"minibatches ({self.minibatches}) exceeds the samples per agent "
                              f"(batch_size * steps = {self.batch_size * self.steps})")
+        return self
 
     def identity(self) -> dict[str, Any]:
         """The run-defining fields (what a resumed run must share).
@@ -295,7 +276,7 @@ class IPPOConfig:
         their hash), and so are the fields the chosen credit does not read: ``aa_beta`` unless
         ``credit == "aa"``, ``credit_standardize`` when ``credit == "naive"``.
         """
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in RUN_ONLY_FIELDS}
+        fields = {k: v for k, v in self.to_dict().items() if k not in RUN_ONLY_FIELDS}
         for name, default in LATER_FIELD_DEFAULTS.items():
             if fields[name] == default:
                 del fields[name]
@@ -603,7 +584,7 @@ class IPPOTrainer:
     def checkpoint(self, iterations_done: int, metrics: list[dict[str, float]]) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
-            "config": dataclasses.asdict(self.config),
+            "config": self.config.to_dict(),
             "network": dict(self.network_spec),
             "policies": self.policies.state_dict(),
             "optimizers": [o.state_dict() for o in self.optimizers],
@@ -648,7 +629,7 @@ def save_run(trainer: IPPOTrainer, run_dir: Path, iterations_done: int, metrics:
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_atomic(run_dir / "checkpoint.pt", lambda p: torch.save(trainer.checkpoint(iterations_done, metrics), p))
     _write_atomic(run_dir / "config.json",
-                  lambda p: p.write_text(json.dumps(dataclasses.asdict(trainer.config), indent=2) + "\n"))
+                  lambda p: p.write_text(json.dumps(trainer.config.to_dict(), indent=2) + "\n"))
     write_metrics_csv(metrics, run_dir / "metrics.csv")
 
 
@@ -679,13 +660,13 @@ def _train(config: IPPOConfig, run_dir: str | Path | None, resume: bool, progres
             raise FileExistsError(f"{folder} already holds a checkpoint; pass resume=True (--resume) to continue it")
         done, metrics = trainer.load(read_checkpoint(folder, trainer.device))
     resumed_at = done
-    bar = _Progress(progress, config.iterations, done)
+    bar = ProgressBar(config.iterations, "ippo", unit="iterations", completed=done, disable=not progress)
     try:
         for iteration in range(done, config.iterations):
             row = trainer.iterate(iteration)
             metrics.append(row)
             done = iteration + 1
-            bar.advance(row)
+            bar.advance(description=f"return {row['return']:.2f}  apples {row['apples']:.1f}")
             if on_iteration is not None:
                 on_iteration(row)
             if folder is not None and (done % config.checkpoint_every == 0 or done == config.iterations):
@@ -695,30 +676,6 @@ def _train(config: IPPOConfig, run_dir: str | Path | None, resume: bool, progres
     if folder is not None and resumed_at >= config.iterations:
         save_run(trainer, folder, done, metrics)  # nothing to add: rewrite the files (e.g. a deleted CSV)
     return TrainResult(config, metrics, trainer.policies, folder, resumed_at, trainer.device)
-
-
-class _Progress:
-    """A rich progress bar on stderr (or nothing)."""
-
-    def __init__(self, enabled: bool, total: int, completed: int):
-        self.bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self.bar = Progress(TextColumn("ippo"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                TextColumn("{task.description}"), console=Console(stderr=True))
-            self.bar.start()
-            self.task = self.bar.add_task("", total=total, completed=completed)
-
-    def advance(self, row: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1,
-                            description=f"return {row['return']:.2f}  apples {row['apples']:.1f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 # -- evaluation -------------------------------------------------------------------------------------

@@ -46,7 +46,8 @@ Outputs of :meth:`LLMTrainer.train` (``out_dir``)
 -------------------------------------------------
 ``metrics.jsonl`` (one JSON object per iteration, keys in :data:`METRIC_KEYS`),
 ``checkpoints/iter_NNNNNN/`` (``adapter_model.safetensors`` and ``adapter_config.json`` from
-peft, ``trainer_state.pt``: optimizer, numpy generator state, iteration). Plots and the HTML
+peft; ``trainer_state.pt``: the optimizer's tensors, read back with ``weights_only=True``;
+``trainer_state.json``: iteration, numpy generator state and the config). Plots and the HTML
 report are drawn from these files by :mod:`dilemmazoo.analysis.training` (``dilemmazoo train``
 writes them after training; ``dilemmazoo report RUN_DIR`` redraws them at any time).
 ``train(..., resume=True)`` continues from the newest checkpoint: same adapter weights, optimizer
@@ -56,14 +57,15 @@ state and random stream, so an interrupted run continues as the uninterrupted on
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 try:
     import torch
@@ -71,6 +73,7 @@ except ImportError as error:  # torch comes with the "local" extra
     raise ImportError('the LLM trainer needs torch, transformers and peft: '
                       'pip install "dilemmazoo[local]" peft') from error
 
+from dilemmazoo.agents.progress import ProgressBar
 from dilemmazoo.agents.trainers.credit import AA_FORMS, CREDIT_METHODS, CREDIT_PRESETS
 from dilemmazoo.agents.trainers.llm_credit import assign_credit, round_rewards
 from dilemmazoo.agents.trainers.llm_model import (
@@ -93,6 +96,17 @@ from dilemmazoo.agents.trainers.llm_rollout import (
     sample_completions,
 )
 from dilemmazoo.agents.trainers.llm_update import PolicyUpdate, k3_kl, token_loss, truncated_importance_weight
+from dilemmazoo.agents.trainers.settings import (
+    Count,
+    FiniteNumber,
+    NonEmptyText,
+    NonNegativeCount,
+    NonNegativeNumber,
+    PositiveNumber,
+    Probability,
+    Seed,
+    TrainerSettings,
+)
 
 __all__ = [
     "LLMTrainer",
@@ -112,11 +126,14 @@ __all__ = [
     "option_log_probs",
     "plain_base",
     "read_metrics",
+    "read_trainer_state",
     "round_rewards",
     "sample_completions",
     "token_loss",
     "truncated_importance_weight",
 ]
+
+logger = logging.getLogger(__name__)
 
 METRIC_KEYS = (
     "iteration", "return_per_round", "other_return_per_round", "welfare_per_round", "cooperation_rate",
@@ -132,8 +149,7 @@ METRIC_KEYS = (
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LLMTrainerConfig:
+class LLMTrainerConfig(TrainerSettings):
     """Hyper-parameters of :class:`LLMTrainer` (defaults: the spec's values, arXiv 2511.19405).
 
     World: ``world`` (a registered name or id) and ``world_kwargs``. Model: ``model``
@@ -152,102 +168,73 @@ class LLMTrainerConfig:
     Exploitation probe: every ``greedy_every`` iterations,
     ``greedy_matches`` evaluation matches (no training) against ``greedy_opponent`` (``greedy``,
     ``split_greedy``; off when 0 or empty). ``seed``: the one seed of the run.
+
+    A pydantic model (:class:`~dilemmazoo.agents.trainers.settings.TrainerSettings`): every field is
+    checked when the config is built, unknown keys included, and a bad one raises a
+    :class:`~dilemmazoo.agents.trainers.settings.TrainerConfigError` naming it.
     """
 
-    world: str = "repeated-game"
-    world_kwargs: dict[str, Any] = field(default_factory=dict)
+    world: NonEmptyText = "repeated-game"
+    world_kwargs: dict[str, Any] = Field(default_factory=dict)
     model: str = "embedded"
-    device: str = "auto"
-    dtype: str = "auto"
-    gradient_checkpointing: str = "auto"
-    lora_r: int = 32
-    lora_alpha: int = 64
-    lora_dropout: float = 0.0
+    device: NonEmptyText = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
+    lora_r: Count = 32
+    lora_alpha: Count = 64
+    lora_dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
     lora_target_modules: str | list[str] = "all-linear"
-    iterations: int = 100
-    groups: int = 8
-    group_size: int = 8
-    opponent: str = OPPONENT_SELF
-    opponent_params: dict[str, Any] = field(default_factory=dict)
-    past_opponent_prob: float = 0.5
-    checkpoint_every: int = 10
-    temperature: float = 1.0
-    max_new_tokens: int = 400
+    iterations: Count = 100
+    groups: Count = 8
+    group_size: Annotated[int, Field(ge=2, description="K >= 2: the leave-one-out baseline needs two")] = 8
+    opponent: NonEmptyText = OPPONENT_SELF
+    opponent_params: dict[str, Any] = Field(default_factory=dict)
+    past_opponent_prob: Probability = 0.5
+    checkpoint_every: Count = 10
+    temperature: PositiveNumber = 1.0
+    max_new_tokens: Count = 400
     persona: str = ""
-    credit: str = "aa"
-    credit_preset: str = "ipd"
-    beta: float | None = None
-    gamma_aa: float | None = None
-    gamma: float | None = None
-    reward_scale: float | None = None
-    aa_form: str = "original"
-    agrae: bool = False
-    agrae_suppression: float = 0.3
-    agrae_curriculum: float = 1.0
-    agrae_success_threshold: float | None = None
-    lr: float = 3e-6
-    kl_coef: float = 0.0
-    entropy_coef: float = 0.0
-    is_cap: float = 2.0
-    grad_clip: float = 1.0
-    max_batch_tokens: int = 2048
-    generation_batch_size: int = 64
+    credit: Literal[CREDIT_METHODS] = "aa"  # type: ignore[valid-type]
+    credit_preset: Literal[tuple(CREDIT_PRESETS)] = "ipd"  # type: ignore[valid-type]
+    beta: FiniteNumber | None = None
+    gamma_aa: FiniteNumber | None = None
+    gamma: FiniteNumber | None = None
+    reward_scale: FiniteNumber | None = None
+    aa_form: Literal[AA_FORMS] = "original"  # type: ignore[valid-type]
+    agrae: StrictBool = False
+    agrae_suppression: Probability = 0.3
+    agrae_curriculum: Annotated[float, Field(ge=0.0, le=2.0, description="in [0, 2]: keeps weights >= 0")] = 1.0
+    agrae_success_threshold: FiniteNumber | None = None
+    lr: PositiveNumber = 3e-6
+    kl_coef: NonNegativeNumber = 0.0
+    entropy_coef: NonNegativeNumber = 0.0
+    is_cap: PositiveNumber = 2.0
+    grad_clip: PositiveNumber = 1.0
+    max_batch_tokens: Count = 2048
+    generation_batch_size: Count = 64
     greedy_opponent: str = ""
-    greedy_matches: int = 0
-    greedy_every: int = 10
-    seed: int = 0
+    greedy_matches: NonNegativeCount = 0
+    greedy_every: Count = 10
+    seed: Seed = 0
 
-    def __post_init__(self) -> None:
-        if self.credit not in CREDIT_METHODS:
-            raise ValueError(f"credit must be one of {CREDIT_METHODS}; got {self.credit!r}")
-        if self.credit_preset not in CREDIT_PRESETS:
-            raise ValueError(f"credit_preset must be one of {tuple(CREDIT_PRESETS)}; got {self.credit_preset!r}")
-        if self.aa_form not in AA_FORMS:
-            raise ValueError(f"aa_form must be one of {AA_FORMS}; got {self.aa_form!r}")
-        if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"dtype must be one of auto, float32, bfloat16, float16; got {self.dtype!r}")
-        if self.gradient_checkpointing not in ("auto", "on", "off"):
-            raise ValueError("gradient_checkpointing must be one of auto, on, off; "
-                             f"got {self.gradient_checkpointing!r}")
-        if not (self.model == "embedded" or self.model.startswith("hf:")):
-            raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {self.model!r}")
-        for name in ("lora_r", "lora_alpha", "iterations", "groups", "checkpoint_every", "max_new_tokens",
-                     "max_batch_tokens", "generation_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)!r}")
-        if self.group_size < 2:
-            raise ValueError("group_size must be >= 2 (the leave-one-out baseline needs K >= 2); "
-                             f"got {self.group_size}")
-        if not 0.0 <= self.past_opponent_prob <= 1.0:
-            raise ValueError(f"past_opponent_prob must be in [0, 1]; got {self.past_opponent_prob}")
-        if not 0.0 <= self.lora_dropout < 1.0:
-            raise ValueError(f"lora_dropout must be in [0, 1); got {self.lora_dropout}")
-        for name in ("temperature", "lr", "is_cap", "grad_clip"):
-            if not float(getattr(self, name)) > 0.0:
-                raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}")
-        if self.greedy_matches < 0 or self.greedy_every < 1:
-            raise ValueError("greedy_matches must be >= 0 and greedy_every >= 1; "
-                             f"got {self.greedy_matches}, {self.greedy_every}")
+    @field_validator("model")
+    @classmethod
+    def _a_local_model(cls, model: str) -> str:
+        if not (model == "embedded" or model.startswith("hf:")):
+            raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {model!r}")
+        return model
+
+    @model_validator(mode="after")
+    def _probe_has_an_opponent(self) -> LLMTrainerConfig:
         if self.greedy_matches and not self.greedy_opponent:
             raise ValueError("greedy_matches > 0 needs greedy_opponent (e.g. greedy, split_greedy)")
-        for name in ("kl_coef", "entropy_coef"):
-            if float(getattr(self, name)) < 0.0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)!r}")
-        if not isinstance(self.agrae, bool):
-            raise ValueError(f"agrae must be true or false; got {self.agrae!r}")
-        if not 0.0 <= self.agrae_suppression <= 1.0:
-            raise ValueError(f"agrae_suppression must be in [0, 1]; got {self.agrae_suppression}")
-        if not 0.0 <= self.agrae_curriculum <= 2.0:
-            raise ValueError(f"agrae_curriculum must be in [0, 2] (keeps weights >= 0); got {self.agrae_curriculum}")
+        return self
 
     def credit_parameters(self) -> dict[str, float]:
         """``beta``, ``gamma_aa``, ``gamma``, ``reward_scale``: given values, else the preset's."""
         preset = CREDIT_PRESETS[self.credit_preset]
         return {name: float(getattr(preset, name) if getattr(self, name) is None else getattr(self, name))
                 for name in ("beta", "gamma_aa", "gamma", "reward_scale")}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,19 +387,21 @@ class LLMTrainer(RolloutPlayer, PolicyUpdate, PolicyPasses):
         elif metrics_path.exists():
             metrics_path.unlink()
         history = []
-        while self.iteration < total:
-            metrics = self.iterate()
-            history.append(metrics)
-            with metrics_path.open("a") as handle:
-                handle.write(json.dumps(_jsonable(metrics)) + "\n")
-            if progress:
-                print(f"iter {self.iteration:4d}  return/round {metrics['return_per_round']:.3f}  "
-                      f"coop {metrics['cooperation_rate']:.2f}  loss {metrics['loss']:+.4f}  "
-                      f"{metrics['seconds']:.1f}s", flush=True)
-            if self.iteration % self.config.checkpoint_every == 0 or self.iteration == total:
-                path = self.save_checkpoint(out / "checkpoints" / f"iter_{self.iteration:06d}")
-                if path not in self.checkpoints:
-                    self.checkpoints.append(path)
+        with ProgressBar(total, "train", unit="iterations", completed=min(self.iteration, total),
+                         disable=not progress) as bar:
+            while self.iteration < total:
+                metrics = self.iterate()
+                history.append(metrics)
+                with metrics_path.open("a") as handle:
+                    handle.write(json.dumps(_jsonable(metrics)) + "\n")
+                line = (f"return/round {metrics['return_per_round']:.3f}  coop {metrics['cooperation_rate']:.2f}  "
+                        f"loss {metrics['loss']:+.4f}")
+                bar.advance(description=line)
+                logger.info("iteration %d: %s  (%.1fs)", self.iteration, line, metrics["seconds"])
+                if self.iteration % self.config.checkpoint_every == 0 or self.iteration == total:
+                    path = self.save_checkpoint(out / "checkpoints" / f"iter_{self.iteration:06d}")
+                    if path not in self.checkpoints:
+                        self.checkpoints.append(path)
         return history
 
     def save_checkpoint(self, path: str | Path) -> Path:
@@ -421,9 +410,11 @@ class LLMTrainer(RolloutPlayer, PolicyUpdate, PolicyPasses):
         partial = path.with_name(path.name + ".partial")
         partial.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(str(partial), save_embedding_layers=False)
-        torch.save({"iteration": self.iteration, "optimizer": self.optimizer.state_dict(),
-                    "rng": json.dumps(self.rng.bit_generator.state), "config": self.config.to_dict()},
-                   partial / "trainer_state.pt")
+        # tensors in the .pt (read back with weights_only=True), everything else as JSON beside it
+        torch.save({"optimizer": self.optimizer.state_dict()}, partial / "trainer_state.pt")
+        (partial / "trainer_state.json").write_text(json.dumps(
+            {"iteration": self.iteration, "rng": self.rng.bit_generator.state, "config": self.config.to_dict()},
+            indent=2) + "\n")
         if path.exists():
             import shutil
 
@@ -437,9 +428,9 @@ class LLMTrainer(RolloutPlayer, PolicyUpdate, PolicyPasses):
 
         path = Path(path)
         self.load_adapter_state(load_file(str(path / "adapter_model.safetensors")))
-        state = torch.load(path / "trainer_state.pt", map_location=self.device, weights_only=False)
+        state = read_trainer_state(path, self.device)
         self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.bit_generator.state = json.loads(state["rng"])
+        self.rng.bit_generator.state = state["rng"]
         self.iteration = int(state["iteration"])
 
 
@@ -450,6 +441,28 @@ class LLMTrainer(RolloutPlayer, PolicyUpdate, PolicyPasses):
 
 def _jsonable(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+
+
+def read_trainer_state(path: str | Path, device: Any = "cpu") -> dict[str, Any]:
+    """What :meth:`LLMTrainer.save_checkpoint` wrote beside the adapter: ``optimizer`` (its state
+    dict, from ``trainer_state.pt``, loaded with ``weights_only=True``), ``iteration`` and ``rng``
+    (the numpy generator's state, from ``trainer_state.json``). A ``trainer_state.pt`` that carries
+    Python objects is refused (:class:`~dilemmazoo.agents.neural.UnsafeCheckpointError`) without
+    running them. Checkpoints of older versions kept everything in the ``.pt`` file (plain data,
+    which loads the same safe way)."""
+    from dilemmazoo.agents.neural import safe_load
+
+    path = Path(path)
+    state = safe_load(path / "trainer_state.pt", device)
+    if not isinstance(state, dict) or "optimizer" not in state:
+        raise ValueError(f"{path / 'trainer_state.pt'} holds no optimizer state; is {path} a checkpoint of "
+                         "this trainer?")
+    beside = path / "trainer_state.json"
+    if beside.exists():
+        state = {**json.loads(beside.read_text()), "optimizer": state["optimizer"]}
+    elif isinstance(state.get("rng"), str):  # older checkpoints: the generator state as JSON text
+        state = {**state, "rng": json.loads(state["rng"])}
+    return state
 
 
 def _is_checkpoint(path: Path) -> bool:
