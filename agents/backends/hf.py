@@ -544,7 +544,7 @@ class HFBackend(Backend):
                 self.prefix_store.put(key, cache)
         return cache
 
-    def _prefill_shared_prefix(self, sequences: list[list[int]]):
+    def _prefill_shared_prefix(self, sequences: list[list[int]], reserve: int | None = None):
         """``(ids, mask, cache)`` for a batch, with a prefix common to all rows run only once.
 
         Seats of one world share their rules, so their prompts share a long prefix
@@ -554,21 +554,25 @@ class HFBackend(Backend):
         invisible). With shared-prefix attention (:meth:`_cascade`) the cache holds the prefix
         once and every forward pass over it must run inside :meth:`_running`; otherwise the
         prefix's cache is copied to every row. Without a long enough prefix: plain left padding
-        and no cache.
+        and no cache. With a ``reserve`` (generation: the most new tokens) the cache grows in
+        place with room for that many tokens (:func:`shared_prefix.growing_cache`; same values)
+        and one is returned even without a shared prefix.
         """
         shared = self.shared_prefix_length(sequences)
         if shared == 0:
             ids, mask = self._left_pad(sequences)
-            return ids, mask, None
+            return ids, mask, (None if reserve is None else shared_prefix.growing_cache(reserve))
         prefix = torch.tensor([sequences[0][:shared]], device=self.device)
         model = self.loaded.model
         head = self._prefix_cache(sequences[0][:shared])
         if self._cascade():
             groups = model.config.num_attention_heads // model.config.num_key_value_heads
-            head = shared_prefix.shared_prefix_cache(head, groups)  # the prefix held once; a new cache
+            head = shared_prefix.shared_prefix_cache(head, groups, reserve)  # the prefix held once; a new cache
         else:
             head = copy.deepcopy(head)  # the kept one stays one row
             head.batch_repeat_interleave(len(sequences))
+            if reserve is not None:
+                head = shared_prefix.growing_cache(reserve, source=head)
         tail_ids, tail_mask = self._left_pad([s[shared:] for s in sequences])
         ids = torch.cat([prefix.expand(len(sequences), -1), tail_ids], dim=1)
         mask = torch.cat([torch.ones((len(sequences), shared), dtype=torch.long, device=self.device), tail_mask], dim=1)
@@ -602,7 +606,7 @@ class HFBackend(Backend):
             torch.manual_seed(params.seed)
             for batch in self._batches([len(p) for p in prompts], extra=params.max_tokens):
                 start = time.perf_counter()
-                ids, mask, head = self._prefill_shared_prefix([prompts[i] for i in batch])
+                ids, mask, head = self._prefill_shared_prefix([prompts[i] for i in batch], reserve=params.max_tokens)
                 with self._running(head):
                     output = loaded.model.generate(
                         input_ids=ids, attention_mask=mask, past_key_values=head, generation_config=config,
