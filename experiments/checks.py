@@ -187,6 +187,7 @@ def configured_world(config: ExperimentConfig):
     Bad world arguments and a mechanism that cannot go on the world are :class:`ConfigError`.
     """
     from dilemmazoo.envs import make_world, world_id
+    from dilemmazoo.envs.plugins import PluginError
     from dilemmazoo.norms import make_mechanism
 
     try:
@@ -195,6 +196,8 @@ def configured_world(config: ExperimentConfig):
         raise ConfigError(f"world.id: {error}") from None
     try:
         world = make_world(config.world.id, **config.world.kwargs)
+    except PluginError as error:  # a plugin world that fails to import: the name is what cannot be used
+        raise ConfigError(f"world.id: {_error_text(error)}") from None
     except (TypeError, ValueError, KeyError, OSError) as error:
         raise ConfigError(f"world.kwargs: cannot build {config.world.id!r} with {config.world.kwargs}: "
                           f"{_error_text(error)}") from None
@@ -269,25 +272,29 @@ def _check_seats(config: ExperimentConfig, seats: list[str]) -> None:
 
 
 def _check_norms(config: ExperimentConfig) -> None:
+    from dilemmazoo.envs.plugins import PluginError
     from dilemmazoo.norms import make_dynamics, make_mechanism, make_utility
 
     if config.population:
         try:
             make_dynamics(config.population.dynamics, **config.population.kwargs)
         except (ValueError, TypeError) as error:
-            field_name = "population.dynamics" if "unknown population dynamics" in str(error) else "population.kwargs"
+            named = "unknown population dynamics" in str(error) or isinstance(error, PluginError)
+            field_name = "population.dynamics" if named else "population.kwargs"
             raise ConfigError(f"{field_name}: {_error_text(error)}") from None
     if config.utility:
         try:
             make_utility(config.utility.name, **config.utility.kwargs)
         except (ValueError, TypeError) as error:
-            field_name = "utility.name" if "unknown utility" in str(error) else "utility.kwargs"
+            named = "unknown utility" in str(error) or isinstance(error, PluginError)
+            field_name = "utility.name" if named else "utility.kwargs"
             raise ConfigError(f"{field_name}: {_error_text(error)}") from None
     if config.mechanism:
         try:
             make_mechanism(config.mechanism.name, **mechanism_kwargs(config))
         except (ValueError, TypeError) as error:
-            field_name = "mechanism.name" if "unknown mechanism" in str(error) else "mechanism.kwargs"
+            named = "unknown mechanism" in str(error) or isinstance(error, PluginError)
+            field_name = "mechanism.name" if named else "mechanism.kwargs"
             raise ConfigError(f"{field_name}: {_error_text(error)}") from None
     synthesizing = config.population is not None and config.population.dynamics == "policy_synthesis"
     kinds = {g.kind for g in config.groups}

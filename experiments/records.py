@@ -17,6 +17,10 @@ without a grid; see :func:`dilemmazoo.experiments.store.run_dir_for`) and holds:
                         wrote the files, and each file's size and sha256 (:data:`COMPLETE_FILE`).
 
 A run that failed holds ``failure.json`` (the error, secrets redacted) instead of the tables.
+Every executed run also holds ``run.log`` (:mod:`dilemmazoo.experiments.logs`): the package's log
+records at INFO and above while it ran (start, retries, rate-limit waits, fallbacks, sandbox
+failures, end or failure), secrets redacted. It is a log, not a record: appended to by each
+execution, written after ``complete.json``, and not listed in it.
 
 **Column types.** Every table is written with an explicit pyarrow schema
 (:func:`dilemmazoo.experiments.store.table_schema`), never with types pandas guessed for one

@@ -199,13 +199,16 @@ def test_python_api_run_and_grid(tmp_path):
 def test_cli_run_list_report(tmp_path, capsys):
     code = main(["run", "donor_game_demo", "--out", str(tmp_path), "--quiet", "--set", "agents.kind=scripted",
                  "--set", "population.generations=2", "--report"])
-    out = capsys.readouterr().out.strip().splitlines()
+    captured = capsys.readouterr()
+    out = captured.out.strip().splitlines()
     assert code == 0
     run_dir = tmp_path / "donor_game_demo"
-    assert out[0].startswith(str(run_dir)) and out[-1].startswith("report: ")
-    summary = json.loads((Path(out[0].split()[0]) / "summary.json").read_text())
+    assert out == [str(run_dir / "seed=0")]  # stdout: run folders only; the report's path is on stderr
+    report_line = captured.err.strip().splitlines()[-1]
+    assert report_line.startswith("report: ")
+    summary = json.loads((Path(out[0]) / "summary.json").read_text())
     assert summary["generations"] == 2
-    html = Path(out[-1].split(": ", 1)[1]).read_text()
+    html = Path(report_line.split(": ", 1)[1]).read_text()
     assert "data:image/png;base64," in html
     assert main(["report", str(run_dir)]) == 0
     assert main(["list"]) == 0
