@@ -183,11 +183,10 @@ def test_violation_curves_one_per_model():
 
 
 @pytest.mark.slow
-def test_tiny_grpo_run_on_atp_exploration_then_violation_before_after(tmp_path):
+def test_tiny_grpo_run_on_atp_exploration_then_violation_before_after(tmp_path, trainer_base):
     pytest.importorskip("torch")
     pytest.importorskip("peft")
     pytest.importorskip("trl")
-    from dilemmazoo.agents.trainers.llm_model import load_base_model
     from dilemmazoo.agents.trainers.llm_trainer import read_metrics
     from dilemmazoo.analysis.tipping import plot_adoption
     from dilemmazoo.experiments.atp_training import (
@@ -200,7 +199,7 @@ def test_tiny_grpo_run_on_atp_exploration_then_violation_before_after(tmp_path):
 
     config = atp_grpo_config("atp_grpo_compliance", iterations=1, num_generations=2, max_new_tokens=3, lora_r=4,
                              lora_alpha=8, device="cpu", world_kwargs={"n_rounds": 2, "history_window": 1})
-    history = train_atp(config, tmp_path, base=load_base_model("embedded", device="cpu", dtype="float32"))
+    history = train_atp(config, tmp_path, base=trainer_base())
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert len(history) == 1 and [r["iteration"] for r in rows] == [1]
     assert rows[0]["matches"] == 2 and rows[0]["decisions"] == 4
@@ -209,7 +208,7 @@ def test_tiny_grpo_run_on_atp_exploration_then_violation_before_after(tmp_path):
 
     frame = violation_before_after(tmp_path, world_kwargs={"supervision": "alternating_supervised", "n_rounds": 3},
                                    seeds=[0, 1], episodes=2,
-                                   base=load_base_model("embedded", device="cpu", dtype="float32"))
+                                   base=trainer_base())
     assert list(frame.columns) == list(VIOLATION_COLUMNS)
     assert len(frame) == 2 * 2 * 2 * 3  # models x seeds x episodes x rounds
     assert frame.groupby("model").size().to_dict() == {"base": 12, "trained": 12}

@@ -229,9 +229,13 @@ def test_two_commands_on_one_folder_execute_each_run_once(tmp_path, script, refe
     executed, skipped = [], []
     for k in (0, 1):
         lines = (tmp_path / f"command{k}.txt").read_text().strip().splitlines()
-        assert len(lines) == 12  # each command reports every run of the grid
+        assert len(lines) == 12  # each command reports every run of the grid on stdout
+        notes = {line.removesuffix(": already finished; skipped")  # and the ones it found finished on stderr
+                 for line in (tmp_path / f"command{k}.err").read_text().splitlines()
+                 if line.endswith(": already finished; skipped")}
+        assert notes <= set(lines)
         for line in lines:
-            (skipped if line.endswith("(already finished; skipped)") else executed).append(line.split()[0])
+            (skipped if line in notes else executed).append(line)
     assert len(executed) == 12 and len(skipped) == 12
     assert {Path(p).relative_to(out / data["name"]).as_posix() for p in executed} == expected_folders(data)
     assert_same_records(out, reference, data)

@@ -13,7 +13,9 @@ def tiny(decision, cache, **agents):
     return validate({
         "name": f"tiny_{decision}",
         "world": {"id": "donor-game", "kwargs": {"n_agents": 4, "n_rounds": 2}},
-        "agents": {"kind": "llm", "backend": "embedded", "decision": decision, "max_tokens": 48,
+        # one re-ask per unparsed answer (not the default two): the 135M model's answers often need
+        # one, and each re-ask is a whole generation; re-asking is tested on scripted backends
+        "agents": {"kind": "llm", "backend": "embedded", "decision": decision, "max_tokens": 48, "max_retries": 1,
                    "score_grid": [0, 0.5, 1], **agents},
         "population": {"dynamics": "cultural_evolution", "generations": 2},
         "cache": cache,
