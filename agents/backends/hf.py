@@ -47,6 +47,16 @@ Quiet
     library's deprecation warnings (FutureWarning, DeprecationWarning) hidden, so nothing prints
     over a progress bar or ``play``; errors still raise.
 
+Memory
+    A prefill's activations are large and short-lived (tens of MiB per layer for a batch of long
+    prompts). glibc's allocator serves allocations above a threshold from their own mappings,
+    returned on free, but raises that threshold (up to 32 MiB) whenever such a block is freed, so
+    after the first batch those activations come from the heap and their pages stay resident once
+    freed. The first model load therefore fixes the threshold (:func:`tune_allocator`, 1 MiB;
+    ``DILEMMAZOO_MMAP_THRESHOLD`` sets it in bytes, 0 leaves glibc's default): a 24-agent Donor
+    Game on the embedded model held 1.8 GiB between batches and peaked at 2.4 GiB without it,
+    0.9 GiB and 1.3 GiB with it. Other C libraries are left alone.
+
 Provenance
     ``provenance()`` names the model (the folder or id), its revision (the Hub commit a cached
     snapshot was loaded from, or the folder's git HEAD; else None) and the sha256 of its weights
@@ -66,6 +76,7 @@ import functools
 import hashlib
 import importlib.util
 import os
+import sys
 import threading
 import time
 import warnings
@@ -93,7 +104,8 @@ import torch  # noqa: E402  (after the install hint above)
 
 from dilemmazoo.agents.backends import shared_prefix, weights_cache  # noqa: E402  (needs torch)
 
-__all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "weights_digest"]
+__all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "tune_allocator",
+           "weights_digest"]
 
 #: weights folders larger than this are not hashed (``weights_sha256`` is None); 4 GiB take ~10 s
 HASH_LIMIT_BYTES = 4 << 30
@@ -227,9 +239,41 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
+#: glibc's mallopt parameter for the mmap threshold (malloc.h: M_MMAP_THRESHOLD)
+_M_MMAP_THRESHOLD = -3
+_ALLOCATOR_TUNED: int | None = None
+
+
+def tune_allocator(threshold: int | None = None) -> int:
+    """Fix glibc's mmap threshold at ``threshold`` bytes (default ``DILEMMAZOO_MMAP_THRESHOLD`` or
+    1 MiB; see the module docstring, Memory), once per process; the threshold in force, 0 where
+    nothing was changed (another C library, a threshold of 0, or a call that failed)."""
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED is not None:
+        return _ALLOCATOR_TUNED
+    if threshold is None:
+        text = os.environ.get("DILEMMAZOO_MMAP_THRESHOLD") or str(1 << 20)
+        try:
+            threshold = int(text)
+        except ValueError:
+            raise ValueError(f"DILEMMAZOO_MMAP_THRESHOLD must be a number of bytes, got {text!r}") from None
+    _ALLOCATOR_TUNED = 0
+    if threshold > 0 and sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them
+            if getattr(libc, "gnu_get_libc_version", None) is not None and libc.mallopt(_M_MMAP_THRESHOLD, threshold):
+                _ALLOCATOR_TUNED = threshold
+        except (OSError, AttributeError):
+            pass
+    return _ALLOCATOR_TUNED
+
+
 def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: torch.device,
                 trust_remote_code: bool) -> _LoadedModel:
     """Load tokenizer and model from local files only."""
+    tune_allocator()
     with _offline():
         extra: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         if gguf_file is not None:
