@@ -56,8 +56,12 @@ dashboard-assets: $(STAMP)
 		rm -rf "$$tmp"; \
 	done
 
+# Two pytest-xdist workers, each test file on one worker (its module fixtures shared, file order kept);
+# tests/conftest.py gives each worker its share of the CPUs for torch. `make test PYTEST_WORKERS=0` runs serially.
+PYTEST_WORKERS ?= 2
+
 test: install dashboard-assets
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python benchmarks/donor_game.py

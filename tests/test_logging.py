@@ -39,10 +39,17 @@ def package_logger():
     """Give back the ``dilemmazoo`` logger as it was (handlers, level, the terminal handler)."""
     logger = logging.getLogger(logs.PACKAGE_LOGGER)
     handlers, level, terminal = list(logger.handlers), logger.level, logs._terminal
+    # as an application that never configured logging has it, whatever earlier tests in this
+    # process (a CLI call with --log-level, say) left behind
+    for handler in handlers:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+    logs._terminal = None
     yield logger
     for handler in list(logger.handlers):
-        if handler not in handlers:
-            logger.removeHandler(handler)
+        logger.removeHandler(handler)
+    for handler in handlers:
+        logger.addHandler(handler)
     logger.setLevel(level)
     logs._terminal = terminal
 

@@ -76,11 +76,10 @@ def load_base_model(model: str = "embedded", device: str = "auto", dtype: str = 
     else:
         raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {model!r}")
     with _offline():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from dilemmazoo.agents.backends import weights_cache
 
-        with _quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **extra)
-            network = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, dtype=torch_dtype, **extra)
+        with _quiet_transformers():  # a GGUF file is converted once and kept as safetensors (weights_cache.py)
+            tokenizer, network = weights_cache.load_pretrained(source, dtype=torch_dtype, local_files_only=True, **extra)
     network.to(torch_device)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
