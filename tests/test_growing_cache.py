@@ -87,45 +87,26 @@ def test_generation_through_the_growing_cache_writes_the_same_texts(embedded_bac
     assert all(c.completion_tokens > 0 for c in grown)
 
 
-_ALLOCATION_PROBE = """
-import sys
-import numpy as np, psutil
-from dilemmazoo.agents.backends import hf
-print(hf.tune_allocator() if sys.argv[1] == "tuned" else 0)
-process = psutil.Process()
-first = np.ones(2 << 20); del first        # 16 MiB: its own mapping; once freed, glibc raises its threshold
-before = process.memory_info().rss
-second = np.ones(2 << 20); del second      # the same size again: from the heap unless the threshold is fixed
-print((process.memory_info().rss - before) / 2**20)
-"""
-
-
-@pytest.mark.parametrize("mode", ["tuned", "plain"])
-def test_the_fixed_mmap_threshold_returns_freed_activations_to_the_system(mode, tmp_path):
-    import subprocess
+def test_free_heap_memory_is_handed_back_after_a_call(monkeypatch):
     import sys
 
-    if not sys.platform.startswith("linux"):
-        pytest.skip("glibc's allocator is tuned on Linux only")
-    probe = tmp_path / "probe.py"
-    probe.write_text(_ALLOCATION_PROBE)
-    env = {k: v for k, v in __import__("os").environ.items() if k != "DILEMMAZOO_MMAP_THRESHOLD"}
-    out = subprocess.run([sys.executable, str(probe), mode], capture_output=True, text=True, env=env, check=True)
-    threshold, kept_mib = out.stdout.split()
-    if mode == "tuned":
-        assert int(threshold) == 1 << 20
-        assert float(kept_mib) < 4  # the second block went back to the system on free
-    else:
-        assert float(kept_mib) > 12  # glibc's default keeps it resident: what the tuning is for
-
-
-def test_a_bad_mmap_threshold_setting_is_named(monkeypatch):
     from dilemmazoo.agents.backends import hf
 
-    monkeypatch.setattr(hf, "_ALLOCATOR_TUNED", None)
-    monkeypatch.setenv("DILEMMAZOO_MMAP_THRESHOLD", "lots")
-    with pytest.raises(ValueError, match="DILEMMAZOO_MMAP_THRESHOLD"):
-        hf.tune_allocator()
-    monkeypatch.setattr(hf, "_ALLOCATOR_TUNED", None)
-    monkeypatch.setenv("DILEMMAZOO_MMAP_THRESHOLD", "0")
-    assert hf.tune_allocator() == 0
+    monkeypatch.setenv("DILEMMAZOO_MALLOC_TRIM", "0")
+    assert hf.release_free_memory() is False
+    monkeypatch.delenv("DILEMMAZOO_MALLOC_TRIM")
+    assert hf.release_free_memory() is sys.platform.startswith("linux")
+
+
+def test_rooms_given_in_one_block_hold_what_concatenation_holds():
+    cache = shared_prefix.growing_cache(reserve=3)
+    cache.allocate(2, rows=2, heads=3, length=9, dim=4, dtype=torch.float32, device=torch.device("cpu"))
+    plain = [_plain(), _plain()]
+    rooms = [layer._room[0].data_ptr() for layer in cache.layers]
+    for seed, tokens in enumerate([6, 1, 1, 1]):
+        for index, layer in enumerate(cache.layers):
+            keys, values = _states(2, tokens, 10 * seed + index)
+            got, want = layer.update(keys, values), plain[index].update(keys, values)
+            assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+    assert [layer.keys.data_ptr() for layer in cache.layers] == rooms  # written in place, one block
+    assert cache.layers[1].keys.data_ptr() - cache.layers[0].keys.data_ptr() == 2 * 2 * 3 * 9 * 4 * 4

@@ -49,13 +49,12 @@ Quiet
 
 Memory
     A prefill's activations are large and short-lived (tens of MiB per layer for a batch of long
-    prompts). glibc's allocator serves allocations above a threshold from their own mappings,
-    returned on free, but raises that threshold (up to 32 MiB) whenever such a block is freed, so
-    after the first batch those activations come from the heap and their pages stay resident once
-    freed. The first model load therefore fixes the threshold (:func:`tune_allocator`, 1 MiB;
-    ``DILEMMAZOO_MMAP_THRESHOLD`` sets it in bytes, 0 leaves glibc's default): a 24-agent Donor
-    Game on the embedded model held 1.8 GiB between batches and peaked at 2.4 GiB without it,
-    0.9 GiB and 1.3 GiB with it. Other C libraries are left alone.
+    prompts). glibc's allocator keeps freed heap memory for reuse, so after a batch of long prompts
+    the process stays as large as that batch's peak, and blocks freed in one call fragment the
+    heap for the next. After each ``generate`` and ``score`` call the backend hands the free heap
+    pages back (:func:`release_free_memory`, glibc's ``malloc_trim``; ``DILEMMAZOO_MALLOC_TRIM=0``
+    turns it off). Fixing glibc's mmap threshold instead returned as much memory but doubled the
+    demo's time (every large tensor mapped and faulted anew).
 
 Provenance
     ``provenance()`` names the model (the folder or id), its revision (the Hub commit a cached
@@ -104,7 +103,7 @@ import torch  # noqa: E402  (after the install hint above)
 
 from dilemmazoo.agents.backends import shared_prefix, weights_cache  # noqa: E402  (needs torch)
 
-__all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "tune_allocator",
+__all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "release_free_memory",
            "weights_digest"]
 
 #: weights folders larger than this are not hashed (``weights_sha256`` is None); 4 GiB take ~10 s
@@ -239,41 +238,33 @@ def _quiet_transformers():
             hf_logging.enable_progress_bar()
 
 
-#: glibc's mallopt parameter for the mmap threshold (malloc.h: M_MMAP_THRESHOLD)
-_M_MMAP_THRESHOLD = -3
-_ALLOCATOR_TUNED: int | None = None
+_LIBC: Any = None
 
 
-def tune_allocator(threshold: int | None = None) -> int:
-    """Fix glibc's mmap threshold at ``threshold`` bytes (default ``DILEMMAZOO_MMAP_THRESHOLD`` or
-    1 MiB; see the module docstring, Memory), once per process; the threshold in force, 0 where
-    nothing was changed (another C library, a threshold of 0, or a call that failed)."""
-    global _ALLOCATOR_TUNED
-    if _ALLOCATOR_TUNED is not None:
-        return _ALLOCATOR_TUNED
-    if threshold is None:
-        text = os.environ.get("DILEMMAZOO_MMAP_THRESHOLD") or str(1 << 20)
-        try:
-            threshold = int(text)
-        except ValueError:
-            raise ValueError(f"DILEMMAZOO_MMAP_THRESHOLD must be a number of bytes, got {text!r}") from None
-    _ALLOCATOR_TUNED = 0
-    if threshold > 0 and sys.platform.startswith("linux"):
+def release_free_memory() -> bool:
+    """Return the C heap's free pages to the system (glibc's ``malloc_trim(0)``; see the module
+    docstring, Memory). False where there is nothing to call: another C library, or
+    ``DILEMMAZOO_MALLOC_TRIM=0``."""
+    global _LIBC
+    if os.environ.get("DILEMMAZOO_MALLOC_TRIM", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    if _LIBC is None:
         import ctypes
 
         try:
             libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them
-            if getattr(libc, "gnu_get_libc_version", None) is not None and libc.mallopt(_M_MMAP_THRESHOLD, threshold):
-                _ALLOCATOR_TUNED = threshold
+            _LIBC = libc if getattr(libc, "gnu_get_libc_version", None) is not None else False
         except (OSError, AttributeError):
-            pass
-    return _ALLOCATOR_TUNED
+            _LIBC = False
+    if not _LIBC:
+        return False
+    _LIBC.malloc_trim(0)
+    return True
 
 
 def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: torch.device,
                 trust_remote_code: bool) -> _LoadedModel:
     """Load tokenizer and model from local files only."""
-    tune_allocator()
     with _offline():
         extra: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
         if gguf_file is not None:
@@ -588,6 +579,13 @@ class HFBackend(Backend):
                 self.prefix_store.put(key, cache)
         return cache
 
+    def _allocate(self, cache, rows: int, length: int) -> None:
+        """Give every layer of ``cache`` its room for ``rows`` x ``length`` tokens, in one block."""
+        config = self.loaded.model.config
+        dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        cache.allocate(config.num_hidden_layers, rows, heads, length, dim, self.dtype, self.device)
+
     def _prefill_shared_prefix(self, sequences: list[list[int]], reserve: int | None = None):
         """``(ids, mask, cache)`` for a batch, with a prefix common to all rows run only once.
 
@@ -605,7 +603,11 @@ class HFBackend(Backend):
         shared = self.shared_prefix_length(sequences)
         if shared == 0:
             ids, mask = self._left_pad(sequences)
-            return ids, mask, (None if reserve is None else shared_prefix.growing_cache(reserve))
+            if reserve is None:
+                return ids, mask, None
+            head = shared_prefix.growing_cache(reserve)
+            self._allocate(head, len(sequences), ids.shape[1] + reserve)
+            return ids, mask, head
         prefix = torch.tensor([sequences[0][:shared]], device=self.device)
         model = self.loaded.model
         head = self._prefix_cache(sequences[0][:shared])
@@ -615,9 +617,15 @@ class HFBackend(Backend):
         else:
             head = copy.deepcopy(head)  # the kept one stays one row
             head.batch_repeat_interleave(len(sequences))
-            if reserve is not None:
-                head = shared_prefix.growing_cache(reserve, source=head)
         tail_ids, tail_mask = self._left_pad([s[shared:] for s in sequences])
+        if reserve is not None:
+            if shared_prefix.is_shared_prefix_cache(head):  # rooms for the tails
+                self._allocate(head, len(sequences), tail_ids.shape[1] + reserve)
+            else:  # rooms for prefix and tails, the prefix copied in
+                source, head = head, shared_prefix.growing_cache(reserve)
+                self._allocate(head, len(sequences), shared + tail_ids.shape[1] + reserve)
+                for layer, kept in zip(head.layers, source.layers):
+                    layer.update(kept.keys, kept.values)
         ids = torch.cat([prefix.expand(len(sequences), -1), tail_ids], dim=1)
         mask = torch.cat([torch.ones((len(sequences), shared), dtype=torch.long, device=self.device), tail_mask], dim=1)
         return ids, mask, head
@@ -670,6 +678,7 @@ class HFBackend(Backend):
                         latency_s=latency,
                         truncated=not ended and len(tokens) == params.max_tokens and stopped == text,
                     )
+            release_free_memory()
         return results  # type: ignore[return-value]
 
     def _until_end(self, tokens: list[int], eos: int | list[int] | None) -> tuple[list[int], bool]:
@@ -698,6 +707,7 @@ class HFBackend(Backend):
         with loaded.lock, torch.inference_mode(), _quiet_transformers():
             for batch in self._batches([len(p) for p in prompts]):
                 self._score_batch(batch, prompts, option_ids, scores)
+            release_free_memory()
         return [
             OptionScores(row, prompt_tokens=len(prompt), option_tokens=sum(len(ids) for ids in ids_of_chat))
             for row, prompt, ids_of_chat in zip(scores, prompts, option_ids)

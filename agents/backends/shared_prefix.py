@@ -85,9 +85,10 @@ def _layer_classes():
                 room is not None
                 and room[0].shape[0] == rows
                 and room[0].shape[-2] >= length
-                and self.keys.data_ptr() == room[0].data_ptr()
-                and self.values.data_ptr() == room[1].data_ptr()
                 and self.keys.shape[:2] == room[0].shape[:2]
+                # an empty view of a room has no data pointer of its own
+                and (self.keys.numel() == 0 or self.keys.data_ptr() == room[0].data_ptr())
+                and (self.values.numel() == 0 or self.values.data_ptr() == room[1].data_ptr())
             )
 
         def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
@@ -115,10 +116,17 @@ def _layer_classes():
             return self.keys, self.values
 
     class GrowingCache(DynamicCache):
-        """A cache of :class:`GrowingLayer` (see there), made empty or from another cache's layers."""
+        """A cache of :class:`GrowingLayer` (see there), made empty or from another cache's layers.
+
+        :meth:`allocate` gives all layers their room at once, in one block, before a forward pass:
+        rooms allocated layer by layer during a prefill sit between that pass's short-lived
+        activations and keep the C heap from reusing their space (a batch of 12 prompts of ~800
+        tokens grew the process by ~0.9 GiB that way, against ~0.1 GiB with one block).
+        """
 
         def __init__(self, reserve: int | None = 0, source=None):
             super().__init__()
+            self.reserve = reserve
             self.layer_class_to_replicate = functools.partial(GrowingLayer, reserve)
             if source is not None:
                 for layer in source.layers:
@@ -126,6 +134,21 @@ def _layer_classes():
                     if layer.is_initialized and layer.get_seq_length() > 0:
                         grown.update(layer.keys, layer.values)
                     self.layers.append(grown)
+
+        def allocate(self, layers: int, rows: int, heads: int, length: int, dim: int, dtype, device) -> None:
+            """Rooms of ``length`` tokens for ``rows`` rows in every one of ``layers`` layers (one block)."""
+            while len(self.layers) < layers:
+                self.layers.append(GrowingLayer(self.reserve))
+            _give_rooms(self.layers, rows, heads, length, dim, dtype, device)
+
+    def _give_rooms(layers, rows, heads, length, dim, dtype, device) -> None:
+        block = torch.empty((len(layers), 2, rows, heads, length, dim), dtype=dtype, device=device)
+        for i, layer in enumerate(layers):
+            if layer.is_initialized and layer.keys.dim() == 4 and layer.keys.shape[-2] > 0:
+                raise RuntimeError("rooms are given to empty layers only")
+            layer.device, layer.is_initialized = device, True
+            layer._room = (block[i, 0], block[i, 1])
+            layer.keys, layer.values = block[i, 0][..., :0, :], block[i, 1][..., :0, :]
 
     class SharedPrefixLayer(GrowingLayer):
         """A cache layer holding one shared prefix (batch 1) and each row's own tail."""
@@ -165,6 +188,10 @@ def _layer_classes():
                 SharedPrefixLayer(layer.keys, layer.values, groups, reserve) for layer in prefix_cache.layers
             ]
             self.layer_class_to_replicate = None
+
+        def allocate(self, layers: int, rows: int, heads: int, length: int, dim: int, dtype, device) -> None:
+            """Rooms of ``length`` tail tokens for ``rows`` rows in every layer (one block)."""
+            _give_rooms(self.layers, rows, heads, length, dim, dtype, device)
 
     return SharedPrefixLayer, SharedPrefixCache, GrowingCache
 
