@@ -302,8 +302,4 @@ def test_the_progress_helper_is_the_only_one():
             text = path.read_text()
             if "Progress(" in text and path != REPO / "agents" / "progress.py":
                 builders.append(str(path.relative_to(REPO)))
-    assert set(builders) <= TRAINERS_NOT_YET_SWITCHED, builders
-
-
-#: the trainers' own bars, switched by their owner (issue 27, item 6); empty once they are
-TRAINERS_NOT_YET_SWITCHED = {"agents/trainers/ippo.py"}
+    assert builders == [], builders
