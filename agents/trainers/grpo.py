@@ -160,6 +160,7 @@ from dilemmazoo.agents.trainers.llm_trainer import _jsonable, read_metrics
 from dilemmazoo.agents.trainers.settings import (
     Count,
     FiniteNumber,
+    LocalModel,
     NonEmptyText,
     NonNegativeNumber,
     PositiveNumber,
@@ -263,7 +264,7 @@ class GRPOBaselineConfig(TrainerSettings):
     world_kwargs: dict[str, Any] = Field(default_factory=dict)
     opponent: str = "always_defect"
     opponent_params: dict[str, Any] = Field(default_factory=dict)
-    model: str = "embedded"
+    model: LocalModel = "embedded"
     device: NonEmptyText = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     lora_r: Count = 32
@@ -298,13 +299,6 @@ class GRPOBaselineConfig(TrainerSettings):
             raise ValueError("opponent must be a scripted strategy name (e.g. always_defect, tit_for_tat, greedy, "
                              f"axelrod:TitForTat); self-play is the LLM trainer's job; got {opponent!r}")
         return opponent
-
-    @field_validator("model")
-    @classmethod
-    def _a_local_model(cls, model: str) -> str:
-        if not (model == "embedded" or model.startswith("hf:")):
-            raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {model!r}")
-        return model
 
     @model_validator(mode="after")
     def _micro_batches_divide_the_step(self) -> GRPOBaselineConfig:

@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 try:
     import torch
@@ -99,6 +99,7 @@ from dilemmazoo.agents.trainers.llm_update import PolicyUpdate, k3_kl, token_los
 from dilemmazoo.agents.trainers.settings import (
     Count,
     FiniteNumber,
+    LocalModel,
     NonEmptyText,
     NonNegativeCount,
     NonNegativeNumber,
@@ -176,7 +177,7 @@ class LLMTrainerConfig(TrainerSettings):
 
     world: NonEmptyText = "repeated-game"
     world_kwargs: dict[str, Any] = Field(default_factory=dict)
-    model: str = "embedded"
+    model: LocalModel = "embedded"
     device: NonEmptyText = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
@@ -216,13 +217,6 @@ class LLMTrainerConfig(TrainerSettings):
     greedy_matches: NonNegativeCount = 0
     greedy_every: Count = 10
     seed: Seed = 0
-
-    @field_validator("model")
-    @classmethod
-    def _a_local_model(cls, model: str) -> str:
-        if not (model == "embedded" or model.startswith("hf:")):
-            raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {model!r}")
-        return model
 
     @model_validator(mode="after")
     def _probe_has_an_opponent(self) -> LLMTrainerConfig:

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-__all__ = ["Count", "FiniteNumber", "NonEmptyText", "NonNegativeCount", "NonNegativeNumber", "PositiveNumber",
-           "Probability", "Seed",
+__all__ = ["Count", "FiniteNumber", "LocalModel", "NonEmptyText", "NonNegativeCount", "NonNegativeNumber",
+           "PositiveNumber", "Probability", "Seed",
            "TrainerConfigError", "TrainerSettings", "describe_errors"]
 
 
@@ -58,6 +58,16 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
 #: a name that must be given (a world, an opponent, a device)
 NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+def _local_model(model: str) -> str:
+    if not (model == "embedded" or model.startswith("hf:")):
+        raise ValueError(f"model must be 'embedded' or 'hf:PATH'; got {model!r}")
+    return model
+
+
+#: the model a trainer fine-tunes: ``embedded`` or ``hf:PATH`` (local files only)
+LocalModel = Annotated[str, AfterValidator(_local_model)]
 
 
 def _shown(value: Any, limit: int = 60) -> str:
