@@ -12,12 +12,12 @@ from dilemmazoo.agents.backends.base import GenerationParams
 pytestmark = pytest.mark.skipif(not shared_prefix.available(), reason="this PyTorch lacks the fused CPU attention kernel")
 
 
-def one_layer_cache(prefix_keys, prefix_values, groups):
+def one_layer_cache(prefix_keys, prefix_values):
     from transformers.cache_utils import DynamicCache
 
     head = DynamicCache()
     head.update(prefix_keys, prefix_values, 0)
-    return shared_prefix.shared_prefix_cache(head, groups)
+    return shared_prefix.shared_prefix_cache(head)
 
 
 def plain_attention(query, keys, values, mask):
@@ -51,7 +51,7 @@ def test_attention_over_prefix_and_padded_tails_is_exact():
         for i in range(tail):
             for j in range(tail):
                 mask[r, 0, i, prefix + j] = j <= i and j >= p
-    cache = one_layer_cache(prefix_k, prefix_v, groups)
+    cache = one_layer_cache(prefix_k, prefix_v)
     assert cache.get_seq_length() == prefix and cache.get_mask_sizes(tail, 0) == (prefix + tail, 0)
     got = run(cache, query, tail_k, tail_v, mask)
     keys = torch.cat([prefix_k.expand(rows, -1, -1, -1), tail_k], dim=2).repeat_interleave(groups, dim=1)
@@ -69,7 +69,7 @@ def test_attention_without_a_mask_is_causal_over_the_tail():
     rows, heads, prefix, tail, dim = 2, 2, 4, 3, 8
     prefix_k, prefix_v = torch.randn(1, heads, prefix, dim), torch.randn(1, heads, prefix, dim)
     query, tail_k, tail_v = (torch.randn(rows, heads, tail, dim) for _ in range(3))
-    cache = one_layer_cache(prefix_k, prefix_v, 1)
+    cache = one_layer_cache(prefix_k, prefix_v)
     mask = torch.ones(rows, 1, tail, prefix + tail, dtype=torch.bool)
     mask[..., prefix:] = torch.tril(torch.ones(tail, tail, dtype=torch.bool))
     keys = torch.cat([prefix_k.expand(rows, -1, -1, -1), tail_k], dim=2)

@@ -101,7 +101,7 @@ if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transf
 
 import torch  # noqa: E402  (after the install hint above)
 
-from dilemmazoo.agents.backends import shared_prefix, weights_cache  # noqa: E402  (needs torch)
+from dilemmazoo.agents.backends import lean, shared_prefix, weights_cache  # noqa: E402  (needs torch)
 
 __all__ = ["HASH_LIMIT_BYTES", "HFBackend", "release_models", "resolve_device", "resolve_dtype", "release_free_memory",
            "weights_digest"]
@@ -277,6 +277,7 @@ def _load_model(source: str, gguf_file: str | None, dtype: torch.dtype, device: 
             raise BackendError(f"cannot load local model {source!r} (file {gguf_file!r}): {error}") from error
     model.to(device)
     model.eval()
+    lean.install(model)  # in-place MLP and RMSNorm forwards for inference: the same values, less memory
     tokenizer.padding_side = "left"  # generation appends on the right, so pads go left
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -609,11 +610,9 @@ class HFBackend(Backend):
             self._allocate(head, len(sequences), ids.shape[1] + reserve)
             return ids, mask, head
         prefix = torch.tensor([sequences[0][:shared]], device=self.device)
-        model = self.loaded.model
         head = self._prefix_cache(sequences[0][:shared])
         if self._cascade():
-            groups = model.config.num_attention_heads // model.config.num_key_value_heads
-            head = shared_prefix.shared_prefix_cache(head, groups, reserve)  # the prefix held once; a new cache
+            head = shared_prefix.shared_prefix_cache(head, reserve)  # the prefix held once; a new cache
         else:
             head = copy.deepcopy(head)  # the kept one stays one row
             head.batch_repeat_interleave(len(sequences))
@@ -752,14 +751,13 @@ class HFBackend(Backend):
         prompt = torch.tensor([prompts[i]], device=self.device)
         out = model(input_ids=prompt, use_cache=True, logits_to_keep=1)
         first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1)
-        groups = model.config.num_attention_heads // model.config.num_key_value_heads
         mask = torch.ones_like(prompt)
         prompt_len = mask.sum(-1)
         scores[i] = [0.0] * len(option_ids[i])
         rows = [(0, j) for j in range(len(option_ids[i]))]
         # the prompt is not repeated per row, so only the options count against the token budget
         for chunk in self._option_chunks(rows, [i], option_ids, 0):
-            cache = shared_prefix.shared_prefix_cache(out.past_key_values, groups)
+            cache = shared_prefix.shared_prefix_cache(out.past_key_values)
             self._score_options(chunk, [i], option_ids, first, cache, mask, prompt_len, scores)
 
     def _option_chunks(self, rows, batch, option_ids, width) -> list[list[tuple[int, int]]]:

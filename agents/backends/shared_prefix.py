@@ -153,12 +153,11 @@ def _layer_classes():
     class SharedPrefixLayer(GrowingLayer):
         """A cache layer holding one shared prefix (batch 1) and each row's own tail."""
 
-        def __init__(self, prefix_keys: torch.Tensor, prefix_values: torch.Tensor, groups: int,
-                     reserve: int | None = None):
+        def __init__(self, prefix_keys: torch.Tensor, prefix_values: torch.Tensor, reserve: int | None = None):
             super().__init__(reserve)
-            # the prefix, with its key/value heads repeated to the query heads once, here
-            self.prefix_keys = prefix_keys.repeat_interleave(groups, dim=1) if groups > 1 else prefix_keys
-            self.prefix_values = prefix_values.repeat_interleave(groups, dim=1) if groups > 1 else prefix_values
+            # the prefix as the kept cache holds it (key/value heads, not repeated: see the attention)
+            self.prefix_keys = prefix_keys
+            self.prefix_values = prefix_values
             self.prefix_length = prefix_keys.shape[-2]
 
         def get_seq_length(self) -> int:
@@ -182,11 +181,9 @@ def _layer_classes():
     class SharedPrefixCache(DynamicCache):
         """A cache whose layers share one prefix across the batch (see the module docstring)."""
 
-        def __init__(self, prefix_cache, groups: int, reserve: int | None = None):
+        def __init__(self, prefix_cache, reserve: int | None = None):
             super().__init__()
-            self.layers = [
-                SharedPrefixLayer(layer.keys, layer.values, groups, reserve) for layer in prefix_cache.layers
-            ]
+            self.layers = [SharedPrefixLayer(layer.keys, layer.values, reserve) for layer in prefix_cache.layers]
             self.layer_class_to_replicate = None
 
         def allocate(self, layers: int, rows: int, heads: int, length: int, dim: int, dtype, device) -> None:
@@ -201,12 +198,12 @@ def is_shared_prefix_cache(cache) -> bool:
     return bool(cache.layers) and isinstance(cache.layers[0], _layer_classes()[0])
 
 
-def shared_prefix_cache(prefix_cache, groups: int, reserve: int | None = None):
+def shared_prefix_cache(prefix_cache, reserve: int | None = None):
     """A cache continuing from ``prefix_cache`` (a one-row cache of the shared prefix) for any
-    number of rows; ``groups`` is query heads per key/value head. With a ``reserve``, each row's
+    number of rows. With a ``reserve``, each row's
     tail grows in place with room for that many tokens (see :func:`growing_cache`)."""
     cache_class = _layer_classes()[1]
-    return cache_class(prefix_cache, groups, reserve)
+    return cache_class(prefix_cache, reserve)
 
 
 def growing_cache(reserve: int = 0, source=None):
@@ -276,10 +273,8 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
     layer = cache.layers[module.layer_idx]
     flash = _flash()
     rows, heads, q, dim = query.shape
-    groups = heads // key.shape[1]
-    if groups > 1:
-        key = key.repeat_interleave(groups, dim=1)
-        value = value.repeat_interleave(groups, dim=1)
+    # the fused kernel maps query head h to key/value head h // groups itself (grouped-query
+    # attention): the same values as repeating the key/value heads, without copying them
     prefix = layer.prefix_length
     # 1. all rows' queries as one sequence against the one prefix: no mask, one fused call
     flat = query.transpose(0, 1).reshape(1, heads, rows * q, dim)
@@ -296,12 +291,16 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
         additive, blind = _tail_mask(cache, attention_mask, prefix, query.dtype)
         out_t, lse_t = flash(query, key, value, 0.0, False, attn_mask=additive, scale=scaling)
         lse_t = lse_t.masked_fill(blind, float("-inf"))
-    # 3. merge the two softmaxes
+    # 3. merge the two softmaxes: (o_p w_p + o_t w_t) / (w_p + w_t), in place (a long prefill's
+    # float32 temporaries are tens of MiB each), rounded as the plain expression rounds
     top = torch.maximum(lse_p, lse_t)
     w_p = torch.exp(lse_p - top).unsqueeze(-1)
     w_t = torch.exp(lse_t - top).unsqueeze(-1)
-    merged = (out_p.float() * w_p + out_t.float() * w_t) / (w_p + w_t)
-    return merged.to(query.dtype).transpose(1, 2).contiguous(), None
+    merged = out_p.float().mul_(w_p)
+    merged.add_(out_t.float().mul_(w_t))
+    merged.div_(w_p.add_(w_t))
+    out = torch.empty((rows, q, heads, dim), dtype=query.dtype, device=query.device)
+    return out.copy_(merged.transpose(1, 2)), None
 
 
 class PrefixStore:
