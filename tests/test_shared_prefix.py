@@ -82,6 +82,65 @@ def test_attention_without_a_mask_is_causal_over_the_tail():
         run(cache, query[:, :, :2], tail_k, tail_v, None)
 
 
+def _padded_batch(rows=5, heads=6, kv_heads=2, prefix=9, tail=11, dim=8, seed=3, dtype=torch.bfloat16):
+    """Queries over a whole left-padded tail (a prefill), the tail's keys/values, and the 2D mask."""
+    generator = torch.Generator().manual_seed(seed)
+    prefix_k, prefix_v = (torch.randn(1, kv_heads, prefix, dim, generator=generator).to(dtype) for _ in range(2))
+    query = torch.randn(rows, heads, tail, dim, generator=generator).to(dtype)
+    tail_k, tail_v = (torch.randn(rows, kv_heads, tail, dim, generator=generator).to(dtype) for _ in range(2))
+    real = torch.ones(rows, prefix + tail, dtype=torch.bool)
+    for r in range(rows):
+        real[r, prefix:prefix + 2 * r] = False  # row r: 2r pads at the start of its tail
+    return prefix_k, prefix_v, query, tail_k, tail_v, real
+
+
+def test_the_one_row_padding_mask_gives_the_full_masks_values_bit_for_bit(monkeypatch):
+    from transformers.masking_utils import causal_mask_function, sdpa_mask
+
+    prefix_k, prefix_v, query, tail_k, tail_v, real = _padded_batch()
+    rows, _, tail, _ = query.shape
+    kv = real.shape[1]
+    args = dict(batch_size=rows, q_length=tail, kv_length=kv, q_offset=kv - tail, mask_function=causal_mask_function,
+                attention_mask=real)
+    full = sdpa_mask(**args)
+    compact = shared_prefix.padding_mask(**args)
+    assert full.shape == (rows, 1, tail, kv) and compact.shape == (rows, 1, 1, kv)
+    want = run(one_layer_cache(prefix_k, prefix_v), query, tail_k, tail_v, full)
+    assert torch.equal(run(one_layer_cache(prefix_k, prefix_v), query, tail_k, tail_v, compact), want)
+    # in pieces of one or two rows (a long prefill's): each row's values are its own
+    for pieces in (1, 2):
+        monkeypatch.setattr(shared_prefix, "MERGE_CHUNK_BYTES", pieces * 6 * tail * 8 * 4)  # float32 outputs
+        assert shared_prefix._row_step(rows, 6, tail, tail, 8) == pieces
+        assert torch.equal(run(one_layer_cache(prefix_k, prefix_v), query, tail_k, tail_v, compact), want)
+        assert torch.equal(run(one_layer_cache(prefix_k, prefix_v), query, tail_k, tail_v, full), want)
+    # and against attention written out (float32 reference, bf16 inputs)
+    mask = full[..., :]
+    keys = torch.cat([prefix_k.expand(rows, -1, -1, -1), tail_k], dim=2).repeat_interleave(3, dim=1).float()
+    values = torch.cat([prefix_v.expand(rows, -1, -1, -1), tail_v], dim=2).repeat_interleave(3, dim=1).float()
+    reference = plain_attention(query.float(), keys, values, mask)
+    assert torch.allclose(want.float(), reference, atol=2e-2)
+
+
+def test_the_padding_mask_is_transformers_own_where_it_is_not_plain_causal():
+    from transformers.masking_utils import causal_mask_function, sdpa_mask, sliding_window_causal_mask_function
+
+    real = torch.ones(2, 6, dtype=torch.bool)
+    real[1, :2] = False
+    window = sliding_window_causal_mask_function(3)
+    args = dict(batch_size=2, q_length=4, kv_length=6, q_offset=2, attention_mask=real)
+    assert torch.equal(shared_prefix.padding_mask(mask_function=window, **args),
+                       sdpa_mask(mask_function=window, **args))
+    assert shared_prefix.padding_mask(mask_function=causal_mask_function, **args).shape == (2, 1, 1, 6)
+    # no padding at all: no mask, as transformers (the kernel's causal flag does it)
+    whole = dict(args, attention_mask=torch.ones(2, 4, dtype=torch.bool), kv_length=4, q_offset=0)
+    assert shared_prefix.padding_mask(mask_function=causal_mask_function, **whole) is None
+    assert sdpa_mask(mask_function=causal_mask_function, **whole) is None
+    # one query (a decoding step): the two forms are the same tensor values
+    step = dict(batch_size=2, q_length=1, kv_length=6, q_offset=5, attention_mask=real)
+    assert torch.equal(shared_prefix.padding_mask(mask_function=causal_mask_function, **step),
+                       sdpa_mask(mask_function=causal_mask_function, **step))
+
+
 def test_attention_outside_a_shared_prefix_cache_is_an_error():
     query = torch.zeros(1, 1, 1, 4)
     with pytest.raises(RuntimeError, match="without an active shared-prefix cache"):
