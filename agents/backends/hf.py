@@ -54,7 +54,9 @@ Memory
     heap for the next. After each ``generate`` and ``score`` call the backend hands the free heap
     pages back (:func:`release_free_memory`, glibc's ``malloc_trim``; ``DILEMMAZOO_MALLOC_TRIM=0``
     turns it off). Fixing glibc's mmap threshold instead returned as much memory but doubled the
-    demo's time (every large tensor mapped and faulted anew).
+    demo's time (every large tensor mapped and faulted anew). The model's MLP and RMSNorm blocks
+    run in place under inference (:mod:`~dilemmazoo.agents.backends.lean`), and shared-prefix
+    attention holds no quadratic mask: the same values, with less held at a prefill's peak.
 
 Provenance
     ``provenance()`` names the model (the folder or id), its revision (the Hub commit a cached

@@ -25,8 +25,13 @@ log-sum-exp beside the output. :func:`available` says whether the running PyTorc
 Wiring: the cache's layers (:class:`SharedPrefixLayer`) keep the tail and report the full length
 (prefix + tail), so positions and masks come out as for a plain cache; the attention function is
 registered with transformers under :data:`ATTENTION` and finds the active cache through a
-context variable set by :func:`active`. A pass's mask is turned into the kernel's form once, by its
-first layer, and kept on the cache for the other layers.
+context variable set by :func:`active`. The mask registered beside it (:func:`padding_mask`) is one
+row of real-token flags per sequence, not transformers' ``rows x queries x keys`` one; the
+attention adds causal order itself. The kernel takes grouped key/value heads as they are.
+
+Memory: a long prefill's tail attention and merge run a few rows at a time (each row's values
+are its own, so the result is the same bit for bit), with that piece's additive mask built on
+the spot; a decoding step's small mask is built once per pass and kept for every layer.
 
 :class:`PrefixStore` keeps prefixes' one-row caches between batches (``hf.py``: the next round
 of one world begins with the same rules), least recently used out, within a memory bound.
