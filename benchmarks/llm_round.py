@@ -16,6 +16,16 @@
     is the kept-prefix round's rate;
     ``prefix_reuse_speedup`` is the whole-prompt round's time over the kept-prefix round's
     (goal >= 2), ``prefix_kept_speedup`` the once-per-batch round's over the kept-prefix round's.
+Ceilings of (a) and (a') on the 2-core machine (measured, bf16, SmolLM2-135M). A decoding step
+streams all the weights whatever the batch: 24 ms of matrix products for one row and 25 ms for
+twelve; one row's whole step is 36 ms and twelve rows' 49 ms (the other 13 ms: attention over
+twelve caches, 7 ms, and per-row elementwise work). With a 130 ms prefill per single call and
+0.7 s for the batch, a 100-token round is 12 x 3.7 s against 5.6 s: 7.5x. Reaching 10x needs the
+twelve-row step within 20% of the one-row step, i.e. attention and elementwise work for eleven
+more rows in under 7 ms. For (a'): the seats share the 154-token rules of their ~336-token
+prompts, so keeping the rules' cache spares at most 154/336 of the prefill: 336 / 182 = 1.85x
+for the prompt pass alone, less with the options scored on top (1.44x measured).
+
 (b) A loopback OpenAI-compatible server answering after 300 ms: 100 decisions one after the
     other against all at once through the backend's bounded concurrency. Goal: the concurrent
     round takes <= 1 s.
