@@ -134,7 +134,11 @@ def test_the_padding_mask_is_transformers_own_where_it_is_not_plain_causal():
     args = dict(batch_size=2, q_length=4, kv_length=6, q_offset=2, attention_mask=real)
     assert torch.equal(shared_prefix.padding_mask(mask_function=window, **args),
                        sdpa_mask(mask_function=window, **args))
-    assert shared_prefix.padding_mask(mask_function=causal_mask_function, **args).shape == (2, 1, 1, 6)
+    compact = shared_prefix.padding_mask(mask_function=causal_mask_function, **args)
+    assert compact.shape == (2, 1, 1, 6) and torch.equal(compact[:, 0, 0], real)
+    # transformers 4.x names the queries by their positions
+    by_position = dict(batch_size=2, cache_position=torch.arange(2, 6), kv_length=6, attention_mask=real)
+    assert torch.equal(shared_prefix.padding_mask(mask_function=causal_mask_function, **by_position), compact)
     # no padding at all: no mask, as transformers (the kernel's causal flag does it)
     whole = dict(args, attention_mask=torch.ones(2, 4, dtype=torch.bool), kv_length=4, q_offset=0)
     assert shared_prefix.padding_mask(mask_function=causal_mask_function, **whole) is None

@@ -251,9 +251,7 @@ def active(model, cache) -> Iterator[None]:
         _ACTIVE.reset(token)
 
 
-def padding_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int = 0, kv_offset: int = 0,
-                 mask_function=None, attention_mask: torch.Tensor | None = None, allow_is_causal_skip: bool = True,
-                 **kwargs):
+def padding_mask(**arguments):
     """The mask transformers hands :func:`shared_prefix_attention`, without its quadratic part.
 
     For a plain causal model whose queries are the last ``q_length`` of the ``kv_length``
@@ -261,26 +259,35 @@ def padding_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int =
     the rows' real (not padding) tokens: causal order is the attention's to apply, a few rows at a
     time. transformers' own mask would be ``(rows, 1, q_length, kv_length)``: for 12 prompts of
     1,800 tokens, 40 MiB held through the whole pass. Where transformers would give no mask (no
-    padding: the kernel's causal flag does it) this gives none either; any other mask function
-    (sliding windows, packed sequences) gets transformers' full mask. For one query the two agree.
+    padding: the kernel's causal flag does it) this gives none either; for one query the two
+    agree. Anything else gets transformers' own mask: other mask functions (sliding windows,
+    packed sequences), and a transformers whose mask helpers are not the ones read here.
+    ``arguments`` are transformers' mask-interface keywords (``q_length``/``q_offset``, or
+    ``cache_position`` in transformers 4.x).
     """
     from transformers.masking_utils import causal_mask_function, sdpa_mask
 
-    mask_function = mask_function or causal_mask_function
-    plain = (mask_function is causal_mask_function and attention_mask is not None and kv_offset == 0
-             and q_offset + q_length == kv_length and kwargs.get("local_size") is None)
-    try:
-        from transformers.masking_utils import _ignore_causal_mask_sdpa, prepare_padding_mask
-    except ImportError:  # private helpers of transformers' sdpa_mask; without them, its full mask
-        plain = False
+    kv_length, kv_offset = arguments.get("kv_length"), arguments.get("kv_offset", 0)
+    attention_mask = arguments.get("attention_mask")
+    if "q_length" in arguments:
+        q_length, q_offset = arguments["q_length"], arguments.get("q_offset", 0)
+    elif arguments.get("cache_position") is not None:
+        position = arguments["cache_position"]
+        q_length, q_offset = int(position.shape[0]), int(position[0])
+    else:
+        q_length = q_offset = None
+    plain = (arguments.get("mask_function", causal_mask_function) is causal_mask_function
+             and attention_mask is not None and attention_mask.dim() == 2 and kv_offset == 0
+             and q_length is not None and q_offset + q_length == kv_length and arguments.get("local_size") is None)
     if not plain:
-        return sdpa_mask(batch_size=batch_size, q_length=q_length, kv_length=kv_length, q_offset=q_offset,
-                         kv_offset=kv_offset, mask_function=mask_function, attention_mask=attention_mask,
-                         allow_is_causal_skip=allow_is_causal_skip, **kwargs)
-    padding = prepare_padding_mask(attention_mask, kv_length, kv_offset)
-    if allow_is_causal_skip and _ignore_causal_mask_sdpa(padding, q_length, kv_length, q_offset, kv_offset):
-        return None  # as transformers' mask: the kernel's causal flag does it
-    return padding[:, None, None, :kv_length]
+        return sdpa_mask(**arguments)
+    padding = attention_mask.bool()[:, :kv_length]
+    if padding.shape[1] < kv_length:  # as transformers: positions past the mask are padding
+        padding = torch.nn.functional.pad(padding, (0, kv_length - padding.shape[1]))
+    if padding.all() and (q_length == 1 or q_length == kv_length):
+        # transformers gives no mask here (allow_is_causal_skip) or an all-true one: ask it which
+        return sdpa_mask(**arguments)
+    return padding[:, None, None, :]
 
 
 def _tail_masks(cache, attention_mask: torch.Tensor, prefix: int, q: int, dtype: torch.dtype, part: slice):
