@@ -117,6 +117,10 @@ def test_the_one_row_padding_mask_gives_the_full_masks_values_bit_for_bit(monkey
     repeated = run(one_layer_cache(prefix_k.repeat_interleave(3, dim=1), prefix_v.repeat_interleave(3, dim=1)),
                    query, tail_k.repeat_interleave(3, dim=1), tail_v.repeat_interleave(3, dim=1), compact)
     assert torch.equal(repeated, want)
+    # a PyTorch whose kernel takes no grouped heads gets them repeated: the same bits again
+    assert shared_prefix.takes_grouped_heads()
+    monkeypatch.setattr(shared_prefix, "takes_grouped_heads", lambda: False)
+    assert torch.equal(run(one_layer_cache(prefix_k, prefix_v), query, tail_k, tail_v, compact), want)
     # and against attention written out (float32 reference, bf16 inputs)
     mask = full[..., :]
     keys = torch.cat([prefix_k.expand(rows, -1, -1, -1), tail_k], dim=2).repeat_interleave(3, dim=1).float()

@@ -68,6 +68,18 @@ def available() -> bool:
 
 
 @functools.cache
+def takes_grouped_heads() -> bool:
+    """Whether the fused kernel takes fewer key/value heads than query heads (grouped-query
+    attention; PyTorch 2.5 and later). Where it does not, :func:`shared_prefix_attention` repeats
+    the key/value heads first: the same values, more copying."""
+    try:
+        out, _ = _flash()(torch.zeros(1, 2, 1, 8), torch.zeros(1, 1, 2, 8), torch.zeros(1, 1, 2, 8), 0.0, False)
+    except RuntimeError:
+        return False
+    return tuple(out.shape) == (1, 2, 1, 8)
+
+
+@functools.cache
 def _layer_classes():
     from transformers.cache_utils import DynamicCache, DynamicLayer
 
@@ -344,9 +356,14 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
     flash = _flash()
     rows, heads, q, dim = query.shape
     prefix = layer.prefix_length
+    prefix_keys, prefix_values = layer.prefix_keys, layer.prefix_values
+    groups = heads // key.shape[1]
+    if groups > 1 and not takes_grouped_heads():
+        key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
+        prefix_keys, prefix_values = prefix_keys.repeat_interleave(groups, 1), prefix_values.repeat_interleave(groups, 1)
     # 1. all rows' queries as one sequence against the one prefix: no mask, one fused call
     flat = query.transpose(0, 1).reshape(1, heads, rows * q, dim)
-    out_p, lse_p = flash(flat, layer.prefix_keys, layer.prefix_values, 0.0, False, scale=scaling)
+    out_p, lse_p = flash(flat, prefix_keys, prefix_values, 0.0, False, scale=scaling)
     del flat  # a copy of the queries: not held through the rest
     out_p = out_p.reshape(heads, rows, q, dim).transpose(0, 1)
     lse_p = lse_p.reshape(heads, rows, q).transpose(0, 1)
