@@ -272,8 +272,9 @@ def padding_mask(**arguments):
     time. transformers' own mask would be ``(rows, 1, q_length, kv_length)``: for 12 prompts of
     1,800 tokens, 40 MiB held through the whole pass. Where transformers would give no mask (no
     padding: the kernel's causal flag does it) this gives none either; for one query the two
-    agree. Anything else gets transformers' own mask: other mask functions (sliding windows,
-    packed sequences), and a transformers whose mask helpers are not the ones read here.
+    agree. Anything else gets transformers' own mask (``sdpa_mask``): other mask functions
+    (sliding windows, packed sequences), a mask that is not one row per sequence, and the no-padding
+    cases where transformers decides between no mask and its own.
     ``arguments`` are transformers' mask-interface keywords (``q_length``/``q_offset``, or
     ``cache_position`` in transformers 4.x).
     """
